@@ -1,0 +1,238 @@
+"""The region registry: every Baidu Index area code with its geography.
+
+The registry lives in ``db/regions.csv`` so a person can read and edit it; ``build_regions.py``
+regenerates the derived columns from ``db/sources/``. Loading validates every row, and
+``RegionRegistry.resolve`` turns what people type (成都, 成都市, 94, 黔南州) into one area code
+or says clearly why it cannot.
+"""
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+REGIONS_CSV = Path(__file__).with_name("regions.csv")
+
+LEVELS = ("country", "province", "city")
+SIDES = ("north", "south")
+
+# Column order of regions.csv. The first ten are the `aicity regions` contract (DESIGN.md §4).
+COLUMNS = (
+    "code", "name", "level", "province", "lon", "lat", "qinling_huaihe", "yangtze",
+    "cluster", "tier_2017", "adcode", "population", "legacy", "note",
+)
+
+# Longest first so that 土家 wins over 土 when stripping ethnic names from autonomous prefectures.
+_ETHNIC = sorted(
+    "蒙古 回 藏 维吾尔 苗 彝 壮 布依 朝鲜 满 侗 瑶 白 土家 哈尼 哈萨克 傣 黎 傈僳 佤 畲 拉祜 水 东乡 纳西 "
+    "景颇 柯尔克孜 土 达斡尔 仫佬 羌 布朗 撒拉 毛南 仡佬 锡伯 阿昌 普米 塔吉克 怒 乌孜别克 俄罗斯 鄂温克 "
+    "德昂 保安 裕固 京 塔塔尔 独龙 鄂伦春 赫哲 门巴 珞巴 基诺".split(),
+    key=len,
+    reverse=True,
+)
+_AUTONOMOUS = re.compile(r"^(.+?)(?:(?:%s)族?)+自治(州|县)$" % "|".join(_ETHNIC))
+_FORMAL_SUFFIXES = ("市", "州", "盟", "地区", "县", "林区")
+_PROVINCE_FULL = {"内蒙古": "内蒙古自治区", "广西": "广西壮族自治区", "西藏": "西藏自治区",
+                  "宁夏": "宁夏回族自治区", "新疆": "新疆维吾尔自治区", "香港": "香港特别行政区",
+                  "澳门": "澳门特别行政区"}
+
+
+class RegionError(ValueError):
+    """A region name or code that cannot be resolved, or a registry file that does not validate."""
+
+
+@dataclass(frozen=True)
+class Region:
+    code: int
+    name: str
+    level: str
+    province: str
+    lon: float | None
+    lat: float | None
+    qinling_huaihe: str
+    yangtze: str
+    cluster: str
+    tier_2017: str
+    adcode: str
+    population: int | None
+    legacy: bool
+    note: str
+
+    @property
+    def clusters(self) -> tuple[str, ...]:
+        return tuple(c for c in self.cluster.split(";") if c)
+
+    def as_row(self) -> dict:
+        return {c: getattr(self, c) for c in COLUMNS}
+
+
+def short_names(name: str, level: str) -> set[str]:
+    """The forms people commonly type for a region besides its full name."""
+    forms = {name}
+    if level == "province":
+        forms.update(name + s for s in ("省", "市"))
+        if name in _PROVINCE_FULL:
+            forms.add(_PROVINCE_FULL[name])
+        return forms
+    for suffix in ("市", "地区", "林区", "盟", "县"):
+        if name.endswith(suffix) and len(name) > len(suffix) + 1:
+            forms.add(name[: -len(suffix)])
+    m = _AUTONOMOUS.match(name)
+    if m:
+        forms.add(m.group(1))
+        forms.add(m.group(1) + m.group(2))  # 黔南州, 海南州
+    if name.endswith("自治州") and not m:
+        forms.add(name[:2])
+    return forms
+
+
+class RegionRegistry:
+    """All regions, indexed by code and by every accepted name form."""
+
+    def __init__(self, regions: Iterable[Region]):
+        self.regions: list[Region] = list(regions)
+        self.by_code: dict[int, Region] = {r.code: r for r in self.regions}
+        self._by_name: dict[str, list[Region]] = {}
+        for r in self.regions:
+            for form in short_names(r.name, r.level):
+                bucket = self._by_name.setdefault(form, [])
+                if r not in bucket:
+                    bucket.append(r)
+
+    def __len__(self) -> int:
+        return len(self.regions)
+
+    def __iter__(self):
+        return iter(self.regions)
+
+    def filter(self, level: str | None = None, province: str | None = None,
+               include_legacy: bool = False) -> list[Region]:
+        out = self.regions
+        if level:
+            out = [r for r in out if r.level == level]
+        if province:
+            prov = self.resolve(province, level="province").name
+            out = [r for r in out if r.province == prov and r.level != "country"]
+        if not include_legacy:
+            out = [r for r in out if not r.legacy]
+        return out
+
+    def resolve(self, text: str | int, level: str | None = None) -> Region:
+        """One region for a code or name; RegionError says why not (unknown or ambiguous)."""
+        key = str(text).strip().replace("\u3000", "")
+        if not key:
+            raise RegionError("empty region name")
+        if key.isdigit():
+            region = self.by_code.get(int(key))
+            if region is None:
+                raise RegionError(f"unknown area code {key}")
+            if level and region.level != level:
+                raise RegionError(f"area code {key} is {region.name} ({region.level}), not a {level}")
+            return region
+        candidates = self._by_name.get(key, [])
+        if level:
+            candidates = [r for r in candidates if r.level == level]
+        exact = [r for r in candidates if r.name == key and not r.legacy]
+        if len(exact) == 1 and key.endswith(_FORMAL_SUFFIXES):
+            # 重庆市 is the city's own formal name and only a short form of the province 重庆;
+            # a bare 北京 or 吉林 stays ambiguous, since city data usually says 北京 for the city.
+            return exact[0]
+        current = [r for r in candidates if not r.legacy]
+        if len(current) == 1:
+            return current[0]
+        if not candidates:
+            hint = f" at level {level}" if level else ""
+            raise RegionError(f"unknown region {key!r}{hint}")
+        if not current:
+            return candidates[0]
+        options = ", ".join(f"{r.code} {r.name} ({r.level}, {r.province})" for r in current)
+        raise RegionError(f"region {key!r} is ambiguous: {options}; give the area code or a level")
+
+    def resolver(self, level: str | None = None):
+        """A cached resolve for bulk use (imports map the same few names millions of times)."""
+        cache: dict[str, Region | RegionError] = {}
+
+        def _resolve(text: str) -> Region:
+            hit = cache.get(text)
+            if hit is None:
+                try:
+                    hit = self.resolve(text, level)
+                except RegionError as err:
+                    hit = err
+                cache[text] = hit
+            if isinstance(hit, RegionError):
+                raise hit
+            return hit
+
+        return _resolve
+
+
+def _opt_float(value: str) -> float | None:
+    return float(value) if value.strip() else None
+
+
+def _opt_int(value: str) -> int | None:
+    return int(float(value)) if value.strip() else None
+
+
+def read_registry(path: Path | str = REGIONS_CSV) -> RegionRegistry:
+    """Load and validate a regions CSV; RegionError names the file and line of the first problem."""
+    path = Path(path)
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise RegionError(f"{path}:1: missing columns: {', '.join(missing)}")
+        rows = list(enumerate(reader, start=2))
+    regions: list[Region] = []
+    seen: dict[int, int] = {}
+    provinces = {r["name"] for _, r in rows if r["level"] == "province"}
+    for line, row in rows:
+        where = f"{path}:{line}"
+        try:
+            code = int(row["code"])
+        except ValueError:
+            raise RegionError(f"{where}: area code {row['code']!r} is not a whole number") from None
+        if code in seen:
+            raise RegionError(f"{where}: duplicate area code {code} (first at line {seen[code]})")
+        seen[code] = line
+        level = row["level"]
+        if level not in LEVELS:
+            raise RegionError(f"{where}: unknown level {level!r} (expected one of {', '.join(LEVELS)})")
+        if level != "country" and row["province"] not in provinces:
+            raise RegionError(f"{where}: unknown province {row['province']!r} for {row['name']}")
+        try:
+            lon, lat = _opt_float(row["lon"]), _opt_float(row["lat"])
+            population = _opt_int(row["population"])
+        except ValueError as err:
+            raise RegionError(f"{where}: {err}") from None
+        if level == "city" and (lon is None or lat is None):
+            raise RegionError(f"{where}: city {row['name']} ({code}) has no coordinates")
+        if lon is not None and not (70 <= lon <= 140 and 0 <= (lat or 0) <= 60):
+            raise RegionError(f"{where}: coordinates {lon},{lat} of {row['name']} are outside China")
+        for side_col in ("qinling_huaihe", "yangtze"):
+            if level != "country" and row[side_col] not in SIDES:
+                raise RegionError(f"{where}: {side_col} of {row['name']} is {row[side_col]!r}, "
+                                  f"expected north or south")
+        regions.append(Region(
+            code=code, name=row["name"], level=level, province=row["province"], lon=lon, lat=lat,
+            qinling_huaihe=row["qinling_huaihe"], yangtze=row["yangtze"], cluster=row["cluster"],
+            tier_2017=row["tier_2017"], adcode=row["adcode"], population=population,
+            legacy=row["legacy"].strip() in ("1", "true", "yes"), note=row["note"],
+        ))
+    if not regions:
+        raise RegionError(f"{path}: no regions")
+    return RegionRegistry(regions)
+
+
+_default: RegionRegistry | None = None
+
+
+def default_registry() -> RegionRegistry:
+    """The packaged registry, loaded once per process."""
+    global _default
+    if _default is None:
+        _default = read_registry(REGIONS_CSV)
+    return _default

@@ -1,0 +1,102 @@
+"""Database schema, created and migrated in order by sqlite-utils migrations.
+
+Never edit an applied migration: add a new one, so databases created by older versions upgrade.
+"""
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("aicity")
+
+
+@migrations()
+def m001_core(db: Database) -> None:
+    db.execute("""
+        CREATE TABLE regions (
+            code INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            level TEXT NOT NULL CHECK (level IN ('country', 'province', 'city')),
+            province TEXT NOT NULL DEFAULT '',
+            lon REAL,
+            lat REAL,
+            qinling_huaihe TEXT NOT NULL DEFAULT '',
+            yangtze TEXT NOT NULL DEFAULT '',
+            cluster TEXT NOT NULL DEFAULT '',
+            tier_2017 TEXT NOT NULL DEFAULT '',
+            adcode TEXT NOT NULL DEFAULT '',
+            population INTEGER,
+            legacy INTEGER NOT NULL DEFAULT 0,
+            note TEXT NOT NULL DEFAULT ''
+        )""")
+    # Keywords are stored once and referred to by id: observations repeat them millions of times.
+    db.execute("""
+        CREATE TABLE keywords (
+            id INTEGER PRIMARY KEY,
+            term TEXT NOT NULL UNIQUE,
+            in_taxonomy INTEGER NOT NULL DEFAULT 0,
+            note TEXT NOT NULL DEFAULT ''
+        )""")
+    # A term may serve several dimensions, but only one group within a dimension.
+    db.execute("""
+        CREATE TABLE keyword_groups (
+            keyword_id INTEGER NOT NULL REFERENCES keywords(id),
+            category TEXT NOT NULL,
+            group_name TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (keyword_id, category)
+        )""")
+    db.execute("""
+        CREATE TABLE keyword_aliases (
+            alias TEXT PRIMARY KEY,
+            keyword_id INTEGER NOT NULL REFERENCES keywords(id)
+        )""")
+    db.execute("""
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('running', 'ok', 'failed', 'partial')),
+            source TEXT NOT NULL DEFAULT '',
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            rows_written INTEGER NOT NULL DEFAULT 0,
+            detail TEXT NOT NULL DEFAULT '{}',
+            error TEXT NOT NULL DEFAULT ''
+        )""")
+    # WITHOUT ROWID: the primary key is the only access path we need, and the table stays half
+    # the size. Its order (keyword, region, device, granularity, date) serves `aicity series`
+    # and every per-keyword scan of the analysis directly, so no secondary index is needed.
+    db.execute("""
+        CREATE TABLE observations (
+            keyword_id INTEGER NOT NULL REFERENCES keywords(id),
+            region INTEGER NOT NULL REFERENCES regions(code),
+            device TEXT NOT NULL CHECK (device IN ('all', 'pc', 'wise')),
+            granularity TEXT NOT NULL CHECK (granularity IN ('day', 'week')),
+            date TEXT NOT NULL,
+            value INTEGER CHECK (value IS NULL OR value >= 0),
+            source TEXT NOT NULL,
+            fetched_at TEXT NOT NULL,
+            run_id INTEGER REFERENCES runs(id),
+            PRIMARY KEY (keyword_id, region, device, granularity, date)
+        ) WITHOUT ROWID""")
+    # Baidu's demand graph (需求图谱): related words per keyword and week, for `keywords suggest`.
+    db.execute("""
+        CREATE TABLE word_graph (
+            keyword TEXT NOT NULL,
+            word TEXT NOT NULL,
+            period TEXT NOT NULL,
+            pv INTEGER,
+            ratio REAL,
+            sim REAL,
+            source TEXT NOT NULL,
+            fetched_at TEXT NOT NULL,
+            run_id INTEGER REFERENCES runs(id),
+            PRIMARY KEY (keyword, word, period)
+        )""")
+    # Incremental analysis asks "what did runs after N touch?".
+    db.execute("CREATE INDEX idx_runs_kind ON runs(kind, id)")
+
+
+def migrate(db: Database) -> list[str]:
+    """Apply pending migrations; returns the names applied."""
+    pending = [m.name for m in migrations.pending(db)]
+    migrations.apply(db)
+    return pending

@@ -1,0 +1,272 @@
+"""Typed access to the aicity database. Other packages read and write only through here."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import pandas as pd
+from sqlite_utils import Database
+
+from db.regions import COLUMNS as REGION_COLUMNS
+from db.regions import Region, RegionRegistry, default_registry, read_registry
+from db.schema import migrate, migrations
+
+DEFAULT_DB = "aicity.db"
+DEVICES = ("all", "pc", "wise")
+GRANULARITIES = ("day", "week")
+
+
+class NotInitialised(RuntimeError):
+    """The database has no schema yet (run `aicity init`)."""
+
+
+class UnknownKeyword(LookupError):
+    """A keyword the database has never seen (neither a taxonomy term, alias nor imported)."""
+
+
+def db_path(path: str | os.PathLike | None = None) -> Path:
+    """--db wins, then env AICITY_DB, then ./aicity.db."""
+    return Path(path or os.environ.get("AICITY_DB") or DEFAULT_DB)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def connect(path: str | os.PathLike | None = None, *, create: bool = False) -> Database:
+    """Open the database with the pragmas every writer relies on."""
+    path = db_path(path)
+    if not create and not path.exists():
+        raise NotInitialised(f"no database at {path}; run `aicity init` first")
+    db = Database(path)
+    db.execute("PRAGMA foreign_keys = ON")
+    db.execute("PRAGMA busy_timeout = 30000")  # the nightly job and an analyst may overlap
+    if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    return db
+
+
+def require_schema(db: Database) -> None:
+    if migrations.pending(db):
+        raise NotInitialised("the database schema is missing or out of date; run `aicity init`")
+
+
+def init_db(path: str | os.PathLike | None = None, registry: RegionRegistry | None = None,
+            taxonomy=None) -> dict:
+    """Create or migrate the database and load the region registry and keyword taxonomy."""
+    db = connect(path, create=True)
+    try:
+        applied = migrate(db)
+        registry = registry or default_registry()
+        with db.atomic():
+            load_regions(db, registry)
+            n_terms = 0
+            if taxonomy is not None:
+                n_terms = load_taxonomy(db, taxonomy)
+        return {"db": str(db_path(path)), "migrations": applied, "regions": len(registry),
+                "keywords": n_terms}
+    finally:
+        db.close()
+
+
+# --- regions ---------------------------------------------------------------------------------
+
+def load_regions(db: Database, registry: RegionRegistry) -> int:
+    rows = []
+    for r in registry:
+        row = r.as_row()
+        row["legacy"] = int(r.legacy)
+        rows.append(row)
+    db.table("regions").upsert_all(rows, pk="code")
+    return len(rows)
+
+
+def registry(db: Database) -> RegionRegistry:
+    """The registry as stored in this database (what imports and queries resolve against)."""
+    rows = list(db.query("SELECT * FROM regions ORDER BY rowid"))
+    if not rows:
+        raise NotInitialised("the database has no regions; run `aicity init`")
+    return RegionRegistry(Region(
+        code=r["code"], name=r["name"], level=r["level"], province=r["province"], lon=r["lon"],
+        lat=r["lat"], qinling_huaihe=r["qinling_huaihe"], yangtze=r["yangtze"],
+        cluster=r["cluster"], tier_2017=r["tier_2017"], adcode=r["adcode"],
+        population=r["population"], legacy=bool(r["legacy"]), note=r["note"]) for r in rows)
+
+
+def regions_frame(reg: RegionRegistry, level: str | None = None, province: str | None = None,
+                  include_legacy: bool = False) -> pd.DataFrame:
+    rows = [r.as_row() for r in reg.filter(level=level, province=province,
+                                           include_legacy=include_legacy)]
+    frame = pd.DataFrame(rows, columns=list(REGION_COLUMNS))
+    frame["population"] = frame["population"].astype("Int64")
+    frame["legacy"] = frame["legacy"].astype(int)
+    return frame
+
+
+# --- keywords --------------------------------------------------------------------------------
+
+def keyword_ids(db: Database, terms: Iterable[str], create: bool = True) -> dict[str, int]:
+    """Ids for terms, adding terms outside the taxonomy when create is true."""
+    terms = list(dict.fromkeys(terms))
+    found: dict[str, int] = {}
+    for i in range(0, len(terms), 500):
+        part = terms[i:i + 500]
+        marks = ",".join("?" * len(part))
+        found.update((r[0], r[1]) for r in db.execute(
+            f"SELECT term, id FROM keywords WHERE term IN ({marks})", part))
+    missing = [t for t in terms if t not in found]
+    if missing and create:
+        db.conn.executemany("INSERT INTO keywords(term) VALUES (?)", [(t,) for t in missing])
+        found.update(keyword_ids(db, missing, create=False))
+    return found
+
+
+def resolve_keyword(db: Database, text: str) -> tuple[int, str]:
+    """A keyword id for a term or alias, as stored; KeyError if the database has never seen it."""
+    row = db.execute("SELECT id, term FROM keywords WHERE term = ?", [text]).fetchone()
+    if row is None:
+        row = db.execute("SELECT k.id, k.term FROM keyword_aliases a JOIN keywords k "
+                         "ON k.id = a.keyword_id WHERE a.alias = ?", [text]).fetchone()
+    if row is None:
+        raise UnknownKeyword(f"unknown keyword {text!r}")
+    return row[0], row[1]
+
+
+def load_taxonomy(db: Database, taxonomy) -> int:
+    """Replace the stored taxonomy by `taxonomy` (a keywords.taxonomy.Taxonomy).
+
+    Terms that left the taxonomy keep their id and observations; they are only unmarked.
+    """
+    terms = [t.term for t in taxonomy.terms]
+    ids = keyword_ids(db, terms)
+    db.execute("UPDATE keywords SET in_taxonomy = 0")
+    db.execute("DELETE FROM keyword_groups")
+    db.execute("DELETE FROM keyword_aliases")
+    db.conn.executemany("UPDATE keywords SET in_taxonomy = 1, note = ? WHERE id = ?",
+                        [(t.note, ids[t.term]) for t in taxonomy.terms])
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO keyword_groups(keyword_id, category, group_name) VALUES (?, ?, ?)",
+        [(ids[t.term], t.category, t.group) for t in taxonomy.terms])
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO keyword_aliases(alias, keyword_id) VALUES (?, ?)",
+        [(a, ids[t.term]) for t in taxonomy.terms for a in t.aliases])
+    return len(set(terms))
+
+
+def keyword_groups_frame(db: Database) -> pd.DataFrame:
+    """term, category, group for every taxonomy membership."""
+    return pd.DataFrame(
+        db.execute("SELECT k.term, g.category, g.group_name FROM keyword_groups g "
+                   "JOIN keywords k ON k.id = g.keyword_id ORDER BY g.category, g.group_name, k.term"
+                   ).fetchall(), columns=["term", "category", "group"])
+
+
+# --- runs ------------------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    id: int
+    kind: str
+    source: str
+
+
+def start_run(db: Database, kind: str, source: str = "", detail: dict | None = None) -> Run:
+    cur = db.execute(
+        "INSERT INTO runs(kind, status, source, started_at, detail) VALUES (?, 'running', ?, ?, ?)",
+        [kind, source, now_iso(), json.dumps(detail or {}, ensure_ascii=False)])
+    return Run(cur.lastrowid, kind, source)
+
+
+def finish_run(db: Database, run: Run, status: str = "ok", rows_written: int = 0,
+               detail: dict | None = None, error: str = "") -> None:
+    sets = ["status = ?", "finished_at = ?", "rows_written = ?", "error = ?"]
+    args: list = [status, now_iso(), rows_written, error]
+    if detail is not None:
+        sets.append("detail = ?")
+        args.append(json.dumps(detail, ensure_ascii=False))
+    db.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", [*args, run.id])
+
+
+def runs_frame(db: Database, kind: str | None = None, limit: int = 50) -> pd.DataFrame:
+    where, args = ("WHERE kind = ?", [kind]) if kind else ("", [])
+    return pd.read_sql_query(f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT ?",
+                             db.conn, params=[*args, limit])
+
+
+# --- observations ----------------------------------------------------------------------------
+
+UPSERT_OBSERVATION = """
+INSERT INTO observations(keyword_id, region, device, granularity, date, value, source,
+                         fetched_at, run_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(keyword_id, region, device, granularity, date) DO UPDATE SET
+    value = excluded.value, source = excluded.source, fetched_at = excluded.fetched_at,
+    run_id = excluded.run_id
+WHERE observations.value IS NOT excluded.value OR observations.source IS NOT excluded.source
+"""
+
+
+def upsert_observations(db: Database, rows: Iterable[Sequence]) -> int:
+    """Insert or update observation tuples in UPSERT_OBSERVATION order; returns rows changed.
+
+    A row identical to the stored one is left alone, so re-importing or re-crawling the same
+    data changes nothing (not even fetched_at).
+    """
+    before = db.conn.total_changes
+    db.conn.executemany(UPSERT_OBSERVATION, rows)
+    return db.conn.total_changes - before
+
+
+def word_graph_frame(db: Database) -> pd.DataFrame:
+    """Related words as stored: keyword, word, period, pv, ratio, sim, source."""
+    return pd.read_sql_query("SELECT keyword, word, period, pv, ratio, sim, source FROM word_graph "
+                             "ORDER BY keyword, period, word", db.conn)
+
+
+def count_observations(db: Database) -> int:
+    return db.execute("SELECT count(*) FROM observations").fetchone()[0]
+
+
+def sources(db: Database) -> list[str]:
+    """Distinct data sources present (e.g. ['emulator'], ['import', 'baidu'])."""
+    return [r[0] for r in db.execute("SELECT DISTINCT source FROM observations ORDER BY 1")]
+
+
+def series(db: Database, keyword_id: int, region: int, *, device: str = "all",
+           granularity: str | None = None, start: str | None = None,
+           end: str | None = None) -> pd.DataFrame:
+    """One stored series: date, value (missing stays missing: NULL values and absent dates).
+
+    With granularity None, daily data is preferred and weekly used when there is no daily.
+    """
+    if granularity is None:
+        grans = [r[0] for r in db.execute(
+            "SELECT DISTINCT granularity FROM observations WHERE keyword_id = ? AND region = ? "
+            "AND device = ?", [keyword_id, region, device])]
+        granularity = "day" if "day" in grans or not grans else "week"
+    sql = ("SELECT date, value FROM observations WHERE keyword_id = ? AND region = ? "
+           "AND device = ? AND granularity = ?")
+    args: list = [keyword_id, region, device, granularity]
+    if start:
+        sql += " AND date >= ?"
+        args.append(start)
+    if end:
+        sql += " AND date <= ?"
+        args.append(end)
+    frame = pd.read_sql_query(sql + " ORDER BY date", db.conn, params=args)
+    frame["value"] = frame["value"].astype("Int64")
+    frame.attrs["granularity"] = granularity
+    return frame
+
+
+__all__ = [
+    "DEVICES", "GRANULARITIES", "NotInitialised", "Run", "UnknownKeyword", "connect", "count_observations",
+    "db_path", "finish_run", "init_db", "keyword_groups_frame", "keyword_ids", "load_regions",
+    "load_taxonomy", "now_iso", "read_registry", "registry", "regions_frame", "require_schema",
+    "resolve_keyword", "runs_frame", "series", "sources", "start_run", "upsert_observations", "word_graph_frame",
+]

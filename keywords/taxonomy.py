@@ -1,0 +1,203 @@
+"""Load and validate the keyword taxonomy (keywords/taxonomy.toml).
+
+Every problem is reported as ``file:line: reason`` so a person editing the file can find it.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+TAXONOMY_TOML = Path(__file__).with_name("taxonomy.toml")
+
+# The ids of DESIGN.md §2. Flat dimensions have no groups; grouped ones allow only these.
+DIMENSIONS: dict[str, tuple[str, ...]] = {
+    "basic": (),
+    "professional": (),
+    "technical": (),
+    "application": ("speech", "vision", "deep_learning"),
+    "industry": ("driving", "security", "healthcare", "retail", "finance", "manufacturing"),
+}
+LABELS_ZH = {
+    "basic": "基础认知", "professional": "专业认知", "technical": "技术认知",
+    "application": "应用需求", "industry": "行业需求", "speech": "语音语义",
+    "vision": "计算机视觉", "deep_learning": "深度学习", "driving": "智能驾驶", "security": "安防",
+    "healthcare": "医疗", "retail": "零售", "finance": "金融", "manufacturing": "制造",
+}
+_TERM_KEYS = {"term", "aliases", "note"}
+_GROUP_KEYS = {"label", "terms"}
+
+
+class TaxonomyError(ValueError):
+    """A taxonomy file that does not validate; the message is `file:line: reason`."""
+
+
+@dataclass(frozen=True)
+class Term:
+    term: str
+    category: str
+    group: str = ""
+    aliases: tuple[str, ...] = ()
+    note: str = ""
+    line: int = 0
+
+
+@dataclass
+class Taxonomy:
+    terms: list[Term]
+    path: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def select(self, category: str | None = None, group: str | None = None) -> list[Term]:
+        return [t for t in self.terms
+                if (category is None or t.category == category)
+                and (group is None or t.group == group)]
+
+    def groups(self, category: str) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(t.group for t in self.terms if t.category == category))
+
+    def unique_terms(self) -> list[str]:
+        return list(dict.fromkeys(t.term for t in self.terms))
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(
+            [{"term": t.term, "category": t.category, "group": t.group,
+              "aliases": "|".join(t.aliases), "note": t.note} for t in self.terms],
+            columns=["term", "category", "group", "aliases", "note"])
+
+
+class _Lines:
+    """Find the line where a table header or a term string stands, for error messages."""
+
+    def __init__(self, text: str):
+        self.lines = text.splitlines()
+
+    def header(self, dotted: str) -> int:
+        pattern = re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(map(re.escape, dotted.split(".")))
+                             + r"\s*\]")
+        for i, line in enumerate(self.lines, 1):
+            if pattern.match(line):
+                return i
+        return 1
+
+    def string(self, value: str, after: int, nth: int = 1) -> int:
+        needle_dq, needle_sq = f'"{value}"', f"'{value}'"
+        seen = 0
+        for i, line in enumerate(self.lines[after - 1:], after):
+            code = line.split("#", 1)[0]
+            if needle_dq in code or needle_sq in code:
+                seen += 1
+                if seen == nth:
+                    return i
+        return after
+
+
+def load_taxonomy(path: str | Path = TAXONOMY_TOML) -> Taxonomy:
+    """Parse and validate a taxonomy file; raises TaxonomyError naming file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise TaxonomyError(f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        raise TaxonomyError(f"{path}:1: not UTF-8 text") from None
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        m = re.search(r"line (\d+)", str(err))
+        raise TaxonomyError(f"{path}:{m[1] if m else 1}: malformed TOML: "
+                            f"{str(err).split(' (at')[0]}") from None
+    lines = _Lines(text)
+    terms: list[Term] = []
+    labels: dict[str, str] = {}
+    seen_in_dim: dict[tuple[str, str], tuple[str, int]] = {}
+    occurrences: dict[str, int] = {}
+
+    def fail(line: int, reason: str):
+        raise TaxonomyError(f"{path}:{line}: {reason}")
+
+    for dim, body in doc.items():
+        if dim not in DIMENSIONS:
+            fail(lines.header(dim) if isinstance(body, dict) else lines.string(dim, 1),
+                 f"unknown dimension {dim!r} (expected one of {', '.join(DIMENSIONS)})")
+        if not isinstance(body, dict):
+            fail(1, f"{dim} must be a table")
+        allowed = DIMENSIONS[dim]
+        if not allowed:
+            sections = [(dim, "", body)]
+            extra = set(body) - _GROUP_KEYS
+            if extra:
+                fail(lines.header(dim), f"{dim} has no groups; unexpected key {sorted(extra)[0]!r}")
+        else:
+            if "terms" in body:
+                fail(lines.header(dim), f"{dim} terms must sit in a group "
+                                        f"({', '.join(allowed)}), e.g. [{dim}.{allowed[0]}]")
+            sections = []
+            for grp, gbody in body.items():
+                if grp == "label":
+                    continue
+                if grp not in allowed:
+                    fail(lines.header(f"{dim}.{grp}"),
+                         f"unknown group {grp!r} in {dim} (expected one of {', '.join(allowed)})")
+                if not isinstance(gbody, dict):
+                    fail(lines.header(dim), f"{dim}.{grp} must be a table")
+                extra = set(gbody) - _GROUP_KEYS
+                if extra:
+                    fail(lines.header(f"{dim}.{grp}"), f"unexpected key {sorted(extra)[0]!r}")
+                sections.append((dim, grp, gbody))
+        if "label" in body:
+            labels[dim] = str(body["label"])
+        for dim_, grp, gbody in sections:
+            where = f"{dim_}.{grp}" if grp else dim_
+            head = lines.header(where)
+            if "label" in gbody and grp:
+                labels[grp] = str(gbody["label"])
+            raw_terms = gbody.get("terms", [])
+            if not isinstance(raw_terms, list):
+                fail(head, f"terms of {where} must be a list")
+            if not raw_terms:
+                fail(head, f"group {where} is empty")
+            for entry in raw_terms:
+                if isinstance(entry, str):
+                    entry = {"term": entry}
+                if not isinstance(entry, dict) or not isinstance(entry.get("term"), str):
+                    fail(head, f"a term in {where} is not a string or {{ term = \"…\" }}")
+                extra = set(entry) - _TERM_KEYS
+                term = entry["term"].strip()
+                occurrences[term] = occurrences.get(term, 0) + 1
+                line = lines.string(entry["term"], head, 1)
+                if extra:
+                    fail(line, f"unexpected key {sorted(extra)[0]!r} for term {term!r}")
+                if not term:
+                    fail(line, f"empty term in {where}")
+                aliases = entry.get("aliases", [])
+                if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip()
+                                                            for a in aliases):
+                    fail(line, f"aliases of {term!r} must be a list of non-empty strings")
+                for name in (term, *aliases):
+                    key = (dim_, name.strip().lower())
+                    if key in seen_in_dim:
+                        other, other_line = seen_in_dim[key]
+                        kind = "term" if name == term else "alias"
+                        fail(line, f"{kind} {name!r} is already in {other} "
+                                   f"(line {other_line}); a term belongs to one group per dimension")
+                    seen_in_dim[key] = (where, line)
+                terms.append(Term(term=term, category=dim_, group=grp,
+                                  aliases=tuple(a.strip() for a in aliases),
+                                  note=str(entry.get("note", "")), line=line))
+    if not terms:
+        raise TaxonomyError(f"{path}:1: the taxonomy has no terms")
+    return Taxonomy(terms=terms, path=str(path), labels=labels)
+
+
+_default: Taxonomy | None = None
+
+
+def default_taxonomy() -> Taxonomy:
+    global _default
+    if _default is None:
+        _default = load_taxonomy(TAXONOMY_TOML)
+    return _default
