@@ -24,8 +24,11 @@ import pandas as pd
 
 from keywords.taxonomy import Taxonomy, default_taxonomy
 
-_SPACE = re.compile(r"\s+")
-_LATIN = re.compile(r"^[0-9a-z.+#\-_]+$")
+_SPACES = re.compile(r"\s+")
+# A space survives only between two Latin letters or digits ("alphago zero"); between Chinese
+# characters it is noise ("人 脸 识 别").
+_NOISE_SPACE = re.compile(r" (?![0-9a-z])|(?<![0-9a-z]) ")
+_LATIN = re.compile(r"^[0-9a-z.+#\-_ ]+$")
 # jieba's own word frequencies top out near 10^6; ours must beat any split of a taxonomy term.
 _USER_FREQ = 10 ** 7
 
@@ -48,10 +51,11 @@ def _t2s() -> opencc.OpenCC:
 
 
 def normalise(text: str) -> str:
-    """Full-width to half-width (NFKC), traditional to simplified, lower case, no white space."""
+    """Full-width to half-width (NFKC), traditional to simplified, lower case, spaces only
+    between Latin words."""
     text = unicodedata.normalize("NFKC", text)
-    text = _t2s().convert(text)
-    return _SPACE.sub("", text.lower())
+    text = _t2s().convert(text).lower()
+    return _NOISE_SPACE.sub("", _SPACES.sub(" ", text).strip())
 
 
 class Classifier:

@@ -108,7 +108,8 @@ def load_taxonomy(path: str | Path = TAXONOMY_TOML) -> Taxonomy:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         m = re.search(r"line (\d+)", str(err))
-        raise TaxonomyError(f"{path}:{m[1] if m else 1}: malformed TOML: "
+        line = m[1] if m else max(1, len(text.splitlines()))  # "at end of document"
+        raise TaxonomyError(f"{path}:{line}: malformed TOML: "
                             f"{str(err).split(' (at')[0]}") from None
     lines = _Lines(text)
     terms: list[Term] = []

@@ -1,0 +1,196 @@
+"""`aicity import`: long and wide CSV, encodings, weekly data, idempotence, all-or-nothing."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+
+import pytest
+
+from db import store
+from db.regions import default_registry
+from tests.conftest import observation_count, write_csv
+
+START = dt.date(2017, 3, 1)
+
+
+def _days(n, start=START, step=1):
+    return [(start + dt.timedelta(days=i * step)).isoformat() for i in range(n)]
+
+
+@pytest.fixture
+def daily_file(tmp_path):
+    """300 cities × 2 keywords × 30 days; one day missing per series, some empty values."""
+    rng = random.Random(7)
+    cities = default_registry().filter(level="city")[:300]
+    rows, expected = [], {}
+    for city in cities:
+        for kw in ("人工智能", "深度学习"):
+            for i, day in enumerate(_days(30)):
+                if i == 10:
+                    continue  # a missing day: no row at all
+                value = "" if i == 20 else rng.randint(0, 5000)
+                region = city.code if i % 2 else city.name
+                rows.append([kw, region, day, value])
+                expected[(kw, city.code, day)] = None if value == "" else value
+    return write_csv(tmp_path / "daily.csv", ["keyword", "region", "date", "value"], rows), expected
+
+
+def test_import_long_daily_file_for_hundreds_of_cities(run, db_path, daily_file):
+    path, expected = daily_file
+    result = run("import", str(path), "--level", "city")
+    assert result.exit_code == 0, result.output
+    assert f"read {len(expected)} rows" in result.output
+    assert observation_count(db_path) == len(expected)
+    db = store.connect(db_path)
+    stored = {(kw, region, day): value for kw, region, day, value in db.execute(
+        "SELECT k.term, o.region, o.date, o.value FROM observations o "
+        "JOIN keywords k ON k.id = o.keyword_id WHERE o.granularity = 'day' AND o.device = 'all'")}
+    assert stored == expected
+
+
+def test_reimport_changes_nothing(run, db_path, daily_file):
+    path, expected = daily_file
+    run("import", str(path), "--level", "city")
+    db = store.connect(db_path)
+    snapshot = db.execute("SELECT * FROM observations ORDER BY 1, 2, 3, 4, 5").fetchall()
+    result = run("import", str(path), "--level", "city")
+    assert result.exit_code == 0
+    assert "0 written" in result.output
+    assert db.execute("SELECT * FROM observations ORDER BY 1, 2, 3, 4, 5").fetchall() == snapshot
+
+
+def test_series_prints_exactly_what_was_imported(run, daily_file):
+    path, expected = daily_file
+    run("import", str(path), "--level", "city")
+    result = run("series", "--keyword", "人工智能", "--region", "成都", "--format", "csv")
+    assert result.exit_code == 0
+    chengdu = default_registry().resolve("成都").code
+    want = sorted((day, value) for (kw, code, day), value in expected.items()
+                  if kw == "人工智能" and code == chengdu)
+    lines = result.output.splitlines()
+    assert lines[0] == "date,value"
+    got = [tuple(line.split(",")) for line in lines[1:]]
+    assert got == [(day, "" if v is None else str(v)) for day, v in want]
+    assert _days(30)[10] not in result.output  # the missing day stays missing, not zero
+
+
+def test_weekly_series_are_stored_as_weekly(run, db_path, tmp_path):
+    rows = [["人工智能", "杭州", day, 100 + i] for i, day in enumerate(_days(20, step=7))]
+    path = write_csv(tmp_path / "weekly.csv", ["keyword", "region", "date", "value"], rows)
+    result = run("import", str(path))
+    assert result.exit_code == 0, result.output
+    db = store.connect(db_path)
+    assert db.execute("SELECT granularity, count(*) FROM observations GROUP BY 1").fetchall() \
+        == [("week", 20)]
+    out = run("series", "--keyword", "人工智能", "--region", "杭州", "--format", "json")
+    data = json.loads(out.output)
+    assert [r["date"] for r in data] == _days(20, step=7)  # never spread over days
+
+
+def test_wide_form_with_region(run, db_path, tmp_path):
+    rows = [[day, i, 2 * i] for i, day in enumerate(_days(10))]
+    path = write_csv(tmp_path / "wide.csv", ["date", "人工智能", "机器学习"], rows)
+    result = run("import", str(path), "--region", "西安")
+    assert result.exit_code == 0, result.output
+    assert observation_count(db_path) == 20
+    out = run("series", "--keyword", "机器学习", "--region", "西安市", "--format", "csv")
+    assert out.output.splitlines()[-1] == f"{_days(10)[-1]},18"
+
+
+def test_wide_form_needs_region(run, tmp_path):
+    path = write_csv(tmp_path / "wide.csv", ["date", "人工智能"], [["2017-01-01", 1]])
+    result = run("import", str(path))
+    assert result.exit_code != 0
+    assert "wide.csv:1: wide form" in result.output and "needs --region" in result.output
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "utf-8-sig", "utf-8"])
+def test_encodings_are_detected(run, db_path, tmp_path, encoding):
+    rows = [["人脸识别", "深圳", day, 7] for day in _days(5)]
+    path = write_csv(tmp_path / "enc.csv", ["关键词", "地区", "日期", "指数"], rows, encoding)
+    result = run("import", str(path))
+    assert result.exit_code == 0, result.output
+    assert observation_count(db_path) == 5
+    assert run("series", "--keyword", "人脸识别", "--region", "深圳").output.count("\n") == 6
+
+
+def test_keywords_outside_taxonomy_are_stored_and_queryable(run, tmp_path):
+    path = write_csv(tmp_path / "x.csv", ["keyword", "region", "date", "value"],
+                     [["区块链", "94", "2018-01-01", 5]])
+    assert run("import", str(path)).exit_code == 0
+    assert "2018-01-01" in run("series", "--keyword", "区块链", "--region", "深圳").output
+
+
+GOOD = ["人工智能", "成都", "2017-01-01", "10"]
+
+
+@pytest.mark.parametrize("bad_row,reason", [
+    (["人工智能", "火星", "2017-01-02", "10"], "unknown region '火星'"),
+    (["人工智能", "北京", "2017-01-02", "10"], "region '北京' is ambiguous"),
+    (["人工智能", "成都", "2017-02-30", "10"], "date '2017-02-30' is not a date"),
+    (["人工智能", "成都", "yesterday", "10"], "date 'yesterday' is not a date"),
+    (["人工智能", "成都", "2017-01-02", "-3"], "value '-3' is negative"),
+    (["人工智能", "成都", "2017-01-02", "lots"], "value 'lots' is not a number"),
+    (["人工智能", "成都", "2017-01-02", "2.5"], "value '2.5' is not a whole number"),
+    (["人工智能", "成都", "2017-01-01", "11"], "already given a different value at line 3"),
+])
+def test_bad_row_stops_import_and_changes_nothing(run, db_path, tmp_path, bad_row, reason):
+    first = write_csv(tmp_path / "first.csv", ["keyword", "region", "date", "value"],
+                      [["机器学习", "成都", "2016-12-01", "1"]])
+    run("import", str(first))
+    before = observation_count(db_path)
+    runs_before = store.connect(db_path).execute("SELECT count(*) FROM runs").fetchone()[0]
+    rows = [GOOD, ["人工智能", "成都", "2017-01-01", "10"], bad_row, GOOD[:2] + ["2017-01-03", "9"]]
+    path = write_csv(tmp_path / "bad.csv", ["keyword", "region", "date", "value"], rows)
+    result = run("import", str(path))
+    assert result.exit_code != 0
+    message = result.output.strip()
+    assert message.startswith(f"Error: {path}:4: "), message
+    assert reason in message
+    assert len(message.splitlines()) == 1
+    assert observation_count(db_path) == before
+    assert store.connect(db_path).execute("SELECT count(*) FROM runs").fetchone()[0] == runs_before
+
+
+def test_error_in_a_later_chunk_still_writes_nothing(run, db_path, tmp_path, monkeypatch):
+    from db import importer
+    monkeypatch.setattr(importer, "CHUNK_ROWS", 10)
+    rows = [["人工智能", "成都", d, 1] for d in _days(45)] + [["人工智能", "成都", "bad", 1]]
+    path = write_csv(tmp_path / "late.csv", ["keyword", "region", "date", "value"], rows)
+    result = run("import", str(path))
+    assert result.exit_code != 0
+    assert f"{path}:47: date 'bad'" in result.output
+    assert observation_count(db_path) == 0
+    assert store.connect(db_path).execute("SELECT count(*) FROM keywords WHERE term = '人工智能'"
+                                          ).fetchone()[0] == 1
+
+
+def test_new_keyword_from_a_failed_import_is_not_kept(run, db_path, tmp_path):
+    path = write_csv(tmp_path / "bad.csv", ["keyword", "region", "date", "value"],
+                     [["新词一个", "成都", "2017-01-01", "1"], ["新词一个", "成都", "x", "1"]])
+    assert run("import", str(path)).exit_code != 0
+    db = store.connect(db_path)
+    assert db.execute("SELECT count(*) FROM keywords WHERE term = '新词一个'").fetchone()[0] == 0
+
+
+def test_import_into_uninitialised_database_says_so(tmp_path):
+    from click.testing import CliRunner
+
+    from cli import cli
+    path = write_csv(tmp_path / "x.csv", ["keyword", "region", "date", "value"], [GOOD])
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "none.db"), "import", str(path)])
+    assert result.exit_code != 0
+    assert "run `aicity init` first" in result.output
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_import_records_a_run_with_provenance(run, db_path, daily_file):
+    path, expected = daily_file
+    run("import", str(path), "--level", "city")
+    db = store.connect(db_path)
+    kind, status, rows, detail = db.execute(
+        "SELECT kind, status, rows_written, detail FROM runs").fetchone()
+    assert (kind, status, rows) == ("import", "ok", len(expected))
+    detail = json.loads(detail)
+    assert detail["file"].endswith("daily.csv") and len(detail["sha256"]) == 64

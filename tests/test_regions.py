@@ -1,0 +1,128 @@
+"""The region registry: contents, geography, name matching and validation."""
+from __future__ import annotations
+
+import csv
+import shutil
+
+import pytest
+
+from db import build_regions
+from db.regions import REGIONS_CSV, RegionError, default_registry, read_registry
+
+SOUTH = ["成都", "重庆", "武汉", "南京", "合肥", "上海", "杭州", "长沙", "广州", "深圳"]
+NORTH = ["北京", "天津", "西安", "郑州", "济南", "青岛", "沈阳"]
+
+
+def test_registry_has_every_kind_of_area_code():
+    reg = default_registry()
+    levels = [r.level for r in reg]
+    assert levels.count("country") == 1
+    assert levels.count("province") == 34
+    cities = reg.filter(level="city")
+    assert len(cities) >= 330
+    assert all(r.lon is not None and r.lat is not None for r in cities)
+    assert all(r.qinling_huaihe in ("north", "south") and r.yangtze in ("north", "south")
+               for r in cities)
+
+
+@pytest.mark.parametrize("name", SOUTH)
+def test_southern_cities_are_south_of_qinling_huaihe(name):
+    assert default_registry().resolve(name, level="city").qinling_huaihe == "south"
+
+
+@pytest.mark.parametrize("name", NORTH)
+def test_northern_cities_are_north_of_qinling_huaihe(name):
+    assert default_registry().resolve(name, level="city").qinling_huaihe == "north"
+
+
+def test_yangtze_side_differs_from_qinling_for_cities_between_the_lines():
+    reg = default_registry()
+    # 合肥 and 成都 lie north of the Yangtze main stem but south of the Huai / Qinling.
+    for name in ("合肥", "成都"):
+        city = reg.resolve(name, level="city")
+        assert (city.qinling_huaihe, city.yangtze) == ("south", "north")
+    assert reg.resolve("上海", level="city").yangtze == "south"
+
+
+def test_clusters_and_tiers_are_filled():
+    reg = default_registry()
+    assert reg.resolve("苏州").clusters == ("长三角",)
+    assert set(reg.resolve("上饶").clusters) == {"长江中游", "海峡西岸"}
+    assert reg.resolve("深圳").tier_2017 == "一线"
+    assert reg.resolve("东莞").tier_2017 == "新一线"
+    clusters = {c for r in reg for c in r.clusters}
+    assert len(clusters) == 19
+
+
+@pytest.mark.parametrize("text,code", [
+    ("成都", 97), ("成都市", 97), ("97", 97), (" 成都 ", 97), ("黔南", 3), ("黔南州", 3),
+    ("黔南布依族苗族自治州", 3), ("延边", 525), ("重庆市", 11), ("内蒙古自治区", 905),
+    ("广东省", 913), ("香港特别行政区", 933),
+])
+def test_resolve_accepts_names_codes_and_short_forms(text, code):
+    assert default_registry().resolve(text).code == code
+
+
+def test_resolve_says_when_a_name_is_ambiguous():
+    with pytest.raises(RegionError, match=r"'北京' is ambiguous: 911 北京 \(province.*514 北京市 \(city"):
+        default_registry().resolve("北京")
+    assert default_registry().resolve("北京", level="city").code == 514
+    assert default_registry().resolve("北京", level="province").code == 911
+
+
+def test_resolve_says_when_a_name_is_unknown():
+    with pytest.raises(RegionError, match="unknown region '火星'"):
+        default_registry().resolve("火星")
+    with pytest.raises(RegionError, match="unknown area code 99999"):
+        default_registry().resolve("99999")
+
+
+def test_packaged_regions_csv_matches_its_sources():
+    assert build_regions.main(["--check"]) == 0
+
+
+def _edited_copy(tmp_path, edit):
+    rows = list(csv.DictReader(REGIONS_CSV.open(encoding="utf-8")))
+    fields = list(rows[0])
+    edit(rows)
+    path = tmp_path / "regions.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def test_validator_rejects_duplicate_codes(tmp_path):
+    path = _edited_copy(tmp_path, lambda rows: rows.append(dict(rows[40])))
+    n = len(REGIONS_CSV.read_text(encoding="utf-8").splitlines()) + 1
+    with pytest.raises(RegionError, match=rf"regions.csv:{n}: duplicate area code \d+ "
+                                          rf"\(first at line 42\)"):
+        read_registry(path)
+
+
+def test_validator_rejects_city_without_coordinates(tmp_path):
+    def drop(rows):
+        rows[50]["lon"] = ""
+    path = _edited_copy(tmp_path, drop)
+    with pytest.raises(RegionError, match=r"regions.csv:52: city .* has no coordinates"):
+        read_registry(path)
+
+
+def test_validator_rejects_unknown_province(tmp_path):
+    def move(rows):
+        rows[60]["province"] = "火星省"
+    path = _edited_copy(tmp_path, move)
+    with pytest.raises(RegionError, match=r"regions.csv:62: unknown province '火星省'"):
+        read_registry(path)
+
+
+def test_side_override_wins_over_geometry(tmp_path, monkeypatch):
+    ref = tmp_path / "reference"
+    shutil.copytree(build_regions.REFERENCE, ref)
+    (ref / "side_overrides.csv").write_text(
+        "code,qinling_huaihe,yangtze,reason\n97,north,,test\n", encoding="utf-8")
+    monkeypatch.setattr(build_regions, "REFERENCE", ref)
+    chengdu = next(r for r in build_regions.build_rows() if r["code"] == 97)
+    assert chengdu["qinling_huaihe"] == "north"
+    assert chengdu["yangtze"] == "north"  # not overridden: still computed
