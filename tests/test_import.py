@@ -133,7 +133,7 @@ GOOD = ["人工智能", "成都", "2017-01-01", "10"]
     (["人工智能", "成都", "2017-01-02", "-3"], "value '-3' is negative"),
     (["人工智能", "成都", "2017-01-02", "lots"], "value 'lots' is not a number"),
     (["人工智能", "成都", "2017-01-02", "2.5"], "value '2.5' is not a whole number"),
-    (["人工智能", "成都", "2017-01-01", "11"], "already given a different value at line 3"),
+    (["人工智能", "成都", "2017-01-01", "11"], "already given a different value at line 2"),
 ])
 def test_bad_row_stops_import_and_changes_nothing(run, db_path, tmp_path, bad_row, reason):
     first = write_csv(tmp_path / "first.csv", ["keyword", "region", "date", "value"],
