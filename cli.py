@@ -196,6 +196,137 @@ def series(db_path, keyword, region, level, start, end, device, granularity, fmt
     emit(frame, fmt)
 
 
+# --- crawling ---------------------------------------------------------------------------------
+
+@cli.command()
+@click.option("--port", type=int, default=8765, show_default=True, help="0 picks a free port.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="A loopback address.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the simulated world.")
+@click.option("--faults", default="", help="e.g. 5xx=0.1,malformed=0.05,timeout=0.01,"
+                                           "empty_ptbk=0.05,block=0.01,abnormal=0.01")
+@click.option("--latest", help="Last published day (default: yesterday, Asia/Shanghai).")
+@click.option("--rate-limit", default="120/60", show_default=True,
+              help="Requests per seconds allowed per account before 10001 (0 = no limit).")
+@click.option("--block-seconds", type=float, default=600.0, show_default=True,
+              help="How long an account that broke the rate limit stays blocked.")
+@click.option("--timeout-delay", type=float, default=30.0, show_default=True,
+              help="How long a 'timeout' fault holds the response.")
+@click.option("--taxonomy", type=click.Path(exists=True, dir_okay=False),
+              help="Keywords the world knows (default: the packaged taxonomy).")
+@click.option("--extra-words", default="", help="More indexed keywords, comma-separated.")
+@domain_errors
+def emulator(port, host, seed, faults, latest, rate_limit, block_seconds, timeout_delay,
+             taxonomy, extra_words):
+    """Serve the Baidu Index protocol on loopback from a simulated world.
+
+    Everything it serves is simulated and is stored with source 'emulator'. Stop with Ctrl-C.
+
+    Example: aicity emulator --port 0 --seed 7 --faults 5xx=0.1
+    """
+    import ipaddress
+    from datetime import date
+
+    from crawler.emulator.server import EmulatorState, Limits, parse_faults, serve
+    from crawler.emulator.world import World
+    from crawler.run import latest_published
+    from db.regions import default_registry
+    from keywords.taxonomy import default_taxonomy, load_taxonomy
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise click.BadParameter(f"{host} is not a loopback address", param_hint="--host")
+    try:
+        fault_rates = parse_faults(faults)
+        if rate_limit in ("0", ""):
+            requests_, window = 0, 60.0
+        else:
+            n, _, secs = rate_limit.partition("/")
+            requests_, window = int(n), float(secs or 60)
+        last = date.fromisoformat(latest) if latest else latest_published()
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
+    tax = load_taxonomy(taxonomy) if taxonomy else default_taxonomy()
+    words = {}
+    for t in tax.terms:
+        words.setdefault(t.term, (t.category, t.group))
+    for w in filter(None, (x.strip() for x in extra_words.split(","))):
+        words.setdefault(w, ("", ""))
+    world = World(default_registry(), words, seed=seed, latest=last)
+    state = EmulatorState(world, Limits(requests_, window, block_seconds, timeout_delay),
+                          fault_rates, seed)
+
+    def ready(bound):
+        click.echo(f"aicity emulator (SIMULATED data, seed {seed}, latest {last}) "
+                   f"listening on http://{host}:{bound}")
+        sys.stdout.flush()
+
+    serve(state, port=port, host=host, on_ready=ready)
+
+
+@cli.command()
+@click.option("--start", help="First day (default: two years before --end; never before "
+                              "2011-01-01).")
+@click.option("--end", help="Last day (default: the latest day Baidu has published).")
+@click.option("--regions", help="Comma-separated names or area codes (default: all).")
+@click.option("--keywords", help="Comma-separated keywords (default: the taxonomy).")
+@click.option("--base-url", help="Server speaking the Baidu Index protocol (env "
+                                 "AICITY_BAIDU_BASE_URL, else the real site).")
+@click.option("--delay", type=float, help="Seconds between two requests of one account (env "
+                                          "AICITY_BAIDU_DELAY, else 15).")
+@click.option("--cookies-file", type=click.Path(exists=True, dir_okay=False),
+              help="Cookies, one per line (default: env AICITY_BAIDU_COOKIES).")
+@click.option("--what", "kind", type=click.Choice(["index", "region", "word-graph"]),
+              default="index", show_default=True,
+              help="index: daily series; region: regional distribution; word-graph: related "
+                   "words for `keywords suggest`.")
+@click.option("--window-days", type=int, default=300, show_default=True,
+              help="Days per request; Baidu answers more than about a year weekly.")
+@click.option("--no-check", is_flag=True, help="Skip the keyword pre-check.")
+@click.option("--dry-run", is_flag=True, help="Only say how many requests and how long.")
+@format_option
+@db_option
+@domain_errors
+def collect(db_path, start, end, regions, keywords, base_url, delay, cookies_file, kind,
+            window_days, no_check, dry_run, fmt):
+    """Crawl what is not yet stored into the database (incremental and resumable).
+
+    Stops with exit status 2, keeping everything collected, when no account is left.
+
+    Example: aicity collect --regions 成都,北京市 --start 2017-01-01 --end 2017-12-31
+    """
+    from crawler.run import CollectError
+    from crawler.run import collect as run_collect
+    split = (lambda text: [x.strip() for x in text.split(",") if x.strip()] if text else None)
+    try:
+        result = run_collect(db_path, kind=kind, start=start, end=end, regions=split(regions),
+                             keywords=split(keywords), base_url=base_url, delay=delay,
+                             cookies_file=cookies_file, window_days=window_days,
+                             dry_run=dry_run, check=not no_check)
+    except CollectError as err:
+        raise click.ClickException(str(err)) from None
+    if fmt == "json":
+        click.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=1))
+    elif dry_run or result.pieces == 0:
+        hours = result.estimated_seconds / 3600
+        click.echo(f"{result.pieces} pieces to fetch: {result.requests_planned} requests, about "
+                   f"{result.estimated_seconds:,.0f} s ({hours:.1f} h) with "
+                   f"{result.accounts} account(s) at the configured pacing"
+                   + ("" if result.pieces else "; nothing to do"))
+    else:
+        click.echo(f"run {result.run_id} ({result.source}): {result.status}; "
+                   f"{result.series_stored} series, {result.rows_written} rows written; "
+                   f"{result.requests} requests in {result.seconds:.1f} s; "
+                   f"{result.remaining_pieces} pieces still missing"
+                   + (f"; not indexed: {', '.join(result.unindexed)}" if result.unindexed else "")
+                   + (f"; failures: {result.failures}" if result.failures else ""))
+    if result.stopped:
+        click.echo(f"Error: stopped early: no Baidu account left ({result.stopped}); "
+                   f"{result.rows_written} rows kept", err=True)
+        sys.exit(2)
+
+
 # --- keywords --------------------------------------------------------------------------------
 
 @cli.group(cls=AicityGroup)

@@ -97,6 +97,45 @@ def m001_core(db: Database) -> None:
     db.execute("CREATE INDEX idx_runs_kind ON runs(kind, id)")
 
 
+@migrations()
+def m002_crawl(db: Database) -> None:
+    # What the crawler has fetched, per keyword, region and date range, written in the same
+    # transaction as the observations, so planning after a crash re-fetches only what is missing.
+    db.execute("""
+        CREATE TABLE coverage (
+            keyword_id INTEGER NOT NULL REFERENCES keywords(id),
+            region INTEGER NOT NULL REFERENCES regions(code),
+            start TEXT NOT NULL,
+            end TEXT NOT NULL,
+            granularity TEXT NOT NULL,
+            source TEXT NOT NULL,
+            run_id INTEGER REFERENCES runs(id),
+            PRIMARY KEY (keyword_id, region, start, end)
+        ) WITHOUT ROWID""")
+    # Baidu's regional distribution (人群画像 · 地域分布): a period mean per region.
+    db.execute("""
+        CREATE TABLE region_distribution (
+            keyword TEXT NOT NULL,
+            area INTEGER NOT NULL,
+            region INTEGER NOT NULL,
+            start TEXT NOT NULL,
+            end TEXT NOT NULL,
+            value INTEGER,
+            share_permille INTEGER,
+            source TEXT NOT NULL,
+            fetched_at TEXT NOT NULL,
+            run_id INTEGER REFERENCES runs(id),
+            PRIMARY KEY (keyword, area, region, start, end)
+        )""")
+    # Keywords Baidu reports as not indexed, so planning can skip them and people can see them.
+    db.execute("""
+        CREATE TABLE unindexed_keywords (
+            keyword TEXT PRIMARY KEY,
+            checked_at TEXT NOT NULL,
+            source TEXT NOT NULL
+        )""")
+
+
 def migrate(db: Database) -> list[str]:
     """Apply pending migrations; returns the names applied."""
     pending = [m.name for m in migrations.pending(db)]

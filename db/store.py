@@ -222,6 +222,72 @@ def upsert_observations(db: Database, rows: Iterable[Sequence]) -> int:
     return db.conn.total_changes - before
 
 
+def coverage_frame(db: Database, keyword_ids: Sequence[int] | None = None) -> pd.DataFrame:
+    """Fetched ranges: keyword_id, region, start, end, granularity."""
+    sql = "SELECT keyword_id, region, start, end, granularity FROM coverage"
+    args: list = []
+    if keyword_ids is not None:
+        sql += f" WHERE keyword_id IN ({','.join('?' * len(keyword_ids))})"
+        args = list(keyword_ids)
+    return pd.read_sql_query(sql, db.conn, params=args)
+
+
+def save_series(db: Database, keyword: str, region: int, start: str, end: str, granularity: str,
+                rows_by_device: dict[str, list[tuple[str, int | None]]], source: str,
+                run_id: int | None) -> int:
+    """Store one fetched piece of one keyword (all devices) and mark its range covered, in one
+    transaction: after a crash a range is either fully stored and covered, or neither."""
+    fetched_at = now_iso()
+    with db.atomic():
+        kw_id = keyword_ids(db, [keyword])[keyword]
+        rows = [(kw_id, region, device, granularity, day, value, source, fetched_at, run_id)
+                for device, pairs in rows_by_device.items() for day, value in pairs]
+        written = upsert_observations(db, rows)
+        db.execute("INSERT INTO coverage(keyword_id, region, start, end, granularity, source, "
+                   "run_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+                   "granularity = excluded.granularity, source = excluded.source, "
+                   "run_id = excluded.run_id",
+                   [kw_id, region, start, end, granularity, source, run_id])
+    return written
+
+
+def save_region_distribution(db: Database, rows: list[dict], run_id: int | None) -> int:
+    fetched_at = now_iso()
+    with db.atomic():
+        before = db.conn.total_changes
+        db.conn.executemany(
+            "INSERT INTO region_distribution(keyword, area, region, start, end, value, "
+            "share_permille, source, fetched_at, run_id) VALUES (?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT DO UPDATE SET value = excluded.value, "
+            "share_permille = excluded.share_permille, source = excluded.source, "
+            "fetched_at = excluded.fetched_at, run_id = excluded.run_id",
+            [(r["keyword"], r["area"], r["region"], r["start"], r["end"], r["value"],
+              r.get("share_permille"), r["source"], fetched_at, run_id) for r in rows])
+        return db.conn.total_changes - before
+
+
+def save_word_graph(db: Database, rows: list[dict], run_id: int | None) -> int:
+    fetched_at = now_iso()
+    with db.atomic():
+        before = db.conn.total_changes
+        db.conn.executemany(
+            "INSERT INTO word_graph(keyword, word, period, pv, ratio, sim, source, fetched_at, "
+            "run_id) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET pv = excluded.pv, "
+            "ratio = excluded.ratio, sim = excluded.sim, source = excluded.source, "
+            "fetched_at = excluded.fetched_at, run_id = excluded.run_id",
+            [(r["keyword"], r["word"], r["period"], r["pv"], r["ratio"], r["sim"], r["source"],
+              fetched_at, run_id) for r in rows])
+        return db.conn.total_changes - before
+
+
+def mark_unindexed(db: Database, keywords: Iterable[str], source: str) -> None:
+    with db.atomic():
+        db.conn.executemany(
+            "INSERT INTO unindexed_keywords(keyword, checked_at, source) VALUES (?, ?, ?) "
+            "ON CONFLICT DO UPDATE SET checked_at = excluded.checked_at",
+            [(k, now_iso(), source) for k in keywords])
+
+
 def word_graph_frame(db: Database) -> pd.DataFrame:
     """Related words as stored: keyword, word, period, pv, ratio, sim, source."""
     return pd.read_sql_query("SELECT keyword, word, period, pv, ratio, sim, source FROM word_graph "
@@ -268,5 +334,6 @@ __all__ = [
     "DEVICES", "GRANULARITIES", "NotInitialised", "Run", "UnknownKeyword", "connect", "count_observations",
     "db_path", "finish_run", "init_db", "keyword_groups_frame", "keyword_ids", "load_regions",
     "load_taxonomy", "now_iso", "read_registry", "registry", "regions_frame", "require_schema",
-    "resolve_keyword", "runs_frame", "series", "sources", "start_run", "upsert_observations", "word_graph_frame",
+    "resolve_keyword", "runs_frame", "series", "sources", "start_run", "upsert_observations", "word_graph_frame", "coverage_frame", "save_series",
+    "save_region_distribution", "save_word_graph", "mark_unindexed",
 ]

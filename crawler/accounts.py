@@ -1,0 +1,147 @@
+"""The pool of Baidu accounts (cookies): who may send the next request, and when.
+
+Only the middleware uses this. Accounts are named by their position (#1, #2, …) in every message;
+the cookie itself is never formatted into a string that could reach a log, an exception or the
+database.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+SHANGHAI = timezone(timedelta(hours=8))
+
+
+class NoAccountsLeft(RuntimeError):
+    """Every account is retired, parked for longer than we may wait, or out of budget."""
+
+
+@dataclass
+class Account:
+    index: int                      # 1-based, the only way an account is ever named
+    _cookie: str = field(repr=False)
+    retired: bool = False
+    retired_because: str = ""
+    parked_until: float = 0.0
+    budget_day: str = ""
+    used_today: int = 0
+    backoff: float = 0.0
+
+    @property
+    def label(self) -> str:
+        return f"account #{self.index}"
+
+    def cookie(self) -> str:
+        return self._cookie
+
+    def __str__(self) -> str:      # never the cookie
+        return self.label
+
+
+def load_cookies(env_value: str | None = None, path: str | os.PathLike | None = None) -> list[str]:
+    """Cookies, one per line, from a file (if given) else from env AICITY_BAIDU_COOKIES.
+
+    A line holding only the BDUSS value is turned into `BDUSS=<value>`; blank lines and lines
+    starting with # are skipped.
+    """
+    if path:
+        text = Path(path).read_text(encoding="utf-8")
+    else:
+        text = env_value if env_value is not None else os.environ.get("AICITY_BAIDU_COOKIES", "")
+    cookies = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        cookies.append(line if "=" in line else f"BDUSS={line}")
+    return cookies
+
+
+class AccountPool:
+    def __init__(self, cookies: list[str], *, daily_budget: int = 0, cooldown: float = 1800.0,
+                 abnormal_backoff: float = 300.0, clock=time.monotonic, wall=None):
+        self.accounts = [Account(i + 1, c) for i, c in enumerate(cookies)]
+        self.daily_budget = daily_budget
+        self.cooldown = cooldown
+        self.abnormal_backoff = abnormal_backoff
+        self.clock = clock
+        self.wall = wall or (lambda: datetime.now(SHANGHAI))
+        self._next = 0
+
+    def __len__(self) -> int:
+        return len(self.accounts)
+
+    def _today(self) -> str:
+        return self.wall().date().isoformat()
+
+    def _usable(self, acct: Account, now: float) -> bool:
+        if acct.retired or acct.parked_until > now:
+            return False
+        if self.daily_budget:
+            if acct.budget_day != self._today():
+                acct.budget_day, acct.used_today = self._today(), 0
+            if acct.used_today >= self.daily_budget:
+                return False
+        return True
+
+    def acquire(self, prefer: int | None = None) -> Account | float:
+        """An account to use now, or the seconds until one will be free (a float).
+
+        Raises NoAccountsLeft when none will ever be (all retired or out of today's budget).
+        """
+        now = self.clock()
+        if prefer is not None:
+            acct = self.accounts[prefer - 1]
+            if self._usable(acct, now):
+                return self._take(acct)
+        n = len(self.accounts)
+        for step in range(n):
+            acct = self.accounts[(self._next + step) % n]
+            if self._usable(acct, now):
+                self._next = (self._next + step + 1) % n
+                return self._take(acct)
+        waits = [a.parked_until - now for a in self.accounts if not a.retired
+                 and a.parked_until > now
+                 and not (self.daily_budget and a.budget_day == self._today()
+                          and a.used_today >= self.daily_budget)]
+        if not waits:
+            raise NoAccountsLeft(self.summary())
+        return max(0.0, min(waits))
+
+    def _take(self, acct: Account) -> Account:
+        if self.daily_budget:
+            acct.used_today += 1
+        return acct
+
+    def retire(self, acct: Account, reason: str) -> None:
+        acct.retired, acct.retired_because = True, reason
+
+    def park(self, acct: Account, seconds: float | None = None) -> float:
+        seconds = self.cooldown if seconds is None else seconds
+        acct.parked_until = self.clock() + seconds
+        return seconds
+
+    def back_off(self, acct: Account) -> float:
+        """10018: park for a back-off that doubles each time this account meets it."""
+        acct.backoff = self.abnormal_backoff if not acct.backoff else acct.backoff * 2
+        return self.park(acct, acct.backoff)
+
+    def summary(self) -> str:
+        now = self.clock()
+        retired = [a for a in self.accounts if a.retired]
+        parked = [a for a in self.accounts if not a.retired and a.parked_until > now]
+        spent = [a for a in self.accounts if not a.retired and self.daily_budget
+                 and a.used_today >= self.daily_budget]
+        parts = [f"{len(self.accounts)} account(s)"]
+        if retired:
+            parts.append("retired: " + ", ".join(f"#{a.index} ({a.retired_because})"
+                                                 for a in retired))
+        if parked:
+            parts.append("parked: " + ", ".join(f"#{a.index} for {a.parked_until - now:.0f} s"
+                                                for a in parked))
+        if spent:
+            parts.append("out of today's budget: " + ", ".join(f"#{a.index}" for a in spent))
+        return "; ".join(parts)

@@ -1,0 +1,1 @@
+"""A loopback Baidu Index emulator: the same protocol, a simulated world (source 'emulator')."""

@@ -1,0 +1,39 @@
+"""Typed items the spiders yield and the pipeline stores."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class SeriesItem:
+    """One keyword's series for one region and one requested range, every device."""
+    keyword: str
+    region: int
+    requested_start: str
+    requested_end: str
+    granularity: str                      # from the response's `type`: day or week
+    start: str                            # from the response's startDate
+    end: str
+    values: dict[str, list[int | None]] = field(default_factory=dict)   # device -> values
+
+
+@dataclass
+class UnindexedKeywordItem:
+    keyword: str
+
+
+@dataclass
+class RegionDistributionItem:
+    keyword: str
+    area: int
+    start: str
+    end: str
+    values: dict[int, int | None]                 # region code -> period value
+    shares: dict[int, int | None] = field(default_factory=dict)
+
+
+@dataclass
+class WordGraphItem:
+    keyword: str
+    period: str
+    words: list[dict] = field(default_factory=list)     # word, pv, ratio, sim

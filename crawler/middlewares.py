@@ -1,0 +1,169 @@
+"""Downloader middlewares: the JSON envelope, and accounts (cookies, Cipher-Text, pacing,
+Baidu's status codes). Spiders never see a cookie and never retry.
+
+Order on the way back (higher number first): EnvelopeMiddleware (590) parses the body once and
+retries malformed JSON and empty ptbk keys; AccountsMiddleware (580) acts on 10000/10001/10018;
+Scrapy's RetryMiddleware (550) retries HTTP 5xx and timeouts.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from scrapy import Request
+from scrapy.downloadermiddlewares.retry import get_retry_request
+from scrapy.exceptions import IgnoreRequest
+
+from crawler import protocol as proto
+from crawler.accounts import AccountPool, NoAccountsLeft, load_cookies
+
+logger = logging.getLogger(__name__)
+
+# The emulator marks every answer; data from it is stored with source 'emulator'.
+SIMULATED_HEADER = "X-Aicity-World"
+
+# Keys a re-issued request must not inherit from the attempt that failed.
+_PER_ATTEMPT = ("account_index", "download_slot", "baidu_payload", "download_latency")
+
+
+def _fresh(request: Request, **meta) -> Request:
+    kept = {k: v for k, v in request.meta.items() if k not in _PER_ATTEMPT}
+    kept.update(meta)
+    return request.replace(dont_filter=True, meta=kept)
+
+
+class EnvelopeMiddleware:
+    """Parse Baidu's JSON envelope once (spiders read request.meta['baidu_payload'])."""
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+        self.max_retry = crawler.settings.getint("RETRY_TIMES")
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def _retry(self, request: Request, reason: str):
+        new = get_retry_request(request, spider=self.crawler.spider, reason=reason,
+                                max_retry_times=self.max_retry)
+        if new is None:
+            self.crawler.stats.inc_value("aicity/failures/" + reason.replace(" ", "_"))
+            raise IgnoreRequest(f"gave up after {self.max_retry} retries: {reason} "
+                                f"({request.meta.get('baidu_endpoint')})")
+        return _fresh(new)
+
+    def process_response(self, request, response):
+        if response.status != 200 or not request.meta.get("baidu_endpoint"):
+            return response
+        if response.headers.get(SIMULATED_HEADER, b"").startswith(b"simulated"):
+            self.crawler.stats.set_value("aicity/source", "emulator")
+        try:
+            payload = json.loads(response.text)
+        except ValueError:
+            return self._retry(request, "malformed JSON")
+        if not isinstance(payload, dict) or "status" not in payload:
+            return self._retry(request, "malformed JSON")
+        status = payload["status"]
+        self.crawler.stats.inc_value(f"aicity/status/{status}")
+        if request.meta["baidu_endpoint"] == "ptbk" and status == proto.OK \
+                and not payload.get("data"):
+            return self._retry(request, "empty ptbk")
+        request.meta["baidu_payload"] = payload
+        return response
+
+
+class AccountsMiddleware:
+    """Give each request an account; act on Baidu's account status codes.
+
+    Each account is its own download slot with concurrency 1 and the configured delay, so one
+    account never has two requests in flight and never goes faster than the pacing allows.
+    """
+
+    def __init__(self, crawler):
+        s = crawler.settings
+        self.crawler = crawler
+        cookies = load_cookies(path=s.get("AICITY_COOKIES_FILE") or None)
+        self.pool = AccountPool(cookies, daily_budget=s.getint("AICITY_DAILY_BUDGET"),
+                                cooldown=s.getfloat("AICITY_COOLDOWN"),
+                                abnormal_backoff=s.getfloat("AICITY_ABNORMAL_BACKOFF"))
+        self.max_wait = s.getfloat("AICITY_MAX_WAIT")
+        self.abnormal_retries = s.getint("AICITY_ABNORMAL_RETRIES")
+        self.cipher = dict(aes_key=s.get("AICITY_CIPHER_KEY"), t0=s.getint("AICITY_CIPHER_T0"),
+                           version=s.get("AICITY_CIPHER_VERSION"), user_agent=s.get("USER_AGENT"))
+        self.stopped = ""
+        crawler.aicity_accounts = self.pool  # read by collect() for the run summary
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def _stop(self, why: str) -> None:
+        if not self.stopped:
+            self.stopped = why
+            logger.error("no Baidu account left: %s; stopping and keeping what was collected",
+                         why)
+            self.crawler.stats.set_value("aicity/stopped", why)
+            asyncio.ensure_future(self.crawler.engine.close_spider_async(reason="no_accounts"))
+
+    async def process_request(self, request):
+        if not request.meta.get("baidu_endpoint"):
+            return None
+        if self.stopped:
+            raise IgnoreRequest("no accounts left")
+        prefer = request.meta.get("sticky_account")
+        while True:
+            try:
+                got = self.pool.acquire(prefer)
+            except NoAccountsLeft as err:
+                self._stop(str(err))
+                raise IgnoreRequest("no accounts left") from None
+            if not isinstance(got, float):
+                break
+            if got > self.max_wait:
+                self._stop(f"{self.pool.summary()}; the next is free in {got:.0f} s, more than "
+                           f"AICITY_BAIDU_MAX_WAIT={self.max_wait:.0f} s")
+                raise IgnoreRequest("no accounts left")
+            await asyncio.sleep(got)
+            if self.stopped:
+                raise IgnoreRequest("no accounts left")
+        request.meta["account_index"] = got.index
+        request.meta["download_slot"] = f"account-{got.index}"
+        request.headers["Cookie"] = got.cookie()
+        keyword = request.meta.get("cipher_keyword")
+        if keyword is not None:
+            request.headers["Cipher-Text"] = proto.cipher_text(keyword=keyword, **self.cipher)
+        elif request.meta["baidu_endpoint"] == "word_graph":
+            request.headers["Cipher-Text"] = ""
+        self.crawler.stats.inc_value(f"aicity/requests/account_{got.index}")
+        return None
+
+    def process_response(self, request, response):
+        payload = request.meta.get("baidu_payload")
+        index = request.meta.get("account_index")
+        if payload is None or index is None:
+            return response
+        acct = self.pool.accounts[index - 1]
+        status = payload.get("status")
+        if status == proto.NOT_LOGGED_IN:
+            self.pool.retire(acct, "not logged in, 10000")
+            logger.warning("%s retired: Baidu says it is not logged in (10000); "
+                           "replace its cookie", acct.label)
+            self.crawler.stats.inc_value("aicity/accounts/retired")
+            return _fresh(request)
+        if status == proto.BLOCKED:
+            seconds = self.pool.park(acct)
+            logger.warning("%s blocked by Baidu (10001); parked for %.0f s", acct.label, seconds)
+            self.crawler.stats.inc_value("aicity/accounts/parked")
+            return _fresh(request)
+        if status == proto.ABNORMAL:
+            tries = request.meta.get("abnormal_tries", 0) + 1
+            seconds = self.pool.back_off(acct)
+            logger.warning("%s: Baidu reports abnormal access (10018); backing off %.0f s. If "
+                           "this persists, update AICITY_CIPHER_KEY / AICITY_CIPHER_T0",
+                           acct.label, seconds)
+            if tries > self.abnormal_retries:
+                self.crawler.stats.inc_value("aicity/failures/abnormal_access")
+                raise IgnoreRequest("gave up after repeated 10018")
+            return _fresh(request, abnormal_tries=tries)
+        return response

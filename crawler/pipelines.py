@@ -1,0 +1,85 @@
+"""Item pipeline: validate and store through db/ (the only place the crawler writes)."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+
+from scrapy.exceptions import DropItem
+
+from crawler.items import (RegionDistributionItem, SeriesItem, UnindexedKeywordItem,
+                           WordGraphItem)
+from crawler.parsing import dated_values
+from db import store
+
+logger = logging.getLogger(__name__)
+
+
+class StorePipeline:
+    def __init__(self, crawler):
+        self.crawler = crawler
+        self.db_path = crawler.settings.get("AICITY_DB")
+        self.run_id = crawler.settings.get("AICITY_RUN_ID")
+        self.stored = 0
+        # Test hook: die hard after N stored items, to prove a killed run resumes cleanly.
+        self.kill_after = int(os.environ.get("AICITY_TEST_KILL_AFTER_ITEMS", "0") or 0)
+        self.db = None
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def open_spider(self):
+        self.db = store.connect(self.db_path)
+        self.registry = store.registry(self.db)
+
+    def close_spider(self):
+        if self.db is not None:
+            self.db.close()
+
+    def process_item(self, item):
+        stats = self.crawler.stats
+        if isinstance(item, SeriesItem):
+            self._store_series(item)
+        elif isinstance(item, UnindexedKeywordItem):
+            store.mark_unindexed(self.db, [item.keyword], item_source(self.crawler))
+            stats.inc_value("aicity/unindexed_keywords")
+            logger.warning("keyword %r is not indexed by Baidu; skipped", item.keyword)
+        elif isinstance(item, RegionDistributionItem):
+            rows = [{"keyword": item.keyword, "area": item.area, "region": code,
+                     "start": item.start, "end": item.end, "value": value,
+                     "share_permille": item.shares.get(code), "source": item_source(self.crawler)}
+                    for code, value in item.values.items() if code in self.registry.by_code]
+            stats.inc_value("aicity/rows_written",
+                            store.save_region_distribution(self.db, rows, self.run_id))
+        elif isinstance(item, WordGraphItem):
+            rows = [dict(w, keyword=item.keyword, period=item.period,
+                         source=item_source(self.crawler)) for w in item.words if w.get("word")]
+            stats.inc_value("aicity/rows_written",
+                            store.save_word_graph(self.db, rows, self.run_id))
+        else:
+            raise DropItem(f"unknown item type {type(item).__name__}")
+        self.stored += 1
+        if self.kill_after and self.stored >= self.kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return item
+
+    def _store_series(self, item: SeriesItem) -> None:
+        if item.region not in self.registry.by_code:
+            raise DropItem(f"{item.keyword}: unknown region {item.region}")
+        rows = {device: dated_values(item, device) for device in item.values}
+        lengths = {len(v) for v in rows.values()}
+        if len(lengths) != 1:
+            raise DropItem(f"{item.keyword}/{item.region}: devices disagree on length")
+        written = store.save_series(self.db, item.keyword, item.region, item.start, item.end,
+                                    item.granularity, rows, item_source(self.crawler),
+                                    self.run_id)
+        self.crawler.stats.inc_value("aicity/rows_written", written)
+        self.crawler.stats.inc_value("aicity/series_stored")
+
+
+def item_source(crawler) -> str:
+    """'emulator' when the server said its world is simulated, 'baidu' for the real site, else
+    'other' (a server that speaks the protocol but is neither)."""
+    return crawler.stats.get_value("aicity/source") or crawler.settings.get("AICITY_SOURCE",
+                                                                            "other")

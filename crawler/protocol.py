@@ -1,0 +1,152 @@
+"""The Baidu Index web protocol: pure functions, no I/O.
+
+Reverse-engineered by third parties (see the team's research note on the protocol); summarised:
+
+* index endpoints return number strings encrypted by a per-`uniqid` substitution key (ptbk);
+  the key's first half is the cipher alphabet and its second half the plain alphabet
+  ``0-9 , . + - %``; an empty item in the decoded comma list means "no value";
+* requests carry a ``Cipher-Text`` header: ``<T0>_<clientTs>_<base64(AES-128-CBC(json))>`` with
+  IV ``1234567887654321`` and PKCS#7 padding; the AES key and T0 rotate and live in settings;
+* the ``word`` parameter is URL-encoded JSON: a list of series, each a list of term objects.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import random
+import time
+from datetime import date, timedelta
+from urllib.parse import quote
+
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+PLAIN_ALPHABET = "0123456789,.+-%"
+CIPHER_IV = b"1234567887654321"
+TREND_PAGE = "https://index.baidu.com/v2/main/index.html#/trend/{kw}?words={kw}"
+EARLIEST = date(2011, 1, 1)
+MAX_SERIES_PER_REQUEST = 5
+
+# Status codes inside the JSON envelope (HTTP status is 200 for all of them).
+OK, NO_DATA = 0, 1
+NOT_LOGGED_IN, BLOCKED, BAD_REQUEST, NOT_INDEXED, ABNORMAL = 10000, 10001, 10002, 10003, 10018
+
+
+class ProtocolError(ValueError):
+    """A response that does not have the documented shape."""
+
+
+def decode(encrypted: str, ptbk: str) -> str:
+    """Substitute every character of `encrypted` through the ptbk table."""
+    if not ptbk or len(ptbk) % 2:
+        raise ProtocolError(f"ptbk key of length {len(ptbk or '')} is not an even, non-empty length")
+    half = len(ptbk) // 2
+    return encrypted.translate(str.maketrans(ptbk[:half], ptbk[half:]))
+
+
+def parse_values(decoded: str) -> list[int | None]:
+    """Comma list to integers; an empty item is a missing value (None), never zero."""
+    if decoded == "":
+        return []
+    out: list[int | None] = []
+    for item in decoded.split(","):
+        item = item.strip()
+        if item == "":
+            out.append(None)
+            continue
+        try:
+            out.append(int(item))
+        except ValueError:
+            try:
+                number = float(item)
+            except ValueError:
+                raise ProtocolError(f"decoded item {item!r} is not a number") from None
+            out.append(int(round(number)))
+    return out
+
+
+def make_ptbk(rng: random.Random) -> str:
+    """A fresh substitution key: 15 distinct cipher characters, then the shuffled plain alphabet."""
+    pool = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-,.%"
+    cipher = "".join(rng.sample(pool, len(PLAIN_ALPHABET)))
+    plain = "".join(rng.sample(PLAIN_ALPHABET, len(PLAIN_ALPHABET)))
+    return cipher + plain
+
+
+def encode(plain: str, ptbk: str) -> str:
+    """Inverse of `decode` (what the server does)."""
+    half = len(ptbk) // 2
+    return plain.translate(str.maketrans(ptbk[half:], ptbk[:half]))
+
+
+def format_values(values: list[int | None]) -> str:
+    return ",".join("" if v is None else str(int(v)) for v in values)
+
+
+def word_param(series: list[list[str]] | list[str]) -> str:
+    """The `word` query value: JSON list of series, each a list of {name, wordType} objects."""
+    groups = [[s] if isinstance(s, str) else list(s) for s in series]
+    return json.dumps([[{"name": w, "wordType": 1} for w in g] for g in groups],
+                      ensure_ascii=False, separators=(",", ":"))
+
+
+def parse_word_param(text: str) -> list[list[str]]:
+    """Series of term names from a `word` value; also accepts the pre-2020 comma form."""
+    text = text.strip()
+    if text.startswith("["):
+        try:
+            groups = json.loads(text)
+            return [[t["name"] for t in g] for g in groups]
+        except (ValueError, TypeError, KeyError) as err:
+            raise ProtocolError(f"word parameter is not the JSON series form: {err}") from None
+    return [[w] for w in text.split(",") if w]
+
+
+def series_name(terms: list[dict] | list[str]) -> str:
+    """The keyword a userIndexes entry stands for ('a+b' for a combined series)."""
+    names = [t["name"] if isinstance(t, dict) else str(t) for t in terms]
+    return "+".join(names)
+
+
+def cipher_text(*, keyword: str, user_agent: str, aes_key: str, t0: int, version: str,
+                now_ms: int | None = None) -> str:
+    """The Cipher-Text header for a request about `keyword` (the first keyword of a batch)."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    payload = json.dumps({"ua": user_agent, "url": quote(TREND_PAGE.format(kw=keyword), safe=""),
+                          "platform": "MacIntel", "clientTs": now_ms, "version": version},
+                         separators=(",", ":")).encode()
+    padder = padding.PKCS7(128).padder()  # a full block is added when already aligned
+    padded = padder.update(payload) + padder.finalize()
+    enc = Cipher(algorithms.AES(aes_key.encode()), modes.CBC(CIPHER_IV)).encryptor()
+    body = base64.b64encode(enc.update(padded) + enc.finalize()).decode()
+    return f"{t0}_{now_ms}_{body}"
+
+
+def read_cipher_text(header: str, aes_key: str) -> dict:
+    """Decrypt a Cipher-Text header (for servers and tests); ProtocolError if malformed."""
+    parts = header.split("_", 2)
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
+        raise ProtocolError("Cipher-Text is not <T0>_<clientTs>_<base64>")
+    try:
+        raw = base64.b64decode(parts[2], validate=True)
+        dec = Cipher(algorithms.AES(aes_key.encode()), modes.CBC(CIPHER_IV)).decryptor()
+        unpadder = padding.PKCS7(128).unpadder()
+        data = unpadder.update(dec.update(raw) + dec.finalize()) + unpadder.finalize()
+        return json.loads(data)
+    except (ValueError, TypeError) as err:
+        raise ProtocolError(f"Cipher-Text does not decrypt: {err}") from None
+
+
+def cookie_has_bduss(cookie: str) -> bool:
+    return any(part.strip().startswith("BDUSS=") and len(part.strip()) > len("BDUSS=")
+               for part in cookie.split(";"))
+
+
+def dates_for(start: date, count: int, granularity: str) -> list[date]:
+    """The dates `count` values stand for: consecutive days, or weeks stepping from start."""
+    step = 7 if granularity == "week" else 1
+    return [start + timedelta(days=step * i) for i in range(count)]
+
+
+def envelope(data, status: int = OK, message: str | int = 0, logid: int = 0) -> dict:
+    return {"status": status, "data": data, "logid": logid, "message": message}

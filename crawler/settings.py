@@ -1,0 +1,63 @@
+"""Scrapy settings for the aicity crawler: the one settings module (scrapy.cfg points here).
+
+Values that differ between machines come from the environment; `aicity collect` overrides
+the per-run ones (database, accounts, pacing) when it starts a crawl.
+"""
+import os
+
+BOT_NAME = "aicity"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+# Baidu Index is an API behind a login, not pages for robots.txt; we pace per account instead.
+ROBOTSTXT_OBEY = False
+# Cookies are set per request by AccountsMiddleware (one account per request); Scrapy's cookie
+# jar would mix accounts and store Baidu's Set-Cookie values.
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+LOG_LEVEL = os.getenv("AICITY_LOG_LEVEL", "INFO")
+
+AICITY_BASE_URL = os.getenv("AICITY_BAIDU_BASE_URL", "https://index.baidu.com")
+AICITY_DB = os.getenv("AICITY_DB", "aicity.db")
+# Seconds between two requests of one account; each account is its own download slot.
+AICITY_DELAY = float(os.getenv("AICITY_BAIDU_DELAY", "15"))
+AICITY_DAILY_BUDGET = int(os.getenv("AICITY_BAIDU_DAILY_BUDGET", "1500"))
+AICITY_COOLDOWN = float(os.getenv("AICITY_BAIDU_COOLDOWN", "1800"))       # after 10001
+AICITY_ABNORMAL_BACKOFF = float(os.getenv("AICITY_BAIDU_BACKOFF", "300"))  # after 10018, doubling
+AICITY_ABNORMAL_RETRIES = 3
+AICITY_MAX_WAIT = float(os.getenv("AICITY_BAIDU_MAX_WAIT", "900"))  # wait for a parked account
+AICITY_RUN_ID = None
+AICITY_COOKIES_FILE = os.getenv("AICITY_BAIDU_COOKIES_FILE", "")
+
+# Cipher-Text constants rotate with Baidu's acs JavaScript; update them here when 10018 appears.
+AICITY_CIPHER_KEY = os.getenv("AICITY_CIPHER_KEY", "goqwgaiiacaykuwo")
+AICITY_CIPHER_T0 = int(os.getenv("AICITY_CIPHER_T0", "1763957172935"))
+AICITY_CIPHER_VERSION = os.getenv("AICITY_CIPHER_VERSION", "1.0.0.5")
+
+USER_AGENT = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
+              "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")
+DEFAULT_REQUEST_HEADERS = {
+    "Accept": "application/json, text/plain, */*",
+    "Referer": "https://index.baidu.com/v2/main/index.html",
+    "X-Requested-With": "XMLHttpRequest",
+}
+
+CONCURRENT_REQUESTS = 1
+DOWNLOAD_DELAY = AICITY_DELAY
+DOWNLOAD_TIMEOUT = int(os.getenv("AICITY_DOWNLOAD_TIMEOUT", "30"))
+RETRY_ENABLED = True
+RETRY_TIMES = 8
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+
+DOWNLOADER_MIDDLEWARES = {
+    "crawler.middlewares.AccountsMiddleware": 580,
+    "crawler.middlewares.EnvelopeMiddleware": 590,
+    # Baidu's API does not redirect; a redirect means a login page, which AccountsMiddleware
+    # should see as such rather than follow.
+    "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+}
+ITEM_PIPELINES = {
+    "crawler.pipelines.StorePipeline": 300,
+}

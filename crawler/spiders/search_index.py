@@ -1,0 +1,119 @@
+"""SearchApi/index: keyword × region × date-range series, with the ptbk step and a keyword
+pre-check so an unindexed keyword is reported and skipped instead of sinking its batch."""
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlencode
+
+import scrapy
+
+from crawler import protocol as proto
+from crawler.items import UnindexedKeywordItem
+from crawler.parsing import series_items, unindexed_items
+from crawler.plan import Piece
+
+logger = logging.getLogger(__name__)
+CHECK_BATCH = 15  # checkWordsExists takes up to 15 keywords (5 groups of 3) per call
+
+
+class SearchIndexSpider(scrapy.Spider):
+    name = "search_index"
+
+    def __init__(self, pieces: list[Piece], base_url: str, check: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.pieces = list(pieces)
+        self.base_url = base_url.rstrip("/")
+        self.check = check
+        self.unindexed: set[str] = set()
+        self._checks_pending = 0
+
+    # --- requests -------------------------------------------------------------------------
+    def _api(self, path: str, params: dict, endpoint: str, callback, cipher_keyword=None,
+             cb_kwargs=None, meta=None, errback=None) -> scrapy.Request:
+        url = f"{self.base_url}{path}?{urlencode(params, doseq=True)}"
+        return scrapy.Request(url, callback=callback, cb_kwargs=cb_kwargs or {}, dont_filter=True,
+                              errback=errback,
+                              meta={"baidu_endpoint": endpoint, "cipher_keyword": cipher_keyword,
+                                    **(meta or {})})
+
+    def index_request(self, piece: Piece) -> scrapy.Request:
+        params = {"area": piece.region, "word": proto.word_param(list(piece.keywords)),
+                  "startDate": piece.start.isoformat(), "endDate": piece.end.isoformat()}
+        return self._api("/api/SearchApi/index", params, "index", self.parse_index,
+                         cipher_keyword=piece.keywords[0], cb_kwargs={"piece": piece})
+
+    async def start(self):
+        keywords = list(dict.fromkeys(k for p in self.pieces for k in p.keywords))
+        if not self.check or not keywords:
+            for piece in self.pieces:
+                yield self.index_request(piece)
+            return
+        batches = [keywords[i:i + CHECK_BATCH] for i in range(0, len(keywords), CHECK_BATCH)]
+        self._checks_pending = len(batches)
+        for batch in batches:
+            yield self._api("/api/AddWordApi/checkWordsExists", {"word": ",".join(batch)},
+                            "check", self.parse_check, errback=self.check_failed)
+
+    # --- parsing --------------------------------------------------------------------------
+    def parse_check(self, response):
+        payload = response.meta["baidu_payload"]
+        if payload.get("status") == proto.OK:
+            for item in unindexed_items(payload):
+                self.unindexed.add(item.keyword)
+                yield item
+        else:
+            logger.warning("keyword check answered status %s; crawling without it",
+                           payload.get("status"))
+        self._checks_pending -= 1
+        if self._checks_pending == 0:
+            yield from self._index_requests()
+
+    def check_failed(self, failure):
+        logger.warning("keyword check failed (%s); crawling those keywords unchecked",
+                       failure.value)
+        self._checks_pending -= 1
+        if self._checks_pending == 0:
+            yield from self._index_requests()
+
+    def _index_requests(self):
+        for piece in self.pieces:
+            keywords = tuple(k for k in piece.keywords if k not in self.unindexed)
+            if keywords:
+                yield self.index_request(Piece(piece.region, piece.start, piece.end, keywords))
+
+    def parse_index(self, response, piece: Piece):
+        payload = response.meta["baidu_payload"]
+        status = payload.get("status")
+        if status == proto.BAD_REQUEST:
+            if len(piece.keywords) > 1:
+                # One bad keyword sinks the batch: ask for each keyword on its own.
+                for kw in piece.keywords:
+                    yield self.index_request(Piece(piece.region, piece.start, piece.end, (kw,)))
+            else:
+                yield UnindexedKeywordItem(keyword=piece.keywords[0])
+            return
+        if status != proto.OK:
+            self.crawler.stats.inc_value(f"aicity/failures/status_{status}")
+            logger.warning("region %s %s..%s: status %s (%s); will be retried next run",
+                           piece.region, piece.start, piece.end, status, payload.get("message"))
+            return
+        uniqid = (payload.get("data") or {}).get("uniqid")
+        if not uniqid:
+            self.crawler.stats.inc_value("aicity/failures/no_uniqid")
+            return
+        yield self._api("/Interface/ptbk", {"uniqid": uniqid}, "ptbk", self.parse_ptbk,
+                        cb_kwargs={"piece": piece, "index_payload": payload},
+                        # the key belongs to this uniqid: ask with the same account
+                        meta={"sticky_account": response.meta.get("account_index")})
+
+    def parse_ptbk(self, response, piece: Piece, index_payload: dict):
+        key = response.meta["baidu_payload"].get("data") or ""
+        try:
+            items = series_items(index_payload, key, piece.region,
+                                 (piece.start.isoformat(), piece.end.isoformat()))
+        except proto.ProtocolError as err:
+            self.crawler.stats.inc_value("aicity/failures/undecodable")
+            logger.warning("region %s %s..%s: %s; will be retried next run", piece.region,
+                           piece.start, piece.end, err)
+            return
+        yield from items
