@@ -38,8 +38,8 @@ def series_items(payload: dict, ptbk: str, region: int, requested: tuple[str, st
                 continue
             s = date.fromisoformat(block["startDate"])
             e = date.fromisoformat(block["endDate"])
-            decoded = proto.parse_values(proto.decode(block.get("data") or "", ptbk))
             want = expected_count(s, e, granularity)
+            decoded = proto.parse_values(proto.decode(block.get("data") or "", ptbk), want)
             if len(decoded) != want:
                 raise proto.ProtocolError(f"{keyword} {device}: {len(decoded)} values for "
                                           f"{s}..{e} ({granularity}), expected {want}")

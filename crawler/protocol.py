@@ -44,10 +44,14 @@ def decode(encrypted: str, ptbk: str) -> str:
     return encrypted.translate(str.maketrans(ptbk[:half], ptbk[half:]))
 
 
-def parse_values(decoded: str) -> list[int | None]:
-    """Comma list to integers; an empty item is a missing value (None), never zero."""
+def parse_values(decoded: str, expected: int | None = None) -> list[int | None]:
+    """Comma list to integers; an empty item is a missing value (None), never zero.
+
+    An empty string is no values, or one missing value when one is expected (a one-day range
+    whose only day is empty encodes to nothing).
+    """
     if decoded == "":
-        return []
+        return [None] if expected == 1 else []
     out: list[int | None] = []
     for item in decoded.split(","):
         item = item.strip()

@@ -13,7 +13,8 @@ from crawler.parsing import series_items, unindexed_items
 from crawler.plan import Piece
 
 logger = logging.getLogger(__name__)
-CHECK_BATCH = 15  # checkWordsExists takes up to 15 keywords (5 groups of 3) per call
+CHECK_BATCH = 15
+PTBK_PATHS = ("/Interface/ptbk", "/Interface/api/ptbk")  # checkWordsExists takes up to 15 keywords (5 groups of 3) per call
 
 
 class SearchIndexSpider(scrapy.Spider):
@@ -101,10 +102,28 @@ class SearchIndexSpider(scrapy.Spider):
         if not uniqid:
             self.crawler.stats.inc_value("aicity/failures/no_uniqid")
             return
-        yield self._api("/Interface/ptbk", {"uniqid": uniqid}, "ptbk", self.parse_ptbk,
-                        cb_kwargs={"piece": piece, "index_payload": payload},
-                        # the key belongs to this uniqid: ask with the same account
-                        meta={"sticky_account": response.meta.get("account_index")})
+        yield self.ptbk_request(PTBK_PATHS[0], uniqid, piece, payload,
+                                response.meta.get("account_index"))
+
+    def ptbk_request(self, path, uniqid, piece, payload, account):
+        return self._api(path, {"uniqid": uniqid}, "ptbk", self.parse_ptbk,
+                         cb_kwargs={"piece": piece, "index_payload": payload},
+                         # the key belongs to this uniqid: ask with the same account
+                         meta={"sticky_account": account, "uniqid": uniqid},
+                         errback=self.ptbk_failed)
+
+    def ptbk_failed(self, failure):
+        """Both ptbk paths are in use (2025-2026 tools disagree): on a 404, try the other."""
+        response = getattr(failure.value, "response", None)
+        request = failure.request
+        path = request.url.split("?", 1)[0].split(self.base_url, 1)[-1]
+        if response is not None and response.status == 404 and path == PTBK_PATHS[0]:
+            yield self.ptbk_request(PTBK_PATHS[1], request.meta["uniqid"],
+                                    request.cb_kwargs["piece"], request.cb_kwargs["index_payload"],
+                                    request.meta.get("sticky_account"))
+            return
+        self.crawler.stats.inc_value("aicity/failures/ptbk")
+        logger.warning("ptbk request failed (%s); will be retried next run", failure.value)
 
     def parse_ptbk(self, response, piece: Piece, index_payload: dict):
         key = response.meta["baidu_payload"].get("data") or ""

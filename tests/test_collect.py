@@ -1,0 +1,336 @@
+"""`aicity collect` against the emulator on loopback: real spiders, middlewares and pipeline.
+
+Each crawl runs in a child process (Scrapy's reactor starts once per process), like the CLI.
+"""
+from __future__ import annotations
+
+import math
+import os
+import sqlite3
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from crawler.emulator.process import running_emulator
+from crawler.emulator.world import World
+from db import store
+from db.regions import default_registry
+from keywords.taxonomy import default_taxonomy
+
+ROOT = Path(__file__).resolve().parent.parent
+LATEST = "2026-11-20"
+SEED = 11
+SECRET = "s3cr3tBDUSSvalue"
+COOKIES = f"BDUSS={SECRET}a; BAIDUID=x\nBDUSS={SECRET}b"
+
+
+def world(seed=SEED):
+    words = {}
+    for t in default_taxonomy().terms:
+        words.setdefault(t.term, (t.category, t.group))
+    return World(default_registry(), words, seed=seed, latest=date.fromisoformat(LATEST))
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    with running_emulator(seed=SEED, latest=LATEST) as url:
+        yield url
+
+
+def collect(db_path, url, *args, cookies=COOKIES, env=None, check=True):
+    full_env = dict(os.environ, AICITY_BAIDU_COOKIES=cookies, PYTHONPATH=str(ROOT),
+                    AICITY_LOG_LEVEL="INFO")
+    full_env.update(env or {})
+    cmd = [sys.executable, "-m", "cli", "--db", str(db_path), "collect", "--base-url", url,
+           "--delay", "0", *args]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=full_env, cwd=ROOT,
+                            timeout=300)
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def stored(db_path, keyword, region, device="all", granularity="day"):
+    db = store.connect(db_path)
+    kw_id, _ = store.resolve_keyword(db, keyword)
+    frame = store.series(db, kw_id, region, device=device, granularity=granularity)
+    return [(d, None if pd.isna(v) else int(v)) for d, v in zip(frame["date"], frame["value"])]
+
+
+def served(w, keyword, region, start, end, device="all"):
+    values = w.series(keyword, region, date.fromisoformat(start), date.fromisoformat(end), device)
+    day = date.fromisoformat(start)
+    return [((day + timedelta(days=i)).isoformat(), None if math.isnan(v) else int(v))
+            for i, v in enumerate(values)]
+
+
+def observation_rows(db_path):
+    con = sqlite3.connect(db_path)
+    try:
+        return con.execute("SELECT k.term, o.region, o.device, o.granularity, o.date, o.value, "
+                           "o.source FROM observations o JOIN keywords k ON k.id = o.keyword_id "
+                           "ORDER BY 1, 2, 3, 4, 5").fetchall()
+    finally:
+        con.close()
+
+
+KEYWORDS = "人工智能,深度学习,自动驾驶"
+REGIONS = "成都,911,0"
+
+
+def test_daily_series_equal_what_the_emulator_served(db_path, emulator):
+    result = collect(db_path, emulator, "--regions", REGIONS, "--keywords", KEYWORDS,
+                     "--start", "2016-11-01", "--end", "2017-03-31")
+    assert "0 pieces still missing" in result.stdout
+    w = world()
+    chengdu = default_registry().resolve("成都").code
+    for keyword in KEYWORDS.split(","):
+        for region in (chengdu, 911, 0):
+            for device in ("all", "pc", "wise"):
+                got = stored(db_path, keyword, region, device)
+                assert got == served(w, keyword, region, "2016-11-01", "2017-03-31", device)
+    assert {r[6] for r in observation_rows(db_path)} == {"emulator"}
+
+
+def test_empty_days_are_stored_as_missing(db_path, emulator):
+    w = world()
+    chengdu = default_registry().resolve("成都").code
+    values = served(w, "人工智能", chengdu, "2011-01-01", LATEST)
+    empty_day = next(d for d, v in values if v is None)
+    collect(db_path, emulator, "--regions", "成都", "--keywords", "人工智能",
+            "--start", empty_day, "--end", empty_day)
+    assert stored(db_path, "人工智能", chengdu) == [(empty_day, None)]
+
+
+def test_long_ranges_are_stored_weekly_never_spread_over_days(db_path, emulator):
+    collect(db_path, emulator, "--regions", "成都", "--keywords", "人工智能",
+            "--start", "2015-01-01", "--end", "2016-12-31", "--window-days", "3650")
+    w = world()
+    chengdu = default_registry().resolve("成都").code
+    daily = w.series("人工智能", chengdu, date(2015, 1, 1), date(2016, 12, 31))
+    weeks = w.weekly(daily)
+    want = [((date(2015, 1, 1) + timedelta(days=7 * i)).isoformat(),
+             None if math.isnan(v) else int(v)) for i, v in enumerate(weeks)]
+    assert stored(db_path, "人工智能", chengdu, granularity="week") == want
+    assert stored(db_path, "人工智能", chengdu, granularity="day") == []
+
+
+def test_second_run_fetches_nothing_and_changes_nothing(db_path, emulator):
+    args = ["--regions", "成都", "--keywords", "人工智能", "--start", "2017-01-01",
+            "--end", "2017-01-31"]
+    collect(db_path, emulator, *args)
+    before = observation_rows(db_path)
+    again = collect(db_path, emulator, *args)
+    assert "nothing to do" in again.stdout
+    assert observation_rows(db_path) == before
+
+
+def test_killed_run_resumes_to_exactly_the_uninterrupted_result(tmp_path, db_path, emulator):
+    args = ["--regions", REGIONS, "--keywords", KEYWORDS, "--start", "2017-01-01",
+            "--end", "2017-12-31"]
+    killed = collect(db_path, emulator, *args, env={"AICITY_TEST_KILL_AFTER_ITEMS": "4"},
+                     check=False)
+    assert killed.returncode == -9  # SIGKILL, mid-run
+    partial = len(observation_rows(db_path))
+    assert partial > 0
+    collect(db_path, emulator, *args)
+    reference = tmp_path / "reference.db"
+    store.init_db(reference, taxonomy=default_taxonomy())
+    collect(reference, emulator, *args)
+    assert observation_rows(db_path) == observation_rows(reference)
+    assert len(observation_rows(db_path)) > partial
+    db = store.connect(db_path)
+    assert db.execute("SELECT status, error FROM runs ORDER BY id").fetchall()[:2] == [
+        ("failed", "interrupted"), ("ok", "")]
+
+
+def test_http_errors_malformed_json_and_empty_keys_still_collect_everything(tmp_path, db_path):
+    with running_emulator(seed=SEED, latest=LATEST,
+                          faults="5xx=0.1,malformed=0.05,empty_ptbk=0.05") as url:
+        result = collect(db_path, url, "--regions", REGIONS, "--keywords", KEYWORDS,
+                         "--start", "2017-01-01", "--end", "2017-12-31")
+    assert "0 pieces still missing" in result.stdout
+    reference = tmp_path / "reference.db"
+    store.init_db(reference, taxonomy=default_taxonomy())
+    with running_emulator(seed=SEED, latest=LATEST) as url:
+        collect(reference, url, "--regions", REGIONS, "--keywords", KEYWORDS,
+                "--start", "2017-01-01", "--end", "2017-12-31")
+    assert observation_rows(db_path) == observation_rows(reference)
+
+
+def test_timeouts_are_retried(db_path):
+    with running_emulator(seed=SEED, latest=LATEST, faults="timeout=0.1",
+                          timeout_delay=5) as url:
+        result = collect(db_path, url, "--regions", "成都", "--keywords", KEYWORDS,
+                         "--start", "2017-01-01", "--end", "2017-12-31",
+                         env={"AICITY_DOWNLOAD_TIMEOUT": "1"})
+    assert "0 pieces still missing" in result.stdout
+
+
+def test_unindexed_keyword_is_reported_and_does_not_sink_its_batch(db_path, emulator):
+    for extra in ([], ["--no-check"]):  # with the pre-check, and via 10002 and a split
+        result = collect(db_path, emulator, "--regions", "成都", "--keywords",
+                         "人工智能,不存在的词语,深度学习", "--start", "2017-01-01",
+                         "--end", "2017-01-10", *extra)
+        assert "not indexed: 不存在的词语" in result.stdout
+        assert "keyword '不存在的词语' is not indexed" in result.stderr
+    chengdu = default_registry().resolve("成都").code
+    assert len(stored(db_path, "深度学习", chengdu)) == 10
+
+
+def test_expired_cookie_account_is_retired_and_named_by_index(db_path, emulator):
+    result = collect(db_path, emulator, "--regions", "成都", "--keywords", KEYWORDS,
+                     "--start", "2017-01-01", "--end", "2017-03-01",
+                     cookies=f"BDUSS=expired{SECRET}\nBDUSS={SECRET}")
+    assert "account #1 retired" in result.stderr
+    assert "0 pieces still missing" in result.stdout
+
+
+def test_no_account_left_stops_cleanly_keeping_what_was_collected(db_path, emulator):
+    result = collect(db_path, emulator, "--regions", "成都", "--keywords", KEYWORDS,
+                     "--start", "2017-01-01", "--end", "2017-03-01",
+                     cookies=f"BDUSS=expired{SECRET}", check=False)
+    assert result.returncode == 2
+    assert "no Baidu account left" in result.stderr
+    assert "#1 (not logged in, 10000)" in result.stderr
+    db = store.connect(db_path)
+    assert db.execute("SELECT status FROM runs").fetchone()[0] == "failed"
+
+
+def test_rate_limited_account_is_parked_and_the_run_stops_with_rows_kept(db_path):
+    # 4 requests a minute: the keyword check, two index requests (two windows) and at least one
+    # ptbk get through, so at least one piece is stored before the block.
+    with running_emulator(seed=SEED, latest=LATEST, rate_limit="4/60") as url:
+        result = collect(db_path, url, "--regions", "成都", "--keywords", KEYWORDS,
+                         "--start", "2016-09-01", "--end", "2016-11-30",
+                         cookies=f"BDUSS={SECRET}", env={"AICITY_BAIDU_MAX_WAIT": "0"},
+                         check=False)
+    assert result.returncode == 2
+    assert "blocked by Baidu (10001); parked" in result.stderr
+    assert len(observation_rows(db_path)) > 0  # the piece before the block is kept
+
+
+def test_parked_accounts_come_back_after_the_cooldown(db_path):
+    with running_emulator(seed=SEED, latest=LATEST, rate_limit="4/0.3",
+                          block_seconds=0.3) as url:
+        result = collect(db_path, url, "--regions", "成都,北京市", "--keywords", KEYWORDS,
+                         "--start", "2017-01-01", "--end", "2017-12-31",
+                         env={"AICITY_BAIDU_COOLDOWN": "0.3"})
+    assert "parked" in result.stderr
+    assert "0 pieces still missing" in result.stdout
+
+
+def test_abnormal_access_backs_off_and_warns(db_path):
+    with running_emulator(seed=SEED, latest=LATEST, faults="abnormal=0.5") as url:
+        result = collect(db_path, url, "--regions", REGIONS, "--keywords", KEYWORDS,
+                         "--start", "2017-01-01", "--end", "2017-12-31",
+                         env={"AICITY_BAIDU_BACKOFF": "0.01",
+                              "AICITY_BAIDU_ABNORMAL_RETRIES": "30"})
+    assert "abnormal access (10018)" in result.stderr
+    assert "0 pieces still missing" in result.stdout
+
+
+def test_cookie_never_reaches_logs_errors_or_the_database(db_path, emulator):
+    outputs = []
+    for cookies in (COOKIES, f"BDUSS=expired{SECRET}"):
+        r = collect(db_path, emulator, "--regions", "成都", "--keywords", KEYWORDS,
+                    "--start", "2017-01-01", "--end", "2017-02-01", cookies=cookies,
+                    env={"AICITY_LOG_LEVEL": "DEBUG"}, check=False)
+        outputs += [r.stdout, r.stderr]
+    assert any("Crawled (200)" in o for o in outputs)  # DEBUG logging really was on
+    assert not any(SECRET in o for o in outputs)
+    con = sqlite3.connect(db_path)
+    dump = "\n".join(con.iterdump())
+    con.close()
+    assert "成都" in dump or "97" in dump
+    assert SECRET not in dump
+
+
+def test_dry_run_counts_requests_and_time_at_the_pacing(db_path, emulator):
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "--db", str(db_path), "collect", "--base-url", emulator,
+         "--regions", "成都,北京市", "--keywords", KEYWORDS, "--start", "2017-01-01",
+         "--end", "2017-12-31", "--delay", "15", "--dry-run"],
+        capture_output=True, text=True, cwd=ROOT,
+        env=dict(os.environ, AICITY_BAIDU_COOKIES=COOKIES, PYTHONPATH=str(ROOT)))
+    # 2 regions × 2 windows (a 300-day grid line falls in 2017) = 4 pieces; 2 requests each + 1 check
+    assert "4 pieces to fetch: 9 requests, about 68 s" in result.stdout
+    assert observation_rows(db_path) == []
+
+
+def test_collect_without_cookies_says_how_to_give_them(db_path, emulator):
+    result = collect(db_path, emulator, "--regions", "成都", "--keywords", "人工智能",
+                     "--start", "2017-01-01", "--end", "2017-01-02", cookies="", check=False)
+    assert result.returncode == 1
+    assert "no Baidu cookies: set AICITY_BAIDU_COOKIES" in result.stderr
+
+
+class _OtherServer:
+    """A different, minimal server of the protocol (stdlib http.server): only the /api/ ptbk
+    path, the research note's captured key, no emulator marker, no Cipher-Text check."""
+
+    KEY = "DOgXUo41hZ2+0N31752-0+934%8.,6"
+    VALUES = [870, 822, 851, None, 903, 0, 777]
+
+    def __enter__(self):
+        import json as _json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import parse_qs, urlparse
+
+        from crawler import protocol as proto
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                url = urlparse(self.path)
+                q = parse_qs(url.query)
+                if url.path == "/api/AddWordApi/checkWordsExists":
+                    body = {"status": 0, "data": {"result": []}}
+                elif url.path == "/api/SearchApi/index":
+                    words = proto.parse_word_param(q["word"][0])
+                    plain = proto.format_values(outer.VALUES)
+                    block = {"startDate": q["startDate"][0], "endDate": q["endDate"][0],
+                             "data": proto.encode(plain, outer.KEY)}
+                    body = {"status": 0, "message": 0, "data": {"uniqid": "ABC123", "userIndexes": [
+                        {"word": [{"name": w[0], "wordType": 1}], "type": "day", "all": block,
+                         "pc": block, "wise": block} for w in words]}}
+                elif url.path == "/Interface/api/ptbk" and q.get("uniqid") == ["ABC123"]:
+                    body = {"status": 0, "data": outer.KEY}
+                else:
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                data = _json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_collect_works_against_another_server_of_the_protocol(db_path):
+    with _OtherServer() as url:
+        result = collect(db_path, url, "--regions", "成都", "--keywords", "人工智能",
+                         "--start", "2017-01-01", "--end", "2017-01-07")
+    assert "0 pieces still missing" in result.stdout
+    chengdu = default_registry().resolve("成都").code
+    days = [(date(2017, 1, 1) + timedelta(days=i)).isoformat() for i in range(7)]
+    assert stored(db_path, "人工智能", chengdu) == list(zip(days, _OtherServer.VALUES))
+    assert {r[6] for r in observation_rows(db_path)} == {"other"}  # not labelled real or simulated

@@ -1,0 +1,145 @@
+"""Protocol pieces, planning and the account pool: pure functions, no network."""
+from __future__ import annotations
+
+import json
+import random
+from datetime import date
+
+import pytest
+
+from crawler import protocol as proto
+from crawler.accounts import AccountPool, NoAccountsLeft, load_cookies
+from crawler.parsing import series_items
+from crawler.plan import Piece, missing_ranges, plan_pieces
+
+D = date.fromisoformat
+
+
+def test_research_note_decode_vector():
+    key = "DOgXUo41hZ2+0N31752-0+934%8.,6"
+    assert proto.decode("+OoN+XXN+gDN", key) == "870,822,851,"
+
+
+def test_decoded_empty_items_are_missing_not_zero():
+    assert proto.parse_values("5,,0,7") == [5, None, 0, 7]
+
+
+def test_encode_decode_round_trip_with_a_random_key():
+    rng = random.Random(3)
+    for _ in range(50):
+        key = proto.make_ptbk(rng)
+        plain = proto.format_values([rng.choice([None, 0, rng.randint(0, 10**6)])
+                                     for _ in range(30)])
+        assert proto.decode(proto.encode(plain, key), key) == plain
+
+
+def test_cipher_text_shape_and_padding():
+    header = proto.cipher_text(keyword="人工智能", user_agent="UA", aes_key="goqwgaiiacaykuwo",
+                               t0=1763957172935, version="1.0.0.5", now_ms=1700000000000)
+    t0, ts, _ = header.split("_", 2)
+    assert (t0, ts) == ("1763957172935", "1700000000000")
+    body = proto.read_cipher_text(header, "goqwgaiiacaykuwo")
+    assert body["clientTs"] == 1700000000000 and body["ua"] == "UA"
+    assert "%E4%BA%BA" in body["url"]  # the keyword, URL-encoded, inside the trend page URL
+
+
+def test_word_param_round_trip():
+    text = proto.word_param(["人工智能", ["AI", "机器学习"]])
+    assert json.loads(text)[1] == [{"name": "AI", "wordType": 1},
+                                   {"name": "机器学习", "wordType": 1}]
+    assert proto.parse_word_param(text) == [["人工智能"], ["AI", "机器学习"]]
+
+
+def _payload(key, start, end, values, typ="day", word="人工智能"):
+    enc = proto.encode(proto.format_values(values), key)
+    block = {"startDate": start, "endDate": end, "data": enc}
+    return {"status": 0, "data": {"uniqid": "u", "userIndexes": [
+        {"word": [{"name": word, "wordType": 1}], "type": typ, "all": block, "pc": block,
+         "wise": block}]}}
+
+
+def test_series_items_take_granularity_and_dates_from_the_response():
+    key = proto.make_ptbk(random.Random(1))
+    # 547 days answered weekly: 79 weeks counted from the start date
+    weekly = _payload(key, "2015-01-01", "2016-06-30", list(range(79)), typ="week")
+    (item,) = series_items(weekly, key, 97, ("2015-01-01", "2016-06-30"))
+    assert item.granularity == "week" and len(item.values["all"]) == 79
+    bad = _payload(key, "2017-01-01", "2017-01-10", [1, 2, 3])
+    with pytest.raises(proto.ProtocolError, match="3 values for 2017-01-01..2017-01-10"):
+        series_items(bad, key, 97, ("2017-01-01", "2017-01-10"))
+
+
+def test_missing_ranges_subtracts_coverage():
+    covered = [(D("2017-01-05"), D("2017-01-10")), (D("2017-01-20"), D("2017-02-01"))]
+    assert missing_ranges(D("2017-01-01"), D("2017-01-31"), covered) == [
+        (D("2017-01-01"), D("2017-01-04")), (D("2017-01-11"), D("2017-01-19"))]
+    assert missing_ranges(D("2017-01-06"), D("2017-01-08"), covered) == []
+
+
+def test_plan_batches_five_keywords_and_splits_on_a_shared_grid():
+    kws = [f"k{i}" for i in range(7)]
+    pieces = plan_pieces(kws, [97], D("2016-01-01"), D("2016-12-31"), {}, window_days=300)
+    # 2016 crosses one 300-day grid line counted from 2011-01-01 (2016-09-30 | 2016-10-01)
+    assert {(p.start, p.end) for p in pieces} == {(D("2016-01-01"), D("2016-09-30")),
+                                                  (D("2016-10-01"), D("2016-12-31"))}
+    assert sorted(len(p.keywords) for p in pieces) == [2, 2, 5, 5]
+
+
+def test_plan_asks_only_for_what_is_missing():
+    covered = {("a", 97): [(D("2017-01-01"), D("2017-06-30"))]}
+    pieces = plan_pieces(["a", "b"], [97], D("2017-01-01"), D("2017-07-10"), covered)
+    # b needs the whole range (one request); a only the ten days it lacks
+    assert pieces == [Piece(97, D("2017-01-01"), D("2017-07-10"), ("b",)),
+                      Piece(97, D("2017-07-01"), D("2017-07-10"), ("a",))]
+
+
+def test_plan_never_asks_before_2011():
+    pieces = plan_pieces(["a"], [0], D("2009-01-01"), D("2011-01-05"), {})
+    assert pieces == [Piece(0, D("2011-01-01"), D("2011-01-05"), ("a",))]
+
+
+class Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_pool_round_robin_park_and_retire():
+    clock = Clock()
+    pool = AccountPool(["BDUSS=a", "BDUSS=b"], cooldown=60, clock=clock)
+    assert [pool.acquire().index for _ in range(3)] == [1, 2, 1]
+    pool.park(pool.accounts[0])
+    assert pool.acquire().index == 2 and pool.acquire().index == 2
+    pool.retire(pool.accounts[1], "not logged in, 10000")
+    assert pool.acquire() == pytest.approx(60.0)  # seconds until #1 is free
+    clock.t = 61
+    assert pool.acquire().index == 1
+    pool.retire(pool.accounts[0], "not logged in, 10000")
+    with pytest.raises(NoAccountsLeft, match=r"retired: #1 .*#2"):
+        pool.acquire()
+
+
+def test_pool_daily_budget_and_backoff_doubles():
+    pool = AccountPool(["BDUSS=a"], daily_budget=2, abnormal_backoff=10, clock=Clock())
+    pool.acquire(), pool.acquire()
+    with pytest.raises(NoAccountsLeft, match="out of today's budget: #1"):
+        pool.acquire()
+    acct = pool.accounts[0]
+    assert pool.back_off(acct) == 10 and pool.back_off(acct) == 20
+
+
+def test_account_messages_never_contain_the_cookie():
+    pool = AccountPool(["BDUSS=topsecret123; BAIDUID=x"], clock=Clock())
+    acct = pool.accounts[0]
+    pool.retire(acct, "not logged in, 10000")
+    for text in (str(acct), repr(acct), pool.summary(), acct.label):
+        assert "topsecret123" not in text
+
+
+def test_cookies_from_env_text_and_file(tmp_path):
+    assert load_cookies("BDUSS=a\n\n# comment\nbarevalue\n") == ["BDUSS=a", "BDUSS=barevalue"]
+    path = tmp_path / "cookies.txt"
+    path.write_text("BDUSS=x; BAIDUID=y\n", encoding="utf-8")
+    assert load_cookies(path=path) == ["BDUSS=x; BAIDUID=y"]
