@@ -27,6 +27,8 @@ def running_emulator(*, seed: int = 0, faults: str = "", latest: str | None = No
         args += ["--extra-words", extra_words]
     if taxonomy:
         args += ["--taxonomy", taxonomy]
+    # Benches pin the emulator to its own core with e.g. AICITY_EMULATOR_PREFIX="taskset -c 1".
+    args = os.environ.get("AICITY_EMULATOR_PREFIX", "").split() + args
     root = str(Path(__file__).resolve().parent.parent.parent)
     env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
