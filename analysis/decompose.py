@@ -1,0 +1,168 @@
+"""Seasonal decomposition of search series with statsmodels STL. Pure: arrays in, arrays out.
+
+Daily series get STL with a weekly period. A yearly component (MSTL with periods 7 and 365) is
+added only for aggregate series more than two years long, and kept only when it pays off: its
+standard deviation must reach `yearly_min_amplitude` (default 5%) of the series' mean level.
+(A fall in residual variance is no test: MSTL's yearly smoother soaks up noise, so the residual
+always shrinks.) Fitting it costs about 75 times a weekly fit, which is why keyword × region
+series do not get it. Weekly series get STL with a
+52-week period when they span two years, and a trend only otherwise. Missing days stay missing
+in the output; for fitting, gaps are filled by linear interpolation (a series with more than
+half its days missing, or shorter than two cycles, is not fitted and says so).
+
+Anomalies: plain STL spreads a large news spike over the same weekday of nearby weeks (the
+seasonal smoother averages about seven weeks), so days next to a spike look anomalous too.
+Robust STL over-fits the rest (its residual scale shrinks, so ordinary noise crosses the
+threshold). With `refit_outliers`, days first flagged are replaced by the median of the same
+weekday in the three weeks either side (from the data) and the series is fitted once more; residuals are then measured against that fit, which flags the spike
+alone. It doubles the cost of a series with candidates, so `analyze` uses it for the aggregate
+(dimension × region) series analysts read for spikes, not for every keyword × region series.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from statsmodels.tsa.seasonal import MSTL, STL
+
+
+@dataclass(frozen=True)
+class DecomposeConfig:
+    period: int = 7
+    seasonal: int = 7
+    robust: bool = False
+    seasonal_jump: int = 1
+    trend_jump: int = 1
+    low_pass_jump: int = 1
+    weekly_period: int = 52
+    yearly_min_amplitude: float = 0.05
+    refit_outliers: bool = False
+    max_missing: float = 0.5
+    anomaly_threshold: float = 3.5
+
+    def stl_kwargs(self) -> dict:
+        return dict(seasonal=self.seasonal, robust=self.robust, seasonal_jump=self.seasonal_jump,
+                    trend_jump=self.trend_jump, low_pass_jump=self.low_pass_jump)
+
+
+@dataclass
+class Decomposition:
+    trend: np.ndarray
+    seasonal: np.ndarray          # weekly (or 52-week for weekly data); 0 when not fitted
+    resid: np.ndarray
+    yearly: np.ndarray | None = None
+    note: str = "ok"
+    anomalies: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+    @property
+    def adjusted(self) -> np.ndarray:
+        """Observed minus the weekly seasonal component (DESIGN §3's period value averages this);
+        NaN where the observation is missing."""
+        out = self.trend + self.resid
+        if self.yearly is not None:
+            out = out + self.yearly
+        return out
+
+
+def robust_anomalies(resid: np.ndarray, threshold: float = 3.5) -> np.ndarray:
+    """Residuals beyond `threshold` robust z-scores (median and 1.4826 × MAD): news spikes."""
+    ok = ~np.isnan(resid)
+    out = np.zeros(len(resid), dtype=bool)
+    if ok.sum() < 8:
+        return out
+    med = np.median(resid[ok])
+    mad = 1.4826 * np.median(np.abs(resid[ok] - med))
+    if mad == 0:
+        return out
+    out[ok] = np.abs(resid[ok] - med) / mad > threshold
+    return out
+
+
+def _same_weekday_median(values: np.ndarray, where: np.ndarray, period: int,
+                         cycles: int = 3) -> np.ndarray:
+    """Replace flagged points by the median of the same phase in the `cycles` cycles around them,
+    taken from the data (an echo of a spike in the fit is normal in the data, so it stays)."""
+    out = values.copy()
+    n = len(values)
+    for i in np.flatnonzero(where):
+        around = [i + k * period for k in range(-cycles, cycles + 1) if k and 0 <= i + k * period < n]
+        if around:
+            out[i] = np.median(values[around])
+    return out
+
+
+def _filled(values: np.ndarray) -> np.ndarray:
+    s = pd.Series(values, dtype=float)
+    return s.interpolate(limit_direction="both").to_numpy()
+
+
+def decompose(values: np.ndarray, granularity: str = "day",
+              config: DecomposeConfig = DecomposeConfig(), yearly: bool = False
+              ) -> Decomposition:
+    """Decompose one series (NaN = missing). Never raises for short or sparse input: the note
+    says what was done instead."""
+    values = np.asarray(values, dtype=float)
+    n = len(values)
+    missing = np.isnan(values)
+    nan = np.full(n, np.nan)
+    period = config.period if granularity == "day" else config.weekly_period
+    if n == 0 or missing.all():
+        return Decomposition(nan.copy(), nan.copy(), nan.copy(), note="no data",
+                             anomalies=np.zeros(n, dtype=bool))
+    if missing.mean() > config.max_missing:
+        return Decomposition(nan.copy(), np.zeros(n), nan.copy(),
+                             note=f"sparse: {missing.mean():.0%} missing, not decomposed",
+                             anomalies=np.zeros(n, dtype=bool))
+    filled = _filled(values)
+    if n < 2 * period:
+        # Too short for seasonality: a centred rolling mean is the trend.
+        window = min(n, 7 if granularity == "day" else 5)
+        trend = pd.Series(filled).rolling(window, center=True, min_periods=1).mean().to_numpy()
+        resid = filled - trend
+        resid[missing] = np.nan
+        what = "weekly" if granularity == "day" else "yearly"
+        return Decomposition(trend, np.zeros(n), resid,
+                             note=f"short: {n} {granularity}s, under two {what} cycles; "
+                                  f"trend only",
+                             anomalies=robust_anomalies(resid, config.anomaly_threshold))
+    res = STL(filled, period=period, **config.stl_kwargs()).fit()
+    trend, seasonal, resid = res.trend, res.seasonal, res.resid
+    if config.refit_outliers:
+        candidates = robust_anomalies(np.asarray(resid), config.anomaly_threshold)
+        if candidates.any():
+            cleaned = _same_weekday_median(filled, candidates, period)
+            res = STL(cleaned, period=period, **config.stl_kwargs()).fit()
+            trend, seasonal = res.trend, res.seasonal
+            resid = filled - np.asarray(trend) - np.asarray(seasonal)
+    yearly_part = None
+    note = "ok"
+    if yearly and granularity == "day" and n > 2 * 365:  # MSTL needs more than two cycles
+        m = MSTL(filled, periods=(config.period, 365),
+                 stl_kwargs={"robust": config.robust}).fit()
+        level = abs(float(np.mean(filled))) or 1.0
+        amplitude = float(np.std(m.seasonal[:, 1])) / level if np.ndim(m.seasonal) == 2 else 0.0
+        if amplitude >= config.yearly_min_amplitude:
+            trend, seasonal, resid = m.trend, m.seasonal[:, 0], m.resid
+            yearly_part = m.seasonal[:, 1]
+            note = f"ok; yearly seasonality kept (spread {amplitude:.0%} of the level)"
+        else:
+            note = f"ok; yearly seasonality dropped (spread {amplitude:.1%} of the level only)"
+    trend, seasonal, resid = (np.asarray(a, dtype=float).copy() for a in (trend, seasonal, resid))
+    resid[missing] = np.nan
+    if missing.any():
+        note += f"; {int(missing.sum())} missing {granularity}s interpolated for the fit"
+    return Decomposition(trend, seasonal, resid, yearly=yearly_part, note=note,
+                         anomalies=robust_anomalies(resid, config.anomaly_threshold))
+
+
+def components_frame(dates: pd.DatetimeIndex | list, values: np.ndarray, dec: Decomposition
+                     ) -> pd.DataFrame:
+    """date, value, trend, seasonal, resid (and yearly, anomaly) as a frame for display."""
+    frame = pd.DataFrame({"date": [str(d)[:10] for d in dates], "value": values,
+                          "trend": dec.trend, "seasonal": dec.seasonal, "resid": dec.resid})
+    if dec.yearly is not None:
+        frame["yearly"] = dec.yearly
+    if len(dec.anomalies):
+        frame["anomaly"] = dec.anomalies
+    return frame

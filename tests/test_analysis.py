@@ -1,0 +1,255 @@
+"""Analysis functions on small constructed frames with planted truth."""
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.decompose import DecomposeConfig, decompose, robust_anomalies
+from analysis.demand import demand_types
+from analysis.growth import growth_table, movers, tier_movement
+from analysis.indices import dimension_values, normalise, period_values
+from analysis.industry import industry_profiles
+from analysis.periods import PeriodError, parse_period
+from analysis.rankings import band_tiers, natural_breaks, rank_table, rank_values
+from analysis.splits import north_south
+from analysis.uncertainty import rank_intervals
+
+WEEKLY_SHAPE = np.array([10.0, 12.0, 12.0, 8.0, 4.0, -20.0, -26.0])  # sums to 0
+
+
+def planted(n=364, seed=0, level=200.0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return level + 0.1 * t + np.resize(WEEKLY_SHAPE, n) + rng.normal(0, 1.0, n)
+
+
+def test_stl_recovers_a_planted_weekly_seasonality():
+    dec = decompose(planted(), "day")
+    assert dec.note == "ok"
+    middle = dec.seasonal[140:147]  # one full week away from the ends
+    assert np.allclose(middle, WEEKLY_SHAPE, atol=1.5)
+    assert np.allclose(dec.adjusted[140:147], planted()[140:147] - dec.seasonal[140:147])
+
+
+def test_missing_days_stay_missing_in_the_components():
+    y = planted()
+    y[[50, 51, 200]] = np.nan
+    dec = decompose(y, "day")
+    assert np.isnan(dec.resid[[50, 51, 200]]).all() and np.isnan(dec.adjusted[50])
+    assert "3 missing days interpolated" in dec.note
+
+
+def test_news_spike_is_flagged_as_an_anomaly():
+    y = planted()
+    y[100] += 150
+    plain = decompose(y, "day")
+    assert plain.anomalies[100]
+    assert np.nanargmax(np.abs(plain.resid)) == 100
+    refit = decompose(y, "day", DecomposeConfig(refit_outliers=True))
+    assert refit.anomalies[100] and refit.anomalies.sum() <= 2  # the spike, not its echoes
+    assert refit.adjusted[100] > refit.adjusted[99] + 100  # searches that happened still count
+
+
+@pytest.mark.parametrize("values,note", [
+    (np.full(10, 5.0), "short: 10 days"),
+    (np.array([np.nan] * 40 + [1.0] * 20), "sparse: 67% missing"),
+    (np.array([np.nan] * 30), "no data"),
+])
+def test_short_or_sparse_series_degrade_and_say_so(values, note):
+    dec = decompose(values, "day")
+    assert dec.note.startswith(note)
+    assert len(dec.trend) == len(values)
+
+
+def test_weekly_series_use_a_yearly_period_or_trend_only():
+    short = decompose(np.linspace(1, 50, 60), "week")
+    assert short.note.startswith("short: 60 weeks, under two yearly cycles")
+    assert np.all(short.seasonal == 0)
+    long = decompose(100 + 10 * np.sin(np.arange(156) * 2 * np.pi / 52), "week")
+    assert long.note == "ok" and np.abs(long.seasonal).max() > 5
+
+
+def test_yearly_component_only_kept_when_it_pays_off():
+    t = np.arange(800)
+    with_year = 100 + 30 * np.sin(2 * np.pi * t / 365) + np.resize(WEEKLY_SHAPE, 800)
+    kept = decompose(with_year, "day", yearly=True)
+    assert "yearly seasonality kept" in kept.note
+    assert np.allclose(kept.adjusted, with_year - kept.seasonal)  # yearly stays in adjusted
+    assert "yearly seasonality dropped" in decompose(planted(800), "day", yearly=True).note
+
+
+def test_robust_anomalies_ignore_a_flat_series():
+    assert not robust_anomalies(np.zeros(50)).any()
+
+
+@pytest.mark.parametrize("text,start,end", [
+    ("2017", date(2017, 1, 1), date(2017, 12, 31)),
+    ("2016-02", date(2016, 2, 1), date(2016, 2, 29)),
+    ("2017-03-01..2017-03-31", date(2017, 3, 1), date(2017, 3, 31)),
+])
+def test_periods(text, start, end):
+    p = parse_period(text)
+    assert (p.start, p.end) == (start, end)
+
+
+def test_bad_period_says_what_is_accepted():
+    with pytest.raises(PeriodError, match="is not a year"):
+        parse_period("last year")
+    with pytest.raises(PeriodError, match="month 13 does not exist"):
+        parse_period("2017-13")
+
+
+def test_one_month_period_value_is_the_mean_of_its_days():
+    dates = pd.date_range("2017-03-01", "2017-03-31")
+    frame = pd.DataFrame({("k", 1): np.arange(31.0), ("k", 2): [np.nan] * 31})
+    frame.index = dates
+    values = period_values(frame)
+    assert values[("k", 1)] == pytest.approx(15.0)
+    assert np.isnan(values[("k", 2)])  # no data: missing, not zero
+
+
+def test_dimension_value_sums_keywords_and_keeps_no_data_missing():
+    values = pd.Series({("a", 1): 10.0, ("b", 1): 5.0, ("a", 2): np.nan, ("b", 2): np.nan,
+                        ("a", 3): 7.0, ("b", 3): np.nan, ("c", 1): 99.0})
+    dims = dimension_values(values, ["a", "b"])
+    assert dims[1] == 15.0 and dims[3] == 7.0 and np.isnan(dims[2])
+
+
+def test_normalisations():
+    v = pd.Series({1: 100.0, 2: 50.0, 3: 0.0})
+    pop = pd.Series({1: 2_000_000, 2: 500_000, 3: 1_000_000})
+    assert normalise(v, "per-capita", pop).tolist() == [50.0, 100.0, 0.0]
+    assert normalise(v, "share").tolist() == pytest.approx([100 * 100 / 150, 100 * 50 / 150, 0])
+    assert normalise(v, "share", base_total=200).tolist() == [50.0, 25.0, 0.0]
+    score = normalise(v, "score")
+    assert score[1] == 100.0 and 0 < score[2] < 100 and score[3] == 0
+
+
+def test_ranks_ties_share_the_smallest_rank_and_no_data_is_unranked():
+    v = pd.Series({"a": 5.0, "b": 9.0, "c": 5.0, "d": 1.0, "e": np.nan})
+    assert rank_values(v).to_dict() == pytest.approx(
+        {"a": 2, "b": 1, "c": 2, "d": 4, "e": np.nan}, nan_ok=True)
+    table = rank_table(v)
+    assert list(table.index) == ["b", "a", "c", "d", "e"]
+    assert pd.isna(table.loc["e", "tier"])
+
+
+def test_rank_bands():
+    ranks = pd.Series([1, 10, 11, 30, 31, 100, 101], dtype=float)
+    assert band_tiers(ranks).tolist() == [1, 1, 2, 2, 3, 3, 4]
+
+
+def test_natural_breaks_separate_planted_clusters():
+    v = pd.Series([1e5, 9e4, 1.1e5, 1e3, 1.2e3, 9e2, 10, 12, 9], index=list("abcdefghi"))
+    tiers = natural_breaks(v, k=3)
+    assert tiers[list("abc")].tolist() == [1, 1, 1]
+    assert tiers[list("def")].tolist() == [2, 2, 2]
+    assert tiers[list("ghi")].tolist() == [3, 3, 3]
+
+
+def test_north_south_planted_difference():
+    values = pd.Series({i: (100.0 + i if i < 20 else 10.0 + i) for i in range(40)})
+    sides = pd.Series({i: "south" if i < 20 else "north" for i in range(40)})
+    table = north_south(values, sides).set_index("side")
+    assert table.loc["south", "top10"] == 10 and table.loc["north", "top10"] == 0
+    assert table.loc["south", "top50"] == 20 and table.loc["north", "regions"] == 20
+    assert table.loc["south", "share"] == pytest.approx(
+        sum(100 + i for i in range(20)) / values.sum())
+    assert table.loc["south", "p_value"] < 1e-6
+    assert table.loc["south", "median"] == pytest.approx(109.5)
+
+
+PLANTED_DEMAND = pd.DataFrame({
+    # region: (speech, vision, deep_learning)
+    "all3": (30.0, 30.0, 40.0),
+    "vision_only": (10.0, 80.0, 10.0),
+    "dual_sd": (40.0, 20.0, 40.0),
+    "edge": (25.0, 50.0, 25.0),        # shares exactly 0.25: they drive
+    "below": (24.0, 52.0, 24.0),
+    "small": (1.0, 1.0, 1.0),          # outside the top
+    "none": (np.nan, np.nan, np.nan),  # no data
+}, index=["speech", "vision", "deep_learning"]).T
+
+
+def test_demand_types_come_out_exactly():
+    out = demand_types(PLANTED_DEMAND, top=5)
+    assert list(out.index) == ["all3", "vision_only", "dual_sd", "edge", "below"]
+    assert out.loc["all3", "type"] == "all"
+    assert (out.loc["vision_only", "type"], out.loc["vision_only", "drivers"]) == \
+        ("single", "vision")
+    assert (out.loc["dual_sd", "type"], out.loc["dual_sd", "drivers"]) == \
+        ("dual", "deep_learning+speech")
+    assert out.loc["edge", "type"] == "all"  # 0.25 is enough to drive
+    assert (out.loc["below", "type"], out.loc["below", "drivers"]) == ("single", "vision")
+    assert out.loc["edge", "speech"] == pytest.approx(0.25)
+
+
+def test_demand_types_keep_ties_at_the_cut():
+    frame = pd.DataFrame({"speech": [5.0, 5.0, 9.0], "vision": [5.0, 5.0, 1.0],
+                          "deep_learning": [0, 0, 0.0]}, index=["a", "b", "c"])
+    assert set(demand_types(frame, top=2).index) == {"a", "b", "c"}
+
+
+def test_industry_profiles_specialisation_and_full_demand():
+    rows = {f"big{i}": [100.0] * 6 for i in range(10)}
+    rows["nanjing"] = [5.0, 5.0, 5.0, 30.0, 30.0, 5.0]       # retail + finance
+    rows["suzhou"] = [5.0, 30.0, 5.0, 5.0, 5.0, 30.0]        # security + manufacturing
+    rows["xian"] = [40.0, 5.0, 5.0, 5.0, 5.0, 5.0]           # driving
+    frame = pd.DataFrame(rows, index=["driving", "security", "healthcare", "retail",
+                                      "finance", "manufacturing"]).T
+    out = industry_profiles(frame)
+    assert out.loc["nanjing", "specialisations"] == "finance+retail"
+    assert out.loc["suzhou", "specialisations"] == "manufacturing+security"
+    assert out.loc["xian", "specialisations"] == "driving"
+    assert out.loc["big0", "specialisations"] == ""
+    assert out.loc["big0", "full_demand"] and not out.loc["nanjing", "full_demand"]
+    assert out.loc["nanjing", "retail_lq"] == pytest.approx(
+        (30 / 80) / (frame["retail"].sum() / frame.to_numpy().sum()))
+
+
+def test_growth_and_movers():
+    now = pd.Series({"a": 100.0, "b": 80.0, "c": 60.0, "d": 10.0})
+    before = pd.Series({"a": 50.0, "b": 90.0, "c": 0.0, "d": 20.0})
+    table = growth_table(now, before)
+    assert table.loc["a", "change"] == 1.0 and np.isnan(table.loc["c", "change"])
+    assert table.loc["a", "rank_change"] == 1 and table.loc["b", "rank_change"] == -1
+    risers, fallers = movers(table)
+    # b and d both lose one place; d's value halved, so it leads the fallers
+    assert list(risers.index) == ["a", "c"] and list(fallers.index) == ["d", "b"]
+
+
+def test_tier_movement_between_two_measures():
+    cognition = pd.Series({f"r{i}": 1000.0 - i for i in range(40)})
+    demand = cognition.copy()
+    demand["r35"] = 2000.0  # rises from tier 3 into tier 1
+    demand["r15"] = 0.0     # falls from tier 2 to tier 3
+    moves = tier_movement(cognition, demand)
+    assert moves.loc["r35", "direction"] == "up" and moves.loc["r35", "move"] == -2
+    assert moves.loc["r15", "direction"] == "down"
+
+
+def test_rank_intervals_are_tight_for_clear_leaders_and_wide_for_noise():
+    rng = np.random.default_rng(1)
+    weeks = 52
+    clear = {f"lead{i}": 1000.0 * (10 - i) + rng.normal(0, 5, weeks) for i in range(5)}
+    noisy = {f"noise{i}": 100 + rng.normal(0, 30, weeks) for i in range(10)}
+    frame = pd.DataFrame({**clear, **noisy})
+    out = rank_intervals(frame, n_boot=300)
+    assert (out.loc["lead0", "rank_low"], out.loc["lead0", "rank_high"]) == (1, 1)
+    assert out.loc["lead0", "tier_confidence"] == 1.0
+    widths = (out["rank_high"] - out["rank_low"])[[f"noise{i}" for i in range(10)]]
+    assert widths.mean() >= 3
+
+
+def test_rank_intervals_leave_regions_without_data_unranked():
+    frame = pd.DataFrame({"a": [1.0, 2.0], "b": [np.nan, np.nan]})
+    out = rank_intervals(frame, n_boot=20)
+    assert pd.isna(out.loc["b", "rank_low"]) and out.loc["a", "rank_low"] == 1
+
+
+def test_config_is_a_value_object():
+    assert DecomposeConfig() == DecomposeConfig()
+    assert DecomposeConfig().stl_kwargs()["seasonal"] == 7
