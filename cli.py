@@ -69,13 +69,24 @@ def domain_errors(fn):
     def wrapper(*args, **kwargs):
         from db.importer import ImportFailed
         from keywords.taxonomy import TaxonomyError
+        from analysis.periods import PeriodError
+        from analysis.persist import NoResults
         try:
             return fn(*args, **kwargs)
         except (ImportFailed, RegionError, TaxonomyError, store.NotInitialised,
-                store.UnknownKeyword) as err:
+                store.UnknownKeyword, PeriodError, NoResults) as err:
             raise click.ClickException(str(err)) from None
 
     return wrapper
+
+
+def label_source(db) -> None:
+    """Say on stderr when results rest on simulated data (stdout keeps the contract's columns)."""
+    sources = store.sources(db)
+    if "emulator" in sources:
+        mixed = " mixed with " + ", ".join(x for x in sources if x != "emulator") \
+            if len(sources) > 1 else ""
+        click.echo(f"note: SIMULATED data (source emulator{mixed})", err=True)
 
 
 def open_db(db_path):
@@ -180,10 +191,12 @@ def import_(db_path, file, level, region, granularity, device, source):
               show_default=True)
 @click.option("--granularity", type=click.Choice(["day", "week"]),
               help="Default: daily if stored, else weekly.")
+@click.option("--components", is_flag=True,
+              help="Add the trend, seasonal and resid columns of the stored decomposition.")
 @format_option
 @db_option
 @domain_errors
-def series(db_path, keyword, region, level, start, end, device, granularity, fmt):
+def series(db_path, keyword, region, level, start, end, device, granularity, components, fmt):
     """One stored series: columns date,value. Missing days stay missing.
 
     Example: aicity series --keyword 人工智能 --region 成都 --start 2017-01-01
@@ -193,6 +206,13 @@ def series(db_path, keyword, region, level, start, end, device, granularity, fmt
     reg = store.registry(db).resolve(region, level)
     frame = store.series(db, kw_id, reg.code, device=device, granularity=granularity,
                          start=start, end=end)
+    if components:
+        from analysis.persist import components_for
+        comp = components_for(db, kw_id, reg.code, device, frame.attrs.get("granularity"))
+        frame = frame.merge(comp, on="date", how="left")
+        for col in ("trend", "seasonal", "resid"):
+            frame[col] = frame[col].round(3)
+    label_source(db)
     emit(frame, fmt)
 
 
@@ -325,6 +345,173 @@ def collect(db_path, start, end, regions, keywords, base_url, delay, cookies_fil
         click.echo(f"Error: stopped early: no Baidu account left ({result.stopped}); "
                    f"{result.rows_written} rows kept", err=True)
         sys.exit(2)
+
+
+# --- analysis -----------------------------------------------------------------------------------
+
+DIMENSION_CHOICE = click.Choice(["basic", "professional", "technical", "application", "industry"])
+LEVEL_CHOICE = click.Choice(["city", "province"])
+
+
+def selection(fn):
+    fn = click.option("--keyword", help="One keyword instead of a dimension.")(fn)
+    fn = click.option("--group", help="A group of the dimension (e.g. vision, finance).")(fn)
+    fn = click.option("--dimension", "category", type=DIMENSION_CHOICE)(fn)
+    return fn
+
+
+def _need_selection(category, keyword):
+    if bool(category) == bool(keyword):
+        raise click.UsageError("give exactly one of --dimension or --keyword")
+
+
+@cli.command()
+@click.option("--full", is_flag=True, help="Refit everything (default: only what new data "
+                                           "touched).")
+@click.option("--workers", type=int, help="Worker processes (default: up to 2).")
+@db_option
+@domain_errors
+def analyze(db_path, full, workers):
+    """Decompose series and store the components, incrementally.
+
+    Example: aicity analyze
+    """
+    from analysis.persist import analyze as run_analyze
+    with click.progressbar(length=1, label="analysing", file=sys.stderr) as bar:
+        state = {"stage": None}
+
+        def progress(stage, done, total):
+            if state["stage"] != stage:
+                state["stage"] = stage
+                bar.length, bar.pos = total, 0
+                bar.label = f"analysing {stage}"
+            bar.update(done - bar.pos)
+
+        result = run_analyze(db_path, full=full, workers=workers, progress=progress)
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(result.notes.items()))
+    click.echo(f"{'full' if result.full else 'incremental'} analysis: {result.series} series "
+               f"refitted, {result.appended} extended provisionally, {result.aggregates} "
+               f"aggregates in {result.seconds:.1f} s ({kinds})")
+
+
+@cli.command()
+@selection
+@click.option("--level", type=LEVEL_CHOICE, default="city", show_default=True)
+@click.option("--period", help="2017, 2017-03 or START..END (default: the last full year).")
+@click.option("--normalize", type=click.Choice(["raw", "per-capita", "share", "score"]),
+              default="raw", show_default=True)
+@click.option("--tiers", type=click.Choice(["bands", "breaks"]), default="bands",
+              show_default=True, help="Rank bands 1-10, 11-30, 31-100, rest; or natural breaks.")
+@click.option("--uncertainty", is_flag=True, help="Add a 90% rank interval and tier confidence "
+                                                  "(block bootstrap over weeks).")
+@click.option("--top", type=int, help="Only the first N rows.")
+@format_option
+@db_option
+@domain_errors
+def rank(db_path, category, group, keyword, level, period, normalize, tiers, uncertainty, top,
+         fmt):
+    """Rank regions by a dimension, group or keyword: rank,region_code,region,province,value,tier.
+
+    Example: aicity rank --dimension professional --period 2017 --top 10
+    """
+    from analysis import persist
+    _need_selection(category, keyword)
+    db = open_db(db_path)
+    out = persist.rank(db, category=category, group=group, keyword=keyword, level=level,
+                       period=period, normalize=normalize, uncertainty=uncertainty, tiers=tiers)
+    label_source(db)
+    emit(out.head(top) if top else out, fmt)
+
+
+@cli.command()
+@click.option("--dimension", "category", type=DIMENSION_CHOICE)
+@click.option("--keyword")
+@click.option("--line", type=click.Choice(["qinling-huaihe", "yangtze"]),
+              default="qinling-huaihe", show_default=True)
+@click.option("--period")
+@click.option("--level", type=LEVEL_CHOICE, default="city", show_default=True)
+@format_option
+@db_option
+@domain_errors
+def split(db_path, category, keyword, line, period, level, fmt):
+    """North vs south: side,regions,total,share,mean,median,top10,top50,p_value.
+
+    Example: aicity split --dimension basic --line yangtze
+    """
+    from analysis import persist
+    _need_selection(category, keyword)
+    db = open_db(db_path)
+    out = persist.split(db, category=category, keyword=keyword, line=line, period=period,
+                        level=level)
+    label_source(db)
+    emit(out, fmt)
+
+
+@cli.command(name="demand-types")
+@click.option("--period")
+@click.option("--top", type=int, default=15, show_default=True)
+@click.option("--threshold", type=float, default=0.25, show_default=True,
+              help="Share at which a technology drives demand.")
+@format_option
+@db_option
+@domain_errors
+def demand_types(db_path, period, top, threshold, fmt):
+    """Technology demand types of the top cities: shares, type (single/dual/all), drivers.
+
+    Example: aicity demand-types --period 2017
+    """
+    from analysis import persist
+    db = open_db(db_path)
+    out = persist.demand_types(db, period=period, top=top, threshold=threshold)
+    label_source(db)
+    emit(out.round(4), fmt)
+
+
+@cli.command()
+@click.option("--period")
+@click.option("--lq", "lq_threshold", type=float, default=1.2, show_default=True,
+              help="Location quotient at which a city is specialised.")
+@click.option("--top", type=int, default=10, show_default=True,
+              help="Full demand: in the national top N of all six industries.")
+@format_option
+@db_option
+@domain_errors
+def industries(db_path, period, lq_threshold, top, fmt):
+    """Industry profiles: shares, location quotients, specialisations and the 全需求 label.
+
+    Example: aicity industries --period 2017 --format csv
+    """
+    from analysis import persist
+    db = open_db(db_path)
+    out = persist.industries(db, period=period, lq_threshold=lq_threshold, top=top)
+    label_source(db)
+    emit(out.round(4), fmt)
+
+
+@cli.command()
+@selection
+@click.option("--period")
+@click.option("--level", type=LEVEL_CHOICE, default="city", show_default=True)
+@click.option("--top", type=int, default=10, show_default=True)
+@click.option("--show", type=click.Choice(["risers", "fallers", "growth", "tiers"]),
+              default="risers", show_default=True,
+              help="tiers: moves between the cognition tier and the application-demand tier.")
+@format_option
+@db_option
+@domain_errors
+def movers(db_path, category, group, keyword, period, level, top, show, fmt):
+    """Year-on-year growth and rank change: risers, fallers, or tier movement.
+
+    Example: aicity movers --dimension application --show tiers
+    """
+    from analysis import persist
+    if not keyword and not category:
+        category = "application"
+    db = open_db(db_path)
+    out = persist.movers(db, category=category, group=group, keyword=keyword, period=period,
+                         level=level, n=top)[show]
+    label_source(db)
+    emit(out.round(4), fmt)
 
 
 # --- keywords --------------------------------------------------------------------------------

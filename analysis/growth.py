@@ -38,7 +38,8 @@ def tier_movement(first: pd.Series, second: pd.Series, bands: tuple[int, ...] = 
     t2 = band_tiers(rank_values(second.reindex(first.index)), bands)
     frame = pd.DataFrame({"first_tier": t1, "second_tier": t2})
     frame["move"] = (frame["second_tier"] - frame["first_tier"]).astype("Int64")
-    frame["direction"] = np.select([frame["move"] < 0, frame["move"] > 0], ["up", "down"],
-                                   default="same")
+    move = frame["move"].astype(float)
+    frame["direction"] = np.select([(move < 0).to_numpy(), (move > 0).to_numpy()],
+                                   ["up", "down"], default="same")
     frame.loc[frame["move"].isna(), "direction"] = ""
     return frame

@@ -1,6 +1,8 @@
 """Rank uncertainty by a block bootstrap over weeks (DESIGN.md §3)."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -20,7 +22,9 @@ def rank_intervals(weekly: pd.DataFrame, n_boot: int = 500, level: float = 0.9, 
     """
     w = weekly.to_numpy(dtype=float)
     n_weeks, n_regions = w.shape
-    point = np.nanmean(w, axis=0) if n_weeks else np.full(n_regions, np.nan)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # regions with no data: NaN, expected
+        point = np.nanmean(w, axis=0) if n_weeks else np.full(n_regions, np.nan)
     edges = np.array(bands)
     valid = ~np.isnan(point)
     out = pd.DataFrame(index=weekly.columns, data={"rank_low": pd.NA, "rank_high": pd.NA,

@@ -429,6 +429,18 @@ def _write(db: Database, path: Path, keys: np.ndarray, values: np.ndarray,
                        iso_days[day_idx[lo:hi]].tolist(), value_list,
                        [source] * (hi - lo), [fetched_at] * (hi - lo), [run.id] * (hi - lo))
             written += store.upsert_observations(db, rows)
+        series = keys >> _GRAN_SHIFT  # keyword, region, device, granularity
+        starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
+        ends = np.r_[starts[1:], len(keys)] - 1
+        pairs = {}
+        for a, b in zip(starts.tolist(), ends.tolist()):
+            kw, region, _, _, first = _unpack(int(keys[a]))
+            last = _unpack(int(keys[b]))[4]
+            key = (int(id_of[kw]), region)
+            lo, hi = pairs.get(key, (first, last))
+            pairs[key] = (min(lo, first), max(hi, last))
+        store.record_touched(db, run.id, [(k, r, _iso(lo), _iso(hi))
+                                          for (k, r), (lo, hi) in pairs.items()])
         store.finish_run(db, run, "ok", written, detail)
     return ImportResult(path=str(path), form=form, encoding=encoding, rows_read=rows_read,
                         rows_written=written, keywords=len(keyword_names),

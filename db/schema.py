@@ -136,6 +136,66 @@ def m002_crawl(db: Database) -> None:
         )""")
 
 
+@migrations()
+def m003_analysis(db: Database) -> None:
+    # Which (keyword, region) pairs each import or crawl wrote, and over which dates, so that
+    # `analyze` finds what changed without scanning the observations.
+    db.execute("""
+        CREATE TABLE touched (
+            run_id INTEGER NOT NULL REFERENCES runs(id),
+            keyword_id INTEGER NOT NULL,
+            region INTEGER NOT NULL,
+            min_date TEXT NOT NULL,
+            max_date TEXT NOT NULL,
+            PRIMARY KEY (run_id, keyword_id, region)
+        ) WITHOUT ROWID""")
+    # One row per decomposed series; the components are float32 arrays (little-endian) from
+    # `start` in steps of `step` days. subject is k:<keyword id>, d:<dimension> or
+    # g:<dimension>/<group>. Storing a row per day would mean 150 million rows nationally.
+    db.execute("""
+        CREATE TABLE components (
+            subject TEXT NOT NULL,
+            region INTEGER NOT NULL,
+            device TEXT NOT NULL,
+            granularity TEXT NOT NULL,
+            start TEXT NOT NULL,
+            step INTEGER NOT NULL,
+            n INTEGER NOT NULL,
+            trend BLOB NOT NULL,
+            seasonal BLOB NOT NULL,
+            resid BLOB NOT NULL,
+            yearly BLOB,
+            adjusted BLOB NOT NULL,
+            note TEXT NOT NULL,
+            anomalies INTEGER NOT NULL,
+            analyzed_at TEXT NOT NULL,
+            PRIMARY KEY (subject, region, device, granularity)
+        ) WITHOUT ROWID""")
+    # Provisional components for days after a series' fitted end (incremental runs).
+    db.execute("""
+        CREATE TABLE components_tail (
+            subject TEXT NOT NULL,
+            region INTEGER NOT NULL,
+            device TEXT NOT NULL,
+            date TEXT NOT NULL,
+            trend REAL,
+            seasonal REAL,
+            resid REAL,
+            adjusted REAL,
+            PRIMARY KEY (subject, region, device, date)
+        ) WITHOUT ROWID""")
+    db.execute("""
+        CREATE TABLE anomalies (
+            subject TEXT NOT NULL,
+            region INTEGER NOT NULL,
+            date TEXT NOT NULL,
+            value REAL,
+            resid REAL NOT NULL,
+            PRIMARY KEY (subject, region, date)
+        )""")
+    db.execute("CREATE TABLE analysis_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
 def migrate(db: Database) -> list[str]:
     """Apply pending migrations; returns the names applied."""
     pending = [m.name for m in migrations.pending(db)]

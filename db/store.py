@@ -243,6 +243,9 @@ def save_series(db: Database, keyword: str, region: int, start: str, end: str, g
         rows = [(kw_id, region, device, granularity, day, value, source, fetched_at, run_id)
                 for device, pairs in rows_by_device.items() for day, value in pairs]
         written = upsert_observations(db, rows)
+        days = [day for pairs in rows_by_device.values() for day, _ in pairs]
+        if days and run_id is not None:
+            record_touched(db, run_id, [(kw_id, region, min(days), max(days))])
         db.execute("INSERT INTO coverage(keyword_id, region, start, end, granularity, source, "
                    "run_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
                    "granularity = excluded.granularity, source = excluded.source, "
@@ -292,6 +295,15 @@ def word_graph_frame(db: Database) -> pd.DataFrame:
     """Related words as stored: keyword, word, period, pv, ratio, sim, source."""
     return pd.read_sql_query("SELECT keyword, word, period, pv, ratio, sim, source FROM word_graph "
                              "ORDER BY keyword, period, word", db.conn)
+
+
+def record_touched(db: Database, run_id: int,
+                   pairs: Iterable[tuple[int, int, str, str]]) -> None:
+    """Note that run_id wrote (keyword_id, region) between two dates (for incremental analysis)."""
+    db.conn.executemany(
+        "INSERT INTO touched(run_id, keyword_id, region, min_date, max_date) VALUES (?,?,?,?,?) "
+        "ON CONFLICT DO UPDATE SET min_date = min(min_date, excluded.min_date), "
+        "max_date = max(max_date, excluded.max_date)", [(run_id, *p) for p in pairs])
 
 
 def count_observations(db: Database) -> int:

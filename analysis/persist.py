@@ -1,0 +1,684 @@
+"""Load analysis inputs from the database and save results. The only I/O in analysis/.
+
+`analyze` decomposes every stored series (keyword × region) and every dimension/group × region
+aggregate, in parallel worker processes, and stores the components as float32 arrays, one row
+per series. Incremental runs look at the `touched` table: a series that only gained days after
+its fitted end gets provisional components for those days (the last fitted week's seasonal value
+for that weekday, the last trend level) in `components_tail`; a series whose history changed, or
+whose tail grew past `tail_limit` days, is refitted. A full run replaces every tail.
+
+The query functions (`rank`, `split`, `demand_types`, `industries`, `movers`) read the stored
+seasonally adjusted arrays and call the pure functions of the other modules.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing as mp
+import os
+import sqlite3
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from analysis import decompose as dec_mod
+from analysis.decompose import DecomposeConfig, Decomposition, decompose
+from analysis.demand import GROUPS as TECH_GROUPS
+from analysis.demand import demand_types as _demand_types
+from analysis.growth import growth_table, movers as _movers, tier_movement
+from analysis.indices import dimension_values, normalise
+from analysis.industry import INDUSTRIES, industry_profiles
+from analysis.periods import Period, last_full_year, parse_period
+from analysis.rankings import DEFAULT_BANDS, rank_table
+from analysis.splits import LINES, north_south
+from analysis.uncertainty import rank_intervals
+from db import store
+
+logger = logging.getLogger(__name__)
+BLOB = np.dtype("<f4")
+EPOCH = date(1970, 1, 1)
+COGNITION = ("basic", "professional", "technical")
+
+
+class NoResults(RuntimeError):
+    """Nothing analysed yet for what was asked (run `aicity analyze`)."""
+
+
+def _day(text: str) -> int:
+    return (date.fromisoformat(text) - EPOCH).days
+
+
+def _iso(day: int) -> str:
+    return (EPOCH + timedelta(days=int(day))).isoformat()
+
+
+def _pack(values) -> bytes:
+    return np.asarray(values, dtype=BLOB).tobytes()
+
+
+def _unpack(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype=BLOB).astype(float)
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+def _series_from_rows(rows) -> dict[tuple[int, str], tuple[int, int, np.ndarray]]:
+    """(region, granularity) -> (start day, step, values with NaN gaps) from observation rows
+    (region, granularity, date, value) sorted by region, granularity, date."""
+    if not rows:
+        return {}
+    frame = pd.DataFrame(rows, columns=["region", "granularity", "date", "value"])
+    days = (pd.to_datetime(frame["date"], format="%Y-%m-%d").to_numpy()
+            .astype("datetime64[D]").astype(np.int64))
+    values = pd.to_numeric(frame["value"], errors="coerce").to_numpy(dtype=float)
+    regions = frame["region"].to_numpy()
+    grans = frame["granularity"].to_numpy()
+    key_change = np.r_[True, (regions[1:] != regions[:-1]) | (grans[1:] != grans[:-1])]
+    starts = np.flatnonzero(key_change)
+    ends = np.r_[starts[1:], len(frame)]
+    out = {}
+    for a, b in zip(starts, ends):
+        step = 7 if grans[a] == "week" else 1
+        d = days[a:b]
+        first = int(d[0])
+        idx = (d - first) // step
+        arr = np.full(int(idx[-1]) + 1, np.nan)
+        arr[idx] = values[a:b]
+        out[(int(regions[a]), str(grans[a]))] = (first, step, arr)
+    return out
+
+
+def load_keyword(conn, keyword_id: int, device: str = "all",
+                 regions: list[int] | None = None):
+    sql = ("SELECT region, granularity, date, value FROM observations WHERE keyword_id = ? "
+           "AND device = ?")
+    args: list = [keyword_id, device]
+    if regions is not None:
+        sql += f" AND region IN ({','.join('?' * len(regions))})"
+        args += regions
+    rows = conn.execute(sql + " ORDER BY region, granularity, date", args).fetchall()
+    return _series_from_rows(rows)
+
+
+# --- workers ---------------------------------------------------------------------------------
+
+def _component_row(subject, region, device, gran, first, step, observed, d: Decomposition,
+                   now) -> tuple:
+    return (subject, region, device, gran, _iso(first), step, len(observed), _pack(d.trend),
+            _pack(d.seasonal), _pack(d.resid), None if d.yearly is None else _pack(d.yearly),
+            _pack(d.adjusted), d.note, int(d.anomalies.sum()), now)
+
+
+def _anomaly_rows(subject, region, first, step, observed, d: Decomposition) -> list[tuple]:
+    idx = np.flatnonzero(d.anomalies)
+    return [(subject, region, _iso(first + step * int(i)),
+             None if np.isnan(observed[i]) else float(observed[i]), float(d.resid[i]))
+            for i in idx]
+
+
+def _work_keyword(args) -> dict:
+    """Decompose every series of one keyword; runs in a worker process."""
+    db_file, keyword_id, device, config, regions = args
+    conn = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
+    try:
+        series = load_keyword(conn, keyword_id, device, regions)
+    finally:
+        conn.close()
+    now = store.now_iso()
+    comps, anomalies, observed, notes = [], [], {}, Counter()
+    subject = f"k:{keyword_id}"
+    for (region, gran), (first, step, values) in series.items():
+        d = decompose(values, gran, config)
+        notes[d.note.split(":")[0].split(";")[0]] += 1
+        comps.append(_component_row(subject, region, device, gran, first, step, values, d, now))
+        anomalies += _anomaly_rows(subject, region, first, step, values, d)
+        observed[(region, gran)] = (first, step, values.astype(np.float32))
+    return {"keyword_id": keyword_id, "components": comps, "anomalies": anomalies,
+            "observed": observed, "notes": notes}
+
+
+def _work_aggregate(args) -> dict:
+    subject, region, device, gran, first, step, values, config, yearly = args
+    d = decompose(values, gran, config, yearly=yearly)
+    return {"components": [_component_row(subject, region, device, gran, first, step, values, d,
+                                          store.now_iso())],
+            "anomalies": _anomaly_rows(subject, region, first, step, values, d),
+            "notes": Counter({d.note.split(":")[0].split(";")[0]: 1})}
+
+
+def _add_aligned(acc: dict, key, first: int, step: int, values: np.ndarray) -> None:
+    """Sum series into acc[key] on a common day grid (missing + missing stays missing)."""
+    if key not in acc:
+        acc[key] = [first, step, values.astype(float).copy()]
+        return
+    a_first, a_step, a_vals = acc[key]
+    if a_step != step:
+        return  # daily and weekly data are not summed together; daily wins (it comes first)
+    lo = min(a_first, first)
+    hi = max(a_first + step * (len(a_vals) - 1), first + step * (len(values) - 1))
+    n = (hi - lo) // step + 1
+    out = np.full(n, np.nan)
+    for f, v in ((a_first, a_vals), (first, values)):
+        off = (f - lo) // step
+        seg = out[off:off + len(v)]
+        both = ~np.isnan(seg) & ~np.isnan(v)
+        seg[both] += v[both]
+        only = np.isnan(seg) & ~np.isnan(v)
+        seg[only] = v[only]
+        out[off:off + len(v)] = seg
+    acc[key] = [lo, step, out]
+
+
+# --- analyze ---------------------------------------------------------------------------------
+
+@dataclass
+class AnalyzeResult:
+    full: bool
+    series: int = 0
+    aggregates: int = 0
+    appended: int = 0
+    seconds: float = 0.0
+    notes: dict = field(default_factory=dict)
+    run_id: int | None = None
+
+
+def _membership(db) -> dict[int, list[tuple[str, str]]]:
+    out = defaultdict(list)
+    for kw_id, cat, grp in db.execute("SELECT keyword_id, category, group_name FROM keyword_groups"):
+        out[kw_id].append((cat, grp))
+    return out
+
+
+def _subjects_for(memberships: list[tuple[str, str]]) -> list[tuple[str, bool]]:
+    subjects = []
+    for cat, grp in memberships:
+        subjects.append((f"d:{cat}", True))
+        if grp:
+            subjects.append((f"g:{cat}/{grp}", True))
+    return subjects
+
+
+def analyze(db_path=None, *, full: bool = False, config: DecomposeConfig | None = None,
+            aggregate_config: DecomposeConfig | None = None, workers: int | None = None,
+            device: str = "all", tail_limit: int = 28,
+            progress: Callable[[str, int, int], None] | None = None) -> AnalyzeResult:
+    """Decompose what changed (or everything with full=True) and store the results."""
+    config = config or DecomposeConfig()
+    aggregate_config = aggregate_config or DecomposeConfig(refit_outliers=True)
+    workers = workers or min(2, os.cpu_count() or 1)
+    t0 = time.monotonic()
+    db = store.connect(db_path)
+    store.require_schema(db)
+    db_file = str(store.db_path(db_path).resolve())
+    state = dict(db.execute("SELECT key, value FROM analysis_state").fetchall())
+    last_run = int(state.get("last_run", "0"))
+    max_run = db.execute("SELECT coalesce(max(run_id), 0) FROM touched").fetchone()[0]
+    has_components = db.execute("SELECT 1 FROM components LIMIT 1").fetchone() is not None
+    full = full or not has_components
+    result = AnalyzeResult(full=full)
+    run = store.start_run(db, "analyze", "", {"full": full, "since_run": last_run})
+    db.conn.commit()
+
+    if full:
+        todo_kw = {r[0]: None for r in db.execute("SELECT id FROM keywords ORDER BY id")}
+        refit: dict[int, list[int] | None] = dict(todo_kw)
+        appends: dict[tuple[int, int], tuple[str, str]] = {}
+    else:
+        refit, appends = _plan_incremental(db, last_run, device, tail_limit)
+    membership = _membership(db)
+
+    # 1. keyword × region series; their observed arrays are summed into aggregates as they come
+    jobs = [(db_file, kw, device, config, regions) for kw, regions in refit.items()]
+    notes: Counter = Counter()
+    acc: dict = {}
+    with db.atomic():
+        if full:
+            db.execute("DELETE FROM components WHERE device = ?", [device])
+            db.execute("DELETE FROM components_tail WHERE device = ?", [device])
+            db.execute("DELETE FROM anomalies")
+        done = 0
+        for out in _map(_work_keyword, jobs, workers):
+            done += 1
+            _save(db, out, device)
+            notes.update(out["notes"])
+            result.series += len(out["components"])
+            if full:
+                subjects = _subjects_for(membership.get(out["keyword_id"], []))
+                for (region, gran), (first, step, values) in out["observed"].items():
+                    if gran == "day":
+                        for subject, _ in subjects:
+                            _add_aligned(acc, (subject, region), first, step, values)
+            if progress:
+                progress("series", done, len(jobs))
+        result.appended = _append_tails(db, appends, device)
+
+    # 2. aggregates (dimension/group × region)
+    if full:
+        agg_jobs = [(subject, region, device, "day", first, step, values, aggregate_config,
+                     region == 0) for (subject, region), (first, step, values) in acc.items()]
+    else:
+        pairs = {(s_, r) for kw, regions in refit.items() for r in (regions or [])
+                 for s_, _ in _subjects_for(membership.get(kw, []))}
+        agg_jobs = _aggregate_jobs(db_file, pairs, membership, device, aggregate_config)
+        append_pairs = {(s_, r): span for (kw, r), span in appends.items()
+                        for s_, _ in _subjects_for(membership.get(kw, [])) if (s_, r) not in pairs}
+    del acc
+    with db.atomic():
+        done = 0
+        for out in _map(_work_aggregate, agg_jobs, workers):
+            done += 1
+            _save(db, out, device)
+            notes.update(out["notes"])
+            result.aggregates += 1
+            if progress:
+                progress("aggregates", done, len(agg_jobs))
+        if not full:
+            _append_aggregate_tails(db, append_pairs, membership, device)
+        db.execute("INSERT INTO analysis_state(key, value) VALUES ('last_run', ?) "
+                   "ON CONFLICT DO UPDATE SET value = excluded.value", [str(max_run)])
+    result.seconds = time.monotonic() - t0
+    result.notes = dict(notes)
+    result.run_id = run.id
+    store.finish_run(db, run, "ok", result.series + result.aggregates + result.appended,
+                     {"full": full, "series": result.series, "aggregates": result.aggregates,
+                      "appended": result.appended, "notes": result.notes,
+                      "seconds": round(result.seconds, 1)})
+    db.conn.commit()
+    db.close()
+    return result
+
+
+def _map(fn, jobs, workers):
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            yield fn(job)
+        return
+    ctx = mp.get_context("fork")
+    with ctx.Pool(workers) as pool:
+        yield from pool.imap_unordered(fn, jobs, chunksize=max(1, len(jobs) // (workers * 8)))
+
+
+def _save(db, out: dict, device: str) -> None:
+    comps = out["components"]
+    if not comps:
+        return
+    keys = [(c[0], c[1], c[2], c[3]) for c in comps]
+    db.conn.executemany("DELETE FROM anomalies WHERE subject = ? AND region = ?",
+                        [(k[0], k[1]) for k in keys])
+    db.conn.executemany("DELETE FROM components_tail WHERE subject = ? AND region = ? AND "
+                        "device = ?", [k[:3] for k in keys])
+    db.conn.executemany(
+        "INSERT OR REPLACE INTO components(subject, region, device, granularity, start, step, n, "
+        "trend, seasonal, resid, yearly, adjusted, note, anomalies, analyzed_at) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", comps)
+    db.conn.executemany("INSERT OR REPLACE INTO anomalies(subject, region, date, value, resid) "
+                        "VALUES (?,?,?,?,?)", out["anomalies"])
+
+
+def _plan_incremental(db, last_run: int, device: str, tail_limit: int):
+    """Which keywords need a refit (and for which regions) and which series can take a tail."""
+    touched = db.execute("SELECT keyword_id, region, min(min_date), max(max_date) FROM touched "
+                         "WHERE run_id > ? GROUP BY keyword_id, region", [last_run]).fetchall()
+    ends = {(int(s[2:]), r): (start, step, n) for s, r, start, step, n in db.execute(
+        "SELECT subject, region, start, step, n FROM components WHERE subject LIKE 'k:%' AND "
+        "device = ? AND granularity = 'day'", [device])}
+    refit: dict[int, list[int] | None] = {}
+    appends: dict[tuple[int, int], tuple[str, str]] = {}
+    for kw, region, lo, hi in touched:
+        fitted = ends.get((kw, region))
+        if fitted is not None:
+            start, step, n = fitted
+            fitted_end = _day(start) + n - 1
+            if _day(lo) > fitted_end and _day(hi) - fitted_end <= tail_limit:
+                appends[(kw, region)] = (_iso(fitted_end + 1), hi)
+                continue
+        regions = refit.setdefault(kw, [])
+        if regions is not None:
+            regions.append(region)
+    return refit, appends
+
+
+def _append_tails(db, appends: dict, device: str) -> int:
+    """Provisional components for days after a series' fitted end (no refit)."""
+    if not appends:
+        return 0
+    rows = []
+    for (kw, region), (lo, hi) in appends.items():
+        subject = f"k:{kw}"
+        comp = db.execute("SELECT start, n, trend, seasonal FROM components WHERE subject = ? AND "
+                          "region = ? AND device = ? AND granularity = 'day'",
+                          [subject, region, device]).fetchone()
+        start, n, trend_b, seasonal_b = comp
+        trend, seasonal = _unpack(trend_b), _unpack(seasonal_b)
+        first = _day(start)
+        obs = db.execute("SELECT date, value FROM observations WHERE keyword_id = ? AND "
+                         "region = ? AND device = ? AND granularity = 'day' AND date >= ?",
+                         [kw, region, device, lo]).fetchall()
+        for day_text, value in obs:
+            i = _day(day_text) - first
+            season = seasonal[n - 7 + ((i - n) % 7)] if n >= 7 else 0.0
+            level = trend[-1]
+            v = np.nan if value is None else float(value)
+            rows.append((subject, region, device, day_text, level, season, v - level - season,
+                         v - season))
+    db.conn.executemany(
+        "INSERT OR REPLACE INTO components_tail(subject, region, device, date, trend, seasonal, "
+        "resid, adjusted) VALUES (?,?,?,?,?,?,?,?)", rows)
+    return len(appends)
+
+
+def _members(membership) -> dict[str, list[int]]:
+    members: dict[str, list[int]] = defaultdict(list)
+    for kw, mem in membership.items():
+        for subject, _ in _subjects_for(mem):
+            members[subject].append(kw)
+    return members
+
+
+def _aggregate_jobs(db_file, pairs, membership, device, config):
+    """Jobs for (subject, region) aggregates whose members were refitted (incremental runs):
+    the member series of just those regions are read back."""
+    if not pairs:
+        return []
+    members = _members(membership)
+    jobs = []
+    conn = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
+    try:
+        by_subject = defaultdict(set)
+        for subject, region in pairs:
+            by_subject[subject].add(region)
+        for subject, regions in sorted(by_subject.items()):
+            acc: dict = {}
+            for kw in members.get(subject, []):
+                for (region, gran), (first, step, values) in load_keyword(
+                        conn, kw, device, sorted(regions)).items():
+                    if gran == "day":
+                        _add_aligned(acc, region, first, step, values)
+            for region, (first, step, values) in acc.items():
+                jobs.append((subject, region, device, "day", first, step, values, config,
+                             region == 0))
+    finally:
+        conn.close()
+    return jobs
+
+
+def _append_aggregate_tails(db, pairs: dict, membership, device: str) -> None:
+    """Provisional aggregate components: the members' new observations summed per day."""
+    members = _members(membership)
+    rows = []
+    for (subject, region), (lo, hi) in pairs.items():
+        comp = db.execute("SELECT start, n, trend, seasonal FROM components WHERE subject = ? "
+                          "AND region = ? AND device = ? AND granularity = 'day'",
+                          [subject, region, device]).fetchone()
+        if comp is None:
+            continue
+        start, n, trend_b, seasonal_b = comp
+        trend, seasonal = _unpack(trend_b), _unpack(seasonal_b)
+        kws = members.get(subject, [])
+        sums = db.execute(
+            f"SELECT date, sum(value) FROM observations WHERE region = ? AND device = ? AND "
+            f"granularity = 'day' AND date BETWEEN ? AND ? AND keyword_id IN "
+            f"({','.join('?' * len(kws))}) GROUP BY date", [region, device, lo, hi, *kws])
+        first = _day(start)
+        for day_text, total in sums:
+            i = _day(day_text) - first
+            season = seasonal[n - 7 + ((i - n) % 7)] if n >= 7 else 0.0
+            v = np.nan if total is None else float(total)
+            rows.append((subject, region, device, day_text, trend[-1], season,
+                         v - trend[-1] - season, v - season))
+    db.conn.executemany(
+        "INSERT OR REPLACE INTO components_tail(subject, region, device, date, trend, seasonal, "
+        "resid, adjusted) VALUES (?,?,?,?,?,?,?,?)", rows)
+
+
+# --- reading results -------------------------------------------------------------------------
+
+def _tail_adjusted(db, subjects: list[str], device: str) -> dict:
+    out = defaultdict(list)
+    if not subjects:
+        return out
+    for i in range(0, len(subjects), 500):
+        part = subjects[i:i + 500]
+        for subject, region, day_text, adj in db.execute(
+                f"SELECT subject, region, date, adjusted FROM components_tail WHERE device = ? "
+                f"AND subject IN ({','.join('?' * len(part))})", [device, *part]):
+            out[(subject, region)].append((_day(day_text), adj))
+    return out
+
+
+def adjusted_matrix(db, subjects: list[str], period: Period, regions: list[int] | None = None,
+                    device: str = "all") -> pd.DataFrame:
+    """Seasonally adjusted daily values in the period: rows = days, columns = (subject, region).
+
+    Weekly series contribute their weekly value on each week's start day (so a period mean over
+    such a column is the mean of the weeks that start in the period).
+    """
+    lo, hi = _day(period.start.isoformat()), _day(period.end.isoformat())
+    n_days = hi - lo + 1
+    columns, arrays = [], []
+    tails = _tail_adjusted(db, subjects, device)
+    for i in range(0, len(subjects), 500):
+        part = subjects[i:i + 500]
+        sql = (f"SELECT subject, region, granularity, start, step, n, adjusted FROM components "
+               f"WHERE device = ? AND subject IN ({','.join('?' * len(part))})")
+        args: list = [device, *part]
+        if regions is not None:
+            sql += f" AND region IN ({','.join('?' * len(regions))})"
+            args += regions
+        seen = set()
+        for subject, region, gran, start, step, n, blob in db.execute(sql, args):
+            if (subject, region) in seen:
+                continue  # daily first is not guaranteed by SQL; keep the first (day < week)
+            seen.add((subject, region))
+            first = _day(start)
+            values = _unpack(blob)
+            col = np.full(n_days, np.nan)
+            pos = first + step * np.arange(n) - lo
+            ok = (pos >= 0) & (pos < n_days)
+            col[pos[ok]] = values[ok]
+            for day, adj in tails.get((subject, region), ()):
+                if lo <= day <= hi:
+                    col[day - lo] = np.nan if adj is None else adj
+            columns.append((subject, region))
+            arrays.append(col)
+    index = pd.date_range(period.start, period.end, freq="D")
+    if not arrays:
+        return pd.DataFrame(index=index)
+    frame = pd.DataFrame(np.column_stack(arrays), index=index,
+                         columns=pd.MultiIndex.from_tuples(columns, names=["subject", "region"]))
+    return frame
+
+
+def _subjects(db, category: str | None, group: str | None, keyword: str | None
+              ) -> tuple[list[str], str]:
+    if keyword:
+        kw_id, term = store.resolve_keyword(db, keyword)
+        return [f"k:{kw_id}"], term
+    rows = db.execute("SELECT keyword_id FROM keyword_groups WHERE category = ?"
+                      + (" AND group_name = ?" if group else ""),
+                      [category, group] if group else [category]).fetchall()
+    if not rows:
+        raise NoResults(f"no keywords in {category}{'/' + group if group else ''}")
+    return [f"k:{r[0]}" for r in rows], f"{category}{'/' + group if group else ''}"
+
+
+def latest_day(db) -> date:
+    row = db.execute("SELECT max(date(start, '+' || ((n - 1) * step) || ' days')) FROM components"
+                     ).fetchone()
+    tail = db.execute("SELECT max(date) FROM components_tail").fetchone()
+    days = [d for d in (row[0], tail[0]) if d]
+    if not days:
+        raise NoResults("no analysis results yet; run `aicity analyze`")
+    return date.fromisoformat(max(days))
+
+
+def resolve_period(db, text: str | None) -> Period:
+    return parse_period(text) if text else last_full_year(latest_day(db))
+
+
+def _region_frame(db, level: str | None) -> pd.DataFrame:
+    reg = store.regions_frame(store.registry(db), level=level)
+    return reg.set_index("code")
+
+
+def dimension_series(db, *, category=None, group=None, keyword=None, period: Period,
+                     level: str = "city") -> tuple[pd.Series, pd.DataFrame]:
+    """Period value per region of the level, and the adjusted matrix it came from."""
+    subjects, _ = _subjects(db, category, group, keyword)
+    regions = _region_frame(db, level)
+    matrix = adjusted_matrix(db, subjects, period, list(regions.index))
+    if matrix.empty:
+        raise NoResults("no analysis results for this selection; run `aicity analyze`")
+    values = matrix.mean(axis=0)
+    values.index = pd.MultiIndex.from_tuples(values.index, names=["keyword", "region"])
+    dims = dimension_values(values, subjects).reindex(regions.index)
+    return dims, matrix
+
+
+def rank(db, *, category=None, group=None, keyword=None, level="city", period=None,
+         normalize="raw", uncertainty=False, tiers="bands", n_boot=500, seed=0) -> pd.DataFrame:
+    """rank, region_code, region, province, value, tier (and rank_low, rank_high,
+    tier_confidence with uncertainty)."""
+    per = resolve_period(db, period)
+    values, matrix = dimension_series(db, category=category, group=group, keyword=keyword,
+                                      period=per, level=level)
+    regions = _region_frame(db, level)
+    base_total = None
+    if normalize == "share":
+        base_total = float(values.sum())
+    shown = normalise(values, normalize, regions["population"].astype(float), base_total)
+    table = rank_table(shown, DEFAULT_BANDS, method=tiers)
+    out = pd.DataFrame({"rank": table["rank"], "region_code": table.index,
+                        "region": regions.loc[table.index, "name"].to_numpy(),
+                        "province": regions.loc[table.index, "province"].to_numpy(),
+                        "value": table["value"].round(3), "tier": table["tier"]})
+    if uncertainty:
+        weekly = _weekly_dimension(matrix, list(regions.index))
+        if normalize == "per-capita":
+            weekly = weekly * (1e6 / regions["population"].astype(float)).reindex(weekly.columns)
+        iv = rank_intervals(weekly, n_boot=n_boot, seed=seed)
+        out = out.join(iv, on="region_code")
+        out["tier_confidence"] = out["tier_confidence"].round(3)
+    out.attrs["period"] = per.label
+    return out.reset_index(drop=True)
+
+
+def _weekly_dimension(matrix: pd.DataFrame, regions: list[int]) -> pd.DataFrame:
+    """Weekly means per (subject, region) summed to regions: rows = weeks, columns = regions."""
+    weeks = matrix.groupby(matrix.index.to_period("W-SUN")).mean()
+    summed = weeks.T.groupby(level="region").sum(min_count=1).T
+    return summed.reindex(columns=regions)
+
+
+def split(db, *, category=None, keyword=None, line="qinling-huaihe", period=None, level="city"
+          ) -> pd.DataFrame:
+    if line not in LINES:
+        raise ValueError(f"line must be one of {', '.join(LINES)}")
+    per = resolve_period(db, period)
+    values, _ = dimension_series(db, category=category, keyword=keyword, period=per, level=level)
+    regions = _region_frame(db, level)
+    out = north_south(values.dropna(), regions[LINES[line]])
+    out.attrs["period"] = per.label
+    return out
+
+
+def _group_frame(db, category: str, groups: Iterable[str], period: Period, level: str
+                 ) -> pd.DataFrame:
+    return pd.DataFrame({g: dimension_series(db, category=category, group=g, period=period,
+                                             level=level)[0] for g in groups})
+
+
+def demand_types(db, *, period=None, top=15, threshold=0.25, level="city") -> pd.DataFrame:
+    per = resolve_period(db, period)
+    groups = _group_frame(db, "application", TECH_GROUPS, per, level)
+    out = _demand_types(groups, top=top, threshold=threshold)
+    regions = _region_frame(db, level)
+    out.insert(0, "region", regions.loc[out.index, "name"].to_numpy())
+    out.insert(0, "region_code", out.index)
+    out = out[["region_code", "region", "total", *TECH_GROUPS, "type", "drivers"]]
+    out.attrs["period"] = per.label
+    return out.reset_index(drop=True)
+
+
+def industries(db, *, period=None, lq_threshold=1.2, top=10, level="city") -> pd.DataFrame:
+    per = resolve_period(db, period)
+    groups = _group_frame(db, "industry", INDUSTRIES, per, level)
+    out = industry_profiles(groups, lq_threshold=lq_threshold, top=top)
+    regions = _region_frame(db, level)
+    out.insert(0, "region", regions.loc[out.index, "name"].to_numpy())
+    out.insert(0, "region_code", out.index)
+    out["label"] = np.where(out["full_demand"], "全需求",
+                            np.where(out["specialisations"] != "", "specialised", ""))
+    out.attrs["period"] = per.label
+    return out.reset_index(drop=True)
+
+
+def movers(db, *, category=None, group=None, keyword=None, period=None, level="city", n=10
+           ) -> dict[str, pd.DataFrame]:
+    """Year-on-year growth and rank change; risers and fallers; and the tier movement between
+    cognition (basic + professional + technical) and application demand."""
+    per = resolve_period(db, period)
+    prev = per.shifted_years(-1)
+    regions = _region_frame(db, level)
+    now_v, _ = dimension_series(db, category=category, group=group, keyword=keyword, period=per,
+                                level=level)
+    try:
+        before_v, _ = dimension_series(db, category=category, group=group, keyword=keyword,
+                                       period=prev, level=level)
+    except NoResults:
+        before_v = now_v * np.nan
+    table = growth_table(now_v, before_v)
+    risers, fallers = _movers(table, n)
+    cognition = sum(dimension_series(db, category=c, period=per, level=level)[0].fillna(0)
+                    for c in COGNITION)
+    application = dimension_series(db, category="application", period=per, level=level)[0]
+    tiers = tier_movement(cognition, application)
+
+    def named(frame):
+        frame = frame.copy()
+        frame.insert(0, "region", regions.loc[frame.index, "name"].to_numpy())
+        frame.insert(0, "region_code", frame.index)
+        return frame.reset_index(drop=True)
+
+    return {"growth": named(table), "risers": named(risers), "fallers": named(fallers),
+            "tiers": named(tiers[tiers["direction"].isin(["up", "down"])])}
+
+
+def components_for(db, keyword_id: int, region: int, device: str = "all",
+                   granularity: str | None = None) -> pd.DataFrame:
+    """date, trend, seasonal, resid for a stored series (provisional tail days included)."""
+    sql = ("SELECT granularity, start, step, n, trend, seasonal, resid FROM components "
+           "WHERE subject = ? AND region = ? AND device = ?")
+    args = [f"k:{keyword_id}", region, device]
+    if granularity:
+        sql += " AND granularity = ?"
+        args.append(granularity)
+    row = db.execute(sql + " ORDER BY granularity", args).fetchone()
+    if row is None:
+        raise NoResults("no decomposition stored for this series; run `aicity analyze`")
+    gran, start, step, n, t, s, r = row
+    first = _day(start)
+    frame = pd.DataFrame({"date": [_iso(first + step * i) for i in range(n)],
+                          "trend": _unpack(t), "seasonal": _unpack(s), "resid": _unpack(r)})
+    tail = pd.DataFrame(db.execute(
+        "SELECT date, trend, seasonal, resid FROM components_tail WHERE subject = ? AND "
+        "region = ? AND device = ? ORDER BY date", args[:3]).fetchall(),
+        columns=["date", "trend", "seasonal", "resid"])
+    if not tail.empty:
+        frame = pd.concat([frame, tail], ignore_index=True)
+    return frame
+
+
+def anomalies_frame(db, limit: int = 50) -> pd.DataFrame:
+    return pd.read_sql_query("SELECT subject, region, date, value, resid FROM anomalies "
+                             "ORDER BY abs(resid) DESC LIMIT ?", db.conn, params=[limit])
+
+
+__all__ = ["AnalyzeResult", "NoResults", "adjusted_matrix", "analyze", "anomalies_frame",
+           "components_for", "demand_types", "dimension_series", "industries", "movers", "rank",
+           "resolve_period", "split"]

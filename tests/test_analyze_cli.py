@@ -1,0 +1,241 @@
+"""`aicity analyze` and the analysis commands on a small simulated national database."""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from analysis.decompose import DecomposeConfig, decompose
+from analysis.persist import analyze
+from cli import cli
+from crawler.emulator.world import World
+from db import store
+from db.importer import import_csv
+from db.regions import default_registry
+from keywords.taxonomy import default_taxonomy
+
+CITIES = ["北京", "上海", "广州", "深圳", "成都", "杭州", "武汉", "西安", "南京", "天津",
+          "重庆", "郑州", "苏州", "长沙", "沈阳", "青岛", "合肥", "济南", "昆明", "厦门"]
+
+
+def _world():
+    words = {}
+    for t in default_taxonomy().terms:
+        words.setdefault(t.term, (t.category, t.group))
+    return World(default_registry(), words, seed=4, latest=date(2018, 1, 10))
+
+
+def _write_world_csv(path, codes, start, end):
+    w = _world()
+    dates = pd.date_range(start, end, freq="D").strftime("%Y-%m-%d")
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(["keyword", "region", "date", "value"])
+        for term in w.keywords:
+            for code in codes:
+                values = w.series(term, code, date.fromisoformat(start), date.fromisoformat(end))
+                for d, v in zip(dates, values):
+                    writer.writerow([term, code, d, "" if np.isnan(v) else int(v)])
+
+
+@pytest.fixture(scope="session")
+def national_db(tmp_path_factory):
+    """20 cities and the nation, every taxonomy keyword, 2016-2017 daily; analysed."""
+    tmp = tmp_path_factory.mktemp("national")
+    path = tmp / "aicity.db"
+    store.init_db(path, taxonomy=default_taxonomy())
+    reg = default_registry()
+    codes = [reg.resolve(c, level="city").code for c in CITIES] + [0]
+    src = tmp / "world.csv"
+    _write_world_csv(src, codes, "2016-01-01", "2017-12-31")
+    db = store.connect(path)
+    import_csv(db, src, source="emulator")
+    db.close()
+    analyze(path, workers=2)
+    return path
+
+
+@pytest.fixture
+def db_copy(national_db, tmp_path):
+    path = tmp_path / "copy.db"
+    shutil.copy(national_db, path)
+    return path
+
+
+def run(path, *args):
+    result = CliRunner().invoke(cli, ["--db", str(path), *args], catch_exceptions=False)
+    return result
+
+
+def test_fixture_database_is_not_empty(national_db):
+    db = store.connect(national_db)
+    assert store.count_observations(db) > 1_000_000
+    assert db.execute("SELECT count(*) FROM components").fetchone()[0] > 2000
+
+
+def test_rank_csv_contract_and_simulated_label(national_db):
+    result = run(national_db, "rank", "--dimension", "professional", "--period", "2017",
+                 "--format", "csv")
+    lines = result.stdout.splitlines()
+    assert lines[0] == "rank,region_code,region,province,value,tier"
+    assert len(lines) - 1 == sum(1 for r in default_registry().filter(level="city"))
+    ranked = [line.split(",") for line in lines[1:21]]
+    assert [int(r[0]) for r in ranked] == sorted(int(r[0]) for r in ranked)
+    assert "SIMULATED data" in result.stderr
+
+
+def naive_ranks(path, category, period_start, period_end):
+    """The whole job done plainly: one query and one STL per series, then sums and ranks."""
+    db = store.connect(path)
+    kw_ids = [r[0] for r in db.execute("SELECT keyword_id FROM keyword_groups WHERE category = ?",
+                                       [category])]
+    totals: dict[int, float] = {}
+    for kw in kw_ids:
+        for (region,) in db.execute("SELECT DISTINCT region FROM observations WHERE "
+                                    "keyword_id = ?", [kw]).fetchall():
+            rows = db.execute("SELECT date, value FROM observations WHERE keyword_id = ? AND "
+                              "region = ? AND device = 'all' AND granularity = 'day' "
+                              "ORDER BY date", [kw, region]).fetchall()
+            s = pd.Series([np.nan if v is None else v for _, v in rows],
+                          index=pd.to_datetime([d for d, _ in rows]), dtype=float)
+            s = s.reindex(pd.date_range(s.index[0], s.index[-1]))
+            adjusted = pd.Series(decompose(s.to_numpy(), "day", DecomposeConfig()).adjusted,
+                                 index=s.index).astype(np.float32).astype(float)
+            value = adjusted[period_start:period_end].mean()
+            if not np.isnan(value):
+                totals[region] = totals.get(region, 0.0) + value
+    cities = {r.code for r in default_registry().filter(level="city")}
+    values = pd.Series({k: v for k, v in totals.items() if k in cities})
+    return values.rank(ascending=False, method="min").astype(int)
+
+
+def test_stored_ranks_equal_the_naive_job(national_db):
+    db = store.connect(national_db)
+    from analysis import persist
+    table = persist.rank(db, category="technical", period="2017")
+    ours = table.dropna(subset=["rank"]).set_index("region_code")["rank"].astype(int)
+    naive = naive_ranks(national_db, "technical", "2017-01-01", "2017-12-31")
+    assert ours.sort_index().to_dict() == naive.sort_index().to_dict()
+
+
+def test_uncertainty_brackets_the_rank(national_db):
+    result = run(national_db, "rank", "--dimension", "basic", "--period", "2017",
+                 "--uncertainty", "--top", "10", "--format", "json")
+    rows = json.loads(result.stdout)
+    assert len(rows) == 10
+    for r in rows:
+        assert r["rank_low"] <= r["rank"] <= r["rank_high"]
+        assert 0 <= r["tier_confidence"] <= 1
+
+
+def test_province_level_and_per_capita(national_db):
+    result = run(national_db, "rank", "--dimension", "basic", "--period", "2017",
+                 "--normalize", "per-capita", "--format", "json")
+    values = [r["value"] for r in json.loads(result.stdout) if r["value"] is not None]
+    assert values == sorted(values, reverse=True) and len(values) >= 15
+
+
+def test_split_contract(national_db):
+    result = run(national_db, "split", "--dimension", "professional", "--period", "2017",
+                 "--format", "csv")
+    lines = result.stdout.splitlines()
+    assert lines[0] == "side,regions,total,share,mean,median,top10,top50,p_value"
+    rows = {line.split(",")[0]: line.split(",") for line in lines[1:]}
+    assert int(rows["north"][1]) + int(rows["south"][1]) == len(CITIES)
+    assert int(rows["north"][6]) + int(rows["south"][6]) == 10
+    assert abs(float(rows["north"][3]) + float(rows["south"][3]) - 1) < 1e-9
+
+
+def test_demand_types_contract(national_db):
+    result = run(national_db, "demand-types", "--period", "2017", "--format", "csv")
+    frame = pd.read_csv(pd.io.common.StringIO(result.stdout))
+    assert list(frame.columns) == ["region_code", "region", "total", "speech", "vision",
+                                   "deep_learning", "type", "drivers"]
+    assert len(frame) == 15
+    assert set(frame["type"]) <= {"single", "dual", "all"}
+    assert np.allclose(frame[["speech", "vision", "deep_learning"]].sum(axis=1), 1, atol=1e-3)
+    for _, row in frame.iterrows():
+        assert len(row["drivers"].split("+")) == {"single": 1, "dual": 2, "all": 3}[row["type"]]
+
+
+def test_industries_have_shares_lqs_and_labels(national_db):
+    result = run(national_db, "industries", "--period", "2017", "--format", "json")
+    rows = json.loads(result.stdout)
+    assert len(rows) == len(CITIES)
+    assert {"driving_share", "finance_lq", "specialisations", "full_demand", "label"} <= set(rows[0])
+    assert sum(r["full_demand"] for r in rows) >= 1
+
+
+def test_movers_compare_with_the_year_before(national_db):
+    result = run(national_db, "movers", "--dimension", "application", "--period", "2017",
+                 "--show", "growth", "--format", "json")
+    rows = [r for r in json.loads(result.stdout) if r["value"] is not None]
+    assert len(rows) == len(CITIES) and all(r["previous"] is not None for r in rows)
+    assert any(r["change"] and r["change"] > 0 for r in rows)  # 2017 grew (turning point)
+
+
+def test_series_components_add_up(national_db):
+    result = run(national_db, "series", "--keyword", "人工智能", "--region", "成都",
+                 "--start", "2017-03-01", "--end", "2017-03-31", "--components", "--format",
+                 "json")
+    rows = json.loads(result.stdout)
+    assert len(rows) == 31
+    for r in rows:
+        assert abs(r["trend"] + r["seasonal"] + r["resid"] - r["value"]) < 0.05
+
+
+def test_one_new_day_is_analysed_incrementally(db_copy, tmp_path):
+    reg = default_registry()
+    codes = [reg.resolve(c, level="city").code for c in CITIES] + [0]
+    new = tmp_path / "new.csv"
+    _write_world_csv(new, codes, "2018-01-01", "2018-01-01")
+    db = store.connect(db_copy)
+    import_csv(db, new, source="emulator")
+    db.close()
+    result = analyze(db_copy, workers=2)
+    assert not result.full and result.series == 0
+    assert result.appended == len(default_taxonomy().unique_terms()) * len(codes)
+    out = run(db_copy, "series", "--keyword", "人工智能", "--region", "成都", "--start",
+              "2017-12-31", "--components", "--format", "json")
+    last = json.loads(out.stdout)[-1]
+    assert last["date"] == "2018-01-01" and last["trend"] is not None
+    ranked = run(db_copy, "rank", "--dimension", "basic", "--period", "2018-01-01..2018-01-01",
+                 "--format", "json")
+    assert json.loads(ranked.stdout)[0]["value"] > 0
+
+
+def test_changed_history_refits_only_that_series(db_copy, tmp_path):
+    path = tmp_path / "fix.csv"
+    path.write_text("keyword,region,date,value\n人工智能,成都,2017-06-01,99999\n",
+                    encoding="utf-8")
+    db = store.connect(db_copy)
+    import_csv(db, path, level="city")
+    db.close()
+    result = analyze(db_copy, workers=1)
+    assert (result.full, result.series, result.appended) == (False, 1, 0)
+    assert result.aggregates >= 1  # basic dimension for 成都
+    db = store.connect(db_copy)
+    assert db.execute("SELECT count(*) FROM anomalies WHERE date = '2017-06-01'").fetchone()[0] >= 1
+
+
+def test_queries_before_analysis_say_what_to_do(db_path):
+    result = run(db_path, "rank", "--dimension", "basic")
+    assert result.exit_code == 1
+    assert "run `aicity analyze`" in result.output
+
+
+def test_rank_needs_a_dimension_or_keyword(national_db):
+    result = run(national_db, "rank", "--period", "2017")
+    assert result.exit_code == 2 and "exactly one of --dimension or --keyword" in result.output
+
+
+def test_bad_period_is_one_line(national_db):
+    result = run(national_db, "rank", "--dimension", "basic", "--period", "last year")
+    assert result.exit_code == 1
+    assert result.output.strip().startswith("Error: period 'last year' is not a year")
