@@ -303,13 +303,15 @@ def emulator(port, host, seed, faults, latest, rate_limit, block_seconds, timeou
                    "words for `keywords suggest`.")
 @click.option("--window-days", type=int, default=300, show_default=True,
               help="Days per request; Baidu answers more than about a year weekly.")
+@click.option("--devices", default="all,pc,wise", show_default=True,
+              help="Which of Baidu's series to store (all = PC + mobile).")
 @click.option("--no-check", is_flag=True, help="Skip the keyword pre-check.")
 @click.option("--dry-run", is_flag=True, help="Only say how many requests and how long.")
 @format_option
 @db_option
 @domain_errors
 def collect(db_path, start, end, regions, keywords, base_url, delay, cookies_file, kind,
-            window_days, no_check, dry_run, fmt):
+            window_days, devices, no_check, dry_run, fmt):
     """Crawl what is not yet stored into the database (incremental and resumable).
 
     Stops with exit status 2, keeping everything collected, when no account is left.
@@ -323,7 +325,8 @@ def collect(db_path, start, end, regions, keywords, base_url, delay, cookies_fil
         result = run_collect(db_path, kind=kind, start=start, end=end, regions=split(regions),
                              keywords=split(keywords), base_url=base_url, delay=delay,
                              cookies_file=cookies_file, window_days=window_days,
-                             dry_run=dry_run, check=not no_check)
+                             dry_run=dry_run, check=not no_check,
+                             devices=tuple(split(devices) or ()))
     except CollectError as err:
         raise click.ClickException(str(err)) from None
     if fmt == "json":
@@ -623,6 +626,34 @@ def keywords_validate(file):
         dims[t.category] = dims.get(t.category, 0) + 1
     summary = ", ".join(f"{d} {n}" for d, n in dims.items())
     click.echo(f"{file or TAXONOMY_TOML}: ok, {len(tax.terms)} terms ({summary})")
+
+
+@cli.command()
+@click.option("--out", type=click.Path(file_okay=False), default="demo-output",
+              show_default=True, help="Folder for the database, briefings and report.")
+@click.option("--seed", type=int, default=2018, show_default=True)
+@click.option("--days", type=int, default=730, show_default=True, help="Days to backfill.")
+@click.option("--regions", help="Comma-separated regions (default: all).")
+@domain_errors
+def demo(out, seed, days, regions):
+    """The whole main job offline: emulator, backfill, analysis, exports (SIMULATED data).
+
+    Example: aicity demo
+    """
+    from crawler.run import CollectError
+    from scheduler import run_demo
+    split_regions = [r.strip() for r in regions.split(",")] if regions else None
+    try:
+        result = run_demo(Path(out), seed=seed, days=days, regions=split_regions)
+    except CollectError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"demo finished in {result.timings['total']:.0f} s "
+               f"(collect {result.timings['collect']:.0f} s, analyse "
+               f"{result.timings['analyze']:.0f} s); everything in it is SIMULATED data")
+    click.echo(f"database: {result.db}")
+    for path in result.files:
+        click.echo(f"  {path}")
+    click.echo(f"try: aicity --db {result.db} rank --dimension professional --top 10")
 
 
 def main():  # pragma: no cover - console script entry point

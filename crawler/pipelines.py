@@ -24,6 +24,7 @@ class StorePipeline:
         # Test hook: die hard after N stored items, to prove a killed run resumes cleanly.
         self.kill_after = int(os.environ.get("AICITY_TEST_KILL_AFTER_ITEMS", "0") or 0)
         self.db = None
+        self.devices = set(crawler.settings.getlist("AICITY_DEVICES") or ("all", "pc", "wise"))
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -67,7 +68,8 @@ class StorePipeline:
     def _store_series(self, item: SeriesItem) -> None:
         if item.region not in self.registry.by_code:
             raise DropItem(f"{item.keyword}: unknown region {item.region}")
-        rows = {device: dated_values(item, device) for device in item.values}
+        rows = {device: dated_values(item, device) for device in item.values
+                if device in self.devices}
         lengths = {len(v) for v in rows.values()}
         if len(lengths) != 1:
             raise DropItem(f"{item.keyword}/{item.region}: devices disagree on length")

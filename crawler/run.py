@@ -118,6 +118,7 @@ def scope(db, regions: list[str] | None, keywords: list[str] | None):
 
 def plan(db, terms: list[str], codes: list[int], start: date, end: date,
          window_days: int = DEFAULT_WINDOW_DAYS) -> list[Piece]:
+    """What is missing for the scope, cut into requests on a grid anchored at `start`."""
     ids = store.keyword_ids(db, terms, create=False)
     cov = store.coverage_frame(db, list(ids.values()))
     term_of = {v: k for k, v in ids.items()}
@@ -126,7 +127,7 @@ def plan(db, terms: list[str], codes: list[int], start: date, end: date,
             index=False):
         covered.setdefault((term_of[kw_id], region), []).append(
             (date.fromisoformat(a), date.fromisoformat(b)))
-    return plan_pieces(terms, codes, start, end, covered, window_days=window_days)
+    return plan_pieces(terms, codes, start, end, covered, window_days=window_days, anchor=start)
 
 
 def estimate(pieces: int, keywords: int, accounts: int, delay: float, check: bool = True
@@ -139,6 +140,7 @@ def estimate(pieces: int, keywords: int, accounts: int, delay: float, check: boo
 def collect(db_path=None, *, kind: str = "index", start=None, end=None, regions=None,
             keywords=None, base_url=None, delay=None, cookies_file=None,
             window_days: int = DEFAULT_WINDOW_DAYS, dry_run: bool = False, check: bool = True,
+            devices: tuple[str, ...] = ("all", "pc", "wise"), progress: bool = False,
             settings: dict | None = None) -> CollectResult:
     """Collect what is missing for the scope into the database; see `aicity collect --help`."""
     if kind not in KINDS:
@@ -151,6 +153,9 @@ def collect(db_path=None, *, kind: str = "index", start=None, end=None, regions=
         start_day = EARLIEST  # Baidu has nothing earlier
     if end_day < start_day:
         raise CollectError(f"--end {end_day} is before --start {start_day}")
+    bad = [d for d in devices if d not in ("all", "pc", "wise")]
+    if bad or not devices:
+        raise CollectError(f"devices must be among all, pc, wise (got {','.join(devices)})")
     if window_days < 1 or window_days > 3650:
         raise CollectError(f"window of {window_days} days is outside 1..3650")
     url = resolve_base_url(base_url)
@@ -191,7 +196,10 @@ def collect(db_path=None, *, kind: str = "index", start=None, end=None, regions=
     t0 = time.monotonic()
     stats, stopped = _crawl(kind, db_path, run.id, url, pace, cookies, cookies_file, host_source,
                             pieces if kind == "index" else None, terms, codes, start_day,
-                            end_day, check, settings or {})
+                            end_day, check, {"AICITY_DEVICES": list(devices),
+                                             "AICITY_PROGRESS": progress,
+                                             "AICITY_PROGRESS_TOTAL": n_pieces,
+                                             **(settings or {})})
     result.run_id = run.id
     result.seconds = time.monotonic() - t0
     result.rows_written = int(stats.get("aicity/rows_written", 0))

@@ -28,6 +28,9 @@ AICITY_ABNORMAL_BACKOFF = float(os.getenv("AICITY_BAIDU_BACKOFF", "300"))  # aft
 AICITY_ABNORMAL_RETRIES = int(os.getenv("AICITY_BAIDU_ABNORMAL_RETRIES", "3"))
 AICITY_MAX_WAIT = float(os.getenv("AICITY_BAIDU_MAX_WAIT", "900"))  # wait for a parked account
 AICITY_RUN_ID = None
+AICITY_DEVICES = ["all", "pc", "wise"]    # which of Baidu's three series to store
+AICITY_PROGRESS = False                   # a progress bar on stderr (aicity demo)
+AICITY_PROGRESS_TOTAL = 0
 AICITY_COOKIES_FILE = os.getenv("AICITY_BAIDU_COOKIES_FILE", "")
 
 # Cipher-Text constants rotate with Baidu's acs JavaScript; update them here when 10018 appears.
@@ -58,6 +61,7 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
     "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
 }
+EXTENSIONS = {"crawler.extensions.ProgressBar": 500}
 ITEM_PIPELINES = {
     "crawler.pipelines.StorePipeline": 300,
 }

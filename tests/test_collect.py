@@ -206,7 +206,7 @@ def test_rate_limited_account_is_parked_and_the_run_stops_with_rows_kept(db_path
     # ptbk get through, so at least one piece is stored before the block.
     with running_emulator(seed=SEED, latest=LATEST, rate_limit="4/60") as url:
         result = collect(db_path, url, "--regions", "成都", "--keywords", KEYWORDS,
-                         "--start", "2016-09-01", "--end", "2016-11-30",
+                         "--start", "2016-01-01", "--end", "2016-12-31",
                          cookies=f"BDUSS={SECRET}", env={"AICITY_BAIDU_MAX_WAIT": "0"},
                          check=False)
     assert result.returncode == 2
@@ -257,7 +257,7 @@ def test_dry_run_counts_requests_and_time_at_the_pacing(db_path, emulator):
          "--end", "2017-12-31", "--delay", "15", "--dry-run"],
         capture_output=True, text=True, cwd=ROOT,
         env=dict(os.environ, AICITY_BAIDU_COOKIES=COOKIES, PYTHONPATH=str(ROOT)))
-    # 2 regions × 2 windows (a 300-day grid line falls in 2017) = 4 pieces; 2 requests each + 1 check
+    # 2 regions × 2 windows (300 days, then 65) = 4 pieces; 2 requests each + 1 check
     assert "4 pieces to fetch: 9 requests, about 68 s" in result.stdout
     assert observation_rows(db_path) == []
 

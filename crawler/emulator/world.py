@@ -170,21 +170,15 @@ class World:
             return np.array([], dtype=float)
         place = self.by_code[code]
         if place.level == "city":
-            codes = [code]
-        elif place.level == "province":
-            codes = self._province_cities.get(place.name, [])
+            values, pc = self._city_series(keyword, code)
+            total = values[lo:hi + 1].astype(float)
+            empty = np.isnan(total)
+            total = np.nan_to_num(total)
+            pc_total = np.nan_to_num(pc[lo:hi + 1].astype(float))
         else:
-            codes = [c.code for c in self.cities]
-        total = np.zeros(hi - lo + 1)
-        pc_total = np.zeros(hi - lo + 1)
-        empty = np.zeros(hi - lo + 1, dtype=bool)
-        for c in codes:
-            values, pc = self._city_series(keyword, c)
-            v = values[lo:hi + 1]
-            if place.level == "city":
-                empty = np.isnan(v)
-            total += np.nan_to_num(v)
-            pc_total += np.nan_to_num(pc[lo:hi + 1])
+            sums = _aggregates_cached(self, keyword)
+            total, pc_total = (a[lo:hi + 1].astype(float) for a in sums[code])
+            empty = np.zeros(hi - lo + 1, dtype=bool)
         if device == "pc":
             out = pc_total
         elif device == "wise":
@@ -224,7 +218,28 @@ class World:
         return out
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=128)
+def _aggregates_cached(world: World, keyword: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """National and provincial sums of a keyword (all, pc) over the whole span, computed once:
+    a national answer would otherwise sum 364 city series on every request."""
+    out = {}
+    national = np.zeros(world.days)
+    national_pc = np.zeros(world.days)
+    for name, codes in world._province_cities.items():
+        total = np.zeros(world.days)
+        pc_total = np.zeros(world.days)
+        for c in codes:
+            values, pc = world._city_series(keyword, c)
+            total += np.nan_to_num(values)
+            pc_total += np.nan_to_num(pc)
+        out[world.provinces[name].code] = (total.astype(np.float32), pc_total.astype(np.float32))
+        national += total
+        national_pc += pc_total
+    out[world.country.code] = (national.astype(np.float32), national_pc.astype(np.float32))
+    return out
+
+
+@lru_cache(maxsize=4096)
 def _city_series_cached(world: World, keyword: str, code: int) -> tuple[np.ndarray, np.ndarray]:
     i = world._city_index[code]
     national = world.profile(keyword)
@@ -237,4 +252,4 @@ def _city_series_cached(world: World, keyword: str, code: int) -> tuple[np.ndarr
     values[rng.random(world.days) < MISSING_RATE] = np.nan
     pc = np.round(np.nan_to_num(values) * world._pc_share() * rng.lognormal(0, 0.05, world.days))
     pc = np.minimum(pc, np.nan_to_num(values))
-    return values, pc
+    return values.astype(np.float32), pc.astype(np.float32)
