@@ -281,6 +281,10 @@ def analyze(db_path=None, *, full: bool = False, config: DecomposeConfig | None 
             _append_aggregate_tails(db, append_pairs, membership, device)
         db.execute("INSERT INTO analysis_state(key, value) VALUES ('last_run', ?) "
                    "ON CONFLICT DO UPDATE SET value = excluded.value", [str(max_run)])
+        latest = db.execute("SELECT max(max_date) FROM touched").fetchone()[0]
+        if latest:
+            db.execute("INSERT INTO analysis_state(key, value) VALUES ('latest_day', ?) "
+                       "ON CONFLICT DO UPDATE SET value = max(value, excluded.value)", [latest])
     result.seconds = time.monotonic() - t0
     result.notes = dict(notes)
     result.run_id = run.id
@@ -508,13 +512,12 @@ def _subjects(db, category: str | None, group: str | None, keyword: str | None
 
 
 def latest_day(db) -> date:
-    row = db.execute("SELECT max(date(start, '+' || ((n - 1) * step) || ' days')) FROM components"
-                     ).fetchone()
-    tail = db.execute("SELECT max(date) FROM components_tail").fetchone()
-    days = [d for d in (row[0], tail[0]) if d]
-    if not days:
+    """The last day analysed (recorded by analyze: scanning the components would read every
+    stored array)."""
+    row = db.execute("SELECT value FROM analysis_state WHERE key = 'latest_day'").fetchone()
+    if row is None:
         raise NoResults("no analysis results yet; run `aicity analyze`")
-    return date.fromisoformat(max(days))
+    return date.fromisoformat(row[0])
 
 
 def resolve_period(db, text: str | None) -> Period:

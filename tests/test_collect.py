@@ -12,6 +12,7 @@ import sys
 from datetime import date, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -334,3 +335,33 @@ def test_collect_works_against_another_server_of_the_protocol(db_path):
     days = [(date(2017, 1, 1) + timedelta(days=i)).isoformat() for i in range(7)]
     assert stored(db_path, "人工智能", chengdu) == list(zip(days, _OtherServer.VALUES))
     assert {r[6] for r in observation_rows(db_path)} == {"other"}  # not labelled real or simulated
+
+
+def test_region_distribution_is_collected_for_provinces_and_cities(db_path, emulator):
+    collect(db_path, emulator, "--what", "region", "--regions", "四川,0", "--keywords",
+            "人工智能,深度学习", "--start", "2017-01-01", "--end", "2017-01-31")
+    con = sqlite3.connect(db_path)
+    rows = con.execute("SELECT keyword, area, region, value FROM region_distribution").fetchall()
+    con.close()
+    w = world()
+    chengdu = default_registry().resolve("成都").code
+    want = round(float(np.nanmean(w.series("人工智能", chengdu, date(2017, 1, 1),
+                                            date(2017, 1, 31)))))
+    got = {(k, a, r): v for k, a, r, v in rows}
+    assert got[("人工智能", 914, chengdu)] == want   # 四川's answer lists its cities
+    assert ("深度学习", 0, 914) in got              # the national answer lists provinces
+    assert {a for _, a, _, _ in rows} == {0, 914}
+
+
+def test_word_graph_feeds_keyword_suggestions(db_path, emulator):
+    collect(db_path, emulator, "--what", "word-graph", "--keywords", "人脸识别,自动驾驶",
+            "--end", "2017-06-30")
+    db = store.connect(db_path)
+    graph = store.word_graph_frame(db)
+    assert set(graph["keyword"]) == {"人脸识别", "自动驾驶"} and len(graph) > 10
+    assert set(graph["source"]) == {"emulator"}
+    result = subprocess.run([sys.executable, "-m", "cli", "--db", str(db_path), "keywords",
+                             "suggest", "--format", "csv"], capture_output=True, text=True,
+                            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert result.returncode == 0, result.stderr
+    assert "人脸识别教程,application,vision" in result.stdout
