@@ -31,6 +31,13 @@ def emit(frame: pd.DataFrame, fmt: str, out=None) -> None:
     """Print a frame as an aligned table, CSV (UTF-8, header) or a JSON list of objects."""
     out = out or sys.stdout
     if fmt == "csv":
+        from analysis.export import neutralise
+        frame = frame.copy()
+        for col in frame.columns:
+            # pandas 3 keeps text in a string dtype, not object: check each column's kind
+            if not pd.api.types.is_numeric_dtype(frame[col]):
+                frame[col] = frame[col].map(neutralise)
+        frame.columns = [neutralise(str(c)) for c in frame.columns]
         frame.to_csv(out, index=False, lineterminator="\n")
     elif fmt == "json":
         records = json.loads(frame.to_json(orient="records", force_ascii=False))
@@ -314,7 +321,9 @@ def collect(db_path, start, end, regions, keywords, base_url, delay, cookies_fil
             window_days, devices, no_check, dry_run, fmt):
     """Crawl what is not yet stored into the database (incremental and resumable).
 
-    Stops with exit status 2, keeping everything collected, when no account is left.
+    Exit status: 0 when everything asked for is stored, 1 when pieces are still missing
+    (run again), 2 when it stopped early because no account was left (what it collected
+    is kept).
 
     Example: aicity collect --regions 成都,北京市 --start 2017-01-01 --end 2017-12-31
     """
@@ -348,6 +357,10 @@ def collect(db_path, start, end, regions, keywords, base_url, delay, cookies_fil
         click.echo(f"Error: stopped early: no Baidu account left ({result.stopped}); "
                    f"{result.rows_written} rows kept", err=True)
         sys.exit(2)
+    if result.status == "partial" and not dry_run:
+        click.echo(f"Error: {result.remaining_pieces} pieces still missing after this run "
+                   f"({result.failures or 'see the log'}); run again to fetch them", err=True)
+        sys.exit(1)
 
 
 # --- analysis -----------------------------------------------------------------------------------
@@ -626,6 +639,72 @@ def keywords_validate(file):
         dims[t.category] = dims.get(t.category, 0) + 1
     summary = ", ".join(f"{d} {n}" for d, n in dims.items())
     click.echo(f"{file or TAXONOMY_TOML}: ok, {len(tax.terms)} terms ({summary})")
+
+
+@cli.group(cls=AicityGroup)
+def export():
+    """Files for people: regional briefing CSVs."""
+
+
+@export.command(name="briefing")
+@click.option("--region", help="Only this region's scope (a city, a province or 全国).")
+@click.option("--out", type=click.Path(file_okay=False), default="briefings",
+              show_default=True)
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="Column headers in Chinese or snake_case English.")
+@click.option("--line", type=click.Choice(["qinling-huaihe", "yangtze"]),
+              default="qinling-huaihe", show_default=True, help="North/south line.")
+@click.option("--period", help="2017, 2017-03 or START..END (default: the last full year).")
+@db_option
+@domain_errors
+def export_briefing(db_path, region, out, lang, line, period):
+    """Regional briefing CSVs (UTF-8 with BOM, for Excel) and a manifest.
+
+    Example: aicity export briefing --region 四川 --out briefings
+    """
+    from analysis.export import export_briefings
+    result = export_briefings(db_path, Path(out), period=period, region=region, lang=lang,
+                              line=line)
+    click.echo(f"{len(result.files)} briefing(s) for {result.period} ({result.source}) in "
+               f"{result.out}; manifest {result.manifest}")
+
+
+@cli.command()
+@click.option("--at", default="02:30", show_default=True, help="Time of the nightly run, "
+                                                               "Asia/Shanghai (HH:MM).")
+@click.option("--once", is_flag=True, help="Run the job now, once, and exit.")
+@click.option("--log-file", type=click.Path(dir_okay=False),
+              help="Log file (default: the database path + .log).")
+@db_option
+@domain_errors
+def schedule(db_path, at, once, log_file):
+    """The nightly job: collect what is new, analyse incrementally, write the briefings.
+
+    Runs in the foreground; stops cleanly on SIGTERM or Ctrl-C. One run at a time, also across
+    processes (a lock next to the database; a crashed run's lock does not block the next).
+
+    Example: aicity schedule --at 02:30
+    """
+    import re
+
+    import scheduler as nightly
+    if not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", at):
+        raise click.BadParameter(f"{at!r} is not HH:MM", param_hint="--at")
+    path = store.db_path(db_path)
+    open_db(path).close()
+    nightly.configure_logging(Path(log_file) if log_file else Path(str(path) + ".log"))
+    if not once:
+        nightly.schedule(path, at=at)
+        return
+    try:
+        result = nightly.guarded_job(path)
+    except nightly.LockHeld as err:
+        click.echo(f"Error: {err}; not starting", err=True)
+        sys.exit(3)
+    for name, stage in result.stages.items():
+        click.echo(f"{name}: {stage['status']} ({stage.get('summary', '')})")
+    if result.status != "ok":
+        sys.exit(1)
 
 
 @cli.command()

@@ -1,21 +1,229 @@
-"""The main job (collect, analyse, export) and `aicity demo`, which runs it offline.
+"""The main job (collect, analyse, export), the nightly scheduler, and `aicity demo`.
 
-The nightly APScheduler wrapper (issue 6) calls `run_job`; the demo starts the emulator, backfills
-two years for every region and keyword, and runs the same stages.
+`run_job` runs the three stages once, each in its own child process or guarded call, so a failed
+stage is recorded and the others still run; collection is incremental, so a stage that failed is
+made good the next night. `RunLock` keeps two runs from overlapping, across processes: it is a
+`flock` on a file next to the database, which the kernel releases when its holder dies, so a lock
+left by a crashed run never blocks the next. `schedule` runs the job on an APScheduler cron
+trigger (default 02:30 Asia/Shanghai) and catches up a missed night once at start-up.
 """
 from __future__ import annotations
 
+import fcntl
+import json
+import logging
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import click
 
+logger = logging.getLogger("aicity.scheduler")
+# China has kept UTC+8 without daylight saving since 1991; a fixed offset needs no tz database.
+SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
+STAGES = ("collect", "analyze", "export")
+
+
+class LockHeld(RuntimeError):
+    """Another run holds the lock."""
+
+
+class RunLock:
+    """An exclusive, crash-proof lock shared by every process using one database."""
+
+    def __init__(self, db_path):
+        self.path = Path(str(db_path) + ".lock")
+        self.fh = None
+        self.took_over = ""
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fh = open(self.path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.fh.seek(0)
+            holder = self.fh.read().strip() or "unknown"
+            self.fh.close()
+            raise LockHeld(f"another run holds the lock {self.path} ({holder})") from None
+        self.fh.seek(0)
+        previous = self.fh.read().strip()
+        if previous:
+            # We got the lock although the file names a holder: that run died without cleaning up.
+            self.took_over = previous
+        self.fh.seek(0)
+        self.fh.truncate()
+        self.fh.write(f"pid {os.getpid()} since {datetime.now(SHANGHAI).isoformat(timespec='seconds')}")
+        self.fh.flush()
+        return self
+
+    def __exit__(self, *exc):
+        self.fh.seek(0)
+        self.fh.truncate()
+        self.fh.flush()
+        fcntl.flock(self.fh, fcntl.LOCK_UN)
+        self.fh.close()
+
 DEMO_ACCOUNTS = 8
+
+
+@dataclass
+class JobResult:
+    status: str
+    stages: dict = field(default_factory=dict)
+    run_id: int | None = None
+    seconds: float = 0.0
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "cli", *args]
+
+
+def run_job(db_path, *, now: datetime | None = None, out: Path | None = None,
+            env: dict | None = None, lag_days: int = 1,
+            collect_args: list[str] | None = None) -> JobResult:
+    """Collect what is new (up to the latest day Baidu publishes), analyse incrementally, write
+    the briefings. Each stage is recorded; a failure does not stop the stages after it."""
+    from analysis.export import export_briefings
+    from db import store
+    now = now or datetime.now(SHANGHAI)
+    end = (now.astimezone(SHANGHAI).date() - timedelta(days=lag_days)).isoformat()
+    out = Path(out or Path(str(store.db_path(db_path)) + "-briefings")) / end
+    root = str(Path(__file__).resolve().parent)
+    child_env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""),
+                     **(env or {}))
+    db = store.connect(db_path)
+    run = store.start_run(db, "job", "", {"end": end, "stages": {}})
+    db.conn.commit()
+    t0 = time.monotonic()
+    stages: dict[str, dict] = {}
+    logger.info("job %s started: collecting through %s", run.id, end)
+
+    def child(name: str, args: list[str]) -> None:
+        t = time.monotonic()
+        proc = subprocess.run(_cli("--db", str(store.db_path(db_path)), *args), env=child_env,
+                              cwd=root, capture_output=True, text=True)
+        tail = (proc.stderr.strip().splitlines() or [""])[-1][:300]
+        stages[name] = {"status": "ok" if proc.returncode == 0 else "failed",
+                        "exit": proc.returncode, "seconds": round(time.monotonic() - t, 1),
+                        "summary": (proc.stdout.strip().splitlines() or [""])[-1][:300]
+                        if proc.returncode == 0 else tail}
+        log = logger.info if proc.returncode == 0 else logger.error
+        log("stage %s: %s (%s)", name, stages[name]["status"], stages[name]["summary"])
+
+    extra = collect_args if collect_args is not None else \
+        os.environ.get("AICITY_JOB_COLLECT_ARGS", "").split()
+    child("collect", ["collect", "--end", end, *extra])
+    child("analyze", ["analyze"])
+    t = time.monotonic()
+    try:
+        start = (date.fromisoformat(end) - timedelta(days=364)).isoformat()
+        result = export_briefings(db_path, out, period=f"{start}..{end}")
+        stages["export"] = {"status": "ok", "seconds": round(time.monotonic() - t, 1),
+                            "summary": f"{len(result.files)} files in {out}"}
+        logger.info("stage export: ok (%s)", stages["export"]["summary"])
+    except Exception as err:  # a broken export must not lose the night's data
+        stages["export"] = {"status": "failed", "summary": f"{type(err).__name__}: {err}"[:300]}
+        logger.error("stage export: failed (%s)", stages["export"]["summary"])
+    failed = [n for n, st in stages.items() if st["status"] != "ok"]
+    status = "ok" if not failed else ("failed" if len(failed) == len(stages) else "partial")
+    store.finish_run(db, run, status, 0, {"end": end, "stages": stages},
+                     error=", ".join(failed))
+    db.conn.commit()
+    db.close()
+    logger.info("job %s finished: %s in %.0f s", run.id, status, time.monotonic() - t0)
+    return JobResult(status, stages, run.id, time.monotonic() - t0)
+
+
+def guarded_job(db_path, **kwargs) -> JobResult | None:
+    """run_job under the lock; None (and a log line) when another run holds it."""
+    try:
+        with RunLock(store_path(db_path)) as lock:
+            if lock.took_over:
+                logger.warning("took over a stale lock left by a run that died (%s)",
+                               lock.took_over)
+            return run_job(db_path, **kwargs)
+    except LockHeld as err:
+        logger.warning("%s; not starting", err)
+        raise
+
+
+def store_path(db_path) -> Path:
+    from db import store
+    return store.db_path(db_path)
+
+
+def _last_job_start(db_path) -> datetime | None:
+    from db import store
+    db = store.connect(db_path)
+    try:
+        row = db.execute("SELECT max(started_at) FROM runs WHERE kind = 'job'").fetchone()
+    finally:
+        db.close()
+    return datetime.fromisoformat(row[0]) if row and row[0] else None
+
+
+def missed_night(trigger, last_start: datetime | None, now: datetime) -> bool:
+    """True when the trigger fired (by the clock) since the last job started: run once now."""
+    previous = trigger.get_next_fire_time(None, now - timedelta(days=1))
+    while True:
+        following = trigger.get_next_fire_time(previous, previous + timedelta(seconds=1))
+        if following is None or following > now:
+            break
+        previous = following
+    if previous is None or previous > now:
+        return False
+    return last_start is None or last_start < previous
+
+
+def schedule(db_path, *, at: str = "02:30", log_file: Path | None = None) -> None:
+    """Run the job every night at `at` (Asia/Shanghai) until SIGTERM or Ctrl-C."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+    from apscheduler.triggers.cron import CronTrigger
+    hour, _, minute = at.partition(":")
+    trigger = CronTrigger(hour=int(hour), minute=int(minute or 0), timezone=SHANGHAI)
+    scheduler = BlockingScheduler(timezone=SHANGHAI)
+
+    def job():
+        try:
+            guarded_job(db_path)
+        except LockHeld:
+            pass
+
+    # coalesce: nights missed while the process was suspended run once, not once per night
+    scheduler.add_job(job, trigger, id="nightly", coalesce=True, max_instances=1,
+                      misfire_grace_time=12 * 3600)
+    now = datetime.now(SHANGHAI)
+    if missed_night(trigger, _last_job_start(db_path), now):
+        logger.info("the last scheduled run was missed; running once now")
+        scheduler.add_job(job, id="catch-up", next_run_time=now)
+
+    def stop(signum, frame):
+        logger.info("signal %s: stopping after the current run", signum)
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    logger.info("scheduled nightly at %s Asia/Shanghai; next run %s", at,
+                trigger.get_next_fire_time(None, now))
+    try:
+        scheduler.start()
+    except KeyboardInterrupt:
+        logger.info("interrupted; stopping")
+
+
+def configure_logging(log_file: Path | None) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 @dataclass
@@ -97,7 +305,10 @@ def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 7
     result.timings["analyze"] = time.monotonic() - t
     click.echo("[4/4] exporting", err=True)
     t = time.monotonic()
-    result.files = export_rankings(db_file, out / "briefings")
+    from analysis.export import export_briefings
+    briefing = export_briefings(db_file, out / "briefings")
+    result.files = [*briefing.files[:3], briefing.manifest]
+    result.files += export_rankings(db_file, out / "rankings")
     result.timings["export"] = time.monotonic() - t
     result.timings["total"] = time.monotonic() - t0
     return result

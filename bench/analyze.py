@@ -62,6 +62,7 @@ def build(path: Path, n_regions: int | None) -> None:
     if n_regions:
         regions = regions[:n_regions]
     db = store.connect(path)
+    db.execute("PRAGMA journal_mode = DELETE")  # one file, so the finished build can be renamed
     ids = store.keyword_ids(db, list(words))
     dates = [d.strftime("%Y-%m-%d") for d in pd.date_range(START, END)]
     run = store.start_run(db, "import", "emulator", {"bench": "national"})
@@ -166,7 +167,10 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     base = out / f"national_{args.regions or 'all'}.db"
     if not base.exists():
-        build(base, args.regions or None)
+        partial = base.with_suffix(".partial")
+        partial.unlink(missing_ok=True)
+        build(partial, args.regions or None)
+        partial.rename(base)  # only a complete build is ever reused
     work = out / "analyze_work.db"
     shutil.copy(base, work)
     for suffix in ("-wal", "-shm"):

@@ -4,6 +4,11 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import shutil
+from datetime import date
+
+import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -46,3 +51,60 @@ def write_csv(path: Path, header: list[str], rows: list[list], encoding: str = "
         writer.writerow(header)
         writer.writerows(rows)
     return path
+
+
+CITIES = ["北京", "上海", "广州", "深圳", "成都", "杭州", "武汉", "西安", "南京", "天津",
+          "重庆", "郑州", "苏州", "长沙", "沈阳", "青岛", "合肥", "济南", "昆明", "厦门"]
+
+
+def _world():
+    from crawler.emulator.world import World
+    from db.regions import default_registry
+    from keywords.taxonomy import default_taxonomy
+    words = {}
+    for t in default_taxonomy().terms:
+        words.setdefault(t.term, (t.category, t.group))
+    return World(default_registry(), words, seed=4, latest=date(2018, 1, 10))
+
+
+def write_world_csv(path, codes, start, end):
+    w = _world()
+    dates = pd.date_range(start, end, freq="D").strftime("%Y-%m-%d")
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(["keyword", "region", "date", "value"])
+        for term in w.keywords:
+            for code in codes:
+                values = w.series(term, code, date.fromisoformat(start), date.fromisoformat(end))
+                for d, v in zip(dates, values):
+                    writer.writerow([term, code, d, "" if np.isnan(v) else int(v)])
+
+
+@pytest.fixture(scope="session")
+def national_db(tmp_path_factory):
+    """20 cities and the nation, every taxonomy keyword, 2016-2017 daily; analysed."""
+    from analysis.persist import analyze
+    from db.importer import import_csv
+    from db.regions import default_registry
+    from keywords.taxonomy import default_taxonomy
+    tmp = tmp_path_factory.mktemp("national")
+    path = tmp / "aicity.db"
+    store.init_db(path, taxonomy=default_taxonomy())
+    reg = default_registry()
+    codes = [reg.resolve(c, level="city").code for c in CITIES] + [0]
+    src = tmp / "world.csv"
+    write_world_csv(src, codes, "2016-01-01", "2017-12-31")
+    db = store.connect(path)
+    import_csv(db, src, source="emulator")
+    db.close()
+    analyze(path, workers=2)
+    return path
+
+
+@pytest.fixture
+def db_copy(national_db, tmp_path):
+    path = tmp_path / "copy.db"
+    shutil.copy(national_db, path)
+    return path
+
+

@@ -1,0 +1,213 @@
+"""Regional briefing CSVs for people who open them in Excel (`aicity export briefing`).
+
+One file per scope (national; north and south of the chosen line; each province; each city
+cluster; or the one region asked for), a row per city. Files are UTF-8 with a BOM and CRLF line
+ends, headers in Chinese (default) or snake_case English, numbers written as numbers. A text cell
+that starts with = + - or @ is prefixed with an apostrophe so Excel shows it instead of running
+it as a formula (numbers are left alone: -0.12 is a number, not a formula). File names keep
+Chinese but lose anything a file system or a shell could trip on. A manifest lists the files,
+the period, the data source (real or simulated) and the export time.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis import persist
+from analysis.demand import GROUPS as TECH_GROUPS
+from analysis.industry import INDUSTRIES
+from analysis.periods import Period
+from db import store
+
+DIMENSIONS = ("basic", "professional", "technical", "application", "industry")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+HEADERS_ZH = {
+    "region_code": "地区代码", "region": "城市", "province": "省份", "tier_2017": "2017城市等级",
+    "cluster": "城市群", "qinling_huaihe": "秦岭淮河南北", "yangtze": "长江南北",
+    "demand_type": "技术需求类型", "demand_drivers": "驱动技术", "specialisations": "行业专长",
+    "full_demand": "全需求城市", "data_source": "数据来源",
+}
+DIM_ZH = {"basic": "基础认知", "professional": "专业认知", "technical": "技术认知",
+          "application": "应用需求", "industry": "行业需求", "speech": "语音语义",
+          "vision": "计算机视觉", "deep_learning": "深度学习"}
+FIELD_ZH = {"value": "值", "rank": "排名", "tier": "梯队", "rank_low": "排名下限",
+            "rank_high": "排名上限", "yoy": "同比变化", "share": "占比"}
+
+
+def neutralise(value):
+    """Text that Excel would take for a formula gets a leading apostrophe; numbers stay."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def safe_filename(name: str) -> str:
+    """Keep letters (Chinese included), digits, '-', '_' and '.'; nothing else, no leading dot."""
+    cleaned = re.sub(r"[^\w.\-]+", "_", name, flags=re.UNICODE).strip("._")
+    return cleaned[:80] or "region"
+
+
+@dataclass
+class BriefingResult:
+    out: Path
+    files: list[Path] = field(default_factory=list)
+    manifest: Path | None = None
+    period: str = ""
+    source: str = ""
+
+
+def briefing_frame(db, period: Period, line: str = "qinling-huaihe") -> pd.DataFrame:
+    """Every city with its registry facts and, per dimension, value, rank, tier and 90% rank
+    interval, year-on-year change; demand type and shares; industry specialisations."""
+    regions = store.regions_frame(store.registry(db), level="city").set_index("code")
+    frame = pd.DataFrame(index=regions.index)
+    frame["region_code"] = regions.index
+    frame["region"] = regions["name"]
+    frame["province"] = regions["province"]
+    frame["tier_2017"] = regions["tier_2017"]
+    frame["cluster"] = regions["cluster"]
+    frame["qinling_huaihe"] = regions["qinling_huaihe"]
+    frame["yangtze"] = regions["yangtze"]
+    previous = period.shifted_years(-1)
+    for dim in DIMENSIONS:
+        table = persist.rank(db, category=dim, period=period.label if _is_label(period) else
+                             f"{period.start}..{period.end}", uncertainty=True)
+        table = table.set_index("region_code")
+        for col in ("value", "rank", "tier", "rank_low", "rank_high"):
+            frame[f"{dim}_{col}"] = table[col].reindex(frame.index)
+        try:
+            before, _ = persist.dimension_series(db, category=dim, period=previous)
+            prev = before.reindex(frame.index)
+            frame[f"{dim}_yoy"] = (frame[f"{dim}_value"] - prev) / prev.where(prev > 0)
+        except persist.NoResults:
+            frame[f"{dim}_yoy"] = np.nan
+    label = f"{period.start}..{period.end}"
+    demand = persist.demand_types(db, period=label, top=len(frame)).set_index("region_code")
+    frame["demand_type"] = demand["type"].reindex(frame.index)
+    frame["demand_drivers"] = demand["drivers"].reindex(frame.index)
+    for g in TECH_GROUPS:
+        frame[f"{g}_share"] = demand[g].reindex(frame.index)
+    industries = persist.industries(db, period=label).set_index("region_code")
+    frame["specialisations"] = industries["specialisations"].reindex(frame.index)
+    frame["full_demand"] = industries["full_demand"].reindex(frame.index)
+    for ind in INDUSTRIES:
+        frame[f"{ind}_share"] = industries[f"{ind}_share"].reindex(frame.index)
+    frame = frame[frame["basic_value"].notna() | frame["application_value"].notna()]
+    return frame.sort_values(["application_rank", "basic_rank"], na_position="last")
+
+
+def _is_label(period: Period) -> bool:
+    return ".." not in period.label
+
+
+def _header(col: str, lang: str) -> str:
+    if lang == "en":
+        return col
+    if col in HEADERS_ZH:
+        return HEADERS_ZH[col]
+    head, _, tail = col.rpartition("_")
+    if head in DIM_ZH and tail in FIELD_ZH:
+        return f"{DIM_ZH[head]}{FIELD_ZH[tail]}"
+    for key in (*INDUSTRIES, *TECH_GROUPS):
+        if col == f"{key}_share":
+            from keywords.taxonomy import LABELS_ZH
+            return f"{LABELS_ZH.get(key, key)}占比"
+    if col.endswith(("_rank_low", "_rank_high")):
+        dim = col.split("_rank_")[0]
+        return f"{DIM_ZH.get(dim, dim)}{FIELD_ZH['rank_' + col.rsplit('_', 1)[1]]}"
+    return col
+
+
+def write_csv(frame: pd.DataFrame, path: Path, lang: str, source_label: str) -> Path:
+    frame = frame.copy()
+    frame["data_source"] = source_label
+    headers = [neutralise(_header(c, lang)) for c in frame.columns]
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\r\n")
+        writer.writerow(headers)
+        for row in frame.itertuples(index=False):
+            writer.writerow([_cell(v) for v in row])
+    return path
+
+
+def _cell(value):
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return "是" if value else ""
+    if isinstance(value, (np.integer, int)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return round(float(value), 6)
+    return neutralise(str(value))
+
+
+def scopes(frame: pd.DataFrame, registry, line: str, region: str | None):
+    """(name, rows) pairs: national, north, south, each province, each cluster; or one region."""
+    side = "qinling_huaihe" if line == "qinling-huaihe" else "yangtze"
+    if region:
+        r = registry.resolve(region)
+        if r.level == "country":
+            yield r.name, frame
+        elif r.level == "province":
+            yield r.name, frame[frame["province"] == r.name]
+        else:
+            yield r.name, frame[frame["region_code"] == r.code]
+        return
+    yield "全国", frame
+    yield f"北方_{line}", frame[frame[side] == "north"]
+    yield f"南方_{line}", frame[frame[side] == "south"]
+    for prov in sorted(frame["province"].dropna().unique()):
+        yield f"省_{prov}", frame[frame["province"] == prov]
+    clusters = sorted({c for cs in frame["cluster"].dropna() for c in cs.split(";") if c})
+    for cluster in clusters:
+        yield f"城市群_{cluster}", frame[frame["cluster"].fillna("").str.split(";").apply(
+            lambda cs, c=cluster: c in cs)]
+
+
+def export_briefings(db_path, out: Path, *, period: str | None = None, region: str | None = None,
+                     lang: str = "zh", line: str = "qinling-huaihe") -> BriefingResult:
+    if lang not in ("zh", "en"):
+        raise ValueError("lang must be zh or en")
+    db = store.connect(db_path)
+    try:
+        per = persist.resolve_period(db, period)
+        sources = store.sources(db)
+        simulated = "emulator" in sources
+        source_label = ("模拟数据 (emulator)" if lang == "zh" else "simulated (emulator)") \
+            if simulated else ("百度指数" if lang == "zh" else "baidu index")
+        if simulated and len(sources) > 1:
+            source_label += " + " + ",".join(s for s in sources if s != "emulator")
+        frame = briefing_frame(db, per, line)
+        registry = store.registry(db)
+        out.mkdir(parents=True, exist_ok=True)
+        result = BriefingResult(out=out, period=per.label, source=source_label)
+        used: set[str] = set()
+        for name, rows in scopes(frame, registry, line, region):
+            if rows.empty:
+                continue
+            base = safe_filename(f"briefing_{name}")
+            stem, n = base, 2
+            while stem in used:
+                stem, n = f"{base}_{n}", n + 1
+            used.add(stem)
+            result.files.append(write_csv(rows, out / f"{stem}.csv", lang, source_label))
+        manifest = {
+            "period": per.label, "start": per.start.isoformat(), "end": per.end.isoformat(),
+            "data_source": "simulated" if simulated else "real",
+            "sources": sources, "exported_at": store.now_iso(), "lang": lang, "line": line,
+            "files": [{"file": p.name, "rows": sum(1 for _ in p.open(encoding="utf-8-sig")) - 1}
+                      for p in result.files],
+        }
+        result.manifest = out / "manifest.json"
+        result.manifest.write_text(json.dumps(manifest, ensure_ascii=False, indent=1),
+                                   encoding="utf-8")
+        return result
+    finally:
+        db.close()

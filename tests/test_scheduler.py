@@ -1,0 +1,99 @@
+"""The nightly job: stages, the cross-process lock, catch-up, recovery after a failed stage."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from apscheduler.triggers.cron import CronTrigger
+
+import scheduler as nightly
+from crawler.emulator.process import running_emulator
+from db import store
+
+ROOT = Path(__file__).resolve().parent.parent
+NOW = datetime(2017, 3, 2, 2, 30, tzinfo=nightly.SHANGHAI)   # injected: no waiting
+SCOPE = ["--regions", "成都,北京市,0", "--start", "2017-01-01", "--delay", "0"]
+ENV = {"AICITY_BAIDU_COOKIES": "BDUSS=job-a\nBDUSS=job-b", "AICITY_BAIDU_DAILY_BUDGET": "0"}
+
+
+def jobs(db_path):
+    db = store.connect(db_path)
+    try:
+        return [(status, json.loads(detail)["stages"]) for status, detail in db.execute(
+            "SELECT status, detail FROM runs WHERE kind = 'job' ORDER BY id")]
+    finally:
+        db.close()
+
+
+def test_job_collects_analyses_and_exports(db_path, tmp_path):
+    with running_emulator(seed=3, latest="2017-03-01", rate_limit="0") as url:
+        result = nightly.run_job(db_path, now=NOW, out=tmp_path / "out",
+                                 env={**ENV, "AICITY_BAIDU_BASE_URL": url}, collect_args=SCOPE)
+    assert result.status == "ok", result.stages
+    assert [s["status"] for s in result.stages.values()] == ["ok", "ok", "ok"]
+    db = store.connect(db_path)
+    assert db.execute("SELECT max(date) FROM observations").fetchone()[0] == "2017-03-01"
+    assert db.execute("SELECT count(*) FROM components").fetchone()[0] > 0
+    briefings = list((tmp_path / "out" / "2017-03-01").glob("*.csv"))
+    assert briefings and (tmp_path / "out" / "2017-03-01" / "manifest.json").exists()
+    assert jobs(db_path)[0][0] == "ok"
+
+
+def test_failed_stage_is_recorded_and_the_next_run_recovers(db_path, tmp_path):
+    # Nothing listens on this loopback port: collection fails, the job still records all stages.
+    first = nightly.run_job(db_path, now=NOW, out=tmp_path / "out",
+                            env={**ENV, "AICITY_BAIDU_BASE_URL": "http://127.0.0.1:9"},
+                            collect_args=SCOPE)
+    assert first.stages["collect"]["status"] == "failed"
+    assert first.status in ("partial", "failed")
+    with running_emulator(seed=3, latest="2017-03-01", rate_limit="0") as url:
+        second = nightly.run_job(db_path, now=NOW, out=tmp_path / "out",
+                                 env={**ENV, "AICITY_BAIDU_BASE_URL": url}, collect_args=SCOPE)
+    assert second.status == "ok"
+    statuses = [s for s, _ in jobs(db_path)]
+    assert statuses[0] in ("partial", "failed") and statuses[1] == "ok"
+
+
+def test_a_second_concurrent_run_is_refused(db_path):
+    with nightly.RunLock(db_path):
+        proc = subprocess.run([sys.executable, "-m", "cli", "--db", str(db_path), "schedule",
+                               "--once"], capture_output=True, text=True, cwd=ROOT,
+                              env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert proc.returncode == 3
+    assert "another run holds the lock" in proc.stderr and f"pid {os.getpid()}" in proc.stderr
+    assert jobs(db_path) == []  # the refused run did nothing
+
+
+def test_a_stale_lock_from_a_dead_run_is_taken_over(db_path, caplog):
+    Path(str(db_path) + ".lock").write_text("pid 999999 since 2017-03-01T02:30:00+08:00",
+                                            encoding="utf-8")
+    with nightly.RunLock(db_path) as lock:
+        assert lock.took_over == "pid 999999 since 2017-03-01T02:30:00+08:00"
+    # and after a clean exit the file names no holder
+    assert Path(str(db_path) + ".lock").read_text(encoding="utf-8") == ""
+
+
+def test_missed_night_is_caught_up_once():
+    trigger = CronTrigger(hour=2, minute=30, timezone=nightly.SHANGHAI)
+    today_0900 = datetime(2017, 3, 2, 9, 0, tzinfo=nightly.SHANGHAI)
+    yesterday_run = datetime(2017, 3, 1, 2, 31, tzinfo=nightly.SHANGHAI)
+    today_run = datetime(2017, 3, 2, 2, 31, tzinfo=nightly.SHANGHAI)
+    week_ago = today_0900 - timedelta(days=7)
+    assert nightly.missed_night(trigger, yesterday_run, today_0900)        # 02:30 today missed
+    assert nightly.missed_night(trigger, week_ago, today_0900)             # many missed: once
+    assert not nightly.missed_night(trigger, today_run, today_0900)        # already ran
+    assert not nightly.missed_night(trigger, yesterday_run,
+                                    datetime(2017, 3, 2, 1, 0, tzinfo=nightly.SHANGHAI))
+    assert nightly.missed_night(trigger, None, today_0900)                 # never ran
+
+
+def test_schedule_rejects_a_bad_time(db_path):
+    proc = subprocess.run([sys.executable, "-m", "cli", "--db", str(db_path), "schedule",
+                           "--at", "25:00"], capture_output=True, text=True, cwd=ROOT,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert proc.returncode == 2 and "'25:00' is not HH:MM" in proc.stderr
