@@ -72,7 +72,7 @@ def test_formula_like_names_are_neutralised_in_every_csv(db_copy, tmp_path):
         text = run(db_copy, *args, "--format", "csv").stdout
         cells = [c for row in csv.reader(text.splitlines()) for c in row]
         assert not any(c.startswith(("=", "@")) for c in cells), args
-    listed = run(db_copy, "series", "--keyword", "=1+1", "--region", "上海", "--format", "csv")
+    listed = run(db_copy, "series", "--keyword", "=1+1", "--region", "上海市", "--format", "csv")
     assert listed.exit_code == 0  # the renamed keyword is still found by its name
 
 
