@@ -10,7 +10,6 @@ trigger (default 02:30 Asia/Shanghai) and catches up a missed night once at star
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 import shutil

@@ -12,7 +12,6 @@ seasonally adjusted arrays and call the pure functions of the other modules.
 """
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing as mp
 import os
@@ -26,7 +25,6 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from analysis import decompose as dec_mod
 from analysis.decompose import DecomposeConfig, Decomposition, decompose
 from analysis.demand import GROUPS as TECH_GROUPS
 from analysis.demand import demand_types as _demand_types
@@ -596,13 +594,19 @@ def _group_frame(db, category: str, groups: Iterable[str], period: Period, level
                                              level=level)[0] for g in groups})
 
 
+def _with_names(frame: pd.DataFrame, regions: pd.DataFrame) -> pd.DataFrame:
+    """region_code and region name as the first columns of a frame indexed by region code."""
+    frame = frame.copy()
+    frame.insert(0, "region", regions.loc[frame.index, "name"].to_numpy())
+    frame.insert(0, "region_code", frame.index)
+    return frame
+
+
 def demand_types(db, *, period=None, top=15, threshold=0.25, level="city") -> pd.DataFrame:
     per = resolve_period(db, period)
     groups = _group_frame(db, "application", TECH_GROUPS, per, level)
-    out = _demand_types(groups, top=top, threshold=threshold)
-    regions = _region_frame(db, level)
-    out.insert(0, "region", regions.loc[out.index, "name"].to_numpy())
-    out.insert(0, "region_code", out.index)
+    out = _with_names(_demand_types(groups, top=top, threshold=threshold),
+                      _region_frame(db, level))
     out = out[["region_code", "region", "total", *TECH_GROUPS, "type", "drivers"]]
     out.attrs["period"] = per.label
     return out.reset_index(drop=True)
@@ -611,10 +615,8 @@ def demand_types(db, *, period=None, top=15, threshold=0.25, level="city") -> pd
 def industries(db, *, period=None, lq_threshold=1.2, top=10, level="city") -> pd.DataFrame:
     per = resolve_period(db, period)
     groups = _group_frame(db, "industry", INDUSTRIES, per, level)
-    out = industry_profiles(groups, lq_threshold=lq_threshold, top=top)
-    regions = _region_frame(db, level)
-    out.insert(0, "region", regions.loc[out.index, "name"].to_numpy())
-    out.insert(0, "region_code", out.index)
+    out = _with_names(industry_profiles(groups, lq_threshold=lq_threshold, top=top),
+                      _region_frame(db, level))
     out["label"] = np.where(out["full_demand"], "全需求",
                             np.where(out["specialisations"] != "", "specialised", ""))
     out.attrs["period"] = per.label
@@ -643,10 +645,7 @@ def movers(db, *, category=None, group=None, keyword=None, period=None, level="c
     tiers = tier_movement(cognition, application)
 
     def named(frame):
-        frame = frame.copy()
-        frame.insert(0, "region", regions.loc[frame.index, "name"].to_numpy())
-        frame.insert(0, "region_code", frame.index)
-        return frame.reset_index(drop=True)
+        return _with_names(frame, regions).reset_index(drop=True)
 
     return {"growth": named(table), "risers": named(risers), "fallers": named(fallers),
             "tiers": named(tiers[tiers["direction"].isin(["up", "down"])])}

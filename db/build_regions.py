@@ -43,7 +43,7 @@ def south_polygon(line: list[Point]) -> list[Point]:
     The line is extended due west from its first point and due east from its last, so places beyond
     its ends (the Tibetan plateau for the Qinling line, the sea for both) still get a side.
     """
-    (x0, y0), (x1, y1) = line[0], line[-1]
+    (_, y0), (_, y1) = line[0], line[-1]
     return [(60.0, y0), *line, (140.0, y1), (140.0, -10.0), (60.0, -10.0)]
 
 

@@ -254,33 +254,25 @@ def save_series(db: Database, keyword: str, region: int, start: str, end: str, g
     return written
 
 
-def save_region_distribution(db: Database, rows: list[dict], run_id: int | None) -> int:
-    fetched_at = now_iso()
+def _upsert_counted(db: Database, table: str, rows: list[dict], pk: tuple[str, ...]) -> int:
     with db.atomic():
         before = db.conn.total_changes
-        db.conn.executemany(
-            "INSERT INTO region_distribution(keyword, area, region, start, end, value, "
-            "share_permille, source, fetched_at, run_id) VALUES (?,?,?,?,?,?,?,?,?,?) "
-            "ON CONFLICT DO UPDATE SET value = excluded.value, "
-            "share_permille = excluded.share_permille, source = excluded.source, "
-            "fetched_at = excluded.fetched_at, run_id = excluded.run_id",
-            [(r["keyword"], r["area"], r["region"], r["start"], r["end"], r["value"],
-              r.get("share_permille"), r["source"], fetched_at, run_id) for r in rows])
+        if rows:
+            db.table(table).upsert_all(rows, pk=pk)
         return db.conn.total_changes - before
+
+
+def save_region_distribution(db: Database, rows: list[dict], run_id: int | None) -> int:
+    stamp = {"fetched_at": now_iso(), "run_id": run_id}
+    return _upsert_counted(db, "region_distribution", [{**r, **stamp} for r in rows],
+                           ("keyword", "area", "region", "start", "end"))
 
 
 def save_word_graph(db: Database, rows: list[dict], run_id: int | None) -> int:
-    fetched_at = now_iso()
-    with db.atomic():
-        before = db.conn.total_changes
-        db.conn.executemany(
-            "INSERT INTO word_graph(keyword, word, period, pv, ratio, sim, source, fetched_at, "
-            "run_id) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET pv = excluded.pv, "
-            "ratio = excluded.ratio, sim = excluded.sim, source = excluded.source, "
-            "fetched_at = excluded.fetched_at, run_id = excluded.run_id",
-            [(r["keyword"], r["word"], r["period"], r["pv"], r["ratio"], r["sim"], r["source"],
-              fetched_at, run_id) for r in rows])
-        return db.conn.total_changes - before
+    stamp = {"fetched_at": now_iso(), "run_id": run_id}
+    keep = ("keyword", "word", "period", "pv", "ratio", "sim", "source")
+    return _upsert_counted(db, "word_graph", [{**{k: r[k] for k in keep}, **stamp} for r in rows],
+                           ("keyword", "word", "period"))
 
 
 def mark_unindexed(db: Database, keywords: Iterable[str], source: str) -> None:

@@ -80,11 +80,22 @@ def write_world_csv(path, codes, start, end):
                     writer.writerow([term, code, d, "" if np.isnan(v) else int(v)])
 
 
+def add_world_data(db_path, codes, start, end) -> None:
+    """Import the simulated world's series for these regions and days through the importer."""
+    from db.importer import import_csv
+    src = Path(db_path).with_name(f"world_{start}_{end}.csv")
+    write_world_csv(src, codes, start, end)
+    db = store.connect(db_path)
+    try:
+        import_csv(db, src, source="emulator")
+    finally:
+        db.close()
+
+
 @pytest.fixture(scope="session")
 def national_db(tmp_path_factory):
     """20 cities and the nation, every taxonomy keyword, 2016-2017 daily; analysed."""
     from analysis.persist import analyze
-    from db.importer import import_csv
     from db.regions import default_registry
     from keywords.taxonomy import default_taxonomy
     tmp = tmp_path_factory.mktemp("national")
@@ -92,11 +103,7 @@ def national_db(tmp_path_factory):
     store.init_db(path, taxonomy=default_taxonomy())
     reg = default_registry()
     codes = [reg.resolve(c, level="city").code for c in CITIES] + [0]
-    src = tmp / "world.csv"
-    write_world_csv(src, codes, "2016-01-01", "2017-12-31")
-    db = store.connect(path)
-    import_csv(db, src, source="emulator")
-    db.close()
+    add_world_data(path, codes, "2016-01-01", "2017-12-31")
     analyze(path, workers=2)
     return path
 

@@ -1,14 +1,10 @@
 """`aicity analyze` and the analysis commands on a small simulated national database."""
 from __future__ import annotations
 
-import csv
 import json
-import shutil
-from datetime import date
 
 import numpy as np
 import pandas as pd
-import pytest
 from click.testing import CliRunner
 
 from analysis.decompose import DecomposeConfig, decompose
@@ -18,7 +14,7 @@ from db import store
 from db.importer import import_csv
 from db.regions import default_registry
 from keywords.taxonomy import default_taxonomy
-from tests.conftest import CITIES, write_world_csv as _write_world_csv
+from tests.conftest import CITIES, add_world_data
 
 def run(path, *args):
     result = CliRunner().invoke(cli, ["--db", str(path), *args], catch_exceptions=False)
@@ -145,11 +141,7 @@ def test_series_components_add_up(national_db):
 def test_one_new_day_is_analysed_incrementally(db_copy, tmp_path):
     reg = default_registry()
     codes = [reg.resolve(c, level="city").code for c in CITIES] + [0]
-    new = tmp_path / "new.csv"
-    _write_world_csv(new, codes, "2018-01-01", "2018-01-01")
-    db = store.connect(db_copy)
-    import_csv(db, new, source="emulator")
-    db.close()
+    add_world_data(db_copy, codes, "2018-01-01", "2018-01-01")
     result = analyze(db_copy, workers=2)
     assert not result.full and result.series == 0
     assert result.appended == len(default_taxonomy().unique_terms()) * len(codes)

@@ -8,7 +8,6 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import pytest
 from apscheduler.triggers.cron import CronTrigger
 
 import scheduler as nightly
