@@ -670,6 +670,22 @@ def export_briefing(db_path, region, out, lang, line, period):
 
 
 @cli.command()
+@click.option("--out", type=click.Path(dir_okay=False), default="report.html",
+              show_default=True)
+@click.option("--period", help="2017, 2017-03 or START..END (default: the last full year).")
+@db_option
+@domain_errors
+def report(db_path, out, period):
+    """One self-contained HTML briefing with charts (works offline).
+
+    Example: aicity report --out briefing.html
+    """
+    from analysis.report import build_report
+    path = build_report(db_path, Path(out), period=period)
+    click.echo(f"report: {path}")
+
+
+@cli.command()
 @click.option("--at", default="02:30", show_default=True, help="Time of the nightly run, "
                                                                "Asia/Shanghai (HH:MM).")
 @click.option("--once", is_flag=True, help="Run the job now, once, and exit.")

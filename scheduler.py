@@ -124,8 +124,10 @@ def run_job(db_path, *, now: datetime | None = None, out: Path | None = None,
     try:
         start = (date.fromisoformat(end) - timedelta(days=364)).isoformat()
         result = export_briefings(db_path, out, period=f"{start}..{end}")
+        from analysis.report import build_report
+        build_report(db_path, out / "report.html", period=f"{start}..{end}")
         stages["export"] = {"status": "ok", "seconds": round(time.monotonic() - t, 1),
-                            "summary": f"{len(result.files)} files in {out}"}
+                            "summary": f"{len(result.files)} briefings and report.html in {out}"}
         logger.info("stage export: ok (%s)", stages["export"]["summary"])
     except Exception as err:  # a broken export must not lose the night's data
         stages["export"] = {"status": "failed", "summary": f"{type(err).__name__}: {err}"[:300]}
@@ -308,6 +310,8 @@ def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 7
     briefing = export_briefings(db_file, out / "briefings")
     result.files = [*briefing.files[:3], briefing.manifest]
     result.files += export_rankings(db_file, out / "rankings")
+    from analysis.report import build_report
+    result.files.append(build_report(db_file, out / "report.html"))
     result.timings["export"] = time.monotonic() - t
     result.timings["total"] = time.monotonic() - t0
     return result
