@@ -24,3 +24,34 @@ def test_report_is_self_contained_with_every_chart(national_db, tmp_path):
     assert not re.search(r'(src|href)="(https?:)?//', page)
     assert not re.search(r"url\((['\"])?(https?:)?//", page)
     assert "成都市" in page  # Chinese names are kept as text for the browser to render
+
+
+def test_report_renders_in_headless_chromium(national_db, tmp_path):
+    """A real browser: the page loads without console errors and the screenshot has charts."""
+    import shutil
+    import subprocess
+
+    import numpy as np
+    import pytest
+    from matplotlib import image
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    out = tmp_path / "report.html"
+    CliRunner().invoke(cli, ["--db", str(national_db), "report", "--out", str(out), "--period",
+                             "2017"], catch_exceptions=False)
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+             "--enable-logging=stderr", "--v=0", "--window-size=1300,4200"]
+    dom = subprocess.run([*flags, "--dump-dom", out.as_uri()], capture_output=True, text=True,
+                         timeout=120)
+    assert dom.stdout.count("<svg") == 7
+    assert "CONSOLE" not in dom.stderr, dom.stderr[-2000:]
+    shot = tmp_path / "report.png"
+    subprocess.run([*flags, f"--screenshot={shot}", out.as_uri()], capture_output=True,
+                   timeout=120, check=True)
+    pixels = image.imread(shot)[..., :3]
+    coloured = (np.abs(pixels - pixels.mean(axis=2, keepdims=True)).sum(axis=2) > 0.15).mean()
+    assert coloured > 0.02  # bars, heat map and map points, not a blank page
