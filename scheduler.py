@@ -236,8 +236,10 @@ class DemoResult:
 
 
 def export_rankings(db_path, out_dir: Path, period: str | None = None) -> list[Path]:
-    """Rankings per dimension, demand types and industry profiles as Excel-ready CSVs."""
+    """Rankings per dimension, demand types and industry profiles as Excel-ready CSVs (the
+    briefing writer: BOM, CRLF, formula-like text neutralised, data source column)."""
     from analysis import persist
+    from analysis.export import write_csv
     from db import store
     out_dir.mkdir(parents=True, exist_ok=True)
     db = store.connect(db_path)
@@ -248,12 +250,9 @@ def export_rankings(db_path, out_dir: Path, period: str | None = None) -> list[P
                   for d in ("basic", "professional", "technical", "application", "industry")}
         tables["demand_types"] = persist.demand_types(db, period=period)
         tables["industries"] = persist.industries(db, period=period)
+        label = "simulated (emulator)" if simulated else "baidu"
         for name, frame in tables.items():
-            frame = frame.copy()
-            frame["data_source"] = "simulated (emulator)" if simulated else "baidu"
-            path = out_dir / f"{name}.csv"
-            frame.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
-            files.append(path)
+            files.append(write_csv(frame, out_dir / f"{name}.csv", "en", label))
     finally:
         db.close()
     return files

@@ -192,12 +192,13 @@ def _membership(db) -> dict[int, list[tuple[str, str]]]:
     return out
 
 
-def _subjects_for(memberships: list[tuple[str, str]]) -> list[tuple[str, bool]]:
+def _subjects_for(memberships: list[tuple[str, str]]) -> list[str]:
+    """The aggregate series a keyword feeds: its dimensions and its groups."""
     subjects = []
     for cat, grp in memberships:
-        subjects.append((f"d:{cat}", True))
+        subjects.append(f"d:{cat}")
         if grp:
-            subjects.append((f"g:{cat}/{grp}", True))
+            subjects.append(f"g:{cat}/{grp}")
     return subjects
 
 
@@ -223,8 +224,8 @@ def analyze(db_path=None, *, full: bool = False, config: DecomposeConfig | None 
     db.conn.commit()
 
     if full:
-        todo_kw = {r[0]: None for r in db.execute("SELECT id FROM keywords ORDER BY id")}
-        refit: dict[int, list[int] | None] = dict(todo_kw)
+        refit: dict[int, list[int] | None] = {
+            r[0]: None for r in db.execute("SELECT id FROM keywords ORDER BY id")}
         appends: dict[tuple[int, int], tuple[str, str]] = {}
     else:
         refit, appends = _plan_incremental(db, last_run, device, tail_limit)
@@ -249,7 +250,7 @@ def analyze(db_path=None, *, full: bool = False, config: DecomposeConfig | None 
                 subjects = _subjects_for(membership.get(out["keyword_id"], []))
                 for (region, gran), (first, step, values) in out["observed"].items():
                     if gran == "day":
-                        for subject, _ in subjects:
+                        for subject in subjects:
                             _add_aligned(acc, (subject, region), first, step, values)
             if progress:
                 progress("series", done, len(jobs))
@@ -261,10 +262,10 @@ def analyze(db_path=None, *, full: bool = False, config: DecomposeConfig | None 
                      region == 0) for (subject, region), (first, step, values) in acc.items()]
     else:
         pairs = {(s_, r) for kw, regions in refit.items() for r in (regions or [])
-                 for s_, _ in _subjects_for(membership.get(kw, []))}
+                 for s_ in _subjects_for(membership.get(kw, []))}
         agg_jobs = _aggregate_jobs(db_file, pairs, membership, device, aggregate_config)
         append_pairs = {(s_, r): span for (kw, r), span in appends.items()
-                        for s_, _ in _subjects_for(membership.get(kw, [])) if (s_, r) not in pairs}
+                        for s_ in _subjects_for(membership.get(kw, [])) if (s_, r) not in pairs}
     del acc
     with db.atomic():
         done = 0
@@ -377,7 +378,7 @@ def _append_tails(db, appends: dict, device: str) -> int:
 def _members(membership) -> dict[str, list[int]]:
     members: dict[str, list[int]] = defaultdict(list)
     for kw, mem in membership.items():
-        for subject, _ in _subjects_for(mem):
+        for subject in _subjects_for(mem):
             members[subject].append(kw)
     return members
 

@@ -214,14 +214,12 @@ def collect(db_path=None, *, kind: str = "index", start=None, end=None, regions=
     result.stopped = stopped
     result.source = stats.get("aicity/source") or host_source
     if kind == "index":
-        result.remaining_pieces = len(plan(db, terms, codes, start_day, end_day, window_days))
         result.unindexed = sorted(r[0] for r in db.execute(
             "SELECT keyword FROM unindexed_keywords WHERE keyword IN (%s)"
             % ",".join("?" * len(terms)), terms))
-        unindexed = set(result.unindexed)
-        pending = [p for p in plan(db, [t for t in terms if t not in unindexed], codes,
-                                   start_day, end_day, window_days)]
-        result.remaining_pieces = len(pending)
+        # What is still missing, not counting keywords Baidu does not index.
+        indexed = [t for t in terms if t not in set(result.unindexed)]
+        result.remaining_pieces = len(plan(db, indexed, codes, start_day, end_day, window_days))
     if stopped:
         result.status = "failed"
     elif result.remaining_pieces or result.failures:
