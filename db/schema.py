@@ -196,6 +196,39 @@ def m003_analysis(db: Database) -> None:
     db.execute("CREATE TABLE analysis_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 
+@migrations()
+def m004_real_site(db: Database) -> None:
+    # Empty values the site may yet fill: a whole series answered blank (a re-request usually
+    # fixes it) or empty days at the end of an answer (not yet published). Such days are neither
+    # stored nor covered until a later answer has them, or until they stayed empty for a few
+    # tries over several days; then they are accepted as missing (stored NULL, covered) and the
+    # row stays as the record of why.
+    db.execute("""
+        CREATE TABLE unconfirmed (
+            keyword_id INTEGER NOT NULL REFERENCES keywords(id),
+            region INTEGER NOT NULL,
+            date TEXT NOT NULL,
+            granularity TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            tries INTEGER NOT NULL,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            accepted_at TEXT,
+            PRIMARY KEY (keyword_id, region, date)
+        ) WITHOUT ROWID""")
+    # Requests each account sent per Asia/Shanghai day, so a second run on one day does not
+    # spend the budget again. Accounts are keyed by a salted hash of their BDUSS, never the
+    # cookie; the salt is per database (crawl_state), so the key means nothing elsewhere.
+    db.execute("""
+        CREATE TABLE account_budget (
+            account TEXT NOT NULL,
+            day TEXT NOT NULL,
+            used INTEGER NOT NULL,
+            PRIMARY KEY (account, day)
+        ) WITHOUT ROWID""")
+    db.execute("CREATE TABLE crawl_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
 def migrate(db: Database) -> list[str]:
     """Apply pending migrations; returns the names applied."""
     pending = [m.name for m in migrations.pending(db)]

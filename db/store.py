@@ -232,11 +232,17 @@ def coverage_frame(db: Database, keyword_ids: Sequence[int] | None = None) -> pd
     return pd.read_sql_query(sql, db.conn, params=args)
 
 
-def save_series(db: Database, keyword: str, region: int, start: str, end: str, granularity: str,
-                rows_by_device: dict[str, list[tuple[str, int | None]]], source: str,
-                run_id: int | None) -> int:
-    """Store one fetched piece of one keyword (all devices) and mark its range covered, in one
-    transaction: after a crash a range is either fully stored and covered, or neither."""
+def save_series(db: Database, keyword: str, region: int, start: str, end: str | None,
+                granularity: str, rows_by_device: dict[str, list[tuple[str, int | None]]],
+                source: str, run_id: int | None,
+                unconfirmed: Sequence[tuple[str, str, int, str, bool]] = ()) -> int:
+    """Store one fetched piece of one keyword (all devices) and mark start..end covered, in one
+    transaction: after a crash a range is either fully stored and covered, or neither.
+
+    `end` None covers nothing (the whole answer was unconfirmed). `unconfirmed` holds
+    (date, reason, tries, first_seen, accepted) for the empty days at the end of the answer;
+    days that now have a value lose an earlier unconfirmed mark.
+    """
     fetched_at = now_iso()
     with db.atomic():
         kw_id = keyword_ids(db, [keyword])[keyword]
@@ -244,14 +250,102 @@ def save_series(db: Database, keyword: str, region: int, start: str, end: str, g
                 for device, pairs in rows_by_device.items() for day, value in pairs]
         written = upsert_observations(db, rows)
         days = [day for pairs in rows_by_device.values() for day, _ in pairs]
-        if days and run_id is not None:
-            record_touched(db, run_id, [(kw_id, region, min(days), max(days))])
-        db.execute("INSERT INTO coverage(keyword_id, region, start, end, granularity, source, "
-                   "run_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
-                   "granularity = excluded.granularity, source = excluded.source, "
-                   "run_id = excluded.run_id",
-                   [kw_id, region, start, end, granularity, source, run_id])
+        if days:
+            db.execute("DELETE FROM unconfirmed WHERE keyword_id = ? AND region = ? AND date "
+                       "BETWEEN ? AND ? AND accepted_at IS NULL",
+                       [kw_id, region, min(days), max(days)])
+            if run_id is not None:
+                record_touched(db, run_id, [(kw_id, region, min(days), max(days))])
+        if unconfirmed:
+            db.conn.executemany(
+                "INSERT INTO unconfirmed(keyword_id, region, date, granularity, reason, tries, "
+                "first_seen, last_seen, accepted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO UPDATE SET reason = excluded.reason, tries = excluded.tries, "
+                "last_seen = excluded.last_seen, accepted_at = excluded.accepted_at",
+                [(kw_id, region, day, granularity, reason, tries, first, fetched_at,
+                  fetched_at if accepted else None)
+                 for day, reason, tries, first, accepted in unconfirmed])
+        if end is not None:
+            db.execute("INSERT INTO coverage(keyword_id, region, start, end, granularity, "
+                       "source, run_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+                       "granularity = excluded.granularity, source = excluded.source, "
+                       "run_id = excluded.run_id",
+                       [kw_id, region, start, end, granularity, source, run_id])
     return written
+
+
+def unconfirmed_state(db: Database, keyword: str, region: int, days: Sequence[str]
+                      ) -> dict[str, tuple[int, str]]:
+    """(tries so far, first seen) of days still waiting to be confirmed, by date."""
+    if not days:
+        return {}
+    ids = keyword_ids(db, [keyword], create=False)
+    if keyword not in ids:
+        return {}
+    return {r[0]: (r[1], r[2]) for r in db.execute(
+        "SELECT date, tries, first_seen FROM unconfirmed WHERE keyword_id = ? AND region = ? "
+        "AND date BETWEEN ? AND ? AND accepted_at IS NULL",
+        [ids[keyword], region, min(days), max(days)])}
+
+
+def waiting_days(db: Database, keyword_ids: Sequence[int]) -> list[tuple[str, int, str, int]]:
+    """(term, region, date, days it stands for) of empty days still waiting to be confirmed."""
+    if not keyword_ids:
+        return []
+    marks = ",".join("?" * len(keyword_ids))
+    return [(r[0], r[1], r[2], 7 if r[3] == "week" else 1) for r in db.execute(
+        f"SELECT k.term, u.region, u.date, u.granularity FROM unconfirmed u JOIN keywords k "
+        f"ON k.id = u.keyword_id WHERE u.accepted_at IS NULL AND u.keyword_id IN ({marks})",
+        list(keyword_ids))]
+
+
+def unconfirmed_frame(db: Database, accepted: bool | None = None) -> pd.DataFrame:
+    """Days answered empty: keyword, region, date, reason, tries, first_seen, last_seen,
+    accepted_at (None while they may still be filled)."""
+    where = "" if accepted is None else \
+        (" WHERE u.accepted_at IS NOT NULL" if accepted else " WHERE u.accepted_at IS NULL")
+    return pd.read_sql_query(
+        "SELECT k.term AS keyword, u.region, u.date, u.granularity, u.reason, u.tries, "
+        "u.first_seen, u.last_seen, u.accepted_at FROM unconfirmed u JOIN keywords k "
+        f"ON k.id = u.keyword_id{where} ORDER BY 1, 2, 3", db.conn)
+
+
+# --- the crawl's own state -------------------------------------------------------------------
+
+def crawl_salt(db: Database) -> str:
+    """This database's salt for account keys (made once, kept)."""
+    import secrets
+    row = db.execute("SELECT value FROM crawl_state WHERE key = 'account_salt'").fetchone()
+    if row:
+        return row[0]
+    salt = secrets.token_hex(16)
+    with db.atomic():
+        db.execute("INSERT OR IGNORE INTO crawl_state(key, value) VALUES ('account_salt', ?)",
+                   [salt])
+    return db.execute("SELECT value FROM crawl_state WHERE key = 'account_salt'").fetchone()[0]
+
+
+def budget_used(db: Database, accounts: Sequence[str], day: str) -> dict[str, int]:
+    """Requests each account key already sent on `day` (Asia/Shanghai)."""
+    if not accounts:
+        return {}
+    marks = ",".join("?" * len(accounts))
+    used = {a: 0 for a in accounts}
+    used.update((r[0], r[1]) for r in db.execute(
+        f"SELECT account, used FROM account_budget WHERE day = ? AND account IN ({marks})",
+        [day, *accounts]))
+    return used
+
+
+def add_budget_used(db: Database, spent: dict[tuple[str, str], int]) -> None:
+    """Add requests sent, keyed by (account key, day)."""
+    if not spent:
+        return
+    with db.atomic():
+        db.conn.executemany(
+            "INSERT INTO account_budget(account, day, used) VALUES (?, ?, ?) "
+            "ON CONFLICT DO UPDATE SET used = used + excluded.used",
+            [(a, d, n) for (a, d), n in spent.items() if n])
 
 
 def _upsert_counted(db: Database, table: str, rows: list[dict], pk: tuple[str, ...]) -> int:
@@ -344,5 +438,6 @@ __all__ = [
     "db_path", "finish_run", "init_db", "keyword_groups_frame", "keyword_ids", "load_regions",
     "load_taxonomy", "now_iso", "read_registry", "registry", "regions_frame", "require_schema",
     "resolve_keyword", "runs_frame", "series", "sources", "start_run", "upsert_observations", "word_graph_frame", "coverage_frame", "save_series",
-    "save_region_distribution", "save_word_graph", "mark_unindexed",
+    "save_region_distribution", "save_word_graph", "mark_unindexed", "unconfirmed_state",
+    "unconfirmed_frame", "waiting_days", "crawl_salt", "budget_used", "add_budget_used",
 ]
