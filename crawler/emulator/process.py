@@ -14,11 +14,19 @@ from pathlib import Path
 @contextmanager
 def running_emulator(*, seed: int = 0, faults: str = "", latest: str | None = None,
                      rate_limit: str = "0", block_seconds: float = 600.0,
-                     timeout_delay: float = 30.0, extra_words: str = "", taxonomy: str = ""):
+                     timeout_delay: float = 30.0, extra_words: str = "", taxonomy: str = "",
+                     habits: str = "real", site_key: str = "", site_t0: int | None = None,
+                     site_version: str = ""):
     """Yield the base URL of a fresh emulator on a free loopback port; stop it afterwards."""
     args = [sys.executable, "-m", "cli", "emulator", "--port", "0", "--seed", str(seed),
             "--rate-limit", rate_limit, "--block-seconds", str(block_seconds),
-            "--timeout-delay", str(timeout_delay)]
+            "--timeout-delay", str(timeout_delay), "--habits", habits]
+    if site_key:
+        args += ["--site-key", site_key]
+    if site_t0 is not None:
+        args += ["--site-t0", str(site_t0)]
+    if site_version:
+        args += ["--site-version", site_version]
     if faults:
         args += ["--faults", faults]
     if latest:

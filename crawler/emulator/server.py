@@ -9,7 +9,22 @@ Rules it enforces, as the real site is reported to:
 * an unknown keyword anywhere in a request -> 10002 for the whole request; more than five series
   -> 10002;
 * spans up to 366 days come back daily, longer ones weekly from the start date; nothing before
-  2011-01-01; nothing after the latest published day.
+  2011-01-01.
+
+Habits of the real site as public crawlers report them (2024-2026), each switchable with
+``--habits`` (``real``, the default, is all of them; ``none`` is none):
+* ``lowercase``: Latin letters come back lowercased in ``userIndexes[].word``;
+* ``block-type``: the series ``type`` (day/week) sits in each device block, not in the entry;
+* ``blank=RATE``: a series' first answer for a range is blank (every value empty) at RATE; asking
+  again gets the data;
+* ``unpublished``: days after the latest published day come back empty, not cut off;
+* ``token-expiry=RATE``: a Cipher-Text is refused as expired (10018) at RATE; a refused token
+  stays refused, a new one is judged afresh;
+* ``strict-token``: the Cipher-Text must open with the site's key, carry its T0 and version, and
+  name the first keyword in a trend-page URL where only the keyword is percent-encoded;
+* ``region-one-word``: SearchApi/region takes one keyword a call (more is 10002);
+* ``top-cities=N``: a national region query lists the provinces and only the top N cities;
+  the ``*Real`` shares are fractional.
 
 Faults (``--faults 5xx=0.1,malformed=0.05,timeout=0.01,empty_ptbk=0.05,block=0.01,abnormal=0.01``)
 are drawn per request from a seeded generator, so a run is repeatable.
@@ -28,10 +43,55 @@ import numpy as np
 from twisted.internet import reactor
 from twisted.web import resource, server
 
-from crawler import protocol as proto
+from crawler.emulator import wire
 from crawler.emulator.world import World
 
 FAULT_KINDS = ("5xx", "malformed", "timeout", "empty_ptbk", "block", "abnormal")
+HABIT_FLAGS = ("lowercase", "block-type", "unpublished", "strict-token", "region-one-word")
+HABIT_RATES = {"blank": 0.02, "token-expiry": 0.02, "top-cities": 10}
+
+
+@dataclass
+class Habits:
+    """The real site's habits the emulator copies (see the module docstring)."""
+    lowercase: bool = False
+    block_type: bool = False
+    blank: float = 0.0
+    unpublished: bool = False
+    token_expiry: float = 0.0
+    strict_token: bool = False
+    region_one_word: bool = False
+    top_cities: int = 0          # 0 = every city in a national region answer
+
+    @classmethod
+    def parse(cls, spec: str | None) -> "Habits":
+        """'real' (all, default rates), 'none', or a list like 'lowercase,blank=0.1'."""
+        spec = (spec or "real").strip()
+        if spec == "none":
+            return cls()
+        parts = [p.strip() for p in spec.split(",") if p.strip()]
+        if "real" in parts:
+            parts = [*HABIT_FLAGS, *HABIT_RATES, *(p for p in parts if p != "real")]
+        habits = cls()
+        for part in parts:
+            name, sep, value = part.partition("=")
+            name = name.strip()
+            if name in HABIT_FLAGS and not sep:
+                setattr(habits, name.replace("-", "_"), True)
+            elif name in HABIT_RATES:
+                default = HABIT_RATES[name]
+                try:
+                    number = type(default)(value) if sep else default
+                except ValueError:
+                    raise ValueError(f"habit {part!r}: {value!r} is not a number") from None
+                if isinstance(default, float) and not 0 <= number <= 1:
+                    raise ValueError(f"habit {part!r}: rate must be between 0 and 1")
+                setattr(habits, name.replace("-", "_"), number)
+            else:
+                raise ValueError(f"habit {part!r}: expected 'real', 'none' or some of "
+                                 f"{', '.join(HABIT_FLAGS)}, "
+                                 f"{', '.join(k + '=N' for k in HABIT_RATES)}")
+        return habits
 
 
 def parse_faults(spec: str | None) -> dict[str, float]:
@@ -70,12 +130,26 @@ class AccountState:
     burst: int = 0
 
 
+@dataclass
+class Site:
+    """The Cipher-Text constants the site expects (change them to play a site update)."""
+    key: str = wire.SITE_KEY
+    t0: int = wire.SITE_T0
+    version: str = wire.SITE_VERSION
+
+
 class EmulatorState:
     def __init__(self, world: World, limits: Limits, faults: dict[str, float], seed: int,
-                 clock=time.monotonic):
+                 clock=time.monotonic, habits: Habits | None = None, site: Site | None = None):
         self.world = world
         self.limits = limits
         self.faults = faults
+        self.habits = habits or Habits()
+        self.site = site or Site()
+        self.habit_rng = random.Random(seed + 2)
+        self.blanked: set = set()        # series ranges already answered blank once
+        self.refused_tokens: set = set()
+        self.judged_tokens: set = set()
         self.rng = random.Random(seed)
         self.fault_rng = random.Random(seed + 1)
         self.keys: OrderedDict[str, str] = OrderedDict()
@@ -87,6 +161,17 @@ class EmulatorState:
     def fault(self, kind: str) -> bool:
         rate = self.faults.get(kind, 0.0)
         return rate > 0 and self.fault_rng.random() < rate
+
+    def blank_first(self, *what) -> bool:
+        """True the first time a series range is asked for, at the blank rate (repeatably)."""
+        rate = self.habits.blank
+        if rate <= 0 or what in self.blanked:
+            return False
+        draw = random.Random("|".join(map(str, (self.seed, *what)))).random()
+        if draw < rate:
+            self.blanked.add(what)
+            return True
+        return False
 
     def remember_key(self, key: str) -> str:
         uniqid = "%032x" % self.rng.getrandbits(128)
@@ -162,39 +247,72 @@ class Api(resource.Resource):
         st = self.state
         account = _bduss(request)
         if account is None or account.startswith("expired"):
-            return proto.envelope("", proto.NOT_LOGGED_IN, "not login")
+            return wire.envelope("", wire.NOT_LOGGED_IN, "not login")
         acct = st.accounts.setdefault(account, AccountState())
         now = st.clock()
         if acct.blocked_until > now:
-            return proto.envelope("", proto.BLOCKED, "request block")
+            return wire.envelope("", wire.REQUEST_BLOCK, "request block")
         if acct.burst > 0:
             acct.burst -= 1
-            return proto.envelope("", proto.BLOCKED, "request block")
+            return wire.envelope("", wire.REQUEST_BLOCK, "request block")
         if st.fault("block"):
             acct.burst = 2  # this answer and the next two
-            return proto.envelope("", proto.BLOCKED, "request block")
+            return wire.envelope("", wire.REQUEST_BLOCK, "request block")
         lim = st.limits
         if lim.requests:
             while acct.recent and acct.recent[0] <= now - lim.window:
                 acct.recent.popleft()
             if len(acct.recent) >= lim.requests:
                 acct.blocked_until = now + lim.block_seconds
-                return proto.envelope("", proto.BLOCKED, "request block")
+                return wire.envelope("", wire.REQUEST_BLOCK, "request block")
             acct.recent.append(now)
-        if needs_cipher:
-            header = request.getHeader("cipher-text") or ""
-            parts = header.split("_", 2)
-            if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() \
-                    or st.fault("abnormal"):
-                return proto.envelope("", proto.ABNORMAL,
-                                      "您好，百度指数监测到您疑似存在异常访问行为")
+        args = _args(request)
+        if needs_cipher and not self._token_ok(request.getHeader("cipher-text") or "", args):
+            return wire.envelope("", wire.ABNORMAL, ABNORMAL_MESSAGE)
         try:
-            return handler(_args(request))
-        except (ValueError, KeyError, proto.ProtocolError) as err:
-            return proto.envelope("", proto.BAD_REQUEST, f"bad request: {err}")
+            return handler(args)
+        except (ValueError, KeyError) as err:
+            return wire.envelope("", wire.BAD_REQUEST, f"bad request: {err}")
+
+    def _token_ok(self, header: str, args) -> bool:
+        st = self.state
+        parts = header.split("_", 2)
+        if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() \
+                or st.fault("abnormal"):
+            return False
+        if header in st.refused_tokens:
+            return False
+        if st.habits.strict_token:
+            try:
+                t0, _, payload = wire.open_token(header, st.site.key)
+            except (ValueError, TypeError):
+                return False
+            if t0 != st.site.t0 or payload.get("version") != st.site.version:
+                return False
+            first = self._first_keyword(args)
+            if first is not None and wire.token_page_keyword(payload) != first:
+                return False
+        if st.habits.token_expiry and header not in st.judged_tokens:
+            st.judged_tokens.add(header)
+            if st.habit_rng.random() < st.habits.token_expiry:
+                st.refused_tokens.add(header)
+                return False
+        return True
+
+    @staticmethod
+    def _first_keyword(args) -> str | None:
+        word = _one(args, "word", "")
+        if not word:
+            return None
+        if word.startswith("["):
+            try:
+                return wire.series_from_word(word)[0][0]
+            except wire.BadRequest:
+                return None
+        return word.split(",")[0]
 
     # --- date handling ------------------------------------------------------------------------
-    def _period(self, args) -> tuple[date, date]:
+    def _period(self, args, clamp: bool = True) -> tuple[date, date]:
         world = self.state.world
         days = _one(args, "days")
         if days:
@@ -203,17 +321,18 @@ class Api(resource.Resource):
         else:
             start = _parse_date(_one(args, "startDate"))
             end = _parse_date(_one(args, "endDate"))
-        start = max(start, proto.EARLIEST)
-        end = min(end, world.latest)
+        start = max(start, wire.FIRST_DAY)
+        if clamp:
+            end = min(end, world.latest)
         if end < start:
             raise ValueError("empty date range")
         return start, end
 
     # --- endpoints ----------------------------------------------------------------------------
     def search_index(self, args) -> dict:
-        st, world = self.state, self.state.world
-        series = proto.parse_word_param(_one(args, "word", ""))
-        if not series or len(series) > proto.MAX_SERIES_PER_REQUEST:
+        st, world, habits = self.state, self.state.world, self.state.habits
+        series = wire.series_from_word(_one(args, "word", ""))
+        if len(series) > wire.SERIES_LIMIT:
             raise ValueError(f"{len(series)} series (1 to 5 allowed)")
         for terms in series:
             for term in terms:
@@ -222,41 +341,57 @@ class Api(resource.Resource):
         area = int(_one(args, "area", "0"))
         if area not in world.by_code:
             raise ValueError(f"unknown area {area}")
-        start, end = self._period(args)
+        start, end = self._period(args, clamp=not habits.unpublished)
         weekly = (end - start).days + 1 > 366
-        key = proto.make_ptbk(st.rng)
-        empty_key = st.fault("empty_ptbk")
-        uniqid = st.remember_key("" if empty_key else key)
+        key = wire.new_key(st.rng)
+        uniqid = st.remember_key("" if st.fault("empty_ptbk") else key)
         user_indexes, ratios = [], []
         for terms in series:
-            entry = {"word": [{"name": t, "wordType": 1} for t in terms],
-                     "type": "week" if weekly else "day"}
+            kind = "week" if weekly else "day"
+            names = [t.lower() if habits.lowercase else t for t in terms]
+            entry = {"word": [{"name": n, "wordType": 1} for n in names]}
+            if not habits.block_type:
+                entry["type"] = kind
+            blank = st.blank_first("index", "+".join(terms), area, start, end)
             ratio = {}
             for device in ("all", "pc", "wise"):
-                total = sum(world.series(t, area, start, end, device) for t in terms)
+                total = sum(self._published(t, area, start, end, device) for t in terms)
                 values = world.weekly(total) if weekly else total
-                plain = proto.format_values([None if np.isnan(v) else int(v) for v in values])
-                entry[device] = {"startDate": start.isoformat(), "endDate": end.isoformat(),
-                                 "data": proto.encode(plain, key)}
+                if blank:
+                    values = np.full(len(values), np.nan)
+                block = {"startDate": start.isoformat(), "endDate": end.isoformat(),
+                         "data": wire.encrypt_numbers(
+                             [None if np.isnan(v) else int(v) for v in values], key)}
+                if habits.block_type:
+                    block["type"] = kind
+                entry[device] = block
                 ok = values[~np.isnan(values)]
                 ratio[device] = {"avg": int(ok.mean()) if len(ok) else 0, "yoy": 0, "qoq": 0}
             user_indexes.append(entry)
             ratios.append(ratio)
-        return proto.envelope({"userIndexes": user_indexes, "generalRatio": ratios,
-                               "uniqid": uniqid})
+        return wire.envelope({"userIndexes": user_indexes, "generalRatio": ratios,
+                              "uniqid": uniqid})
+
+    def _published(self, term: str, area: int, start: date, end: date, device: str):
+        """Daily values start..end; days after the latest published day are empty."""
+        world = self.state.world
+        values = world.series(term, area, start, min(end, world.latest), device)
+        missing = (end - start).days + 1 - len(values)
+        return np.concatenate([values, np.full(missing, np.nan)]) if missing > 0 else values
 
     def ptbk(self, args) -> dict:
         uniqid = _one(args, "uniqid", "")
         key = self.state.keys.get(uniqid)
         if key is None:
             raise ValueError("unknown uniqid")
-        return proto.envelope(key)
+        return wire.envelope(key)
 
     def search_region(self, args) -> dict:
-        world = self.state.world
+        world, habits = self.state.world, self.state.habits
         words = [w for w in (_one(args, "word", "") or "").split(",") if w]
-        if not words or len(words) > proto.MAX_SERIES_PER_REQUEST:
-            raise ValueError(f"{len(words)} words (1 to 5 allowed)")
+        limit = 1 if habits.region_one_word else wire.SERIES_LIMIT
+        if not words or len(words) > limit:
+            raise ValueError(f"{len(words)} words (1 to {limit} allowed)")
         for w in words:
             if not world.knows(w):
                 raise ValueError(f"keyword {w!r} is not indexed")
@@ -265,11 +400,11 @@ class Api(resource.Resource):
         if place is None or place.level == "city":
             raise ValueError(f"region {region} must be 0 or a province code")
         start, end = self._period(args)
-        provinces = list(world.provinces.values()) if place.level == "country" else [place]
+        national = place.level == "country"
+        provinces = list(world.provinces.values()) if national else [place]
         out = []
         for w in words:
-            prov = {}
-            city = {}
+            prov, city = {}, {}
             for p in provinces:
                 v = world.series(w, p.code, start, end)
                 prov[str(p.code)] = int(np.nan_to_num(np.nanmean(v))) if len(v) else 0
@@ -279,11 +414,19 @@ class Api(resource.Resource):
                         else 0
             total_p = sum(prov.values()) or 1
             total_c = sum(city.values()) or 1
+            city_real = {k: round(1000 * v / total_c, 2) for k, v in city.items()}
+            if national and habits.top_cities:
+                top = sorted(city, key=lambda k: (-city[k], int(k)))[:habits.top_cities]
+                city = {k: city[k] for k in top}
+                city_real = {k: city_real[k] for k in top}
+            prov_real = {k: round(1000 * v / total_p, 2) for k, v in prov.items()}
+            if not habits.top_cities:   # the old integer shares
+                prov_real = {k: round(v) for k, v in prov_real.items()}
+                city_real = {k: round(v) for k, v in city_real.items()}
             out.append({"key": w, "period": f"{start:%Y%m%d}|{end:%Y%m%d}", "area": region,
                         "areaName": place.name, "prov": prov, "city": city,
-                        "provReal": {k: round(1000 * v / total_p) for k, v in prov.items()},
-                        "cityReal": {k: round(1000 * v / total_c) for k, v in city.items()}})
-        return proto.envelope({"region": out})
+                        "provReal": prov_real, "cityReal": city_real})
+        return wire.envelope({"region": out})
 
     def word_graph(self, args) -> dict:
         world = self.state.world
@@ -298,14 +441,17 @@ class Api(resource.Resource):
                 items.append({"keyword": w, "wordGraph": []})
                 continue
             items.append({"keyword": w, "wordGraph": world.related(w, monday)})
-        return proto.envelope({"period": f"{monday:%Y%m%d}|{sunday:%Y%m%d}", "wordlist": items})
+        return wire.envelope({"period": f"{monday:%Y%m%d}|{sunday:%Y%m%d}", "wordlist": items})
 
     def check_words(self, args) -> dict:
         world = self.state.world
         entries = [e for e in (_one(args, "word", "") or "").split(",") if e]
-        problems = [{"word": e, "status": proto.NOT_INDEXED} for e in entries
+        problems = [{"word": e, "status": wire.NOT_INDEXED} for e in entries
                     if not all(world.knows(t) for t in e.split("+"))]
-        return proto.envelope({"result": problems})
+        return wire.envelope({"result": problems})
+
+
+ABNORMAL_MESSAGE = "您好，百度指数监测到您疑似存在异常访问行为，如有疑问请联系 ext_indexfk@baidu.com"
 
 
 def _parse_date(text: str | None) -> date:

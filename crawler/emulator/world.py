@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crawler.protocol import EARLIEST
+from crawler.emulator.wire import FIRST_DAY as EARLIEST
 
 HERE = Path(__file__).parent
 TURNING_POINT = date(2017, 3, 1)
