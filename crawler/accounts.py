@@ -6,6 +6,7 @@ database.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ class Account:
     budget_day: str = ""
     used_today: int = 0
     backoff: float = 0.0
+    key: str = ""                   # salted hash of the BDUSS: the budget's key in the database
 
     @property
     def label(self) -> str:
@@ -60,16 +62,35 @@ def load_cookies(env_value: str | None = None, path: str | os.PathLike | None = 
     return cookies
 
 
+def account_key(salt: str, cookie: str) -> str:
+    """A stable name for an account that reveals nothing of its cookie: a salted hash of its
+    BDUSS (the whole cookie when it has none), so budgets survive other cookies changing."""
+    bduss = next((p.strip()[len("BDUSS="):] for p in cookie.split(";")
+                  if p.strip().startswith("BDUSS=")), cookie)
+    return hashlib.sha256(f"{salt}:{bduss}".encode()).hexdigest()[:16]
+
+
+def today_shanghai() -> str:
+    return datetime.now(SHANGHAI).date().isoformat()
+
+
 class AccountPool:
     def __init__(self, cookies: list[str], *, daily_budget: int = 0, cooldown: float = 1800.0,
-                 abnormal_backoff: float = 300.0, clock=time.monotonic, wall=None):
-        self.accounts = [Account(i + 1, c) for i, c in enumerate(cookies)]
+                 abnormal_backoff: float = 300.0, clock=time.monotonic, wall=None,
+                 salt: str = "", used: dict[str, int] | None = None):
+        """used: requests each account key already sent today (from the database)."""
+        self.accounts = [Account(i + 1, c, key=account_key(salt, c) if salt else "")
+                         for i, c in enumerate(cookies)]
         self.daily_budget = daily_budget
         self.cooldown = cooldown
         self.abnormal_backoff = abnormal_backoff
         self.clock = clock
         self.wall = wall or (lambda: datetime.now(SHANGHAI))
         self._next = 0
+        self.spent: dict[tuple[str, str], int] = {}   # not yet written to the database
+        for acct in self.accounts:
+            acct.budget_day = self._today()
+            acct.used_today = (used or {}).get(acct.key, 0)
 
     def __len__(self) -> int:
         return len(self.accounts)
@@ -112,9 +133,18 @@ class AccountPool:
         return max(0.0, min(waits))
 
     def _take(self, acct: Account) -> Account:
-        if self.daily_budget:
-            acct.used_today += 1
+        if acct.budget_day != self._today():
+            acct.budget_day, acct.used_today = self._today(), 0
+        acct.used_today += 1
+        if acct.key:
+            k = (acct.key, acct.budget_day)
+            self.spent[k] = self.spent.get(k, 0) + 1
         return acct
+
+    def take_spent(self) -> dict[tuple[str, str], int]:
+        """Requests sent since the last call, by (account key, day), to add to the database."""
+        spent, self.spent = self.spent, {}
+        return spent
 
     def retire(self, acct: Account, reason: str) -> None:
         acct.retired, acct.retired_because = True, reason

@@ -28,8 +28,8 @@ class RegionDistributionItem:
     area: int
     start: str
     end: str
-    values: dict[int, int | None]                 # region code -> period value
-    shares: dict[int, int | None] = field(default_factory=dict)
+    values: dict[int, int | float | None]         # region code -> period value
+    shares: dict[int, float | None] = field(default_factory=dict)   # the *Real maps, as sent
 
 
 @dataclass

@@ -3,7 +3,11 @@ Baidu's status codes). Spiders never see a cookie and never retry.
 
 Order on the way back (higher number first): EnvelopeMiddleware (590) parses the body once and
 retries malformed JSON and empty ptbk keys; AccountsMiddleware (580) acts on 10000/10001/10018;
-Scrapy's RetryMiddleware (550) retries HTTP 5xx and timeouts.
+ReachabilityMiddleware (560) counts connection failures in a row and stops a run whose server is
+gone; Scrapy's RetryMiddleware (550) retries HTTP 5xx and timeouts.
+
+A run stops early for one of three causes, kept in the stats as `aicity/stopped_cause`:
+`accounts` (none left), `token` (the site refuses our Cipher-Text), `network` (server gone).
 """
 from __future__ import annotations
 
@@ -15,8 +19,13 @@ from scrapy import Request
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import IgnoreRequest
 
+from twisted.internet.error import (ConnectError, ConnectionLost, DNSLookupError,
+                                    TCPTimedOutError, TimeoutError)
+from twisted.web._newclient import ResponseFailed
+
 from crawler import protocol as proto
 from crawler.accounts import AccountPool, NoAccountsLeft, load_cookies
+from db import store
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +34,17 @@ SIMULATED_HEADER = "X-Aicity-World"
 
 # Keys a re-issued request must not inherit from the attempt that failed.
 _PER_ATTEMPT = ("account_index", "download_slot", "baidu_payload", "download_latency")
+
+
+def stop_run(crawler, cause: str, why: str) -> bool:
+    """Close the spider once, keeping what was collected; False if it was already stopping."""
+    if crawler.stats.get_value("aicity/stopped"):
+        return False
+    crawler.stats.set_value("aicity/stopped", why)
+    crawler.stats.set_value("aicity/stopped_cause", cause)
+    logger.error("%s; stopping and keeping what was collected", why)
+    asyncio.ensure_future(crawler.engine.close_spider_async(reason=f"stopped_{cause}"))
+    return True
 
 
 def _fresh(request: Request, **meta) -> Request:
@@ -84,27 +104,46 @@ class AccountsMiddleware:
         s = crawler.settings
         self.crawler = crawler
         cookies = load_cookies(path=s.get("AICITY_COOKIES_FILE") or None)
+        # The daily budget is kept in the database by account key, so a second run on the same
+        # day (or one after a crash) does not spend it again.
+        self.db = store.connect(s.get("AICITY_DB"))
+        salt = store.crawl_salt(self.db)
+        from crawler.accounts import account_key, today_shanghai
+        used = store.budget_used(self.db, [account_key(salt, c) for c in cookies],
+                                 today_shanghai())
         self.pool = AccountPool(cookies, daily_budget=s.getint("AICITY_DAILY_BUDGET"),
                                 cooldown=s.getfloat("AICITY_COOLDOWN"),
-                                abnormal_backoff=s.getfloat("AICITY_ABNORMAL_BACKOFF"))
+                                abnormal_backoff=s.getfloat("AICITY_ABNORMAL_BACKOFF"),
+                                salt=salt, used=used)
         self.max_wait = s.getfloat("AICITY_MAX_WAIT")
         self.abnormal_retries = s.getint("AICITY_ABNORMAL_RETRIES")
+        self.token_streak_limit = s.getint("AICITY_TOKEN_STREAK")
+        self.token_streak = 0
         self.cipher = dict(aes_key=s.get("AICITY_CIPHER_KEY"), t0=s.getint("AICITY_CIPHER_T0"),
                            version=s.get("AICITY_CIPHER_VERSION"), user_agent=s.get("USER_AGENT"))
-        self.stopped = ""
+        self.unflushed = 0
         crawler.aicity_accounts = self.pool  # read by collect() for the run summary
+        from scrapy import signals
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+
+    @property
+    def stopped(self) -> str:
+        return self.crawler.stats.get_value("aicity/stopped") or ""
+
+    def flush_budget(self) -> None:
+        store.add_budget_used(self.db, self.pool.take_spent())
+        self.unflushed = 0
+
+    def spider_closed(self, spider=None, reason=None):
+        self.flush_budget()
+        self.db.close()
 
     @classmethod
     def from_crawler(cls, crawler):
         return cls(crawler)
 
     def _stop(self, why: str) -> None:
-        if not self.stopped:
-            self.stopped = why
-            logger.error("no Baidu account left: %s; stopping and keeping what was collected",
-                         why)
-            self.crawler.stats.set_value("aicity/stopped", why)
-            asyncio.ensure_future(self.crawler.engine.close_spider_async(reason="no_accounts"))
+        stop_run(self.crawler, "accounts", f"no Baidu account left: {why}")
 
     async def process_request(self, request):
         if not request.meta.get("baidu_endpoint"):
@@ -136,6 +175,9 @@ class AccountsMiddleware:
         elif request.meta["baidu_endpoint"] == "word_graph":
             request.headers["Cipher-Text"] = ""
         self.crawler.stats.inc_value(f"aicity/requests/account_{got.index}")
+        self.unflushed += 1
+        if self.unflushed >= 20:   # a killed run loses at most this many counted requests
+            self.flush_budget()
         return None
 
     def process_response(self, request, response):
@@ -145,6 +187,8 @@ class AccountsMiddleware:
             return response
         acct = self.pool.accounts[index - 1]
         status = payload.get("status")
+        if status != proto.ABNORMAL and request.meta.get("cipher_keyword") is not None:
+            self.token_streak = 0
         if status == proto.NOT_LOGGED_IN:
             self.pool.retire(acct, "not logged in, 10000")
             logger.warning("%s retired: Baidu says it is not logged in (10000); "
@@ -157,13 +201,70 @@ class AccountsMiddleware:
             self.crawler.stats.inc_value("aicity/accounts/parked")
             return _fresh(request)
         if status == proto.ABNORMAL:
+            self.token_streak += 1
+            if self.token_streak >= self.token_streak_limit:
+                stop_run(self.crawler, "token",
+                         f"Baidu refused our Cipher-Text on {self.token_streak} requests in a "
+                         f"row (10018): its key, T0 or version has probably changed; put the "
+                         f"new values in AICITY_CIPHER_FILE or AICITY_CIPHER_KEY/_T0/_VERSION "
+                         f"and check with `aicity doctor`")
+                raise IgnoreRequest("Cipher-Text refused")
+            if not request.meta.get("token_renewed"):
+                # A token can expire: the first answer to 10018 is the same request with a
+                # new token (process_request builds one), not a back-off.
+                self.crawler.stats.inc_value("aicity/tokens_renewed")
+                return _fresh(request, token_renewed=True)
             tries = request.meta.get("abnormal_tries", 0) + 1
             seconds = self.pool.back_off(acct)
-            logger.warning("%s: Baidu reports abnormal access (10018); backing off %.0f s. If "
-                           "this persists, update AICITY_CIPHER_KEY / AICITY_CIPHER_T0",
+            logger.warning("%s: Baidu reports abnormal access (10018) again with a new token; "
+                           "backing off %.0f s. If this persists, run `aicity doctor`",
                            acct.label, seconds)
             if tries > self.abnormal_retries:
                 self.crawler.stats.inc_value("aicity/failures/abnormal_access")
                 raise IgnoreRequest("gave up after repeated 10018")
-            return _fresh(request, abnormal_tries=tries)
+            return _fresh(request, abnormal_tries=tries, token_renewed=False)
         return response
+
+
+# Failures that mean no answer came back from the server at all.
+NETWORK_ERRORS = (ConnectError, ConnectionRefusedError, DNSLookupError, TCPTimedOutError,
+                  TimeoutError, ConnectionLost, ResponseFailed, OSError)
+
+
+class ReachabilityMiddleware:
+    """Stop the run when the server stops answering: after a streak of connection failures
+    with no response between, the rest of the plan would only be retried into the void (one
+    run once sent 3,000 requests to a refused port)."""
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+        self.limit = crawler.settings.getint("AICITY_UNREACHABLE_STREAK")
+        self.streak = 0
+        self.last_error = ""
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def process_request(self, request):
+        if self.crawler.stats.get_value("aicity/stopped"):
+            raise IgnoreRequest("run stopped")
+        return None
+
+    def process_response(self, request, response):
+        self.streak = 0
+        return response
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, NETWORK_ERRORS):
+            return None
+        self.streak += 1
+        self.last_error = type(exception).__name__
+        if self.limit and self.streak >= self.limit:
+            host = request.url.split("/")[2] if "//" in request.url else request.url
+            stop_run(self.crawler, "network",
+                     f"the server at {host.rsplit('@', 1)[-1]} did not answer {self.streak} "
+                     f"requests in a row ({self.last_error}); check the network or the base "
+                     f"URL, then run again (nothing is lost: collection resumes)")
+            raise IgnoreRequest("server unreachable")
+        return None

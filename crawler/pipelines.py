@@ -4,9 +4,11 @@ from __future__ import annotations
 import logging
 import os
 import signal
+from datetime import date, datetime, timedelta, timezone
 
 from scrapy.exceptions import DropItem
 
+from crawler import confirm
 from crawler.items import (RegionDistributionItem, SeriesItem, UnindexedKeywordItem,
                            WordGraphItem)
 from crawler.parsing import dated_values
@@ -25,6 +27,10 @@ class StorePipeline:
         self.kill_after = int(os.environ.get("AICITY_TEST_KILL_AFTER_ITEMS", "0") or 0)
         self.db = None
         self.devices = set(crawler.settings.getlist("AICITY_DEVICES") or ("all", "pc", "wise"))
+        self.confirm_tries = crawler.settings.getint("AICITY_UNCONFIRMED_TRIES",
+                                                     confirm.DEFAULT_TRIES)
+        self.confirm_days = crawler.settings.getfloat("AICITY_UNCONFIRMED_DAYS",
+                                                      confirm.DEFAULT_DAYS)
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -73,11 +79,32 @@ class StorePipeline:
         lengths = {len(v) for v in rows.values()}
         if len(lengths) != 1:
             raise DropItem(f"{item.keyword}/{item.region}: devices disagree on length")
-        written = store.save_series(self.db, item.keyword, item.region, item.start, item.end,
-                                    item.granularity, rows, item_source(self.crawler),
-                                    self.run_id)
+        dated = dated_values(item, "all")
+        days = [d for d, _ in dated]
+        values = [v for _, v in dated]
+        verdict = confirm.Verdict(len(values))
+        if confirm.first_unconfirmed(values) < len(values):
+            now = datetime.now(timezone.utc).replace(microsecond=0)
+            prior = store.unconfirmed_state(self.db, item.keyword, item.region, days)
+            verdict = confirm.judge(values, days, prior, now, self.confirm_tries,
+                                    self.confirm_days)
+            self.crawler.stats.inc_value("aicity/unconfirmed_days",
+                                         sum(1 for m in verdict.unconfirmed if not m[4]))
+        keep = verdict.keep
+        cover_end = None
+        if keep == len(days):
+            cover_end = item.end
+        elif keep:
+            step = 6 if item.granularity == "week" else 0
+            cover_end = min(item.end, (date.fromisoformat(days[keep - 1])
+                                       + timedelta(days=step)).isoformat())
+        written = store.save_series(self.db, item.keyword, item.region, item.start, cover_end,
+                                    item.granularity, {d: v[:keep] for d, v in rows.items()},
+                                    item_source(self.crawler), self.run_id,
+                                    unconfirmed=verdict.unconfirmed)
         self.crawler.stats.inc_value("aicity/rows_written", written)
-        self.crawler.stats.inc_value("aicity/series_stored")
+        if keep:
+            self.crawler.stats.inc_value("aicity/series_stored")
 
 
 def item_source(crawler) -> str:

@@ -116,7 +116,9 @@ def cipher_text(*, keyword: str, user_agent: str, aes_key: str, t0: int, version
                 now_ms: int | None = None) -> str:
     """The Cipher-Text header for a request about `keyword` (the first keyword of a batch)."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    payload = json.dumps({"ua": user_agent, "url": quote(TREND_PAGE.format(kw=keyword), safe=""),
+    # Only the keyword is percent-encoded in `url`, as current public crawlers send it.
+    page = TREND_PAGE.format(kw=quote(keyword, safe=""))
+    payload = json.dumps({"ua": user_agent, "url": page,
                           "platform": "MacIntel", "clientTs": now_ms, "version": version},
                          separators=(",", ":")).encode()
     padder = padding.PKCS7(128).padder()  # a full block is added when already aligned

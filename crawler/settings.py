@@ -33,10 +33,21 @@ AICITY_PROGRESS = False                   # a progress bar on stderr (aicity dem
 AICITY_PROGRESS_TOTAL = 0
 AICITY_COOKIES_FILE = os.getenv("AICITY_BAIDU_COOKIES_FILE", "")
 
-# Cipher-Text constants rotate with Baidu's acs JavaScript; update them here when 10018 appears.
-AICITY_CIPHER_KEY = os.getenv("AICITY_CIPHER_KEY", "goqwgaiiacaykuwo")
-AICITY_CIPHER_T0 = int(os.getenv("AICITY_CIPHER_T0", "1763957172935"))
-AICITY_CIPHER_VERSION = os.getenv("AICITY_CIPHER_VERSION", "1.0.0.5")
+# Cipher-Text constants rotate with Baidu's acs JavaScript: they live in crawler/cipher.toml
+# (or AICITY_CIPHER_FILE / AICITY_CIPHER_KEY, _T0, _VERSION) and `collect` passes them in.
+AICITY_CIPHER_KEY = ""
+AICITY_CIPHER_T0 = 0
+AICITY_CIPHER_VERSION = ""
+# 10018 on this many requests in a row (no success between) means the token itself is refused:
+# stop instead of backing off for hours.
+AICITY_TOKEN_STREAK = int(os.getenv("AICITY_BAIDU_TOKEN_STREAK", "10"))
+# Connection failures in a row (refused, DNS, timeouts; no answer between) before the run
+# stops: the server is gone, and retrying thousands of requests only spends the budget.
+AICITY_UNREACHABLE_STREAK = int(os.getenv("AICITY_BAIDU_UNREACHABLE_STREAK", "12"))
+# Empty values at the end of an answer are accepted as missing after this many answers over at
+# least this many days (crawler/confirm.py).
+AICITY_UNCONFIRMED_TRIES = int(os.getenv("AICITY_UNCONFIRMED_TRIES", "3"))
+AICITY_UNCONFIRMED_DAYS = float(os.getenv("AICITY_UNCONFIRMED_DAYS", "2"))
 
 USER_AGENT = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
               "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")
@@ -55,6 +66,8 @@ RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
 
 DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.AccountsMiddleware": 580,
+    # Sees connection failures before RetryMiddleware (550) retries them.
+    "crawler.middlewares.ReachabilityMiddleware": 560,
     "crawler.middlewares.EnvelopeMiddleware": 590,
     # Baidu's API does not redirect; a redirect means a login page, which AccountsMiddleware
     # should see as such rather than follow.

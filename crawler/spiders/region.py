@@ -20,16 +20,16 @@ class RegionSpider(scrapy.Spider):
         self.base_url = base_url.rstrip("/")
 
     async def start(self):
-        batch = proto.MAX_SERIES_PER_REQUEST
+        # One keyword a call, as current public crawlers send it: the comma form of `word` is
+        # the pre-2020 one, and what the site does with several words here is unverified.
         for area in self.areas:
-            for i in range(0, len(self.keywords), batch):
-                words = self.keywords[i:i + batch]
-                params = {"region": area, "word": ",".join(words), "startDate": self.start_date,
+            for word in self.keywords:
+                params = {"region": area, "word": word, "startDate": self.start_date,
                           "endDate": self.end_date}
                 yield scrapy.Request(f"{self.base_url}/api/SearchApi/region?{urlencode(params)}",
                                      callback=self.parse, cb_kwargs={"area": area},
                                      dont_filter=True,
-                                     meta={"baidu_endpoint": "region", "cipher_keyword": words[0]})
+                                     meta={"baidu_endpoint": "region", "cipher_keyword": word})
 
     def parse(self, response, area: int):
         payload = response.meta["baidu_payload"]

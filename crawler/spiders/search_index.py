@@ -129,7 +129,8 @@ class SearchIndexSpider(scrapy.Spider):
         key = response.meta["baidu_payload"].get("data") or ""
         try:
             items = series_items(index_payload, key, piece.region,
-                                 (piece.start.isoformat(), piece.end.isoformat()))
+                                 (piece.start.isoformat(), piece.end.isoformat()),
+                                 keywords=piece.keywords)
         except proto.ProtocolError as err:
             self.crawler.stats.inc_value("aicity/failures/undecodable")
             logger.warning("region %s %s..%s: %s; will be retried next run", piece.region,
