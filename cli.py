@@ -241,9 +241,17 @@ def series(db_path, keyword, region, level, start, end, device, granularity, com
 @click.option("--taxonomy", type=click.Path(exists=True, dir_okay=False),
               help="Keywords the world knows (default: the packaged taxonomy).")
 @click.option("--extra-words", default="", help="More indexed keywords, comma-separated.")
+@click.option("--habits", default="real", show_default=True,
+              help="The real site's habits to copy: 'real' (all), 'none', or some of "
+                   "lowercase,block-type,blank=RATE,unpublished,token-expiry=RATE,strict-token,"
+                   "region-one-word,top-cities=N.")
+@click.option("--site-key", default="", help="The AES key the site expects in Cipher-Text "
+                                             "(default: the current public one).")
+@click.option("--site-t0", type=int, help="The T0 the site expects in Cipher-Text.")
+@click.option("--site-version", default="", help="The version the site expects in Cipher-Text.")
 @domain_errors
 def emulator(port, host, seed, faults, latest, rate_limit, block_seconds, timeout_delay,
-             taxonomy, extra_words):
+             taxonomy, extra_words, habits, site_key, site_t0, site_version):
     """Serve the Baidu Index protocol on loopback from a simulated world.
 
     Everything it serves is simulated and is stored with source 'emulator'. Stop with Ctrl-C.
@@ -253,7 +261,7 @@ def emulator(port, host, seed, faults, latest, rate_limit, block_seconds, timeou
     import ipaddress
     from datetime import date
 
-    from crawler.emulator.server import EmulatorState, Limits, parse_faults, serve
+    from crawler.emulator.server import EmulatorState, Habits, Limits, Site, parse_faults, serve
     from crawler.emulator.world import World
     from crawler.run import latest_published
     from db.regions import default_registry
@@ -266,6 +274,9 @@ def emulator(port, host, seed, faults, latest, rate_limit, block_seconds, timeou
         raise click.BadParameter(f"{host} is not a loopback address", param_hint="--host")
     try:
         fault_rates = parse_faults(faults)
+        habit_set = Habits.parse(habits)
+        site = Site(**{k: v for k, v in (("key", site_key), ("t0", site_t0),
+                                         ("version", site_version)) if v})
         if rate_limit in ("0", ""):
             requests_, window = 0, 60.0
         else:
@@ -282,7 +293,7 @@ def emulator(port, host, seed, faults, latest, rate_limit, block_seconds, timeou
         words.setdefault(w, ("", ""))
     world = World(default_registry(), words, seed=seed, latest=last)
     state = EmulatorState(world, Limits(requests_, window, block_seconds, timeout_delay),
-                          fault_rates, seed)
+                          fault_rates, seed, habits=habit_set, site=site)
 
     def ready(bound):
         click.echo(f"aicity emulator (SIMULATED data, seed {seed}, latest {last}) "
@@ -313,17 +324,29 @@ def emulator(port, host, seed, faults, latest, rate_limit, block_seconds, timeou
 @click.option("--devices", default="all,pc,wise", show_default=True,
               help="Which of Baidu's series to store (all = PC + mobile).")
 @click.option("--no-check", is_flag=True, help="Skip the keyword pre-check.")
-@click.option("--dry-run", is_flag=True, help="Only say how many requests and how long.")
+@click.option("--daily-budget", type=int, help="Requests one account may send a day (env "
+                                               "AICITY_BAIDU_DAILY_BUDGET, else 1500; 0 = no "
+                                               "limit). Counted across runs in the database.")
+@click.option("--cipher-file", type=click.Path(dir_okay=False),
+              help="Cipher-Text constants (TOML: key, t0, version; env AICITY_CIPHER_FILE).")
+@click.option("--dry-run", is_flag=True, help="Only show the plan: tonight's requests within "
+                                              "the budget and what it means for the nights "
+                                              "ahead.")
 @format_option
 @db_option
 @domain_errors
 def collect(db_path, start, end, regions, keywords, base_url, delay, cookies_file, kind,
-            window_days, devices, no_check, dry_run, fmt):
+            window_days, devices, no_check, daily_budget, cipher_file, dry_run, fmt):
     """Crawl what is not yet stored into the database (incremental and resumable).
 
-    Exit status: 0 when everything asked for is stored, 1 when pieces are still missing
-    (run again), 2 when it stopped early because no account was left (what it collected
-    is kept).
+    On a daily request budget the night is planned for freshness: recent days of every region
+    before older history, the nation and provinces first, cities in rotation when the budget
+    cannot cover them all. What does not fit tonight is deferred, not lost.
+
+    Exit status: 0 when everything planned for tonight is stored (deferred pieces are not a
+    failure), 1 when pieces are still missing (run again), 2 when it stopped because no account
+    was left, 3 when the server stopped answering, 4 when Baidu refused our Cipher-Text (run
+    `aicity doctor`). What was collected before a stop is kept.
 
     Example: aicity collect --regions 成都,北京市 --start 2017-01-01 --end 2017-12-31
     """
@@ -335,32 +358,71 @@ def collect(db_path, start, end, regions, keywords, base_url, delay, cookies_fil
                              keywords=split(keywords), base_url=base_url, delay=delay,
                              cookies_file=cookies_file, window_days=window_days,
                              dry_run=dry_run, check=not no_check,
-                             devices=tuple(split(devices) or ()))
+                             devices=tuple(split(devices) or ()), daily_budget=daily_budget,
+                             cipher_file=cipher_file)
     except CollectError as err:
         raise click.ClickException(str(err)) from None
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=1))
     elif dry_run or result.pieces == 0:
-        hours = result.estimated_seconds / 3600
-        click.echo(f"{result.pieces} pieces to fetch: {result.requests_planned} requests, about "
-                   f"{result.estimated_seconds:,.0f} s ({hours:.1f} h) with "
-                   f"{result.accounts} account(s) at the configured pacing"
-                   + ("" if result.pieces else "; nothing to do"))
+        click.echo(describe_plan(result))
     else:
         click.echo(f"run {result.run_id} ({result.source}): {result.status}; "
                    f"{result.series_stored} series, {result.rows_written} rows written; "
                    f"{result.requests} requests in {result.seconds:.1f} s; "
                    f"{result.remaining_pieces} pieces still missing"
+                   + (f"; {result.deferred_pieces} deferred to later nights by the budget"
+                      if result.deferred_pieces else "")
+                   + (f"; {result.waiting_days} empty days to ask again later"
+                      if result.waiting_days else "")
                    + (f"; not indexed: {', '.join(result.unindexed)}" if result.unindexed else "")
                    + (f"; failures: {result.failures}" if result.failures else ""))
     if result.stopped:
-        click.echo(f"Error: stopped early: no Baidu account left ({result.stopped}); "
-                   f"{result.rows_written} rows kept", err=True)
-        sys.exit(2)
+        code = {"network": 3, "token": 4}.get(result.stopped_cause, 2)
+        click.echo(f"Error: stopped early: {result.stopped}; {result.rows_written} rows kept",
+                   err=True)
+        sys.exit(code)
     if result.status == "partial" and not dry_run:
         click.echo(f"Error: {result.remaining_pieces} pieces still missing after this run "
                    f"({result.failures or 'see the log'}); run again to fetch them", err=True)
         sys.exit(1)
+
+
+def describe_plan(result) -> str:
+    """A dry run (or a run with nothing to do) in the user's terms."""
+    hours = result.estimated_seconds / 3600
+    lines = [f"{result.pieces} pieces to fetch: {result.requests_planned} requests, about "
+             f"{result.estimated_seconds:,.0f} s ({hours:.1f} h) with {result.accounts} "
+             f"account(s) at the configured pacing"
+             + ("" if result.pieces or result.deferred_pieces else "; nothing to do")]
+    if result.budget_left is not None:
+        lines.append(f"budget: {result.budget_left} of {result.daily_budget * result.accounts} "
+                     f"requests left today ({result.accounts} account(s) × "
+                     f"{result.daily_budget} a day)")
+    if result.deferred_pieces:
+        lines.append(f"{result.deferred_pieces} pieces deferred to later nights by the budget")
+    view = result.outlook
+    if view:
+        behind = view.get("days_behind") or {}
+        names = {"country": "national", "province": "provinces", "city": "cities"}
+        per_night = view.get("budget_per_night")
+        lines.append("every night: " + (f"up to {per_night} requests" if per_night
+                                        else "no request budget"))
+        if view.get("nights_until_all_collected") is None:
+            lines.append("  the budget never reaches every region; add accounts or narrow "
+                         "--regions/--keywords")
+        else:
+            lines.append(f"  every region collected (recent days) after "
+                         f"{view['nights_until_all_collected']} night(s)")
+        if behind:
+            lines.append("  then at most " + ", ".join(
+                f"{names.get(level, level)} {days} day(s)" for level, days in
+                sorted(behind.items(), key=lambda kv: list(names).index(kv[0])))
+                + " behind the latest published day")
+        lines.append("  history complete after " + (
+            f"{view['nights_until_history']} night(s)" if view.get("nights_until_history")
+            else "more than two years at this budget"))
+    return "\n".join(lines)
 
 
 # --- analysis -----------------------------------------------------------------------------------

@@ -15,8 +15,10 @@ from urllib.parse import urlparse
 
 from db import store
 from db.regions import RegionError
-from crawler.accounts import SHANGHAI, load_cookies
-from crawler.plan import DEFAULT_WINDOW_DAYS, Piece, plan_pieces
+from crawler.accounts import SHANGHAI, account_key, load_cookies, today_shanghai
+from crawler.cipher import CipherConfigError, load_cipher
+from crawler.plan import (DEFAULT_WINDOW_DAYS, REQUESTS_PER_PIECE, Area, Outlook, Piece,
+                          missing_ranges, outlook, plan_night)
 from crawler.protocol import EARLIEST
 
 REAL_BASE_URL = "https://index.baidu.com"
@@ -46,19 +48,54 @@ class CollectResult:
     failures: dict = field(default_factory=dict)
     unindexed: list = field(default_factory=list)
     stopped: str = ""
+    stopped_cause: str = ""          # accounts, token or network
     source: str = ""
     seconds: float = 0.0
     status: str = "ok"
+    deferred_pieces: int = 0         # left for later nights by the budget
+    budget_left: int | None = None   # requests the accounts may still send today
+    daily_budget: int = 0
+    waiting_days: int = 0            # empty days waiting to be confirmed (re-asked later)
+    end: str = ""
+    outlook: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def latest_published(lag_days: int | None = None) -> date:
-    """The last day Baidu has published: today in Asia/Shanghai minus the lag (default 1)."""
+PUBLISH_HOUR = 12   # Baidu Index publishes yesterday during the morning, Beijing time
+
+
+def latest_published(now: datetime | None = None, lag_days: int | None = None) -> date:
+    """The last day Baidu has published at `now`.
+
+    Baidu updates in the morning (Beijing time), not overnight: before noon yesterday may not
+    be out, so the answer is the day before yesterday; from noon on, yesterday. A fixed lag
+    (env AICITY_BAIDU_LAG_DAYS) overrides the rule; AICITY_BAIDU_PUBLISH_HOUR moves the hour.
+    Asking too far is harmless anyway: empty days at the end are re-asked on later runs.
+    """
+    now = (now or datetime.now(SHANGHAI)).astimezone(SHANGHAI)
+    if lag_days is None and os.environ.get("AICITY_BAIDU_LAG_DAYS"):
+        lag_days = int(os.environ["AICITY_BAIDU_LAG_DAYS"])
     if lag_days is None:
-        lag_days = int(os.environ.get("AICITY_BAIDU_LAG_DAYS", "1"))
-    return datetime.now(SHANGHAI).date() - timedelta(days=lag_days)
+        hour = int(os.environ.get("AICITY_BAIDU_PUBLISH_HOUR", PUBLISH_HOUR))
+        lag_days = 1 if now.hour >= hour else 2
+    return now.date() - timedelta(days=lag_days)
+
+
+def resolve_budget(daily_budget: int | None) -> int:
+    if daily_budget is not None:
+        value = daily_budget
+    else:
+        text = os.environ.get("AICITY_BAIDU_DAILY_BUDGET", "1500")
+        try:
+            value = int(text)
+        except ValueError:
+            raise CollectError(f"AICITY_BAIDU_DAILY_BUDGET={text!r} is not a whole number "
+                               f"of requests") from None
+    if value < 0:
+        raise CollectError(f"daily budget {value} must not be negative (0 = no limit)")
+    return value
 
 
 def resolve_base_url(base_url: str | None) -> str:
@@ -116,9 +153,10 @@ def scope(db, regions: list[str] | None, keywords: list[str] | None):
     return list(dict.fromkeys(terms)), list(dict.fromkeys(codes))
 
 
-def plan(db, terms: list[str], codes: list[int], start: date, end: date,
-         window_days: int = DEFAULT_WINDOW_DAYS) -> list[Piece]:
-    """What is missing for the scope, cut into requests on a grid anchored at `start`."""
+def covered_ranges(db, terms: list[str], waiting: bool = False
+                   ) -> dict[tuple[str, int], list[tuple[date, date]]]:
+    """Fetched ranges per (keyword, region); with `waiting`, also the empty days still waiting
+    to be confirmed (they are not missing for this run: later runs ask again)."""
     ids = store.keyword_ids(db, terms, create=False)
     cov = store.coverage_frame(db, list(ids.values()))
     term_of = {v: k for k, v in ids.items()}
@@ -127,21 +165,79 @@ def plan(db, terms: list[str], codes: list[int], start: date, end: date,
             index=False):
         covered.setdefault((term_of[kw_id], region), []).append(
             (date.fromisoformat(a), date.fromisoformat(b)))
-    return plan_pieces(terms, codes, start, end, covered, window_days=window_days, anchor=start)
+    if waiting and ids:
+        for term, region, day, step in store.waiting_days(db, list(ids.values())):
+            d = date.fromisoformat(day)
+            covered.setdefault((term, region), []).append((d, d + timedelta(days=step - 1)))
+    return covered
+
+
+def areas_for(db, codes: list[int]) -> list[Area]:
+    reg = store.registry(db)
+    return [Area(c, reg.by_code[c].level, float(reg.by_code[c].population or 0)) for c in codes]
+
+
+def plan(db, terms: list[str], codes: list[int], start: date, end: date,
+         window_days: int = DEFAULT_WINDOW_DAYS, budget: int | None = None,
+         check_requests: int = 0, waiting: bool = False):
+    """Tonight's plan for the scope (see crawler.plan.plan_night)."""
+    covered = covered_ranges(db, terms, waiting)
+    return plan_night(terms, areas_for(db, codes), start, end, covered, budget=budget,
+                      window_days=window_days, check_requests=check_requests)
+
+
+def still_missing(db, pieces: list[Piece]) -> list[Piece]:
+    """The pieces of a plan whose days are not all covered (waiting days count as covered)."""
+    terms = list(dict.fromkeys(k for p in pieces for k in p.keywords))
+    covered = covered_ranges(db, terms, waiting=True)
+    return [p for p in pieces
+            if any(missing_ranges(p.start, p.end, covered.get((k, p.region), []))
+                   for k in p.keywords)]
+
+
+def region_state(db, terms: list[str], codes: list[int]) -> dict[int, tuple]:
+    """region -> (oldest, newest) day every keyword has, for the outlook."""
+    covered = covered_ranges(db, terms)
+    out = {}
+    for code in codes:
+        firsts, lasts = [], []
+        for kw in terms:
+            ranges = covered.get((kw, code))
+            if not ranges:
+                firsts = lasts = []
+                break
+            firsts.append(min(a for a, _ in ranges))
+            lasts.append(max(b for _, b in ranges))
+        out[code] = (max(firsts), min(lasts)) if lasts else (None, None)
+    return out
 
 
 def estimate(pieces: int, keywords: int, accounts: int, delay: float, check: bool = True
              ) -> tuple[int, float]:
     """Requests (index + ptbk per piece, plus keyword checks) and seconds at this pacing."""
-    requests = 2 * pieces + (math.ceil(keywords / CHECK_BATCH) if check and pieces else 0)
+    requests = REQUESTS_PER_PIECE * pieces + (check_requests(keywords, check) if pieces else 0)
     return requests, requests * delay / max(1, accounts)
+
+
+def check_requests(keywords: int, check: bool = True) -> int:
+    return math.ceil(keywords / CHECK_BATCH) if check else 0
+
+
+def budget_left(db, cookies: list[str], daily_budget: int) -> int | None:
+    """Requests the accounts may still send today (None when there is no daily budget)."""
+    if not daily_budget:
+        return None
+    salt = store.crawl_salt(db)
+    used = store.budget_used(db, [account_key(salt, c) for c in cookies], today_shanghai())
+    return sum(max(0, daily_budget - n) for n in used.values())
 
 
 def collect(db_path=None, *, kind: str = "index", start=None, end=None, regions=None,
             keywords=None, base_url=None, delay=None, cookies_file=None,
             window_days: int = DEFAULT_WINDOW_DAYS, dry_run: bool = False, check: bool = True,
             devices: tuple[str, ...] = ("all", "pc", "wise"), progress: bool = False,
-            settings: dict | None = None) -> CollectResult:
+            settings: dict | None = None, daily_budget: int | None = None,
+            cipher_file=None, use_budget: bool = True) -> CollectResult:
     """Collect what is missing for the scope into the database; see `aicity collect --help`."""
     if kind not in KINDS:
         raise CollectError(f"kind must be one of {', '.join(KINDS)}")
@@ -160,23 +256,52 @@ def collect(db_path=None, *, kind: str = "index", start=None, end=None, regions=
         raise CollectError(f"window of {window_days} days is outside 1..3650")
     url = resolve_base_url(base_url)
     pace = resolve_delay(delay)
-    cookies = load_cookies(path=cookies_file) if cookies_file else load_cookies()
+    budget = resolve_budget(daily_budget)
+    try:
+        cipher = load_cipher(cipher_file)
+    except CipherConfigError as err:
+        raise CollectError(str(err)) from None
+    try:
+        cookies = load_cookies(path=cookies_file) if cookies_file else load_cookies()
+    except UnicodeDecodeError:
+        raise CollectError(f"cookies file {cookies_file} is not UTF-8 text") from None
     terms, codes = scope(db, regions, keywords)
+    left = budget_left(db, cookies, budget) if cookies and use_budget else None
+    outlook_info: dict = {}
 
     if kind == "index":
-        pieces = plan(db, terms, codes, start_day, end_day, window_days)
+        checks = check_requests(len(terms), check)
+        night = plan(db, terms, codes, start_day, end_day, window_days, budget=left,
+                     check_requests=checks)
+        pieces = night.pieces
         n_pieces = len(pieces)
         requests, seconds = estimate(n_pieces, len(terms), len(cookies), pace, check)
+        if dry_run:
+            nightly = budget * len(cookies) if budget and cookies else None
+            view = outlook(len(terms), areas_for(db, codes), start_day, end_day,
+                           region_state(db, terms, codes), budget=nightly,
+                           window_days=window_days, check_requests=checks)
+            outlook_info = {"nights_until_all_collected": view.nights_until_all_collected,
+                            "nights_until_history": view.nights_until_history,
+                            "days_behind": view.staleness,
+                            "requests_per_night": view.requests_per_night,
+                            "budget_per_night": nightly}
     elif kind == "region":
         areas = sorted({0, *[c for c in codes if 900 < c < 1000]})
-        n_pieces = len(areas) * math.ceil(len(terms) / 5)
+        n_pieces = len(areas) * len(terms)   # one keyword a call
         requests, seconds = n_pieces, n_pieces * pace / max(1, len(cookies))
     else:
         n_pieces = math.ceil(len(terms) / 5)
         requests, seconds = n_pieces, n_pieces * pace / max(1, len(cookies))
     result = CollectResult(kind=kind, run_id=None, pieces=n_pieces, requests_planned=requests,
-                           estimated_seconds=seconds, accounts=len(cookies), dry_run=dry_run)
+                           estimated_seconds=seconds, accounts=len(cookies), dry_run=dry_run,
+                           budget_left=left, daily_budget=budget, end=end_day.isoformat(),
+                           outlook=outlook_info)
+    if kind == "index":
+        result.deferred_pieces = len(night.deferred)
     if dry_run or n_pieces == 0:
+        if kind == "index" and left is not None and n_pieces == 0 and night.deferred:
+            result.status = "budget"     # nothing fits in what is left of today's budget
         db.close()
         return result
     if not cookies:
@@ -191,7 +316,8 @@ def collect(db_path=None, *, kind: str = "index", start=None, end=None, regions=
     run = store.start_run(db, "collect", host_source, {
         "kind": kind, "start": start_day.isoformat(), "end": end_day.isoformat(),
         "keywords": len(terms), "regions": len(codes), "pieces": n_pieces,
-        "base_url": url, "delay": pace, "accounts": len(cookies)})
+        "deferred_pieces": result.deferred_pieces, "budget_left": left,
+        "base_url": without_credentials(url), "delay": pace, "accounts": len(cookies)})
     db.conn.commit()
     t0 = time.monotonic()
     stats, stopped = _crawl(kind, db_path, run.id, url, pace, cookies, cookies_file, host_source,
@@ -199,6 +325,8 @@ def collect(db_path=None, *, kind: str = "index", start=None, end=None, regions=
                             end_day, check, {"AICITY_DEVICES": list(devices),
                                              "AICITY_PROGRESS": progress,
                                              "AICITY_PROGRESS_TOTAL": n_pieces,
+                                             "AICITY_DAILY_BUDGET": budget if use_budget else 0,
+                                             **cipher.settings(),
                                              **(settings or {})})
     result.run_id = run.id
     result.seconds = time.monotonic() - t0
@@ -212,14 +340,19 @@ def collect(db_path=None, *, kind: str = "index", start=None, end=None, regions=
     result.failures = {k.split("/", 2)[2]: v for k, v in stats.items()
                        if k.startswith("aicity/failures/")}
     result.stopped = stopped
+    result.stopped_cause = stats.get("aicity/stopped_cause", "")
     result.source = stats.get("aicity/source") or host_source
     if kind == "index":
         result.unindexed = sorted(r[0] for r in db.execute(
             "SELECT keyword FROM unindexed_keywords WHERE keyword IN (%s)"
             % ",".join("?" * len(terms)), terms))
-        # What is still missing, not counting keywords Baidu does not index.
-        indexed = [t for t in terms if t not in set(result.unindexed)]
-        result.remaining_pieces = len(plan(db, indexed, codes, start_day, end_day, window_days))
+        # What tonight's plan still lacks, not counting keywords Baidu does not index nor
+        # empty days waiting to be confirmed (later runs ask for those again).
+        gone = set(result.unindexed)
+        tonight = [Piece(p.region, p.start, p.end, tuple(k for k in p.keywords if k not in gone))
+                   for p in pieces]
+        result.remaining_pieces = len(still_missing(db, [p for p in tonight if p.keywords]))
+        result.waiting_days = int(stats.get("aicity/unconfirmed_days", 0))
     if stopped:
         result.status = "failed"
     elif result.remaining_pieces or result.failures:
@@ -229,13 +362,22 @@ def collect(db_path=None, *, kind: str = "index", start=None, end=None, regions=
     detail.update({k: v for k, v in result.as_dict().items()
                    if k in ("requests", "responses_by_status", "http_status", "failures",
                             "unindexed", "remaining_pieces", "series_stored", "seconds",
-                            "stopped")})
+                            "stopped", "stopped_cause", "waiting_days")})
     store.finish_run(db, run, result.status, result.rows_written, detail,
                      error=stopped)
     db.execute("UPDATE runs SET source = ? WHERE id = ?", [result.source, run.id])
     db.conn.commit()
     db.close()
     return result
+
+
+def without_credentials(url: str) -> str:
+    """The URL without any user:password@ part (it would otherwise reach the runs table)."""
+    parsed = urlparse(url)
+    if parsed.username or parsed.password:
+        return parsed._replace(netloc=parsed.hostname + (f":{parsed.port}" if parsed.port
+                                                         else "")).geturl()
+    return url
 
 
 def _crawl(kind, db_path, run_id, url, pace, cookies, cookies_file, host_source, pieces, terms,

@@ -36,9 +36,14 @@ def world(seed=SEED):
     return World(default_registry(), words, seed=seed, latest=date.fromisoformat(LATEST))
 
 
+# The real site's habits, less the two that need a second run to fill what the first left
+# (blank answers, expiring tokens): tests/test_real_site.py covers those.
+HABITS = "lowercase,block-type,unpublished,strict-token,region-one-word,top-cities=10"
+
+
 @pytest.fixture(scope="module")
 def emulator():
-    with running_emulator(seed=SEED, latest=LATEST) as url:
+    with running_emulator(seed=SEED, latest=LATEST, habits=HABITS) as url:
         yield url
 
 
@@ -97,14 +102,18 @@ def test_daily_series_equal_what_the_emulator_served(db_path, emulator):
     assert {r[6] for r in observation_rows(db_path)} == {"emulator"}
 
 
-def test_empty_days_are_stored_as_missing(db_path, emulator):
+def test_empty_days_inside_an_answer_are_stored_as_missing(db_path, emulator):
     w = world()
     chengdu = default_registry().resolve("成都").code
     values = served(w, "人工智能", chengdu, "2011-01-01", LATEST)
     empty_day = next(d for d, v in values if v is None)
-    collect(db_path, emulator, "--regions", "成都", "--keywords", "人工智能",
-            "--start", empty_day, "--end", empty_day)
-    assert stored(db_path, "人工智能", chengdu) == [(empty_day, None)]
+    before = (date.fromisoformat(empty_day) - timedelta(days=1)).isoformat()
+    after = (date.fromisoformat(empty_day) + timedelta(days=1)).isoformat()
+    result = collect(db_path, emulator, "--regions", "成都", "--keywords", "人工智能",
+                     "--start", before, "--end", after)
+    assert "0 pieces still missing" in result.stdout and "empty days" not in result.stdout
+    assert stored(db_path, "人工智能", chengdu) == served(w, "人工智能", chengdu, before, after)
+    assert stored(db_path, "人工智能", chengdu)[1] == (empty_day, None)
 
 
 def test_long_ranges_are_stored_weekly_never_spread_over_days(db_path, emulator):
@@ -151,13 +160,13 @@ def test_killed_run_resumes_to_exactly_the_uninterrupted_result(tmp_path, db_pat
 
 def test_http_errors_malformed_json_and_empty_keys_still_collect_everything(tmp_path, db_path):
     with running_emulator(seed=SEED, latest=LATEST,
-                          faults="5xx=0.1,malformed=0.05,empty_ptbk=0.05") as url:
+                          faults="5xx=0.1,malformed=0.05,empty_ptbk=0.05", habits=HABITS) as url:
         result = collect(db_path, url, "--regions", REGIONS, "--keywords", KEYWORDS,
                          "--start", "2017-01-01", "--end", "2017-12-31")
     assert "0 pieces still missing" in result.stdout
     reference = tmp_path / "reference.db"
     store.init_db(reference, taxonomy=default_taxonomy())
-    with running_emulator(seed=SEED, latest=LATEST) as url:
+    with running_emulator(seed=SEED, latest=LATEST, habits=HABITS) as url:
         collect(reference, url, "--regions", REGIONS, "--keywords", KEYWORDS,
                 "--start", "2017-01-01", "--end", "2017-12-31")
     assert observation_rows(db_path) == observation_rows(reference)
@@ -165,7 +174,7 @@ def test_http_errors_malformed_json_and_empty_keys_still_collect_everything(tmp_
 
 def test_timeouts_are_retried(db_path):
     with running_emulator(seed=SEED, latest=LATEST, faults="timeout=0.1",
-                          timeout_delay=5) as url:
+                          timeout_delay=5, habits=HABITS) as url:
         result = collect(db_path, url, "--regions", "成都", "--keywords", KEYWORDS,
                          "--start", "2017-01-01", "--end", "2017-12-31",
                          env={"AICITY_DOWNLOAD_TIMEOUT": "1"})
@@ -205,7 +214,7 @@ def test_no_account_left_stops_cleanly_keeping_what_was_collected(db_path, emula
 def test_rate_limited_account_is_parked_and_the_run_stops_with_rows_kept(db_path):
     # 4 requests a minute: the keyword check, two index requests (two windows) and at least one
     # ptbk get through, so at least one piece is stored before the block.
-    with running_emulator(seed=SEED, latest=LATEST, rate_limit="4/60") as url:
+    with running_emulator(seed=SEED, latest=LATEST, rate_limit="4/60", habits=HABITS) as url:
         result = collect(db_path, url, "--regions", "成都", "--keywords", KEYWORDS,
                          "--start", "2016-01-01", "--end", "2016-12-31",
                          cookies=f"BDUSS={SECRET}", env={"AICITY_BAIDU_MAX_WAIT": "0"},
@@ -217,7 +226,7 @@ def test_rate_limited_account_is_parked_and_the_run_stops_with_rows_kept(db_path
 
 def test_parked_accounts_come_back_after_the_cooldown(db_path):
     with running_emulator(seed=SEED, latest=LATEST, rate_limit="4/0.3",
-                          block_seconds=0.3) as url:
+                          block_seconds=0.3, habits=HABITS) as url:
         result = collect(db_path, url, "--regions", "成都,北京市", "--keywords", KEYWORDS,
                          "--start", "2017-01-01", "--end", "2017-12-31",
                          env={"AICITY_BAIDU_COOLDOWN": "0.3"})
@@ -226,11 +235,12 @@ def test_parked_accounts_come_back_after_the_cooldown(db_path):
 
 
 def test_abnormal_access_backs_off_and_warns(db_path):
-    with running_emulator(seed=SEED, latest=LATEST, faults="abnormal=0.5") as url:
+    with running_emulator(seed=SEED, latest=LATEST, faults="abnormal=0.5", habits=HABITS) as url:
         result = collect(db_path, url, "--regions", REGIONS, "--keywords", KEYWORDS,
                          "--start", "2017-01-01", "--end", "2017-12-31",
                          env={"AICITY_BAIDU_BACKOFF": "0.01",
-                              "AICITY_BAIDU_ABNORMAL_RETRIES": "30"})
+                              "AICITY_BAIDU_ABNORMAL_RETRIES": "30",
+                              "AICITY_BAIDU_TOKEN_STREAK": "1000"})
     assert "abnormal access (10018)" in result.stderr
     assert "0 pieces still missing" in result.stdout
 
