@@ -85,14 +85,16 @@ def _cli(*args: str) -> list[str]:
 
 
 def run_job(db_path, *, now: datetime | None = None, out: Path | None = None,
-            env: dict | None = None, lag_days: int = 1,
+            env: dict | None = None, lag_days: int | None = None,
             collect_args: list[str] | None = None) -> JobResult:
     """Collect what is new (up to the latest day Baidu publishes), analyse incrementally, write
     the briefings. Each stage is recorded; a failure does not stop the stages after it."""
     from analysis.export import export_briefings
+    from crawler.run import latest_published
     from db import store
     now = now or datetime.now(SHANGHAI)
-    end = (now.astimezone(SHANGHAI).date() - timedelta(days=lag_days)).isoformat()
+    # Baidu publishes yesterday in the morning: at 02:30 the latest day out is the day before.
+    end = latest_published(now, lag_days).isoformat()
     out = Path(out or Path(str(store.db_path(db_path)) + "-briefings")) / end
     root = str(Path(__file__).resolve().parent)
     child_env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""),
@@ -124,10 +126,15 @@ def run_job(db_path, *, now: datetime | None = None, out: Path | None = None,
     try:
         start = (date.fromisoformat(end) - timedelta(days=364)).isoformat()
         result = export_briefings(db_path, out, period=f"{start}..{end}")
-        from analysis.report import build_report
-        build_report(db_path, out / "report.html", period=f"{start}..{end}")
+        summary = f"{len(result.files)} briefings ({result.level} level) in {out}"
+        if result.level == "city":
+            from analysis.report import build_report
+            build_report(db_path, out / "report.html", period=f"{start}..{end}")
+            summary += " and report.html"
+        if result.missing:
+            summary += f"; missing: {result.missing}"
         stages["export"] = {"status": "ok", "seconds": round(time.monotonic() - t, 1),
-                            "summary": f"{len(result.files)} briefings and report.html in {out}"}
+                            "summary": summary}
         logger.info("stage export: ok (%s)", stages["export"]["summary"])
     except Exception as err:  # a broken export must not lose the night's data
         stages["export"] = {"status": "failed", "summary": f"{type(err).__name__}: {err}"[:300]}

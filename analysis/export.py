@@ -60,12 +60,16 @@ class BriefingResult:
     manifest: Path | None = None
     period: str = ""
     source: str = ""
+    level: str = "city"
+    missing: str = ""        # what the briefing lacks, in words ('' when nothing)
 
 
-def briefing_frame(db, period: Period, line: str = "qinling-huaihe") -> pd.DataFrame:
-    """Every city with its registry facts and, per dimension, value, rank, tier and 90% rank
-    interval, year-on-year change; demand type and shares; industry specialisations."""
-    regions = store.regions_frame(store.registry(db), level="city").set_index("code")
+def briefing_frame(db, period: Period, line: str = "qinling-huaihe",
+                   level: str = "city") -> pd.DataFrame:
+    """Every city (or province) with its registry facts and, per dimension, value, rank, tier
+    and 90% rank interval, year-on-year change; demand type and shares; industry
+    specialisations. A dimension without data leaves its columns empty."""
+    regions = store.regions_frame(store.registry(db), level=level).set_index("code")
     frame = pd.DataFrame(index=regions.index)
     frame["region_code"] = regions.index
     frame["region"] = regions["name"]
@@ -76,24 +80,38 @@ def briefing_frame(db, period: Period, line: str = "qinling-huaihe") -> pd.DataF
     frame["yangtze"] = regions["yangtze"]
     previous = period.shifted_years(-1)
     for dim in DIMENSIONS:
-        table = persist.rank(db, category=dim, period=period.label if _is_label(period) else
-                             f"{period.start}..{period.end}", uncertainty=True)
+        try:
+            table = persist.rank(db, category=dim, level=level, uncertainty=True,
+                                 period=period.label if _is_label(period) else
+                                 f"{period.start}..{period.end}")
+        except persist.NoResults:
+            table = pd.DataFrame(columns=["region_code", "value", "rank", "tier", "rank_low",
+                                          "rank_high"])
         table = table.set_index("region_code")
         for col in ("value", "rank", "tier", "rank_low", "rank_high"):
             frame[f"{dim}_{col}"] = table[col].reindex(frame.index)
         try:
-            before, _ = persist.dimension_series(db, category=dim, period=previous)
+            before, _ = persist.dimension_series(db, category=dim, period=previous,
+                                                 level=level)
             prev = before.reindex(frame.index)
             frame[f"{dim}_yoy"] = (frame[f"{dim}_value"] - prev) / prev.where(prev > 0)
         except persist.NoResults:
             frame[f"{dim}_yoy"] = np.nan
     label = f"{period.start}..{period.end}"
-    demand = persist.demand_types(db, period=label, top=len(frame)).set_index("region_code")
+    try:
+        demand = persist.demand_types(db, period=label, top=len(frame),
+                                      level=level).set_index("region_code")
+    except persist.NoResults:
+        demand = pd.DataFrame(columns=["type", "drivers", *TECH_GROUPS])
     frame["demand_type"] = demand["type"].reindex(frame.index)
     frame["demand_drivers"] = demand["drivers"].reindex(frame.index)
     for g in TECH_GROUPS:
         frame[f"{g}_share"] = demand[g].reindex(frame.index)
-    industries = persist.industries(db, period=label).set_index("region_code")
+    try:
+        industries = persist.industries(db, period=label, level=level).set_index("region_code")
+    except persist.NoResults:
+        industries = pd.DataFrame(columns=["specialisations", "full_demand",
+                                           *(f"{i}_share" for i in INDUSTRIES)])
     frame["specialisations"] = industries["specialisations"].reindex(frame.index)
     frame["full_demand"] = industries["full_demand"].reindex(frame.index)
     for ind in INDUSTRIES:
@@ -172,7 +190,11 @@ def scopes(frame: pd.DataFrame, registry, line: str, region: str | None):
 
 
 def export_briefings(db_path, out: Path, *, period: str | None = None, region: str | None = None,
-                     lang: str = "zh", line: str = "qinling-huaihe") -> BriefingResult:
+                     lang: str = "zh", line: str = "qinling-huaihe",
+                     level: str | None = None) -> BriefingResult:
+    """Briefing CSVs and a manifest. `level` None: cities, or provinces while no city has data
+    yet (a fresh deployment collects the nation and provinces first); the manifest and the
+    result say what is missing."""
     if lang not in ("zh", "en"):
         raise ValueError("lang must be zh or en")
     db = store.connect(db_path)
@@ -184,12 +206,31 @@ def export_briefings(db_path, out: Path, *, period: str | None = None, region: s
             if simulated else ("百度指数" if lang == "zh" else "baidu index")
         if simulated and len(sources) > 1:
             source_label += " + " + ",".join(s for s in sources if s != "emulator")
-        frame = briefing_frame(db, per, line)
         registry = store.registry(db)
+        chosen = level or "city"
+        frame = briefing_frame(db, per, line, chosen)
+        if frame.empty and level is None:
+            chosen = "province"
+            frame = briefing_frame(db, per, line, chosen)
+        if frame.empty:
+            raise persist.NoResults(f"no analysed data for {per.label} at city or province "
+                                    f"level; run `aicity collect` and `aicity analyze`")
+        total = len(registry.filter(level=chosen))
+        missing = []
+        if chosen != "city":
+            missing.append("no city has data yet: this briefing is by province")
+        if len(frame) < total:
+            missing.append(f"{total - len(frame)} of {total} {chosen} regions have no data yet")
+        empty_dims = [d for d in DIMENSIONS if frame[f"{d}_value"].isna().all()]
+        if empty_dims:
+            missing.append("no data for " + ", ".join(empty_dims))
         out.mkdir(parents=True, exist_ok=True)
-        result = BriefingResult(out=out, period=per.label, source=source_label)
+        result = BriefingResult(out=out, period=per.label, source=source_label, level=chosen,
+                                missing="; ".join(missing))
         used: set[str] = set()
-        for name, rows in scopes(frame, registry, line, region):
+        parts = scopes(frame, registry, line, region) if chosen == "city" else \
+            [("全国_分省" if lang == "zh" else "national_by_province", frame)]
+        for name, rows in parts:
             if rows.empty:
                 continue
             base = safe_filename(f"briefing_{name}")
@@ -202,6 +243,8 @@ def export_briefings(db_path, out: Path, *, period: str | None = None, region: s
             "period": per.label, "start": per.start.isoformat(), "end": per.end.isoformat(),
             "data_source": "simulated" if simulated else "real",
             "sources": sources, "exported_at": store.now_iso(), "lang": lang, "line": line,
+            "level": chosen, "regions_with_data": len(frame), "regions": total,
+            "missing": result.missing,
             "files": [{"file": p.name, "rows": sum(1 for _ in p.open(encoding="utf-8-sig")) - 1}
                       for p in result.files],
         }

@@ -16,6 +16,10 @@ from db import store
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2017, 3, 2, 2, 30, tzinfo=nightly.SHANGHAI)   # injected: no waiting
+# At 02:30 Baidu has not yet published 2017-03-01 (it does so in the morning): the job collects
+# through the day before.
+END = "2017-02-28"
+HABITS = "lowercase,block-type,unpublished,strict-token,region-one-word,top-cities=10"
 SCOPE = ["--regions", "成都,北京市,0", "--start", "2017-01-01", "--delay", "0"]
 ENV = {"AICITY_BAIDU_COOKIES": "BDUSS=job-a\nBDUSS=job-b", "AICITY_BAIDU_DAILY_BUDGET": "0"}
 
@@ -30,16 +34,16 @@ def jobs(db_path):
 
 
 def test_job_collects_analyses_and_exports(db_path, tmp_path):
-    with running_emulator(seed=3, latest="2017-03-01", rate_limit="0") as url:
+    with running_emulator(seed=3, latest="2017-03-01", rate_limit="0", habits=HABITS) as url:
         result = nightly.run_job(db_path, now=NOW, out=tmp_path / "out",
                                  env={**ENV, "AICITY_BAIDU_BASE_URL": url}, collect_args=SCOPE)
     assert result.status == "ok", result.stages
     assert [s["status"] for s in result.stages.values()] == ["ok", "ok", "ok"]
     db = store.connect(db_path)
-    assert db.execute("SELECT max(date) FROM observations").fetchone()[0] == "2017-03-01"
+    assert db.execute("SELECT max(date) FROM observations").fetchone()[0] == END
     assert db.execute("SELECT count(*) FROM components").fetchone()[0] > 0
-    briefings = list((tmp_path / "out" / "2017-03-01").glob("*.csv"))
-    assert briefings and (tmp_path / "out" / "2017-03-01" / "manifest.json").exists()
+    briefings = list((tmp_path / "out" / END).glob("*.csv"))
+    assert briefings and (tmp_path / "out" / END / "manifest.json").exists()
     assert jobs(db_path)[0][0] == "ok"
 
 
@@ -50,12 +54,28 @@ def test_failed_stage_is_recorded_and_the_next_run_recovers(db_path, tmp_path):
                             collect_args=SCOPE)
     assert first.stages["collect"]["status"] == "failed"
     assert first.status in ("partial", "failed")
-    with running_emulator(seed=3, latest="2017-03-01", rate_limit="0") as url:
+    with running_emulator(seed=3, latest="2017-03-01", rate_limit="0", habits=HABITS) as url:
         second = nightly.run_job(db_path, now=NOW, out=tmp_path / "out",
                                  env={**ENV, "AICITY_BAIDU_BASE_URL": url}, collect_args=SCOPE)
     assert second.status == "ok"
     statuses = [s for s, _ in jobs(db_path)]
     assert statuses[0] in ("partial", "failed") and statuses[1] == "ok"
+
+
+def test_first_night_without_cities_exports_by_province_and_says_what_is_missing(db_path,
+                                                                                tmp_path):
+    scope = ["--regions", "0,四川,广东,浙江", "--start", "2017-01-01", "--delay", "0"]
+    with running_emulator(seed=3, latest="2017-03-01", rate_limit="0", habits=HABITS) as url:
+        result = nightly.run_job(db_path, now=NOW, out=tmp_path / "out",
+                                 env={**ENV, "AICITY_BAIDU_BASE_URL": url}, collect_args=scope)
+    assert result.stages["export"]["status"] == "ok", result.stages
+    assert "province level" in result.stages["export"]["summary"]
+    manifest = json.loads((tmp_path / "out" / END / "manifest.json").read_text("utf-8"))
+    assert manifest["level"] == "province" and manifest["regions_with_data"] == 3
+    assert "no city has data yet" in manifest["missing"]
+    (briefing,) = (tmp_path / "out" / END).glob("*.csv")
+    text = briefing.read_text(encoding="utf-8-sig")
+    assert "四川" in text and "广东" in text and "浙江" in text
 
 
 def test_a_second_concurrent_run_is_refused(db_path):
