@@ -388,6 +388,40 @@ def collect(db_path, start, end, regions, keywords, base_url, delay, cookies_fil
         sys.exit(1)
 
 
+@cli.command()
+@click.option("--base-url", help="Server speaking the Baidu Index protocol (env "
+                                 "AICITY_BAIDU_BASE_URL, else the real site).")
+@click.option("--cookies-file", type=click.Path(exists=True, dir_okay=False),
+              help="Cookies, one per line (default: env AICITY_BAIDU_COOKIES).")
+@click.option("--cipher-file", type=click.Path(dir_okay=False),
+              help="Cipher-Text constants (TOML: key, t0, version; env AICITY_CIPHER_FILE).")
+@click.option("--timeout", type=float, default=15.0, show_default=True,
+              help="Seconds to wait for each answer.")
+def doctor(base_url, cookies_file, cipher_file, timeout):
+    """Check collecting with one request per account: network, cookie, token, site.
+
+    Each line names the part and what to do. Exit status 0 when every account can collect,
+    1 otherwise. Cookies are never printed.
+    """
+    from crawler.accounts import load_cookies
+    from crawler.cipher import CipherConfigError, load_cipher
+    from crawler.doctor import doctor as run_doctor
+    from crawler.run import CollectError, latest_published, resolve_base_url
+    try:
+        url = resolve_base_url(base_url)
+        cipher = load_cipher(cipher_file)
+        cookies = load_cookies(path=cookies_file) if cookies_file else load_cookies()
+    except (CollectError, CipherConfigError) as err:
+        raise click.ClickException(str(err)) from None
+    except UnicodeDecodeError:
+        raise click.ClickException(f"cookies file {cookies_file} is not UTF-8 text") from None
+    findings = run_doctor(url, cookies, cipher, latest_published(), timeout)
+    for f in findings:
+        click.echo(f"{'ok  ' if f.ok else 'FAIL'} {f.part}: {f.message}")
+    if not all(f.ok for f in findings):
+        sys.exit(1)
+
+
 def describe_plan(result) -> str:
     """A dry run (or a run with nothing to do) in the user's terms."""
     hours = result.estimated_seconds / 3600

@@ -19,9 +19,7 @@ from scrapy import Request
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import IgnoreRequest
 
-from twisted.internet.error import (ConnectError, ConnectionLost, DNSLookupError,
-                                    TCPTimedOutError, TimeoutError)
-from twisted.web._newclient import ResponseFailed
+from scrapy.utils.misc import load_object
 
 from crawler import protocol as proto
 from crawler.accounts import AccountPool, NoAccountsLeft, load_cookies
@@ -213,6 +211,8 @@ class AccountsMiddleware:
                 # A token can expire: the first answer to 10018 is the same request with a
                 # new token (process_request builds one), not a back-off.
                 self.crawler.stats.inc_value("aicity/tokens_renewed")
+                logger.info("%s: Cipher-Text refused (10018); asking again with a new token",
+                            acct.label)
                 return _fresh(request, token_renewed=True)
             tries = request.meta.get("abnormal_tries", 0) + 1
             seconds = self.pool.back_off(acct)
@@ -226,11 +226,6 @@ class AccountsMiddleware:
         return response
 
 
-# Failures that mean no answer came back from the server at all.
-NETWORK_ERRORS = (ConnectError, ConnectionRefusedError, DNSLookupError, TCPTimedOutError,
-                  TimeoutError, ConnectionLost, ResponseFailed, OSError)
-
-
 class ReachabilityMiddleware:
     """Stop the run when the server stops answering: after a streak of connection failures
     with no response between, the rest of the plan would only be retried into the void (one
@@ -239,6 +234,9 @@ class ReachabilityMiddleware:
     def __init__(self, crawler):
         self.crawler = crawler
         self.limit = crawler.settings.getint("AICITY_UNREACHABLE_STREAK")
+        # No answer at all: the exceptions Scrapy itself retries as network failures.
+        self.network_errors = tuple(load_object(e) if isinstance(e, str) else e
+                                    for e in crawler.settings.getlist("RETRY_EXCEPTIONS"))
         self.streak = 0
         self.last_error = ""
 
@@ -256,7 +254,7 @@ class ReachabilityMiddleware:
         return response
 
     def process_exception(self, request, exception):
-        if not isinstance(exception, NETWORK_ERRORS):
+        if not isinstance(exception, self.network_errors):
             return None
         self.streak += 1
         self.last_error = type(exception).__name__

@@ -102,7 +102,10 @@ def resolve_base_url(base_url: str | None) -> str:
     url = (base_url or os.environ.get("AICITY_BAIDU_BASE_URL") or REAL_BASE_URL).rstrip("/")
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise CollectError(f"base URL {url!r} is not an http(s) URL")
+        raise CollectError(f"base URL {without_credentials(url)!r} is not an http(s) URL")
+    if parsed.username or parsed.password:
+        raise CollectError(f"base URL {without_credentials(url)!r} carries a user name or "
+                           f"password; Baidu Index takes none: give the URL without them")
     return url
 
 
@@ -405,7 +408,8 @@ def _crawl(kind, db_path, run_id, url, pace, cookies, cookies_file, host_source,
     if kind == "index":
         from crawler.spiders.search_index import SearchIndexSpider
         crawler = process.create_crawler(SearchIndexSpider)
-        process.crawl(crawler, pieces=pieces, base_url=url, check=check)
+        process.crawl(crawler, pieces=pieces, base_url=url, check=check,
+                      recent_from=end_day - timedelta(days=2))
     elif kind == "region":
         from crawler.spiders.region import RegionSpider
         crawler = process.create_crawler(RegionSpider)

@@ -250,17 +250,18 @@ def save_series(db: Database, keyword: str, region: int, start: str, end: str | 
                 for device, pairs in rows_by_device.items() for day, value in pairs]
         written = upsert_observations(db, rows)
         days = [day for pairs in rows_by_device.values() for day, _ in pairs]
+        filled = {day for pairs in rows_by_device.values() for day, v in pairs if v is not None}
+        if filled:
+            db.conn.executemany("DELETE FROM unconfirmed WHERE keyword_id = ? AND region = ? "
+                                "AND date = ?", [(kw_id, region, d) for d in sorted(filled)])
         if days:
-            db.execute("DELETE FROM unconfirmed WHERE keyword_id = ? AND region = ? AND date "
-                       "BETWEEN ? AND ? AND accepted_at IS NULL",
-                       [kw_id, region, min(days), max(days)])
             if run_id is not None:
                 record_touched(db, run_id, [(kw_id, region, min(days), max(days))])
         if unconfirmed:
             db.conn.executemany(
                 "INSERT INTO unconfirmed(keyword_id, region, date, granularity, reason, tries, "
                 "first_seen, last_seen, accepted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT DO UPDATE SET reason = excluded.reason, tries = excluded.tries, "
+                "ON CONFLICT DO UPDATE SET tries = excluded.tries, "   # the first reason stays
                 "last_seen = excluded.last_seen, accepted_at = excluded.accepted_at",
                 [(kw_id, region, day, granularity, reason, tries, first, fetched_at,
                   fetched_at if accepted else None)

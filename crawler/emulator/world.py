@@ -40,6 +40,7 @@ WEEKLY = {"basic": [1.0, 1.0, 1.0, 0.99, 0.96, 0.9, 0.92],
 THRESHOLD = 8
 SCALE = 5.0  # puts 人工智能 near 20,000 a day nationally in 2017
 MISSING_RATE = 0.002
+HORIZON = date(2030, 12, 31)
 
 
 def _stable_int(*parts) -> int:
@@ -68,7 +69,10 @@ class World:
         self.seed = seed
         self.latest = latest or (date.today() - timedelta(days=1))
         self.start = EARLIEST
-        self.days = (self.latest - self.start).days + 1
+        # Draws span a fixed horizon, not start..latest: publishing a new day must not rewrite
+        # history (the random streams would shift with the span's length).
+        self.horizon = max(self.latest, HORIZON)
+        self.days = (self.horizon - self.start).days + 1
         self.keywords = dict(keywords)
         places = [Place(r.code, r.name, r.level, r.province, float(r.population or 0),
                         r.tier_2017) for r in regions if not getattr(r, "legacy", False)]
@@ -128,7 +132,7 @@ class World:
                 if category in ("professional", "technical"):
                     school[max(0, k - 14):max(0, min(self.days, k + 21))] *= 0.85
         if category in ("professional", "technical"):
-            for year_ in range(self.start.year, self.latest.year + 1):
+            for year_ in range(self.start.year, self.horizon.year + 1):
                 lo = self._day_index(date(year_, 7, 10))
                 hi = self._day_index(date(year_, 8, 31))
                 school[max(0, lo):max(0, min(self.days, hi + 1))] *= 0.75
@@ -165,7 +169,7 @@ class World:
                device: str = "all") -> np.ndarray:
         """Daily values (float, NaN = empty) for start..end inclusive, clamped to the world."""
         lo = max(0, self._day_index(start))
-        hi = min(self.days - 1, self._day_index(end))
+        hi = min(self._day_index(self.latest), self._day_index(end))
         if hi < lo:
             return np.array([], dtype=float)
         place = self.by_code[code]

@@ -14,14 +14,19 @@ from crawler.plan import Piece
 
 logger = logging.getLogger(__name__)
 CHECK_BATCH = 15
+BLANK_RETRIES = 2
 PTBK_PATHS = ("/Interface/ptbk", "/Interface/api/ptbk")  # checkWordsExists takes up to 15 keywords (5 groups of 3) per call
 
 
 class SearchIndexSpider(scrapy.Spider):
     name = "search_index"
 
-    def __init__(self, pieces: list[Piece], base_url: str, check: bool = True, **kwargs):
+    def __init__(self, pieces: list[Piece], base_url: str, check: bool = True,
+                 recent_from=None, **kwargs):
         super().__init__(**kwargs)
+        # Pieces starting on or after this day may not be published yet: a blank answer there
+        # is asked again only once (later runs ask again anyway).
+        self.recent_from = recent_from
         self.pieces = list(pieces)
         self.base_url = base_url.rstrip("/")
         self.check = check
@@ -37,11 +42,12 @@ class SearchIndexSpider(scrapy.Spider):
                               meta={"baidu_endpoint": endpoint, "cipher_keyword": cipher_keyword,
                                     **(meta or {})})
 
-    def index_request(self, piece: Piece) -> scrapy.Request:
+    def index_request(self, piece: Piece, blank_tries: int = 0) -> scrapy.Request:
         params = {"area": piece.region, "word": proto.word_param(list(piece.keywords)),
                   "startDate": piece.start.isoformat(), "endDate": piece.end.isoformat()}
         return self._api("/api/SearchApi/index", params, "index", self.parse_index,
-                         cipher_keyword=piece.keywords[0], cb_kwargs={"piece": piece})
+                         cipher_keyword=piece.keywords[0], cb_kwargs={"piece": piece},
+                         meta={"blank_tries": blank_tries})
 
     async def start(self):
         keywords = list(dict.fromkeys(k for p in self.pieces for k in p.keywords))
@@ -103,13 +109,15 @@ class SearchIndexSpider(scrapy.Spider):
             self.crawler.stats.inc_value("aicity/failures/no_uniqid")
             return
         yield self.ptbk_request(PTBK_PATHS[0], uniqid, piece, payload,
-                                response.meta.get("account_index"))
+                                response.meta.get("account_index"),
+                                response.meta.get("blank_tries", 0))
 
-    def ptbk_request(self, path, uniqid, piece, payload, account):
+    def ptbk_request(self, path, uniqid, piece, payload, account, blank_tries=0):
         return self._api(path, {"uniqid": uniqid}, "ptbk", self.parse_ptbk,
                          cb_kwargs={"piece": piece, "index_payload": payload},
                          # the key belongs to this uniqid: ask with the same account
-                         meta={"sticky_account": account, "uniqid": uniqid},
+                         meta={"sticky_account": account, "uniqid": uniqid,
+                               "blank_tries": blank_tries},
                          errback=self.ptbk_failed)
 
     def ptbk_failed(self, failure):
@@ -120,7 +128,8 @@ class SearchIndexSpider(scrapy.Spider):
         if response is not None and response.status == 404 and path == PTBK_PATHS[0]:
             yield self.ptbk_request(PTBK_PATHS[1], request.meta["uniqid"],
                                     request.cb_kwargs["piece"], request.cb_kwargs["index_payload"],
-                                    request.meta.get("sticky_account"))
+                                    request.meta.get("sticky_account"),
+                                    request.meta.get("blank_tries", 0))
             return
         self.crawler.stats.inc_value("aicity/failures/ptbk")
         logger.warning("ptbk request failed (%s); will be retried next run", failure.value)
@@ -136,4 +145,14 @@ class SearchIndexSpider(scrapy.Spider):
             logger.warning("region %s %s..%s: %s; will be retried next run", piece.region,
                            piece.start, piece.end, err)
             return
+        # The real site sometimes answers a series blank and a re-request fixes it: ask again
+        # (twice at most) before the pipeline keeps it as unconfirmed for a later run.
+        tries = response.meta.get("blank_tries", 0)
+        blank = tuple(i.keyword for i in items if all(v is None for v in i.values["all"]))
+        recent = self.recent_from is not None and piece.start >= self.recent_from
+        if blank and tries < (1 if recent else BLANK_RETRIES):
+            self.crawler.stats.inc_value("aicity/blank_answers_asked_again", len(blank))
+            yield self.index_request(Piece(piece.region, piece.start, piece.end, blank),
+                                     blank_tries=tries + 1)
+            items = [i for i in items if i.keyword not in blank]
         yield from items
