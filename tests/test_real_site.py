@@ -11,6 +11,7 @@ import sys
 from datetime import date, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from crawler.emulator.process import running_emulator
@@ -303,3 +304,13 @@ def test_judge_keeps_blank_and_trailing_empty_days_unconfirmed_until_accepted():
     # 11-19: third try, first seen four days ago: accepted; 11-20 keeps waiting
     assert later.keep == 2 and [(m[0], m[1], m[4]) for m in later.unconfirmed] == [
         ("2026-11-19", RECENT_END, True), ("2026-11-20", RECENT_END, False)]
+
+
+def test_the_emulated_history_does_not_change_when_a_day_is_published():
+    words = {"人工智能": ("basic", ""), "深度学习": ("professional", "")}
+    before = World(default_registry(), words, seed=SEED, latest=date(2017, 3, 1))
+    after = World(default_registry(), words, seed=SEED, latest=date(2018, 5, 1))
+    for region in (CHENGDU, 914, 0):
+        a = before.series("人工智能", region, date(2016, 1, 1), date(2017, 3, 1))
+        b = after.series("人工智能", region, date(2016, 1, 1), date(2017, 3, 1))
+        assert len(a) == 426 and ((a == b) | (np.isnan(a) & np.isnan(b))).all()

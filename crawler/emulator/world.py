@@ -40,7 +40,11 @@ WEEKLY = {"basic": [1.0, 1.0, 1.0, 0.99, 0.96, 0.9, 0.92],
 THRESHOLD = 8
 SCALE = 5.0  # puts 人工智能 near 20,000 a day nationally in 2017
 MISSING_RATE = 0.002
-HORIZON = date(2030, 12, 31)
+# Random draws come in fixed blocks of days from one stream, and random events fall in a
+# fixed span: publishing a new day must not rewrite history (one stream over start..latest
+# would shift every draw when `latest` moves).
+BLOCK_DAYS = 366
+EVENT_SPAN_DAYS = 7300
 
 
 def _stable_int(*parts) -> int:
@@ -69,10 +73,7 @@ class World:
         self.seed = seed
         self.latest = latest or (date.today() - timedelta(days=1))
         self.start = EARLIEST
-        # Draws span a fixed horizon, not start..latest: publishing a new day must not rewrite
-        # history (the random streams would shift with the span's length).
-        self.horizon = max(self.latest, HORIZON)
-        self.days = (self.horizon - self.start).days + 1
+        self.days = (self.latest - self.start).days + 1
         self.keywords = dict(keywords)
         places = [Place(r.code, r.name, r.level, r.province, float(r.population or 0),
                         r.tier_2017) for r in regions if not getattr(r, "legacy", False)]
@@ -132,7 +133,7 @@ class World:
                 if category in ("professional", "technical"):
                     school[max(0, k - 14):max(0, min(self.days, k + 21))] *= 0.85
         if category in ("professional", "technical"):
-            for year_ in range(self.start.year, self.horizon.year + 1):
+            for year_ in range(self.start.year, self.latest.year + 1):
                 lo = self._day_index(date(year_, 7, 10))
                 hi = self._day_index(date(year_, 8, 31))
                 school[max(0, lo):max(0, min(self.days, hi + 1))] *= 0.75
@@ -140,7 +141,7 @@ class World:
         events = [(date.fromisoformat(e["date"]), float(e["strength"])) for e in self._events
                   if e["category"] == category]
         for _ in range(rng.integers(1, 4)):
-            events.append((self.start + timedelta(days=int(rng.integers(0, self.days))),
+            events.append((self.start + timedelta(days=int(rng.integers(0, EVENT_SPAN_DAYS))),
                            float(rng.uniform(0.5, 2.5))))
         for when, strength in events:
             k = self._day_index(when)
@@ -169,7 +170,7 @@ class World:
                device: str = "all") -> np.ndarray:
         """Daily values (float, NaN = empty) for start..end inclusive, clamped to the world."""
         lo = max(0, self._day_index(start))
-        hi = min(self._day_index(self.latest), self._day_index(end))
+        hi = min(self.days - 1, self._day_index(end))
         if hi < lo:
             return np.array([], dtype=float)
         place = self.by_code[code]
@@ -248,12 +249,20 @@ def _city_series_cached(world: World, keyword: str, code: int) -> tuple[np.ndarr
     i = world._city_index[code]
     national = world.profile(keyword)
     affinity = world._group_affinity(keyword)[i]
-    rng = np.random.default_rng([world.seed, 5, _stable_int(keyword), code])
-    noise = rng.lognormal(0.0, 0.12, world.days)
+    noise, gaps, pc_noise = _draws(world.seed, keyword, code, world.days)
     raw = national * world.city_share[i] * affinity * noise * SCALE
     values = np.round(raw)
     values[values < THRESHOLD] = 0.0
-    values[rng.random(world.days) < MISSING_RATE] = np.nan
-    pc = np.round(np.nan_to_num(values) * world._pc_share() * rng.lognormal(0, 0.05, world.days))
+    values[gaps < MISSING_RATE] = np.nan
+    pc = np.round(np.nan_to_num(values) * world._pc_share() * pc_noise)
     pc = np.minimum(pc, np.nan_to_num(values))
     return values.astype(np.float32), pc.astype(np.float32)
+
+
+def _draws(seed: int, keyword: str, code: int, days: int):
+    """(noise, gap draws, pc noise) for `days` days, drawn block by block from one stream, so
+    a longer world only appends blocks and never changes the days before."""
+    rng = np.random.default_rng([seed, 5, _stable_int(keyword), code])
+    parts = [(rng.lognormal(0.0, 0.12, BLOCK_DAYS), rng.random(BLOCK_DAYS),
+              rng.lognormal(0.0, 0.05, BLOCK_DAYS)) for _ in range(-(-days // BLOCK_DAYS))]
+    return tuple(np.concatenate([p[j] for p in parts])[:days] for j in range(3))
