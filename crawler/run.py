@@ -17,7 +17,7 @@ from db import store
 from db.regions import RegionError
 from crawler.accounts import SHANGHAI, account_key, load_cookies, today_shanghai
 from crawler.cipher import CipherConfigError, load_cipher
-from crawler.plan import (DEFAULT_WINDOW_DAYS, REQUESTS_PER_PIECE, Area, Outlook, Piece,
+from crawler.plan import (DEFAULT_WINDOW_DAYS, REQUESTS_PER_PIECE, Area, Piece,
                           missing_ranges, outlook, plan_night)
 from crawler.protocol import EARLIEST
 
@@ -83,19 +83,22 @@ def latest_published(now: datetime | None = None, lag_days: int | None = None) -
     return now.date() - timedelta(days=lag_days)
 
 
-def resolve_budget(daily_budget: int | None) -> int:
-    if daily_budget is not None:
-        value = daily_budget
-    else:
-        text = os.environ.get("AICITY_BAIDU_DAILY_BUDGET", "1500")
+def _non_negative(value, env: str, default: str, kind, unit: str, what: str):
+    """An option's value, else its environment variable's, as a non-negative number."""
+    if value is None:
+        text = os.environ.get(env, default)
         try:
-            value = int(text)
+            value = kind(text)
         except ValueError:
-            raise CollectError(f"AICITY_BAIDU_DAILY_BUDGET={text!r} is not a whole number "
-                               f"of requests") from None
+            raise CollectError(f"{env}={text!r} is not {unit}") from None
     if value < 0:
-        raise CollectError(f"daily budget {value} must not be negative (0 = no limit)")
+        raise CollectError(f"{what} {value} must not be negative")
     return value
+
+
+def resolve_budget(daily_budget: int | None) -> int:
+    return _non_negative(daily_budget, "AICITY_BAIDU_DAILY_BUDGET", "1500", int,
+                         "a whole number of requests", "daily budget (0 = no limit)")
 
 
 def resolve_base_url(base_url: str | None) -> str:
@@ -110,17 +113,8 @@ def resolve_base_url(base_url: str | None) -> str:
 
 
 def resolve_delay(delay: float | None) -> float:
-    if delay is not None:
-        value = delay
-    else:
-        text = os.environ.get("AICITY_BAIDU_DELAY", "15")
-        try:
-            value = float(text)
-        except ValueError:
-            raise CollectError(f"AICITY_BAIDU_DELAY={text!r} is not a number of seconds") from None
-    if value < 0:
-        raise CollectError(f"delay {value} must not be negative")
-    return value
+    return _non_negative(delay, "AICITY_BAIDU_DELAY", "15", float, "a number of seconds",
+                         "delay")
 
 
 def _parse_day(text: str | date | None, what: str) -> date | None:

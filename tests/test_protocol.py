@@ -10,7 +10,7 @@ import pytest
 from crawler import protocol as proto
 from crawler.accounts import AccountPool, NoAccountsLeft, load_cookies
 from crawler.parsing import series_items
-from crawler.plan import Piece, missing_ranges, plan_pieces
+from crawler.plan import Area, Piece, missing_ranges, plan_night
 
 D = date.fromisoformat
 
@@ -76,21 +76,28 @@ def test_missing_ranges_subtracts_coverage():
     assert missing_ranges(D("2017-01-06"), D("2017-01-08"), covered) == []
 
 
-def test_plan_batches_five_keywords_and_splits_on_a_shared_grid():
+def plan_pieces(keywords, regions, start, end, covered, window_days=300):
+    return plan_night(keywords, [Area(r, "city") for r in regions], start, end, covered,
+                      window_days=window_days).pieces
+
+
+def test_plan_batches_five_keywords_and_splits_on_a_grid_counted_back_from_the_end():
     kws = [f"k{i}" for i in range(7)]
     pieces = plan_pieces(kws, [97], D("2016-01-01"), D("2016-12-31"), {}, window_days=300)
-    # 2016 crosses one 300-day grid line counted from 2011-01-01 (2016-09-30 | 2016-10-01)
-    assert {(p.start, p.end) for p in pieces} == {(D("2016-01-01"), D("2016-09-30")),
-                                                  (D("2016-10-01"), D("2016-12-31"))}
+    # the newest 300 days share one window, the 66 days before it another
+    assert {(p.start, p.end) for p in pieces} == {(D("2016-03-07"), D("2016-12-31")),
+                                                  (D("2016-01-01"), D("2016-03-06"))}
     assert sorted(len(p.keywords) for p in pieces) == [2, 2, 5, 5]
+    assert [p.recent for p in pieces] == [True, True, False, False]   # newest first
 
 
 def test_plan_asks_only_for_what_is_missing():
     covered = {("a", 97): [(D("2017-01-01"), D("2017-06-30"))]}
     pieces = plan_pieces(["a", "b"], [97], D("2017-01-01"), D("2017-07-10"), covered)
     # b needs the whole range (one request); a only the ten days it lacks
-    assert pieces == [Piece(97, D("2017-01-01"), D("2017-07-10"), ("b",)),
-                      Piece(97, D("2017-07-01"), D("2017-07-10"), ("a",))]
+    assert sorted(pieces, key=lambda p: p.keywords) == [
+        Piece(97, D("2017-07-01"), D("2017-07-10"), ("a",)),
+        Piece(97, D("2017-01-01"), D("2017-07-10"), ("b",))]
 
 
 def test_plan_never_asks_before_2011():
