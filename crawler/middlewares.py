@@ -187,6 +187,8 @@ class AccountsMiddleware:
         status = payload.get("status")
         if status != proto.ABNORMAL and request.meta.get("cipher_keyword") is not None:
             self.token_streak = 0
+        if status == proto.OK:
+            acct.backoff = 0.0   # a rare 10018 hours later starts from the first back-off
         if status == proto.NOT_LOGGED_IN:
             self.pool.retire(acct, "not logged in, 10000")
             logger.warning("%s retired: Baidu says it is not logged in (10000); "
