@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 
 from scrapy import Request
 from scrapy.downloadermiddlewares.retry import get_retry_request
@@ -41,7 +42,14 @@ def stop_run(crawler, cause: str, why: str) -> bool:
     crawler.stats.set_value("aicity/stopped", why)
     crawler.stats.set_value("aicity/stopped_cause", cause)
     logger.error("%s; stopping and keeping what was collected", why)
-    asyncio.ensure_future(crawler.engine.close_spider_async(reason=f"stopped_{cause}"))
+
+    async def close():
+        try:
+            await crawler.engine.close_spider_async(reason=f"stopped_{cause}")
+        except RuntimeError:     # already closed (a stop found while closing)
+            pass
+
+    asyncio.ensure_future(close())
     return True
 
 
@@ -129,7 +137,17 @@ class AccountsMiddleware:
         return self.crawler.stats.get_value("aicity/stopped") or ""
 
     def flush_budget(self) -> None:
-        store.add_budget_used(self.db, self.pool.take_spent())
+        spent = self.pool.take_spent()
+        try:
+            store.add_budget_used(self.db, spent)
+        except (sqlite3.Error, OSError) as err:
+            # Keep the count for the next flush; a storage failure stops the run.
+            for key, n in spent.items():
+                self.pool.spent[key] = self.pool.spent.get(key, 0) + n
+            stop_run(self.crawler, "storage", f"storage failed ({type(err).__name__}: {err}) "
+                     f"recording the request budget; free space or fix the database, then run "
+                     f"collect again")
+            return
         self.unflushed = 0
 
     def spider_closed(self, spider=None, reason=None):
@@ -161,7 +179,13 @@ class AccountsMiddleware:
                 self._stop(f"{self.pool.summary()}; the next is free in {got:.0f} s, more than "
                            f"AICITY_BAIDU_MAX_WAIT={self.max_wait:.0f} s")
                 raise IgnoreRequest("no accounts left")
-            await asyncio.sleep(got)
+            # Wait in short steps: a back-off may last minutes, and SIGTERM (or a stop) must
+            # not wait for it to end before the run closes.
+            deadline = asyncio.get_running_loop().time() + got
+            while (left := deadline - asyncio.get_running_loop().time()) > 0:
+                await asyncio.sleep(min(1.0, left))
+                if self.stopped or not self.crawler.crawling:
+                    raise IgnoreRequest("the run is stopping")
             if self.stopped:
                 raise IgnoreRequest("no accounts left")
         request.meta["account_index"] = got.index

@@ -4,11 +4,13 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sqlite3
 from datetime import date, datetime, timedelta, timezone
 
 from scrapy.exceptions import DropItem
 
 from crawler import confirm
+from crawler.middlewares import stop_run
 from crawler.items import (RegionDistributionItem, SeriesItem, UnindexedKeywordItem,
                            WordGraphItem)
 from crawler.parsing import dated_values
@@ -26,6 +28,10 @@ class StorePipeline:
         # Test hook: die hard after N stored items, to prove a killed run resumes cleanly.
         self.kill_after = int(os.environ.get("AICITY_TEST_KILL_AFTER_ITEMS", "0") or 0)
         self.db = None
+        self.broken = ""          # why storage failed; later items are dropped, not stored
+        # A writer (an import, `analyze`) may hold the database for a while: wait for it rather
+        # than lose the piece. Only a storage error that waiting cannot fix stops the run.
+        self.busy_timeout = crawler.settings.getfloat("AICITY_DB_BUSY_TIMEOUT", 600.0)
         self.devices = set(crawler.settings.getlist("AICITY_DEVICES") or ("all", "pc", "wise"))
         self.confirm_tries = crawler.settings.getint("AICITY_UNCONFIRMED_TRIES",
                                                      confirm.DEFAULT_TRIES)
@@ -37,7 +43,7 @@ class StorePipeline:
         return cls(crawler)
 
     def open_spider(self):
-        self.db = store.connect(self.db_path)
+        self.db = store.connect(self.db_path, busy_timeout=self.busy_timeout)
         self.registry = store.registry(self.db)
 
     def close_spider(self):
@@ -45,6 +51,23 @@ class StorePipeline:
             self.db.close()
 
     def process_item(self, item):
+        if self.broken:
+            self.crawler.stats.inc_value("aicity/items_not_stored")
+            raise DropItem(f"not stored: {self.broken}")
+        try:
+            return self._process(item)
+        except (sqlite3.Error, OSError) as err:
+            # Disk full, a damaged or read-only file, a lock held past the timeout: every later
+            # piece would fail the same way. Stop, keep what is stored (each piece is its own
+            # transaction, so nothing is half-written; what failed is not marked covered).
+            self.broken = f"storage failed ({type(err).__name__}: {err})"
+            self.crawler.stats.inc_value("aicity/items_not_stored")
+            stop_run(self.crawler, "storage",
+                     f"{self.broken} writing to {self.db_path}; free space or fix the database, "
+                     f"then run collect again")
+            raise DropItem(self.broken) from None
+
+    def _process(self, item):
         stats = self.crawler.stats
         if isinstance(item, SeriesItem):
             self._store_series(item)

@@ -120,10 +120,11 @@ def resolve_delay(delay: float | None) -> float:
 def _parse_day(text: str | date | None, what: str) -> date | None:
     if text is None or isinstance(text, date):
         return text
+    from analysis.periods import PeriodError, parse_day
     try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise CollectError(f"{what} {text!r} is not a date (YYYY-MM-DD)") from None
+        return parse_day(text, what)
+    except PeriodError as err:
+        raise CollectError(str(err)) from None
 
 
 def scope(db, regions: list[str] | None, keywords: list[str] | None):
@@ -306,9 +307,6 @@ def collect(db_path=None, *, kind: str = "index", start=None, end=None, regions=
         raise CollectError("no Baidu cookies: set AICITY_BAIDU_COOKIES (one cookie per line) "
                            "or pass --cookies-file FILE")
 
-    # A run still 'running' was killed (the scheduler's lock keeps runs from overlapping).
-    db.execute("UPDATE runs SET status = 'failed', error = 'interrupted', finished_at = ? "
-               "WHERE kind = 'collect' AND status = 'running'", [store.now_iso()])
     host_source = "baidu" if urlparse(url).hostname == "index.baidu.com" else "other"
     run = store.start_run(db, "collect", host_source, {
         "kind": kind, "start": start_day.isoformat(), "end": end_day.isoformat(),

@@ -229,6 +229,17 @@ def m004_real_site(db: Database) -> None:
     db.execute("CREATE TABLE crawl_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 
+@migrations()
+def m005_touch_order(db: Database) -> None:
+    # `analyze` took everything touched by runs up to the highest run id it saw; a collect that
+    # started before it and wrote after it has a lower id, so its later writes were never
+    # refitted. A sequence number given at each write (commit order) fixes the watermark.
+    # Existing rows take their run id, so the stored watermark (a run id) keeps its meaning.
+    db.execute("ALTER TABLE touched ADD COLUMN seq INTEGER NOT NULL DEFAULT 0")
+    db.execute("UPDATE touched SET seq = run_id")
+    db.execute("CREATE INDEX touched_seq ON touched(seq)")
+
+
 def migrate(db: Database) -> list[str]:
     """Apply pending migrations; returns the names applied."""
     pending = [m.name for m in migrations.pending(db)]

@@ -1,8 +1,11 @@
 """Typed access to the aicity database. Other packages read and write only through here."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
+import socket
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,14 +40,50 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
-def connect(path: str | os.PathLike | None = None, *, create: bool = False) -> Database:
+class AicityDatabase(Database):
+    """sqlite-utils' Database whose transactions take the write lock when they begin.
+
+    sqlite-utils' `atomic()` says BEGIN (deferred): a transaction that reads before it writes
+    (every save looks keyword ids up first) then fails at once with "database is locked" when
+    another process wrote in between, because SQLite cannot upgrade a stale snapshot and does
+    not wait for it. BEGIN IMMEDIATE waits for the lock under the busy timeout instead.
+    """
+
+    @contextlib.contextmanager
+    def atomic(self):
+        if self.conn.in_transaction:   # nested: a savepoint, as sqlite-utils does
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        else:
+            try:
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.rollback()
+                raise
+
+
+# Seconds a writer waits for another writer before giving up. The nightly job, an analyst's
+# import and `analyze` may overlap; collect waits longer (see crawler.settings), since giving
+# up there means a night's pieces are asked for again.
+BUSY_TIMEOUT = 30.0
+
+
+def connect(path: str | os.PathLike | None = None, *, create: bool = False,
+            busy_timeout: float = BUSY_TIMEOUT) -> Database:
     """Open the database with the pragmas every writer relies on."""
     path = db_path(path)
     if not create and not path.exists():
         raise NotInitialised(f"no database at {path}; run `aicity init` first")
-    db = Database(path)
+    db = AicityDatabase(path)
     db.execute("PRAGMA foreign_keys = ON")
-    db.execute("PRAGMA busy_timeout = 30000")  # the nightly job and an analyst may overlap
+    db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
     if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
         db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = NORMAL")
@@ -126,6 +165,12 @@ def keyword_ids(db: Database, terms: Iterable[str], create: bool = True) -> dict
     return found
 
 
+def keyword_aliases(db: Database) -> dict[str, str]:
+    """Taxonomy aliases and the terms they stand for (人工智慧 → 人工智能)."""
+    return dict(db.execute("SELECT a.alias, k.term FROM keyword_aliases a JOIN keywords k "
+                           "ON k.id = a.keyword_id").fetchall())
+
+
 def resolve_keyword(db: Database, text: str) -> tuple[int, str]:
     """A keyword id for a term or alias, as stored; KeyError if the database has never seen it."""
     row = db.execute("SELECT id, term FROM keywords WHERE term = ?", [text]).fetchone()
@@ -176,10 +221,51 @@ class Run:
 
 
 def start_run(db: Database, kind: str, source: str = "", detail: dict | None = None) -> Run:
+    """Record a run as running, with the process that runs it (so a killed run can be told
+    from a live one), after closing the runs whose process died."""
+    close_abandoned_runs(db)
+    detail = {**(detail or {}), "pid": os.getpid(), "host": socket.gethostname()}
     cur = db.execute(
         "INSERT INTO runs(kind, status, source, started_at, detail) VALUES (?, 'running', ?, ?, ?)",
-        [kind, source, now_iso(), json.dumps(detail or {}, ensure_ascii=False)])
+        [kind, source, now_iso(), json.dumps(detail, ensure_ascii=False)])
     return Run(cur.lastrowid, kind, source)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:      # someone else's process: alive
+        return True
+    return True
+
+
+def close_abandoned_runs(db: Database) -> list[int]:
+    """Mark 'running' runs of this host whose process is gone as failed ('interrupted').
+
+    A run killed with SIGKILL (or by a power cut) cannot record its own end; without this it
+    would stay 'running' for ever. Runs from other hosts, and runs whose process lives, are
+    left alone; runs recorded before pids were kept count as gone.
+    """
+    host = socket.gethostname()
+    dead = []
+    for run_id, detail in db.execute("SELECT id, detail FROM runs WHERE status = 'running'"
+                                     ).fetchall():
+        try:
+            info = json.loads(detail or "{}")
+        except ValueError:
+            info = {}
+        if info.get("host", host) != host:
+            continue
+        pid = info.get("pid")
+        if pid is None or not _alive(int(pid)):
+            dead.append(run_id)
+    if dead:
+        db.conn.executemany("UPDATE runs SET status = 'failed', error = 'interrupted', "
+                            "finished_at = ? WHERE id = ? AND status = 'running'",
+                            [(now_iso(), r) for r in dead])
+    return dead
 
 
 def finish_run(db: Database, run: Run, status: str = "ok", rows_written: int = 0,
@@ -315,7 +401,6 @@ def unconfirmed_frame(db: Database, accepted: bool | None = None) -> pd.DataFram
 
 def crawl_salt(db: Database) -> str:
     """This database's salt for account keys (made once, kept)."""
-    import secrets
     row = db.execute("SELECT value FROM crawl_state WHERE key = 'account_salt'").fetchone()
     if row:
         return row[0]
@@ -386,11 +471,18 @@ def word_graph_frame(db: Database) -> pd.DataFrame:
 
 def record_touched(db: Database, run_id: int,
                    pairs: Iterable[tuple[int, int, str, str]]) -> None:
-    """Note that run_id wrote (keyword_id, region) between two dates (for incremental analysis)."""
+    """Note that run_id wrote (keyword_id, region) between two dates (for incremental analysis).
+
+    Every write takes the next `seq`, in commit order (writers hold the write lock), so
+    `analyze` can take everything up to the highest seq it saw and miss nothing that a run
+    still going, started before it, writes afterwards.
+    """
     db.conn.executemany(
-        "INSERT INTO touched(run_id, keyword_id, region, min_date, max_date) VALUES (?,?,?,?,?) "
+        "INSERT INTO touched(run_id, keyword_id, region, min_date, max_date, seq) "
+        "VALUES (?, ?, ?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM touched)) "
         "ON CONFLICT DO UPDATE SET min_date = min(min_date, excluded.min_date), "
-        "max_date = max(max_date, excluded.max_date)", [(run_id, *p) for p in pairs])
+        "max_date = max(max_date, excluded.max_date), seq = excluded.seq",
+        [(run_id, *p) for p in pairs])
 
 
 def count_observations(db: Database) -> int:
@@ -441,4 +533,5 @@ __all__ = [
     "resolve_keyword", "runs_frame", "series", "sources", "start_run", "upsert_observations", "word_graph_frame", "coverage_frame", "save_series",
     "save_region_distribution", "save_word_graph", "mark_unindexed", "unconfirmed_state",
     "unconfirmed_frame", "waiting_days", "crawl_salt", "budget_used", "add_budget_used",
+    "close_abandoned_runs", "keyword_aliases", "AicityDatabase", "BUSY_TIMEOUT",
 ]
