@@ -10,9 +10,9 @@ trigger (default 02:30 Asia/Shanghai) and catches up a missed night once at star
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -84,15 +84,36 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "cli", *args]
 
 
+def _die_with_parent(parent: int):
+    """preexec_fn for a stage's child: the kernel sends it SIGTERM when the job process dies,
+    even by SIGKILL, so no collect outlives its job and runs beside the next one (Linux; a
+    no-op elsewhere, where the inherited lock still keeps the next job out)."""
+    def set_death_signal():
+        try:
+            import ctypes
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM)          # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            return
+        if os.getppid() != parent:                 # the parent died before prctl took effect
+            os._exit(1)
+    return set_death_signal
+
+
 def run_job(db_path, *, now: datetime | None = None, out: Path | None = None,
             env: dict | None = None, lag_days: int | None = None,
-            collect_args: list[str] | None = None) -> JobResult:
+            collect_args: list[str] | None = None, keep_fds: tuple[int, ...] = ()) -> JobResult:
     """Collect what is new (up to the latest day Baidu publishes), analyse incrementally, write
-    the briefings. Each stage is recorded; a failure does not stop the stages after it."""
+    the briefings. Each stage is recorded; a failure does not stop the stages after it.
+
+    `keep_fds` (the run lock) are inherited by the stages' children, so the lock is held as long
+    as any of them lives."""
     from analysis.export import export_briefings
     from crawler.run import latest_published
     from db import store
     now = now or datetime.now(SHANGHAI)
+    # Children run in the package directory: a relative path would name another file there.
+    db_path = store.db_path(db_path).resolve()
     # Baidu publishes yesterday in the morning: at 02:30 the latest day out is the day before.
     end = latest_published(now, lag_days).isoformat()
     out = Path(out or Path(str(store.db_path(db_path)) + "-briefings")) / end
@@ -108,8 +129,9 @@ def run_job(db_path, *, now: datetime | None = None, out: Path | None = None,
 
     def child(name: str, args: list[str]) -> None:
         t = time.monotonic()
-        proc = subprocess.run(_cli("--db", str(store.db_path(db_path)), *args), env=child_env,
-                              cwd=root, capture_output=True, text=True)
+        proc = subprocess.run(_cli("--db", str(db_path), *args), env=child_env, cwd=root,
+                              capture_output=True, text=True, pass_fds=keep_fds,
+                              preexec_fn=_die_with_parent(os.getpid()))
         tail = (proc.stderr.strip().splitlines() or [""])[-1][:300]
         stages[name] = {"status": "ok" if proc.returncode == 0 else "failed",
                         "exit": proc.returncode, "seconds": round(time.monotonic() - t, 1),
@@ -156,7 +178,7 @@ def guarded_job(db_path, **kwargs) -> JobResult | None:
             if lock.took_over:
                 logger.warning("took over a stale lock left by a run that died (%s)",
                                lock.took_over)
-            return run_job(db_path, **kwargs)
+            return run_job(db_path, keep_fds=(lock.fh.fileno(),), **kwargs)
     except LockHeld as err:
         logger.warning("%s; not starting", err)
         raise
@@ -275,9 +297,7 @@ def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 7
     from keywords.taxonomy import default_taxonomy
 
     out = Path(out)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    prepare_demo_dir(out)
     db_file = out / "aicity.db"
     result = DemoResult(out=out, db=db_file)
     t0 = time.monotonic()
@@ -334,4 +354,63 @@ def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 7
     result.files.append(build_report(db_file, out / "report.html"))
     result.timings["export"] = time.monotonic() - t
     result.timings["total"] = time.monotonic() - t0
+    _record_demo_files(out)
     return result
+
+
+DEMO_MARKER = ".aicity-demo.json"
+# What a demo writes at its top level; only these (and the files listed in the marker) are ever
+# removed when a demo is run again into the same folder.
+DEMO_ENTRIES = ("aicity.db", "aicity.db-wal", "aicity.db-shm", "briefings", "rankings",
+                "report.html")
+
+
+class DemoFolderError(click.ClickException):
+    """--out names a folder the demo must not overwrite."""
+
+
+def prepare_demo_dir(out: Path) -> None:
+    """An empty (or new) folder, or a previous demo's: its files are removed, nothing else.
+
+    A folder with anything else in it and no demo marker is refused: the demo never deletes
+    what it did not create.
+    """
+    if out.exists() and not out.is_dir():
+        raise DemoFolderError(f"--out {out}: is a file, not a folder")
+    marker = out / DEMO_MARKER
+    if out.is_dir() and any(out.iterdir()):
+        if not marker.is_file():
+            raise DemoFolderError(f"--out {out}: folder is not empty and is not a previous "
+                                  f"demo's output; choose a new or empty folder")
+        try:
+            listed = json.loads(marker.read_text(encoding="utf-8")).get("files", [])
+        except (ValueError, OSError, AttributeError):
+            listed = []
+        _remove_demo_files(out, listed)
+    out.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"files": []}), encoding="utf-8")
+
+
+def _remove_demo_files(out: Path, listed: list[str]) -> None:
+    root = out.resolve()
+    paths = [out / p for p in listed] + [out / e for e in DEMO_ENTRIES if not (out / e).is_dir()]
+    for path in paths:
+        # only inside the folder, only files (a listed name cannot point elsewhere)
+        if path.resolve().is_relative_to(root) and path.is_file():
+            path.unlink()
+    for entry in DEMO_ENTRIES:   # folders the demo made: removed when nothing else is left
+        folder = out / entry
+        if folder.is_dir():
+            for sub in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+                if sub.is_dir() and not any(sub.iterdir()):
+                    sub.rmdir()
+            if not any(folder.iterdir()):
+                folder.rmdir()
+
+
+def _record_demo_files(out: Path) -> None:
+    files = sorted(str(p.relative_to(out)) for e in DEMO_ENTRIES
+                   for p in ([out / e] if (out / e).is_file() else (out / e).rglob("*"))
+                   if p.is_file())
+    (out / DEMO_MARKER).write_text(json.dumps({"files": files}, ensure_ascii=False, indent=1),
+                                   encoding="utf-8")
