@@ -46,6 +46,7 @@ _EPOCH = date(1900, 1, 1).toordinal()
 _DAY_BITS, _GRAN_SHIFT, _DEV_SHIFT, _REG_SHIFT, _KW_SHIFT = 17, 17, 18, 20, 36
 _MAX_KEYWORDS, _MAX_REGION = 1 << 20, (1 << 16) - 1
 CHUNK_ROWS = 250_000
+MAX_EXACT = (1 << 53) - 1   # the largest whole number a float64 holds exactly
 WRITE_BATCH = 250_000
 
 
@@ -66,24 +67,59 @@ class ImportResult:
     run_id: int | None = None
 
 
-def detect_encoding(path: Path) -> str:
-    """utf-8-sig for a BOM, else utf-8 if the head decodes, else gb18030 (a superset of GBK)."""
-    with path.open("rb") as fh:
-        head = fh.read(1 << 20)
-    if head.startswith(b"\xef\xbb\xbf"):
-        return "utf-8-sig"
+def _line_of(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def detect_encoding(path: Path, data: bytes | None = None) -> str:
+    """utf-8-sig for a BOM, else utf-8 if the whole file decodes, else gb18030 (a superset of
+    GBK) if it does. A file that is UTF-8 up to one line and something else there is refused:
+    decoding it all as GBK would store the UTF-8 part as mojibake keywords."""
+    data = path.read_bytes() if data is None else data
+    bom = data.startswith(b"\xef\xbb\xbf")
+    body = data[3:] if bom else data
     try:
-        head.decode("utf-8")
-        return "utf-8"
+        body.decode("utf-8")
+        return "utf-8-sig" if bom else "utf-8"
     except UnicodeDecodeError as err:
-        # A multi-byte character cut by the 1 MiB boundary is not evidence against UTF-8.
-        if err.start >= len(head) - 3:
-            return "utf-8"
+        bad = err.start + (3 if bom else 0)
+    if bom or any(b >= 0x80 for b in data[:bad]):
+        raise ImportFailed(f"{path}:{_line_of(data, bad)}: not valid UTF-8 although the lines "
+                           f"before are (a line in another encoding?); save the whole file "
+                           f"as UTF-8") from None
     try:
-        head.decode("gb18030")
+        data.decode("gb18030")
         return "gb18030"
-    except UnicodeDecodeError:
-        raise ImportFailed(f"{path}:1: not UTF-8 or GBK text") from None
+    except UnicodeDecodeError as err:
+        raise ImportFailed(f"{path}:{_line_of(data, err.start)}: not UTF-8 or GBK text"
+                           ) from None
+
+
+def _first_short_row(path: Path, data: bytes, n_fields: int) -> tuple[int, int] | None:
+    """(line, fields) of the first data line with fewer fields than the header: pandas reads
+    a row cut off before its value as an empty value, which would be stored as missing.
+    Separators and line ends are ASCII, which neither UTF-8 nor GBK uses inside a character,
+    so the count runs on the raw bytes; files with quotes go through the csv module."""
+    if n_fields < 2:
+        return None
+    if b'"' in data:
+        import io
+        text = io.StringIO(data.decode(detect_encoding(path, data)), newline="")
+        for i, row in enumerate(csv.reader(text), start=1):
+            if i > 1 and row and len(row) < n_fields and any(c.strip() for c in row):
+                return i, len(row)
+        return None
+    raw = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(raw == 10)
+    if not len(data) or data[-1:] != b"\n":
+        ends = np.append(ends, len(data))
+    commas = np.bincount(np.searchsorted(ends, np.flatnonzero(raw == 44)),
+                         minlength=len(ends))
+    for i in np.flatnonzero(commas[1:] < n_fields - 1) + 1:
+        start = ends[i - 1] + 1
+        if data[start:ends[i]].strip():
+            return int(i) + 1, int(commas[i]) + 1
+    return None
 
 
 def _parse_date(text: str) -> int | None:
@@ -110,7 +146,14 @@ def _read_header(path: Path, encoding: str) -> list[str]:
             raise ImportFailed(f"{path}:1: the file is empty") from None
         except UnicodeDecodeError:
             raise ImportFailed(f"{path}:1: not valid {encoding} text") from None
-    return [h.strip() for h in header]
+    header = [h.strip() for h in header]
+    seen: dict[str, int] = {}
+    for i, name in enumerate(header, start=1):
+        if name and name in seen:
+            # pandas would rename the second one to 'name.1' and import it as a keyword
+            raise ImportFailed(f"{path}:1: column {i} repeats {name!r} (column {seen[name]})")
+        seen.setdefault(name, i)
+    return header
 
 
 def _column_map(header: list[str]) -> dict[str, str]:
@@ -164,6 +207,11 @@ def _values(raw: pd.Series, lines: np.ndarray, path: Path) -> np.ndarray:
     """Values as float64 with NaN for missing; rejects non-numeric, negative, fractional."""
     num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, copy=True)
     empty = (raw == "").to_numpy(copy=True)
+    huge = ~np.isnan(num) & ~(np.abs(num) <= MAX_EXACT)
+    if huge.any():   # inf, or too large for a float to hold exactly (9007199254740993 → …992)
+        i = np.flatnonzero(huge)[0]
+        raise ImportFailed(f"{path}:{lines[i]}: value {raw.iloc[i]!r} is not a finite number "
+                           f"up to {MAX_EXACT:,}")
     bad = np.isnan(num) & ~empty
     if bad.any():  # white space alone also means missing
         blank = raw[bad].str.strip() == ""
@@ -215,8 +263,15 @@ def import_csv(db: Database, path: str | Path, *, level: str | None = None,
     store.require_schema(db)
     registry = store.registry(db)
     resolve_region = registry.resolver(level)
-    encoding = detect_encoding(path)
+    data = path.read_bytes()
+    encoding = detect_encoding(path, data)
     header = _read_header(path, encoding)
+    short = _first_short_row(path, data, len(header))
+    del data
+    if short:
+        raise ImportFailed(f"{path}:{short[0]}: {short[1]} fields where the header has "
+                           f"{len(header)} (a row cut off?)")
+    aliases = store.keyword_aliases(db)
     colmap = _column_map(header)
     is_long = all(c in colmap for c in ("keyword", "region", "date", "value"))
     fixed_region = None
@@ -273,8 +328,8 @@ def import_csv(db: Database, path: str | Path, *, level: str | None = None,
             cmap = colmap
         n = len(chunk)
         rows_read += n
-        kw = _map_unique(chunk[cmap["keyword"]], _keyword_index(keyword_names), lines, path,
-                         "keyword")
+        kw = _map_unique(chunk[cmap["keyword"]], _keyword_index(keyword_names, aliases), lines,
+                         path, "keyword")
         if fixed_region is not None:
             reg = np.full(n, fixed_region, dtype=np.int64)
         else:
@@ -323,11 +378,13 @@ def import_csv(db: Database, path: str | Path, *, level: str | None = None,
                   "long" if is_long else "wide", rows_read)
 
 
-def _keyword_index(names: dict[str, int]):
+def _keyword_index(names: dict[str, int], aliases: dict[str, str]):
+    """Provisional index of a keyword; a taxonomy alias counts as its term (人工智慧 is
+    人工智能), so it joins the rankings instead of becoming a keyword of its own."""
     def index(text: str) -> int:
         if not text:
             raise ValueError("is empty")
-        return names.setdefault(text, len(names))
+        return names.setdefault(aliases.get(text, text), len(names))
     return index
 
 
