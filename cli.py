@@ -27,6 +27,21 @@ class AicityGroup(click.Group):
 FORMATS = ("table", "csv", "json")
 
 
+class DayType(click.ParamType):
+    """A YYYY-MM-DD option, checked the same way everywhere (passed on as ISO text)."""
+    name = "YYYY-MM-DD"
+
+    def convert(self, value, param, ctx):
+        from analysis.periods import PeriodError, parse_day
+        try:
+            return parse_day(value, "").isoformat()
+        except PeriodError as err:
+            self.fail(str(err).strip(), param, ctx)
+
+
+DAY = DayType()
+
+
 def emit(frame: pd.DataFrame, fmt: str, out=None) -> None:
     """Print a frame as an aligned table, CSV (UTF-8, header) or a JSON list of objects."""
     out = out or sys.stdout
@@ -192,8 +207,8 @@ def import_(db_path, file, level, region, granularity, device, source):
 @click.option("--keyword", required=True, help="A term, alias or any imported keyword.")
 @click.option("--region", required=True, help="Region name or area code.")
 @click.option("--level", type=click.Choice(["country", "province", "city"]))
-@click.option("--start", help="First date (YYYY-MM-DD).")
-@click.option("--end", help="Last date (YYYY-MM-DD).")
+@click.option("--start", type=DAY, help="First date (YYYY-MM-DD).")
+@click.option("--end", type=DAY, help="Last date (YYYY-MM-DD).")
 @click.option("--device", type=click.Choice(["all", "pc", "wise"]), default="all",
               show_default=True)
 @click.option("--granularity", type=click.Choice(["day", "week"]),
@@ -208,6 +223,8 @@ def series(db_path, keyword, region, level, start, end, device, granularity, com
 
     Example: aicity series --keyword 人工智能 --region 成都 --start 2017-01-01
     """
+    if start and end and end < start:
+        raise click.BadParameter(f"{end} is before --start {start}", param_hint="--end")
     db = open_db(db_path)
     kw_id, _ = store.resolve_keyword(db, keyword)
     reg = store.registry(db).resolve(region, level)
@@ -231,7 +248,7 @@ def series(db_path, keyword, region, level, start, end, device, granularity, com
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the simulated world.")
 @click.option("--faults", default="", help="e.g. 5xx=0.1,malformed=0.05,timeout=0.01,"
                                            "empty_ptbk=0.05,block=0.01,abnormal=0.01")
-@click.option("--latest", help="Last published day (default: yesterday, Asia/Shanghai).")
+@click.option("--latest", type=DAY, help="Last published day (default: yesterday, Asia/Shanghai).")
 @click.option("--rate-limit", default="120/60", show_default=True,
               help="Requests per seconds allowed per account before 10001 (0 = no limit).")
 @click.option("--block-seconds", type=float, default=600.0, show_default=True,
@@ -304,9 +321,9 @@ def emulator(port, host, seed, faults, latest, rate_limit, block_seconds, timeou
 
 
 @cli.command()
-@click.option("--start", help="First day (default: two years before --end; never before "
+@click.option("--start", type=DAY, help="First day (default: two years before --end; never before "
                               "2011-01-01).")
-@click.option("--end", help="Last day (default: the latest day Baidu has published).")
+@click.option("--end", type=DAY, help="Last day (default: the latest day Baidu has published).")
 @click.option("--regions", help="Comma-separated names or area codes (default: all).")
 @click.option("--keywords", help="Comma-separated keywords (default: the taxonomy).")
 @click.option("--base-url", help="Server speaking the Baidu Index protocol (env "
@@ -346,7 +363,8 @@ def collect(db_path, start, end, regions, keywords, base_url, delay, cookies_fil
     Exit status: 0 when everything planned for tonight is stored (deferred pieces are not a
     failure), 1 when pieces are still missing (run again), 2 when it stopped because no account
     was left, 3 when the server stopped answering, 4 when Baidu refused our Cipher-Text (run
-    `aicity doctor`). What was collected before a stop is kept.
+    `aicity doctor`), 5 when storing failed (disk full, damaged database). What was collected
+    before a stop is kept.
 
     Example: aicity collect --regions 成都,北京市 --start 2017-01-01 --end 2017-12-31
     """
@@ -378,7 +396,7 @@ def collect(db_path, start, end, regions, keywords, base_url, delay, cookies_fil
                    + (f"; not indexed: {', '.join(result.unindexed)}" if result.unindexed else "")
                    + (f"; failures: {result.failures}" if result.failures else ""))
     if result.stopped:
-        code = {"network": 3, "token": 4}.get(result.stopped_cause, 2)
+        code = {"network": 3, "token": 4, "storage": 5}.get(result.stopped_cause, 2)
         click.echo(f"Error: stopped early: {result.stopped}; {result.rows_written} rows kept",
                    err=True)
         sys.exit(code)
@@ -607,7 +625,8 @@ def industries(db_path, period, lq_threshold, top, fmt):
 @click.option("--top", type=int, default=10, show_default=True)
 @click.option("--show", type=click.Choice(["risers", "fallers", "growth", "tiers"]),
               default="risers", show_default=True,
-              help="tiers: moves between the cognition tier and the application-demand tier.")
+              help="tiers: moves between the cognition tier and the tier of the selection "
+                   "(default: application demand).")
 @format_option
 @db_option
 @domain_errors
@@ -617,12 +636,15 @@ def movers(db_path, category, group, keyword, period, level, top, show, fmt):
     Example: aicity movers --dimension application --show tiers
     """
     from analysis import persist
-    if not keyword and not category:
-        category = "application"
     db = open_db(db_path)
     out = persist.movers(db, category=category, group=group, keyword=keyword, period=period,
                          level=level, n=top)[show]
+    if out.attrs.get("note") and show != "growth":
+        # risers and fallers are about the change: without it there is nothing to show
+        raise click.ClickException(f"{out.attrs['note']}; choose a later --period")
     label_source(db)
+    if out.attrs.get("note"):
+        click.echo(f"note: change left empty: {out.attrs['note']}", err=True)
     emit(out.round(4), fmt)
 
 

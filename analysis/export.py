@@ -79,6 +79,8 @@ def briefing_frame(db, period: Period, line: str = "qinling-huaihe",
     frame["qinling_huaihe"] = regions["qinling_huaihe"]
     frame["yangtze"] = regions["yangtze"]
     previous = period.shifted_years(-1)
+    # 同比 only when this period and the one a year before are both wholly within the data
+    frame.attrs["yoy_gap"] = yoy_gap = persist.year_on_year_gap(db, period)
     for dim in DIMENSIONS:
         try:
             table = persist.rank(db, category=dim, level=level, uncertainty=True,
@@ -90,13 +92,16 @@ def briefing_frame(db, period: Period, line: str = "qinling-huaihe",
         table = table.set_index("region_code")
         for col in ("value", "rank", "tier", "rank_low", "rank_high"):
             frame[f"{dim}_{col}"] = table[col].reindex(frame.index)
+        frame[f"{dim}_yoy"] = np.nan
+        if yoy_gap:
+            continue
         try:
             before, _ = persist.dimension_series(db, category=dim, period=previous,
                                                  level=level)
             prev = before.reindex(frame.index)
             frame[f"{dim}_yoy"] = (frame[f"{dim}_value"] - prev) / prev.where(prev > 0)
         except persist.NoResults:
-            frame[f"{dim}_yoy"] = np.nan
+            pass
     label = f"{period.start}..{period.end}"
     try:
         demand = persist.demand_types(db, period=label, top=len(frame),
@@ -117,7 +122,9 @@ def briefing_frame(db, period: Period, line: str = "qinling-huaihe",
     for ind in INDUSTRIES:
         frame[f"{ind}_share"] = industries[f"{ind}_share"].reindex(frame.index)
     frame = frame[frame["basic_value"].notna() | frame["application_value"].notna()]
-    return frame.sort_values(["application_rank", "basic_rank"], na_position="last")
+    out = frame.sort_values(["application_rank", "basic_rank"], na_position="last")
+    out.attrs["yoy_gap"] = yoy_gap
+    return out
 
 
 def _is_label(period: Period) -> bool:
@@ -221,6 +228,8 @@ def export_briefings(db_path, out: Path, *, period: str | None = None, region: s
             missing.append("no city has data yet: this briefing is by province")
         if len(frame) < total:
             missing.append(f"{total - len(frame)} of {total} {chosen} regions have no data yet")
+        if frame.attrs.get("yoy_gap"):
+            missing.append(f"year-on-year (同比) left empty: {frame.attrs['yoy_gap']}")
         empty_dims = [d for d in DIMENSIONS if frame[f"{d}_value"].isna().all()]
         if empty_dims:
             missing.append("no data for " + ", ".join(empty_dims))

@@ -29,6 +29,21 @@ class Period:
         return Period(shift(self.start), shift(self.end), f"{self.label} {years:+d}y")
 
 
+def parse_day(text: str, what: str = "date") -> date:
+    """A day written YYYY-MM-DD, the one form every date option takes.
+
+    `date.fromisoformat` alone would also take 20170101 and 2017-W01-1, and a string compared
+    with stored dates (2017/01/01) would silently select the wrong rows."""
+    text = str(text).strip()
+    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", text)
+    if not m:
+        raise PeriodError(f"{what} {text!r} is not a date (YYYY-MM-DD)")
+    try:
+        return date(int(m[1]), int(m[2]), int(m[3]))
+    except ValueError as err:
+        raise PeriodError(f"{what} {text!r} is not a real date ({err})") from None
+
+
 def parse_period(text: str) -> Period:
     text = str(text).strip()
     if re.fullmatch(r"\d{4}", text):
@@ -43,10 +58,10 @@ def parse_period(text: str) -> Period:
     if ".." in text:
         a, _, b = text.partition("..")
         try:
-            start, end = date.fromisoformat(a.strip()), date.fromisoformat(b.strip())
-        except ValueError:
-            raise PeriodError(f"period {text!r}: START..END must be YYYY-MM-DD..YYYY-MM-DD") \
-                from None
+            start, end = parse_day(a), parse_day(b)
+        except PeriodError as err:
+            raise PeriodError(f"period {text!r}: START..END must be YYYY-MM-DD..YYYY-MM-DD "
+                              f"({err})") from None
         if end < start:
             raise PeriodError(f"period {text!r} ends before it starts")
         return Period(start, end, text)

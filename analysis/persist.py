@@ -215,12 +215,14 @@ def analyze(db_path=None, *, full: bool = False, config: DecomposeConfig | None 
     store.require_schema(db)
     db_file = str(store.db_path(db_path).resolve())
     state = dict(db.execute("SELECT key, value FROM analysis_state").fetchall())
-    last_run = int(state.get("last_run", "0"))
-    max_run = db.execute("SELECT coalesce(max(run_id), 0) FROM touched").fetchone()[0]
+    # Watermark over touched.seq (commit order); the key keeps its old name so databases
+    # analysed before m005 carry on (their seq values are the run ids).
+    last_seq = int(state.get("last_run", "0"))
+    max_seq = db.execute("SELECT coalesce(max(seq), 0) FROM touched").fetchone()[0]
     has_components = db.execute("SELECT 1 FROM components LIMIT 1").fetchone() is not None
     full = full or not has_components
     result = AnalyzeResult(full=full)
-    run = store.start_run(db, "analyze", "", {"full": full, "since_run": last_run})
+    run = store.start_run(db, "analyze", "", {"full": full, "since_seq": last_seq})
     db.conn.commit()
 
     if full:
@@ -228,32 +230,38 @@ def analyze(db_path=None, *, full: bool = False, config: DecomposeConfig | None 
             r[0]: None for r in db.execute("SELECT id FROM keywords ORDER BY id")}
         appends: dict[tuple[int, int], tuple[str, str]] = {}
     else:
-        refit, appends = _plan_incremental(db, last_run, device, tail_limit)
+        refit, appends = _plan_incremental(db, last_seq, max_seq, device, tail_limit)
     membership = _membership(db)
+
+    # Results are saved in short transactions, so a crawl or an import writing at the same
+    # time waits for a batch, not for the whole analysis (which once held the write lock for
+    # minutes and made collect give up with "database is locked"). A full run replaces rows
+    # in place and removes the ones it did not refresh at the end, so a reader never finds
+    # the table empty.
+    saved: set[tuple[str, int, str]] = set()
+    batch = _Batches(db)
 
     # 1. keyword × region series; their observed arrays are summed into aggregates as they come
     jobs = [(db_file, kw, device, config, regions) for kw, regions in refit.items()]
     notes: Counter = Counter()
     acc: dict = {}
-    with db.atomic():
+    done = 0
+    for out in _map(_work_keyword, jobs, workers):
+        done += 1
+        batch.save(out, device)
+        saved.update((c[0], c[1], c[3]) for c in out["components"])
+        notes.update(out["notes"])
+        result.series += len(out["components"])
         if full:
-            db.execute("DELETE FROM components WHERE device = ?", [device])
-            db.execute("DELETE FROM components_tail WHERE device = ?", [device])
-            db.execute("DELETE FROM anomalies")
-        done = 0
-        for out in _map(_work_keyword, jobs, workers):
-            done += 1
-            _save(db, out, device)
-            notes.update(out["notes"])
-            result.series += len(out["components"])
-            if full:
-                subjects = _subjects_for(membership.get(out["keyword_id"], []))
-                for (region, gran), (first, step, values) in out["observed"].items():
-                    if gran == "day":
-                        for subject in subjects:
-                            _add_aligned(acc, (subject, region), first, step, values)
-            if progress:
-                progress("series", done, len(jobs))
+            subjects = _subjects_for(membership.get(out["keyword_id"], []))
+            for (region, gran), (first, step, values) in out["observed"].items():
+                if gran == "day":
+                    for subject in subjects:
+                        _add_aligned(acc, (subject, region), first, step, values)
+        if progress:
+            progress("series", done, len(jobs))
+    batch.flush()
+    with db.atomic():
         result.appended = _append_tails(db, appends, device)
 
     # 2. aggregates (dimension/group × region)
@@ -267,19 +275,23 @@ def analyze(db_path=None, *, full: bool = False, config: DecomposeConfig | None 
         append_pairs = {(s_, r): span for (kw, r), span in appends.items()
                         for s_ in _subjects_for(membership.get(kw, [])) if (s_, r) not in pairs}
     del acc
+    done = 0
+    for out in _map(_work_aggregate, agg_jobs, workers):
+        done += 1
+        batch.save(out, device)
+        saved.update((c[0], c[1], c[3]) for c in out["components"])
+        notes.update(out["notes"])
+        result.aggregates += 1
+        if progress:
+            progress("aggregates", done, len(agg_jobs))
+    batch.flush()
     with db.atomic():
-        done = 0
-        for out in _map(_work_aggregate, agg_jobs, workers):
-            done += 1
-            _save(db, out, device)
-            notes.update(out["notes"])
-            result.aggregates += 1
-            if progress:
-                progress("aggregates", done, len(agg_jobs))
-        if not full:
+        if full:
+            _drop_unrefreshed(db, saved, device)
+        else:
             _append_aggregate_tails(db, append_pairs, membership, device)
         db.execute("INSERT INTO analysis_state(key, value) VALUES ('last_run', ?) "
-                   "ON CONFLICT DO UPDATE SET value = excluded.value", [str(max_run)])
+                   "ON CONFLICT DO UPDATE SET value = excluded.value", [str(max_seq)])
         latest = db.execute("SELECT max(max_date) FROM touched").fetchone()[0]
         if latest:
             db.execute("INSERT INTO analysis_state(key, value) VALUES ('latest_day', ?) "
@@ -306,6 +318,40 @@ def _map(fn, jobs, workers):
         yield from pool.imap_unordered(fn, jobs, chunksize=max(1, len(jobs) // (workers * 8)))
 
 
+class _Batches:
+    """Save worker outputs in transactions of about `seconds` each."""
+
+    def __init__(self, db, seconds: float = 0.5):
+        self.db, self.seconds, self.pending, self.since = db, seconds, [], time.monotonic()
+
+    def save(self, out: dict, device: str) -> None:
+        self.pending.append((out, device))
+        if time.monotonic() - self.since >= self.seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            with self.db.atomic():
+                for out, device in self.pending:
+                    _save(self.db, out, device)
+        self.pending, self.since = [], time.monotonic()
+
+
+def _drop_unrefreshed(db, saved: set, device: str) -> None:
+    """After a full run: components (and their tails and anomalies) of series that no longer
+    exist, i.e. that this run did not write."""
+    stale = [(s_, r, g) for s_, r, g in db.execute(
+        "SELECT subject, region, granularity FROM components WHERE device = ?", [device])
+        if (s_, r, g) not in saved]
+    db.conn.executemany("DELETE FROM components WHERE subject = ? AND region = ? AND "
+                        "granularity = ? AND device = ?", [(*k, device) for k in stale])
+    db.conn.executemany("DELETE FROM components_tail WHERE subject = ? AND region = ? AND "
+                        "device = ?", [(k[0], k[1], device) for k in stale])
+    db.conn.executemany("DELETE FROM anomalies WHERE subject = ? AND region = ? AND NOT EXISTS "
+                        "(SELECT 1 FROM components c WHERE c.subject = anomalies.subject AND "
+                        "c.region = anomalies.region)", [(k[0], k[1]) for k in stale])
+
+
 def _save(db, out: dict, device: str) -> None:
     comps = out["components"]
     if not comps:
@@ -323,10 +369,11 @@ def _save(db, out: dict, device: str) -> None:
                         "VALUES (?,?,?,?,?)", out["anomalies"])
 
 
-def _plan_incremental(db, last_run: int, device: str, tail_limit: int):
+def _plan_incremental(db, last_seq: int, max_seq: int, device: str, tail_limit: int):
     """Which keywords need a refit (and for which regions) and which series can take a tail."""
     touched = db.execute("SELECT keyword_id, region, min(min_date), max(max_date) FROM touched "
-                         "WHERE run_id > ? GROUP BY keyword_id, region", [last_run]).fetchall()
+                         "WHERE seq > ? AND seq <= ? GROUP BY keyword_id, region",
+                         [last_seq, max_seq]).fetchall()
     ends = {(int(s[2:]), r): (start, step, n) for s, r, start, step, n in db.execute(
         "SELECT subject, region, start, step, n FROM components WHERE subject LIKE 'k:%' AND "
         "device = ? AND granularity = 'day'", [device])}
@@ -519,8 +566,46 @@ def latest_day(db) -> date:
     return date.fromisoformat(row[0])
 
 
+def data_span(db) -> tuple[date, date] | None:
+    """First and last day any run wrote (imports and crawls record what they touched)."""
+    lo, hi = db.execute("SELECT min(min_date), max(max_date) FROM touched").fetchone()
+    return (date.fromisoformat(lo), date.fromisoformat(hi)) if lo else None
+
+
 def resolve_period(db, text: str | None) -> Period:
-    return parse_period(text) if text else last_full_year(latest_day(db))
+    """The period asked for (default: the last full year), refused when no data falls in it:
+    a period outside the data would give blank rows that look like an answer."""
+    per = parse_period(text) if text else last_full_year(latest_day(db))
+    span = data_span(db)
+    if span is None:
+        raise NoResults("no data yet; run `aicity collect` or `aicity import`")
+    first, last = span
+    if per.end < first or per.start > last:
+        full_year = last.year if last.month == 12 and last.day == 31 else last.year - 1
+        suggest = str(full_year) if full_year >= first.year and date(full_year, 1, 1) >= first \
+            else f"{first}..{last}"
+        raise NoResults(f"no data for period {per.label} ({per.start}..{per.end}); the data "
+                        f"covers {first}..{last}: try --period {suggest}")
+    return per
+
+
+def year_on_year_gap(db, period: Period) -> str:
+    """Why a year-on-year change cannot be given for `period` ('' when it can): both the period
+    and the same span a year earlier must lie wholly within the data, or a full year would be
+    compared with a few weeks."""
+    span = data_span(db)
+    if span is None:
+        return "no data"
+    first, last = span
+    prev = period.shifted_years(-1)
+    if prev.start < first:
+        had = max(0, (prev.end - max(prev.start, first)).days + 1)
+        return (f"year-on-year needs {prev.start}..{prev.end} in full; the data starts "
+                f"{first} ({had} of {prev.days} days)")
+    if period.end > last:
+        return (f"year-on-year needs {period.start}..{period.end} in full; the data ends "
+                f"{last}")
+    return ""
 
 
 def _region_frame(db, level: str | None) -> pd.DataFrame:
@@ -627,29 +712,45 @@ def industries(db, *, period=None, lq_threshold=1.2, top=10, level="city") -> pd
 def movers(db, *, category=None, group=None, keyword=None, period=None, level="city", n=10
            ) -> dict[str, pd.DataFrame]:
     """Year-on-year growth and rank change; risers and fallers; and the tier movement between
-    cognition (basic + professional + technical) and application demand."""
+    cognition (basic + professional + technical) and the selection (default application
+    demand). Each table has at most `n` rows.
+
+    Year-on-year compares like with like: when the period a year earlier (or the period
+    itself) is not wholly within the data, the growth tables' change columns are empty and
+    their attrs['note'] says why.
+    """
+    if not (category or keyword):
+        category = "application"
     per = resolve_period(db, period)
     prev = per.shifted_years(-1)
     regions = _region_frame(db, level)
     now_v, _ = dimension_series(db, category=category, group=group, keyword=keyword, period=per,
                                 level=level)
-    try:
-        before_v, _ = dimension_series(db, category=category, group=group, keyword=keyword,
-                                       period=prev, level=level)
-    except NoResults:
-        before_v = now_v * np.nan
+    gap = year_on_year_gap(db, per)
+    before_v = now_v * np.nan
+    if not gap:
+        try:
+            before_v, _ = dimension_series(db, category=category, group=group, keyword=keyword,
+                                           period=prev, level=level)
+        except NoResults:
+            gap = f"no analysis results for {prev.start}..{prev.end}"
     table = growth_table(now_v, before_v)
     risers, fallers = _movers(table, n)
     cognition = sum(dimension_series(db, category=c, period=per, level=level)[0].fillna(0)
                     for c in COGNITION)
-    application = dimension_series(db, category="application", period=per, level=level)[0]
-    tiers = tier_movement(cognition, application)
+    tiers = tier_movement(cognition, now_v)
+    tiers = tiers[tiers["direction"].isin(["up", "down"])]
+    tiers = tiers.reindex(tiers["move"].astype(float).abs().sort_values(
+        ascending=False, kind="stable").index)
 
-    def named(frame):
-        return _with_names(frame, regions).reset_index(drop=True)
+    def named(frame, note=""):
+        out = _with_names(frame.head(n), regions).reset_index(drop=True)
+        out.attrs["period"] = per.label
+        out.attrs["note"] = note
+        return out
 
-    return {"growth": named(table), "risers": named(risers), "fallers": named(fallers),
-            "tiers": named(tiers[tiers["direction"].isin(["up", "down"])])}
+    return {"growth": named(table, gap), "risers": named(risers, gap),
+            "fallers": named(fallers, gap), "tiers": named(tiers)}
 
 
 def components_for(db, keyword_id: int, region: int, device: str = "all",
@@ -684,4 +785,4 @@ def anomalies_frame(db, limit: int = 50) -> pd.DataFrame:
 
 __all__ = ["AnalyzeResult", "NoResults", "adjusted_matrix", "analyze", "anomalies_frame",
            "components_for", "demand_types", "dimension_series", "industries", "movers", "rank",
-           "resolve_period", "split"]
+           "resolve_period", "split", "data_span", "year_on_year_gap"]

@@ -128,13 +128,18 @@ def build_report(db_path, out: Path, period: str | None = None) -> Path:
         sections.append(("城市梯队地图（应用需求）", _svg(fig)))
 
         moves = persist.movers(db, category="application", period=label)
-        fig, ax = plt.subplots(figsize=(8, 4))
-        both = pd.concat([moves["risers"], moves["fallers"]])
-        if not both.empty:
-            ax.barh(both["region"], both["rank_change"].astype(float),
-                    color=["#5b9a55" if v > 0 else "#b2182b" for v in both["rank_change"]])
-        ax.set_xlabel("名次变化（同比）")
-        sections.append(("上升与下降城市（应用需求）", _svg(fig)))
+        if moves["risers"].attrs.get("note"):
+            # a full year against a few weeks would rank noise: say why there is no chart
+            sections.append(("上升与下降城市（应用需求）",
+                             f"<p>无同比数据：{html.escape(moves['risers'].attrs['note'])}</p>"))
+        else:
+            fig, ax = plt.subplots(figsize=(8, 4))
+            both = pd.concat([moves["risers"], moves["fallers"]])
+            if not both.empty:
+                ax.barh(both["region"], both["rank_change"].astype(float),
+                        color=["#5b9a55" if v > 0 else "#b2182b" for v in both["rank_change"]])
+            ax.set_xlabel("名次变化（同比）")
+            sections.append(("上升与下降城市（应用需求）", _svg(fig)))
     finally:
         db.close()
     banner = ("本报告基于模拟数据（emulator），不代表真实搜索量。" if simulated
