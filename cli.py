@@ -93,11 +93,22 @@ def domain_errors(fn):
         from keywords.taxonomy import TaxonomyError
         from analysis.periods import PeriodError
         from analysis.persist import NoResults
+        import sqlite3
         try:
             return fn(*args, **kwargs)
         except (ImportFailed, RegionError, TaxonomyError, store.NotInitialised,
-                store.UnknownKeyword, PeriodError, NoResults) as err:
+                store.UnknownKeyword, PeriodError, NoResults, store.DatabaseProblem) as err:
             raise click.ClickException(str(err)) from None
+        except sqlite3.DatabaseError as err:
+            # damaged, read-only or full: one line naming the database, no traceback
+            where = kwargs.get("db_path") or store.db_path(None)
+            raise click.ClickException(f"database {where}: {err}; if it is damaged, restore "
+                                       f"it from a backup") from None
+        except OSError as err:
+            if err.errno is None:
+                raise
+            name = f"{err.filename}: " if err.filename else ""
+            raise click.ClickException(f"{name}{err.strerror or err}") from None
 
     return wrapper
 

@@ -121,6 +121,13 @@ def run_job(db_path, *, now: datetime | None = None, out: Path | None = None,
     child_env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""),
                      **(env or {}))
     db = store.connect(db_path)
+    damage = store.integrity_problem(db)
+    if damage:
+        # Stages on a damaged file could store into it or answer from it wrongly: stop here.
+        db.close()
+        logger.error("job not started: %s fails its integrity check (%s); restore it from a "
+                     "backup", db_path, damage)
+        return JobResult("failed", {"check": {"status": "failed", "summary": damage[:300]}})
     run = store.start_run(db, "job", "", {"end": end, "stages": {}})
     db.conn.commit()
     t0 = time.monotonic()

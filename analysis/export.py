@@ -10,8 +10,10 @@ the period, the data source (real or simulated) and the export time.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,23 +151,39 @@ def _header(col: str, lang: str) -> str:
     return col
 
 
+@contextlib.contextmanager
+def atomic_write(path: Path, encoding: str = "utf-8", newline: str | None = None):
+    """Write to a hidden temporary file next to `path`, then rename it over `path`: a full disk
+    or a crash leaves the old file (or none), never a 0-byte or cut-off one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with tmp.open("w", encoding=encoding, newline=newline) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_csv(frame: pd.DataFrame, path: Path, lang: str, source_label: str) -> Path:
     frame = frame.copy()
     frame["data_source"] = source_label
     headers = [neutralise(_header(c, lang)) for c in frame.columns]
-    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+    with atomic_write(path, encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\r\n")
         writer.writerow(headers)
         for row in frame.itertuples(index=False):
-            writer.writerow([_cell(v) for v in row])
+            writer.writerow([_cell(v, lang) for v in row])
     return path
 
 
-def _cell(value):
+def _cell(value, lang: str = "zh"):
     if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
         return ""
     if isinstance(value, (bool, np.bool_)):
-        return "是" if value else ""
+        return ("是" if lang == "zh" else "yes") if value else ""
     if isinstance(value, (np.integer, int)):
         return int(value)
     if isinstance(value, (np.floating, float)):
@@ -258,8 +276,8 @@ def export_briefings(db_path, out: Path, *, period: str | None = None, region: s
                       for p in result.files],
         }
         result.manifest = out / "manifest.json"
-        result.manifest.write_text(json.dumps(manifest, ensure_ascii=False, indent=1),
-                                   encoding="utf-8")
+        with atomic_write(result.manifest) as fh:
+            fh.write(json.dumps(manifest, ensure_ascii=False, indent=1))
         return result
     finally:
         db.close()

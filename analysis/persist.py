@@ -676,8 +676,21 @@ def split(db, *, category=None, keyword=None, line="qinling-huaihe", period=None
 
 def _group_frame(db, category: str, groups: Iterable[str], period: Period, level: str
                  ) -> pd.DataFrame:
-    return pd.DataFrame({g: dimension_series(db, category=category, group=g, period=period,
-                                             level=level)[0] for g in groups})
+    """One column per group; a group without data is an empty column (the others still
+    answer), and only when no group has data is there nothing to say."""
+    columns, missing = {}, []
+    for g in groups:
+        try:
+            columns[g] = dimension_series(db, category=category, group=g, period=period,
+                                          level=level)[0]
+        except NoResults:
+            missing.append(g)
+    if not columns:
+        raise NoResults(f"no analysis results for {category}; run `aicity analyze`")
+    index = next(iter(columns.values())).index
+    frame = pd.DataFrame({g: columns.get(g, pd.Series(np.nan, index=index)) for g in groups})
+    frame.attrs["groups_without_data"] = missing
+    return frame
 
 
 def _with_names(frame: pd.DataFrame, regions: pd.DataFrame) -> pd.DataFrame:

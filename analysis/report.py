@@ -156,7 +156,9 @@ svg{{max-width:100%;height:auto}}section{{margin:2em 0}}</style></head>
 </body></html>
 """
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
+    from analysis.export import atomic_write
+    with atomic_write(out) as fh:
+        fh.write(page)
     return out
 
 

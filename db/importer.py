@@ -147,6 +147,9 @@ def _read_header(path: Path, encoding: str) -> list[str]:
         except UnicodeDecodeError:
             raise ImportFailed(f"{path}:1: not valid {encoding} text") from None
     header = [h.strip() for h in header]
+    if not any(header):
+        raise ImportFailed(f"{path}:1: the first line is blank; expected a header such as "
+                           f"keyword,region,date,value")
     seen: dict[str, int] = {}
     for i, name in enumerate(header, start=1):
         if name and name in seen:

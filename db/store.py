@@ -27,6 +27,10 @@ class NotInitialised(RuntimeError):
     """The database has no schema yet (run `aicity init`)."""
 
 
+class DatabaseProblem(RuntimeError):
+    """The database file cannot be used (missing folder, not SQLite, damaged)."""
+
+
 class UnknownKeyword(LookupError):
     """A keyword the database has never seen (neither a taxonomy term, alias nor imported)."""
 
@@ -81,13 +85,32 @@ def connect(path: str | os.PathLike | None = None, *, create: bool = False,
     path = db_path(path)
     if not create and not path.exists():
         raise NotInitialised(f"no database at {path}; run `aicity init` first")
-    db = AicityDatabase(path)
+    if create and not path.parent.is_dir():
+        raise DatabaseProblem(f"cannot create {path}: folder {path.parent} does not exist")
+    import sqlite3
+    try:
+        db = AicityDatabase(path)
+        db.execute("PRAGMA schema_version").fetchone()   # reads the header: garbage fails here
+    except sqlite3.DatabaseError as err:
+        raise DatabaseProblem(f"{path}: not a usable SQLite database ({err}); restore it from "
+                              f"a backup or point --db at another file") from None
     db.execute("PRAGMA foreign_keys = ON")
     db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
     if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
         db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = NORMAL")
     return db
+
+
+def integrity_problem(db: Database) -> str:
+    """'' when `PRAGMA quick_check` finds nothing, else its first finding. A damaged file can
+    answer some queries and silently miss rows in others; the nightly job checks first."""
+    import sqlite3
+    try:
+        rows = [r[0] for r in db.execute("PRAGMA quick_check(5)").fetchall()]
+    except sqlite3.DatabaseError as err:
+        return str(err)
+    return "" if rows == ["ok"] else "; ".join(rows)
 
 
 def require_schema(db: Database) -> None:
@@ -533,5 +556,5 @@ __all__ = [
     "resolve_keyword", "runs_frame", "series", "sources", "start_run", "upsert_observations", "word_graph_frame", "coverage_frame", "save_series",
     "save_region_distribution", "save_word_graph", "mark_unindexed", "unconfirmed_state",
     "unconfirmed_frame", "waiting_days", "crawl_salt", "budget_used", "add_budget_used",
-    "close_abandoned_runs", "keyword_aliases", "AicityDatabase", "BUSY_TIMEOUT",
+    "close_abandoned_runs", "keyword_aliases", "DatabaseProblem", "integrity_problem", "AicityDatabase", "BUSY_TIMEOUT",
 ]

@@ -430,3 +430,95 @@ def test_movers_honours_top_and_the_selection_for_every_table(national_db):
     by_basic = table("--show", "tiers", "--top", "20", "--dimension", "basic")
     by_kw = table("--show", "tiers", "--top", "20", "--keyword", "人脸识别")
     assert not (by_app.equals(by_basic) and by_app.equals(by_kw))
+
+
+# --- one line, no traceback, nothing half-written ----------------------------------------------
+
+def test_unusable_database_files_get_one_line(tmp_path):
+    garbage = tmp_path / "garbage.db"
+    garbage.write_text("not a database", encoding="utf-8")
+    for args, expected in [
+        (["--db", str(tmp_path / "no" / "x.db"), "init"], "folder"),
+        (["--db", str(garbage), "regions"], "not a usable SQLite database"),
+    ]:
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 1, result.output
+        assert expected in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_truncated_database_gets_one_line(db_path, tmp_path):
+    cut = tmp_path / "cut.db"
+    cut.write_bytes(db_path.read_bytes()[:40_000])
+    result = CliRunner().invoke(cli, ["--db", str(cut), "rank", "--dimension", "basic"])
+    assert result.exit_code == 1
+    assert "Error:" in result.output and "Traceback" not in result.output
+
+
+def test_a_file_of_blank_lines_is_refused(db_path, tmp_path):
+    path = tmp_path / "blank.csv"
+    path.write_text("\n\n\n", encoding="utf-8")
+    result = _import_file(db_path, path)
+    assert result.exit_code == 1 and "blank.csv:1: the first line is blank" in result.output
+
+
+def test_an_export_that_fails_midway_leaves_the_old_file_whole(tmp_path, monkeypatch):
+    import errno
+
+    import pandas as pd
+
+    from analysis import export
+    path = tmp_path / "briefing.csv"
+    frame = pd.DataFrame({"region": ["成都", "武汉", "西安"], "basic_value": [1.0, 2.0, 3.0]})
+    export.write_csv(frame, path, "zh", "test")
+    before = path.read_bytes()
+    calls = {"n": 0}
+    real = export._cell
+
+    def full_disk(value, lang="zh"):
+        calls["n"] += 1
+        if calls["n"] > 4:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(value, lang)
+
+    monkeypatch.setattr(export, "_cell", full_disk)
+    with pytest.raises(OSError):
+        export.write_csv(frame.assign(basic_value=[4.0, 5.0, 6.0]), path, "zh", "test")
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["briefing.csv"]
+
+
+def test_industries_answer_when_one_group_has_no_data(db_copy):
+    db = store.connect(db_copy)
+    db.execute("DELETE FROM components WHERE subject IN (SELECT 'k:' || keyword_id FROM "
+               "keyword_groups WHERE category = 'industry' AND group_name = 'finance')")
+    db.conn.commit()
+    from analysis import persist
+    out = persist.industries(db, period="2017")
+    db.close()
+    assert out["finance_share"].fillna(0).eq(0).all()
+    assert out["healthcare_share"].notna().any()
+
+
+def test_the_english_briefing_has_no_chinese_yes(national_db, tmp_path):
+    from analysis.export import export_briefings
+    result = export_briefings(national_db, tmp_path / "b", period="2017", lang="en")
+    text = "".join(p.read_text(encoding="utf-8-sig") for p in result.files)
+    assert "是" not in text
+
+
+def test_the_job_does_not_start_on_a_damaged_database(db_copy, tmp_path):
+    data = bytearray(db_copy.read_bytes())
+    page = 4096
+    for offset in range(20 * page, len(data) - page, 97 * page):   # scribble on b-tree pages
+        data[offset:offset + 64] = b"\xff" * 64
+    db_copy.write_bytes(bytes(data))
+    db = store.connect(db_copy)
+    damage = store.integrity_problem(db)
+    db.close()
+    assert damage
+    result = nightly.run_job(db_copy, now=nightly.datetime(2018, 1, 2, 2, 30,
+                                                           tzinfo=nightly.SHANGHAI),
+                             out=tmp_path / "out", env={"AICITY_BAIDU_COOKIES": "BDUSS=a"},
+                             collect_args=["--dry-run"])
+    assert result.status == "failed" and result.stages["check"]["status"] == "failed"
+    assert not (tmp_path / "out").exists()
