@@ -451,6 +451,69 @@ def doctor(base_url, cookies_file, cipher_file, timeout):
         sys.exit(1)
 
 
+@cli.command()
+@click.option("--cookies-file", type=click.Path(exists=True, dir_okay=False),
+              help="Accounts whose budget left today to show (default: env "
+                   "AICITY_BAIDU_COOKIES).")
+@click.option("--check", is_flag=True, help="Also run SQLite's quick_check on the file.")
+@format_option
+@db_option
+@domain_errors
+def status(db_path, cookies_file, check, fmt):
+    """How fresh the data is: data through which day per level, the last analysis, the last
+    nightly job and where its briefings are, the accounts' budget left today.
+
+    Example: aicity status
+    """
+    from crawler.accounts import load_cookies
+    from crawler.run import budget_left, resolve_budget
+    from db.status import database_status
+    path = store.db_path(db_path)
+    db = open_db(path)
+    st = database_status(db)
+    rows = [("database", f"{path} ({path.stat().st_size / 1e6:,.1f} MB)"),
+            ("data", ", ".join(st.sources) + (" (SIMULATED)" if "emulator" in st.sources else "")
+             if st.sources else "none yet")]
+    for lv in st.levels:
+        if lv.with_data:
+            stale = f"; stalest region through {lv.oldest_through}" \
+                if lv.oldest_through != lv.data_through else ""
+            rows.append((f"{lv.level} data through", f"{lv.data_through} ({lv.with_data} of "
+                                                     f"{lv.regions} regions{stale})"))
+        else:
+            rows.append((f"{lv.level} data through", f"no data (0 of {lv.regions} regions)"))
+    rows.append(("analysed through", st.analysed_through or "not analysed yet (aicity analyze)"))
+    if st.waiting_days:
+        rows.append(("empty days to ask again", str(st.waiting_days)))
+    for name, run in (("last collect", st.last_collect), ("last analyze", st.last_analyze),
+                      ("last nightly job", st.last_job)):
+        if run is None:
+            rows.append((name, "never"))
+            continue
+        text = f"{run['status']} (run {run['id']}, started {run['started_at']})"
+        if run["error"]:
+            text += f": {run['error']}"
+        rows.append((name, text))
+    if st.last_job and st.last_job["detail"].get("out"):
+        rows.append(("last briefings", st.last_job["detail"]["out"]))
+    try:
+        cookies = load_cookies(path=cookies_file) if cookies_file else load_cookies()
+    except UnicodeDecodeError:
+        raise click.ClickException(f"cookies file {cookies_file} is not UTF-8 text") from None
+    if cookies:
+        budget = resolve_budget(None)
+        left = budget_left(db, cookies, budget)
+        rows.append(("accounts", f"{len(cookies)}; " + (
+            f"{left:,} of {budget * len(cookies):,} requests left today (Asia/Shanghai)"
+            if left is not None else "no daily budget")))
+    else:
+        rows.append(("accounts", "none configured (AICITY_BAIDU_COOKIES or --cookies-file)"))
+    if check:
+        rows.append(("integrity", store.integrity_problem(db) or "ok"))
+    db.close()
+    emit(pd.DataFrame(rows, columns=["item", "value"]), fmt)
+
+
 def describe_plan(result) -> str:
     """A dry run (or a run with nothing to do) in the user's terms."""
     hours = result.estimated_seconds / 3600
@@ -659,6 +722,49 @@ def movers(db_path, category, group, keyword, period, level, top, show, fmt):
     emit(out.round(4), fmt)
 
 
+@cli.command()
+@click.option("--region", help="Only this region (name or area code).")
+@click.option("--level", type=click.Choice(["country", "province", "city"]))
+@click.option("--keyword", help="Only this keyword's series.")
+@click.option("--dimension", "category", type=DIMENSION_CHOICE,
+              help="Only this dimension's aggregate (with --group: that group's).")
+@click.option("--group", help="A group of the dimension (e.g. vision, 金融).")
+@click.option("--start", type=DAY, help="First date (YYYY-MM-DD).")
+@click.option("--end", type=DAY, help="Last date (YYYY-MM-DD).")
+@click.option("--top", type=int, default=50, show_default=True, help="Only the first N rows "
+                                                                   "(0: all).")
+@format_option
+@db_option
+@domain_errors
+def anomalies(db_path, region, level, keyword, category, group, start, end, top, fmt):
+    """Days a series jumped out of its trend and season: date, region, subject, value, resid.
+
+    Newest first. Found by `aicity analyze` (robust residuals of the STL decomposition); the
+    same rows are in the SQL view anomalies_named.
+
+    Example: aicity anomalies --region 成都 --start 2017-01-01
+    """
+    db = open_db(db_path)
+    code = store.registry(db).resolve(region, level).code if region else None
+    subjects = None
+    if keyword:
+        kw_id, _ = store.resolve_keyword(db, keyword)
+        subjects = [f"k:{kw_id}"]
+    elif category:
+        from keywords.taxonomy import DIMENSIONS, LABELS_ZH
+        if group:
+            by_label = {LABELS_ZH[g]: g for g in DIMENSIONS.get(category, ())}
+            group = by_label.get(group, group)
+            if group not in DIMENSIONS.get(category, ()):
+                raise click.BadParameter(f"{category} has no group {group!r}",
+                                         param_hint="--group")
+        subjects = [f"g:{category}/{group}" if group else f"d:{category}"]
+    frame = store.anomalies_frame(db, region=code, start=start, end=end, subjects=subjects,
+                                  limit=top or None)
+    label_source(db)
+    emit(frame.round({"value": 1, "resid": 1}), fmt)
+
+
 # --- keywords --------------------------------------------------------------------------------
 
 @cli.group(cls=AicityGroup)
@@ -748,7 +854,8 @@ def keywords_suggest(db_path, from_file, min_sim, limit, fmt):
     if missing:
         raise click.ClickException(f"{from_file}: missing columns {', '.join(sorted(missing))}")
     if related.empty:
-        raise click.ClickException("no related words stored yet; run `aicity collect --word-graph` "
+        raise click.ClickException("no related words stored yet; run `aicity collect --what "
+                                   "word-graph` "
                                    "or pass --from FILE")
     emit(suggest_terms(related, min_sim=min_sim, limit=limit), fmt)
 
@@ -776,7 +883,11 @@ def export():
 
 
 @export.command(name="briefing")
-@click.option("--region", help="Only this region's scope (a city, a province or 全国).")
+@click.option("--region", help="Only this region's scope (a city, a province, a city cluster "
+                                "such as 长三角, or 全国).")
+@click.option("--level", type=click.Choice(["city", "province"]),
+              help="One row per city or per province (default: cities, or provinces while no "
+                   "city has data yet).")
 @click.option("--out", type=click.Path(file_okay=False), default="briefings",
               show_default=True)
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
@@ -786,14 +897,14 @@ def export():
 @click.option("--period", help="2017, 2017-03 or START..END (default: the last full year).")
 @db_option
 @domain_errors
-def export_briefing(db_path, region, out, lang, line, period):
+def export_briefing(db_path, region, level, out, lang, line, period):
     """Regional briefing CSVs (UTF-8 with BOM, for Excel) and a manifest.
 
     Example: aicity export briefing --region 四川 --out briefings
     """
     from analysis.export import export_briefings
     result = export_briefings(db_path, Path(out), period=period, region=region, lang=lang,
-                              line=line)
+                              line=line, level=level)
     click.echo(f"{len(result.files)} briefing(s) for {result.period} ({result.source}) in "
                f"{result.out}; manifest {result.manifest}")
 

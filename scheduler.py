@@ -128,7 +128,7 @@ def run_job(db_path, *, now: datetime | None = None, out: Path | None = None,
         logger.error("job not started: %s fails its integrity check (%s); restore it from a "
                      "backup", db_path, damage)
         return JobResult("failed", {"check": {"status": "failed", "summary": damage[:300]}})
-    run = store.start_run(db, "job", "", {"end": end, "stages": {}})
+    run = store.start_run(db, "job", "", {"end": end, "out": str(out.resolve()), "stages": {}})
     db.conn.commit()
     t0 = time.monotonic()
     stages: dict[str, dict] = {}
@@ -170,7 +170,8 @@ def run_job(db_path, *, now: datetime | None = None, out: Path | None = None,
         logger.error("stage export: failed (%s)", stages["export"]["summary"])
     failed = [n for n, st in stages.items() if st["status"] != "ok"]
     status = "ok" if not failed else ("failed" if len(failed) == len(stages) else "partial")
-    store.finish_run(db, run, status, 0, {"end": end, "stages": stages},
+    store.finish_run(db, run, status, 0, {"end": end, "out": str(out.resolve()),
+                                          "stages": stages},
                      error=", ".join(failed))
     db.conn.commit()
     db.close()

@@ -26,6 +26,7 @@ from analysis.demand import GROUPS as TECH_GROUPS
 from analysis.industry import INDUSTRIES
 from analysis.periods import Period
 from db import store
+from keywords.taxonomy import LABELS_ZH
 
 DIMENSIONS = ("basic", "professional", "technical", "application", "industry")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -35,9 +36,7 @@ HEADERS_ZH = {
     "demand_type": "技术需求类型", "demand_drivers": "驱动技术", "specialisations": "行业专长",
     "full_demand": "全需求城市", "data_source": "数据来源",
 }
-DIM_ZH = {"basic": "基础认知", "professional": "专业认知", "technical": "技术认知",
-          "application": "应用需求", "industry": "行业需求", "speech": "语音语义",
-          "vision": "计算机视觉", "deep_learning": "深度学习"}
+DIM_ZH = LABELS_ZH
 FIELD_ZH = {"value": "值", "rank": "排名", "tier": "梯队", "rank_low": "排名下限",
             "rank_high": "排名上限", "yoy": "同比变化", "share": "占比"}
 
@@ -129,6 +128,29 @@ def briefing_frame(db, period: Period, line: str = "qinling-huaihe",
     return out
 
 
+def as_percent(frame: pd.DataFrame) -> pd.DataFrame:
+    """Year-on-year changes and shares as percentages with one decimal (what people read in a
+    spreadsheet); the column names say so (_pct, or (%) in Chinese)."""
+    frame = frame.copy()
+    cols = [c for c in frame.columns if c.endswith(("_yoy", "_share"))]
+    for col in cols:
+        frame[col] = (frame[col].astype(float) * 100).round(1)
+    return frame.rename(columns={c: f"{c}_pct" for c in cols})
+
+
+UNITS = {
+    "value": "mean daily Baidu search index over the period, seasonally adjusted (STL), summed "
+             "over the dimension's keywords",
+    "rank": "1 = highest value among the regions of the level",
+    "tier": "1: ranks 1-10, 2: 11-30, 3: 31-100, 4: the rest",
+    "rank_low/rank_high": "90% interval of the rank (block bootstrap over weeks)",
+    "yoy_pct": "change against the same days one year earlier, percent; empty when either span "
+               "is not wholly within the data",
+    "share_pct": "percent of the region's application (speech, vision, deep_learning) or "
+                 "industry demand",
+}
+
+
 def _is_label(period: Period) -> bool:
     return ".." not in period.label
 
@@ -139,16 +161,46 @@ def _header(col: str, lang: str) -> str:
     if col in HEADERS_ZH:
         return HEADERS_ZH[col]
     head, _, tail = col.rpartition("_")
+    if col.endswith("_pct"):
+        return f"{_header(col[:-4], lang)}(%)"
     if head in DIM_ZH and tail in FIELD_ZH:
         return f"{DIM_ZH[head]}{FIELD_ZH[tail]}"
     for key in (*INDUSTRIES, *TECH_GROUPS):
         if col == f"{key}_share":
-            from keywords.taxonomy import LABELS_ZH
             return f"{LABELS_ZH.get(key, key)}占比"
     if col.endswith(("_rank_low", "_rank_high")):
         dim = col.split("_rank_")[0]
         return f"{DIM_ZH.get(dim, dim)}{FIELD_ZH['rank_' + col.rsplit('_', 1)[1]]}"
     return col
+
+
+SIDE_ZH = {"north": "北", "south": "南"}
+DEMAND_TYPE_ZH = {"single": "单技术驱动", "dual": "双技术驱动", "all": "全技术驱动", "none": "无"}
+TIER_EN = {"一线": "tier 1", "新一线": "new tier 1", "二线": "tier 2"}
+
+
+def localise(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """Code values in the file's language: a Chinese briefing says 北, 双技术驱动 and
+    深度学习+语音语义, an English one tier 1 for 一线 (place names stay as registered)."""
+    frame = frame.copy()
+
+    def joined(text, labels):
+        if not isinstance(text, str) or not text:
+            return text
+        return "+".join(labels.get(part, part) for part in text.split("+"))
+
+    if lang == "zh":
+        for col in ("qinling_huaihe", "yangtze"):
+            if col in frame:
+                frame[col] = frame[col].map(lambda v: SIDE_ZH.get(v, v))
+        if "demand_type" in frame:
+            frame["demand_type"] = frame["demand_type"].map(lambda v: DEMAND_TYPE_ZH.get(v, v))
+        for col in ("demand_drivers", "specialisations"):
+            if col in frame:
+                frame[col] = frame[col].map(lambda v: joined(v, LABELS_ZH))
+    elif "tier_2017" in frame:
+        frame["tier_2017"] = frame["tier_2017"].map(lambda v: TIER_EN.get(v, v))
+    return frame
 
 
 @contextlib.contextmanager
@@ -168,7 +220,7 @@ def atomic_write(path: Path, encoding: str = "utf-8", newline: str | None = None
 
 
 def write_csv(frame: pd.DataFrame, path: Path, lang: str, source_label: str) -> Path:
-    frame = frame.copy()
+    frame = localise(frame, lang)
     frame["data_source"] = source_label
     headers = [neutralise(_header(c, lang)) for c in frame.columns]
     with atomic_write(path, encoding="utf-8-sig", newline="") as fh:
@@ -194,7 +246,16 @@ def _cell(value, lang: str = "zh"):
 def scopes(frame: pd.DataFrame, registry, line: str, region: str | None):
     """(name, rows) pairs: national, north, south, each province, each cluster; or one region."""
     side = "qinling_huaihe" if line == "qinling-huaihe" else "yangtze"
+    clusters = sorted({c for cs in frame["cluster"].dropna() for c in cs.split(";") if c})
+    in_cluster = {c: frame["cluster"].fillna("").str.split(";").apply(lambda cs, c=c: c in cs)
+                  for c in clusters}
     if region:
+        known = {c for r in registry for c in (r.cluster or "").split(";") if c}
+        if region.strip() in known:                      # 长三角 and the other city clusters
+            name = region.strip()
+            yield f"城市群_{name}", frame[in_cluster[name]] if name in in_cluster \
+                else frame.iloc[0:0]
+            return
         r = registry.resolve(region)
         if r.level == "country":
             yield r.name, frame
@@ -208,10 +269,8 @@ def scopes(frame: pd.DataFrame, registry, line: str, region: str | None):
     yield f"南方_{line}", frame[frame[side] == "south"]
     for prov in sorted(frame["province"].dropna().unique()):
         yield f"省_{prov}", frame[frame["province"] == prov]
-    clusters = sorted({c for cs in frame["cluster"].dropna() for c in cs.split(";") if c})
     for cluster in clusters:
-        yield f"城市群_{cluster}", frame[frame["cluster"].fillna("").str.split(";").apply(
-            lambda cs, c=cluster: c in cs)]
+        yield f"城市群_{cluster}", frame[in_cluster[cluster]]
 
 
 def export_briefings(db_path, out: Path, *, period: str | None = None, region: str | None = None,
@@ -238,8 +297,9 @@ def export_briefings(db_path, out: Path, *, period: str | None = None, region: s
             chosen = "province"
             frame = briefing_frame(db, per, line, chosen)
         if frame.empty:
-            raise persist.NoResults(f"no analysed data for {per.label} at city or province "
-                                    f"level; run `aicity collect` and `aicity analyze`")
+            where = f"{level} level" if level else "city or province level"
+            raise persist.NoResults(f"no analysed data for {per.label} at {where}; run "
+                                    f"`aicity collect` and `aicity analyze`")
         total = len(registry.filter(level=chosen))
         missing = []
         if chosen != "city":
@@ -265,11 +325,14 @@ def export_briefings(db_path, out: Path, *, period: str | None = None, region: s
             while stem in used:
                 stem, n = f"{base}_{n}", n + 1
             used.add(stem)
-            result.files.append(write_csv(rows, out / f"{stem}.csv", lang, source_label))
+            result.files.append(write_csv(as_percent(rows), out / f"{stem}.csv", lang,
+                                          source_label))
         manifest = {
             "period": per.label, "start": per.start.isoformat(), "end": per.end.isoformat(),
             "data_source": "simulated" if simulated else "real",
             "sources": sources, "exported_at": store.now_iso(), "lang": lang, "line": line,
+            "data_through": persist.data_span(db)[1].isoformat(),
+            "units": UNITS,
             "level": chosen, "regions_with_data": len(frame), "regions": total,
             "missing": result.missing,
             "files": [{"file": p.name, "rows": sum(1 for _ in p.open(encoding="utf-8-sig")) - 1}

@@ -549,6 +549,16 @@ def _subjects(db, category: str | None, group: str | None, keyword: str | None
     if keyword:
         kw_id, term = store.resolve_keyword(db, keyword)
         return [f"k:{kw_id}"], term
+    if not category and group:
+        raise NoResults(f"--group {group} needs --dimension (application or industry)")
+    if group:
+        from keywords.taxonomy import DIMENSIONS, LABELS_ZH
+        by_label = {LABELS_ZH[g]: g for g in DIMENSIONS.get(category, ())}
+        group = by_label.get(group.strip(), group.strip())     # 金融 is finance
+        if group not in DIMENSIONS.get(category, ()):
+            known = ", ".join(f"{g} ({LABELS_ZH[g]})" for g in DIMENSIONS.get(category, ()))
+            raise NoResults(f"{category} has no group {group!r}"
+                            + (f"; its groups: {known}" if known else "; it has no groups"))
     rows = db.execute("SELECT keyword_id FROM keyword_groups WHERE category = ?"
                       + (" AND group_name = ?" if group else ""),
                       [category, group] if group else [category]).fetchall()

@@ -17,13 +17,10 @@ from analysis import persist
 from analysis.demand import GROUPS as TECH_GROUPS
 from analysis.industry import INDUSTRIES
 from db import store
+from keywords.taxonomy import LABELS_ZH
 
 DIMENSIONS = ("basic", "professional", "technical", "application", "industry")
-ZH = {"basic": "基础认知", "professional": "专业认知", "technical": "技术认知",
-      "application": "应用需求", "industry": "行业需求", "speech": "语音语义",
-      "vision": "计算机视觉", "deep_learning": "深度学习", "driving": "智能驾驶",
-      "security": "安防", "healthcare": "医疗", "retail": "零售", "finance": "金融",
-      "manufacturing": "制造"}
+ZH = LABELS_ZH
 FONT = ["Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "Microsoft YaHei",
         "PingFang SC", "sans-serif"]
 
@@ -58,6 +55,7 @@ def build_report(db_path, out: Path, period: str | None = None) -> Path:
     db = store.connect(db_path)
     try:
         per = persist.resolve_period(db, period)
+        span = persist.data_span(db)
         simulated = "emulator" in store.sources(db)
         sections: list[tuple[str, str]] = []
         ranks = {d: persist.rank(db, category=d, period=per.label if ".." not in per.label
@@ -142,6 +140,7 @@ def build_report(db_path, out: Path, period: str | None = None) -> Path:
             sections.append(("上升与下降城市（应用需求）", _svg(fig)))
     finally:
         db.close()
+    through = html.escape(str(span[1])) if span else "—"
     banner = ("本报告基于模拟数据（emulator），不代表真实搜索量。" if simulated
               else "数据来源：百度指数。")
     body = "\n".join(f"<section><h2>{html.escape(t)}</h2>{svg}</section>" for t, svg in sections)
@@ -151,7 +150,7 @@ def build_report(db_path, out: Path, period: str | None = None) -> Path:
 .banner{{padding:.6em 1em;background:{'#fde8d7' if simulated else '#e8f0fb'};border-radius:4px}}
 svg{{max-width:100%;height:auto}}section{{margin:2em 0}}</style></head>
 <body><h1>城市人工智能认知与需求简报</h1>
-<p class="banner">{html.escape(banner)} 时段：{html.escape(per.label)}</p>
+<p class="banner">{html.escape(banner)} 时段：{html.escape(per.label)}；数据截至 {through}</p>
 {body}
 </body></html>
 """

@@ -144,11 +144,26 @@ class RegionRegistry:
             return current[0]
         if not candidates:
             hint = f" at level {level}" if level else ""
-            raise RegionError(f"unknown region {key!r}{hint}")
+            raise RegionError(f"unknown region {key!r}{hint}{self.suggest(key, level)}")
         if not current:
             return candidates[0]
         options = ", ".join(f"{r.code} {r.name} ({r.level}, {r.province})" for r in current)
         raise RegionError(f"region {key!r} is ambiguous: {options}; give the area code or a level")
+
+    def suggest(self, text: str, level: str | None = None) -> str:
+        """'; did you mean …?' with the closest names, or '' (a typo in a city name is common)."""
+        import difflib
+        names = sorted({r.name for r in self if not r.legacy and (not level or r.level == level)})
+        short = text.removesuffix("市").removesuffix("省")
+
+        def score(name: str) -> float:   # 成督 is one character from 成都市's short form 成都
+            bare = name.removesuffix("市").removesuffix("省")
+            return max(difflib.SequenceMatcher(None, text, name).ratio(),
+                       difflib.SequenceMatcher(None, short, bare).ratio())
+
+        scored = sorted(((score(n), n) for n in names), key=lambda x: -x[0])
+        close = [n for sc, n in scored[:3] if sc >= 0.5]
+        return f"; did you mean {' or '.join(close)}?" if close else ""
 
     def resolver(self, level: str | None = None):
         """A cached resolve for bulk use (imports map the same few names millions of times)."""

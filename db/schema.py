@@ -240,6 +240,37 @@ def m005_touch_order(db: Database) -> None:
     db.execute("CREATE INDEX touched_seq ON touched(seq)")
 
 
+@migrations()
+def m006_named_views(db: Database) -> None:
+    # Components and anomalies are keyed by subject codes (k:<id>, d:<dimension>,
+    # g:<dimension>/<group>) and area codes; these views give them names for sqlite3 and
+    # Datasette users. The component arrays themselves are float32 blobs: read them with
+    # `aicity series --components`.
+    db.execute("""
+        CREATE VIEW subject_names AS
+        SELECT 'k:' || id AS subject, 'keyword' AS kind, term AS name FROM keywords
+        UNION ALL
+        SELECT DISTINCT 'd:' || category, 'dimension', category FROM keyword_groups
+        UNION ALL
+        SELECT DISTINCT 'g:' || category || '/' || group_name, 'group',
+               category || '/' || group_name FROM keyword_groups WHERE group_name != ''""")
+    db.execute("""
+        CREATE VIEW anomalies_named AS
+        SELECT a.date, r.name AS region, a.region AS region_code, r.level, s.kind,
+               s.name AS subject, a.value, a.resid
+        FROM anomalies a
+        JOIN regions r ON r.code = a.region
+        LEFT JOIN subject_names s ON s.subject = a.subject""")
+    db.execute("""
+        CREATE VIEW components_named AS
+        SELECT s.kind, s.name AS subject, r.name AS region, c.region AS region_code,
+               c.device, c.granularity, c.start, c.step, c.n, c.note, c.anomalies,
+               c.analyzed_at
+        FROM components c
+        JOIN regions r ON r.code = c.region
+        LEFT JOIN subject_names s ON s.subject = c.subject""")
+
+
 def migrate(db: Database) -> list[str]:
     """Apply pending migrations; returns the names applied."""
     pending = [m.name for m in migrations.pending(db)]

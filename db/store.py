@@ -508,6 +508,34 @@ def record_touched(db: Database, run_id: int,
         [(run_id, *p) for p in pairs])
 
 
+def anomalies_frame(db: Database, *, region: int | None = None, start: str | None = None,
+                    end: str | None = None, subjects: Sequence[str] | None = None,
+                    limit: int | None = 50) -> pd.DataFrame:
+    """Anomalies with names (view anomalies_named): date, region, region_code, level, kind,
+    subject, value, resid; newest first, the largest residual first within a day."""
+    sql = ("SELECT a.date, r.name AS region, a.region AS region_code, r.level, s.kind, "
+           "s.name AS subject, a.value, a.resid FROM anomalies a JOIN regions r ON "
+           "r.code = a.region LEFT JOIN subject_names s ON s.subject = a.subject WHERE 1")
+    args: list = []
+    if region is not None:
+        sql += " AND a.region = ?"
+        args.append(region)
+    if start:
+        sql += " AND a.date >= ?"
+        args.append(start)
+    if end:
+        sql += " AND a.date <= ?"
+        args.append(end)
+    if subjects is not None:
+        sql += f" AND a.subject IN ({','.join('?' * len(subjects))})"
+        args += list(subjects)
+    sql += " ORDER BY a.date DESC, abs(a.resid) DESC"
+    if limit:
+        sql += " LIMIT ?"
+        args.append(limit)
+    return pd.read_sql_query(sql, db.conn, params=args)
+
+
 def count_observations(db: Database) -> int:
     return db.execute("SELECT count(*) FROM observations").fetchone()[0]
 
@@ -556,5 +584,6 @@ __all__ = [
     "resolve_keyword", "runs_frame", "series", "sources", "start_run", "upsert_observations", "word_graph_frame", "coverage_frame", "save_series",
     "save_region_distribution", "save_word_graph", "mark_unindexed", "unconfirmed_state",
     "unconfirmed_frame", "waiting_days", "crawl_salt", "budget_used", "add_budget_used",
-    "close_abandoned_runs", "keyword_aliases", "DatabaseProblem", "integrity_problem", "AicityDatabase", "BUSY_TIMEOUT",
+    "close_abandoned_runs", "keyword_aliases", "DatabaseProblem", "integrity_problem",
+    "anomalies_frame", "AicityDatabase", "BUSY_TIMEOUT",
 ]
