@@ -45,6 +45,7 @@ DAY = DayType()
 def emit(frame: pd.DataFrame, fmt: str, out=None) -> None:
     """Print a frame as an aligned table, CSV (UTF-8, header) or a JSON list of objects."""
     out = out or sys.stdout
+    frame = rounded(frame)
     if fmt == "csv":
         from analysis.export import neutralise
         frame = frame.copy()
@@ -63,6 +64,18 @@ def emit(frame: pd.DataFrame, fmt: str, out=None) -> None:
             return
         shown = frame.astype(object).where(frame.notna(), "")
         out.write(shown.to_string(index=False) + "\n")
+
+
+# Every table shows numbers with the same decimals (coordinates keep the registry's six).
+DECIMALS = 4
+KEEP_DECIMALS = {"lon": 6, "lat": 6}
+
+
+def rounded(frame: pd.DataFrame) -> pd.DataFrame:
+    floats = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])]
+    if not floats:
+        return frame
+    return frame.round({c: KEEP_DECIMALS.get(str(c), DECIMALS) for c in floats})
 
 
 def format_option(fn):
@@ -245,8 +258,6 @@ def series(db_path, keyword, region, level, start, end, device, granularity, com
         from analysis.persist import components_for
         comp = components_for(db, kw_id, reg.code, device, frame.attrs.get("granularity"))
         frame = frame.merge(comp, on="date", how="left")
-        for col in ("trend", "seasonal", "resid"):
-            frame[col] = frame[col].round(3)
     label_source(db)
     emit(frame, fmt)
 
@@ -668,35 +679,37 @@ def demand_types(db_path, period, top, threshold, fmt):
     db = open_db(db_path)
     out = persist.demand_types(db, period=period, top=top, threshold=threshold)
     label_source(db)
-    emit(out.round(4), fmt)
+    emit(out, fmt)
 
 
 @cli.command()
 @click.option("--period")
 @click.option("--lq", "lq_threshold", type=float, default=1.2, show_default=True,
               help="Location quotient at which a city is specialised.")
-@click.option("--top", type=int, default=10, show_default=True,
-              help="Full demand: in the national top N of all six industries.")
+@click.option("--full-demand-rank", "full_rank", type=int, default=10, show_default=True,
+              help="Full demand (全需求): in the national top N of all six industries.")
+@click.option("--top", type=int, help="Only the first N rows (as everywhere).")
 @format_option
 @db_option
 @domain_errors
-def industries(db_path, period, lq_threshold, top, fmt):
+def industries(db_path, period, lq_threshold, full_rank, top, fmt):
     """Industry profiles: shares, location quotients, specialisations and the 全需求 label.
 
     Example: aicity industries --period 2017 --format csv
     """
     from analysis import persist
     db = open_db(db_path)
-    out = persist.industries(db, period=period, lq_threshold=lq_threshold, top=top)
+    out = persist.industries(db, period=period, lq_threshold=lq_threshold, top=full_rank)
     label_source(db)
-    emit(out.round(4), fmt)
+    emit(out.head(top) if top else out, fmt)
 
 
 @cli.command()
 @selection
 @click.option("--period")
 @click.option("--level", type=LEVEL_CHOICE, default="city", show_default=True)
-@click.option("--top", type=int, default=10, show_default=True)
+@click.option("--top", type=int, default=10, show_default=True,
+              help="Only the first N rows (0: all).")
 @click.option("--show", type=click.Choice(["risers", "fallers", "growth", "tiers"]),
               default="risers", show_default=True,
               help="tiers: moves between the cognition tier and the tier of the selection "
@@ -719,7 +732,7 @@ def movers(db_path, category, group, keyword, period, level, top, show, fmt):
     label_source(db)
     if out.attrs.get("note"):
         click.echo(f"note: change left empty: {out.attrs['note']}", err=True)
-    emit(out.round(4), fmt)
+    emit(out, fmt)
 
 
 @cli.command()
@@ -762,7 +775,7 @@ def anomalies(db_path, region, level, keyword, category, group, start, end, top,
     frame = store.anomalies_frame(db, region=code, start=start, end=end, subjects=subjects,
                                   limit=top or None)
     label_source(db)
-    emit(frame.round({"value": 1, "resid": 1}), fmt)
+    emit(frame, fmt)
 
 
 # --- keywords --------------------------------------------------------------------------------

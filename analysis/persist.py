@@ -25,7 +25,8 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from analysis.decompose import DecomposeConfig, Decomposition, decompose
+from analysis.decompose import (DecomposeConfig, Decomposition, decompose_many, operator_key,
+                                stl_operators)
 from analysis.demand import GROUPS as TECH_GROUPS
 from analysis.demand import demand_types as _demand_types
 from analysis.growth import growth_table, movers as _movers, tier_movement
@@ -130,8 +131,13 @@ def _work_keyword(args) -> dict:
     now = store.now_iso()
     comps, anomalies, observed, notes = [], [], {}, Counter()
     subject = f"k:{keyword_id}"
+    fits = {}
+    for gran in ("day", "week"):
+        keys = [k for k in series if k[1] == gran]
+        fits.update(zip(keys, decompose_many([series[k][2] for k in keys], gran, config,
+                                             operators=_OPERATORS)))
     for (region, gran), (first, step, values) in series.items():
-        d = decompose(values, gran, config)
+        d = fits[(region, gran)]
         notes[d.note.split(":")[0].split(";")[0]] += 1
         comps.append(_component_row(subject, region, device, gran, first, step, values, d, now))
         anomalies += _anomaly_rows(subject, region, first, step, values, d)
@@ -140,13 +146,41 @@ def _work_keyword(args) -> dict:
             "observed": observed, "notes": notes}
 
 
-def _work_aggregate(args) -> dict:
-    subject, region, device, gran, first, step, values, config, yearly = args
-    d = decompose(values, gran, config, yearly=yearly)
-    return {"components": [_component_row(subject, region, device, gran, first, step, values, d,
-                                          store.now_iso())],
-            "anomalies": _anomaly_rows(subject, region, first, step, values, d),
-            "notes": Counter({d.note.split(":")[0].split(";")[0]: 1})}
+def _work_aggregates(jobs) -> dict:
+    """Decompose a chunk of aggregate series (same granularity) together."""
+    config = jobs[0][7]
+    fits = decompose_many([j[6] for j in jobs], jobs[0][3], config,
+                          yearly=[j[8] for j in jobs], operators=_OPERATORS)
+    now = store.now_iso()
+    comps, anomalies, notes = [], [], Counter()
+    for (subject, region, device, gran, first, step, values, _, _), d in zip(jobs, fits):
+        comps.append(_component_row(subject, region, device, gran, first, step, values, d, now))
+        anomalies += _anomaly_rows(subject, region, first, step, values, d)
+        notes[d.note.split(":")[0].split(";")[0]] += 1
+    return {"components": comps, "anomalies": anomalies, "notes": notes}
+
+
+# STL operators by length (see analysis.decompose), built in the main process before the
+# workers fork, so every worker shares them.
+_OPERATORS: dict = {}
+
+
+def _prepare_operators(db, refit: dict, config: DecomposeConfig, device: str) -> None:
+    """Build the STL operators that pay for themselves: a length shared by at least a third as
+    many series as it has days (building costs one fit per day)."""
+    _OPERATORS.clear()
+    if config.robust:
+        return
+    spans = db.execute("SELECT keyword_id, region, min(min_date), max(max_date) FROM touched "
+                       "GROUP BY keyword_id, region").fetchall()
+    lengths: Counter = Counter()
+    for kw, region, lo, hi in spans:
+        regions = refit.get(kw, ())
+        if kw in refit and (regions is None or region in regions):
+            lengths[_day(hi) - _day(lo) + 1] += 1
+    for n, count in lengths.items():
+        if n >= 2 * config.period and count * 3 >= n:
+            _OPERATORS[operator_key(n, "day", config)] = stl_operators(n, "day", config)
 
 
 def _add_aligned(acc: dict, key, first: int, step: int, values: np.ndarray) -> None:
@@ -241,6 +275,8 @@ def analyze(db_path=None, *, full: bool = False, config: DecomposeConfig | None 
     saved: set[tuple[str, int, str]] = set()
     batch = _Batches(db)
 
+    _prepare_operators(db, refit, config, device)
+
     # 1. keyword × region series; their observed arrays are summed into aggregates as they come
     jobs = [(db_file, kw, device, config, regions) for kw, regions in refit.items()]
     notes: Counter = Counter()
@@ -276,15 +312,16 @@ def analyze(db_path=None, *, full: bool = False, config: DecomposeConfig | None 
                         for s_ in _subjects_for(membership.get(kw, [])) if (s_, r) not in pairs}
     del acc
     done = 0
-    for out in _map(_work_aggregate, agg_jobs, workers):
-        done += 1
+    for out in _map(_work_aggregates, _chunks(agg_jobs), workers):
+        done += len(out["components"])
         batch.save(out, device)
         saved.update((c[0], c[1], c[3]) for c in out["components"])
         notes.update(out["notes"])
-        result.aggregates += 1
+        result.aggregates += len(out["components"])
         if progress:
             progress("aggregates", done, len(agg_jobs))
     batch.flush()
+    _OPERATORS.clear()
     with db.atomic():
         if full:
             _drop_unrefreshed(db, saved, device)
@@ -306,6 +343,15 @@ def analyze(db_path=None, *, full: bool = False, config: DecomposeConfig | None 
     db.conn.commit()
     db.close()
     return result
+
+
+def _chunks(jobs: list, size: int = 64) -> list[list]:
+    """Aggregate jobs in chunks of one granularity, so each worker fits many at once."""
+    by_gran: dict[str, list] = defaultdict(list)
+    for job in jobs:
+        by_gran[job[3]].append(job)
+    return [group[i:i + size] for group in by_gran.values()
+            for i in range(0, len(group), size)]
 
 
 def _map(fn, jobs, workers):
@@ -653,14 +699,14 @@ def rank(db, *, category=None, group=None, keyword=None, level="city", period=No
     out = pd.DataFrame({"rank": table["rank"], "region_code": table.index,
                         "region": regions.loc[table.index, "name"].to_numpy(),
                         "province": regions.loc[table.index, "province"].to_numpy(),
-                        "value": table["value"].round(3), "tier": table["tier"]})
+                        "value": table["value"].round(4), "tier": table["tier"]})
     if uncertainty:
         weekly = _weekly_dimension(matrix, list(regions.index))
         if normalize == "per-capita":
             weekly = weekly * (1e6 / regions["population"].astype(float)).reindex(weekly.columns)
         iv = rank_intervals(weekly, n_boot=n_boot, seed=seed)
         out = out.join(iv, on="region_code")
-        out["tier_confidence"] = out["tier_confidence"].round(3)
+        out["tier_confidence"] = out["tier_confidence"].round(4)
     out.attrs["period"] = per.label
     return out.reset_index(drop=True)
 
@@ -758,7 +804,7 @@ def movers(db, *, category=None, group=None, keyword=None, period=None, level="c
         except NoResults:
             gap = f"no analysis results for {prev.start}..{prev.end}"
     table = growth_table(now_v, before_v)
-    risers, fallers = _movers(table, n)
+    risers, fallers = _movers(table, n or len(table))
     cognition = sum(dimension_series(db, category=c, period=per, level=level)[0].fillna(0)
                     for c in COGNITION)
     tiers = tier_movement(cognition, now_v)
@@ -767,7 +813,7 @@ def movers(db, *, category=None, group=None, keyword=None, period=None, level="c
         ascending=False, kind="stable").index)
 
     def named(frame, note=""):
-        out = _with_names(frame.head(n), regions).reset_index(drop=True)
+        out = _with_names(frame.head(n) if n else frame, regions).reset_index(drop=True)
         out.attrs["period"] = per.label
         out.attrs["note"] = note
         return out

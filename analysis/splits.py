@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.stats import mannwhitneyu
 
 from analysis.rankings import rank_values
 
@@ -24,6 +23,7 @@ def north_south(values: pd.Series, sides: pd.Series) -> pd.DataFrame:
     south = data.loc[data["side"] == "south", "value"]
     p = np.nan
     if len(north) and len(south):
+        from scipy.stats import mannwhitneyu   # only here: scipy.stats is slow to import
         p = float(mannwhitneyu(north, south, alternative="two-sided").pvalue)
     rows = []
     for side in ("north", "south"):

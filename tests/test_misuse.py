@@ -409,9 +409,9 @@ def test_the_briefing_leaves_yoy_empty_with_the_reason(national_db, tmp_path):
     assert "year-on-year" in manifest["missing"] and "2016-01-01" in manifest["missing"]
     import pandas as pd
     frame = pd.read_csv(result.files[0], encoding="utf-8-sig")
-    assert frame["basic_yoy"].isna().all() and frame["basic_value"].notna().any()
+    assert frame["basic_yoy_pct"].isna().all() and frame["basic_value"].notna().any()
     full = export_briefings(national_db, tmp_path / "c", period="2017", lang="en")
-    assert pd.read_csv(full.files[0], encoding="utf-8-sig")["basic_yoy"].notna().any()
+    assert pd.read_csv(full.files[0], encoding="utf-8-sig")["basic_yoy_pct"].notna().any()
 
 
 def test_movers_honours_top_and_the_selection_for_every_table(national_db):

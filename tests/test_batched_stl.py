@@ -1,0 +1,74 @@
+"""Batched STL (analysis.decompose.decompose_many) equals statsmodels series by series."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from statsmodels.tsa.seasonal import STL
+
+from analysis.decompose import (DecomposeConfig, decompose, decompose_many, operator_key,
+                                stl_operators)
+
+RTOL = 1e-9
+
+
+def _series(rng, n, period, count):
+    t = np.arange(n)
+    out = []
+    for k in range(count):
+        level = rng.uniform(50, 5000)
+        y = level * (1 + 0.2 * np.sin(2 * np.pi * t / period) + 0.001 * t) \
+            + rng.normal(0, level * 0.05, n)
+        out.append(np.round(np.maximum(y, 0)))
+    return out
+
+
+def _close(a, b) -> float:
+    """Largest relative difference (scale: the series' own magnitude), NaN where both are."""
+    assert np.array_equal(np.isnan(a), np.isnan(b))
+    ok = ~np.isnan(b)
+    if not ok.any():
+        return 0.0
+    scale = max(1.0, float(np.max(np.abs(b[ok]))))
+    return float(np.max(np.abs(a[ok] - b[ok]))) / scale
+
+
+@pytest.mark.parametrize("granularity,n", [("day", 400), ("week", 120)])
+@pytest.mark.parametrize("refit", [False, True])
+def test_every_component_equals_statsmodels_per_series(granularity, n, refit):
+    rng = np.random.default_rng(7)
+    config = DecomposeConfig(refit_outliers=refit)
+    period = config.period if granularity == "day" else config.weekly_period
+    series = _series(rng, n, period, 40)
+    series[1][10:25] = np.nan                 # a gap inside
+    series[2][:4] = np.nan                    # missing at the start
+    series[3][-6:] = np.nan                   # and at the end
+    series[4][50] *= 12                       # a news spike (refit candidate)
+    series[5][rng.choice(n, n // 3, replace=False)] = np.nan   # a third missing
+    series[6][rng.choice(n, n * 2 // 3, replace=False)] = np.nan  # sparse: not decomposed
+    series.append(series[7][: period + 3])    # short: trend only
+    series.append(np.full(n, np.nan))         # no data
+    operators = {operator_key(n, granularity, config): stl_operators(n, granularity, config)}
+    many = decompose_many(series, granularity, config, operators=operators)
+    worst = 0.0
+    for got, values in zip(many, series):
+        want = decompose(values, granularity, config)      # statsmodels STL, one series
+        for part in ("trend", "seasonal", "resid", "adjusted"):
+            worst = max(worst, _close(getattr(got, part), getattr(want, part)))
+        assert got.note == want.note
+        assert np.array_equal(got.anomalies, want.anomalies)
+    assert worst <= RTOL
+
+
+def test_the_operator_reproduces_a_plain_statsmodels_fit():
+    rng = np.random.default_rng(3)
+    config = DecomposeConfig()
+    y = _series(rng, 371, 7, 1)[0]
+    trend_op, season_op = stl_operators(371, "day", config)
+    fit = STL(y, period=7, **config.stl_kwargs()).fit()
+    assert _close(trend_op @ y, np.asarray(fit.trend)) <= RTOL
+    assert _close(season_op @ y, np.asarray(fit.seasonal)) <= RTOL
+
+
+def test_robust_stl_has_no_operator():
+    with pytest.raises(ValueError, match="not linear"):
+        stl_operators(30, "day", DecomposeConfig(robust=True))
