@@ -312,6 +312,16 @@ def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 7
     store.init_db(db_file, taxonomy=default_taxonomy())
     last = latest or latest_published()
     start = last - timedelta(days=days - 1)
+    db = store.connect(db_file)
+    n_regions = len(regions) if regions else db.execute(
+        "SELECT count(*) FROM regions WHERE legacy = 0").fetchone()[0]
+    n_keywords = db.execute("SELECT count(*) FROM keywords WHERE in_taxonomy = 1").fetchone()[0]
+    db.close()
+    rows = n_regions * n_keywords * days
+    # about 20 bytes a stored day (compact rows) plus the decomposition's arrays
+    click.echo(f"demo: {n_regions} regions x {n_keywords} keywords x {days} days = {rows:,} "
+               f"simulated daily values; the output folder will take about "
+               f"{rows * 36 / 1e6:,.0f} MB", err=True)
     click.echo(f"[1/4] emulator: simulated Baidu Index on loopback (seed {seed}), "
                f"{start}..{last}", err=True)
     # Simulated accounts; the emulator's rate limit is off and so is the daily budget.

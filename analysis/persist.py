@@ -67,40 +67,37 @@ def _unpack(blob: bytes) -> np.ndarray:
 # --- loading ---------------------------------------------------------------------------------
 
 def _series_from_rows(rows) -> dict[tuple[int, str], tuple[int, int, np.ndarray]]:
-    """(region, granularity) -> (start day, step, values with NaN gaps) from observation rows
-    (region, granularity, date, value) sorted by region, granularity, date."""
+    """(region, granularity) -> (start day, step, values with NaN gaps) from obs rows
+    (region, weekly, day, value) sorted by region, weekly, day."""
     if not rows:
         return {}
-    frame = pd.DataFrame(rows, columns=["region", "granularity", "date", "value"])
-    days = (pd.to_datetime(frame["date"], format="%Y-%m-%d").to_numpy()
-            .astype("datetime64[D]").astype(np.int64))
-    values = pd.to_numeric(frame["value"], errors="coerce").to_numpy(dtype=float)
-    regions = frame["region"].to_numpy()
-    grans = frame["granularity"].to_numpy()
-    key_change = np.r_[True, (regions[1:] != regions[:-1]) | (grans[1:] != grans[:-1])]
+    data = np.array([(r, w, d, np.nan if v is None else v) for r, w, d, v in rows],
+                    dtype=np.float64)
+    regions, weekly, days, values = (data[:, i] for i in range(4))
+    days = days.astype(np.int64)
+    key_change = np.r_[True, (regions[1:] != regions[:-1]) | (weekly[1:] != weekly[:-1])]
     starts = np.flatnonzero(key_change)
-    ends = np.r_[starts[1:], len(frame)]
+    ends = np.r_[starts[1:], len(data)]
     out = {}
     for a, b in zip(starts, ends):
-        step = 7 if grans[a] == "week" else 1
+        step = 7 if weekly[a] else 1
         d = days[a:b]
         first = int(d[0])
         idx = (d - first) // step
         arr = np.full(int(idx[-1]) + 1, np.nan)
         arr[idx] = values[a:b]
-        out[(int(regions[a]), str(grans[a]))] = (first, step, arr)
+        out[(int(regions[a]), "week" if weekly[a] else "day")] = (first, step, arr)
     return out
 
 
 def load_keyword(conn, keyword_id: int, device: str = "all",
                  regions: list[int] | None = None):
-    sql = ("SELECT region, granularity, date, value FROM observations WHERE keyword_id = ? "
-           "AND device = ?")
-    args: list = [keyword_id, device]
+    sql = "SELECT region, weekly, day, value FROM obs WHERE keyword_id = ? AND device = ?"
+    args: list = [keyword_id, store.DEVICE_CODE[device]]
     if regions is not None:
         sql += f" AND region IN ({','.join('?' * len(regions))})"
         args += regions
-    rows = conn.execute(sql + " ORDER BY region, granularity, date", args).fetchall()
+    rows = conn.execute(sql + " ORDER BY region, weekly, day", args).fetchall()
     return _series_from_rows(rows)
 
 
@@ -452,11 +449,12 @@ def _append_tails(db, appends: dict, device: str) -> int:
         start, n, trend_b, seasonal_b = comp
         trend, seasonal = _unpack(trend_b), _unpack(seasonal_b)
         first = _day(start)
-        obs = db.execute("SELECT date, value FROM observations WHERE keyword_id = ? AND "
-                         "region = ? AND device = ? AND granularity = 'day' AND date >= ?",
-                         [kw, region, device, lo]).fetchall()
-        for day_text, value in obs:
-            i = _day(day_text) - first
+        obs = db.execute("SELECT day, value FROM obs WHERE keyword_id = ? AND region = ? AND "
+                         "device = ? AND weekly = 0 AND day >= ?",
+                         [kw, region, store.DEVICE_CODE[device], _day(lo)]).fetchall()
+        for day, value in obs:
+            day_text = _iso(day)
+            i = day - first
             season = seasonal[n - 7 + ((i - n) % 7)] if n >= 7 else 0.0
             level = trend[-1]
             v = np.nan if value is None else float(value)
@@ -517,12 +515,13 @@ def _append_aggregate_tails(db, pairs: dict, membership, device: str) -> None:
         trend, seasonal = _unpack(trend_b), _unpack(seasonal_b)
         kws = members.get(subject, [])
         sums = db.execute(
-            f"SELECT date, sum(value) FROM observations WHERE region = ? AND device = ? AND "
-            f"granularity = 'day' AND date BETWEEN ? AND ? AND keyword_id IN "
-            f"({','.join('?' * len(kws))}) GROUP BY date", [region, device, lo, hi, *kws])
+            f"SELECT day, sum(value) FROM obs WHERE region = ? AND device = ? AND weekly = 0 "
+            f"AND day BETWEEN ? AND ? AND keyword_id IN ({','.join('?' * len(kws))}) "
+            f"GROUP BY day", [region, store.DEVICE_CODE[device], _day(lo), _day(hi), *kws])
         first = _day(start)
-        for day_text, total in sums:
-            i = _day(day_text) - first
+        for day, total in sums:
+            day_text = _iso(day)
+            i = day - first
             season = seasonal[n - 7 + ((i - n) % 7)] if n >= 7 else 0.0
             v = np.nan if total is None else float(total)
             rows.append((subject, region, device, day_text, trend[-1], season,

@@ -29,6 +29,7 @@ class StorePipeline:
         self.kill_after = int(os.environ.get("AICITY_TEST_KILL_AFTER_ITEMS", "0") or 0)
         self.db = None
         self.broken = ""          # why storage failed; later items are dropped, not stored
+        self.run_source = None
         # A writer (an import, `analyze`) may hold the database for a while: wait for it rather
         # than lose the piece. Only a storage error that waiting cannot fix stops the run.
         self.busy_timeout = crawler.settings.getfloat("AICITY_DB_BUSY_TIMEOUT", 600.0)
@@ -69,6 +70,12 @@ class StorePipeline:
 
     def _process(self, item):
         stats = self.crawler.stats
+        source = item_source(self.crawler)
+        if source != self.run_source and self.run_id is not None:
+            # Rows take their provenance from their run: record it before the first row, so a
+            # run killed before it finishes still says where its rows came from.
+            store.set_run_source(self.db, self.run_id, source)
+            self.run_source = source
         if isinstance(item, SeriesItem):
             self._store_series(item)
         elif isinstance(item, UnindexedKeywordItem):

@@ -39,6 +39,7 @@ DEVICE_ALIASES = {"all": "all", "pc": "pc", "wise": "wise", "mobile": "wise", "p
                   "移动": "wise", "整体": "all"}
 _DATE_RE = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})$")
 _EPOCH = date(1900, 1, 1).toordinal()
+_TO_1970 = date(1970, 1, 1).toordinal() - _EPOCH   # obs counts days from 1970
 # Every row's key (keyword, region, device, granularity, day) is packed into one int64 so that a
 # single sort finds duplicates, groups series for granularity inference and orders the write
 # like the primary key. Bits from the low end: day 17 (to 2258), granularity 1, device 2,
@@ -459,13 +460,8 @@ def _write(db: Database, path: Path, keys: np.ndarray, values: np.ndarray,
            keyword_names: dict[str, int], source: str, encoding: str, form: str,
            rows_read: int) -> ImportResult:
     day_mask = (1 << _DAY_BITS) - 1
-    uniq_days, day_idx = np.unique(keys & day_mask, return_inverse=True)
-    iso_days = np.array([_iso(int(d)) for d in uniq_days], dtype=object)
-    devices = np.array(store.DEVICES, dtype=object)
-    grans = np.array(store.GRANULARITIES, dtype=object)
     weekly = int(((keys >> _GRAN_SHIFT) & 1).sum())
     gran_counts = {"day": len(keys) - weekly, "week": weekly}
-    fetched_at = store.now_iso()
     detail = {"file": str(path.resolve()), "sha256": _file_digest(path), "encoding": encoding,
               "form": form, "rows_read": rows_read, "granularity": gran_counts}
     n = len(keys)
@@ -483,12 +479,11 @@ def _write(db: Database, path: Path, keys: np.ndarray, values: np.ndarray,
             value_list = np.nan_to_num(batch_values, nan=0.0).astype(np.int64).tolist()
             for i in np.flatnonzero(np.isnan(batch_values)).tolist():
                 value_list[i] = None
+            # the device and granularity bits are obs' own codes (store.DEVICES order, week=1)
             rows = zip(id_of[k >> _KW_SHIFT].tolist(), ((k >> _REG_SHIFT) & _MAX_REGION).tolist(),
-                       devices[(k >> _DEV_SHIFT) & 3].tolist(),
-                       grans[(k >> _GRAN_SHIFT) & 1].tolist(),
-                       iso_days[day_idx[lo:hi]].tolist(), value_list,
-                       [source] * (hi - lo), [fetched_at] * (hi - lo), [run.id] * (hi - lo))
-            written += store.upsert_observations(db, rows)
+                       ((k >> _DEV_SHIFT) & 3).tolist(), ((k >> _GRAN_SHIFT) & 1).tolist(),
+                       ((k & day_mask) - _TO_1970).tolist(), value_list, [run.id] * (hi - lo))
+            written += store.upsert_obs(db, rows)
         series = keys >> _GRAN_SHIFT  # keyword, region, device, granularity
         starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
         ends = np.r_[starts[1:], len(keys)] - 1

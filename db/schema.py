@@ -271,6 +271,60 @@ def m006_named_views(db: Database) -> None:
         LEFT JOIN subject_names s ON s.subject = c.subject""")
 
 
+@migrations()
+def m007_compact_observations(db: Database) -> None:
+    # A row of `observations` cost about 100 bytes: the date as text and the source and fetch
+    # time as text on every row, for tens of millions of rows. The data now lives in `obs`,
+    # integers only (device 0 all, 1 pc, 2 wise; weekly 0/1; day = days since 1970-01-01), about
+    # 25 bytes a row; where a row came from is its run (runs.source, runs.finished_at). The
+    # name `observations` stays, as a view with the old columns, ISO dates and the run's
+    # provenance, for sqlite3 and Datasette users and every query written against it.
+    db.execute("""
+        CREATE TABLE obs (
+            keyword_id INTEGER NOT NULL,
+            region INTEGER NOT NULL,
+            device INTEGER NOT NULL,
+            weekly INTEGER NOT NULL,
+            day INTEGER NOT NULL,
+            value INTEGER,
+            run_id INTEGER,
+            PRIMARY KEY (keyword_id, region, device, weekly, day)
+        ) WITHOUT ROWID""")
+    # Rows written without a run (none by this code, but a database may have them) get one
+    # run per source, so their provenance survives the move.
+    for (source,) in db.execute("SELECT DISTINCT source FROM observations WHERE run_id IS NULL "
+                                "OR run_id NOT IN (SELECT id FROM runs)").fetchall():
+        db.execute("INSERT INTO runs(kind, status, source, started_at, finished_at, detail) "
+                   "SELECT 'import', 'ok', ?, min(fetched_at), max(fetched_at), "
+                   "'{\"note\": \"rows stored before runs were recorded\"}' FROM observations "
+                   "WHERE (run_id IS NULL OR run_id NOT IN (SELECT id FROM runs)) AND source = ?",
+                   [source, source])
+        db.execute("UPDATE observations SET run_id = last_insert_rowid() WHERE source = ? AND "
+                   "(run_id IS NULL OR run_id NOT IN (SELECT id FROM runs))", [source])
+    db.execute("""
+        INSERT INTO obs(keyword_id, region, device, weekly, day, value, run_id)
+        SELECT keyword_id, region,
+               CASE device WHEN 'all' THEN 0 WHEN 'pc' THEN 1 ELSE 2 END,
+               granularity = 'week',
+               CAST(julianday(date) - 2440587.5 AS INTEGER), value, run_id
+        FROM observations ORDER BY keyword_id, region, device, granularity, date""")
+    db.execute("DROP TABLE observations")
+    db.execute("""
+        CREATE VIEW observations AS
+        SELECT o.keyword_id, o.region,
+               CASE o.device WHEN 0 THEN 'all' WHEN 1 THEN 'pc' ELSE 'wise' END AS device,
+               CASE o.weekly WHEN 1 THEN 'week' ELSE 'day' END AS granularity,
+               date(o.day * 86400, 'unixepoch') AS date, o.value,
+               r.source, coalesce(r.finished_at, r.started_at) AS fetched_at, o.run_id
+        FROM obs o LEFT JOIN runs r ON r.id = o.run_id""")
+    db.execute("""
+        CREATE VIEW observations_named AS
+        SELECT k.term AS keyword, g.name AS region, o.region AS region_code, o.device,
+               o.granularity, o.date, o.value, o.source
+        FROM observations o JOIN keywords k ON k.id = o.keyword_id
+        JOIN regions g ON g.code = o.region""")
+
+
 def migrate(db: Database) -> list[str]:
     """Apply pending migrations; returns the names applied."""
     pending = [m.name for m in migrations.pending(db)]

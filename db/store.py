@@ -7,7 +7,7 @@ import os
 import secrets
 import socket
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -254,6 +254,11 @@ def start_run(db: Database, kind: str, source: str = "", detail: dict | None = N
     return Run(cur.lastrowid, kind, source)
 
 
+def set_run_source(db: Database, run_id: int, source: str) -> None:
+    with db.atomic():
+        db.execute("UPDATE runs SET source = ? WHERE id = ?", [source, run_id])
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -309,26 +314,40 @@ def runs_frame(db: Database, kind: str | None = None, limit: int = 50) -> pd.Dat
 
 # --- observations ----------------------------------------------------------------------------
 
-UPSERT_OBSERVATION = """
-INSERT INTO observations(keyword_id, region, device, granularity, date, value, source,
-                         fetched_at, run_id)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT(keyword_id, region, device, granularity, date) DO UPDATE SET
-    value = excluded.value, source = excluded.source, fetched_at = excluded.fetched_at,
-    run_id = excluded.run_id
-WHERE observations.value IS NOT excluded.value OR observations.source IS NOT excluded.source
+UPSERT_OBS = """
+INSERT INTO obs(keyword_id, region, device, weekly, day, value, run_id) VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(keyword_id, region, device, weekly, day) DO UPDATE SET
+    value = excluded.value, run_id = excluded.run_id
+WHERE obs.value IS NOT excluded.value
 """
+DEVICE_CODE = {d: i for i, d in enumerate(DEVICES)}
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def day_number(iso: str) -> int:
+    """Days since 1970-01-01 of an ISO date (how `obs` stores dates)."""
+    return date.fromisoformat(iso).toordinal() - EPOCH_ORDINAL
+
+
+def iso_day(day: int) -> str:
+    return date.fromordinal(int(day) + EPOCH_ORDINAL).isoformat()
+
+
+def upsert_obs(db: Database, rows: Iterable[Sequence]) -> int:
+    """Insert or update (keyword_id, region, device code, weekly 0/1, day number, value, run_id)
+    rows; returns rows changed. A row whose value is already stored is left alone, so
+    re-importing or re-crawling the same data changes nothing."""
+    before = db.conn.total_changes
+    db.conn.executemany(UPSERT_OBS, rows)
+    return db.conn.total_changes - before
 
 
 def upsert_observations(db: Database, rows: Iterable[Sequence]) -> int:
-    """Insert or update observation tuples in UPSERT_OBSERVATION order; returns rows changed.
-
-    A row identical to the stored one is left alone, so re-importing or re-crawling the same
-    data changes nothing (not even fetched_at).
-    """
-    before = db.conn.total_changes
-    db.conn.executemany(UPSERT_OBSERVATION, rows)
-    return db.conn.total_changes - before
+    """upsert_obs for rows in the readable form (keyword_id, region, device, granularity,
+    ISO date, value, source, fetched_at, run_id); source and fetch time belong to the run."""
+    return upsert_obs(db, ((kw, region, DEVICE_CODE[device], int(gran == "week"),
+                            day_number(day), value, run_id)
+                           for kw, region, device, gran, day, value, _s, _f, run_id in rows))
 
 
 def coverage_frame(db: Database, keyword_ids: Sequence[int] | None = None) -> pd.DataFrame:
@@ -355,9 +374,10 @@ def save_series(db: Database, keyword: str, region: int, start: str, end: str | 
     fetched_at = now_iso()
     with db.atomic():
         kw_id = keyword_ids(db, [keyword])[keyword]
-        rows = [(kw_id, region, device, granularity, day, value, source, fetched_at, run_id)
+        weekly = int(granularity == "week")
+        rows = [(kw_id, region, DEVICE_CODE[device], weekly, day_number(day), value, run_id)
                 for device, pairs in rows_by_device.items() for day, value in pairs]
-        written = upsert_observations(db, rows)
+        written = upsert_obs(db, rows)
         days = [day for pairs in rows_by_device.values() for day, _ in pairs]
         filled = {day for pairs in rows_by_device.values() for day, v in pairs if v is not None}
         if filled:
@@ -537,7 +557,7 @@ def anomalies_frame(db: Database, *, region: int | None = None, start: str | Non
 
 
 def count_observations(db: Database) -> int:
-    return db.execute("SELECT count(*) FROM observations").fetchone()[0]
+    return db.execute("SELECT count(*) FROM obs").fetchone()[0]
 
 
 def sources(db: Database) -> list[str]:
@@ -557,33 +577,36 @@ def series(db: Database, keyword_id: int, region: int, *, device: str = "all",
 
     With granularity None, daily data is preferred and weekly used when there is no daily.
     """
+    dev = DEVICE_CODE[device]
     if granularity is None:
         grans = [r[0] for r in db.execute(
-            "SELECT DISTINCT granularity FROM observations WHERE keyword_id = ? AND region = ? "
-            "AND device = ?", [keyword_id, region, device])]
-        granularity = "day" if "day" in grans or not grans else "week"
-    sql = ("SELECT date, value FROM observations WHERE keyword_id = ? AND region = ? "
-           "AND device = ? AND granularity = ?")
-    args: list = [keyword_id, region, device, granularity]
+            "SELECT DISTINCT weekly FROM obs WHERE keyword_id = ? AND region = ? AND device = ?",
+            [keyword_id, region, dev])]
+        granularity = "day" if 0 in grans or not grans else "week"
+    sql = ("SELECT day, value FROM obs WHERE keyword_id = ? AND region = ? AND device = ? "
+           "AND weekly = ?")
+    args: list = [keyword_id, region, dev, int(granularity == "week")]
     if start:
-        sql += " AND date >= ?"
-        args.append(start)
+        sql += " AND day >= ?"
+        args.append(day_number(start))
     if end:
-        sql += " AND date <= ?"
-        args.append(end)
-    frame = pd.read_sql_query(sql + " ORDER BY date", db.conn, params=args)
+        sql += " AND day <= ?"
+        args.append(day_number(end))
+    rows = db.execute(sql + " ORDER BY day", args).fetchall()
+    frame = pd.DataFrame({"date": [iso_day(d) for d, _ in rows],
+                          "value": pd.array([v for _, v in rows], dtype="Int64")})
     frame["value"] = frame["value"].astype("Int64")
     frame.attrs["granularity"] = granularity
     return frame
 
 
 __all__ = [
-    "DEVICES", "GRANULARITIES", "NotInitialised", "Run", "UnknownKeyword", "connect", "count_observations",
+    "DEVICES", "GRANULARITIES", "upsert_obs", "day_number", "iso_day", "DEVICE_CODE", "NotInitialised", "Run", "UnknownKeyword", "connect", "count_observations",
     "db_path", "finish_run", "init_db", "keyword_groups_frame", "keyword_ids", "load_regions",
     "load_taxonomy", "now_iso", "read_registry", "registry", "regions_frame", "require_schema",
     "resolve_keyword", "runs_frame", "series", "sources", "start_run", "upsert_observations", "word_graph_frame", "coverage_frame", "save_series",
     "save_region_distribution", "save_word_graph", "mark_unindexed", "unconfirmed_state",
     "unconfirmed_frame", "waiting_days", "crawl_salt", "budget_used", "add_budget_used",
-    "close_abandoned_runs", "keyword_aliases", "DatabaseProblem", "integrity_problem",
+    "close_abandoned_runs", "set_run_source", "keyword_aliases", "DatabaseProblem", "integrity_problem",
     "anomalies_frame", "AicityDatabase", "BUSY_TIMEOUT",
 ]

@@ -1,0 +1,98 @@
+"""Observations stored compactly (m007): the migration carries everything over; the old
+`observations` name still reads the same rows."""
+from __future__ import annotations
+
+import sqlite3
+
+from click.testing import CliRunner
+from sqlite_utils import Database
+
+from cli import cli
+from db import store
+from db.schema import migrations
+from keywords.taxonomy import default_taxonomy
+
+
+def _old_database(path):
+    """A database as the version before m007 made it, with rows of every kind."""
+    db = Database(path)
+    migrations.apply(db, stop_before="m007_compact_observations")
+    store.load_regions(db, store.default_registry())
+    store.load_taxonomy(db, default_taxonomy())
+    db.conn.commit()
+    run = db.execute("INSERT INTO runs(kind, status, source, started_at, finished_at) VALUES "
+                     "('collect', 'ok', 'emulator', '2017-03-02T00:00:00+00:00', "
+                     "'2017-03-02T01:00:00+00:00')").lastrowid
+    rows = []
+    for i, day in enumerate(["2016-12-31", "2017-01-01", "2017-02-28", "2017-03-01"]):
+        rows += [(1, 97, "all", "day", day, 100 + i, "emulator", "2017-03-02T00:30:00+00:00",
+                  run),
+                 (1, 97, "pc", "day", day, None if i == 2 else 40 + i, "emulator",
+                  "2017-03-02T00:30:00+00:00", run),
+                 (2, 0, "wise", "week", day, 9007199254740991 if i == 3 else i, "import",
+                  "2017-01-05T00:00:00+00:00", None)]
+    db.conn.executemany("INSERT INTO observations VALUES (?,?,?,?,?,?,?,?,?)", rows)
+    db.conn.commit()
+    db.close()
+    return sorted(rows)
+
+
+def test_migration_keeps_every_observation_and_its_provenance(tmp_path):
+    path = tmp_path / "old.db"
+    before = _old_database(path)
+    info = store.init_db(path, taxonomy=default_taxonomy())
+    assert "m007_compact_observations" in info["migrations"]
+    db = store.connect(path)
+    after = sorted(tuple(r) for r in db.execute(
+        "SELECT keyword_id, region, device, granularity, date, value, source, fetched_at, "
+        "run_id FROM observations"))
+    assert [r[:7] for r in after] == [r[:7] for r in before]
+    # the rows written without a run now have one, with their source and fetch time
+    legacy = {r[8] for r in after if r[6] == "import"}
+    assert len(legacy) == 1 and None not in legacy
+    assert db.execute("SELECT source, finished_at FROM runs WHERE id = ?", [legacy.pop()]
+                      ).fetchone() == ("import", "2017-01-05T00:00:00+00:00")
+    assert store.count_observations(db) == len(before)
+    series = store.series(db, 1, 97, device="pc")
+    assert list(series["date"]) == ["2016-12-31", "2017-01-01", "2017-02-28", "2017-03-01"]
+    assert series["value"].isna().tolist() == [False, False, True, False]
+    db.close()
+
+
+def test_a_row_costs_under_30_bytes(tmp_path, db_path):
+    rows = [(kw, region, 0, 0, 17000 + d, 1000 + (d * 37 + kw) % 5000, 1)
+            for kw in range(1, 41) for region in (97, 94, 57, 910, 0) for d in range(1000)]
+    def size() -> int:
+        con = sqlite3.connect(db_path)
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        con.execute("VACUUM")
+        pages = con.execute("PRAGMA page_count").fetchone()[0] * \
+            con.execute("PRAGMA page_size").fetchone()[0]
+        con.close()
+        return pages
+
+    db = store.connect(db_path)
+    db.execute("INSERT INTO runs(id, kind, status, started_at) VALUES (1, 'import', 'ok', "
+               "'2017-01-01')")
+    db.conn.commit()
+    db.close()
+    empty = size()
+    db = store.connect(db_path)
+    with db.atomic():
+        store.upsert_obs(db, rows)
+    db.close()
+    per_row = (size() - empty) / len(rows)
+    assert per_row <= 30, per_row
+
+
+def test_the_views_read_like_the_old_table(db_path, tmp_path):
+    from tests.conftest import write_csv
+    path = write_csv(tmp_path / "a.csv", ["keyword", "region", "date", "value"],
+                     [["人工智能", "成都", "2017-01-01", 5], ["人工智能", "成都", "2017-01-02", ""]])
+    assert CliRunner().invoke(cli, ["--db", str(db_path), "import", str(path)]).exit_code == 0
+    db = store.connect(db_path)
+    named = db.execute("SELECT keyword, region, date, value, source FROM observations_named "
+                       "ORDER BY date").fetchall()
+    db.close()
+    assert named == [("人工智能", "成都市", "2017-01-01", 5, "import"),
+                     ("人工智能", "成都市", "2017-01-02", None, "import")]
