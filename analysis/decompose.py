@@ -89,16 +89,36 @@ def robust_anomalies(resid: np.ndarray, threshold: float = 3.5) -> np.ndarray:
     return out
 
 
+def robust_anomalies_rows(resid: np.ndarray, threshold: float = 3.5) -> np.ndarray:
+    """`robust_anomalies` for each row of a matrix at once (NaN = missing)."""
+    ok = ~np.isnan(resid)
+    out = np.zeros(resid.shape, dtype=bool)
+    enough = ok.sum(axis=1) >= 8
+    if not enough.any():
+        return out
+    r = resid[enough]
+    med = np.nanmedian(r, axis=1, keepdims=True)
+    mad = 1.4826 * np.nanmedian(np.abs(r - med), axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        flagged = np.abs(r - med) / np.where(mad == 0, np.nan, mad) > threshold
+    out[enough] = flagged & (mad != 0)
+    return out
+
+
 def _same_weekday_median(values: np.ndarray, where: np.ndarray, period: int,
                          cycles: int = 3) -> np.ndarray:
     """Replace flagged points by the median of the same phase in the `cycles` cycles around them,
     taken from the data (an echo of a spike in the fit is normal in the data, so it stays)."""
     out = values.copy()
-    n = len(values)
-    for i in np.flatnonzero(where):
-        around = [i + k * period for k in range(-cycles, cycles + 1) if k and 0 <= i + k * period < n]
-        if around:
-            out[i] = np.median(values[around])
+    flagged = np.flatnonzero(where)
+    if not len(flagged):
+        return out
+    steps = np.array([k * period for k in range(-cycles, cycles + 1) if k])
+    around = flagged[:, None] + steps[None, :]
+    inside = (around >= 0) & (around < len(values))
+    gathered = np.where(inside, values[np.clip(around, 0, len(values) - 1)], np.nan)
+    has = inside.any(axis=1)
+    out[flagged[has]] = np.nanmedian(gathered[has], axis=1)
     return out
 
 
@@ -186,11 +206,35 @@ def operator_key(n: int, granularity: str, config: DecomposeConfig) -> tuple:
 
 
 def stl_operators(n: int, granularity: str = "day",
-                  config: DecomposeConfig = DecomposeConfig()) -> tuple[np.ndarray, np.ndarray]:
+                  config: DecomposeConfig = DecomposeConfig(),
+                  cache_dir=None) -> tuple[np.ndarray, np.ndarray]:
     """(T, S) with trend = T @ y and seasonal = S @ y for `STL(y, period, …).fit()` of any
-    series y of length n with these settings (non-robust only)."""
+    series y of length n with these settings (non-robust only). With `cache_dir`, built once
+    and kept there (keyed by the settings and the statsmodels version)."""
     if config.robust:
         raise ValueError("robust STL is not linear; it has no operator")
+    if cache_dir is not None:
+        import os
+        from pathlib import Path
+
+        import statsmodels
+        key = "-".join(str(k) for k in operator_key(n, granularity, config))
+        path = Path(cache_dir) / f"stl-{statsmodels.__version__}-{key}.npz"
+        try:
+            with np.load(path) as saved:
+                if saved["trend"].shape == (n, n):
+                    return saved["trend"], saved["season"]
+        except (OSError, KeyError, ValueError):
+            pass
+        trend, season = stl_operators(n, granularity, config)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+            np.savez(tmp, trend=trend, season=season)
+            os.replace(tmp, path)
+        except OSError:
+            pass          # a cache that cannot be written only costs the next run the build
+        return trend, season
     period = config.period if granularity == "day" else config.weekly_period
     STL = _stl()
     trend, season = np.empty((n, n)), np.empty((n, n))
@@ -244,11 +288,9 @@ def decompose_many(series: list[np.ndarray], granularity: str = "day",
         resid = filled - trend - seasonal
         if config.refit_outliers:
             refit = []
-            for r in range(len(rows)):
-                candidates = robust_anomalies(resid[r], config.anomaly_threshold)
-                if candidates.any():
-                    filled_r = _same_weekday_median(filled[r], candidates, key[1])
-                    refit.append((r, filled_r))
+            flagged = robust_anomalies_rows(resid, config.anomaly_threshold)
+            for r in np.flatnonzero(flagged.any(axis=1)):
+                refit.append((r, _same_weekday_median(filled[r], flagged[r], key[1])))
             if refit:
                 cleaned = np.vstack([c for _, c in refit])
                 idx = [r for r, _ in refit]
@@ -256,13 +298,13 @@ def decompose_many(series: list[np.ndarray], granularity: str = "day",
                 resid[idx] = filled[idx] - trend[idx] - seasonal[idx]
         missing = np.isnan(observed)
         resid[missing] = np.nan
+        anomalies = robust_anomalies_rows(resid, config.anomaly_threshold)
         for r, i in enumerate(rows):
             note = "ok"
             if missing[r].any():
                 note += f"; {int(missing[r].sum())} missing {granularity}s interpolated for the fit"
             out[i] = Decomposition(trend[r].copy(), seasonal[r].copy(), resid[r].copy(),
-                                   note=note,
-                                   anomalies=robust_anomalies(resid[r], config.anomaly_threshold))
+                                   note=note, anomalies=anomalies[r])
     return out
 
 

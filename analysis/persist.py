@@ -12,6 +12,7 @@ seasonally adjusted arrays and call the pure functions of the other modules.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing as mp
 import os
@@ -52,6 +53,7 @@ def _day(text: str) -> int:
     return (date.fromisoformat(text) - EPOCH).days
 
 
+@functools.lru_cache(maxsize=None)   # a few thousand distinct days, asked millions of times
 def _iso(day: int) -> str:
     return (EPOCH + timedelta(days=int(day))).isoformat()
 
@@ -68,13 +70,12 @@ def _unpack(blob: bytes) -> np.ndarray:
 
 def _series_from_rows(rows) -> dict[tuple[int, str], tuple[int, int, np.ndarray]]:
     """(region, granularity) -> (start day, step, values with NaN gaps) from obs rows
-    (region, weekly, day, value) sorted by region, weekly, day."""
+    (region, weekly, day, value or -1 for missing) sorted by region, weekly, day."""
     if not rows:
         return {}
-    data = np.array([(r, w, d, np.nan if v is None else v) for r, w, d, v in rows],
-                    dtype=np.float64)
-    regions, weekly, days, values = (data[:, i] for i in range(4))
-    days = days.astype(np.int64)
+    data = np.array(rows, dtype=np.int64)
+    regions, weekly, days = data[:, 0], data[:, 1], data[:, 2]
+    values = np.where(data[:, 3] < 0, np.nan, data[:, 3].astype(np.float64))
     key_change = np.r_[True, (regions[1:] != regions[:-1]) | (weekly[1:] != weekly[:-1])]
     starts = np.flatnonzero(key_change)
     ends = np.r_[starts[1:], len(data)]
@@ -92,7 +93,9 @@ def _series_from_rows(rows) -> dict[tuple[int, str], tuple[int, int, np.ndarray]
 
 def load_keyword(conn, keyword_id: int, device: str = "all",
                  regions: list[int] | None = None):
-    sql = "SELECT region, weekly, day, value FROM obs WHERE keyword_id = ? AND device = ?"
+    # -1 for a missing value keeps every cell an integer: one fast numpy conversion
+    sql = ("SELECT region, weekly, day, coalesce(value, -1) FROM obs WHERE keyword_id = ? "
+           "AND device = ?")
     args: list = [keyword_id, store.DEVICE_CODE[device]]
     if regions is not None:
         sql += f" AND region IN ({','.join('?' * len(regions))})"
@@ -177,7 +180,16 @@ def _prepare_operators(db, refit: dict, config: DecomposeConfig, device: str) ->
             lengths[_day(hi) - _day(lo) + 1] += 1
     for n, count in lengths.items():
         if n >= 2 * config.period and count * 3 >= n:
-            _OPERATORS[operator_key(n, "day", config)] = stl_operators(n, "day", config)
+            _OPERATORS[operator_key(n, "day", config)] = stl_operators(n, "day", config,
+                                                                       cache_dir=_cache_dir())
+
+
+def _cache_dir():
+    """Where built STL operators are kept: AICITY_CACHE_DIR, else the user's cache folder."""
+    from pathlib import Path
+    base = os.environ.get("AICITY_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME") \
+        or Path.home() / ".cache"
+    return Path(base) / ("" if os.environ.get("AICITY_CACHE_DIR") else "aicity")
 
 
 def _add_aligned(acc: dict, key, first: int, step: int, values: np.ndarray) -> None:
