@@ -276,7 +276,7 @@ def export_rankings(db_path, out_dir: Path, period: str | None = None) -> list[P
     """Rankings per dimension, demand types and industry profiles as Excel-ready CSVs (the
     briefing writer: BOM, CRLF, formula-like text neutralised, data source column)."""
     from analysis import persist
-    from analysis.export import write_csv
+    from analysis.export import english_names, write_csv
     from db import store
     out_dir.mkdir(parents=True, exist_ok=True)
     db = store.connect(db_path)
@@ -288,8 +288,9 @@ def export_rankings(db_path, out_dir: Path, period: str | None = None) -> list[P
         tables["demand_types"] = persist.demand_types(db, period=period)
         tables["industries"] = persist.industries(db, period=period)
         label = "simulated (emulator)" if simulated else "baidu"
+        names = english_names(store.registry(db))
         for name, frame in tables.items():
-            files.append(write_csv(frame, out_dir / f"{name}.csv", "en", label))
+            files.append(write_csv(frame, out_dir / f"{name}.csv", "en", label, names))
     finally:
         db.close()
     return files

@@ -179,9 +179,20 @@ DEMAND_TYPE_ZH = {"single": "单技术驱动", "dual": "双技术驱动", "all":
 TIER_EN = {"一线": "tier 1", "新一线": "new tier 1", "二线": "tier 2"}
 
 
-def localise(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+def english_names(registry) -> dict[str, dict]:
+    """Chinese → English for the place-name columns of a briefing (the registry's name_en;
+    a region without one keeps its Chinese name)."""
+    from db.regions import cluster_names_en
+    return {"region": {r.name: r.name_en for r in registry if r.name_en},
+            "province": {r.name: r.name_en for r in registry
+                         if r.level == "province" and r.name_en},
+            "cluster": cluster_names_en()}
+
+
+def localise(frame: pd.DataFrame, lang: str, names: dict | None = None) -> pd.DataFrame:
     """Code values in the file's language: a Chinese briefing says 北, 双技术驱动 and
-    深度学习+语音语义, an English one tier 1 for 一线 (place names stay as registered)."""
+    深度学习+语音语义; an English one tier 1 for 一线 and, given `names` (see english_names),
+    Chengdu, Sichuan and Chengdu-Chongqing for the place names."""
     frame = frame.copy()
 
     def joined(text, labels):
@@ -198,8 +209,17 @@ def localise(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
         for col in ("demand_drivers", "specialisations"):
             if col in frame:
                 frame[col] = frame[col].map(lambda v: joined(v, LABELS_ZH))
-    elif "tier_2017" in frame:
-        frame["tier_2017"] = frame["tier_2017"].map(lambda v: TIER_EN.get(v, v))
+    else:
+        if "tier_2017" in frame:
+            frame["tier_2017"] = frame["tier_2017"].map(lambda v: TIER_EN.get(v, v))
+        for col, table in (names or {}).items():
+            if col not in frame:
+                continue
+            if col == "cluster":
+                frame[col] = frame[col].map(lambda v: ";".join(
+                    table.get(c, c) for c in v.split(";")) if isinstance(v, str) else v)
+            else:
+                frame[col] = frame[col].map(lambda v, t=table: t.get(v, v))
     return frame
 
 
@@ -219,8 +239,9 @@ def atomic_write(path: Path, encoding: str = "utf-8", newline: str | None = None
         raise
 
 
-def write_csv(frame: pd.DataFrame, path: Path, lang: str, source_label: str) -> Path:
-    frame = localise(frame, lang)
+def write_csv(frame: pd.DataFrame, path: Path, lang: str, source_label: str,
+              names: dict | None = None) -> Path:
+    frame = localise(frame, lang, names)
     frame["data_source"] = source_label
     headers = [neutralise(_header(c, lang)) for c in frame.columns]
     with atomic_write(path, encoding="utf-8-sig", newline="") as fh:
@@ -315,6 +336,7 @@ def export_briefings(db_path, out: Path, *, period: str | None = None, region: s
         result = BriefingResult(out=out, period=per.label, source=source_label, level=chosen,
                                 missing="; ".join(missing))
         used: set[str] = set()
+        names = english_names(registry) if lang == "en" else None
         parts = scopes(frame, registry, line, region) if chosen == "city" else \
             [("全国_分省" if lang == "zh" else "national_by_province", frame)]
         for name, rows in parts:
@@ -326,7 +348,7 @@ def export_briefings(db_path, out: Path, *, period: str | None = None, region: s
                 stem, n = f"{base}_{n}", n + 1
             used.add(stem)
             result.files.append(write_csv(as_percent(rows), out / f"{stem}.csv", lang,
-                                          source_label))
+                                          source_label, names))
         manifest = {
             "period": per.label, "start": per.start.isoformat(), "end": per.end.isoformat(),
             "data_source": "simulated" if simulated else "real",

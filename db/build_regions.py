@@ -96,6 +96,8 @@ def build_rows() -> list[dict]:
             clusters.setdefault((r["province"], member), []).append(r["cluster"])
     tiers = {m: r["tier"] for r in _read(REFERENCE / "tiers_2017.csv") for m in r["members"].split(";")}
 
+    names_en = {(r["level"], r["name"]): r["name_en"] for r in _read(REFERENCE / "names_en.csv")}
+
     rows: list[dict] = []
     matched_clusters: set[tuple[str, str]] = set()
     matched_tiers: set[str] = set()
@@ -104,7 +106,8 @@ def build_rows() -> list[dict]:
         extra = extras.get(code, {})
         row = {c: "" for c in COLUMNS}
         row.update(code=code, name=name, level=level, province=province,
-                   legacy=extra.get("legacy", "0") or "0", note=extra.get("note", ""))
+                   legacy=extra.get("legacy", "0") or "0", note=extra.get("note", ""),
+                   name_en=names_en.get((level, name), ""))
         if level == "province":
             full = [r for r in cpca if r["adcode"].endswith("0000000000") and _short(r["name"]) == name]
             src = full[0] if full else None
@@ -117,6 +120,7 @@ def build_rows() -> list[dict]:
             pref = by_pref.get((lookup, province))
             if pref:
                 row.update(lon=pref["lon"], lat=pref["lat"], adcode=pref["adcode6"])
+                row["name_en"] = row["name_en"] or pref["city_en"]
                 if pref["population_jia2020_hukou_2017"]:
                     row["population"] = round(float(pref["population_jia2020_hukou_2017"]))
             else:

@@ -21,8 +21,9 @@ SIDES = ("north", "south")
 # Column order of regions.csv. The first ten are the `aicity regions` contract (DESIGN.md §4).
 COLUMNS = (
     "code", "name", "level", "province", "lon", "lat", "qinling_huaihe", "yangtze",
-    "cluster", "tier_2017", "adcode", "population", "legacy", "note",
+    "cluster", "tier_2017", "adcode", "population", "legacy", "note", "name_en",
 )
+OPTIONAL_COLUMNS = ("name_en",)   # registry files written before it was added still load
 
 # Longest first so that 土家 wins over 土 when stripping ethnic names from autonomous prefectures.
 _ETHNIC = sorted(
@@ -59,6 +60,7 @@ class Region:
     population: int | None
     legacy: bool
     note: str
+    name_en: str = ""
 
     @property
     def clusters(self) -> tuple[str, ...]:
@@ -197,7 +199,8 @@ def read_registry(path: Path | str = REGIONS_CSV) -> RegionRegistry:
     path = Path(path)
     with path.open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.DictReader(fh)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])
+                   and c not in OPTIONAL_COLUMNS]
         if missing:
             raise RegionError(f"{path}:1: missing columns: {', '.join(missing)}")
         rows = list(enumerate(reader, start=2))
@@ -236,10 +239,18 @@ def read_registry(path: Path | str = REGIONS_CSV) -> RegionRegistry:
             qinling_huaihe=row["qinling_huaihe"], yangtze=row["yangtze"], cluster=row["cluster"],
             tier_2017=row["tier_2017"], adcode=row["adcode"], population=population,
             legacy=row["legacy"].strip() in ("1", "true", "yes"), note=row["note"],
+            name_en=(row.get("name_en") or "").strip(),
         ))
     if not regions:
         raise RegionError(f"{path}: no regions")
     return RegionRegistry(regions)
+
+
+def cluster_names_en() -> dict[str, str]:
+    """English names of the city clusters (db/reference/names_en.csv)."""
+    path = Path(__file__).with_name("reference") / "names_en.csv"
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return {r["name"]: r["name_en"] for r in csv.DictReader(fh) if r["level"] == "cluster"}
 
 
 _default: RegionRegistry | None = None

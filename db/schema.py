@@ -325,6 +325,12 @@ def m007_compact_observations(db: Database) -> None:
         JOIN regions g ON g.code = o.region""")
 
 
+@migrations()
+def m008_english_names(db: Database) -> None:
+    # English names of regions, for English briefings (filled by `aicity init` from regions.csv).
+    db.execute("ALTER TABLE regions ADD COLUMN name_en TEXT NOT NULL DEFAULT ''")
+
+
 def migrate(db: Database) -> list[str]:
     """Apply pending migrations; returns the names applied."""
     pending = [m.name for m in migrations.pending(db)]

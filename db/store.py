@@ -157,7 +157,8 @@ def registry(db: Database) -> RegionRegistry:
         code=r["code"], name=r["name"], level=r["level"], province=r["province"], lon=r["lon"],
         lat=r["lat"], qinling_huaihe=r["qinling_huaihe"], yangtze=r["yangtze"],
         cluster=r["cluster"], tier_2017=r["tier_2017"], adcode=r["adcode"],
-        population=r["population"], legacy=bool(r["legacy"]), note=r["note"]) for r in rows)
+        population=r["population"], legacy=bool(r["legacy"]), note=r["note"],
+        name_en=r.get("name_en") or "") for r in rows)
 
 
 def regions_frame(reg: RegionRegistry, level: str | None = None, province: str | None = None,

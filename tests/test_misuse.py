@@ -598,3 +598,17 @@ def test_anomalies_by_region_and_date_and_the_named_views(national_db):
     kinds = {r[0] for r in db.execute("SELECT DISTINCT kind FROM components_named")}
     db.close()
     assert named == len(frame) and kinds == {"keyword", "dimension", "group"}
+
+
+def test_the_english_briefing_names_places_in_english(national_db, tmp_path):
+    import pandas as pd
+
+    from analysis.export import export_briefings
+    result = export_briefings(national_db, tmp_path / "en", period="2017", lang="en",
+                              region="成渝")
+    frame = pd.read_csv(result.files[0], encoding="utf-8-sig", dtype=str).fillna("")
+    assert {"Chengdu", "Chongqing"} <= set(frame["region"])
+    assert "Sichuan" in set(frame["province"])
+    assert all("Chengdu-Chongqing" in c for c in frame["cluster"])
+    text = "".join(frame[c].str.cat() for c in ("region", "province", "cluster", "tier_2017"))
+    assert not any("\u4e00" <= ch <= "\u9fff" for ch in text)
