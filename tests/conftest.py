@@ -16,6 +16,13 @@ from cli import cli
 from db import store
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _operator_cache(tmp_path_factory):
+    """Built STL operators go to a temporary folder, not the user's cache."""
+    import os
+    os.environ["AICITY_CACHE_DIR"] = str(tmp_path_factory.mktemp("stl-cache"))
+
+
 @pytest.fixture
 def db_path(tmp_path) -> Path:
     """A fresh database with the packaged regions and taxonomy loaded."""
