@@ -46,11 +46,16 @@ def test_chinese_survives_and_numbers_stay_numbers(db_copy, tmp_path):
     run(db_copy, "export", "briefing", "--out", str(out), "--period", "2017", "--lang", "en")
     rows = read(out / "briefing_全国.csv")
     header = rows[0]
-    chengdu = next(r for r in rows if r[header.index("region")] == "成都市")
-    assert chengdu[header.index("province")] == "四川"
+    # an English file names places in English (the registry's name_en)
+    chengdu = next(r for r in rows if r[header.index("region")] == "Chengdu")
+    assert chengdu[header.index("province")] == "Sichuan"
     float(chengdu[header.index("basic_value")])          # plain numbers, no quotes or units
     assert int(chengdu[header.index("basic_rank")]) >= 1
     assert b"\r\n" in (out / "briefing_全国.csv").read_bytes()
+    run(db_copy, "export", "briefing", "--out", str(tmp_path / "zh"), "--period", "2017")
+    rows = read(tmp_path / "zh" / "briefing_全国.csv")
+    chengdu = next(r for r in rows if r[rows[0].index("城市")] == "成都市")
+    assert chengdu[rows[0].index("省份")] == "四川"
 
 
 def test_formula_like_names_are_neutralised_in_every_csv(db_copy, tmp_path):
