@@ -449,29 +449,35 @@ def _plan_incremental(db, last_seq: int, max_seq: int, device: str, tail_limit: 
 
 
 def _append_tails(db, appends: dict, device: str) -> int:
-    """Provisional components for days after a series' fitted end (no refit)."""
+    """Provisional components for days after a series' fitted end (no refit).
+
+    Only the last trend value and the last week of the season are needed: they are cut out of
+    the stored arrays in SQL (one query per keyword), not read whole for every series."""
     if not appends:
         return 0
     rows = []
-    for (kw, region), (lo, hi) in appends.items():
+    by_keyword: dict[int, dict[int, tuple[str, str]]] = defaultdict(dict)
+    for (kw, region), span in appends.items():
+        by_keyword[kw][region] = span
+    for kw, spans in by_keyword.items():
         subject = f"k:{kw}"
-        comp = db.execute("SELECT start, n, trend, seasonal FROM components WHERE subject = ? AND "
-                          "region = ? AND device = ? AND granularity = 'day'",
-                          [subject, region, device]).fetchone()
-        start, n, trend_b, seasonal_b = comp
-        trend, seasonal = _unpack(trend_b), _unpack(seasonal_b)
-        first = _day(start)
-        obs = db.execute("SELECT day, value FROM obs WHERE keyword_id = ? AND region = ? AND "
-                         "device = ? AND weekly = 0 AND day >= ?",
-                         [kw, region, store.DEVICE_CODE[device], _day(lo)]).fetchall()
-        for day, value in obs:
-            day_text = _iso(day)
-            i = day - first
-            season = seasonal[n - 7 + ((i - n) % 7)] if n >= 7 else 0.0
-            level = trend[-1]
-            v = np.nan if value is None else float(value)
-            rows.append((subject, region, device, day_text, level, season, v - level - season,
-                         v - season))
+        ends = {r: (start, n, trend, season) for r, start, n, trend, season in db.execute(
+            "SELECT region, start, n, substr(trend, -4), substr(seasonal, -28) FROM components "
+            "WHERE subject = ? AND device = ? AND granularity = 'day'", [subject, device])}
+        for region, (lo, hi) in spans.items():
+            start, n, trend_b, season_b = ends[region]
+            level = float(_unpack(trend_b)[-1])
+            last_week = _unpack(season_b) if n >= 7 else None
+            first = _day(start)
+            obs = db.execute("SELECT day, value FROM obs WHERE keyword_id = ? AND region = ? AND "
+                             "device = ? AND weekly = 0 AND day >= ?",
+                             [kw, region, store.DEVICE_CODE[device], _day(lo)]).fetchall()
+            for day, value in obs:
+                i = day - first
+                season = float(last_week[(i - n) % 7]) if last_week is not None else 0.0
+                v = np.nan if value is None else float(value)
+                rows.append((subject, region, device, _iso(day), level, season,
+                             v - level - season, v - season))
     db.conn.executemany(
         "INSERT OR REPLACE INTO components_tail(subject, region, device, date, trend, seasonal, "
         "resid, adjusted) VALUES (?,?,?,?,?,?,?,?)", rows)

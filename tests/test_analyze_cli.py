@@ -147,8 +147,15 @@ def test_one_new_day_is_analysed_incrementally(db_copy, tmp_path):
     assert result.appended == len(default_taxonomy().unique_terms()) * len(codes)
     out = run(db_copy, "series", "--keyword", "人工智能", "--region", "成都", "--start",
               "2017-12-31", "--components", "--format", "json")
-    last = json.loads(out.stdout)[-1]
+    rows = json.loads(out.stdout)
+    last = rows[-1]
     assert last["date"] == "2018-01-01" and last["trend"] is not None
+    # provisional: the last fitted trend level and the season of the same weekday a week back
+    fitted = {r["date"]: r for r in json.loads(run(
+        db_copy, "series", "--keyword", "人工智能", "--region", "成都", "--start", "2017-12-25",
+        "--end", "2017-12-31", "--components", "--format", "json").stdout)}
+    assert abs(last["trend"] - fitted["2017-12-31"]["trend"]) < 1e-3
+    assert abs(last["seasonal"] - fitted["2017-12-25"]["seasonal"]) < 1e-3
     ranked = run(db_copy, "rank", "--dimension", "basic", "--period", "2018-01-01..2018-01-01",
                  "--format", "json")
     assert json.loads(ranked.stdout)[0]["value"] > 0
