@@ -764,13 +764,12 @@ def anomalies(db_path, region, level, keyword, category, group, start, end, top,
         kw_id, _ = store.resolve_keyword(db, keyword)
         subjects = [f"k:{kw_id}"]
     elif category:
-        from keywords.taxonomy import DIMENSIONS, LABELS_ZH
+        from analysis.persist import NoResults, group_id
         if group:
-            by_label = {LABELS_ZH[g]: g for g in DIMENSIONS.get(category, ())}
-            group = by_label.get(group, group)
-            if group not in DIMENSIONS.get(category, ()):
-                raise click.BadParameter(f"{category} has no group {group!r}",
-                                         param_hint="--group")
+            try:
+                group = group_id(category, group)
+            except NoResults as err:
+                raise click.BadParameter(str(err), param_hint="--group") from None
         subjects = [f"g:{category}/{group}" if group else f"d:{category}"]
     frame = store.anomalies_frame(db, region=code, start=start, end=end, subjects=subjects,
                                   limit=top or None)

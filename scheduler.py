@@ -313,11 +313,8 @@ def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 7
     store.init_db(db_file, taxonomy=default_taxonomy())
     last = latest or latest_published()
     start = last - timedelta(days=days - 1)
-    db = store.connect(db_file)
-    n_regions = len(regions) if regions else db.execute(
-        "SELECT count(*) FROM regions WHERE legacy = 0").fetchone()[0]
-    n_keywords = db.execute("SELECT count(*) FROM keywords WHERE in_taxonomy = 1").fetchone()[0]
-    db.close()
+    n_regions = len(regions) if regions else len(store.default_registry().filter())
+    n_keywords = len(default_taxonomy().unique_terms())
     rows = n_regions * n_keywords * days
     # measured: about 40 bytes a simulated day in all (the compact row, its share of the
     # decomposition's float32 arrays, aggregates and indexes)

@@ -20,7 +20,7 @@ import sqlite3
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Callable, Iterable
 
 import numpy as np
@@ -41,7 +41,6 @@ from db import store
 
 logger = logging.getLogger(__name__)
 BLOB = np.dtype("<f4")
-EPOCH = date(1970, 1, 1)
 COGNITION = ("basic", "professional", "technical")
 
 
@@ -49,13 +48,10 @@ class NoResults(RuntimeError):
     """Nothing analysed yet for what was asked (run `aicity analyze`)."""
 
 
-def _day(text: str) -> int:
-    return (date.fromisoformat(text) - EPOCH).days
-
-
-@functools.lru_cache(maxsize=None)   # a few thousand distinct days, asked millions of times
-def _iso(day: int) -> str:
-    return (EPOCH + timedelta(days=int(day))).isoformat()
+# Days since 1970-01-01, the numbering of obs.day too.
+_day = store.day_number
+# a few thousand distinct days, asked millions of times
+_iso = functools.lru_cache(maxsize=None)(store.iso_day)
 
 
 def _pack(values) -> bytes:
@@ -607,6 +603,19 @@ def adjusted_matrix(db, subjects: list[str], period: Period, regions: list[int] 
     return frame
 
 
+def group_id(category: str, group: str) -> str:
+    """A group of the dimension by its id or its Chinese name (金融 is finance)."""
+    from keywords.taxonomy import DIMENSIONS, LABELS_ZH
+    groups = DIMENSIONS.get(category, ())
+    text = group.strip()
+    found = {LABELS_ZH[g]: g for g in groups}.get(text, text)
+    if found not in groups:
+        known = ", ".join(f"{g} ({LABELS_ZH[g]})" for g in groups)
+        raise NoResults(f"{category} has no group {text!r}"
+                        + (f"; its groups: {known}" if known else "; it has no groups"))
+    return found
+
+
 def _subjects(db, category: str | None, group: str | None, keyword: str | None
               ) -> tuple[list[str], str]:
     if keyword:
@@ -615,13 +624,7 @@ def _subjects(db, category: str | None, group: str | None, keyword: str | None
     if not category and group:
         raise NoResults(f"--group {group} needs --dimension (application or industry)")
     if group:
-        from keywords.taxonomy import DIMENSIONS, LABELS_ZH
-        by_label = {LABELS_ZH[g]: g for g in DIMENSIONS.get(category, ())}
-        group = by_label.get(group.strip(), group.strip())     # 金融 is finance
-        if group not in DIMENSIONS.get(category, ()):
-            known = ", ".join(f"{g} ({LABELS_ZH[g]})" for g in DIMENSIONS.get(category, ()))
-            raise NoResults(f"{category} has no group {group!r}"
-                            + (f"; its groups: {known}" if known else "; it has no groups"))
+        group = group_id(category, group)
     rows = db.execute("SELECT keyword_id FROM keyword_groups WHERE category = ?"
                       + (" AND group_name = ?" if group else ""),
                       [category, group] if group else [category]).fetchall()
