@@ -354,9 +354,11 @@ def emulator(port, host, seed, faults, latest, rate_limit, block_seconds, timeou
                                           "AICITY_BAIDU_DELAY, else 15).")
 @click.option("--cookies-file", type=click.Path(exists=True, dir_okay=False),
               help="Cookies, one per line (default: env AICITY_BAIDU_COOKIES).")
-@click.option("--what", "kind", type=click.Choice(["index", "region", "word-graph"]),
+@click.option("--what", "kind", type=click.Choice(["index", "snapshot", "region", "word-graph"]),
               default="index", show_default=True,
-              help="index: daily series; region: regional distribution; word-graph: related "
+              help="index: daily series; snapshot: every city's last 30 days from the regional "
+                   "distribution (one call a keyword per province), what the first nights' "
+                   "briefing stands on; region: regional distribution; word-graph: related "
                    "words for `keywords suggest`.")
 @click.option("--window-days", type=int, default=300, show_default=True,
               help="Days per request; Baidu answers more than about a year weekly.")
@@ -404,6 +406,8 @@ def collect(db_path, start, end, regions, keywords, base_url, delay, cookies_fil
         raise click.ClickException(str(err)) from None
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=1))
+    elif result.kind == "snapshot":
+        click.echo(describe_snapshot(result))
     elif dry_run or result.pieces == 0:
         click.echo(describe_plan(result))
     else:
@@ -523,6 +527,30 @@ def status(db_path, cookies_file, check, fmt):
         rows.append(("integrity", store.integrity_problem(db) or "ok"))
     db.close()
     emit(pd.DataFrame(rows, columns=["item", "value"]), fmt)
+
+
+def describe_snapshot(result) -> str:
+    """A snapshot run (or its plan) in the user's terms."""
+    snap = result.snapshot
+    head = f"snapshot {snap['start']}..{snap['end']}: "
+    if not result.pieces and snap.get("reason"):
+        head += snap["reason"]
+    elif result.dry_run:
+        head += (f"{result.pieces} calls tonight (one keyword for one province each), about "
+                 f"{result.estimated_seconds:,.0f} s with {result.accounts} account(s)")
+    else:
+        head += (f"run {result.run_id} ({result.source}): {result.status}; {result.requests} "
+                 f"requests, {result.rows_written} rows in {result.seconds:.1f} s")
+    lines = []
+    if result.budget_left is not None:
+        lines.append(f"budget: {result.budget_left} of {result.daily_budget * result.accounts} "
+                     f"requests left today")
+    # the summary line last: the nightly job keeps a stage's last line
+    lines.append(head + f"; {snap['keywords_done']} of {snap['keywords']} keywords answered "
+                        f"for all {snap['provinces']} provinces"
+                 + (f"; {snap['deferred']} calls deferred to later nights by the budget"
+                    if snap["deferred"] else ""))
+    return "\n".join(lines)
 
 
 def describe_plan(result) -> str:

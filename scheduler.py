@@ -149,6 +149,11 @@ def run_job(db_path, *, now: datetime | None = None, out: Path | None = None,
 
     extra = collect_args if collect_args is not None else \
         os.environ.get("AICITY_JOB_COLLECT_ARGS", "").split()
+    # Until every city has its series, a regional-distribution snapshot of every city's last
+    # 30 days (one call a keyword per province) comes first, so the first night gives a
+    # city briefing; it asks nothing once the cities' series are in.
+    child("snapshot", ["collect", "--what", "snapshot", "--end", end,
+                       *_snapshot_args(extra)])
     child("collect", ["collect", "--end", end, *extra])
     child("analyze", ["analyze"])
     t = time.monotonic()
@@ -156,7 +161,7 @@ def run_job(db_path, *, now: datetime | None = None, out: Path | None = None,
         start = (date.fromisoformat(end) - timedelta(days=364)).isoformat()
         result = export_briefings(db_path, out, period=f"{start}..{end}")
         summary = f"{len(result.files)} briefings ({result.level} level) in {out}"
-        if result.level == "city":
+        if result.level == "city" and result.basis == "series":
             from analysis.report import build_report
             build_report(db_path, out / "report.html", period=f"{start}..{end}")
             summary += " and report.html"
@@ -177,6 +182,24 @@ def run_job(db_path, *, now: datetime | None = None, out: Path | None = None,
     db.close()
     logger.info("job %s finished: %s in %.0f s", run.id, status, time.monotonic() - t0)
     return JobResult(status, stages, run.id, time.monotonic() - t0)
+
+
+def _snapshot_args(collect_args: list[str]) -> list[str]:
+    """The collect options a snapshot shares (scope, server, accounts, budget); --start and
+    --window-days are the index series' alone."""
+    out, skip = [], False
+    for i, arg in enumerate(collect_args):
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in ("--start", "--window-days", "--devices", "--what"):
+            skip = "=" not in arg
+            continue
+        if name == "--no-check":
+            continue
+        out.append(arg)
+    return out
 
 
 def guarded_job(db_path, **kwargs) -> JobResult | None:

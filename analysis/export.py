@@ -63,13 +63,17 @@ class BriefingResult:
     source: str = ""
     level: str = "city"
     missing: str = ""        # what the briefing lacks, in words ('' when nothing)
+    basis: str = "series"    # or 'distribution': a regional-distribution snapshot
 
 
 def briefing_frame(db, period: Period, line: str = "qinling-huaihe",
-                   level: str = "city") -> pd.DataFrame:
+                   level: str = "city", basis: str = "series") -> pd.DataFrame:
     """Every city (or province) with its registry facts and, per dimension, value, rank, tier
     and 90% rank interval, year-on-year change; demand type and shares; industry
-    specialisations. A dimension without data leaves its columns empty."""
+    specialisations. A dimension without data leaves its columns empty.
+
+    basis 'distribution': from a regional-distribution snapshot (period = its window): no
+    rank interval, no year-on-year."""
     regions = store.regions_frame(store.registry(db), level=level).set_index("code")
     frame = pd.DataFrame(index=regions.index)
     frame["region_code"] = regions.index
@@ -81,10 +85,11 @@ def briefing_frame(db, period: Period, line: str = "qinling-huaihe",
     frame["yangtze"] = regions["yangtze"]
     previous = period.shifted_years(-1)
     # 同比 only when this period and the one a year before are both wholly within the data
-    frame.attrs["yoy_gap"] = yoy_gap = persist.year_on_year_gap(db, period)
+    frame.attrs["yoy_gap"] = yoy_gap = persist.year_on_year_gap(db, period) \
+        if basis == "series" else "a snapshot has no year before it"
     for dim in DIMENSIONS:
         try:
-            table = persist.rank(db, category=dim, level=level, uncertainty=True,
+            table = persist.rank(db, category=dim, level=level, uncertainty=True, basis=basis,
                                  period=period.label if _is_label(period) else
                                  f"{period.start}..{period.end}")
         except persist.NoResults:
@@ -105,8 +110,8 @@ def briefing_frame(db, period: Period, line: str = "qinling-huaihe",
             pass
     label = f"{period.start}..{period.end}"
     try:
-        demand = persist.demand_types(db, period=label, top=len(frame),
-                                      level=level).set_index("region_code")
+        demand = persist.demand_types(db, period=label, top=len(frame), level=level,
+                                      basis=basis).set_index("region_code")
     except persist.NoResults:
         demand = pd.DataFrame(columns=["type", "drivers", *TECH_GROUPS])
     frame["demand_type"] = demand["type"].reindex(frame.index)
@@ -114,7 +119,8 @@ def briefing_frame(db, period: Period, line: str = "qinling-huaihe",
     for g in TECH_GROUPS:
         frame[f"{g}_share"] = demand[g].reindex(frame.index)
     try:
-        industries = persist.industries(db, period=label, level=level).set_index("region_code")
+        industries = persist.industries(db, period=label, level=level,
+                                        basis=basis).set_index("region_code")
     except persist.NoResults:
         industries = pd.DataFrame(columns=["specialisations", "full_demand",
                                            *(f"{i}_share" for i in INDUSTRIES)])
@@ -138,6 +144,11 @@ def as_percent(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.rename(columns={c: f"{c}_pct" for c in cols})
 
 
+UNITS_SNAPSHOT = {
+    "value": "mean daily Baidu search index over the snapshot's days from Baidu's regional "
+             "distribution (地域分布), not seasonally adjusted, summed over the dimension's "
+             "keywords the snapshot has",
+}
 UNITS = {
     "value": "mean daily Baidu search index over the period, seasonally adjusted (STL), summed "
              "over the dimension's keywords",
@@ -294,6 +305,32 @@ def scopes(frame: pd.DataFrame, registry, line: str, region: str | None):
         yield f"城市群_{cluster}", frame[in_cluster[cluster]]
 
 
+def _best_briefing(db, period: str | None, line: str, level: str, may_use_snapshot: bool
+                   ) -> tuple[Period, pd.DataFrame, str]:
+    """(period, frame, basis): from the analysed series; or, when a regional-distribution
+    snapshot covers more regions of the level than the series do (the first nights, before
+    the city series come in rotation), from the newest snapshot."""
+    try:
+        per = persist.resolve_period(db, period)
+        frame = briefing_frame(db, per, line, level)
+    except persist.NoResults:
+        if not may_use_snapshot:
+            raise
+        per, frame = None, pd.DataFrame()
+    if may_use_snapshot:
+        try:
+            snap = persist.distribution_period(db)
+        except persist.NoResults:
+            snap = None
+        if snap is not None:
+            snap_frame = briefing_frame(db, snap, line, level, basis="distribution")
+            if len(snap_frame) > len(frame):
+                return snap, snap_frame, "distribution"
+    if per is None:
+        per = persist.resolve_period(db, period)   # says what the data covers
+    return per, frame, "series"
+
+
 def export_briefings(db_path, out: Path, *, period: str | None = None, region: str | None = None,
                      lang: str = "zh", line: str = "qinling-huaihe",
                      level: str | None = None) -> BriefingResult:
@@ -304,7 +341,6 @@ def export_briefings(db_path, out: Path, *, period: str | None = None, region: s
         raise ValueError("lang must be zh or en")
     db = store.connect(db_path)
     try:
-        per = persist.resolve_period(db, period)
         sources = store.sources(db)
         simulated = "emulator" in sources
         source_label = ("模拟数据 (emulator)" if lang == "zh" else "simulated (emulator)") \
@@ -313,16 +349,25 @@ def export_briefings(db_path, out: Path, *, period: str | None = None, region: s
             source_label += " + " + ",".join(s for s in sources if s != "emulator")
         registry = store.registry(db)
         chosen = level or "city"
-        frame = briefing_frame(db, per, line, chosen)
+        per, frame, basis = _best_briefing(db, period, line, chosen, level is None)
         if frame.empty and level is None:
             chosen = "province"
-            frame = briefing_frame(db, per, line, chosen)
+            per, frame, basis = _best_briefing(db, period, line, chosen, True)
         if frame.empty:
             where = f"{level} level" if level else "city or province level"
             raise persist.NoResults(f"no analysed data for {per.label} at {where}; run "
                                     f"`aicity collect` and `aicity analyze`")
         total = len(registry.filter(level=chosen))
         missing = []
+        snapshot = None
+        if basis == "distribution":
+            snapshot = persist.snapshot_keywords(db, per)
+            missing.append(f"from Baidu's regional distribution (地域分布) of {per.start}.."
+                           f"{per.end}: a mean per region over those days, not seasonally "
+                           f"adjusted, from {snapshot[0]} of {snapshot[1]} keywords"
+                           + (" (the rest follow on the next nights)"
+                              if snapshot[0] < snapshot[1] else "")
+                           + "; no rank interval until the series come in")
         if chosen != "city":
             missing.append("no city has data yet: this briefing is by province")
         if len(frame) < total:
@@ -334,7 +379,7 @@ def export_briefings(db_path, out: Path, *, period: str | None = None, region: s
             missing.append("no data for " + ", ".join(empty_dims))
         out.mkdir(parents=True, exist_ok=True)
         result = BriefingResult(out=out, period=per.label, source=source_label, level=chosen,
-                                missing="; ".join(missing))
+                                missing="; ".join(missing), basis=basis)
         used: set[str] = set()
         names = english_names(registry) if lang == "en" else None
         parts = scopes(frame, registry, line, region) if chosen == "city" else \
@@ -353,8 +398,12 @@ def export_briefings(db_path, out: Path, *, period: str | None = None, region: s
             "period": per.label, "start": per.start.isoformat(), "end": per.end.isoformat(),
             "data_source": "simulated" if simulated else "real",
             "sources": sources, "exported_at": store.now_iso(), "lang": lang, "line": line,
-            "data_through": persist.data_span(db)[1].isoformat(),
-            "units": UNITS,
+            "data_through": max([per.end] if basis == "distribution" else []
+                                + [(persist.data_span(db) or (per.end, per.end))[1]]
+                                ).isoformat(),
+            "units": {**UNITS, **UNITS_SNAPSHOT} if basis == "distribution" else UNITS,
+            "basis": basis,
+            **({"snapshot_keywords": snapshot[0], "keywords": snapshot[1]} if snapshot else {}),
             "level": chosen, "regions_with_data": len(frame), "regions": total,
             "missing": result.missing,
             "files": [{"file": p.name, "rows": sum(1 for _ in p.open(encoding="utf-8-sig")) - 1}

@@ -689,11 +689,70 @@ def _region_frame(db, level: str | None) -> pd.DataFrame:
     return reg.set_index("code")
 
 
+BASES = ("series", "distribution")
+
+
+def distribution_period(db, text: str | None = None) -> Period:
+    """A regional-distribution snapshot's window: the newest, or the one `text` names."""
+    windows = store.distribution_windows(db)
+    if not windows:
+        raise NoResults("no regional-distribution snapshot yet; run "
+                        "`aicity collect --what snapshot`")
+    if text is None:
+        return parse_period(f"{windows[0][0]}..{windows[0][1]}")
+    per = parse_period(text)
+    if any((per.start.isoformat(), per.end.isoformat()) == (a, b) for a, b, _ in windows):
+        return per
+    raise NoResults(f"no snapshot for {per.start}..{per.end}; snapshots: "
+                    + ", ".join(f"{a}..{b}" for a, b, _ in windows[:5]))
+
+
+def distribution_values(db, subjects: list[str], period: Period, regions: list[int]
+                        ) -> pd.Series:
+    """(subject, region) -> the snapshot's period mean, for keywords answered for every
+    province the snapshot asked: a keyword some provinces lack would lower only their cities."""
+    asked = {(a, b): n for a, b, n in store.distribution_windows(db)}.get(
+        (period.start.isoformat(), period.end.isoformat()), 0)
+    rows = store.distribution_means(db, period.start.isoformat(), period.end.isoformat(),
+                                    [int(s[2:]) for s in subjects if s.startswith("k:")])
+    per_kw = rows.groupby("keyword_id")["area"].nunique()
+    complete = per_kw[per_kw == asked].index
+    rows = rows[rows["keyword_id"].isin(complete) & rows["region"].isin(regions)]
+    index = pd.MultiIndex.from_arrays([("k:" + rows["keyword_id"].astype(int).astype(str)),
+                                       rows["region"].astype(int)], names=["keyword", "region"])
+    return pd.Series(pd.to_numeric(rows["value"], errors="coerce").astype(float).to_numpy(),
+                     index=index)
+
+
+def snapshot_keywords(db, period: Period) -> tuple[int, int]:
+    """(keywords the snapshot has for every province it asked, keywords of the taxonomy)."""
+    ids = [int(r[0]) for r in db.execute("SELECT id FROM keywords WHERE in_taxonomy = 1")]
+    values = distribution_values(db, [f"k:{i}" for i in ids], period,
+                                 list(_region_frame(db, None).index))
+    return values.index.get_level_values(0).nunique(), len(ids)
+
+
+def resolve_basis_period(db, text: str | None, basis: str) -> Period:
+    if basis not in BASES:
+        raise ValueError(f"basis must be one of {', '.join(BASES)}, not {basis!r}")
+    return distribution_period(db, text) if basis == "distribution" else \
+        resolve_period(db, text)
+
+
 def dimension_series(db, *, category=None, group=None, keyword=None, period: Period,
-                     level: str = "city") -> tuple[pd.Series, pd.DataFrame]:
-    """Period value per region of the level, and the adjusted matrix it came from."""
+                     level: str = "city", basis: str = "series"
+                     ) -> tuple[pd.Series, pd.DataFrame]:
+    """Period value per region of the level, and the adjusted matrix it came from (empty for
+    the distribution basis: a snapshot is one mean per region, not a series)."""
     subjects, _ = _subjects(db, category, group, keyword)
     regions = _region_frame(db, level)
+    if basis == "distribution":
+        values = distribution_values(db, subjects, period, list(regions.index))
+        if values.empty:
+            raise NoResults("no snapshot value for this selection; run "
+                            "`aicity collect --what snapshot`")
+        dims = dimension_values(values, subjects).reindex(regions.index)
+        return dims, pd.DataFrame()
     matrix = adjusted_matrix(db, subjects, period, list(regions.index))
     if matrix.empty:
         raise NoResults("no analysis results for this selection; run `aicity analyze`")
@@ -704,12 +763,14 @@ def dimension_series(db, *, category=None, group=None, keyword=None, period: Per
 
 
 def rank(db, *, category=None, group=None, keyword=None, level="city", period=None,
-         normalize="raw", uncertainty=False, tiers="bands", n_boot=500, seed=0) -> pd.DataFrame:
+         normalize="raw", uncertainty=False, tiers="bands", n_boot=500, seed=0,
+         basis="series") -> pd.DataFrame:
     """rank, region_code, region, province, value, tier (and rank_low, rank_high,
-    tier_confidence with uncertainty)."""
-    per = resolve_period(db, period)
+    tier_confidence with uncertainty; empty for the distribution basis, which has no weeks
+    to resample)."""
+    per = resolve_basis_period(db, period, basis)
     values, matrix = dimension_series(db, category=category, group=group, keyword=keyword,
-                                      period=per, level=level)
+                                      period=per, level=level, basis=basis)
     regions = _region_frame(db, level)
     base_total = None
     if normalize == "share":
@@ -720,7 +781,10 @@ def rank(db, *, category=None, group=None, keyword=None, level="city", period=No
                         "region": regions.loc[table.index, "name"].to_numpy(),
                         "province": regions.loc[table.index, "province"].to_numpy(),
                         "value": table["value"].round(4), "tier": table["tier"]})
-    if uncertainty:
+    if uncertainty and basis == "distribution":
+        for col in ("rank_low", "rank_high", "tier_confidence"):
+            out[col] = np.nan
+    elif uncertainty:
         weekly = _weekly_dimension(matrix, list(regions.index))
         if normalize == "per-capita":
             weekly = weekly * (1e6 / regions["population"].astype(float)).reindex(weekly.columns)
@@ -750,15 +814,15 @@ def split(db, *, category=None, keyword=None, line="qinling-huaihe", period=None
     return out
 
 
-def _group_frame(db, category: str, groups: Iterable[str], period: Period, level: str
-                 ) -> pd.DataFrame:
+def _group_frame(db, category: str, groups: Iterable[str], period: Period, level: str,
+                 basis: str = "series") -> pd.DataFrame:
     """One column per group; a group without data is an empty column (the others still
     answer), and only when no group has data is there nothing to say."""
     columns, missing = {}, []
     for g in groups:
         try:
             columns[g] = dimension_series(db, category=category, group=g, period=period,
-                                          level=level)[0]
+                                          level=level, basis=basis)[0]
         except NoResults:
             missing.append(g)
     if not columns:
@@ -777,9 +841,10 @@ def _with_names(frame: pd.DataFrame, regions: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def demand_types(db, *, period=None, top=15, threshold=0.25, level="city") -> pd.DataFrame:
-    per = resolve_period(db, period)
-    groups = _group_frame(db, "application", TECH_GROUPS, per, level)
+def demand_types(db, *, period=None, top=15, threshold=0.25, level="city", basis="series"
+                 ) -> pd.DataFrame:
+    per = resolve_basis_period(db, period, basis)
+    groups = _group_frame(db, "application", TECH_GROUPS, per, level, basis)
     out = _with_names(_demand_types(groups, top=top, threshold=threshold),
                       _region_frame(db, level))
     out = out[["region_code", "region", "total", *TECH_GROUPS, "type", "drivers"]]
@@ -787,9 +852,10 @@ def demand_types(db, *, period=None, top=15, threshold=0.25, level="city") -> pd
     return out.reset_index(drop=True)
 
 
-def industries(db, *, period=None, lq_threshold=1.2, top=10, level="city") -> pd.DataFrame:
-    per = resolve_period(db, period)
-    groups = _group_frame(db, "industry", INDUSTRIES, per, level)
+def industries(db, *, period=None, lq_threshold=1.2, top=10, level="city", basis="series"
+               ) -> pd.DataFrame:
+    per = resolve_basis_period(db, period, basis)
+    groups = _group_frame(db, "industry", INDUSTRIES, per, level, basis)
     out = _with_names(industry_profiles(groups, lq_threshold=lq_threshold, top=top),
                       _region_frame(db, level))
     out["label"] = np.where(out["full_demand"], "全需求",

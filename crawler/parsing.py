@@ -123,12 +123,24 @@ def unindexed_items(payload: dict) -> list[UnindexedKeywordItem]:
     return out
 
 
-def region_items(payload: dict, area: int) -> list[RegionDistributionItem]:
+def region_items(payload: dict, area: int, asked: list[str] | None = None
+                 ) -> list[RegionDistributionItem]:
+    """The answer's entries, named by the keywords `asked` (by position, as for the index:
+    the site lowercases Latin letters in `key`), else by their `key`."""
     data = payload.get("data")
     if not isinstance(data, dict):
         raise proto.ProtocolError("SearchApi/region payload has no data object")
+    entries = data.get("region") or []
+    if asked is not None:
+        if len(entries) != len(asked):
+            raise proto.ProtocolError(f"SearchApi/region answered {len(entries)} entries for "
+                                      f"{len(asked)} keywords")
+        for entry, word in zip(entries, asked):
+            key = str(entry.get("key", "")) if isinstance(entry, dict) else ""
+            if key.casefold() != word.casefold():
+                raise proto.ProtocolError(f"SearchApi/region answered {key!r} for {word!r}")
     items = []
-    for entry in data.get("region") or []:
+    for i, entry in enumerate(entries):
         a, _, b = str(entry.get("period", "")).partition("|")
         start = date(int(a[:4]), int(a[4:6]), int(a[6:8])).isoformat()
         end = date(int(b[:4]), int(b[4:6]), int(b[6:8])).isoformat()
@@ -138,7 +150,8 @@ def region_items(payload: dict, area: int) -> list[RegionDistributionItem]:
                 **(entry.get("cityReal") or entry.get("city_real") or {})}
         # The *Real values are fractional on the real site: keep them as they come.
         shares = {int(k): (None if v in ("", None) else float(v)) for k, v in real.items()}
-        items.append(RegionDistributionItem(keyword=entry.get("key", ""), area=area, start=start,
+        name = asked[i] if asked is not None else entry.get("key", "")
+        items.append(RegionDistributionItem(keyword=name, area=area, start=start,
                                             end=end, values=values, shares=shares))
     return items
 

@@ -265,3 +265,75 @@ def outlook(keywords: int, areas: list[Area], start: date, end: date,
         if all_once is not None and history_done is not None and night + 1 >= all_once + 30:
             break
     return Outlook(all_once, history_done, worst, spent_max, night + 1)
+
+
+# --- a city snapshot from the regional distribution (the first nights) -------------------------
+#
+# Index series cost one request (and its ptbk) per five keywords per region: 8,372 index requests
+# for the 364 cities, more than five accounts send in a day. Baidu's regional distribution
+# (SearchApi/region) answers one keyword for every city of a province at once, as a mean over a
+# period, so a snapshot of every city costs keywords × provinces calls (112 × 31 = 3,472). It is
+# what the first nights' briefing stands on until the city series come in rotation.
+
+SNAPSHOT_DAYS = 30
+
+
+@dataclass
+class SnapshotPlan:
+    start: date
+    end: date
+    calls: list[tuple[str, int]]        # (keyword, province code) tonight, in order
+    deferred: int                       # calls left for later nights by the budget
+    done_keywords: int                  # keywords already answered for every province
+    keywords: int
+    provinces: int
+    reason: str = ""                    # why nothing is planned ('' when calls are)
+
+    @property
+    def complete(self) -> bool:
+        return self.done_keywords == self.keywords
+
+
+def snapshot_order(strata: list[tuple[str, str]]) -> list[str]:
+    """Keywords in the order a snapshot asks for them: the groups advance in step, each by the
+    same fraction of its keywords (a keyword of the taxonomy's order within its group), so a
+    snapshot cut short by the budget has every dimension and group measured to about the same
+    degree, by the same keywords in every city.
+
+    strata: (keyword, group) pairs in taxonomy order; a keyword in several groups comes at its
+    first turn."""
+    groups: dict[str, list[str]] = {}
+    for kw, grp in strata:
+        groups.setdefault(grp, []).append(kw)
+    turns = sorted(((i + 0.5) / len(kws), g, kw) for g, (_, kws) in enumerate(groups.items())
+                   for i, kw in enumerate(kws))
+    return list(dict.fromkeys(kw for _, _, kw in turns))
+
+
+def plan_snapshot(keywords: list[str], provinces: list[int], end: date,
+                  answered: dict[tuple[date, date], set[tuple[str, int]]], *,
+                  budget: int | None, days: int = SNAPSHOT_DAYS) -> SnapshotPlan:
+    """Tonight's regional-distribution calls: the newest unfinished snapshot window ending
+    within the last `days` days is carried on (so every keyword of a snapshot covers the same
+    days), else a new one ends at `end`. Keyword by keyword in `keywords`' order, every
+    province of a keyword before the next keyword.
+
+    answered: (window start, window end) -> the (keyword, province) pairs stored for it."""
+    current = None
+    for (a, b) in sorted(answered, key=lambda w: (w[1], w[0]), reverse=True):
+        if b <= end and (end - b).days < days and (b - a).days + 1 == days:
+            current = (a, b)
+            break
+    if current is None:
+        current = (end - timedelta(days=days - 1), end)
+    have = answered.get(current, set())
+    todo = [(kw, p) for kw in keywords for p in provinces if (kw, p) not in have]
+    done = sum(1 for kw in keywords if all((kw, p) in have for p in provinces))
+    room = len(todo) if budget is None else max(0, min(len(todo), budget))
+    reason = ""
+    if not todo:
+        reason = f"the snapshot {current[0]}..{current[1]} is complete"
+    elif room == 0:
+        reason = "no request left in today's budget"
+    return SnapshotPlan(current[0], current[1], todo[:room], len(todo) - room, done,
+                        len(keywords), len(provinces), reason)

@@ -17,13 +17,14 @@ from db import store
 from db.regions import RegionError
 from crawler.accounts import SHANGHAI, account_key, load_cookies, today_shanghai
 from crawler.cipher import CipherConfigError, load_cipher
-from crawler.plan import (DEFAULT_WINDOW_DAYS, REQUESTS_PER_PIECE, Area, Piece,
-                          missing_ranges, outlook, plan_night)
+from crawler.plan import (DEFAULT_WINDOW_DAYS, REQUESTS_PER_PIECE, SNAPSHOT_DAYS, Area, Piece,
+                          SnapshotPlan, missing_ranges, outlook, plan_night, plan_snapshot,
+                          snapshot_order)
 from crawler.protocol import EARLIEST
 
 REAL_BASE_URL = "https://index.baidu.com"
 CHECK_BATCH = 15
-KINDS = ("index", "region", "word-graph")
+KINDS = ("index", "snapshot", "region", "word-graph")
 
 
 class CollectError(RuntimeError):
@@ -58,6 +59,7 @@ class CollectResult:
     waiting_days: int = 0            # empty days waiting to be confirmed (re-asked later)
     end: str = ""
     outlook: dict = field(default_factory=dict)
+    snapshot: dict = field(default_factory=dict)   # kind snapshot: window, keywords done, why not
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -210,6 +212,54 @@ def region_state(db, terms: list[str], codes: list[int]) -> dict[int, tuple]:
     return out
 
 
+def city_snapshot_plan(db, terms: list[str], codes: list[int], end: date, budget: int | None,
+                       window: tuple[date, date] | None = None) -> SnapshotPlan:
+    """Tonight's regional-distribution calls for a snapshot of the cities in `codes` (see
+    crawler.plan.plan_snapshot); none when every such city already has index series through
+    the snapshot's days. `window` pins the snapshot (to count what is left of it)."""
+    reg = store.registry(db)
+    cities = [c for c in codes if reg.by_code[c].level == "city"]
+    gone = {r[0] for r in db.execute("SELECT keyword FROM unindexed_keywords")}
+    terms = [t for t in terms if t not in gone]
+    order = snapshot_order(store.keyword_strata(db, terms))
+    order += [t for t in terms if t not in set(order)]        # keywords outside the taxonomy
+    province_code = {r.name: r.code for r in reg.filter(level="province")}
+    provinces = sorted({province_code[reg.by_code[c].province] for c in cities
+                        if reg.by_code[c].province in province_code})
+    since = end - timedelta(days=SNAPSHOT_DAYS - 1)
+    answered = store.distribution_answered(db, (window[0] if window else since).isoformat())
+    if window:
+        answered = {window: answered.get(window, set())}
+    plan_ = plan_snapshot(order, provinces, window[1] if window else end, answered,
+                          budget=budget)
+    if not cities:
+        return SnapshotPlan(plan_.start, plan_.end, [], 0, 0, len(order), 0, "no city in scope")
+    if window is not None:
+        return plan_
+    lacking = {c for c, (_, newest) in region_state(db, terms, cities).items()
+               if newest is None or newest < since}
+    reason = ""
+    if not lacking:
+        reason = f"every city has its index series for the last {SNAPSHOT_DAYS} days"
+    else:
+        # The index collect that follows may reach every such city tonight by itself.
+        night = plan(db, terms, codes, since, end, budget=budget,
+                     check_requests=check_requests(len(terms)))
+        if not any(p.region in lacking for p in night.deferred):
+            reason = "tonight's index collect reaches every city"
+    if reason:
+        return SnapshotPlan(plan_.start, plan_.end, [], 0, plan_.done_keywords, len(order),
+                            len(provinces), reason + ": no snapshot needed")
+    return plan_
+
+
+def snapshot_summary(snap: SnapshotPlan) -> dict:
+    return {"start": snap.start.isoformat(), "end": snap.end.isoformat(),
+            "calls": len(snap.calls), "deferred": snap.deferred,
+            "keywords_done": snap.done_keywords, "keywords": snap.keywords,
+            "provinces": snap.provinces, "complete": snap.complete, "reason": snap.reason}
+
+
 def estimate(pieces: int, keywords: int, accounts: int, delay: float, check: bool = True
              ) -> tuple[int, float]:
     """Requests (index + ptbk per piece, plus keyword checks) and seconds at this pacing."""
@@ -284,6 +334,10 @@ def collect(db_path=None, *, kind: str = "index", start=None, end=None, regions=
                             "days_behind": view.staleness,
                             "requests_per_night": view.requests_per_night,
                             "budget_per_night": nightly}
+    elif kind == "snapshot":
+        snap = city_snapshot_plan(db, terms, codes, end_day, left)
+        n_pieces = len(snap.calls)
+        requests, seconds = n_pieces, n_pieces * pace / max(1, len(cookies))
     elif kind == "region":
         areas = sorted({0, *[c for c in codes if 900 < c < 1000]})
         n_pieces = len(areas) * len(terms)   # one keyword a call
@@ -297,8 +351,12 @@ def collect(db_path=None, *, kind: str = "index", start=None, end=None, regions=
                            outlook=outlook_info)
     if kind == "index":
         result.deferred_pieces = len(night.deferred)
+    if kind == "snapshot":
+        result.deferred_pieces = snap.deferred
+        result.snapshot = snapshot_summary(snap)
     if dry_run or n_pieces == 0:
-        if kind == "index" and left is not None and n_pieces == 0 and night.deferred:
+        if kind in ("index", "snapshot") and left is not None and n_pieces == 0 \
+                and result.deferred_pieces:
             result.status = "budget"     # nothing fits in what is left of today's budget
         db.close()
         return result
@@ -316,7 +374,8 @@ def collect(db_path=None, *, kind: str = "index", start=None, end=None, regions=
     db.conn.commit()
     t0 = time.monotonic()
     stats, stopped = _crawl(kind, db_path, run.id, url, pace, cookies, cookies_file, host_source,
-                            pieces if kind == "index" else None, terms, codes, start_day,
+                            pieces if kind == "index" else snap if kind == "snapshot" else None,
+                            terms, codes, start_day,
                             end_day, check, {"AICITY_DEVICES": list(devices),
                                              "AICITY_PROGRESS": progress,
                                              "AICITY_PROGRESS_TOTAL": n_pieces,
@@ -348,6 +407,12 @@ def collect(db_path=None, *, kind: str = "index", start=None, end=None, regions=
                    for p in pieces]
         result.remaining_pieces = len(still_missing(db, [p for p in tonight if p.keywords]))
         result.waiting_days = int(stats.get("aicity/unconfirmed_days", 0))
+    if kind == "snapshot":
+        after = city_snapshot_plan(db, terms, codes, end_day, None, window=(snap.start, snap.end))
+        asked = set(snap.calls)
+        result.remaining_pieces = sum(1 for c in after.calls if c in asked)
+        result.snapshot = snapshot_summary(after)
+        result.budget_left = budget_left(db, cookies, budget) if use_budget else None
     if stopped:
         result.status = "failed"
     elif result.remaining_pieces or result.failures:
@@ -402,6 +467,11 @@ def _crawl(kind, db_path, run_id, url, pace, cookies, cookies_file, host_source,
         crawler = process.create_crawler(SearchIndexSpider)
         process.crawl(crawler, pieces=pieces, base_url=url, check=check,
                       recent_from=end_day - timedelta(days=2))
+    elif kind == "snapshot":
+        from crawler.spiders.region import RegionSpider
+        crawler = process.create_crawler(RegionSpider)
+        process.crawl(crawler, keywords=[], areas=[], start=pieces.start.isoformat(),
+                      end=pieces.end.isoformat(), base_url=url, calls=pieces.calls)
     elif kind == "region":
         from crawler.spiders.region import RegionSpider
         crawler = process.create_crawler(RegionSpider)

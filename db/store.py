@@ -492,6 +492,52 @@ def save_region_distribution(db: Database, rows: list[dict], run_id: int | None)
                            ("keyword", "area", "region", "start", "end"))
 
 
+def keyword_strata(db: Database, terms: Sequence[str]) -> list[tuple[str, str]]:
+    """(term, 'category/group') for the terms' taxonomy memberships, in taxonomy order."""
+    wanted = set(terms)
+    return [(t, f"{c}/{g or ''}") for t, c, g in db.execute(
+        "SELECT k.term, g.category, g.group_name FROM keyword_groups g "
+        "JOIN keywords k ON k.id = g.keyword_id ORDER BY g.category, g.group_name, k.id")
+        if t in wanted]
+
+
+def distribution_answered(db: Database, since: str) -> dict[tuple[date, date],
+                                                             set[tuple[str, int]]]:
+    """Regional-distribution windows ending on or after `since`: (start, end) -> the
+    (keyword, province area) pairs answered for it."""
+    out: dict[tuple[date, date], set[tuple[str, int]]] = {}
+    for kw, area, a, b in db.execute(
+            "SELECT DISTINCT keyword, area, start, end FROM region_distribution "
+            "WHERE end >= ? AND area BETWEEN 901 AND 999", [since]):
+        out.setdefault((date.fromisoformat(a), date.fromisoformat(b)), set()).add((kw, area))
+    return out
+
+
+def distribution_means(db: Database, start: str, end: str, keyword_ids: Sequence[int]
+                       ) -> pd.DataFrame:
+    """keyword_id, area, region, value: the regional distribution's period means for the
+    window [start, end] as answered by province queries (each names the province itself and
+    its cities)."""
+    frames = [pd.DataFrame(columns=["keyword_id", "area", "region", "value"])]
+    ids = list(keyword_ids)
+    for i in range(0, len(ids), 500):
+        part = ids[i:i + 500]
+        frames.append(pd.read_sql_query(
+            "SELECT k.id AS keyword_id, d.area, d.region, d.value FROM region_distribution d "
+            "JOIN keywords k ON k.term = d.keyword WHERE d.start = ? AND d.end = ? "
+            f"AND d.area BETWEEN 901 AND 999 AND k.id IN ({','.join('?' * len(part))})",
+            db.conn, params=[start, end, *part]))
+    return pd.concat(frames, ignore_index=True)
+
+
+def distribution_windows(db: Database) -> list[tuple[str, str, int]]:
+    """(start, end, provinces asked) of each regional-distribution window of province
+    queries, newest first."""
+    return [tuple(r) for r in db.execute(
+        "SELECT start, end, COUNT(DISTINCT area) FROM region_distribution "
+        "WHERE area BETWEEN 901 AND 999 GROUP BY start, end ORDER BY end DESC, start DESC")]
+
+
 def save_word_graph(db: Database, rows: list[dict], run_id: int | None) -> int:
     stamp = {"fetched_at": now_iso(), "run_id": run_id}
     keep = ("keyword", "word", "period", "pv", "ratio", "sim", "source")
@@ -606,7 +652,7 @@ __all__ = [
     "db_path", "finish_run", "init_db", "keyword_groups_frame", "keyword_ids", "load_regions",
     "load_taxonomy", "now_iso", "read_registry", "registry", "regions_frame", "require_schema",
     "resolve_keyword", "runs_frame", "series", "sources", "start_run", "upsert_observations", "word_graph_frame", "coverage_frame", "save_series",
-    "save_region_distribution", "save_word_graph", "mark_unindexed", "unconfirmed_state",
+    "save_region_distribution", "distribution_answered", "keyword_strata", "distribution_means", "distribution_windows", "save_word_graph", "mark_unindexed", "unconfirmed_state",
     "unconfirmed_frame", "waiting_days", "crawl_salt", "budget_used", "add_budget_used",
     "close_abandoned_runs", "set_run_source", "keyword_aliases", "DatabaseProblem", "integrity_problem",
     "anomalies_frame", "AicityDatabase", "BUSY_TIMEOUT",

@@ -38,7 +38,10 @@ def test_job_collects_analyses_and_exports(db_path, tmp_path):
         result = nightly.run_job(db_path, now=NOW, out=tmp_path / "out",
                                  env={**ENV, "AICITY_BAIDU_BASE_URL": url}, collect_args=SCOPE)
     assert result.status == "ok", result.stages
-    assert [s["status"] for s in result.stages.values()] == ["ok", "ok", "ok"]
+    assert [s["status"] for s in result.stages.values()] == ["ok"] * 4
+    assert list(result.stages) == ["snapshot", "collect", "analyze", "export"]
+    # without a budget the index collect reaches every city tonight: no snapshot is asked for
+    assert "no snapshot needed" in result.stages["snapshot"]["summary"]
     db = store.connect(db_path)
     assert db.execute("SELECT max(date) FROM observations").fetchone()[0] == END
     assert db.execute("SELECT count(*) FROM components").fetchone()[0] > 0

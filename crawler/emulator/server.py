@@ -423,7 +423,7 @@ class Api(resource.Resource):
             if not habits.top_cities:   # the old integer shares
                 prov_real = {k: round(v) for k, v in prov_real.items()}
                 city_real = {k: round(v) for k, v in city_real.items()}
-            out.append({"key": w, "period": f"{start:%Y%m%d}|{end:%Y%m%d}", "area": region,
+            out.append({"key": w.lower() if habits.lowercase else w, "period": f"{start:%Y%m%d}|{end:%Y%m%d}", "area": region,
                         "areaName": place.name, "prov": prov, "city": city,
                         "provReal": prov_real, "cityReal": city_real})
         return wire.envelope({"region": out})
