@@ -596,6 +596,15 @@ DIMENSION_CHOICE = click.Choice(["basic", "professional", "technical", "applicat
 LEVEL_CHOICE = click.Choice(["city", "province"])
 
 
+def basis_option(fn):
+    return click.option(
+        "--basis", type=click.Choice(["series", "distribution"]), default="series",
+        show_default=True,
+        help="series: the analysed daily series; distribution: the newest city snapshot from "
+             "Baidu's regional distribution (`collect --what snapshot`; --period names another "
+             "snapshot's START..END), period means, not seasonally adjusted.")(fn)
+
+
 def selection(fn):
     fn = click.option("--keyword", help="One keyword instead of a dimension.")(fn)
     fn = click.option("--group", help="A group of the dimension (e.g. vision, finance).")(fn)
@@ -648,11 +657,12 @@ def analyze(db_path, full, workers):
 @click.option("--uncertainty", is_flag=True, help="Add a 90% rank interval and tier confidence "
                                                   "(block bootstrap over weeks).")
 @click.option("--top", type=int, help="Only the first N rows.")
+@basis_option
 @format_option
 @db_option
 @domain_errors
 def rank(db_path, category, group, keyword, level, period, normalize, tiers, uncertainty, top,
-         fmt):
+         basis, fmt):
     """Rank regions by a dimension, group or keyword: rank,region_code,region,province,value,tier.
 
     Example: aicity rank --dimension professional --period 2017 --top 10
@@ -661,7 +671,8 @@ def rank(db_path, category, group, keyword, level, period, normalize, tiers, unc
     _need_selection(category, keyword)
     db = open_db(db_path)
     out = persist.rank(db, category=category, group=group, keyword=keyword, level=level,
-                       period=period, normalize=normalize, uncertainty=uncertainty, tiers=tiers)
+                       period=period, normalize=normalize, uncertainty=uncertainty, tiers=tiers,
+                       basis=basis)
     label_source(db)
     emit(out.head(top) if top else out, fmt)
 
@@ -695,17 +706,18 @@ def split(db_path, category, keyword, line, period, level, fmt):
 @click.option("--top", type=int, default=15, show_default=True)
 @click.option("--threshold", type=float, default=0.25, show_default=True,
               help="Share at which a technology drives demand.")
+@basis_option
 @format_option
 @db_option
 @domain_errors
-def demand_types(db_path, period, top, threshold, fmt):
+def demand_types(db_path, period, top, threshold, basis, fmt):
     """Technology demand types of the top cities: shares, type (single/dual/all), drivers.
 
     Example: aicity demand-types --period 2017
     """
     from analysis import persist
     db = open_db(db_path)
-    out = persist.demand_types(db, period=period, top=top, threshold=threshold)
+    out = persist.demand_types(db, period=period, top=top, threshold=threshold, basis=basis)
     label_source(db)
     emit(out, fmt)
 
@@ -717,17 +729,19 @@ def demand_types(db_path, period, top, threshold, fmt):
 @click.option("--full-demand-rank", "full_rank", type=int, default=10, show_default=True,
               help="Full demand (全需求): in the national top N of all six industries.")
 @click.option("--top", type=int, help="Only the first N rows (as everywhere).")
+@basis_option
 @format_option
 @db_option
 @domain_errors
-def industries(db_path, period, lq_threshold, full_rank, top, fmt):
+def industries(db_path, period, lq_threshold, full_rank, top, basis, fmt):
     """Industry profiles: shares, location quotients, specialisations and the 全需求 label.
 
     Example: aicity industries --period 2017 --format csv
     """
     from analysis import persist
     db = open_db(db_path)
-    out = persist.industries(db, period=period, lq_threshold=lq_threshold, top=full_rank)
+    out = persist.industries(db, period=period, lq_threshold=lq_threshold, top=full_rank,
+                             basis=basis)
     label_source(db)
     emit(out.head(top) if top else out, fmt)
 

@@ -3,6 +3,7 @@
     python bench/nights.py                     # both parts
     python bench/nights.py --part budget       # the plan only (no crawl; seconds)
     python bench/nights.py --part nights --regions 12
+    python bench/nights.py --part first-night --accounts 1
 
 Part `budget`: for every current region × every taxonomy keyword and two years of history,
 requests tonight without a budget (every region in full), and for 1, 2 and 12 accounts at the
@@ -154,15 +155,92 @@ def nights_part(n_regions: int) -> None:
               f"({result['requests_planned']} requests, none for the covered range)")
 
 
+def first_night_part(accounts: int) -> None:
+    """A fresh database, every region and keyword, `accounts` accounts at 1,500 requests,
+    the emulator with every real-site habit: the nightly job once, and what its briefing has."""
+    import scheduler as nightly
+    from crawler.emulator.process import running_emulator
+    from db import store
+    from keywords.taxonomy import default_taxonomy
+    from datetime import datetime
+    now = datetime(2026, 11, 21, 14, 0, tzinfo=nightly.SHANGHAI)
+    cookies = "\n".join(f"BDUSS=first-night-{i}" for i in range(accounts))
+    with tempfile.TemporaryDirectory() as tmp:
+        db_path = Path(tmp) / "first.db"
+        store.init_db(db_path, taxonomy=default_taxonomy())
+        t = time.perf_counter()
+        with running_emulator(seed=7, latest=LATEST.isoformat(), habits="real",
+                              rate_limit="0") as url:
+            result = nightly.run_job(db_path, now=now, out=Path(tmp) / "out",
+                                     env={"AICITY_BAIDU_COOKIES": cookies,
+                                          "AICITY_BAIDU_DAILY_BUDGET": "1500",
+                                          "AICITY_BAIDU_BASE_URL": url},
+                                     collect_args=["--delay", "0"])
+        print(f"first night, {accounts} account(s), every region: job {result.status} in "
+              f"{time.perf_counter() - t:.0f} s")
+        for name, stage in result.stages.items():
+            print(f"  {name}: {stage['status']}: {stage['summary'][:240]}")
+        manifest = json.loads(next((Path(tmp) / "out").rglob("manifest.json")).read_text())
+        print(f"  briefing: level {manifest['level']}, basis {manifest.get('basis')}, "
+              f"{manifest['regions_with_data']} of {manifest['regions']} regions, period "
+              f"{manifest['start']}..{manifest['end']}, "
+              f"{manifest.get('snapshot_keywords', '-')} of {manifest.get('keywords', '-')} "
+              f"keywords")
+        if manifest.get("basis") == "distribution":
+            partial_agreement(db_path, date.fromisoformat(manifest["start"]),
+                              date.fromisoformat(manifest["end"]))
+
+
+def partial_agreement(db_path, start: date, end: date) -> None:
+    """How far a snapshot cut short by the budget is from a whole one: per dimension, the
+    rank correlation and the share of cities in the same tier, between the stored snapshot
+    (its keywords) and the emulator world's means over all keywords for the same days."""
+    import numpy as np
+    import pandas as pd
+
+    from analysis import persist
+    from analysis.rankings import rank_table
+    from crawler.emulator.world import World
+    from db import store
+    from db.regions import default_registry
+    from keywords.taxonomy import default_taxonomy
+    words = {}
+    for t in default_taxonomy().terms:
+        words.setdefault(t.term, (t.category, t.group))
+    world = World(default_registry(), words, seed=7, latest=LATEST)
+    db = store.connect(db_path)
+    per = persist.distribution_period(db)
+    cities = [r.code for r in default_registry().filter(level="city")]
+    for dim in ("basic", "professional", "technical", "application", "industry"):
+        part, _ = persist.dimension_series(db, category=dim, period=per, level="city",
+                                           basis="distribution")
+        terms = [t.term for t in default_taxonomy().terms if t.category == dim]
+        whole = pd.Series({c: sum(float(np.round(np.nan_to_num(np.nanmean(
+            world.series(t, c, start, end))))) for t in terms) for c in cities})
+        a, b = rank_table(part.dropna()), rank_table(whole)
+        joined = a.add_suffix("_part").join(b.add_suffix("_whole"), how="inner")
+        rho = joined["rank_part"].astype(float).corr(joined["rank_whole"].astype(float))
+        same = (joined["tier_part"] == joined["tier_whole"]).mean()
+        top10 = len(set(a.index[:10]) & set(b.index[:10]))
+        print(f"    {dim}: rank correlation {rho:.3f} with all keywords; same tier "
+              f"{same:.0%} of cities; top 10 shared {top10}/10")
+    db.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--part", choices=["budget", "nights", "all"], default="all")
+    parser.add_argument("--part", choices=["budget", "nights", "first-night", "all"],
+                        default="all")
+    parser.add_argument("--accounts", type=int, default=1,
+                        help="accounts for --part first-night")
     parser.add_argument("--regions", type=int, default=20)
     args = parser.parse_args()
     if args.part in ("budget", "all"):
         budget_part()
     if args.part in ("nights", "all"):
         nights_part(args.regions)
+    if args.part in ("first-night", "all"):
+        first_night_part(args.accounts)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def test_snapshot_plan_carries_on_its_window_until_complete():
     end = date(2017, 3, 10)
     old = (date(2017, 2, 5), date(2017, 3, 6))                 # 30 days, 4 days ago, unfinished
     answered = {old: {("a", 901), ("a", 902)}}
-    plan = plan_snapshot(["a", "b"], [901, 902], end, answered, budget=1)
+    plan = plan_snapshot(["a", "b"], [901, 902], end, answered, budget=2)   # 1 kept for retries
     assert (plan.start, plan.end) == old and plan.calls == [("b", 901)] and plan.deferred == 1
     assert plan.done_keywords == 1
     answered[old] |= {("b", 901), ("b", 902)}
@@ -66,7 +66,7 @@ def run_night(db_path, tmp_path, url, cookie, budget):
                            collect_args=SCOPE)
 
 
-def test_first_night_on_one_account_gives_every_city_a_briefing(db_path, tmp_path):
+def test_first_night_on_one_account_gives_every_city_a_briefing(db_path, tmp_path, run):
     # 300 requests: the index series of the nation, two provinces and two cities alone would
     # need 5 × 23 × 2 = 230 and the snapshot of both provinces' 32 cities 2 × 112 = 224.
     with running_emulator(seed=3, latest=END, rate_limit="0", habits=HABITS) as url:
@@ -100,6 +100,15 @@ def test_first_night_on_one_account_gives_every_city_a_briefing(db_path, tmp_pat
         assert stored[kw] == int(np.round(np.nan_to_num(np.nanmean(meant))))
     for stage in result.stages.values():
         assert SECRET not in json.dumps(stage)
+    # analysts ask the snapshot the same way
+    ranked = run("rank", "--dimension", "basic", "--basis", "distribution", "--format", "json")
+    assert ranked.exit_code == 0, ranked.output
+    rows = json.loads(ranked.output[ranked.output.index("["):])
+    measured = [r for r in rows if r["value"] is not None]
+    assert {r["region_code"] for r in measured} == set(CITIES)
+    assert measured[0]["rank"] == 1 and measured[0]["value"] >= measured[-1]["value"]
+    wrong = run("rank", "--dimension", "basic", "--basis", "distribution", "--period", "2017")
+    assert wrong.exit_code != 0 and "no snapshot for 2017-01-01..2017-12-31" in wrong.output
 
 
 def test_a_snapshot_cut_short_says_so_and_the_next_night_completes_it(db_path, tmp_path):
@@ -107,8 +116,9 @@ def test_a_snapshot_cut_short_says_so_and_the_next_night_completes_it(db_path, t
         first = run_night(db_path, tmp_path, url, "BDUSS=night-one", 100)
         manifest = json.loads((tmp_path / "out" / END / "manifest.json").read_text("utf-8"))
         assert manifest["basis"] == "distribution"
-        assert manifest["snapshot_keywords"] == 50     # 100 calls, two provinces each
-        assert "from 50 of 112 keywords (the rest follow" in manifest["missing"]
+        # 100 requests less 3 for retries: 97 calls, two provinces a keyword
+        assert manifest["snapshot_keywords"] == 48
+        assert "from 48 of 112 keywords (the rest follow" in manifest["missing"]
         # every dimension is measured already, with a value for every city
         assert "no data for" not in manifest["missing"], manifest["missing"]
         second = run_night(db_path, tmp_path, url, "BDUSS=night-two", 200)

@@ -28,12 +28,14 @@ class RegionSpider(scrapy.Spider):
     async def start(self):
         # One keyword a call, as current public crawlers send it: the comma form of `word` is
         # the pre-2020 one, and what the site does with several words here is unverified.
-        for word, area in self.calls:
+        for i, (word, area) in enumerate(self.calls):
             params = {"region": area, "word": word, "startDate": self.start_date,
                       "endDate": self.end_date}
+            # In the plan's order (a snapshot's keywords one after another), so a budget that
+            # ends early leaves out the last keyword, not a part of each.
             yield scrapy.Request(f"{self.base_url}/api/SearchApi/region?{urlencode(params)}",
                                  callback=self.parse, cb_kwargs={"area": area, "word": word},
-                                 dont_filter=True,
+                                 dont_filter=True, priority=-i,
                                  meta={"baidu_endpoint": "region", "cipher_keyword": word})
 
     def parse(self, response, area: int, word: str):

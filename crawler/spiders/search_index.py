@@ -42,18 +42,22 @@ class SearchIndexSpider(scrapy.Spider):
                               meta={"baidu_endpoint": endpoint, "cipher_keyword": cipher_keyword,
                                     **(meta or {})})
 
-    def index_request(self, piece: Piece, blank_tries: int = 0) -> scrapy.Request:
+    def index_request(self, piece: Piece, blank_tries: int = 0, priority: int = 0
+                      ) -> scrapy.Request:
         params = {"area": piece.region, "word": proto.word_param(list(piece.keywords)),
                   "startDate": piece.start.isoformat(), "endDate": piece.end.isoformat()}
-        return self._api("/api/SearchApi/index", params, "index", self.parse_index,
-                         cipher_keyword=piece.keywords[0], cb_kwargs={"piece": piece},
-                         meta={"blank_tries": blank_tries})
+        request = self._api("/api/SearchApi/index", params, "index", self.parse_index,
+                            cipher_keyword=piece.keywords[0], cb_kwargs={"piece": piece},
+                            meta={"blank_tries": blank_tries})
+        # The plan's order (newest first) is kept by priority, so when the budget ends a night
+        # early (retries also spend it) what is left out is the plan's tail, not a scatter.
+        return request.replace(priority=priority)
 
     async def start(self):
         keywords = list(dict.fromkeys(k for p in self.pieces for k in p.keywords))
         if not self.check or not keywords:
-            for piece in self.pieces:
-                yield self.index_request(piece)
+            for i, piece in enumerate(self.pieces):
+                yield self.index_request(piece, priority=-2 * i)
             return
         batches = [keywords[i:i + CHECK_BATCH] for i in range(0, len(keywords), CHECK_BATCH)]
         self._checks_pending = len(batches)
@@ -83,10 +87,11 @@ class SearchIndexSpider(scrapy.Spider):
             yield from self._index_requests()
 
     def _index_requests(self):
-        for piece in self.pieces:
+        for i, piece in enumerate(self.pieces):
             keywords = tuple(k for k in piece.keywords if k not in self.unindexed)
             if keywords:
-                yield self.index_request(Piece(piece.region, piece.start, piece.end, keywords))
+                yield self.index_request(Piece(piece.region, piece.start, piece.end, keywords),
+                                         priority=-2 * i)
 
     def parse_index(self, response, piece: Piece):
         payload = response.meta["baidu_payload"]
@@ -95,7 +100,8 @@ class SearchIndexSpider(scrapy.Spider):
             if len(piece.keywords) > 1:
                 # One bad keyword sinks the batch: ask for each keyword on its own.
                 for kw in piece.keywords:
-                    yield self.index_request(Piece(piece.region, piece.start, piece.end, (kw,)))
+                    yield self.index_request(Piece(piece.region, piece.start, piece.end, (kw,)),
+                                             priority=response.request.priority)
             else:
                 yield UnindexedKeywordItem(keyword=piece.keywords[0])
             return
@@ -110,7 +116,8 @@ class SearchIndexSpider(scrapy.Spider):
             return
         yield self.ptbk_request(PTBK_PATHS[0], uniqid, piece, payload,
                                 response.meta.get("account_index"),
-                                response.meta.get("blank_tries", 0))
+                                response.meta.get("blank_tries", 0)
+                                ).replace(priority=response.request.priority + 1)
 
     def ptbk_request(self, path, uniqid, piece, payload, account, blank_tries=0):
         return self._api(path, {"uniqid": uniqid}, "ptbk", self.parse_ptbk,
@@ -129,7 +136,8 @@ class SearchIndexSpider(scrapy.Spider):
             yield self.ptbk_request(PTBK_PATHS[1], request.meta["uniqid"],
                                     request.cb_kwargs["piece"], request.cb_kwargs["index_payload"],
                                     request.meta.get("sticky_account"),
-                                    request.meta.get("blank_tries", 0))
+                                    request.meta.get("blank_tries", 0)
+                                    ).replace(priority=request.priority)
             return
         self.crawler.stats.inc_value("aicity/failures/ptbk")
         logger.warning("ptbk request failed (%s); will be retried next run", failure.value)
@@ -153,6 +161,7 @@ class SearchIndexSpider(scrapy.Spider):
         if blank and tries < (1 if recent else BLANK_RETRIES):
             self.crawler.stats.inc_value("aicity/blank_answers_asked_again", len(blank))
             yield self.index_request(Piece(piece.region, piece.start, piece.end, blank),
-                                     blank_tries=tries + 1)
+                                     blank_tries=tries + 1,
+                                     priority=response.request.priority - 1)
             items = [i for i in items if i.keyword not in blank]
         yield from items
