@@ -59,10 +59,12 @@ def nightly_requests() -> dict:
     keywords = len(default_taxonomy().unique_terms())
     batches = math.ceil(keywords / 5)
     checks = math.ceil(keywords / 15)
-    provinces = sum(1 for r in regions if r.level == "province")
+    # the city snapshot: one keyword a call (as public crawlers send it) per province with
+    # cities; each answer names the province and all its cities
+    provinces = len({r.province for r in regions if r.level == "city"})
     return {"regions": len(regions), "keywords": keywords,
             "index_strategy": 2 * batches * len(regions) + checks,
-            "region_distribution_strategy": batches * (provinces + 1) + checks}
+            "region_distribution_strategy": keywords * provinces}
 
 
 def main() -> int:
@@ -92,7 +94,8 @@ def main() -> int:
     print(f"nightly update of {n['regions']} regions x {n['keywords']} keywords: "
           f"{n['index_strategy']:,} requests with SearchApi/index (index + ptbk per 5 keywords "
           f"per region), {n['region_distribution_strategy']:,} with SearchApi/region "
-          f"(5 keywords per request, national + one per province); at 15 s per request per "
+          f"(the city snapshot: one keyword a call per province, 30-day means, no series); "
+          f"at 15 s per request per "
           f"account: {n['index_strategy'] * 15 / 3600:.1f} vs "
           f"{n['region_distribution_strategy'] * 15 / 3600:.1f} account-hours")
     return 0
