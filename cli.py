@@ -1021,7 +1021,9 @@ def schedule(db_path, at, once, log_file):
 @click.option("--out", type=click.Path(file_okay=False), default="demo-output",
               show_default=True, help="Folder for the database, briefings and report.")
 @click.option("--seed", type=int, default=2018, show_default=True)
-@click.option("--days", type=int, default=730, show_default=True, help="Days to backfill.")
+@click.option("--days", type=int, default=365, show_default=True,
+              help="Days to backfill (365: one request a keyword batch per region, and the "
+                   "briefings cover that year; more doubles the requests).")
 @click.option("--regions", help="Comma-separated regions (default: all).")
 @domain_errors
 def demo(out, seed, days, regions):
@@ -1042,7 +1044,8 @@ def demo(out, seed, days, regions):
     click.echo(f"database: {result.db}")
     for path in result.files:
         click.echo(f"  {path}")
-    click.echo(f"try: aicity --db {result.db} rank --dimension professional --top 10")
+    click.echo(f"try: aicity --db {result.db} rank --dimension professional --top 10 "
+               f"--period {result.period}")
 
 
 def main():  # pragma: no cover - console script entry point

@@ -293,6 +293,7 @@ class DemoResult:
     db: Path
     files: list[Path] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
+    period: str = ""           # what the briefings and rankings cover
 
 
 def export_rankings(db_path, out_dir: Path, period: str | None = None) -> list[Path]:
@@ -319,7 +320,7 @@ def export_rankings(db_path, out_dir: Path, period: str | None = None) -> list[P
     return files
 
 
-def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 730,
+def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 365,
              regions: list[str] | None = None, latest: date | None = None) -> DemoResult:
     """Emulator → backfill with the real crawler → analyse → export, all on this machine."""
     from analysis.persist import analyze
@@ -387,11 +388,14 @@ def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 7
     click.echo("[4/4] exporting", err=True)
     t = time.monotonic()
     from analysis.export import export_briefings
-    briefing = export_briefings(db_file, out / "briefings")
+    # The briefings cover the collected days (at most the last year): the default "last full
+    # year" would be mostly outside a one-year demo.
+    result.period = f"{max(start, last - timedelta(days=364))}..{last}"
+    briefing = export_briefings(db_file, out / "briefings", period=result.period)
     result.files = [*briefing.files[:3], briefing.manifest]
-    result.files += export_rankings(db_file, out / "rankings")
+    result.files += export_rankings(db_file, out / "rankings", period=result.period)
     from analysis.report import build_report
-    result.files.append(build_report(db_file, out / "report.html"))
+    result.files.append(build_report(db_file, out / "report.html", period=result.period))
     result.timings["export"] = time.monotonic() - t
     result.timings["total"] = time.monotonic() - t0
     _record_demo_files(out)

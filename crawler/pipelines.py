@@ -104,16 +104,15 @@ class StorePipeline:
     def _store_series(self, item: SeriesItem) -> None:
         if item.region not in self.registry.by_code:
             raise DropItem(f"{item.keyword}: unknown region {item.region}")
-        rows = {device: dated_values(item, device) for device in item.values
+        rows = {device: values for device, values in item.values.items()
                 if device in self.devices}
         lengths = {len(v) for v in rows.values()}
         if len(lengths) != 1:
             raise DropItem(f"{item.keyword}/{item.region}: devices disagree on length")
-        dated = dated_values(item, "all")
-        days = [d for d, _ in dated]
-        values = [v for _, v in dated]
+        values = item.values["all"]
         verdict = confirm.Verdict(len(values))
         if confirm.first_unconfirmed(values) < len(values):
+            days = [d for d, _ in dated_values(item, "all")]
             now = datetime.now(timezone.utc).replace(microsecond=0)
             prior = store.unconfirmed_state(self.db, item.keyword, item.region, days)
             verdict = confirm.judge(values, days, prior, now, self.confirm_tries,
@@ -122,12 +121,13 @@ class StorePipeline:
                                          sum(1 for m in verdict.unconfirmed if not m[4]))
         keep = verdict.keep
         cover_end = None
-        if keep == len(days):
+        if keep == len(values):
             cover_end = item.end
         elif keep:
-            step = 6 if item.granularity == "week" else 0
-            cover_end = min(item.end, (date.fromisoformat(days[keep - 1])
-                                       + timedelta(days=step)).isoformat())
+            # the last kept day (or the last day of the last kept week)
+            step = 7 if item.granularity == "week" else 1
+            cover_end = min(item.end, (date.fromisoformat(item.start)
+                                       + timedelta(days=step * keep - 1)).isoformat())
         written = store.save_series(self.db, item.keyword, item.region, item.start, cover_end,
                                     item.granularity, {d: v[:keep] for d, v in rows.items()},
                                     item_source(self.crawler), self.run_id,

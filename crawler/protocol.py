@@ -52,8 +52,14 @@ def parse_values(decoded: str, expected: int | None = None) -> list[int | None]:
     """
     if decoded == "":
         return [None] if expected == 1 else []
+    parts = decoded.split(",")
+    try:
+        # the usual answer: whole numbers only (int() allows surrounding blanks, not '')
+        return list(map(int, parts))
+    except ValueError:
+        pass
     out: list[int | None] = []
-    for item in decoded.split(","):
+    for item in parts:
         item = item.strip()
         if item == "":
             out.append(None)

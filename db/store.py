@@ -362,40 +362,51 @@ def coverage_frame(db: Database, keyword_ids: Sequence[int] | None = None) -> pd
 
 
 def save_series(db: Database, keyword: str, region: int, start: str, end: str | None,
-                granularity: str, rows_by_device: dict[str, list[tuple[str, int | None]]],
+                granularity: str, values_by_device: dict[str, Sequence[int | None]],
                 source: str, run_id: int | None,
                 unconfirmed: Sequence[tuple[str, str, int, str, bool]] = ()) -> int:
     """Store one fetched piece of one keyword (all devices) and mark start..end covered, in one
     transaction: after a crash a range is either fully stored and covered, or neither.
 
-    `end` None covers nothing (the whole answer was unconfirmed). `unconfirmed` holds
+    `values_by_device`: each device's values, day by day (week by week when weekly) from
+    `start`. `end` None covers nothing (the whole answer was unconfirmed). `unconfirmed` holds
     (date, reason, tries, first_seen, accepted) for the empty days at the end of the answer;
     days that now have a value lose an earlier unconfirmed mark.
     """
     fetched_at = now_iso()
+    first = day_number(start)
+    step = 7 if granularity == "week" else 1
     with db.atomic():
         kw_id = keyword_ids(db, [keyword])[keyword]
         weekly = int(granularity == "week")
-        rows = [(kw_id, region, DEVICE_CODE[device], weekly, day_number(day), value, run_id)
-                for device, pairs in rows_by_device.items() for day, value in pairs]
+        rows = [(kw_id, region, DEVICE_CODE[device], weekly, first + step * i, value, run_id)
+                for device, values in values_by_device.items()
+                for i, value in enumerate(values)]
         written = upsert_obs(db, rows)
-        days = [day for pairs in rows_by_device.values() for day, _ in pairs]
-        filled = {day for pairs in rows_by_device.values() for day, v in pairs if v is not None}
-        if filled:
-            db.conn.executemany("DELETE FROM unconfirmed WHERE keyword_id = ? AND region = ? "
-                                "AND date = ?", [(kw_id, region, d) for d in sorted(filled)])
-        if days:
+        n = max((len(v) for v in values_by_device.values()), default=0)
+        if n:
+            last = iso_day(first + step * (n - 1))
+            # Most pieces have no day waiting: look before deleting day by day.
+            waiting = db.execute("SELECT 1 FROM unconfirmed WHERE keyword_id = ? AND region = ? "
+                                 "AND date BETWEEN ? AND ? LIMIT 1",
+                                 [kw_id, region, start, last]).fetchone()
+            if waiting:
+                filled = sorted({i for values in values_by_device.values()
+                                 for i, v in enumerate(values) if v is not None})
+                db.conn.executemany("DELETE FROM unconfirmed WHERE keyword_id = ? AND region = ? "
+                                    "AND date = ?",
+                                    [(kw_id, region, iso_day(first + step * i)) for i in filled])
             if run_id is not None:
-                record_touched(db, run_id, [(kw_id, region, min(days), max(days))])
+                record_touched(db, run_id, [(kw_id, region, start, last)])
         if unconfirmed:
             db.conn.executemany(
                 "INSERT INTO unconfirmed(keyword_id, region, date, granularity, reason, tries, "
                 "first_seen, last_seen, accepted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT DO UPDATE SET tries = excluded.tries, "   # the first reason stays
                 "last_seen = excluded.last_seen, accepted_at = excluded.accepted_at",
-                [(kw_id, region, day, granularity, reason, tries, first, fetched_at,
+                [(kw_id, region, day, granularity, reason, tries, first_seen, fetched_at,
                   fetched_at if accepted else None)
-                 for day, reason, tries, first, accepted in unconfirmed])
+                 for day, reason, tries, first_seen, accepted in unconfirmed])
         if end is not None:
             db.execute("INSERT INTO coverage(keyword_id, region, start, end, granularity, "
                        "source, run_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
