@@ -17,6 +17,7 @@ import logging
 import multiprocessing as mp
 import os
 import sqlite3
+import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -364,9 +365,21 @@ def _map(fn, jobs, workers):
         for job in jobs:
             yield fn(job)
         return
-    ctx = mp.get_context("fork")
-    with ctx.Pool(workers) as pool:
+    # Fork is quick and the workers share the operators built here; but a process with other
+    # threads (a crawl run in this process leaves Twisted's) can fork while one of them holds a
+    # lock, and the worker then waits for it forever (seen in `aicity demo`). Then spawn, and
+    # hand the workers the operators.
+    if threading.active_count() == 1:
+        ctx, init, args = mp.get_context("fork"), None, ()
+    else:
+        ctx, init, args = mp.get_context("spawn"), _use_operators, (dict(_OPERATORS),)
+    with ctx.Pool(workers, initializer=init, initargs=args) as pool:
         yield from pool.imap_unordered(fn, jobs, chunksize=max(1, len(jobs) // (workers * 8)))
+
+
+def _use_operators(operators: dict) -> None:
+    _OPERATORS.clear()
+    _OPERATORS.update(operators)
 
 
 class _Batches:

@@ -7,6 +7,7 @@ from statsmodels.tsa.seasonal import STL
 
 from analysis.decompose import (DecomposeConfig, decompose, decompose_many, operator_key,
                                 stl_operators)
+from db import store
 
 RTOL = 1e-9
 
@@ -72,3 +73,41 @@ def test_the_operator_reproduces_a_plain_statsmodels_fit():
 def test_robust_stl_has_no_operator():
     with pytest.raises(ValueError, match="not linear"):
         stl_operators(30, "day", DecomposeConfig(robust=True))
+
+
+def test_workers_are_spawned_when_other_threads_live_and_give_the_same_components(
+        db_path, monkeypatch):
+    # A crawl run in the same process (the demo) leaves threads; a worker forked while one
+    # of them held a lock hung forever. Then workers are spawned, with the operators handed over.
+    import threading
+
+    from analysis import persist
+    from tests.conftest import add_world_data
+    add_world_data(db_path, [97, 94, 911, 910], "2017-01-01", "2017-12-31")
+    methods = []
+    real = persist.mp.get_context
+    monkeypatch.setattr(persist.mp, "get_context",
+                        lambda method: methods.append(method) or real(method))
+
+    def components():
+        db = store.connect(db_path)
+        try:
+            return db.execute("SELECT subject, region, trend, seasonal, resid FROM components "
+                              "ORDER BY subject, region").fetchall()
+        finally:
+            db.close()
+
+    persist.analyze(db_path, full=True, workers=2)
+    forked = components()
+    assert forked and set(methods) == {"fork"}
+    methods.clear()
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        persist.analyze(db_path, full=True, workers=2)
+    finally:
+        stop.set()
+        other.join()
+    assert set(methods) == {"spawn"}
+    assert components() == forked
