@@ -323,7 +323,6 @@ def export_rankings(db_path, out_dir: Path, period: str | None = None) -> list[P
 def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 365,
              regions: list[str] | None = None, latest: date | None = None) -> DemoResult:
     """Emulator → backfill with the real crawler → analyse → export, all on this machine."""
-    from analysis.persist import analyze
     from crawler.emulator.process import running_emulator
     from crawler.run import collect, latest_published
     from db import store
@@ -378,12 +377,15 @@ def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 3
                f"{requests:,} requests in {result.timings['collect']:.0f} s", err=True)
     click.echo("[3/4] analysing (STL decomposition, indices)", err=True)
     t = time.monotonic()
-    with click.progressbar(length=1, label="analysing", file=sys.stderr) as bar:
-        def progress(stage, done, total):
-            bar.length, bar.label = total, f"analysing {stage}"
-            bar.pos = done
-            bar.render_progress()
-        analyze(db_file, full=True, progress=progress)
+    # In a process of its own, as the nightly job runs it: this one ran the crawl, and forking
+    # analysis workers from it hung them (a lock held by a thread the crawl left behind).
+    root = str(Path(__file__).resolve().parent)
+    proc = subprocess.run(_cli("--db", str(db_file.resolve()), "analyze", "--full"), cwd=root,
+                          env=dict(os.environ, PYTHONPATH=root + os.pathsep
+                                   + os.environ.get("PYTHONPATH", "")),
+                          stdout=subprocess.DEVNULL, preexec_fn=_die_with_parent(os.getpid()))
+    if proc.returncode:
+        raise click.ClickException(f"demo analysis failed (exit {proc.returncode})")
     result.timings["analyze"] = time.monotonic() - t
     click.echo("[4/4] exporting", err=True)
     t = time.monotonic()

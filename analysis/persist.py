@@ -366,9 +366,10 @@ def _map(fn, jobs, workers):
             yield fn(job)
         return
     # Fork is quick and the workers share the operators built here; but a process with other
-    # threads (a crawl run in this process leaves Twisted's) can fork while one of them holds a
-    # lock, and the worker then waits for it forever (seen in `aicity demo`). Then spawn, and
-    # hand the workers the operators.
+    # threads can fork while one of them holds a lock, and the worker then waits for it
+    # forever. Then spawn, and hand the workers the operators. (Threads Python does not see,
+    # such as those a Scrapy crawl leaves, are not caught here: run analysis in a process of its
+    # own after a crawl, as the nightly job and the demo do.)
     if threading.active_count() == 1:
         ctx, init, args = mp.get_context("fork"), None, ()
     else:
