@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from db import build_regions
+from db import build_regions, store
 from db.regions import REGIONS_CSV, RegionError, default_registry, read_registry
 
 SOUTH = ["成都", "重庆", "武汉", "南京", "合肥", "上海", "杭州", "长沙", "广州", "深圳"]
@@ -126,3 +126,24 @@ def test_side_override_wins_over_geometry(tmp_path, monkeypatch):
     chengdu = next(r for r in build_regions.build_rows() if r["code"] == 97)
     assert chengdu["qinling_huaihe"] == "north"
     assert chengdu["yangtze"] == "north"  # not overridden: still computed
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+@pytest.mark.parametrize("all_columns", [False, True])
+def test_regions_answers_without_pandas_exactly_as_the_frame_printer_did(db_path, run, fmt,
+                                                                        all_columns):
+    import io
+
+    from cli import REGION_SHOWN, emit
+    db = store.connect(db_path)
+    frame = store.regions_frame(store.registry(db), include_legacy=True)
+    db.close()
+    if not all_columns:
+        frame = frame[list(REGION_SHOWN)]
+    expected = io.StringIO()
+    emit(frame, fmt, out=expected)
+    args = ["regions", "--include-legacy", "--format", fmt] + (["--all-columns"] if all_columns
+                                                               else [])
+    result = run(*args)
+    assert result.exit_code == 0
+    assert result.stdout == expected.getvalue() and len(frame) > 300
