@@ -83,7 +83,7 @@ def test_workers_are_spawned_when_other_threads_live_and_give_the_same_component
 
     from analysis import persist
     from tests.conftest import add_world_data
-    add_world_data(db_path, [97, 94, 911, 910], "2017-01-01", "2017-12-31")
+    add_world_data(db_path, [97, 94], "2017-01-01", "2017-04-30")
     methods = []
     real = persist.mp.get_context
     monkeypatch.setattr(persist.mp, "get_context",
