@@ -606,6 +606,14 @@ def describe_plan(result) -> str:
         per_night = view.get("budget_per_night")
         lines.append("every night: " + (f"up to {per_night} requests" if per_night
                                         else "no request budget"))
+        snap = view.get("snapshot")
+        if snap:
+            lines.append(f"  first a city snapshot (regional distribution, last 30 days): "
+                         f"{snap['first_night_keywords']} of {snap['keywords']} keywords for "
+                         f"every city the first night, complete after "
+                         + (f"{snap['nights']} night(s)" if snap["nights"] else
+                            "more than a month")
+                         + "; the nights below count from when it is complete")
         if view.get("nights_until_all_collected") is None:
             lines.append("  the budget never reaches every region; add accounts or narrow "
                          "--regions/--keywords")

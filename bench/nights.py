@@ -71,7 +71,7 @@ def snapshot_figures(keywords: list[str], reg) -> None:
     """The first nights' city snapshot (regional distribution, one call a keyword per province)
     on 1, 2 and 12 accounts: keywords the first night's briefing has for every city, and the
     nights until the snapshot is complete (the index series start with what is left)."""
-    from crawler.plan import plan_snapshot, snapshot_order
+    from crawler.plan import snapshot_order, snapshot_outlook
     from keywords.taxonomy import default_taxonomy
     strata = [(t.term, f"{t.category}/{t.group or ''}") for t in default_taxonomy().terms]
     order = snapshot_order(strata)
@@ -81,17 +81,7 @@ def snapshot_figures(keywords: list[str], reg) -> None:
     print(f"  city snapshot: {len(order)} keywords × {len(provinces)} provinces = "
           f"{len(order) * len(provinces):,} calls for every city's last 30 days")
     for accounts in (1, 2, 12):
-        answered: dict = {}
-        nights, first = 0, None
-        while True:
-            nights += 1
-            plan = plan_snapshot(order, provinces, LATEST, answered, budget=1500 * accounts)
-            answered.setdefault((plan.start, plan.end), set()).update(plan.calls)
-            done = plan_snapshot(order, provinces, LATEST, answered, budget=None)
-            if first is None:
-                first = done.done_keywords
-            if done.complete or nights > 30:
-                break
+        first, nights = snapshot_outlook(order, provinces, LATEST, {}, budget=1500 * accounts)
         print(f"  {accounts:>2} account(s): the first night's city briefing has {first} of "
               f"{len(order)} keywords for every city; the snapshot is complete after "
               f"{nights} night(s)")

@@ -344,3 +344,20 @@ def plan_snapshot(keywords: list[str], provinces: list[int], end: date,
         reason = "no request left in today's budget"
     return SnapshotPlan(current[0], current[1], todo[:room], len(todo) - room, done,
                         len(keywords), len(provinces), reason)
+
+
+def snapshot_outlook(keywords: list[str], provinces: list[int], end: date,
+                     answered: dict[tuple[date, date], set[tuple[str, int]]], *,
+                     budget: int | None, max_nights: int = 30) -> tuple[int, int | None]:
+    """(keywords the first night's snapshot has for every province, nights until it is
+    complete; None beyond `max_nights`), spending `budget` calls a night on it."""
+    answered = {w: set(v) for w, v in answered.items()}
+    first = None
+    for night in range(1, max_nights + 1):
+        plan = plan_snapshot(keywords, provinces, end, answered, budget=budget)
+        answered.setdefault((plan.start, plan.end), set()).update(plan.calls)
+        done = plan_snapshot(keywords, provinces, end, answered, budget=None)
+        first = done.done_keywords if first is None else first
+        if done.complete:
+            return first, night
+    return first or 0, None

@@ -19,7 +19,7 @@ from crawler.accounts import SHANGHAI, account_key, load_cookies, today_shanghai
 from crawler.cipher import CipherConfigError, load_cipher
 from crawler.plan import (DEFAULT_WINDOW_DAYS, REQUESTS_PER_PIECE, SNAPSHOT_DAYS, Area, Piece,
                           SnapshotPlan, missing_ranges, outlook, plan_night, plan_snapshot,
-                          snapshot_order)
+                          snapshot_order, snapshot_outlook)
 from crawler.protocol import EARLIEST
 
 REAL_BASE_URL = "https://index.baidu.com"
@@ -219,13 +219,8 @@ def city_snapshot_plan(db, terms: list[str], codes: list[int], end: date, budget
     the snapshot's days. `window` pins the snapshot (to count what is left of it)."""
     reg = store.registry(db)
     cities = [c for c in codes if reg.by_code[c].level == "city"]
-    gone = {r[0] for r in db.execute("SELECT keyword FROM unindexed_keywords")}
-    terms = [t for t in terms if t not in gone]
-    order = snapshot_order(store.keyword_strata(db, terms))
-    order += [t for t in terms if t not in set(order)]        # keywords outside the taxonomy
-    province_code = {r.name: r.code for r in reg.filter(level="province")}
-    provinces = sorted({province_code[reg.by_code[c].province] for c in cities
-                        if reg.by_code[c].province in province_code})
+    order = snap_order(db, terms)
+    provinces = snap_provinces(db, codes)
     since = end - timedelta(days=SNAPSHOT_DAYS - 1)
     answered = store.distribution_answered(db, (window[0] if window else since).isoformat())
     if window:
@@ -251,6 +246,23 @@ def city_snapshot_plan(db, terms: list[str], codes: list[int], end: date, budget
         return SnapshotPlan(plan_.start, plan_.end, [], 0, plan_.done_keywords, len(order),
                             len(provinces), reason + ": no snapshot needed")
     return plan_
+
+
+def snap_order(db, terms: list[str]) -> list[str]:
+    """The indexed keywords in the order a snapshot asks for them (crawler.plan.snapshot_order);
+    keywords outside the taxonomy last."""
+    gone = {r[0] for r in db.execute("SELECT keyword FROM unindexed_keywords")}
+    terms = [t for t in terms if t not in gone]
+    order = snapshot_order(store.keyword_strata(db, terms))
+    return order + [t for t in terms if t not in set(order)]
+
+
+def snap_provinces(db, codes: list[int]) -> list[int]:
+    """Province codes of the cities among `codes` (a snapshot asks each province once)."""
+    reg = store.registry(db)
+    province_code = {r.name: r.code for r in reg.filter(level="province")}
+    return sorted({province_code[reg.by_code[c].province] for c in codes
+                   if reg.by_code[c].level == "city" and reg.by_code[c].province in province_code})
 
 
 def snapshot_summary(snap: SnapshotPlan) -> dict:
@@ -334,6 +346,13 @@ def collect(db_path=None, *, kind: str = "index", start=None, end=None, regions=
                             "days_behind": view.staleness,
                             "requests_per_night": view.requests_per_night,
                             "budget_per_night": nightly}
+            # The nightly job takes a city snapshot first while it is needed (issue 9).
+            snap = city_snapshot_plan(db, terms, codes, end_day, nightly)
+            if snap.calls:
+                first, nights = snapshot_outlook(snap_order(db, terms), snap_provinces(db, codes),
+                                                 end_day, {}, budget=nightly)
+                outlook_info["snapshot"] = {"first_night_keywords": first,
+                                            "keywords": snap.keywords, "nights": nights}
     elif kind == "snapshot":
         snap = city_snapshot_plan(db, terms, codes, end_day, left)
         n_pieces = len(snap.calls)

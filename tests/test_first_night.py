@@ -127,3 +127,14 @@ def test_a_snapshot_cut_short_says_so_and_the_next_night_completes_it(db_path, t
     assert manifest["snapshot_keywords"] == 112
     assert "the rest follow" not in manifest["missing"]
     assert not math.isnan(manifest["regions_with_data"])
+
+
+def test_dry_run_tells_of_the_snapshot_nights(db_path, run, monkeypatch):
+    monkeypatch.setenv("AICITY_BAIDU_COOKIES", "BDUSS=dry-run")
+    one = run("collect", "--dry-run", "--end", END, "--daily-budget", "1500")
+    assert one.exit_code == 0, one.output
+    assert ("first a city snapshot (regional distribution, last 30 days): 44 of 112 keywords "
+            "for every city the first night, complete after 3 night(s)") in one.output
+    # without a budget the index series reach every city tonight: no snapshot
+    unlimited = run("collect", "--dry-run", "--end", END, "--daily-budget", "0")
+    assert unlimited.exit_code == 0 and "snapshot" not in unlimited.output
