@@ -36,14 +36,13 @@ def _weekly_counts(start: date, end: date) -> set[int]:
     return {days // 7, -(-days // 7)} - {0}
 
 
-def _match(requested: tuple[str, ...], entries: list[dict]) -> list[str]:
-    """The requested keyword each userIndexes entry answers.
+def _match(requested: tuple[str, ...], returned: list[str]) -> list[str]:
+    """The requested keyword each answered name stands for.
 
     The real site lowercases Latin letters in the names it returns (`AI` comes back as `ai`),
     so answers are matched to requests by position, with the case-folded name as a check; if
     the order differs, by case-folded name alone.
     """
-    returned = [proto.series_name(e.get("word") or []) for e in entries]
     if not requested:
         return returned
     if len(returned) != len(requested):
@@ -71,7 +70,7 @@ def series_items(payload: dict, ptbk: str, region: int, requested: tuple[str, st
     if not isinstance(data, dict) or not isinstance(data.get("userIndexes"), list):
         raise proto.ProtocolError("SearchApi/index payload has no data.userIndexes list")
     entries = data["userIndexes"]
-    names = _match(tuple(keywords), entries)
+    names = _match(tuple(keywords), [proto.series_name(e.get("word") or []) for e in entries])
     items = []
     for keyword, entry in zip(names, entries):
         values, start, end, granularity = {}, None, None, None
@@ -131,16 +130,9 @@ def region_items(payload: dict, area: int, asked: list[str] | None = None
     if not isinstance(data, dict):
         raise proto.ProtocolError("SearchApi/region payload has no data object")
     entries = data.get("region") or []
-    if asked is not None:
-        if len(entries) != len(asked):
-            raise proto.ProtocolError(f"SearchApi/region answered {len(entries)} entries for "
-                                      f"{len(asked)} keywords")
-        for entry, word in zip(entries, asked):
-            key = str(entry.get("key", "")) if isinstance(entry, dict) else ""
-            if key.casefold() != word.casefold():
-                raise proto.ProtocolError(f"SearchApi/region answered {key!r} for {word!r}")
+    names = _match(tuple(asked or ()), [str(e.get("key", "")) for e in entries])
     items = []
-    for i, entry in enumerate(entries):
+    for name, entry in zip(names, entries):
         a, _, b = str(entry.get("period", "")).partition("|")
         start = date(int(a[:4]), int(a[4:6]), int(a[6:8])).isoformat()
         end = date(int(b[:4]), int(b[4:6]), int(b[6:8])).isoformat()
@@ -150,7 +142,6 @@ def region_items(payload: dict, area: int, asked: list[str] | None = None
                 **(entry.get("cityReal") or entry.get("city_real") or {})}
         # The *Real values are fractional on the real site: keep them as they come.
         shares = {int(k): (None if v in ("", None) else float(v)) for k, v in real.items()}
-        name = asked[i] if asked is not None else entry.get("key", "")
         items.append(RegionDistributionItem(keyword=name, area=area, start=start,
                                             end=end, values=values, shares=shares))
     return items

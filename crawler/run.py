@@ -251,7 +251,7 @@ def city_snapshot_plan(db, terms: list[str], codes: list[int], end: date, budget
 def snap_order(db, terms: list[str]) -> list[str]:
     """The indexed keywords in the order a snapshot asks for them (crawler.plan.snapshot_order);
     keywords outside the taxonomy last."""
-    gone = {r[0] for r in db.execute("SELECT keyword FROM unindexed_keywords")}
+    gone = store.unindexed(db, terms)
     terms = [t for t in terms if t not in gone]
     order = snapshot_order(store.keyword_strata(db, terms))
     return order + [t for t in terms if t not in set(order)]
@@ -416,9 +416,7 @@ def collect(db_path=None, *, kind: str = "index", start=None, end=None, regions=
     result.stopped_cause = stats.get("aicity/stopped_cause", "")
     result.source = stats.get("aicity/source") or host_source
     if kind == "index":
-        result.unindexed = sorted(r[0] for r in db.execute(
-            "SELECT keyword FROM unindexed_keywords WHERE keyword IN (%s)"
-            % ",".join("?" * len(terms)), terms))
+        result.unindexed = sorted(store.unindexed(db, terms))
         # What tonight's plan still lacks, not counting keywords Baidu does not index nor
         # empty days waiting to be confirmed (later runs ask for those again).
         gone = set(result.unindexed)

@@ -570,6 +570,12 @@ def save_word_graph(db: Database, rows: list[dict], run_id: int | None) -> int:
                            ("keyword", "word", "period"))
 
 
+def unindexed(db: Database, terms: Sequence[str] | None = None) -> set[str]:
+    """Keywords Baidu reported as not indexed (among `terms` when given)."""
+    found = {r[0] for r in db.execute("SELECT keyword FROM unindexed_keywords")}
+    return found if terms is None else found & set(terms)
+
+
 def mark_unindexed(db: Database, keywords: Iterable[str], source: str) -> None:
     with db.atomic():
         db.conn.executemany(
@@ -680,7 +686,7 @@ __all__ = [
     "db_path", "finish_run", "init_db", "keyword_groups_frame", "keyword_ids", "load_regions",
     "load_taxonomy", "now_iso", "read_registry", "registry", "regions_frame", "require_schema",
     "resolve_keyword", "runs_frame", "series", "sources", "start_run", "upsert_observations", "word_graph_frame", "coverage_frame", "save_series",
-    "save_region_distribution", "distribution_answered", "keyword_strata", "distribution_means", "distribution_windows", "save_word_graph", "mark_unindexed", "unconfirmed_state",
+    "save_region_distribution", "distribution_answered", "keyword_strata", "distribution_means", "distribution_windows", "save_word_graph", "mark_unindexed", "unindexed", "unconfirmed_state",
     "unconfirmed_frame", "waiting_days", "crawl_salt", "budget_used", "add_budget_used",
     "close_abandoned_runs", "set_run_source", "keyword_aliases", "DatabaseProblem", "integrity_problem",
     "anomalies_frame", "AicityDatabase", "BUSY_TIMEOUT",
