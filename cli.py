@@ -5,13 +5,13 @@ Domain errors become a one-line `Error: …` and exit status 1.
 """
 from __future__ import annotations
 
-import csv
 import functools
 import json
 import sys
 from pathlib import Path
 
 import click
+import pandas as pd
 
 from db import store
 from db.regions import RegionError
@@ -42,35 +42,8 @@ class DayType(click.ParamType):
 DAY = DayType()
 
 
-def emit_rows(columns: list[str], rows: list[tuple], fmt: str, out=None) -> None:
-    """emit() for plain rows (ints, floats, text, None), without loading pandas: the same CSV,
-    JSON and table. For commands that should answer at once (`aicity regions`)."""
-    out = out or sys.stdout
-    if fmt == "csv":
-        from analysis.cells import neutralise
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow([neutralise(str(c)) for c in columns])
-        for row in rows:
-            writer.writerow(["" if v is None else neutralise(v) if isinstance(v, str) else v
-                             for v in row])
-    elif fmt == "json":
-        out.write(json.dumps([dict(zip(columns, row)) for row in rows], ensure_ascii=False,
-                             indent=1) + "\n")
-    elif not rows:
-        out.write("(no rows)\n")
-    else:
-        # pandas' to_string(index=False) of the same values: right-aligned, one space apart,
-        # a float with a leading space
-        cells = [[c for c in columns]] + [["" if v is None else f" {v}" if isinstance(v, float)
-                                           else str(v) for v in row] for row in rows]
-        widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
-        out.write("\n".join(" ".join(text.rjust(w) for text, w in zip(r, widths))
-                             for r in cells) + "\n")
-
-
 def emit(frame: pd.DataFrame, fmt: str, out=None) -> None:
     """Print a frame as an aligned table, CSV (UTF-8, header) or a JSON list of objects."""
-    import pandas as pd
     out = out or sys.stdout
     frame = rounded(frame)
     if fmt == "csv":
@@ -99,7 +72,6 @@ KEEP_DECIMALS = {"lon": 6, "lat": 6}
 
 
 def rounded(frame: pd.DataFrame) -> pd.DataFrame:
-    import pandas as pd
     floats = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])]
     if not floats:
         return frame
@@ -202,6 +174,7 @@ def init(db_path, regions_csv, taxonomy):
                f"{info['keywords']} taxonomy keywords")
 
 
+# What `aicity regions` shows without --all-columns (the contract's columns).
 REGION_SHOWN = ("code", "name", "level", "province", "lon", "lat", "qinling_huaihe", "yangtze",
                 "cluster", "tier_2017")
 
@@ -220,12 +193,11 @@ def regions(db_path, level, province, include_legacy, all_columns, fmt):
     Example: aicity regions --level city --format csv
     """
     db = open_db(db_path)
-    columns, rows = store.regions_rows(store.registry(db), level=level, province=province,
-                                       include_legacy=include_legacy)
+    frame = store.regions_frame(store.registry(db), level=level, province=province,
+                                include_legacy=include_legacy)
     if not all_columns:
-        keep = [columns.index(c) for c in REGION_SHOWN]
-        columns, rows = list(REGION_SHOWN), [tuple(r[i] for i in keep) for r in rows]
-    emit_rows(columns, rows, fmt)
+        frame = frame[list(REGION_SHOWN)]
+    emit(frame, fmt)
 
 
 @cli.command(name="import")
@@ -558,7 +530,6 @@ def status(db_path, cookies_file, check, fmt):
     if check:
         rows.append(("integrity", store.integrity_problem(db) or "ok"))
     db.close()
-    import pandas as pd
     emit(pd.DataFrame(rows, columns=["item", "value"]), fmt)
 
 
@@ -919,7 +890,6 @@ def keywords_classify(text, from_file, fmt):
             for q, ms in results for m in (ms or [None]) if m is not None]
     rows += [{"query": q, "category": "", "group": "", "term": ""} for q, ms in results if not ms]
     order = {q: i for i, q in enumerate(queries)}
-    import pandas as pd
     frame = pd.DataFrame(rows, columns=["query", "category", "group", "term"])
     frame = frame.sort_values("query", key=lambda s: s.map(order), kind="stable")
     emit(frame.reset_index(drop=True), fmt)
@@ -943,7 +913,6 @@ def keywords_suggest(db_path, from_file, min_sim, limit, fmt):
     """
     from keywords.classify import suggest_terms
     if from_file:
-        import pandas as pd
         related = pd.read_csv(from_file, dtype={"keyword": str, "word": str})
     else:
         related = store.word_graph_frame(open_db(db_path))

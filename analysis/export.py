@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 
 from analysis import persist
-from analysis.cells import FORMULA_START, neutralise  # noqa: F401 (FORMULA_START: public)
 from analysis.demand import GROUPS as TECH_GROUPS
 from analysis.industry import INDUSTRIES
 from analysis.periods import Period
@@ -30,6 +29,7 @@ from db import store
 from keywords.taxonomy import LABELS_ZH
 
 DIMENSIONS = ("basic", "professional", "technical", "application", "industry")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 HEADERS_ZH = {
     "region_code": "地区代码", "region": "城市", "province": "省份", "tier_2017": "2017城市等级",
     "cluster": "城市群", "qinling_huaihe": "秦岭淮河南北", "yangtze": "长江南北",
@@ -39,6 +39,13 @@ HEADERS_ZH = {
 DIM_ZH = LABELS_ZH
 FIELD_ZH = {"value": "值", "rank": "排名", "tier": "梯队", "rank_low": "排名下限",
             "rank_high": "排名上限", "yoy": "同比变化", "share": "占比"}
+
+
+def neutralise(value):
+    """Text that Excel would take for a formula gets a leading apostrophe; numbers stay."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
 
 
 def safe_filename(name: str) -> str:

@@ -11,6 +11,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import pandas as pd
 from sqlite_utils import Database
 
 from db.regions import COLUMNS as REGION_COLUMNS
@@ -160,18 +161,8 @@ def registry(db: Database) -> RegionRegistry:
         name_en=r.get("name_en") or "") for r in rows)
 
 
-def regions_rows(reg: RegionRegistry, level: str | None = None, province: str | None = None,
-                 include_legacy: bool = False) -> tuple[list[str], list[tuple]]:
-    """(columns, rows) of the registry as plain values, what regions_frame holds, for answers
-    that need no pandas."""
-    rows = [tuple(int(v) if c == "legacy" else v for c, v in r.as_row().items())
-            for r in reg.filter(level=level, province=province, include_legacy=include_legacy)]
-    return list(REGION_COLUMNS), rows
-
-
 def regions_frame(reg: RegionRegistry, level: str | None = None, province: str | None = None,
                   include_legacy: bool = False) -> pd.DataFrame:
-    import pandas as pd
     rows = [r.as_row() for r in reg.filter(level=level, province=province,
                                            include_legacy=include_legacy)]
     frame = pd.DataFrame(rows, columns=list(REGION_COLUMNS))
@@ -238,7 +229,6 @@ def load_taxonomy(db: Database, taxonomy) -> int:
 
 def keyword_groups_frame(db: Database) -> pd.DataFrame:
     """term, category, group for every taxonomy membership."""
-    import pandas as pd
     return pd.DataFrame(
         db.execute("SELECT k.term, g.category, g.group_name FROM keyword_groups g "
                    "JOIN keywords k ON k.id = g.keyword_id ORDER BY g.category, g.group_name, k.term"
@@ -318,7 +308,6 @@ def finish_run(db: Database, run: Run, status: str = "ok", rows_written: int = 0
 
 
 def runs_frame(db: Database, kind: str | None = None, limit: int = 50) -> pd.DataFrame:
-    import pandas as pd
     where, args = ("WHERE kind = ?", [kind]) if kind else ("", [])
     return pd.read_sql_query(f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT ?",
                              db.conn, params=[*args, limit])
@@ -364,7 +353,6 @@ def upsert_observations(db: Database, rows: Iterable[Sequence]) -> int:
 
 def coverage_frame(db: Database, keyword_ids: Sequence[int] | None = None) -> pd.DataFrame:
     """Fetched ranges: keyword_id, region, start, end, granularity."""
-    import pandas as pd
     sql = "SELECT keyword_id, region, start, end, granularity FROM coverage"
     args: list = []
     if keyword_ids is not None:
@@ -456,7 +444,6 @@ def waiting_days(db: Database, keyword_ids: Sequence[int]) -> list[tuple[str, in
 def unconfirmed_frame(db: Database, accepted: bool | None = None) -> pd.DataFrame:
     """Days answered empty: keyword, region, date, reason, tries, first_seen, last_seen,
     accepted_at (None while they may still be filled)."""
-    import pandas as pd
     where = "" if accepted is None else \
         (" WHERE u.accepted_at IS NOT NULL" if accepted else " WHERE u.accepted_at IS NULL")
     return pd.read_sql_query(
@@ -542,7 +529,6 @@ def distribution_means(db: Database, start: str, end: str, keyword_ids: Sequence
     """keyword_id, area, region, value: the regional distribution's period means for the
     window [start, end] as answered by province queries (each names the province itself and
     its cities)."""
-    import pandas as pd
     frames = [pd.DataFrame(columns=["keyword_id", "area", "region", "value"])]
     ids = list(keyword_ids)
     for i in range(0, len(ids), 500):
@@ -586,7 +572,6 @@ def mark_unindexed(db: Database, keywords: Iterable[str], source: str) -> None:
 
 def word_graph_frame(db: Database) -> pd.DataFrame:
     """Related words as stored: keyword, word, period, pv, ratio, sim, source."""
-    import pandas as pd
     return pd.read_sql_query("SELECT keyword, word, period, pv, ratio, sim, source FROM word_graph "
                              "ORDER BY keyword, period, word", db.conn)
 
@@ -612,7 +597,6 @@ def anomalies_frame(db: Database, *, region: int | None = None, start: str | Non
                     limit: int | None = 50) -> pd.DataFrame:
     """Anomalies with names (view anomalies_named): date, region, region_code, level, kind,
     subject, value, resid; newest first, the largest residual first within a day."""
-    import pandas as pd
     sql = ("SELECT a.date, r.name AS region, a.region AS region_code, r.level, s.kind, "
            "s.name AS subject, a.value, a.resid FROM anomalies a JOIN regions r ON "
            "r.code = a.region LEFT JOIN subject_names s ON s.subject = a.subject WHERE 1")
@@ -657,7 +641,6 @@ def series(db: Database, keyword_id: int, region: int, *, device: str = "all",
 
     With granularity None, daily data is preferred and weekly used when there is no daily.
     """
-    import pandas as pd
     dev = DEVICE_CODE[device]
     if granularity is None:
         grans = [r[0] for r in db.execute(
