@@ -360,8 +360,7 @@ class Api(resource.Resource):
                 if blank:
                     values = np.full(len(values), np.nan)
                 block = {"startDate": start.isoformat(), "endDate": end.isoformat(),
-                         "data": wire.encrypt_numbers(
-                             [None if np.isnan(v) else int(v) for v in values], key)}
+                         "data": wire.encrypt_numbers(np.asarray(values, dtype=float), key)}
                 if habits.block_type:
                     block["type"] = kind
                 entry[device] = block

@@ -93,6 +93,8 @@ class World:
         self.city_share = share / share.sum()
         self._dates = np.array([self.start + timedelta(days=i) for i in range(self.days)])
         self._profiles: dict[str, np.ndarray] = {}
+        self._affinities: dict[tuple[str, str], np.ndarray] = {}
+        self._pc: np.ndarray | None = None
         self._festivals = [date.fromisoformat(r["date"]) for r in
                            csv.DictReader((HERE / "spring_festival.csv").open(encoding="utf-8"))]
         self._events = list(csv.DictReader((HERE / "news_events.csv").open(encoding="utf-8")))
@@ -155,16 +157,21 @@ class World:
     # --- regional series ----------------------------------------------------------------------
     def _group_affinity(self, keyword: str) -> np.ndarray:
         category, group = self.keywords[keyword]
-        rng = np.random.default_rng([self.seed, 3, _stable_int(category, group)])
-        return rng.lognormal(0.0, 0.35, len(self.cities))
+        hit = self._affinities.get((category, group))
+        if hit is None:
+            rng = np.random.default_rng([self.seed, 3, _stable_int(category, group)])
+            hit = self._affinities[category, group] = rng.lognormal(0.0, 0.35, len(self.cities))
+        return hit
 
     def _city_series(self, keyword: str, code: int) -> tuple[np.ndarray, np.ndarray]:
         """(values as float with NaN for an empty day, pc share per day) over the whole span."""
         return _city_series_cached(self, keyword, code)
 
     def _pc_share(self) -> np.ndarray:
-        t = np.arange(self.days) / 365.0
-        return np.clip(0.65 - 0.035 * t, 0.3, 0.65)
+        if self._pc is None:
+            t = np.arange(self.days) / 365.0
+            self._pc = np.clip(0.65 - 0.035 * t, 0.3, 0.65)
+        return self._pc
 
     def series(self, keyword: str, code: int, start: date, end: date,
                device: str = "all") -> np.ndarray:

@@ -8,6 +8,7 @@ import scrapy
 
 from crawler import protocol as proto
 from crawler.parsing import region_items
+from crawler.plan import plan_priority
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class RegionSpider(scrapy.Spider):
             # ends early leaves out the last keyword, not a part of each.
             yield scrapy.Request(f"{self.base_url}/api/SearchApi/region?{urlencode(params)}",
                                  callback=self.parse, cb_kwargs={"area": area, "word": word},
-                                 dont_filter=True, priority=-i,
+                                 dont_filter=True, priority=plan_priority(i),
                                  meta={"baidu_endpoint": "region", "cipher_keyword": word})
 
     def parse(self, response, area: int, word: str):

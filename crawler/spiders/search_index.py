@@ -10,7 +10,7 @@ import scrapy
 from crawler import protocol as proto
 from crawler.items import UnindexedKeywordItem
 from crawler.parsing import series_items, unindexed_items
-from crawler.plan import Piece
+from crawler.plan import Piece, plan_priority
 
 logger = logging.getLogger(__name__)
 CHECK_BATCH = 15
@@ -57,7 +57,7 @@ class SearchIndexSpider(scrapy.Spider):
         keywords = list(dict.fromkeys(k for p in self.pieces for k in p.keywords))
         if not self.check or not keywords:
             for i, piece in enumerate(self.pieces):
-                yield self.index_request(piece, priority=-2 * i)
+                yield self.index_request(piece, priority=plan_priority(i))
             return
         batches = [keywords[i:i + CHECK_BATCH] for i in range(0, len(keywords), CHECK_BATCH)]
         self._checks_pending = len(batches)
@@ -91,7 +91,7 @@ class SearchIndexSpider(scrapy.Spider):
             keywords = tuple(k for k in piece.keywords if k not in self.unindexed)
             if keywords:
                 yield self.index_request(Piece(piece.region, piece.start, piece.end, keywords),
-                                         priority=-2 * i)
+                                         priority=plan_priority(i))
 
     def parse_index(self, response, piece: Piece):
         payload = response.meta["baidu_payload"]
