@@ -89,6 +89,20 @@ def robust_anomalies(resid: np.ndarray, threshold: float = 3.5) -> np.ndarray:
     return out
 
 
+def row_nanmedian(matrix: np.ndarray) -> np.ndarray:
+    """np.nanmedian(matrix, axis=1, keepdims=True), by one sort: numpy takes masked arrays for
+    rows under 600 long and a Python loop over rows above, a tenth of the analysis."""
+    ordered = np.sort(matrix, axis=1)            # NaN sorts last
+    count = (~np.isnan(matrix)).sum(axis=1)
+    lo = np.clip((count - 1) // 2, 0, None)[:, None]
+    hi = np.clip(count // 2, 0, None)[:, None]
+    with np.errstate(invalid="ignore"):
+        med = (np.take_along_axis(ordered, lo, axis=1)
+               + np.take_along_axis(ordered, hi, axis=1)) / 2
+    med[count == 0] = np.nan
+    return med
+
+
 def robust_anomalies_rows(resid: np.ndarray, threshold: float = 3.5) -> np.ndarray:
     """`robust_anomalies` for each row of a matrix at once (NaN = missing)."""
     ok = ~np.isnan(resid)
@@ -97,8 +111,8 @@ def robust_anomalies_rows(resid: np.ndarray, threshold: float = 3.5) -> np.ndarr
     if not enough.any():
         return out
     r = resid[enough]
-    med = np.nanmedian(r, axis=1, keepdims=True)
-    mad = 1.4826 * np.nanmedian(np.abs(r - med), axis=1, keepdims=True)
+    med = row_nanmedian(r)
+    mad = 1.4826 * row_nanmedian(np.abs(r - med))
     with np.errstate(invalid="ignore", divide="ignore"):
         flagged = np.abs(r - med) / np.where(mad == 0, np.nan, mad) > threshold
     out[enough] = flagged & (mad != 0)

@@ -65,16 +65,22 @@ def _unpack(blob: bytes) -> np.ndarray:
 
 # --- loading ---------------------------------------------------------------------------------
 
+DAY_SPAN = 65536   # day numbers (days since 1970) stay below this until the year 2149
+
+
 def _series_from_rows(rows) -> dict[tuple[int, str], tuple[int, int, np.ndarray]]:
     """(region, granularity) -> (start day, step, values with NaN gaps) from obs rows
-    (region, weekly, day, value or -1 for missing) sorted by region, weekly, day."""
+    ((region * 2 + weekly) * DAY_SPAN + day, value or -1 for missing), in any order."""
     if not rows:
         return {}
     data = np.array(rows, dtype=np.int64)
-    regions, weekly, days = data[:, 0], data[:, 1], data[:, 2]
-    values = np.where(data[:, 3] < 0, np.nan, data[:, 3].astype(np.float64))
-    key_change = np.r_[True, (regions[1:] != regions[:-1]) | (weekly[1:] != weekly[:-1])]
-    starts = np.flatnonzero(key_change)
+    # Sorted here, not in SQL: SQLite sorts the rows of a keyword in a temporary B-tree
+    # (device sits between region and day in the key) at about a third of the query's time.
+    data = data[np.argsort(data[:, 0], kind="stable")]
+    series, days = np.divmod(data[:, 0], DAY_SPAN)
+    regions, weekly = np.divmod(series, 2)
+    values = np.where(data[:, 1] < 0, np.nan, data[:, 1].astype(np.float64))
+    starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
     ends = np.r_[starts[1:], len(data)]
     out = {}
     for a, b in zip(starts, ends):
@@ -90,15 +96,15 @@ def _series_from_rows(rows) -> dict[tuple[int, str], tuple[int, int, np.ndarray]
 
 def load_keyword(conn, keyword_id: int, device: str = "all",
                  regions: list[int] | None = None):
-    # -1 for a missing value keeps every cell an integer: one fast numpy conversion
-    sql = ("SELECT region, weekly, day, coalesce(value, -1) FROM obs WHERE keyword_id = ? "
-           "AND device = ?")
+    # Two integers a row instead of four (Python builds an object per cell: reading a keyword
+    # was the largest cost of a full analysis); -1 for a missing value keeps them integers.
+    sql = (f"SELECT (region * 2 + weekly) * {DAY_SPAN} + day, coalesce(value, -1) FROM obs "
+           f"WHERE keyword_id = ? AND device = ?")
     args: list = [keyword_id, store.DEVICE_CODE[device]]
     if regions is not None:
         sql += f" AND region IN ({','.join('?' * len(regions))})"
         args += regions
-    rows = conn.execute(sql + " ORDER BY region, weekly, day", args).fetchall()
-    return _series_from_rows(rows)
+    return _series_from_rows(conn.execute(sql, args).fetchall())
 
 
 # --- workers ---------------------------------------------------------------------------------
