@@ -8,6 +8,7 @@ import secrets
 import socket
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from itertools import repeat
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -379,10 +380,12 @@ def save_series(db: Database, keyword: str, region: int, start: str, end: str | 
     with db.atomic():
         kw_id = keyword_ids(db, [keyword])[keyword]
         weekly = int(granularity == "week")
-        rows = [(kw_id, region, DEVICE_CODE[device], weekly, first + step * i, value, run_id)
-                for device, values in values_by_device.items()
-                for i, value in enumerate(values)]
-        written = upsert_obs(db, rows)
+        # Tuples made by zip in C: a year of five keywords is 1,825 rows a response.
+        written = sum(upsert_obs(db, zip(repeat(kw_id), repeat(region),
+                                         repeat(DEVICE_CODE[device]), repeat(weekly),
+                                         range(first, first + step * len(values), step),
+                                         values, repeat(run_id)))
+                      for device, values in values_by_device.items())
         n = max((len(v) for v in values_by_device.values()), default=0)
         if n:
             last = iso_day(first + step * (n - 1))
