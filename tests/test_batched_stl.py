@@ -6,7 +6,7 @@ import pytest
 from statsmodels.tsa.seasonal import STL
 
 from analysis.decompose import (DecomposeConfig, decompose, decompose_many, operator_key,
-                                stl_operators)
+                                row_nanmedian, stl_operators)
 from db import store
 
 RTOL = 1e-9
@@ -111,3 +111,15 @@ def test_workers_are_spawned_when_other_threads_live_and_give_the_same_component
         other.join()
     assert set(methods) == {"spawn"}
     assert components() == forked
+
+
+@pytest.mark.parametrize("length", [1, 2, 7, 365, 1095])
+def test_row_medians_equal_numpys_nanmedian(length):
+    rng = np.random.default_rng(length)
+    matrix = rng.normal(size=(50, length))
+    matrix[rng.random(matrix.shape) < 0.1] = np.nan
+    matrix[0] = np.nan                      # nothing to take a median of
+    matrix[1, 1:] = np.nan                  # one value
+    with np.errstate(invalid="ignore"), pytest.warns(RuntimeWarning):
+        expected = np.nanmedian(matrix, axis=1, keepdims=True)
+    assert np.array_equal(row_nanmedian(matrix), expected, equal_nan=True)
