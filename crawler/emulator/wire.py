@@ -56,19 +56,15 @@ def new_key(rng: random.Random) -> str:
     return "".join(rng.sample(symbols, 15)) + "".join(rng.sample(DIGITS, 15))
 
 
-def encrypt_numbers(values, key: str) -> str:
-    """The ptbk-enciphered comma list of `values` (None or NaN is an empty day)."""
-    if isinstance(values, np.ndarray):
-        # A year of five keywords on three devices per answer: per-value Python was most of
-        # the emulator's time.
-        empty = np.isnan(values)
-        texts = list(map(str, np.where(empty, 0, values).astype(np.int64).tolist()))
-        for i in np.flatnonzero(empty).tolist():
-            texts[i] = ""
-        plain = ",".join(texts)
-    else:
-        plain = ",".join("" if v is None else str(int(v)) for v in values)
-    return plain.translate(str.maketrans(key[15:], key[:15]))
+def encrypt_numbers(values: np.ndarray, key: str) -> str:
+    """The ptbk-enciphered comma list of `values` (NaN is an empty day)."""
+    # A year of five keywords on three devices per answer: per-value Python was most of the
+    # emulator's time.
+    empty = np.isnan(values)
+    texts = list(map(str, np.where(empty, 0, values).astype(np.int64).tolist()))
+    for i in np.flatnonzero(empty).tolist():
+        texts[i] = ""
+    return ",".join(texts).translate(str.maketrans(key[15:], key[:15]))
 
 
 def series_from_word(text: str) -> list[list[str]]:
