@@ -53,6 +53,7 @@ class NoResults(RuntimeError):
 _day = store.day_number
 # a few thousand distinct days, asked millions of times
 _iso = functools.lru_cache(maxsize=None)(store.iso_day)
+_start_day = functools.lru_cache(maxsize=None)(store.day_number)
 
 
 def _pack(values) -> bytes:
@@ -589,8 +590,9 @@ def adjusted_matrix(db, subjects: list[str], period: Period, regions: list[int] 
     """
     lo, hi = _day(period.start.isoformat()), _day(period.end.isoformat())
     n_days = hi - lo + 1
-    columns, arrays = [], []
+    columns, placed = [], []
     tails = _tail_adjusted(db, subjects, device)
+    seen = set()
     for i in range(0, len(subjects), 500):
         part = subjects[i:i + 500]
         sql = (f"SELECT subject, region, granularity, start, step, n, adjusted FROM components "
@@ -599,28 +601,33 @@ def adjusted_matrix(db, subjects: list[str], period: Period, regions: list[int] 
         if regions is not None:
             sql += f" AND region IN ({','.join('?' * len(regions))})"
             args += regions
-        seen = set()
         for subject, region, gran, start, step, n, blob in db.execute(sql, args):
             if (subject, region) in seen:
                 continue  # daily first is not guaranteed by SQL; keep the first (day < week)
             seen.add((subject, region))
-            first = _day(start)
-            values = _unpack(blob)
-            col = np.full(n_days, np.nan)
-            pos = first + step * np.arange(n) - lo
-            ok = (pos >= 0) & (pos < n_days)
-            col[pos[ok]] = values[ok]
-            for day, adj in tails.get((subject, region), ()):
-                if lo <= day <= hi:
-                    col[day - lo] = np.nan if adj is None else adj
             columns.append((subject, region))
-            arrays.append(col)
+            placed.append((_start_day(start), step, blob))
     index = pd.date_range(period.start, period.end, freq="D")
-    if not arrays:
+    if not columns:
         return pd.DataFrame(index=index)
-    frame = pd.DataFrame(np.column_stack(arrays), index=index,
-                         columns=pd.MultiIndex.from_tuples(columns, names=["subject", "region"]))
-    return frame
+    # One matrix filled in place: a quick command (`aicity rank`) reads thousands of columns,
+    # and building a NaN array per column cost a third of its time.
+    out = np.full((n_days, len(columns)), np.nan)
+    for j, (first, step, blob) in enumerate(placed):
+        values = np.frombuffer(blob, dtype=BLOB)
+        if step == 1:
+            a, b = max(lo, first), min(hi, first + len(values) - 1)
+            if a <= b:
+                out[a - lo:b - lo + 1, j] = values[a - first:b - first + 1]
+        else:
+            pos = first + step * np.arange(len(values)) - lo
+            ok = (pos >= 0) & (pos < n_days)
+            out[pos[ok], j] = values[ok]
+        for day, adj in tails.get(columns[j], ()):
+            if lo <= day <= hi:
+                out[day - lo, j] = np.nan if adj is None else adj
+    return pd.DataFrame(out, index=index,
+                        columns=pd.MultiIndex.from_tuples(columns, names=["subject", "region"]))
 
 
 def group_id(category: str, group: str) -> str:
