@@ -69,6 +69,18 @@ def test_series_items_take_granularity_and_dates_from_the_response():
         series_items(bad, key, 97, ("2017-01-01", "2017-01-10"))
 
 
+def test_series_items_decode_only_the_kept_devices_and_always_all():
+    key = proto.make_ptbk(random.Random(2))
+    payload = _payload(key, "2017-01-01", "2017-01-03", [4, None, 6])
+    # a pc block that does not decode sinks the piece only when pc is kept
+    payload["data"]["userIndexes"][0]["pc"] = {"startDate": "2017-01-01",
+                                               "endDate": "2017-01-03", "data": "x"}
+    (item,) = series_items(payload, key, 97, ("2017-01-01", "2017-01-03"), devices=("wise",))
+    assert item.values == {"all": [4, None, 6], "wise": [4, None, 6]}
+    with pytest.raises(proto.ProtocolError, match="人工智能 pc: decoded item 'x' is not a"):
+        series_items(payload, key, 97, ("2017-01-01", "2017-01-03"))
+
+
 def test_missing_ranges_subtracts_coverage():
     covered = [(D("2017-01-05"), D("2017-01-10")), (D("2017-01-20"), D("2017-02-01"))]
     assert missing_ranges(D("2017-01-01"), D("2017-01-31"), covered) == [

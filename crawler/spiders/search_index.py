@@ -2,6 +2,7 @@
 pre-check so an unindexed keyword is reported and skipped instead of sinking its batch."""
 from __future__ import annotations
 
+import functools
 import logging
 from urllib.parse import urlencode
 
@@ -9,7 +10,7 @@ import scrapy
 
 from crawler import protocol as proto
 from crawler.items import UnindexedKeywordItem
-from crawler.parsing import series_items, unindexed_items
+from crawler.parsing import DEVICES, series_items, unindexed_items
 from crawler.plan import Piece, plan_priority
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,11 @@ class SearchIndexSpider(scrapy.Spider):
         self.check = check
         self.unindexed: set[str] = set()
         self._checks_pending = 0
+
+    @functools.cached_property
+    def devices(self) -> tuple[str, ...]:
+        """The series the pipeline keeps (the rest of an answer is not decoded)."""
+        return tuple(self.settings.getlist("AICITY_DEVICES") or DEVICES)
 
     # --- requests -------------------------------------------------------------------------
     def _api(self, path: str, params: dict, endpoint: str, callback, cipher_keyword=None,
@@ -147,7 +153,7 @@ class SearchIndexSpider(scrapy.Spider):
         try:
             items = series_items(index_payload, key, piece.region,
                                  (piece.start.isoformat(), piece.end.isoformat()),
-                                 keywords=piece.keywords)
+                                 keywords=piece.keywords, devices=self.devices)
         except proto.ProtocolError as err:
             self.crawler.stats.inc_value("aicity/failures/undecodable")
             logger.warning("region %s %s..%s: %s; will be retried next run", piece.region,
