@@ -21,6 +21,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from itertools import repeat
 from datetime import date
 from typing import Callable, Iterable
 
@@ -95,10 +96,9 @@ def _series_from_rows(rows) -> dict[tuple[int, str], tuple[int, int, np.ndarray]
     return out
 
 
-def load_keyword(conn, keyword_id: int, device: str = "all",
-                 regions: list[int] | None = None):
-    # Two integers a row instead of four (Python builds an object per cell: reading a keyword
-    # was the largest cost of a full analysis); -1 for a missing value keeps them integers.
+def _rows_keyword(conn, keyword_id: int, device: str, regions: list[int] | None):
+    # Two integers a row instead of four (Python builds an object per cell); -1 for a missing
+    # value keeps them integers.
     sql = (f"SELECT (region * 2 + weekly) * {DAY_SPAN} + day, coalesce(value, -1) FROM obs "
            f"WHERE keyword_id = ? AND device = ?")
     args: list = [keyword_id, store.DEVICE_CODE[device]]
@@ -106,6 +106,56 @@ def load_keyword(conn, keyword_id: int, device: str = "all",
         sql += f" AND region IN ({','.join('?' * len(regions))})"
         args += regions
     return _series_from_rows(conn.execute(sql, args).fetchall())
+
+
+# One text a series, built by SQLite from an in-order primary-key search (one per region and
+# granularity): a row costs a third of fetching it as a Python tuple, the largest cost of a
+# full analysis. SQL does not promise the order inside group_concat, so each text carries
+# its first and last day, its length and sum(day * value), and a series whose text does not
+# add up (or has gaps) is read row by row instead.
+_PACKED = ("SELECT code, w.weekly, (SELECT min(day) || ':' || max(day) || ':' || count(*) || ':' "
+           "|| sum(day * coalesce(value, 0)) || ':' || group_concat(coalesce(value, -1)) "
+           "FROM obs WHERE keyword_id = ?1 AND region = code AND device = ?2 "
+           "AND weekly = w.weekly) FROM regions, (SELECT 0 AS weekly UNION ALL SELECT 1) AS w")
+
+
+def load_keyword(conn, keyword_id: int, device: str = "all",
+                 regions: list[int] | None = None):
+    """(region, granularity) -> (first day, step, values with NaN gaps) of one keyword."""
+    dev = store.DEVICE_CODE[device]
+    sql, args = _PACKED, [keyword_id, dev]
+    if regions is not None:
+        sql += f" WHERE code IN ({','.join('?' * len(regions))})"
+        args += regions
+    try:
+        packed = conn.execute(sql, args).fetchall()
+    except sqlite3.OperationalError:   # sum(day * value) beyond 64 bits: read rows
+        return _rows_keyword(conn, keyword_id, device, regions)
+    out, read, odd = {}, 0, []
+    for region, weekly, text in packed:
+        if text is None:
+            continue
+        lo, hi, count, check, values = text.split(":", 4)
+        lo, hi, count, check = int(lo), int(hi), int(count), int(check)
+        read += count
+        step = 7 if weekly else 1
+        raw = np.fromstring(values, dtype=np.int64, sep=",")
+        if (hi - lo) % step or (hi - lo) // step + 1 != count or len(raw) != count or \
+                int(np.dot(lo + step * np.arange(count), np.maximum(raw, 0))) != check:
+            odd.append(region)
+            continue
+        out[(region, "week" if weekly else "day")] = (
+            lo, step, np.where(raw < 0, np.nan, raw.astype(np.float64)))
+    sql = "SELECT count(*) FROM obs WHERE keyword_id = ? AND device = ?"
+    args = [keyword_id, dev]
+    if regions is not None:
+        sql += f" AND region IN ({','.join('?' * len(regions))})"
+        args += regions
+    if conn.execute(sql, args).fetchone()[0] != read:   # rows of a region not in the registry
+        return _rows_keyword(conn, keyword_id, device, regions)
+    if odd:
+        out.update(_rows_keyword(conn, keyword_id, device, sorted(set(odd))))
+    return out
 
 
 # --- workers ---------------------------------------------------------------------------------
@@ -119,9 +169,13 @@ def _component_row(subject, region, device, gran, first, step, observed, d: Deco
 
 def _anomaly_rows(subject, region, first, step, observed, d: Decomposition) -> list[tuple]:
     idx = np.flatnonzero(d.anomalies)
-    return [(subject, region, _iso(first + step * int(i)),
-             None if np.isnan(observed[i]) else float(observed[i]), float(d.resid[i]))
-            for i in idx]
+    if not len(idx):
+        return []
+    # whole columns at once: a national analysis flags millions of days
+    days = map(_iso, (first + step * idx).tolist())
+    values = [None if v != v else v for v in observed[idx].astype(float).tolist()]
+    return list(zip(repeat(subject), repeat(region), days, values,
+                    d.resid[idx].astype(float).tolist()))
 
 
 def _work_keyword(args) -> dict:
@@ -196,27 +250,83 @@ def _cache_dir():
     return Path(base) / ("" if os.environ.get("AICITY_CACHE_DIR") else "aicity")
 
 
-def _add_aligned(acc: dict, key, first: int, step: int, values: np.ndarray) -> None:
-    """Sum series into acc[key] on a common day grid (missing + missing stays missing)."""
-    if key not in acc:
-        acc[key] = [first, step, values.astype(float).copy()]
-        return
-    a_first, a_step, a_vals = acc[key]
-    if a_step != step:
-        return  # daily and weekly data are not summed together; daily wins (it comes first)
-    lo = min(a_first, first)
-    hi = max(a_first + step * (len(a_vals) - 1), first + step * (len(values) - 1))
-    n = (hi - lo) // step + 1
-    out = np.full(n, np.nan)
-    for f, v in ((a_first, a_vals), (first, values)):
-        off = (f - lo) // step
-        seg = out[off:off + len(v)]
-        both = ~np.isnan(seg) & ~np.isnan(v)
-        seg[both] += v[both]
-        only = np.isnan(seg) & ~np.isnan(v)
-        seg[only] = v[only]
-        out[off:off + len(v)] = seg
-    acc[key] = [lo, step, out]
+class DaySums:
+    """Daily series summed per (key, region) on one day grid; missing + missing stays missing.
+
+    The aggregates of a full run: a keyword's regions are added at once (one array operation
+    per key instead of one per region, which cost the main process a third of a national
+    analysis). Each sum spans its members' spans, as the members' arrays do.
+    """
+
+    def __init__(self):
+        self.lo = self.hi = None
+        self.rows: dict[int, int] = {}          # region -> row
+        self.total: dict = {}                   # key -> float sums, rows x days
+        self.has: dict = {}                     # key -> bool, a member had a value
+        self.first: dict = {}                   # key -> earliest member start per row
+        self.last: dict = {}                    # key -> latest member end per row
+
+    def _grow(self, lo: int, hi: int, n_rows: int) -> None:
+        if self.lo is None:
+            self.lo, self.hi = lo, hi
+        new_lo, new_hi = min(lo, self.lo), max(hi, self.hi)
+        before, after = self.lo - new_lo, new_hi - self.hi
+        for key in self.total:
+            extra_rows = n_rows - self.total[key].shape[0]
+            pad = ((0, extra_rows), (before, after))
+            if extra_rows or before or after:
+                self.total[key] = np.pad(self.total[key], pad)
+                self.has[key] = np.pad(self.has[key], pad)
+                self.first[key] = np.pad(self.first[key], (0, extra_rows),
+                                         constant_values=np.iinfo(np.int64).max)
+                self.last[key] = np.pad(self.last[key], (0, extra_rows),
+                                        constant_values=np.iinfo(np.int64).min)
+        self.lo, self.hi = new_lo, new_hi
+
+    def add(self, keys, series: dict[int, tuple[int, int, np.ndarray]]) -> None:
+        """Add one keyword's daily series {region: (first day, 1, values)} to every key."""
+        if not series or not keys:
+            return
+        for region in series:
+            self.rows.setdefault(region, len(self.rows))
+        firsts = {r: f for r, (f, _, _) in series.items()}
+        lasts = {r: f + len(v) - 1 for r, (f, _, v) in series.items()}
+        self._grow(min(firsts.values()), max(lasts.values()), len(self.rows))
+        n_days = self.hi - self.lo + 1
+        rows = np.array([self.rows[r] for r in series])
+        block = np.zeros((len(rows), n_days))
+        present = np.zeros((len(rows), n_days), dtype=bool)
+        for i, (first, _, values) in enumerate(series.values()):
+            off = first - self.lo
+            ok = ~np.isnan(values)
+            block[i, off:off + len(values)] = np.where(ok, values, 0.0)
+            present[i, off:off + len(values)] = ok
+        starts = np.array([firsts[r] for r in series], dtype=np.int64)
+        ends = np.array([lasts[r] for r in series], dtype=np.int64)
+        for key in keys:
+            if key not in self.total:
+                self.total[key] = np.zeros((len(self.rows), n_days))
+                self.has[key] = np.zeros((len(self.rows), n_days), dtype=bool)
+                self.first[key] = np.full(len(self.rows), np.iinfo(np.int64).max)
+                self.last[key] = np.full(len(self.rows), np.iinfo(np.int64).min)
+            # adding 0.0 where a member is missing leaves a sum exactly as it was
+            self.total[key][rows] += block
+            self.has[key][rows] |= present
+            np.minimum.at(self.first[key], rows, starts)
+            np.maximum.at(self.last[key], rows, ends)
+
+    def items(self):
+        """((key, region), (first day, 1, values with NaN where no member had a value))."""
+        regions = sorted(self.rows, key=self.rows.get)
+        for key, total in self.total.items():
+            for region in regions:
+                row = self.rows[region]
+                first, last = int(self.first[key][row]), int(self.last[key][row])
+                if first > last:
+                    continue   # no member in this region
+                a, b = first - self.lo, last - self.lo + 1
+                values = np.where(self.has[key][row, a:b], total[row, a:b], np.nan)
+                yield (key, region), (first, 1, values)
 
 
 # --- analyze ---------------------------------------------------------------------------------
@@ -293,7 +403,7 @@ def analyze(db_path=None, *, full: bool = False, config: DecomposeConfig | None 
     # 1. keyword × region series; their observed arrays are summed into aggregates as they come
     jobs = [(db_file, kw, device, config, regions) for kw, regions in refit.items()]
     notes: Counter = Counter()
-    acc: dict = {}
+    acc = DaySums()
     done = 0
     for out in _map(_work_keyword, jobs, workers):
         done += 1
@@ -302,11 +412,9 @@ def analyze(db_path=None, *, full: bool = False, config: DecomposeConfig | None 
         notes.update(out["notes"])
         result.series += len(out["components"])
         if full:
-            subjects = _subjects_for(membership.get(out["keyword_id"], []))
-            for (region, gran), (first, step, values) in out["observed"].items():
-                if gran == "day":
-                    for subject in subjects:
-                        _add_aligned(acc, (subject, region), first, step, values)
+            acc.add(_subjects_for(membership.get(out["keyword_id"], [])),
+                    {region: v for (region, gran), v in out["observed"].items()
+                     if gran == "day"})
         if progress:
             progress("series", done, len(jobs))
     batch.flush()
@@ -522,13 +630,11 @@ def _aggregate_jobs(db_file, pairs, membership, device, config):
         for subject, region in pairs:
             by_subject[subject].add(region)
         for subject, regions in sorted(by_subject.items()):
-            acc: dict = {}
+            acc = DaySums()
             for kw in members.get(subject, []):
-                for (region, gran), (first, step, values) in load_keyword(
-                        conn, kw, device, sorted(regions)).items():
-                    if gran == "day":
-                        _add_aligned(acc, region, first, step, values)
-            for region, (first, step, values) in acc.items():
+                acc.add([subject], {region: v for (region, gran), v in load_keyword(
+                    conn, kw, device, sorted(regions)).items() if gran == "day"})
+            for (_, region), (first, step, values) in acc.items():
                 jobs.append((subject, region, device, "day", first, step, values, config,
                              region == 0))
     finally:

@@ -1,0 +1,53 @@
+"""Reading a keyword's series for analysis: the packed read (one text a series) gives exactly
+what reading row by row gives, also where it has to fall back."""
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+
+from analysis.persist import _rows_keyword, load_keyword
+from db import store
+
+DAY0 = store.day_number("2017-01-01")
+
+
+def _write(db_path, rows):
+    db = store.connect(db_path)
+    with db.atomic():
+        store.upsert_obs(db, rows)
+    db.close()
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(
+        a[k][0] == b[k][0] and a[k][1] == b[k][1]
+        and np.array_equal(a[k][2], b[k][2], equal_nan=True) for k in a)
+
+
+def test_packed_read_equals_row_read_with_gaps_weekly_nulls_and_other_devices(db_path):
+    rows = []
+    rows += [(1, 97, 0, 0, DAY0 + i, None if i == 3 else 10 + i, None) for i in range(30)]
+    rows += [(1, 98, 0, 0, DAY0 + i, 5, None) for i in range(30) if i not in (7, 8)]  # a gap
+    rows += [(1, 98, 0, 1, DAY0 + 7 * i, 70 + i, None) for i in range(10)]   # weekly beside
+    rows += [(1, 97, 1, 0, DAY0 + i, 99, None) for i in range(30)]           # pc: not read
+    rows += [(2, 97, 0, 0, DAY0 + i, 1, None) for i in range(30)]            # another keyword
+    _write(db_path, rows)
+    conn = sqlite3.connect(db_path)
+    packed, by_rows = load_keyword(conn, 1), _rows_keyword(conn, 1, "all", None)
+    assert set(packed) == {(97, "day"), (98, "day"), (98, "week")}
+    assert _same(packed, by_rows)
+    first, step, values = packed[(98, "day")]
+    assert (first, step, len(values)) == (DAY0, 1, 30) and np.isnan(values[7:9]).all()
+    assert np.isnan(packed[(97, "day")][2][3]) and packed[(97, "day")][2][4] == 14
+    assert packed[(98, "week")][1] == 7
+    assert _same(load_keyword(conn, 1, regions=[98]), _rows_keyword(conn, 1, "all", [98]))
+
+
+def test_rows_of_a_region_missing_from_the_registry_are_still_read(db_path):
+    _write(db_path, [(1, 97, 0, 0, DAY0 + i, 3, None) for i in range(20)]
+           + [(1, 77777, 0, 0, DAY0 + i, 4, None) for i in range(20)])
+    conn = sqlite3.connect(db_path)
+    packed = load_keyword(conn, 1)
+    assert set(packed) == {(97, "day"), (77777, "day")}
+    assert _same(packed, _rows_keyword(conn, 1, "all", None))
