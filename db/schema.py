@@ -240,6 +240,24 @@ def m005_touch_order(db: Database) -> None:
     db.execute("CREATE INDEX touched_seq ON touched(seq)")
 
 
+# Views for sqlite3 and Datasette users (m006), made again when m009 rebuilds their tables.
+ANOMALIES_NAMED = """
+        CREATE VIEW anomalies_named AS
+        SELECT a.date, r.name AS region, a.region AS region_code, r.level, s.kind,
+               s.name AS subject, a.value, a.resid
+        FROM anomalies a
+        JOIN regions r ON r.code = a.region
+        LEFT JOIN subject_names s ON s.subject = a.subject"""
+COMPONENTS_NAMED = """
+        CREATE VIEW components_named AS
+        SELECT s.kind, s.name AS subject, r.name AS region, c.region AS region_code,
+               c.device, c.granularity, c.start, c.step, c.n, c.note, c.anomalies,
+               c.analyzed_at
+        FROM components c
+        JOIN regions r ON r.code = c.region
+        LEFT JOIN subject_names s ON s.subject = c.subject"""
+
+
 @migrations()
 def m006_named_views(db: Database) -> None:
     # Components and anomalies are keyed by subject codes (k:<id>, d:<dimension>,
@@ -254,21 +272,8 @@ def m006_named_views(db: Database) -> None:
         UNION ALL
         SELECT DISTINCT 'g:' || category || '/' || group_name, 'group',
                category || '/' || group_name FROM keyword_groups WHERE group_name != ''""")
-    db.execute("""
-        CREATE VIEW anomalies_named AS
-        SELECT a.date, r.name AS region, a.region AS region_code, r.level, s.kind,
-               s.name AS subject, a.value, a.resid
-        FROM anomalies a
-        JOIN regions r ON r.code = a.region
-        LEFT JOIN subject_names s ON s.subject = a.subject""")
-    db.execute("""
-        CREATE VIEW components_named AS
-        SELECT s.kind, s.name AS subject, r.name AS region, c.region AS region_code,
-               c.device, c.granularity, c.start, c.step, c.n, c.note, c.anomalies,
-               c.analyzed_at
-        FROM components c
-        JOIN regions r ON r.code = c.region
-        LEFT JOIN subject_names s ON s.subject = c.subject""")
+    db.execute(ANOMALIES_NAMED)
+    db.execute(COMPONENTS_NAMED)
 
 
 @migrations()
@@ -329,6 +334,57 @@ def m007_compact_observations(db: Database) -> None:
 def m008_english_names(db: Database) -> None:
     # English names of regions, for English briefings (filled by `aicity init` from regions.csv).
     db.execute("ALTER TABLE regions ADD COLUMN name_en TEXT NOT NULL DEFAULT ''")
+
+
+@migrations()
+def m009_analysis_tables(db: Database) -> None:
+    # The storage each table's rows suit (a full national analysis spent more time saving than
+    # fitting): anomalies are small rows that were stored twice (a rowid table and its key's
+    # index), so they become one WITHOUT ROWID tree; a components row is kilobytes of arrays,
+    # which a WITHOUT ROWID tree keeps partly in overflow pages it cannot fill (a fifth to a
+    # half more pages), so it becomes a rowid table with its key as a unique index.
+    # Columns, keys and the views on them stay as they were.
+    db.execute("DROP VIEW anomalies_named")
+    db.execute("DROP VIEW components_named")
+    db.execute("""
+        CREATE TABLE anomalies_new (
+            subject TEXT NOT NULL,
+            region INTEGER NOT NULL,
+            date TEXT NOT NULL,
+            value REAL,
+            resid REAL NOT NULL,
+            PRIMARY KEY (subject, region, date)
+        ) WITHOUT ROWID""")
+    db.execute("INSERT INTO anomalies_new SELECT subject, region, date, value, resid "
+               "FROM anomalies")
+    db.execute("DROP TABLE anomalies")
+    db.execute("ALTER TABLE anomalies_new RENAME TO anomalies")
+    db.execute("""
+        CREATE TABLE components_new (
+            subject TEXT NOT NULL,
+            region INTEGER NOT NULL,
+            device TEXT NOT NULL,
+            granularity TEXT NOT NULL,
+            start TEXT NOT NULL,
+            step INTEGER NOT NULL,
+            n INTEGER NOT NULL,
+            trend BLOB NOT NULL,
+            seasonal BLOB NOT NULL,
+            resid BLOB NOT NULL,
+            yearly BLOB,
+            adjusted BLOB NOT NULL,
+            note TEXT NOT NULL,
+            anomalies INTEGER NOT NULL,
+            analyzed_at TEXT NOT NULL,
+            PRIMARY KEY (subject, region, device, granularity)
+        )""")
+    db.execute("INSERT INTO components_new SELECT subject, region, device, granularity, start, "
+               "step, n, trend, seasonal, resid, yearly, adjusted, note, anomalies, analyzed_at "
+               "FROM components")
+    db.execute("DROP TABLE components")
+    db.execute("ALTER TABLE components_new RENAME TO components")
+    db.execute(ANOMALIES_NAMED)
+    db.execute(COMPONENTS_NAMED)
 
 
 def migrate(db: Database) -> list[str]:

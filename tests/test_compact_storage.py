@@ -1,9 +1,10 @@
 """Observations stored compactly (m007): the migration carries everything over; the old
-`observations` name still reads the same rows."""
+`observations` name still reads the same rows. Analysis tables rebuilt (m009) lose nothing."""
 from __future__ import annotations
 
 import sqlite3
 
+import pytest
 from click.testing import CliRunner
 from sqlite_utils import Database
 
@@ -98,3 +99,33 @@ def test_the_views_read_like_the_old_table(db_path, tmp_path):
     db.close()
     assert named == [("人工智能", "成都市", "2017-01-01", 5, "import"),
                      ("人工智能", "成都市", "2017-01-02", None, "import")]
+
+
+def test_m009_carries_components_and_anomalies_over_with_their_views(tmp_path):
+    path = tmp_path / "m008.db"
+    db = Database(path)
+    migrations.apply(db, stop_before="m009_analysis_tables")
+    store.load_regions(db, store.default_registry())
+    store.load_taxonomy(db, default_taxonomy())
+    blob = bytes(range(40)) * 100
+    comps = [(f"k:{kw}", region, "all", "day", "2017-01-01", 1, 1000, blob, blob, blob,
+              None if region else blob, blob, "stl", 2, "2017-03-02T00:00:00+00:00")
+             for kw in (1, 2) for region in (0, 97)]
+    anomalies = [("k:1", 97, f"2017-01-{d:02d}", None if d == 3 else float(d), -1.5 * d)
+                 for d in range(1, 6)]
+    db.conn.executemany("INSERT INTO components VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", comps)
+    db.conn.executemany("INSERT INTO anomalies VALUES (?,?,?,?,?)", anomalies)
+    db.conn.commit()
+    db.close()
+    assert "m009_analysis_tables" in store.init_db(path)["migrations"]
+    db = store.connect(path)
+    assert sorted(db.execute("SELECT * FROM components").fetchall()) == sorted(comps)
+    assert sorted(db.execute("SELECT * FROM anomalies").fetchall()) == sorted(anomalies)
+    assert db.execute("SELECT count(*), min(subject) FROM anomalies_named").fetchone() == \
+        (5, "人工智能")
+    assert db.execute("SELECT count(*) FROM components_named WHERE region = '成都市'"
+                      ).fetchone() == (2,)
+    # the key still refuses a second row for the same series
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute("INSERT INTO components VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", comps[0])
+    db.close()
