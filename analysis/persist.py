@@ -200,12 +200,13 @@ def _work_keyword(args) -> dict:
         comps.append(_component_row(subject, region, device, gran, first, step, values, d, now))
         anomalies += _anomaly_rows(subject, region, first, step, values, d)
         observed[(region, gran)] = (first, step, values.astype(np.float32))
-    return {"keyword_id": keyword_id, "components": comps, "anomalies": anomalies,
-            "observed": observed, "notes": notes}
+    return {"keyword_id": keyword_id, "observed": observed, "notes": notes,
+            **_write(db_file, comps, anomalies, device)}
 
 
-def _work_aggregates(jobs) -> dict:
+def _work_aggregates(args) -> dict:
     """Decompose a chunk of aggregate series (same granularity) together."""
+    db_file, jobs = args
     config = jobs[0][7]
     fits = decompose_many([j[6] for j in jobs], jobs[0][3], config,
                           yearly=[j[8] for j in jobs], operators=_OPERATORS)
@@ -215,7 +216,21 @@ def _work_aggregates(jobs) -> dict:
         comps.append(_component_row(subject, region, device, gran, first, step, values, d, now))
         anomalies += _anomaly_rows(subject, region, first, step, values, d)
         notes[d.note.split(":")[0].split(";")[0]] += 1
-    return {"components": comps, "anomalies": anomalies, "notes": notes}
+    return {"notes": notes, **_write(db_file, comps, anomalies, jobs[0][2])}
+
+
+def _write(db_file: str, comps: list, anomalies: list, device: str) -> dict:
+    """Save one job's results from the worker that made them, in one short transaction (a
+    crawl writing meanwhile waits for it, not for the analysis); only their keys go back.
+    Handing the arrays to the main process to write cost a third of a national analysis in
+    pickling and in one process writing for two."""
+    db = store.connect(db_file)
+    try:
+        with db.atomic():
+            _save(db, comps, anomalies)
+    finally:
+        db.close()
+    return {"saved": [(c[0], c[1], c[3]) for c in comps]}
 
 
 # STL operators by length (see analysis.decompose), built in the main process before the
@@ -390,13 +405,12 @@ def analyze(db_path=None, *, full: bool = False, config: DecomposeConfig | None 
         refit, appends = _plan_incremental(db, last_seq, max_seq, device, tail_limit)
     membership = _membership(db)
 
-    # Results are saved in short transactions, so a crawl or an import writing at the same
-    # time waits for a batch, not for the whole analysis (which once held the write lock for
+    # Results are saved by the workers a job (a keyword, a chunk of aggregates) a transaction,
+    # so a crawl or an import writing at the same time waits for a job, not for the analysis (which once held the write lock for
     # minutes and made collect give up with "database is locked"). A full run replaces rows
     # in place and removes the ones it did not refresh at the end, so a reader never finds
     # the table empty.
     saved: set[tuple[str, int, str]] = set()
-    batch = _Batches(db)
 
     _prepare_operators(db, refit, config, device)
 
@@ -407,17 +421,15 @@ def analyze(db_path=None, *, full: bool = False, config: DecomposeConfig | None 
     done = 0
     for out in _map(_work_keyword, jobs, workers):
         done += 1
-        batch.save(out, device)
-        saved.update((c[0], c[1], c[3]) for c in out["components"])
+        saved.update(out["saved"])
         notes.update(out["notes"])
-        result.series += len(out["components"])
+        result.series += len(out["saved"])
         if full:
             acc.add(_subjects_for(membership.get(out["keyword_id"], [])),
                     {region: v for (region, gran), v in out["observed"].items()
                      if gran == "day"})
         if progress:
             progress("series", done, len(jobs))
-    batch.flush()
     with db.atomic():
         result.appended = _append_tails(db, appends, device)
 
@@ -433,15 +445,13 @@ def analyze(db_path=None, *, full: bool = False, config: DecomposeConfig | None 
                         for s_ in _subjects_for(membership.get(kw, [])) if (s_, r) not in pairs}
     del acc
     done = 0
-    for out in _map(_work_aggregates, _chunks(agg_jobs), workers):
-        done += len(out["components"])
-        batch.save(out, device)
-        saved.update((c[0], c[1], c[3]) for c in out["components"])
+    for out in _map(_work_aggregates, [(db_file, c) for c in _chunks(agg_jobs)], workers):
+        done += len(out["saved"])
+        saved.update(out["saved"])
         notes.update(out["notes"])
-        result.aggregates += len(out["components"])
+        result.aggregates += len(out["saved"])
         if progress:
             progress("aggregates", done, len(agg_jobs))
-    batch.flush()
     _OPERATORS.clear()
     with db.atomic():
         if full:
@@ -498,25 +508,6 @@ def _use_operators(operators: dict) -> None:
     _OPERATORS.update(operators)
 
 
-class _Batches:
-    """Save worker outputs in transactions of about `seconds` each."""
-
-    def __init__(self, db, seconds: float = 0.5):
-        self.db, self.seconds, self.pending, self.since = db, seconds, [], time.monotonic()
-
-    def save(self, out: dict, device: str) -> None:
-        self.pending.append((out, device))
-        if time.monotonic() - self.since >= self.seconds:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.pending:
-            with self.db.atomic():
-                for out, device in self.pending:
-                    _save(self.db, out, device)
-        self.pending, self.since = [], time.monotonic()
-
-
 def _drop_unrefreshed(db, saved: set, device: str) -> None:
     """After a full run: components (and their tails and anomalies) of series that no longer
     exist, i.e. that this run did not write."""
@@ -532,8 +523,7 @@ def _drop_unrefreshed(db, saved: set, device: str) -> None:
                         "c.region = anomalies.region)", [(k[0], k[1]) for k in stale])
 
 
-def _save(db, out: dict, device: str) -> None:
-    comps = out["components"]
+def _save(db, comps: list, anomalies: list) -> None:
     if not comps:
         return
     keys = [(c[0], c[1], c[2], c[3]) for c in comps]
@@ -546,7 +536,7 @@ def _save(db, out: dict, device: str) -> None:
         "trend, seasonal, resid, yearly, adjusted, note, anomalies, analyzed_at) "
         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", comps)
     db.conn.executemany("INSERT OR REPLACE INTO anomalies(subject, region, date, value, resid) "
-                        "VALUES (?,?,?,?,?)", out["anomalies"])
+                        "VALUES (?,?,?,?,?)", anomalies)
 
 
 def _plan_incremental(db, last_seq: int, max_seq: int, device: str, tail_limit: int):

@@ -179,6 +179,7 @@ def main() -> int:
     for suffix in ("-wal", "-shm"):
         if Path(str(work) + suffix).exists():
             os.remove(str(work) + suffix)
+    store.init_db(work)   # a database built by an older version is migrated first
     db = store.connect(work)
     n_obs = store.count_observations(db)
     db.close()
