@@ -340,7 +340,7 @@ def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 3
     n_keywords = len(default_taxonomy().unique_terms())
     rows = n_regions * n_keywords * days
     # measured: about 40 bytes a simulated day in all (the compact row, its share of the
-    # decomposition's float32 arrays, aggregates and indexes)
+    # decomposition's float32 arrays, aggregates and indexes; 650 MB for the full demo)
     click.echo(f"demo: {n_regions} regions x {n_keywords} keywords x {days} days = {rows:,} "
                f"simulated daily values; the output folder will take about "
                f"{rows * 40 / 1e6:,.0f} MB", err=True)
