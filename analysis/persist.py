@@ -110,13 +110,18 @@ def _rows_keyword(conn, keyword_id: int, device: str, regions: list[int] | None)
 
 # One text a series, built by SQLite from an in-order primary-key search (one per region and
 # granularity): a row costs a third of fetching it as a Python tuple, the largest cost of a
-# full analysis. SQL does not promise the order inside group_concat, so each text carries
-# its first and last day, its length and sum(day * value), and a series whose text does not
-# add up (or has gaps) is read row by row instead.
-_PACKED = ("SELECT code, w.weekly, (SELECT min(day) || ':' || max(day) || ':' || count(*) || ':' "
+# full analysis. The regions are those the keyword has rows for, found by one index seek each
+# (a recursive step to the next region), not taken from the registry. SQL does not promise
+# the order inside group_concat, so each text carries its first and last day, its length and
+# sum(day * value), and a series whose text does not add up (or has gaps) is read row by row.
+_PACKED = ("WITH RECURSIVE r(code) AS (SELECT min(region) FROM obs WHERE keyword_id = ?1 "
+           "UNION ALL SELECT (SELECT min(region) FROM obs WHERE keyword_id = ?1 AND region > "
+           "r.code) FROM r WHERE r.code IS NOT NULL) "
+           "SELECT code, w.weekly, (SELECT min(day) || ':' || max(day) || ':' || count(*) || ':' "
            "|| sum(day * coalesce(value, 0)) || ':' || group_concat(coalesce(value, -1)) "
            "FROM obs WHERE keyword_id = ?1 AND region = code AND device = ?2 "
-           "AND weekly = w.weekly) FROM regions, (SELECT 0 AS weekly UNION ALL SELECT 1) AS w")
+           "AND weekly = w.weekly) FROM r, (SELECT 0 AS weekly UNION ALL SELECT 1) AS w "
+           "WHERE code IS NOT NULL")
 
 
 def load_keyword(conn, keyword_id: int, device: str = "all",
@@ -125,19 +130,18 @@ def load_keyword(conn, keyword_id: int, device: str = "all",
     dev = store.DEVICE_CODE[device]
     sql, args = _PACKED, [keyword_id, dev]
     if regions is not None:
-        sql += f" WHERE code IN ({','.join('?' * len(regions))})"
+        sql += f" AND code IN ({','.join('?' * len(regions))})"
         args += regions
     try:
         packed = conn.execute(sql, args).fetchall()
     except sqlite3.OperationalError:   # sum(day * value) beyond 64 bits: read rows
         return _rows_keyword(conn, keyword_id, device, regions)
-    out, read, odd = {}, 0, []
+    out, odd = {}, []
     for region, weekly, text in packed:
         if text is None:
             continue
         lo, hi, count, check, values = text.split(":", 4)
         lo, hi, count, check = int(lo), int(hi), int(count), int(check)
-        read += count
         step = 7 if weekly else 1
         raw = np.fromstring(values, dtype=np.int64, sep=",")
         if (hi - lo) % step or (hi - lo) // step + 1 != count or len(raw) != count or \
@@ -146,13 +150,6 @@ def load_keyword(conn, keyword_id: int, device: str = "all",
             continue
         out[(region, "week" if weekly else "day")] = (
             lo, step, np.where(raw < 0, np.nan, raw.astype(np.float64)))
-    sql = "SELECT count(*) FROM obs WHERE keyword_id = ? AND device = ?"
-    args = [keyword_id, dev]
-    if regions is not None:
-        sql += f" AND region IN ({','.join('?' * len(regions))})"
-        args += regions
-    if conn.execute(sql, args).fetchone()[0] != read:   # rows of a region not in the registry
-        return _rows_keyword(conn, keyword_id, device, regions)
     if odd:
         out.update(_rows_keyword(conn, keyword_id, device, sorted(set(odd))))
     return out
