@@ -21,8 +21,8 @@ import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from itertools import repeat
 from datetime import date
+from itertools import repeat
 from typing import Callable, Iterable
 
 import numpy as np
@@ -51,10 +51,9 @@ class NoResults(RuntimeError):
 
 
 # Days since 1970-01-01, the numbering of obs.day too.
-_day = store.day_number
+_day = functools.lru_cache(maxsize=None)(store.day_number)
 # a few thousand distinct days, asked millions of times
 _iso = functools.lru_cache(maxsize=None)(store.iso_day)
-_start_day = functools.lru_cache(maxsize=None)(store.day_number)
 
 
 def _pack(values) -> bytes:
@@ -198,7 +197,7 @@ def _work_keyword(args) -> dict:
         anomalies += _anomaly_rows(subject, region, first, step, values, d)
         observed[(region, gran)] = (first, step, values.astype(np.float32))
     return {"keyword_id": keyword_id, "observed": observed, "notes": notes,
-            **_write(db_file, comps, anomalies, device)}
+            **_write(db_file, comps, anomalies)}
 
 
 def _work_aggregates(args) -> dict:
@@ -213,10 +212,10 @@ def _work_aggregates(args) -> dict:
         comps.append(_component_row(subject, region, device, gran, first, step, values, d, now))
         anomalies += _anomaly_rows(subject, region, first, step, values, d)
         notes[d.note.split(":")[0].split(";")[0]] += 1
-    return {"notes": notes, **_write(db_file, comps, anomalies, jobs[0][2])}
+    return {"notes": notes, **_write(db_file, comps, anomalies)}
 
 
-def _write(db_file: str, comps: list, anomalies: list, device: str) -> dict:
+def _write(db_file: str, comps: list, anomalies: list) -> dict:
     """Save one job's results from the worker that made them, in one short transaction (a
     crawl writing meanwhile waits for it, not for the analysis); only their keys go back.
     Handing the arrays to the main process to write cost a third of a national analysis in
@@ -402,11 +401,11 @@ def analyze(db_path=None, *, full: bool = False, config: DecomposeConfig | None 
         refit, appends = _plan_incremental(db, last_seq, max_seq, device, tail_limit)
     membership = _membership(db)
 
-    # Results are saved by the workers a job (a keyword, a chunk of aggregates) a transaction,
-    # so a crawl or an import writing at the same time waits for a job, not for the analysis (which once held the write lock for
-    # minutes and made collect give up with "database is locked"). A full run replaces rows
-    # in place and removes the ones it did not refresh at the end, so a reader never finds
-    # the table empty.
+    # Results are saved by the workers, a job (a keyword, a chunk of aggregates) a transaction,
+    # so a crawl or an import writing at the same time waits for a job, not for the analysis
+    # (which once held the write lock for minutes and made collect give up with "database is
+    # locked"). A full run replaces rows in place and removes the ones it did not refresh at
+    # the end, so a reader never finds the table empty.
     saved: set[tuple[str, int, str]] = set()
 
     _prepare_operators(db, refit, config, device)
@@ -708,7 +707,7 @@ def adjusted_matrix(db, subjects: list[str], period: Period, regions: list[int] 
                 continue  # daily first is not guaranteed by SQL; keep the first (day < week)
             seen.add((subject, region))
             columns.append((subject, region))
-            placed.append((_start_day(start), step, blob))
+            placed.append((_day(start), step, blob))
     index = pd.date_range(period.start, period.end, freq="D")
     if not columns:
         return pd.DataFrame(index=index)
