@@ -39,7 +39,7 @@ DIMENSIONS = ("basic", "professional", "technical", "application", "industry")
 CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
-from analysis.persist import analyze
+from aicity.analysis.persist import analyze
 t0 = time.perf_counter()
 r = analyze({db!r}, full={full}, workers=2)
 print(json.dumps({{"seconds": time.perf_counter() - t0, "series": r.series,
@@ -50,10 +50,10 @@ print(json.dumps({{"seconds": time.perf_counter() - t0, "series": r.series,
 
 
 def build(path: Path, n_regions: int | None) -> None:
-    from crawler.emulator.world import World
-    from db import store
-    from db.regions import default_registry
-    from keywords.taxonomy import default_taxonomy
+    from aicity.emulator.world import World
+    from aicity.db import store
+    from aicity.db.regions import default_registry
+    from aicity.keywords.taxonomy import default_taxonomy
     tax = default_taxonomy()
     store.init_db(path, taxonomy=tax)
     words = {}
@@ -88,10 +88,10 @@ def build(path: Path, n_regions: int | None) -> None:
 
 
 def add_day(path: Path) -> int:
-    from crawler.emulator.world import World
-    from db import store
-    from db.regions import default_registry
-    from keywords.taxonomy import default_taxonomy
+    from aicity.emulator.world import World
+    from aicity.db import store
+    from aicity.db.regions import default_registry
+    from aicity.keywords.taxonomy import default_taxonomy
     words = {}
     for t in default_taxonomy().terms:
         words.setdefault(t.term, (t.category, t.group))
@@ -125,8 +125,8 @@ def run_child(db: Path, full: bool) -> dict:
 def naive_job(path: Path, period_start: str, period_end: str) -> tuple[float, dict]:
     """Plain loop: per series one query and one STL, then sums and ranks per dimension."""
     from statsmodels.tsa.seasonal import STL
-    from analysis.decompose import DecomposeConfig
-    from db import store
+    from aicity.analysis.decompose import DecomposeConfig
+    from aicity.db import store
     cfg = DecomposeConfig()
     t0 = time.perf_counter()
     db = store.connect(path)
@@ -164,8 +164,8 @@ def main() -> int:
     parser.add_argument("--regions", type=int, default=0, help="0 = every region")
     parser.add_argument("--skip-naive", action="store_true")
     args = parser.parse_args()
-    from analysis import persist
-    from db import store
+    from aicity.analysis import persist
+    from aicity.db import store
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     base = out / f"national_{args.regions or 'all'}.db"
@@ -207,7 +207,7 @@ def main() -> int:
     print(f"rank latency (library call): median {statistics.median(times) * 1000:.0f} ms of 7 "
           f"(target <= 300 ms)", flush=True)
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "cli", "--db", str(work), "rank", "--dimension",
+    subprocess.run([sys.executable, "-m", "aicity", "--db", str(work), "rank", "--dimension",
                     "basic", "--period", "2017", "--top", "10"], check=True, cwd=ROOT,
                    capture_output=True)
     print(f"rank latency (CLI, with interpreter start-up): {time.perf_counter() - t0:.2f} s")

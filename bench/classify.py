@@ -22,7 +22,7 @@ NOISE = ["今天天气怎么样", "火车票查询", "taiwan travel", "红烧肉
 
 
 def make_queries(n: int, seed: int = 0) -> list[str]:
-    from keywords.taxonomy import default_taxonomy
+    from aicity.keywords.taxonomy import default_taxonomy
     rng = random.Random(seed)
     terms = default_taxonomy().unique_terms()
     out = []
@@ -39,7 +39,7 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    from keywords.classify import Classifier
+    from aicity.keywords.classify import Classifier
     t0 = time.perf_counter()
     clf = Classifier()
     print(f"load: {time.perf_counter() - t0:.2f} s")

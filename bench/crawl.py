@@ -33,12 +33,12 @@ LATEST = "2026-11-20"
 
 
 def run_once(url: str, regions: list[str], start: str, end: str, devices: str) -> dict:
-    from db import store
-    from keywords.taxonomy import default_taxonomy
+    from aicity.db import store
+    from aicity.keywords.taxonomy import default_taxonomy
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
         store.init_db(db, taxonomy=default_taxonomy())
-        cmd = [sys.executable, "-m", "cli", "--db", str(db), "collect", "--base-url", url,
+        cmd = [sys.executable, "-m", "aicity", "--db", str(db), "collect", "--base-url", url,
                "--delay", "0", "--regions", ",".join(regions), "--start", start, "--end", end,
                "--devices", devices, "--format", "json"]
         if shutil.which("taskset"):
@@ -54,8 +54,8 @@ def run_once(url: str, regions: list[str], start: str, end: str, devices: str) -
 
 def nightly_requests() -> dict:
     """Requests one night needs for every current region × every taxonomy keyword."""
-    from db.regions import default_registry
-    from keywords.taxonomy import default_taxonomy
+    from aicity.db.regions import default_registry
+    from aicity.keywords.taxonomy import default_taxonomy
     regions = default_registry().filter(include_legacy=False)
     keywords = len(default_taxonomy().unique_terms())
     batches = math.ceil(keywords / 5)
@@ -76,8 +76,8 @@ def main() -> int:
                         help="Which shapes to run, comma-separated (nightly, backfill, "
                              "backfill-all).")
     args = parser.parse_args()
-    from crawler.emulator.process import running_emulator
-    from db.regions import default_registry
+    from aicity.emulator.process import running_emulator
+    from aicity.db.regions import default_registry
     regions = [str(r.code) for r in default_registry().filter(level="city")][:args.regions]
     shapes = {"nightly (1 day)": ("2026-11-20", "2026-11-20", "all,pc,wise"),
               "backfill (300 days)": ("2025-10-14", "2026-08-09", "all,pc,wise"),

@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
-from db import store
-from db.importer import import_csv
+from aicity.db import store
+from aicity.db.importer import import_csv
 db = store.connect({db!r})
 t0 = time.perf_counter()
 result = import_csv(db, {csv!r}, level="city")
@@ -39,8 +39,8 @@ print(json.dumps({{"rows": result.rows_read, "written": result.rows_written, "se
 
 
 def make_file(path: Path, rows: int, keywords: int = 10) -> None:
-    from db.regions import default_registry
-    from keywords.taxonomy import default_taxonomy
+    from aicity.db.regions import default_registry
+    from aicity.keywords.taxonomy import default_taxonomy
     cities = [r.code for r in default_registry().filter(level="city")]
     terms = default_taxonomy().unique_terms()[:keywords]
     days = -(-rows // (len(cities) * len(terms)))
@@ -71,8 +71,8 @@ def main() -> int:
     if not csv_path.exists():
         print(f"writing {csv_path} ...", flush=True)
         make_file(csv_path, args.rows)
-    from db import store
-    from keywords.taxonomy import default_taxonomy
+    from aicity.db import store
+    from aicity.keywords.taxonomy import default_taxonomy
     results = []
     for i in range(args.runs):
         with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:

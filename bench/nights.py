@@ -36,10 +36,10 @@ LATEST = date(2026, 11, 20)
 
 
 def budget_part() -> None:
-    from crawler.plan import Area, outlook, plan_night
-    from crawler.run import CHECK_BATCH
-    from db.regions import default_registry
-    from keywords.taxonomy import default_taxonomy
+    from aicity.crawler.plan import Area, outlook, plan_night
+    from aicity.crawler.run import CHECK_BATCH
+    from aicity.db.regions import default_registry
+    from aicity.keywords.taxonomy import default_taxonomy
     reg = default_registry()
     areas = [Area(r.code, r.level, float(r.population or 0))
              for r in reg.filter(include_legacy=False)]
@@ -71,8 +71,8 @@ def snapshot_figures(keywords: list[str], reg) -> None:
     """The first nights' city snapshot (regional distribution, one call a keyword per province)
     on 1, 2 and 12 accounts: keywords the first night's briefing has for every city, and the
     nights until the snapshot is complete (the index series start with what is left)."""
-    from crawler.plan import snapshot_order, snapshot_outlook
-    from keywords.taxonomy import default_taxonomy
+    from aicity.crawler.plan import snapshot_order, snapshot_outlook
+    from aicity.keywords.taxonomy import default_taxonomy
     strata = [(t.term, f"{t.category}/{t.group or ''}") for t in default_taxonomy().terms]
     order = snapshot_order(strata)
     province_code = {r.name: r.code for r in reg.filter(level="province")}
@@ -88,11 +88,11 @@ def snapshot_figures(keywords: list[str], reg) -> None:
 
 
 def nights_part(n_regions: int) -> None:
-    from crawler.emulator.process import running_emulator
-    from crawler.emulator.world import World
-    from db import store
-    from db.regions import default_registry
-    from keywords.taxonomy import default_taxonomy
+    from aicity.emulator.process import running_emulator
+    from aicity.emulator.world import World
+    from aicity.db import store
+    from aicity.db.regions import default_registry
+    from aicity.keywords.taxonomy import default_taxonomy
     reg = default_registry()
     codes = [r.code for r in reg.filter(include_legacy=False)][:n_regions]
     terms = default_taxonomy()
@@ -114,7 +114,7 @@ def nights_part(n_regions: int) -> None:
             habits = "real" if night < 3 else "real,blank=0"
             with running_emulator(seed=7, latest=published.isoformat(), habits=habits,
                                   rate_limit="0") as url:
-                args = [sys.executable, "-m", "cli", "--db", str(db_path), "collect",
+                args = [sys.executable, "-m", "aicity", "--db", str(db_path), "collect",
                         "--base-url", url, *scope, "--end", ask, "--format", "json"]
                 if night == 3:
                     args.append("--dry-run")
@@ -148,10 +148,10 @@ def nights_part(n_regions: int) -> None:
 def first_night_part(accounts: int) -> None:
     """A fresh database, every region and keyword, `accounts` accounts at 1,500 requests,
     the emulator with every real-site habit: the nightly job once, and what its briefing has."""
-    import scheduler as nightly
-    from crawler.emulator.process import running_emulator
-    from db import store
-    from keywords.taxonomy import default_taxonomy
+    from aicity import scheduler as nightly
+    from aicity.emulator.process import running_emulator
+    from aicity.db import store
+    from aicity.keywords.taxonomy import default_taxonomy
     from datetime import datetime
     now = datetime(2026, 11, 21, 14, 0, tzinfo=nightly.SHANGHAI)
     cookies = "\n".join(f"BDUSS=first-night-{i}" for i in range(accounts))
@@ -188,12 +188,12 @@ def partial_agreement(db_path, start: date, end: date) -> None:
     import numpy as np
     import pandas as pd
 
-    from analysis import persist
-    from analysis.rankings import rank_table
-    from crawler.emulator.world import World
-    from db import store
-    from db.regions import default_registry
-    from keywords.taxonomy import default_taxonomy
+    from aicity.analysis import persist
+    from aicity.analysis.rankings import rank_table
+    from aicity.emulator.world import World
+    from aicity.db import store
+    from aicity.db.regions import default_registry
+    from aicity.keywords.taxonomy import default_taxonomy
     words = {}
     for t in default_taxonomy().terms:
         words.setdefault(t.term, (t.category, t.group))

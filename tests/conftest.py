@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from cli import cli
-from db import store
+from aicity.cli import cli
+from aicity.db import store
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -27,7 +27,7 @@ def _operator_cache(tmp_path_factory):
 def db_path(tmp_path) -> Path:
     """A fresh database with the packaged regions and taxonomy loaded."""
     path = tmp_path / "aicity.db"
-    from keywords.taxonomy import default_taxonomy
+    from aicity.keywords.taxonomy import default_taxonomy
     store.init_db(path, taxonomy=default_taxonomy())
     return path
 
@@ -65,9 +65,9 @@ CITIES = ["北京", "上海", "广州", "深圳", "成都", "杭州", "武汉", 
 
 
 def _world():
-    from crawler.emulator.world import World
-    from db.regions import default_registry
-    from keywords.taxonomy import default_taxonomy
+    from aicity.emulator.world import World
+    from aicity.db.regions import default_registry
+    from aicity.keywords.taxonomy import default_taxonomy
     words = {}
     for t in default_taxonomy().terms:
         words.setdefault(t.term, (t.category, t.group))
@@ -89,7 +89,7 @@ def write_world_csv(path, codes, start, end):
 
 def add_world_data(db_path, codes, start, end) -> None:
     """Import the simulated world's series for these regions and days through the importer."""
-    from db.importer import import_csv
+    from aicity.db.importer import import_csv
     src = Path(db_path).with_name(f"world_{start}_{end}.csv")
     write_world_csv(src, codes, start, end)
     db = store.connect(db_path)
@@ -102,9 +102,9 @@ def add_world_data(db_path, codes, start, end) -> None:
 @pytest.fixture(scope="session")
 def national_db(tmp_path_factory):
     """20 cities and the nation, every taxonomy keyword, 2016-2017 daily; analysed."""
-    from analysis.persist import analyze
-    from db.regions import default_registry
-    from keywords.taxonomy import default_taxonomy
+    from aicity.analysis.persist import analyze
+    from aicity.db.regions import default_registry
+    from aicity.keywords.taxonomy import default_taxonomy
     tmp = tmp_path_factory.mktemp("national")
     path = tmp / "aicity.db"
     store.init_db(path, taxonomy=default_taxonomy())

@@ -7,15 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.decompose import DecomposeConfig, decompose, robust_anomalies
-from analysis.demand import demand_types
-from analysis.growth import growth_table, movers, tier_movement
-from analysis.indices import dimension_values, normalise, period_values
-from analysis.industry import industry_profiles
-from analysis.periods import PeriodError, parse_period
-from analysis.rankings import band_tiers, natural_breaks, rank_table, rank_values
-from analysis.splits import north_south
-from analysis.uncertainty import rank_intervals
+from aicity.analysis.decompose import DecomposeConfig, decompose, robust_anomalies
+from aicity.analysis.demand import demand_types
+from aicity.analysis.growth import growth_table, movers, tier_movement
+from aicity.analysis.indices import dimension_values, normalise, period_values
+from aicity.analysis.industry import industry_profiles
+from aicity.analysis.periods import PeriodError, parse_period
+from aicity.analysis.rankings import band_tiers, natural_breaks, rank_table, rank_values
+from aicity.analysis.splits import north_south
+from aicity.analysis.uncertainty import rank_intervals
 
 WEEKLY_SHAPE = np.array([10.0, 12.0, 12.0, 8.0, 4.0, -20.0, -26.0])  # sums to 0
 

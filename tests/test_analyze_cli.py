@@ -7,13 +7,13 @@ import numpy as np
 import pandas as pd
 from click.testing import CliRunner
 
-from analysis.decompose import DecomposeConfig, decompose
-from analysis.persist import analyze
-from cli import cli
-from db import store
-from db.importer import import_csv
-from db.regions import default_registry
-from keywords.taxonomy import default_taxonomy
+from aicity.analysis.decompose import DecomposeConfig, decompose
+from aicity.analysis.persist import analyze
+from aicity.cli import cli
+from aicity.db import store
+from aicity.db.importer import import_csv
+from aicity.db.regions import default_registry
+from aicity.keywords.taxonomy import default_taxonomy
 from tests.conftest import CITIES, add_world_data
 
 def run(path, *args):
@@ -65,7 +65,7 @@ def naive_ranks(path, category, period_start, period_end):
 
 def test_stored_ranks_equal_the_naive_job(national_db):
     db = store.connect(national_db)
-    from analysis import persist
+    from aicity.analysis import persist
     table = persist.rank(db, category="technical", period="2017")
     ours = table.dropna(subset=["rank"]).set_index("region_code")["rank"].astype(int)
     naive = naive_ranks(national_db, "technical", "2017-01-01", "2017-12-31")

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from statsmodels.tsa.seasonal import STL
 
-from analysis.decompose import (DecomposeConfig, decompose, decompose_many, operator_key,
+from aicity.analysis.decompose import (DecomposeConfig, decompose, decompose_many, operator_key,
                                 row_nanmedian, stl_operators)
-from db import store
+from aicity.db import store
 
 RTOL = 1e-9
 
@@ -81,7 +81,7 @@ def test_workers_are_spawned_when_other_threads_live_and_give_the_same_component
     # of them held a lock hung forever. Then workers are spawned, with the operators handed over.
     import threading
 
-    from analysis import persist
+    from aicity.analysis import persist
     from tests.conftest import add_world_data
     add_world_data(db_path, [97, 94], "2017-01-01", "2017-04-30")
     methods = []

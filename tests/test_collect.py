@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crawler.emulator.process import running_emulator
-from crawler.emulator.world import World
-from db import store
-from db.regions import default_registry
-from keywords.taxonomy import default_taxonomy
+from aicity.emulator.process import running_emulator
+from aicity.emulator.world import World
+from aicity.db import store
+from aicity.db.regions import default_registry
+from aicity.keywords.taxonomy import default_taxonomy
 
 ROOT = Path(__file__).resolve().parent.parent
 LATEST = "2026-11-20"
@@ -51,7 +51,7 @@ def collect(db_path, url, *args, cookies=COOKIES, env=None, check=True):
     full_env = dict(os.environ, AICITY_BAIDU_COOKIES=cookies, PYTHONPATH=str(ROOT),
                     AICITY_LOG_LEVEL="INFO")
     full_env.update(env or {})
-    cmd = [sys.executable, "-m", "cli", "--db", str(db_path), "collect", "--base-url", url,
+    cmd = [sys.executable, "-m", "aicity", "--db", str(db_path), "collect", "--base-url", url,
            "--delay", "0", *args]
     result = subprocess.run(cmd, capture_output=True, text=True, env=full_env, cwd=ROOT,
                             timeout=300)
@@ -263,7 +263,7 @@ def test_cookie_never_reaches_logs_errors_or_the_database(db_path, emulator):
 
 def test_dry_run_counts_requests_and_time_at_the_pacing(db_path, emulator):
     result = subprocess.run(
-        [sys.executable, "-m", "cli", "--db", str(db_path), "collect", "--base-url", emulator,
+        [sys.executable, "-m", "aicity", "--db", str(db_path), "collect", "--base-url", emulator,
          "--regions", "成都,北京市", "--keywords", KEYWORDS, "--start", "2017-01-01",
          "--end", "2017-12-31", "--delay", "15", "--dry-run"],
         capture_output=True, text=True, cwd=ROOT,
@@ -293,7 +293,7 @@ class _OtherServer:
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
         from urllib.parse import parse_qs, urlparse
 
-        from crawler import protocol as proto
+        from aicity.crawler import protocol as proto
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -370,7 +370,7 @@ def test_word_graph_feeds_keyword_suggestions(db_path, emulator):
     graph = store.word_graph_frame(db)
     assert set(graph["keyword"]) == {"人脸识别", "自动驾驶"} and len(graph) > 10
     assert set(graph["source"]) == {"emulator"}
-    result = subprocess.run([sys.executable, "-m", "cli", "--db", str(db_path), "keywords",
+    result = subprocess.run([sys.executable, "-m", "aicity", "--db", str(db_path), "keywords",
                              "suggest", "--format", "csv"], capture_output=True, text=True,
                             cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert result.returncode == 0, result.stderr

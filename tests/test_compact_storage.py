@@ -8,10 +8,10 @@ import pytest
 from click.testing import CliRunner
 from sqlite_utils import Database
 
-from cli import cli
-from db import store
-from db.schema import migrations
-from keywords.taxonomy import default_taxonomy
+from aicity.cli import cli
+from aicity.db import store
+from aicity.db.schema import migrations
+from aicity.keywords.taxonomy import default_taxonomy
 
 
 def _old_database(path):

@@ -7,12 +7,12 @@ from scrapy.settings import Settings
 from scrapy.utils.misc import load_object
 from scrapy.utils.test import get_crawler
 
-from crawler.plan import PRIORITY_BAND, plan_priority
+from aicity.crawler.plan import PRIORITY_BAND, plan_priority
 
 
 def _queue():
     settings = Settings()
-    settings.setmodule("crawler.settings", priority="project")
+    settings.setmodule("aicity.crawler.settings", priority="project")
     name = settings["SCHEDULER_MEMORY_QUEUE"]     # the crawler's own choice of queue
     crawler = get_crawler(settings_dict={"SCHEDULER_MEMORY_QUEUE": name})
     memory = load_object(name)

@@ -7,9 +7,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from analysis.export import neutralise, safe_filename
-from cli import cli
-from db import store
+from aicity.analysis.export import neutralise, safe_filename
+from aicity.cli import cli
+from aicity.db import store
 
 
 def run(path, *args):

@@ -9,13 +9,13 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 
-import scheduler as nightly
-from crawler.emulator.process import running_emulator
-from crawler.emulator.world import World
-from crawler.plan import plan_snapshot, snapshot_order
-from db import store
-from db.regions import default_registry
-from keywords.taxonomy import default_taxonomy
+from aicity import scheduler as nightly
+from aicity.emulator.process import running_emulator
+from aicity.emulator.world import World
+from aicity.crawler.plan import plan_snapshot, snapshot_order
+from aicity.db import store
+from aicity.db.regions import default_registry
+from aicity.keywords.taxonomy import default_taxonomy
 
 NOW = datetime(2017, 3, 2, 14, 0, tzinfo=nightly.SHANGHAI)   # after publication: through 03-01
 END = "2017-03-01"

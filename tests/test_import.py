@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from db import store
-from db.regions import default_registry
+from aicity.db import store
+from aicity.db.regions import default_registry
 from tests.conftest import observation_count, write_csv
 
 START = dt.date(2017, 3, 1)
@@ -154,7 +154,7 @@ def test_bad_row_stops_import_and_changes_nothing(run, db_path, tmp_path, bad_ro
 
 
 def test_error_in_a_later_chunk_still_writes_nothing(run, db_path, tmp_path, monkeypatch):
-    from db import importer
+    from aicity.db import importer
     monkeypatch.setattr(importer, "CHUNK_ROWS", 10)
     rows = [["人工智能", "成都", d, 1] for d in _days(45)] + [["人工智能", "成都", "bad", 1]]
     path = write_csv(tmp_path / "late.csv", ["keyword", "region", "date", "value"], rows)
@@ -177,7 +177,7 @@ def test_new_keyword_from_a_failed_import_is_not_kept(run, db_path, tmp_path):
 def test_import_into_uninitialised_database_says_so(tmp_path):
     from click.testing import CliRunner
 
-    from cli import cli
+    from aicity.cli import cli
     path = write_csv(tmp_path / "x.csv", ["keyword", "region", "date", "value"], [GOOD])
     result = CliRunner().invoke(cli, ["--db", str(tmp_path / "none.db"), "import", str(path)])
     assert result.exit_code != 0

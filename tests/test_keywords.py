@@ -6,7 +6,7 @@ import json
 import pandas as pd
 import pytest
 
-from keywords import Classifier, TaxonomyError, default_taxonomy, load_taxonomy
+from aicity.keywords import Classifier, TaxonomyError, default_taxonomy, load_taxonomy
 
 MINIMUM_SIZES = {("basic", ""): 8, ("professional", ""): 15, ("technical", ""): 15,
                  ("application", "speech"): 6, ("application", "vision"): 6,
@@ -173,7 +173,7 @@ def test_keywords_validate_cli(run, tmp_path):
 
 
 def test_init_loads_taxonomy_into_database(db_path):
-    from db import store
+    from aicity.db import store
     db = store.connect(db_path)
     groups = store.keyword_groups_frame(db)
     assert len(groups) == len(default_taxonomy().terms)
@@ -193,7 +193,7 @@ RELATED = pd.DataFrame([
 
 
 def test_suggest_ranks_candidates_with_evidence(clf):
-    from keywords import suggest_terms
+    from aicity.keywords import suggest_terms
     out = suggest_terms(RELATED, clf)
     assert set(out["word"]) == {"人脸识别考勤机", "刷脸", "特斯拉", "无人驾驶出租车"}
     vision = out[(out["category"] == "application") & (out["group"] == "vision")]

@@ -6,8 +6,8 @@ import sqlite3
 
 import numpy as np
 
-from analysis.persist import _rows_keyword, load_keyword
-from db import store
+from aicity.analysis.persist import _rows_keyword, load_keyword
+from aicity.db import store
 
 DAY0 = store.day_number("2017-01-01")
 

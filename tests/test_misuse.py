@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import scheduler as nightly
-from cli import cli
-from crawler.emulator.process import running_emulator
-from db import store
+from aicity import scheduler as nightly
+from aicity.cli import cli
+from aicity.emulator.process import running_emulator
+from aicity.db import store
 
 from tests.conftest import write_csv
 
@@ -68,7 +68,7 @@ def test_a_demo_marker_cannot_make_it_delete_outside_its_folder(tmp_path):
 
 def test_the_job_works_with_a_relative_database_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    from keywords.taxonomy import default_taxonomy
+    from aicity.keywords.taxonomy import default_taxonomy
     store.init_db("rel.db", taxonomy=default_taxonomy())
     env = {"AICITY_BAIDU_COOKIES": "BDUSS=a", "AICITY_BAIDU_BASE_URL": "http://127.0.0.1:9"}
     result = nightly.run_job("rel.db", now=nightly.datetime(2017, 3, 2, 2, 30,
@@ -97,7 +97,7 @@ def _wait_for_exit(pid: int, timeout: float = 30.0) -> bool:
 
 JOB_PARENT = textwrap.dedent("""
     import os, signal, subprocess, sys
-    import scheduler as nightly
+    from aicity import scheduler as nightly
     with nightly.RunLock(sys.argv[1]) as lock:
         fn = nightly._die_with_parent(os.getpid()) if sys.argv[2] == "die" else None
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"],
@@ -183,7 +183,7 @@ def _import(db_path, tmp_path, name, region, start, days, base=100):
 
 
 def test_analyze_refits_what_a_run_that_started_before_it_writes_after_it(db_path, tmp_path):
-    from analysis.persist import analyze
+    from aicity.analysis.persist import analyze
     _import(db_path, tmp_path, "a.csv", "成都", "2017-01-01", 120)
     analyze(db_path, workers=1)
     db = store.connect(db_path)
@@ -210,7 +210,7 @@ def test_analyze_refits_what_a_run_that_started_before_it_writes_after_it(db_pat
 
 
 def test_analyze_leaves_the_database_writable_between_batches(db_path, tmp_path):
-    from analysis.persist import analyze
+    from aicity.analysis.persist import analyze
     for i, city in enumerate(["成都", "杭州", "武汉"]):
         _import(db_path, tmp_path, f"{i}.csv", city, "2017-01-01", 90)
     other = store.connect(db_path, busy_timeout=0.05)
@@ -230,7 +230,7 @@ def test_analyze_leaves_the_database_writable_between_batches(db_path, tmp_path)
 # --- the crawler stops when storage fails -------------------------------------------------------
 
 def test_a_storage_failure_stops_the_crawl_with_its_cause(db_path):
-    from crawler.run import collect
+    from aicity.crawler.run import collect
     db = store.connect(db_path)
     # A stand-in for a full disk: the fourth piece cannot be stored.
     db.execute("CREATE TRIGGER full BEFORE INSERT ON coverage WHEN "
@@ -240,7 +240,7 @@ def test_a_storage_failure_stops_the_crawl_with_its_cause(db_path):
     db.close()
     code = textwrap.dedent(f"""
         import json, os
-        from crawler.run import collect
+        from aicity.crawler.run import collect
         r = collect({str(db_path)!r}, start="2017-01-01", end="2017-02-28",
                     regions=["成都", "武汉", "西安", "广州", "深圳", "杭州"],
                     keywords=["人工智能", "机器学习"], base_url=os.environ["URL"], delay=0,
@@ -401,7 +401,7 @@ def test_year_on_year_needs_the_whole_previous_year(national_db, tmp_path):
 
 
 def test_the_briefing_leaves_yoy_empty_with_the_reason(national_db, tmp_path):
-    from analysis.export import export_briefings
+    from aicity.analysis.export import export_briefings
     result = export_briefings(national_db, tmp_path / "b", period="2016", lang="en")
     manifest = json.loads(result.manifest.read_text(encoding="utf-8"))
     assert "year-on-year" in manifest["missing"] and "2016-01-01" in manifest["missing"]
@@ -464,7 +464,7 @@ def test_an_export_that_fails_midway_leaves_the_old_file_whole(tmp_path, monkeyp
 
     import pandas as pd
 
-    from analysis import export
+    from aicity.analysis import export
     path = tmp_path / "briefing.csv"
     frame = pd.DataFrame({"region": ["成都", "武汉", "西安"], "basic_value": [1.0, 2.0, 3.0]})
     export.write_csv(frame, path, "zh", "test")
@@ -490,7 +490,7 @@ def test_industries_answer_when_one_group_has_no_data(db_copy):
     db.execute("DELETE FROM components WHERE subject IN (SELECT 'k:' || keyword_id FROM "
                "keyword_groups WHERE category = 'industry' AND group_name = 'finance')")
     db.conn.commit()
-    from analysis import persist
+    from aicity.analysis import persist
     out = persist.industries(db, period="2017")
     db.close()
     assert out["finance_share"].fillna(0).eq(0).all()
@@ -498,7 +498,7 @@ def test_industries_answer_when_one_group_has_no_data(db_copy):
 
 
 def test_the_english_briefing_has_no_chinese_yes(national_db, tmp_path):
-    from analysis.export import export_briefings
+    from aicity.analysis.export import export_briefings
     result = export_briefings(national_db, tmp_path / "b", period="2017", lang="en")
     text = "".join(p.read_text(encoding="utf-8-sig") for p in result.files)
     assert "是" not in text
@@ -527,7 +527,7 @@ def test_the_job_does_not_start_on_a_damaged_database(db_copy, tmp_path):
 def test_the_chinese_briefing_has_no_english_codes_and_gives_percentages(national_db, tmp_path):
     import pandas as pd
 
-    from analysis.export import export_briefings
+    from aicity.analysis.export import export_briefings
     result = export_briefings(national_db, tmp_path / "zh", period="2017", lang="zh")
     frame = pd.read_csv(result.files[0], encoding="utf-8-sig", dtype=str).fillna("")
     codes = {"north", "south", "single", "dual", "all", "speech", "vision", "deep_learning",
@@ -601,7 +601,7 @@ def test_anomalies_by_region_and_date_and_the_named_views(national_db):
 def test_the_english_briefing_names_places_in_english(national_db, tmp_path):
     import pandas as pd
 
-    from analysis.export import export_briefings
+    from aicity.analysis.export import export_briefings
     result = export_briefings(national_db, tmp_path / "en", period="2017", lang="en",
                               region="成渝")
     frame = pd.read_csv(result.files[0], encoding="utf-8-sig", dtype=str).fillna("")

@@ -7,10 +7,10 @@ from datetime import date
 
 import pytest
 
-from crawler import protocol as proto
-from crawler.accounts import AccountPool, NoAccountsLeft, load_cookies
-from crawler.parsing import series_items
-from crawler.plan import Area, Piece, missing_ranges, plan_night
+from aicity.crawler import protocol as proto
+from aicity.crawler.accounts import AccountPool, NoAccountsLeft, load_cookies
+from aicity.crawler.parsing import series_items
+from aicity.crawler.plan import Area, Piece, missing_ranges, plan_night
 
 D = date.fromisoformat
 

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crawler.emulator.process import running_emulator
-from crawler.emulator.world import World
-from crawler.plan import Area, Piece, outlook, plan_night
-from db import store
-from db.regions import default_registry
-from keywords.taxonomy import default_taxonomy
+from aicity.emulator.process import running_emulator
+from aicity.emulator.world import World
+from aicity.crawler.plan import Area, Piece, outlook, plan_night
+from aicity.db import store
+from aicity.db.regions import default_registry
+from aicity.keywords.taxonomy import default_taxonomy
 
 ROOT = Path(__file__).resolve().parent.parent
 LATEST = "2026-11-20"
@@ -46,7 +46,7 @@ def served(keyword, region, start, end, latest=LATEST):
 def collect(db_path, url, *args, env=None, cookies=f"BDUSS={SECRET}", expect=0):
     full_env = dict(os.environ, AICITY_BAIDU_COOKIES=cookies, PYTHONPATH=str(ROOT),
                     AICITY_LOG_LEVEL="INFO", **(env or {}))
-    result = subprocess.run([sys.executable, "-m", "cli", "--db", str(db_path), "collect",
+    result = subprocess.run([sys.executable, "-m", "aicity", "--db", str(db_path), "collect",
                              "--base-url", url, "--delay", "0", *args], capture_output=True,
                             text=True, env=full_env, cwd=ROOT, timeout=300)
     assert result.returncode == expect, result.stdout + result.stderr[-3000:]
@@ -180,7 +180,7 @@ def test_a_changed_site_token_stops_the_run_with_the_cause(db_path):
         result = collect(db_path, url, "--regions", "成都,四川,0", "--keywords",
                          "人工智能,深度学习", "--start", "2025-01-01", "--end", LATEST,
                          "--format", "json", env={"AICITY_BAIDU_BACKOFF": "0.01"}, expect=4)
-        doctor = subprocess.run([sys.executable, "-m", "cli", "doctor", "--base-url", url],
+        doctor = subprocess.run([sys.executable, "-m", "aicity", "doctor", "--base-url", url],
                                 capture_output=True, text=True, cwd=ROOT,
                                 env=dict(os.environ, AICITY_BAIDU_COOKIES=f"BDUSS={SECRET}",
                                          PYTHONPATH=str(ROOT)))
@@ -194,7 +194,7 @@ def test_doctor_names_the_failing_part(db_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
 
     def doctor(url, cookies):
-        return subprocess.run([sys.executable, "-m", "cli", "doctor", "--base-url", url,
+        return subprocess.run([sys.executable, "-m", "aicity", "doctor", "--base-url", url,
                                "--timeout", "5"], capture_output=True, text=True, cwd=ROOT,
                               env={**env, "AICITY_BAIDU_COOKIES": cookies})
 
@@ -290,7 +290,7 @@ def test_outlook_with_one_two_and_twelve_accounts():
 def test_judge_keeps_blank_and_trailing_empty_days_unconfirmed_until_accepted():
     from datetime import datetime, timezone
 
-    from crawler.confirm import BLANK, RECENT_END, judge
+    from aicity.crawler.confirm import BLANK, RECENT_END, judge
     now = datetime(2026, 11, 24, tzinfo=timezone.utc)
     days = ["2026-11-18", "2026-11-19", "2026-11-20"]
     assert judge([1, None, 3], days, {}, now).keep == 3               # a real gap

@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from db import build_regions, store
-from db.regions import REGIONS_CSV, RegionError, default_registry, read_registry
+from aicity.db import build_regions, store
+from aicity.db.regions import REGIONS_CSV, RegionError, default_registry, read_registry
 
 SOUTH = ["成都", "重庆", "武汉", "南京", "合肥", "上海", "杭州", "长沙", "广州", "深圳"]
 NORTH = ["北京", "天津", "西安", "郑州", "济南", "青岛", "沈阳"]
@@ -134,7 +134,7 @@ def test_regions_answers_without_pandas_exactly_as_the_frame_printer_did(db_path
                                                                         all_columns):
     import io
 
-    from cli import REGION_SHOWN, emit
+    from aicity.cli import REGION_SHOWN, emit
     db = store.connect(db_path)
     frame = store.regions_frame(store.registry(db), include_legacy=True)
     db.close()

@@ -5,7 +5,7 @@ import re
 
 from click.testing import CliRunner
 
-from cli import cli
+from aicity.cli import cli
 
 
 def test_report_is_self_contained_with_every_chart(national_db, tmp_path):

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from apscheduler.triggers.cron import CronTrigger
 
-import scheduler as nightly
-from crawler.emulator.process import running_emulator
-from db import store
+from aicity import scheduler as nightly
+from aicity.emulator.process import running_emulator
+from aicity.db import store
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2017, 3, 2, 2, 30, tzinfo=nightly.SHANGHAI)   # injected: no waiting
@@ -83,7 +83,7 @@ def test_first_night_without_cities_exports_by_province_and_says_what_is_missing
 
 def test_a_second_concurrent_run_is_refused(db_path):
     with nightly.RunLock(db_path):
-        proc = subprocess.run([sys.executable, "-m", "cli", "--db", str(db_path), "schedule",
+        proc = subprocess.run([sys.executable, "-m", "aicity", "--db", str(db_path), "schedule",
                                "--once"], capture_output=True, text=True, cwd=ROOT,
                               env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert proc.returncode == 3
@@ -115,7 +115,7 @@ def test_missed_night_is_caught_up_once():
 
 
 def test_schedule_rejects_a_bad_time(db_path):
-    proc = subprocess.run([sys.executable, "-m", "cli", "--db", str(db_path), "schedule",
+    proc = subprocess.run([sys.executable, "-m", "aicity", "--db", str(db_path), "schedule",
                            "--at", "25:00"], capture_output=True, text=True, cwd=ROOT,
                           env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert proc.returncode == 2 and "'25:00' is not HH:MM" in proc.stderr
@@ -125,7 +125,7 @@ def test_a_small_demo_runs_end_to_end_and_labels_its_data_simulated(tmp_path):
     # In a child with a deadline: the demo's analysis once hung for good (a worker forked from
     # the process that had run the crawl).
     out = tmp_path / "demo"
-    proc = subprocess.run([sys.executable, "-m", "cli", "demo", "--out", str(out), "--regions",
+    proc = subprocess.run([sys.executable, "-m", "aicity", "demo", "--out", str(out), "--regions",
                            "成都,0", "--days", "90"], capture_output=True, text=True, cwd=ROOT,
                           env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=400)
     assert proc.returncode == 0, proc.stderr[-2000:]

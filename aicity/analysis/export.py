@@ -1,0 +1,417 @@
+"""Regional briefing CSVs for people who open them in Excel (`aicity export briefing`).
+
+One file per scope (national; north and south of the chosen line; each province; each city
+cluster; or the one region asked for), a row per city. Files are UTF-8 with a BOM and CRLF line
+ends, headers in Chinese (default) or snake_case English, numbers written as numbers. A text cell
+that starts with = + - or @ is prefixed with an apostrophe so Excel shows it instead of running
+it as a formula (numbers are left alone: -0.12 is a number, not a formula). File names keep
+Chinese but lose anything a file system or a shell could trip on. A manifest lists the files,
+the period, the data source (real or simulated) and the export time.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from aicity.analysis import persist
+from aicity.analysis.demand import GROUPS as TECH_GROUPS
+from aicity.analysis.industry import INDUSTRIES
+from aicity.analysis.periods import Period
+from aicity.db import store
+from aicity.keywords.taxonomy import LABELS_ZH
+
+DIMENSIONS = ("basic", "professional", "technical", "application", "industry")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+HEADERS_ZH = {
+    "region_code": "地区代码", "region": "城市", "province": "省份", "tier_2017": "2017城市等级",
+    "cluster": "城市群", "qinling_huaihe": "秦岭淮河南北", "yangtze": "长江南北",
+    "demand_type": "技术需求类型", "demand_drivers": "驱动技术", "specialisations": "行业专长",
+    "full_demand": "全需求城市", "data_source": "数据来源",
+}
+DIM_ZH = LABELS_ZH
+FIELD_ZH = {"value": "值", "rank": "排名", "tier": "梯队", "rank_low": "排名下限",
+            "rank_high": "排名上限", "yoy": "同比变化", "share": "占比"}
+
+
+def neutralise(value):
+    """Text that Excel would take for a formula gets a leading apostrophe; numbers stay."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def safe_filename(name: str) -> str:
+    """Keep letters (Chinese included), digits, '-', '_' and '.'; nothing else, no leading dot."""
+    cleaned = re.sub(r"[^\w.\-]+", "_", name, flags=re.UNICODE).strip("._")
+    return cleaned[:80] or "region"
+
+
+@dataclass
+class BriefingResult:
+    out: Path
+    files: list[Path] = field(default_factory=list)
+    manifest: Path | None = None
+    period: str = ""
+    source: str = ""
+    level: str = "city"
+    missing: str = ""        # what the briefing lacks, in words ('' when nothing)
+    basis: str = "series"    # or 'distribution': a regional-distribution snapshot
+
+
+def briefing_frame(db, period: Period, line: str = "qinling-huaihe",
+                   level: str = "city", basis: str = "series") -> pd.DataFrame:
+    """Every city (or province) with its registry facts and, per dimension, value, rank, tier
+    and 90% rank interval, year-on-year change; demand type and shares; industry
+    specialisations. A dimension without data leaves its columns empty.
+
+    basis 'distribution': from a regional-distribution snapshot (period = its window): no
+    rank interval, no year-on-year."""
+    regions = store.regions_frame(store.registry(db), level=level).set_index("code")
+    frame = pd.DataFrame(index=regions.index)
+    frame["region_code"] = regions.index
+    frame["region"] = regions["name"]
+    frame["province"] = regions["province"]
+    frame["tier_2017"] = regions["tier_2017"]
+    frame["cluster"] = regions["cluster"]
+    frame["qinling_huaihe"] = regions["qinling_huaihe"]
+    frame["yangtze"] = regions["yangtze"]
+    previous = period.shifted_years(-1)
+    # 同比 only when this period and the one a year before are both wholly within the data
+    frame.attrs["yoy_gap"] = yoy_gap = persist.year_on_year_gap(db, period) \
+        if basis == "series" else "a snapshot has no year before it"
+    for dim in DIMENSIONS:
+        try:
+            table = persist.rank(db, category=dim, level=level, uncertainty=True, basis=basis,
+                                 period=period.label if _is_label(period) else
+                                 f"{period.start}..{period.end}")
+        except persist.NoResults:
+            table = pd.DataFrame(columns=["region_code", "value", "rank", "tier", "rank_low",
+                                          "rank_high"])
+        table = table.set_index("region_code")
+        for col in ("value", "rank", "tier", "rank_low", "rank_high"):
+            frame[f"{dim}_{col}"] = table[col].reindex(frame.index)
+        frame[f"{dim}_yoy"] = np.nan
+        if yoy_gap:
+            continue
+        try:
+            before, _ = persist.dimension_series(db, category=dim, period=previous,
+                                                 level=level)
+            prev = before.reindex(frame.index)
+            frame[f"{dim}_yoy"] = (frame[f"{dim}_value"] - prev) / prev.where(prev > 0)
+        except persist.NoResults:
+            pass
+    label = f"{period.start}..{period.end}"
+    try:
+        demand = persist.demand_types(db, period=label, top=len(frame), level=level,
+                                      basis=basis).set_index("region_code")
+    except persist.NoResults:
+        demand = pd.DataFrame(columns=["type", "drivers", *TECH_GROUPS])
+    frame["demand_type"] = demand["type"].reindex(frame.index)
+    frame["demand_drivers"] = demand["drivers"].reindex(frame.index)
+    for g in TECH_GROUPS:
+        frame[f"{g}_share"] = demand[g].reindex(frame.index)
+    try:
+        industries = persist.industries(db, period=label, level=level,
+                                        basis=basis).set_index("region_code")
+    except persist.NoResults:
+        industries = pd.DataFrame(columns=["specialisations", "full_demand",
+                                           *(f"{i}_share" for i in INDUSTRIES)])
+    frame["specialisations"] = industries["specialisations"].reindex(frame.index)
+    frame["full_demand"] = industries["full_demand"].reindex(frame.index)
+    for ind in INDUSTRIES:
+        frame[f"{ind}_share"] = industries[f"{ind}_share"].reindex(frame.index)
+    frame = frame[frame["basic_value"].notna() | frame["application_value"].notna()]
+    out = frame.sort_values(["application_rank", "basic_rank"], na_position="last")
+    out.attrs["yoy_gap"] = yoy_gap
+    return out
+
+
+def as_percent(frame: pd.DataFrame) -> pd.DataFrame:
+    """Year-on-year changes and shares as percentages with one decimal (what people read in a
+    spreadsheet); the column names say so (_pct, or (%) in Chinese)."""
+    frame = frame.copy()
+    cols = [c for c in frame.columns if c.endswith(("_yoy", "_share"))]
+    for col in cols:
+        frame[col] = (frame[col].astype(float) * 100).round(1)
+    return frame.rename(columns={c: f"{c}_pct" for c in cols})
+
+
+UNITS_SNAPSHOT = {
+    "value": "mean daily Baidu search index over the snapshot's days from Baidu's regional "
+             "distribution (地域分布), not seasonally adjusted, summed over the dimension's "
+             "keywords the snapshot has",
+}
+UNITS = {
+    "value": "mean daily Baidu search index over the period, seasonally adjusted (STL), summed "
+             "over the dimension's keywords",
+    "rank": "1 = highest value among the regions of the level",
+    "tier": "1: ranks 1-10, 2: 11-30, 3: 31-100, 4: the rest",
+    "rank_low/rank_high": "90% interval of the rank (block bootstrap over weeks)",
+    "yoy_pct": "change against the same days one year earlier, percent; empty when either span "
+               "is not wholly within the data",
+    "share_pct": "percent of the region's application (speech, vision, deep_learning) or "
+                 "industry demand",
+}
+
+
+def _is_label(period: Period) -> bool:
+    return ".." not in period.label
+
+
+def _header(col: str, lang: str) -> str:
+    if lang == "en":
+        return col
+    if col in HEADERS_ZH:
+        return HEADERS_ZH[col]
+    head, _, tail = col.rpartition("_")
+    if col.endswith("_pct"):
+        return f"{_header(col[:-4], lang)}(%)"
+    if head in DIM_ZH and tail in FIELD_ZH:
+        return f"{DIM_ZH[head]}{FIELD_ZH[tail]}"
+    for key in (*INDUSTRIES, *TECH_GROUPS):
+        if col == f"{key}_share":
+            return f"{LABELS_ZH.get(key, key)}占比"
+    if col.endswith(("_rank_low", "_rank_high")):
+        dim = col.split("_rank_")[0]
+        return f"{DIM_ZH.get(dim, dim)}{FIELD_ZH['rank_' + col.rsplit('_', 1)[1]]}"
+    return col
+
+
+SIDE_ZH = {"north": "北", "south": "南"}
+DEMAND_TYPE_ZH = {"single": "单技术驱动", "dual": "双技术驱动", "all": "全技术驱动", "none": "无"}
+TIER_EN = {"一线": "tier 1", "新一线": "new tier 1", "二线": "tier 2"}
+
+
+def english_names(registry) -> dict[str, dict]:
+    """Chinese → English for the place-name columns of a briefing (the registry's name_en;
+    a region without one keeps its Chinese name)."""
+    from aicity.db.regions import cluster_names_en
+    return {"region": {r.name: r.name_en for r in registry if r.name_en},
+            "province": {r.name: r.name_en for r in registry
+                         if r.level == "province" and r.name_en},
+            "cluster": cluster_names_en()}
+
+
+def localise(frame: pd.DataFrame, lang: str, names: dict | None = None) -> pd.DataFrame:
+    """Code values in the file's language: a Chinese briefing says 北, 双技术驱动 and
+    深度学习+语音语义; an English one tier 1 for 一线 and, given `names` (see english_names),
+    Chengdu, Sichuan and Chengdu-Chongqing for the place names."""
+    frame = frame.copy()
+
+    def joined(text, labels):
+        if not isinstance(text, str) or not text:
+            return text
+        return "+".join(labels.get(part, part) for part in text.split("+"))
+
+    if lang == "zh":
+        for col in ("qinling_huaihe", "yangtze"):
+            if col in frame:
+                frame[col] = frame[col].map(lambda v: SIDE_ZH.get(v, v))
+        if "demand_type" in frame:
+            frame["demand_type"] = frame["demand_type"].map(lambda v: DEMAND_TYPE_ZH.get(v, v))
+        for col in ("demand_drivers", "specialisations"):
+            if col in frame:
+                frame[col] = frame[col].map(lambda v: joined(v, LABELS_ZH))
+    else:
+        if "tier_2017" in frame:
+            frame["tier_2017"] = frame["tier_2017"].map(lambda v: TIER_EN.get(v, v))
+        for col, table in (names or {}).items():
+            if col not in frame:
+                continue
+            if col == "cluster":
+                frame[col] = frame[col].map(lambda v: ";".join(
+                    table.get(c, c) for c in v.split(";")) if isinstance(v, str) else v)
+            else:
+                frame[col] = frame[col].map(lambda v, t=table: t.get(v, v))
+    return frame
+
+
+@contextlib.contextmanager
+def atomic_write(path: Path, encoding: str = "utf-8", newline: str | None = None):
+    """Write to a hidden temporary file next to `path`, then rename it over `path`: a full disk
+    or a crash leaves the old file (or none), never a 0-byte or cut-off one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with tmp.open("w", encoding=encoding, newline=newline) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_csv(frame: pd.DataFrame, path: Path, lang: str, source_label: str,
+              names: dict | None = None) -> Path:
+    frame = localise(frame, lang, names)
+    frame["data_source"] = source_label
+    headers = [neutralise(_header(c, lang)) for c in frame.columns]
+    with atomic_write(path, encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\r\n")
+        writer.writerow(headers)
+        for row in frame.itertuples(index=False):
+            writer.writerow([_cell(v, lang) for v in row])
+    return path
+
+
+def _cell(value, lang: str = "zh"):
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return ("是" if lang == "zh" else "yes") if value else ""
+    if isinstance(value, (np.integer, int)):
+        return int(value)
+    if isinstance(value, (np.floating, float)):
+        return round(float(value), 6)
+    return neutralise(str(value))
+
+
+def scopes(frame: pd.DataFrame, registry, line: str, region: str | None):
+    """(name, rows) pairs: national, north, south, each province, each cluster; or one region."""
+    side = "qinling_huaihe" if line == "qinling-huaihe" else "yangtze"
+    clusters = sorted({c for cs in frame["cluster"].dropna() for c in cs.split(";") if c})
+    in_cluster = {c: frame["cluster"].fillna("").str.split(";").apply(lambda cs, c=c: c in cs)
+                  for c in clusters}
+    if region:
+        known = {c for r in registry for c in (r.cluster or "").split(";") if c}
+        if region.strip() in known:                      # 长三角 and the other city clusters
+            name = region.strip()
+            yield f"城市群_{name}", frame[in_cluster[name]] if name in in_cluster \
+                else frame.iloc[0:0]
+            return
+        r = registry.resolve(region)
+        if r.level == "country":
+            yield r.name, frame
+        elif r.level == "province":
+            yield r.name, frame[frame["province"] == r.name]
+        else:
+            yield r.name, frame[frame["region_code"] == r.code]
+        return
+    yield "全国", frame
+    yield f"北方_{line}", frame[frame[side] == "north"]
+    yield f"南方_{line}", frame[frame[side] == "south"]
+    for prov in sorted(frame["province"].dropna().unique()):
+        yield f"省_{prov}", frame[frame["province"] == prov]
+    for cluster in clusters:
+        yield f"城市群_{cluster}", frame[in_cluster[cluster]]
+
+
+def _best_briefing(db, period: str | None, line: str, level: str, may_use_snapshot: bool
+                   ) -> tuple[Period, pd.DataFrame, str]:
+    """(period, frame, basis): from the analysed series; or, when a regional-distribution
+    snapshot covers more regions of the level than the series do (the first nights, before
+    the city series come in rotation), from the newest snapshot."""
+    try:
+        per = persist.resolve_period(db, period)
+        frame = briefing_frame(db, per, line, level)
+    except persist.NoResults:
+        if not may_use_snapshot:
+            raise
+        per, frame = None, pd.DataFrame()
+    if may_use_snapshot:
+        try:
+            snap = persist.distribution_period(db)
+        except persist.NoResults:
+            snap = None
+        if snap is not None:
+            snap_frame = briefing_frame(db, snap, line, level, basis="distribution")
+            if len(snap_frame) > len(frame):
+                return snap, snap_frame, "distribution"
+    if per is None:
+        per = persist.resolve_period(db, period)   # says what the data covers
+    return per, frame, "series"
+
+
+def export_briefings(db_path, out: Path, *, period: str | None = None, region: str | None = None,
+                     lang: str = "zh", line: str = "qinling-huaihe",
+                     level: str | None = None) -> BriefingResult:
+    """Briefing CSVs and a manifest. `level` None: cities, or provinces while no city has data
+    yet (a fresh deployment collects the nation and provinces first); the manifest and the
+    result say what is missing."""
+    if lang not in ("zh", "en"):
+        raise ValueError("lang must be zh or en")
+    db = store.connect(db_path)
+    try:
+        sources = store.sources(db)
+        simulated = "emulator" in sources
+        source_label = ("模拟数据 (emulator)" if lang == "zh" else "simulated (emulator)") \
+            if simulated else ("百度指数" if lang == "zh" else "baidu index")
+        if simulated and len(sources) > 1:
+            source_label += " + " + ",".join(s for s in sources if s != "emulator")
+        registry = store.registry(db)
+        chosen = level or "city"
+        per, frame, basis = _best_briefing(db, period, line, chosen, level is None)
+        if frame.empty and level is None:
+            chosen = "province"
+            per, frame, basis = _best_briefing(db, period, line, chosen, True)
+        if frame.empty:
+            where = f"{level} level" if level else "city or province level"
+            raise persist.NoResults(f"no analysed data for {per.label} at {where}; run "
+                                    f"`aicity collect` and `aicity analyze`")
+        total = len(registry.filter(level=chosen))
+        missing = []
+        snapshot = None
+        if basis == "distribution":
+            snapshot = persist.snapshot_keywords(db, per)
+            missing.append(f"from Baidu's regional distribution (地域分布) of {per.start}.."
+                           f"{per.end}: a mean per region over those days, not seasonally "
+                           f"adjusted, from {snapshot[0]} of {snapshot[1]} keywords"
+                           + (" (the rest follow on the next nights)"
+                              if snapshot[0] < snapshot[1] else "")
+                           + "; no rank interval until the series come in")
+        if chosen != "city":
+            missing.append("no city has data yet: this briefing is by province")
+        if len(frame) < total:
+            missing.append(f"{total - len(frame)} of {total} {chosen} regions have no data yet")
+        if frame.attrs.get("yoy_gap"):
+            missing.append(f"year-on-year (同比) left empty: {frame.attrs['yoy_gap']}")
+        empty_dims = [d for d in DIMENSIONS if frame[f"{d}_value"].isna().all()]
+        if empty_dims:
+            missing.append("no data for " + ", ".join(empty_dims))
+        out.mkdir(parents=True, exist_ok=True)
+        result = BriefingResult(out=out, period=per.label, source=source_label, level=chosen,
+                                missing="; ".join(missing), basis=basis)
+        used: set[str] = set()
+        names = english_names(registry) if lang == "en" else None
+        parts = scopes(frame, registry, line, region) if chosen == "city" else \
+            [("全国_分省" if lang == "zh" else "national_by_province", frame)]
+        for name, rows in parts:
+            if rows.empty:
+                continue
+            base = safe_filename(f"briefing_{name}")
+            stem, n = base, 2
+            while stem in used:
+                stem, n = f"{base}_{n}", n + 1
+            used.add(stem)
+            result.files.append(write_csv(as_percent(rows), out / f"{stem}.csv", lang,
+                                          source_label, names))
+        manifest = {
+            "period": per.label, "start": per.start.isoformat(), "end": per.end.isoformat(),
+            "data_source": "simulated" if simulated else "real",
+            "sources": sources, "exported_at": store.now_iso(), "lang": lang, "line": line,
+            "data_through": max([per.end] if basis == "distribution" else []
+                                + [(persist.data_span(db) or (per.end, per.end))[1]]
+                                ).isoformat(),
+            "units": {**UNITS, **UNITS_SNAPSHOT} if basis == "distribution" else UNITS,
+            "basis": basis,
+            **({"snapshot_keywords": snapshot[0], "keywords": snapshot[1]} if snapshot else {}),
+            "level": chosen, "regions_with_data": len(frame), "regions": total,
+            "missing": result.missing,
+            "files": [{"file": p.name, "rows": sum(1 for _ in p.open(encoding="utf-8-sig")) - 1}
+                      for p in result.files],
+        }
+        result.manifest = out / "manifest.json"
+        with atomic_write(result.manifest) as fh:
+            fh.write(json.dumps(manifest, ensure_ascii=False, indent=1))
+        return result
+    finally:
+        db.close()

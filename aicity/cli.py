@@ -1,0 +1,1069 @@
+"""aicity command line: a thin layer over db/, keywords/, crawler/ and analysis/.
+
+Every command parses its options, calls one library function and prints through `emit`.
+Domain errors become a one-line `Error: …` and exit status 1.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from aicity.db import store
+from aicity.db.regions import RegionError
+
+
+class AicityGroup(click.Group):
+    """Commands in the order they are defined (the order of DESIGN.md §4), not alphabetical."""
+
+    def list_commands(self, ctx):
+        return list(self.commands)
+
+
+FORMATS = ("table", "csv", "json")
+
+
+class DayType(click.ParamType):
+    """A YYYY-MM-DD option, checked the same way everywhere (passed on as ISO text)."""
+    name = "YYYY-MM-DD"
+
+    def convert(self, value, param, ctx):
+        from aicity.analysis.periods import PeriodError, parse_day
+        try:
+            return parse_day(value, "").isoformat()
+        except PeriodError as err:
+            self.fail(str(err).strip(), param, ctx)
+
+
+DAY = DayType()
+
+
+def emit(frame: pd.DataFrame, fmt: str, out=None) -> None:
+    """Print a frame as an aligned table, CSV (UTF-8, header) or a JSON list of objects."""
+    out = out or sys.stdout
+    frame = rounded(frame)
+    if fmt == "csv":
+        from aicity.analysis.export import neutralise
+        frame = frame.copy()
+        for col in frame.columns:
+            # pandas 3 keeps text in a string dtype, not object: check each column's kind
+            if not pd.api.types.is_numeric_dtype(frame[col]):
+                frame[col] = frame[col].map(neutralise)
+        frame.columns = [neutralise(str(c)) for c in frame.columns]
+        frame.to_csv(out, index=False, lineterminator="\n")
+    elif fmt == "json":
+        records = json.loads(frame.to_json(orient="records", force_ascii=False))
+        out.write(json.dumps(records, ensure_ascii=False, indent=1) + "\n")
+    else:
+        if frame.empty:
+            out.write("(no rows)\n")
+            return
+        shown = frame.astype(object).where(frame.notna(), "")
+        out.write(shown.to_string(index=False) + "\n")
+
+
+# Every table shows numbers with the same decimals (coordinates keep the registry's six).
+DECIMALS = 4
+KEEP_DECIMALS = {"lon": 6, "lat": 6}
+
+
+def rounded(frame: pd.DataFrame) -> pd.DataFrame:
+    floats = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])]
+    if not floats:
+        return frame
+    return frame.round({c: KEEP_DECIMALS.get(str(c), DECIMALS) for c in floats})
+
+
+def format_option(fn):
+    return click.option("--format", "fmt", type=click.Choice(FORMATS), default="table",
+                        show_default=True, help="Output format.")(fn)
+
+
+def db_option(fn):
+    """--db on every command as well as on the group, so either position works."""
+
+    @click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
+                  help="SQLite database (default: env AICITY_DB, else ./aicity.db).")
+    @click.pass_context
+    @functools.wraps(fn)
+    def wrapper(ctx, db_path, *args, **kwargs):
+        ctx.ensure_object(dict)
+        return fn(*args, db_path=db_path or ctx.obj.get("db"), **kwargs)
+
+    return wrapper
+
+
+def domain_errors(fn):
+    """Turn library errors into one-line click errors (no traceback for expected failures)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from aicity.db.importer import ImportFailed
+        from aicity.keywords.taxonomy import TaxonomyError
+        from aicity.analysis.periods import PeriodError
+        from aicity.analysis.persist import NoResults
+        import sqlite3
+        try:
+            return fn(*args, **kwargs)
+        except (ImportFailed, RegionError, TaxonomyError, store.NotInitialised,
+                store.UnknownKeyword, PeriodError, NoResults, store.DatabaseProblem) as err:
+            raise click.ClickException(str(err)) from None
+        except sqlite3.DatabaseError as err:
+            # damaged, read-only or full: one line naming the database, no traceback
+            where = kwargs.get("db_path") or store.db_path(None)
+            raise click.ClickException(f"database {where}: {err}; if it is damaged, restore "
+                                       f"it from a backup") from None
+        except OSError as err:
+            if err.errno is None:
+                raise
+            name = f"{err.filename}: " if err.filename else ""
+            raise click.ClickException(f"{name}{err.strerror or err}") from None
+
+    return wrapper
+
+
+def label_source(db) -> None:
+    """Say on stderr when results rest on simulated data (stdout keeps the contract's columns)."""
+    sources = store.sources(db)
+    if "emulator" in sources:
+        mixed = " mixed with " + ", ".join(x for x in sources if x != "emulator") \
+            if len(sources) > 1 else ""
+        click.echo(f"note: SIMULATED data (source emulator{mixed})", err=True)
+
+
+def open_db(db_path):
+    db = store.connect(db_path)
+    store.require_schema(db)
+    return db
+
+
+@click.group(cls=AicityGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", type=click.Path(dir_okay=False), envvar="AICITY_DB", default="aicity.db",
+              show_default=True, help="SQLite database (env AICITY_DB).")
+@click.version_option(package_name="aicity")
+@click.pass_context
+def cli(ctx, db):
+    """Track search interest in AI terms across Chinese cities, Baidu-Index style."""
+    ctx.ensure_object(dict)
+    ctx.obj["db"] = db
+
+
+@cli.command()
+@click.option("--regions", "regions_csv", type=click.Path(exists=True, dir_okay=False),
+              help="Region registry CSV (default: the packaged db/regions.csv).")
+@click.option("--taxonomy", type=click.Path(exists=True, dir_okay=False),
+              help="Keyword taxonomy TOML (default: the packaged keywords/taxonomy.toml).")
+@db_option
+@domain_errors
+def init(db_path, regions_csv, taxonomy):
+    """Create or migrate the database and load regions and keywords.
+
+    Example: aicity --db city.db init
+    """
+    from aicity.db.regions import read_registry
+    from aicity.keywords.taxonomy import default_taxonomy, load_taxonomy
+    registry = read_registry(regions_csv) if regions_csv else None
+    tax = load_taxonomy(taxonomy) if taxonomy else default_taxonomy()
+    info = store.init_db(db_path, registry=registry, taxonomy=tax)
+    applied = ", ".join(info["migrations"]) or "none (up to date)"
+    click.echo(f"{info['db']}: migrations applied: {applied}; {info['regions']} regions, "
+               f"{info['keywords']} taxonomy keywords")
+
+
+# What `aicity regions` shows without --all-columns (the contract's columns).
+REGION_SHOWN = ("code", "name", "level", "province", "lon", "lat", "qinling_huaihe", "yangtze",
+                "cluster", "tier_2017")
+
+
+@cli.command()
+@click.option("--level", type=click.Choice(["country", "province", "city"]))
+@click.option("--province", help="Only regions of this province (name or code).")
+@click.option("--include-legacy", is_flag=True, help="Also list legacy duplicate area codes.")
+@click.option("--all-columns", is_flag=True, help="Add adcode, population, legacy and note.")
+@format_option
+@db_option
+@domain_errors
+def regions(db_path, level, province, include_legacy, all_columns, fmt):
+    """The region registry: area codes, coordinates, north/south sides, clusters, tiers.
+
+    Example: aicity regions --level city --format csv
+    """
+    db = open_db(db_path)
+    frame = store.regions_frame(store.registry(db), level=level, province=province,
+                                include_legacy=include_legacy)
+    if not all_columns:
+        frame = frame[list(REGION_SHOWN)]
+    emit(frame, fmt)
+
+
+@cli.command(name="import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--level", type=click.Choice(["country", "province", "city"]),
+              help="Resolve region names at this level (北京 is a province and a city).")
+@click.option("--region", help="The region of a wide file (date plus one column per keyword).")
+@click.option("--granularity", type=click.Choice(["auto", "day", "week"]), default="auto",
+              show_default=True, help="auto: weekly when a series' dates are 7 days apart.")
+@click.option("--device", type=click.Choice(["all", "pc", "wise"]),
+              help="Device of every row when the file has no device column (default all).")
+@click.option("--source", default="import", show_default=True,
+              help="Provenance stored with each row.")
+@db_option
+@domain_errors
+def import_(db_path, file, level, region, granularity, device, source):
+    """Load observations from a CSV file, all or nothing.
+
+    Long form: keyword,region,date,value (region by name or area code). Wide form: a date
+    column plus one column per keyword, with --region. UTF-8 (with or without BOM) or GBK.
+
+    Example: aicity import daily.csv --level city
+    """
+    from aicity.db.importer import import_csv
+    db = open_db(db_path)
+    result = import_csv(db, file, level=level, region=region, granularity=granularity,
+                        device=device, source=source)
+    grans = ", ".join(f"{n} {g}" for g, n in result.granularity.items() if n)
+    click.echo(f"{file}: read {result.rows_read} rows ({result.form} form, {result.encoding}); "
+               f"{result.rows_written} written; {result.keywords} keywords, "
+               f"{result.regions} regions; {grans}")
+
+
+@cli.command()
+@click.option("--keyword", required=True, help="A term, alias or any imported keyword.")
+@click.option("--region", required=True, help="Region name or area code.")
+@click.option("--level", type=click.Choice(["country", "province", "city"]))
+@click.option("--start", type=DAY, help="First date (YYYY-MM-DD).")
+@click.option("--end", type=DAY, help="Last date (YYYY-MM-DD).")
+@click.option("--device", type=click.Choice(["all", "pc", "wise"]), default="all",
+              show_default=True)
+@click.option("--granularity", type=click.Choice(["day", "week"]),
+              help="Default: daily if stored, else weekly.")
+@click.option("--components", is_flag=True,
+              help="Add the trend, seasonal and resid columns of the stored decomposition.")
+@format_option
+@db_option
+@domain_errors
+def series(db_path, keyword, region, level, start, end, device, granularity, components, fmt):
+    """One stored series: columns date,value. Missing days stay missing.
+
+    Example: aicity series --keyword 人工智能 --region 成都 --start 2017-01-01
+    """
+    if start and end and end < start:
+        raise click.BadParameter(f"{end} is before --start {start}", param_hint="--end")
+    db = open_db(db_path)
+    kw_id, _ = store.resolve_keyword(db, keyword)
+    reg = store.registry(db).resolve(region, level)
+    frame = store.series(db, kw_id, reg.code, device=device, granularity=granularity,
+                         start=start, end=end)
+    if components:
+        from aicity.analysis.persist import components_for
+        comp = components_for(db, kw_id, reg.code, device, frame.attrs.get("granularity"))
+        frame = frame.merge(comp, on="date", how="left")
+    label_source(db)
+    emit(frame, fmt)
+
+
+# --- crawling ---------------------------------------------------------------------------------
+
+@cli.command()
+@click.option("--port", type=int, default=8765, show_default=True, help="0 picks a free port.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="A loopback address.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the simulated world.")
+@click.option("--faults", default="", help="e.g. 5xx=0.1,malformed=0.05,timeout=0.01,"
+                                           "empty_ptbk=0.05,block=0.01,abnormal=0.01")
+@click.option("--latest", type=DAY, help="Last published day (default: yesterday, Asia/Shanghai).")
+@click.option("--rate-limit", default="120/60", show_default=True,
+              help="Requests per seconds allowed per account before 10001 (0 = no limit).")
+@click.option("--block-seconds", type=float, default=600.0, show_default=True,
+              help="How long an account that broke the rate limit stays blocked.")
+@click.option("--timeout-delay", type=float, default=30.0, show_default=True,
+              help="How long a 'timeout' fault holds the response.")
+@click.option("--taxonomy", type=click.Path(exists=True, dir_okay=False),
+              help="Keywords the world knows (default: the packaged taxonomy).")
+@click.option("--extra-words", default="", help="More indexed keywords, comma-separated.")
+@click.option("--habits", default="real", show_default=True,
+              help="The real site's habits to copy: 'real' (all), 'none', or some of "
+                   "lowercase,block-type,blank=RATE,unpublished,token-expiry=RATE,strict-token,"
+                   "region-one-word,top-cities=N.")
+@click.option("--site-key", default="", help="The AES key the site expects in Cipher-Text "
+                                             "(default: the current public one).")
+@click.option("--site-t0", type=int, help="The T0 the site expects in Cipher-Text.")
+@click.option("--site-version", default="", help="The version the site expects in Cipher-Text.")
+@domain_errors
+def emulator(port, host, seed, faults, latest, rate_limit, block_seconds, timeout_delay,
+             taxonomy, extra_words, habits, site_key, site_t0, site_version):
+    """Serve the Baidu Index protocol on loopback from a simulated world.
+
+    Everything it serves is simulated and is stored with source 'emulator'. Stop with Ctrl-C.
+
+    Example: aicity emulator --port 0 --seed 7 --faults 5xx=0.1
+    """
+    import ipaddress
+    from datetime import date
+
+    from aicity.emulator.server import EmulatorState, Habits, Limits, Site, parse_faults, serve
+    from aicity.emulator.world import World
+    from aicity.crawler.run import latest_published
+    from aicity.db.regions import default_registry
+    from aicity.keywords.taxonomy import default_taxonomy, load_taxonomy
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise click.BadParameter(f"{host} is not a loopback address", param_hint="--host")
+    try:
+        fault_rates = parse_faults(faults)
+        habit_set = Habits.parse(habits)
+        site = Site(**{k: v for k, v in (("key", site_key), ("t0", site_t0),
+                                         ("version", site_version)) if v})
+        if rate_limit in ("0", ""):
+            requests_, window = 0, 60.0
+        else:
+            n, _, secs = rate_limit.partition("/")
+            requests_, window = int(n), float(secs or 60)
+        last = date.fromisoformat(latest) if latest else latest_published()
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
+    tax = load_taxonomy(taxonomy) if taxonomy else default_taxonomy()
+    words = {}
+    for t in tax.terms:
+        words.setdefault(t.term, (t.category, t.group))
+    for w in filter(None, (x.strip() for x in extra_words.split(","))):
+        words.setdefault(w, ("", ""))
+    world = World(default_registry(), words, seed=seed, latest=last)
+    state = EmulatorState(world, Limits(requests_, window, block_seconds, timeout_delay),
+                          fault_rates, seed, habits=habit_set, site=site)
+
+    def ready(bound):
+        click.echo(f"aicity emulator (SIMULATED data, seed {seed}, latest {last}) "
+                   f"listening on http://{host}:{bound}")
+        sys.stdout.flush()
+
+    serve(state, port=port, host=host, on_ready=ready)
+
+
+@cli.command()
+@click.option("--start", type=DAY, help="First day (default: two years before --end; never before "
+                              "2011-01-01).")
+@click.option("--end", type=DAY, help="Last day (default: the latest day Baidu has published).")
+@click.option("--regions", help="Comma-separated names or area codes (default: all).")
+@click.option("--keywords", help="Comma-separated keywords (default: the taxonomy).")
+@click.option("--base-url", help="Server speaking the Baidu Index protocol (env "
+                                 "AICITY_BAIDU_BASE_URL, else the real site).")
+@click.option("--delay", type=float, help="Seconds between two requests of one account (env "
+                                          "AICITY_BAIDU_DELAY, else 15).")
+@click.option("--cookies-file", type=click.Path(exists=True, dir_okay=False),
+              help="Cookies, one per line (default: env AICITY_BAIDU_COOKIES).")
+@click.option("--what", "kind", type=click.Choice(["index", "snapshot", "region", "word-graph"]),
+              default="index", show_default=True,
+              help="index: daily series; snapshot: every city's last 30 days from the regional "
+                   "distribution (one call a keyword per province), what the first nights' "
+                   "briefing stands on; region: regional distribution; word-graph: related "
+                   "words for `keywords suggest`.")
+@click.option("--window-days", type=int, default=300, show_default=True,
+              help="Days per request; Baidu answers more than about a year weekly.")
+@click.option("--devices", default="all,pc,wise", show_default=True,
+              help="Which of Baidu's series to store (all = PC + mobile).")
+@click.option("--no-check", is_flag=True, help="Skip the keyword pre-check.")
+@click.option("--daily-budget", type=int, help="Requests one account may send a day (env "
+                                               "AICITY_BAIDU_DAILY_BUDGET, else 1500; 0 = no "
+                                               "limit). Counted across runs in the database.")
+@click.option("--cipher-file", type=click.Path(dir_okay=False),
+              help="Cipher-Text constants (TOML: key, t0, version; env AICITY_CIPHER_FILE).")
+@click.option("--dry-run", is_flag=True, help="Only show the plan: tonight's requests within "
+                                              "the budget and what it means for the nights "
+                                              "ahead.")
+@format_option
+@db_option
+@domain_errors
+def collect(db_path, start, end, regions, keywords, base_url, delay, cookies_file, kind,
+            window_days, devices, no_check, daily_budget, cipher_file, dry_run, fmt):
+    """Crawl what is not yet stored into the database (incremental and resumable).
+
+    On a daily request budget the night is planned for freshness: recent days of every region
+    before older history, the nation and provinces first, cities in rotation when the budget
+    cannot cover them all. What does not fit tonight is deferred, not lost.
+
+    Exit status: 0 when everything planned for tonight is stored (deferred pieces are not a
+    failure), 1 when pieces are still missing (run again), 2 when it stopped because no account
+    was left, 3 when the server stopped answering, 4 when Baidu refused our Cipher-Text (run
+    `aicity doctor`), 5 when storing failed (disk full, damaged database). What was collected
+    before a stop is kept.
+
+    Example: aicity collect --regions 成都,北京市 --start 2017-01-01 --end 2017-12-31
+    """
+    from aicity.crawler.run import CollectError
+    from aicity.crawler.run import collect as run_collect
+    split = (lambda text: [x.strip() for x in text.split(",") if x.strip()] if text else None)
+    try:
+        result = run_collect(db_path, kind=kind, start=start, end=end, regions=split(regions),
+                             keywords=split(keywords), base_url=base_url, delay=delay,
+                             cookies_file=cookies_file, window_days=window_days,
+                             dry_run=dry_run, check=not no_check,
+                             devices=tuple(split(devices) or ()), daily_budget=daily_budget,
+                             cipher_file=cipher_file)
+    except CollectError as err:
+        raise click.ClickException(str(err)) from None
+    if fmt == "json":
+        click.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=1))
+    elif result.kind == "snapshot":
+        click.echo(describe_snapshot(result))
+    elif dry_run or result.pieces == 0:
+        click.echo(describe_plan(result))
+    else:
+        click.echo(f"run {result.run_id} ({result.source}): {result.status}; "
+                   f"{result.series_stored} series, {result.rows_written} rows written; "
+                   f"{result.requests} requests in {result.seconds:.1f} s; "
+                   f"{result.remaining_pieces} pieces still missing"
+                   + (f"; {result.deferred_pieces} deferred to later nights by the budget"
+                      if result.deferred_pieces else "")
+                   + (f"; {result.waiting_days} empty days to ask again later"
+                      if result.waiting_days else "")
+                   + (f"; not indexed: {', '.join(result.unindexed)}" if result.unindexed else "")
+                   + (f"; failures: {result.failures}" if result.failures else ""))
+    if result.stopped:
+        code = {"network": 3, "token": 4, "storage": 5}.get(result.stopped_cause, 2)
+        click.echo(f"Error: stopped early: {result.stopped}; {result.rows_written} rows kept",
+                   err=True)
+        sys.exit(code)
+    if result.status == "partial" and not dry_run:
+        click.echo(f"Error: {result.remaining_pieces} pieces still missing after this run "
+                   f"({result.failures or 'see the log'}); run again to fetch them", err=True)
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--base-url", help="Server speaking the Baidu Index protocol (env "
+                                 "AICITY_BAIDU_BASE_URL, else the real site).")
+@click.option("--cookies-file", type=click.Path(exists=True, dir_okay=False),
+              help="Cookies, one per line (default: env AICITY_BAIDU_COOKIES).")
+@click.option("--cipher-file", type=click.Path(dir_okay=False),
+              help="Cipher-Text constants (TOML: key, t0, version; env AICITY_CIPHER_FILE).")
+@click.option("--timeout", type=float, default=15.0, show_default=True,
+              help="Seconds to wait for each answer.")
+def doctor(base_url, cookies_file, cipher_file, timeout):
+    """Check collecting with one request per account: network, cookie, token, site.
+
+    Each line names the part and what to do. Exit status 0 when every account can collect,
+    1 otherwise. Cookies are never printed.
+    """
+    from aicity.crawler.accounts import load_cookies
+    from aicity.crawler.cipher import CipherConfigError, load_cipher
+    from aicity.crawler.doctor import doctor as run_doctor
+    from aicity.crawler.run import CollectError, latest_published, resolve_base_url
+    try:
+        url = resolve_base_url(base_url)
+        cipher = load_cipher(cipher_file)
+        cookies = load_cookies(path=cookies_file) if cookies_file else load_cookies()
+    except (CollectError, CipherConfigError) as err:
+        raise click.ClickException(str(err)) from None
+    except UnicodeDecodeError:
+        raise click.ClickException(f"cookies file {cookies_file} is not UTF-8 text") from None
+    findings = run_doctor(url, cookies, cipher, latest_published(), timeout)
+    for f in findings:
+        click.echo(f"{'ok  ' if f.ok else 'FAIL'} {f.part}: {f.message}")
+    if not all(f.ok for f in findings):
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--cookies-file", type=click.Path(exists=True, dir_okay=False),
+              help="Accounts whose budget left today to show (default: env "
+                   "AICITY_BAIDU_COOKIES).")
+@click.option("--check", is_flag=True, help="Also run SQLite's quick_check on the file.")
+@format_option
+@db_option
+@domain_errors
+def status(db_path, cookies_file, check, fmt):
+    """How fresh the data is: data through which day per level, the last analysis, the last
+    nightly job and where its briefings are, the accounts' budget left today.
+
+    Example: aicity status
+    """
+    from aicity.crawler.accounts import load_cookies
+    from aicity.crawler.run import budget_left, resolve_budget
+    from aicity.db.status import database_status
+    path = store.db_path(db_path)
+    db = open_db(path)
+    st = database_status(db)
+    rows = [("database", f"{path} ({path.stat().st_size / 1e6:,.1f} MB)"),
+            ("data", ", ".join(st.sources) + (" (SIMULATED)" if "emulator" in st.sources else "")
+             if st.sources else "none yet")]
+    for lv in st.levels:
+        if lv.with_data:
+            stale = f"; stalest region through {lv.oldest_through}" \
+                if lv.oldest_through != lv.data_through else ""
+            rows.append((f"{lv.level} data through", f"{lv.data_through} ({lv.with_data} of "
+                                                     f"{lv.regions} regions{stale})"))
+        else:
+            rows.append((f"{lv.level} data through", f"no data (0 of {lv.regions} regions)"))
+    rows.append(("analysed through", st.analysed_through or "not analysed yet (aicity analyze)"))
+    if st.waiting_days:
+        rows.append(("empty days to ask again", str(st.waiting_days)))
+    for name, run in (("last collect", st.last_collect), ("last analyze", st.last_analyze),
+                      ("last nightly job", st.last_job)):
+        if run is None:
+            rows.append((name, "never"))
+            continue
+        text = f"{run['status']} (run {run['id']}, started {run['started_at']})"
+        if run["error"]:
+            text += f": {run['error']}"
+        rows.append((name, text))
+    if st.last_job and st.last_job["detail"].get("out"):
+        rows.append(("last briefings", st.last_job["detail"]["out"]))
+    try:
+        cookies = load_cookies(path=cookies_file) if cookies_file else load_cookies()
+    except UnicodeDecodeError:
+        raise click.ClickException(f"cookies file {cookies_file} is not UTF-8 text") from None
+    if cookies:
+        budget = resolve_budget(None)
+        left = budget_left(db, cookies, budget)
+        rows.append(("accounts", f"{len(cookies)}; " + (
+            f"{left:,} of {budget * len(cookies):,} requests left today (Asia/Shanghai)"
+            if left is not None else "no daily budget")))
+    else:
+        rows.append(("accounts", "none configured (AICITY_BAIDU_COOKIES or --cookies-file)"))
+    if check:
+        rows.append(("integrity", store.integrity_problem(db) or "ok"))
+    db.close()
+    emit(pd.DataFrame(rows, columns=["item", "value"]), fmt)
+
+
+def describe_snapshot(result) -> str:
+    """A snapshot run (or its plan) in the user's terms."""
+    snap = result.snapshot
+    head = f"snapshot {snap['start']}..{snap['end']}: "
+    if not result.pieces and snap.get("reason"):
+        head += snap["reason"]
+    elif result.dry_run:
+        head += (f"{result.pieces} calls tonight (one keyword for one province each), about "
+                 f"{result.estimated_seconds:,.0f} s with {result.accounts} account(s)")
+    else:
+        head += (f"run {result.run_id} ({result.source}): {result.status}; {result.requests} "
+                 f"requests, {result.rows_written} rows in {result.seconds:.1f} s")
+    lines = []
+    if result.budget_left is not None:
+        lines.append(f"budget: {result.budget_left} of {result.daily_budget * result.accounts} "
+                     f"requests left today")
+    # the summary line last: the nightly job keeps a stage's last line
+    lines.append(head + f"; {snap['keywords_done']} of {snap['keywords']} keywords answered "
+                        f"for all {snap['provinces']} provinces"
+                 + (f"; {snap['deferred']} calls deferred to later nights by the budget"
+                    if snap["deferred"] else ""))
+    return "\n".join(lines)
+
+
+def describe_plan(result) -> str:
+    """A dry run (or a run with nothing to do) in the user's terms."""
+    hours = result.estimated_seconds / 3600
+    lines = [f"{result.pieces} pieces to fetch: {result.requests_planned} requests, about "
+             f"{result.estimated_seconds:,.0f} s ({hours:.1f} h) with {result.accounts} "
+             f"account(s) at the configured pacing"
+             + ("" if result.pieces or result.deferred_pieces else "; nothing to do")]
+    if result.budget_left is not None:
+        lines.append(f"budget: {result.budget_left} of {result.daily_budget * result.accounts} "
+                     f"requests left today ({result.accounts} account(s) × "
+                     f"{result.daily_budget} a day)")
+    if result.deferred_pieces:
+        lines.append(f"{result.deferred_pieces} pieces deferred to later nights by the budget")
+    view = result.outlook
+    if view:
+        behind = view.get("days_behind") or {}
+        names = {"country": "national", "province": "provinces", "city": "cities"}
+        per_night = view.get("budget_per_night")
+        lines.append("every night: " + (f"up to {per_night} requests" if per_night
+                                        else "no request budget"))
+        snap = view.get("snapshot")
+        if snap:
+            lines.append(f"  first a city snapshot (regional distribution, last 30 days): "
+                         f"{snap['first_night_keywords']} of {snap['keywords']} keywords for "
+                         f"every city the first night, complete after "
+                         + (f"{snap['nights']} night(s)" if snap["nights"] else
+                            "more than a month")
+                         + "; the nights below count from when it is complete")
+        if view.get("nights_until_all_collected") is None:
+            lines.append("  the budget never reaches every region; add accounts or narrow "
+                         "--regions/--keywords")
+        else:
+            lines.append(f"  every region collected (recent days) after "
+                         f"{view['nights_until_all_collected']} night(s)")
+        if behind:
+            lines.append("  then at most " + ", ".join(
+                f"{names.get(level, level)} {days} day(s)" for level, days in
+                sorted(behind.items(), key=lambda kv: list(names).index(kv[0])))
+                + " behind the latest published day")
+        lines.append("  history complete after " + (
+            f"{view['nights_until_history']} night(s)" if view.get("nights_until_history")
+            else "more than two years at this budget"))
+    return "\n".join(lines)
+
+
+# --- analysis -----------------------------------------------------------------------------------
+
+DIMENSION_CHOICE = click.Choice(["basic", "professional", "technical", "application", "industry"])
+LEVEL_CHOICE = click.Choice(["city", "province"])
+
+
+def basis_option(fn):
+    return click.option(
+        "--basis", type=click.Choice(["series", "distribution"]), default="series",
+        show_default=True,
+        help="series: the analysed daily series; distribution: the newest city snapshot from "
+             "Baidu's regional distribution (`collect --what snapshot`; --period names another "
+             "snapshot's START..END), period means, not seasonally adjusted.")(fn)
+
+
+def selection(fn):
+    fn = click.option("--keyword", help="One keyword instead of a dimension.")(fn)
+    fn = click.option("--group", help="A group of the dimension (e.g. vision, finance).")(fn)
+    fn = click.option("--dimension", "category", type=DIMENSION_CHOICE)(fn)
+    return fn
+
+
+def _need_selection(category, keyword):
+    if bool(category) == bool(keyword):
+        raise click.UsageError("give exactly one of --dimension or --keyword")
+
+
+@cli.command()
+@click.option("--full", is_flag=True, help="Refit everything (default: only what new data "
+                                           "touched).")
+@click.option("--workers", type=int, help="Worker processes (default: up to 2).")
+@db_option
+@domain_errors
+def analyze(db_path, full, workers):
+    """Decompose series and store the components, incrementally.
+
+    Example: aicity analyze
+    """
+    from aicity.analysis.persist import analyze as run_analyze
+    with click.progressbar(length=1, label="analysing", file=sys.stderr) as bar:
+        state = {"stage": None}
+
+        def progress(stage, done, total):
+            if state["stage"] != stage:
+                state["stage"] = stage
+                bar.length, bar.pos = total, 0
+                bar.label = f"analysing {stage}"
+            bar.update(done - bar.pos)
+
+        result = run_analyze(db_path, full=full, workers=workers, progress=progress)
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(result.notes.items()))
+    click.echo(f"{'full' if result.full else 'incremental'} analysis: {result.series} series "
+               f"refitted, {result.appended} extended provisionally, {result.aggregates} "
+               f"aggregates in {result.seconds:.1f} s ({kinds})")
+
+
+@cli.command()
+@selection
+@click.option("--level", type=LEVEL_CHOICE, default="city", show_default=True)
+@click.option("--period", help="2017, 2017-03 or START..END (default: the last full year).")
+@click.option("--normalize", type=click.Choice(["raw", "per-capita", "share", "score"]),
+              default="raw", show_default=True)
+@click.option("--tiers", type=click.Choice(["bands", "breaks"]), default="bands",
+              show_default=True, help="Rank bands 1-10, 11-30, 31-100, rest; or natural breaks.")
+@click.option("--uncertainty", is_flag=True, help="Add a 90% rank interval and tier confidence "
+                                                  "(block bootstrap over weeks).")
+@click.option("--top", type=int, help="Only the first N rows.")
+@basis_option
+@format_option
+@db_option
+@domain_errors
+def rank(db_path, category, group, keyword, level, period, normalize, tiers, uncertainty, top,
+         basis, fmt):
+    """Rank regions by a dimension, group or keyword: rank,region_code,region,province,value,tier.
+
+    Example: aicity rank --dimension professional --period 2017 --top 10
+    """
+    from aicity.analysis import persist
+    _need_selection(category, keyword)
+    db = open_db(db_path)
+    out = persist.rank(db, category=category, group=group, keyword=keyword, level=level,
+                       period=period, normalize=normalize, uncertainty=uncertainty, tiers=tiers,
+                       basis=basis)
+    label_source(db)
+    emit(out.head(top) if top else out, fmt)
+
+
+@cli.command()
+@click.option("--dimension", "category", type=DIMENSION_CHOICE)
+@click.option("--keyword")
+@click.option("--line", type=click.Choice(["qinling-huaihe", "yangtze"]),
+              default="qinling-huaihe", show_default=True)
+@click.option("--period")
+@click.option("--level", type=LEVEL_CHOICE, default="city", show_default=True)
+@format_option
+@db_option
+@domain_errors
+def split(db_path, category, keyword, line, period, level, fmt):
+    """North vs south: side,regions,total,share,mean,median,top10,top50,p_value.
+
+    Example: aicity split --dimension basic --line yangtze
+    """
+    from aicity.analysis import persist
+    _need_selection(category, keyword)
+    db = open_db(db_path)
+    out = persist.split(db, category=category, keyword=keyword, line=line, period=period,
+                        level=level)
+    label_source(db)
+    emit(out, fmt)
+
+
+@cli.command(name="demand-types")
+@click.option("--period")
+@click.option("--top", type=int, default=15, show_default=True)
+@click.option("--threshold", type=float, default=0.25, show_default=True,
+              help="Share at which a technology drives demand.")
+@basis_option
+@format_option
+@db_option
+@domain_errors
+def demand_types(db_path, period, top, threshold, basis, fmt):
+    """Technology demand types of the top cities: shares, type (single/dual/all), drivers.
+
+    Example: aicity demand-types --period 2017
+    """
+    from aicity.analysis import persist
+    db = open_db(db_path)
+    out = persist.demand_types(db, period=period, top=top, threshold=threshold, basis=basis)
+    label_source(db)
+    emit(out, fmt)
+
+
+@cli.command()
+@click.option("--period")
+@click.option("--lq", "lq_threshold", type=float, default=1.2, show_default=True,
+              help="Location quotient at which a city is specialised.")
+@click.option("--full-demand-rank", "full_rank", type=int, default=10, show_default=True,
+              help="Full demand (全需求): in the national top N of all six industries.")
+@click.option("--top", type=int, help="Only the first N rows (as everywhere).")
+@basis_option
+@format_option
+@db_option
+@domain_errors
+def industries(db_path, period, lq_threshold, full_rank, top, basis, fmt):
+    """Industry profiles: shares, location quotients, specialisations and the 全需求 label.
+
+    Example: aicity industries --period 2017 --format csv
+    """
+    from aicity.analysis import persist
+    db = open_db(db_path)
+    out = persist.industries(db, period=period, lq_threshold=lq_threshold, top=full_rank,
+                             basis=basis)
+    label_source(db)
+    emit(out.head(top) if top else out, fmt)
+
+
+@cli.command()
+@selection
+@click.option("--period")
+@click.option("--level", type=LEVEL_CHOICE, default="city", show_default=True)
+@click.option("--top", type=int, default=10, show_default=True,
+              help="Only the first N rows (0: all).")
+@click.option("--show", type=click.Choice(["risers", "fallers", "growth", "tiers"]),
+              default="risers", show_default=True,
+              help="tiers: moves between the cognition tier and the tier of the selection "
+                   "(default: application demand).")
+@format_option
+@db_option
+@domain_errors
+def movers(db_path, category, group, keyword, period, level, top, show, fmt):
+    """Year-on-year growth and rank change: risers, fallers, or tier movement.
+
+    Example: aicity movers --dimension application --show tiers
+    """
+    from aicity.analysis import persist
+    db = open_db(db_path)
+    out = persist.movers(db, category=category, group=group, keyword=keyword, period=period,
+                         level=level, n=top)[show]
+    if out.attrs.get("note") and show != "growth":
+        # risers and fallers are about the change: without it there is nothing to show
+        raise click.ClickException(f"{out.attrs['note']}; choose a later --period")
+    label_source(db)
+    if out.attrs.get("note"):
+        click.echo(f"note: change left empty: {out.attrs['note']}", err=True)
+    emit(out, fmt)
+
+
+@cli.command()
+@click.option("--region", help="Only this region (name or area code).")
+@click.option("--level", type=click.Choice(["country", "province", "city"]))
+@click.option("--keyword", help="Only this keyword's series.")
+@click.option("--dimension", "category", type=DIMENSION_CHOICE,
+              help="Only this dimension's aggregate (with --group: that group's).")
+@click.option("--group", help="A group of the dimension (e.g. vision, 金融).")
+@click.option("--start", type=DAY, help="First date (YYYY-MM-DD).")
+@click.option("--end", type=DAY, help="Last date (YYYY-MM-DD).")
+@click.option("--top", type=int, default=50, show_default=True, help="Only the first N rows "
+                                                                   "(0: all).")
+@format_option
+@db_option
+@domain_errors
+def anomalies(db_path, region, level, keyword, category, group, start, end, top, fmt):
+    """Days a series jumped out of its trend and season: date, region, subject, value, resid.
+
+    Newest first. Found by `aicity analyze` (robust residuals of the STL decomposition); the
+    same rows are in the SQL view anomalies_named.
+
+    Example: aicity anomalies --region 成都 --start 2017-01-01
+    """
+    db = open_db(db_path)
+    code = store.registry(db).resolve(region, level).code if region else None
+    subjects = None
+    if keyword:
+        kw_id, _ = store.resolve_keyword(db, keyword)
+        subjects = [f"k:{kw_id}"]
+    elif category:
+        from aicity.analysis.persist import NoResults, group_id
+        if group:
+            try:
+                group = group_id(category, group)
+            except NoResults as err:
+                raise click.BadParameter(str(err), param_hint="--group") from None
+        subjects = [f"g:{category}/{group}" if group else f"d:{category}"]
+    frame = store.anomalies_frame(db, region=code, start=start, end=end, subjects=subjects,
+                                  limit=top or None)
+    label_source(db)
+    emit(frame, fmt)
+
+
+# --- keywords --------------------------------------------------------------------------------
+
+@cli.group(cls=AicityGroup)
+def keywords():
+    """The keyword taxonomy: list, classify queries, suggest new terms, validate the file."""
+
+
+@keywords.command(name="list")
+@click.option("--dimension", "category",
+              type=click.Choice(["basic", "professional", "technical", "application",
+                                 "industry"]))
+@click.option("--group")
+@click.option("--taxonomy", type=click.Path(dir_okay=False), help="Taxonomy file to read.")
+@format_option
+@domain_errors
+def keywords_list(category, group, taxonomy, fmt):
+    """Taxonomy terms: columns term,category,group (json and table add aliases and note).
+
+    Example: aicity keywords list --dimension application --format csv
+    """
+    from aicity.keywords.taxonomy import default_taxonomy, load_taxonomy
+    tax = load_taxonomy(taxonomy) if taxonomy else default_taxonomy()
+    frame = tax.to_frame()
+    if category:
+        frame = frame[frame["category"] == category]
+    if group:
+        frame = frame[frame["group"] == group]
+    if fmt == "csv":
+        frame = frame[["term", "category", "group"]]
+    emit(frame.reset_index(drop=True), fmt)
+
+
+@keywords.command(name="classify")
+@click.argument("text", nargs=-1)
+@click.option("--from", "from_file", type=click.File("r", encoding="utf-8-sig"),
+              help="Read queries from a file, one a line ('-' for standard input).")
+@format_option
+@domain_errors
+def keywords_classify(text, from_file, fmt):
+    """Which dimensions, groups and terms each query mentions.
+
+    Example: aicity keywords classify 基于深度学习的人脸识别算法
+    """
+    from aicity.keywords.classify import default_classifier
+    queries = list(text)
+    if from_file is not None:
+        queries.extend(line.strip() for line in from_file if line.strip())
+    if not queries:
+        raise click.UsageError("give queries as arguments or with --from FILE")
+    clf = default_classifier()
+    results = [(q, clf.classify(q)) for q in queries]
+    if fmt == "json":
+        click.echo(json.dumps([{"query": q, "matches": [m.as_dict() for m in ms]}
+                               for q, ms in results], ensure_ascii=False, indent=1))
+        return
+    rows = [{"query": q, "category": m.category, "group": m.group, "term": m.term}
+            for q, ms in results for m in (ms or [None]) if m is not None]
+    rows += [{"query": q, "category": "", "group": "", "term": ""} for q, ms in results if not ms]
+    order = {q: i for i, q in enumerate(queries)}
+    frame = pd.DataFrame(rows, columns=["query", "category", "group", "term"])
+    frame = frame.sort_values("query", key=lambda s: s.map(order), kind="stable")
+    emit(frame.reset_index(drop=True), fmt)
+
+
+@keywords.command(name="suggest")
+@click.option("--from", "from_file", type=click.Path(exists=True, dir_okay=False),
+              help="Related words as CSV keyword,word,pv,ratio,sim (default: what the crawler "
+                   "stored from Baidu's demand graph).")
+@click.option("--min-sim", type=float, default=0.0, show_default=True)
+@click.option("--limit", type=int, default=10, show_default=True, help="Candidates per group.")
+@format_option
+@db_option
+@domain_errors
+def keywords_suggest(db_path, from_file, min_sim, limit, fmt):
+    """Rank candidate new terms per group from related searches, with the evidence.
+
+    Nothing is added: accept a candidate by adding it to the taxonomy file.
+
+    Example: aicity keywords suggest --limit 5
+    """
+    from aicity.keywords.classify import suggest_terms
+    if from_file:
+        related = pd.read_csv(from_file, dtype={"keyword": str, "word": str})
+    else:
+        related = store.word_graph_frame(open_db(db_path))
+    missing = {"keyword", "word", "pv", "ratio", "sim"} - set(related.columns)
+    if missing:
+        raise click.ClickException(f"{from_file}: missing columns {', '.join(sorted(missing))}")
+    if related.empty:
+        raise click.ClickException("no related words stored yet; run `aicity collect --what "
+                                   "word-graph` "
+                                   "or pass --from FILE")
+    emit(suggest_terms(related, min_sim=min_sim, limit=limit), fmt)
+
+
+@keywords.command(name="validate")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@domain_errors
+def keywords_validate(file):
+    """Check a taxonomy file (default: the packaged one); prints file:line: reason on error.
+
+    Example: aicity keywords validate aicity/keywords/taxonomy.toml
+    """
+    from aicity.keywords.taxonomy import TAXONOMY_TOML, load_taxonomy
+    tax = load_taxonomy(file or TAXONOMY_TOML)
+    dims = {}
+    for t in tax.terms:
+        dims[t.category] = dims.get(t.category, 0) + 1
+    summary = ", ".join(f"{d} {n}" for d, n in dims.items())
+    click.echo(f"{file or TAXONOMY_TOML}: ok, {len(tax.terms)} terms ({summary})")
+
+
+@cli.group(cls=AicityGroup)
+def export():
+    """Files for people: regional briefing CSVs."""
+
+
+@export.command(name="briefing")
+@click.option("--region", help="Only this region's scope (a city, a province, a city cluster "
+                                "such as 长三角, or 全国).")
+@click.option("--level", type=click.Choice(["city", "province"]),
+              help="One row per city or per province (default: cities, or provinces while no "
+                   "city has data yet).")
+@click.option("--out", type=click.Path(file_okay=False), default="briefings",
+              show_default=True)
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="Column headers in Chinese or snake_case English.")
+@click.option("--line", type=click.Choice(["qinling-huaihe", "yangtze"]),
+              default="qinling-huaihe", show_default=True, help="North/south line.")
+@click.option("--period", help="2017, 2017-03 or START..END (default: the last full year).")
+@db_option
+@domain_errors
+def export_briefing(db_path, region, level, out, lang, line, period):
+    """Regional briefing CSVs (UTF-8 with BOM, for Excel) and a manifest.
+
+    Example: aicity export briefing --region 四川 --out briefings
+    """
+    from aicity.analysis.export import export_briefings
+    result = export_briefings(db_path, Path(out), period=period, region=region, lang=lang,
+                              line=line, level=level)
+    click.echo(f"{len(result.files)} briefing(s) for {result.period} ({result.source}) in "
+               f"{result.out}; manifest {result.manifest}")
+
+
+@cli.command()
+@click.option("--out", type=click.Path(dir_okay=False), default="report.html",
+              show_default=True)
+@click.option("--period", help="2017, 2017-03 or START..END (default: the last full year).")
+@db_option
+@domain_errors
+def report(db_path, out, period):
+    """One self-contained HTML briefing with charts (works offline).
+
+    Example: aicity report --out briefing.html
+    """
+    from aicity.analysis.report import build_report
+    path = build_report(db_path, Path(out), period=period)
+    click.echo(f"report: {path}")
+
+
+@cli.command()
+@click.option("--at", default="02:30", show_default=True, help="Time of the nightly run, "
+                                                               "Asia/Shanghai (HH:MM).")
+@click.option("--once", is_flag=True, help="Run the job now, once, and exit.")
+@click.option("--log-file", type=click.Path(dir_okay=False),
+              help="Log file (default: the database path + .log).")
+@db_option
+@domain_errors
+def schedule(db_path, at, once, log_file):
+    """The nightly job: collect what is new, analyse incrementally, write the briefings.
+
+    Runs in the foreground; stops cleanly on SIGTERM or Ctrl-C. One run at a time, also across
+    processes (a lock next to the database; a crashed run's lock does not block the next).
+
+    Example: aicity schedule --at 02:30
+    """
+    import re
+
+    from aicity import scheduler as nightly
+    if not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", at):
+        raise click.BadParameter(f"{at!r} is not HH:MM", param_hint="--at")
+    path = store.db_path(db_path)
+    open_db(path).close()
+    nightly.configure_logging(Path(log_file) if log_file else Path(str(path) + ".log"))
+    if not once:
+        nightly.schedule(path, at=at)
+        return
+    try:
+        result = nightly.guarded_job(path)
+    except nightly.LockHeld as err:
+        click.echo(f"Error: {err}; not starting", err=True)
+        sys.exit(3)
+    for name, stage in result.stages.items():
+        click.echo(f"{name}: {stage['status']} ({stage.get('summary', '')})")
+    if result.status != "ok":
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--out", type=click.Path(file_okay=False), default="demo-output",
+              show_default=True, help="Folder for the database, briefings and report.")
+@click.option("--seed", type=int, default=2018, show_default=True)
+@click.option("--days", type=int, default=365, show_default=True,
+              help="Days to backfill (365: one request a keyword batch per region, and the "
+                   "briefings cover that year; more doubles the requests).")
+@click.option("--regions", help="Comma-separated regions (default: all).")
+@domain_errors
+def demo(out, seed, days, regions):
+    """The whole main job offline: emulator, backfill, analysis, exports (SIMULATED data).
+
+    Example: aicity demo
+    """
+    from aicity.crawler.run import CollectError
+    from aicity.scheduler import run_demo
+    split_regions = [r.strip() for r in regions.split(",")] if regions else None
+    try:
+        result = run_demo(Path(out), seed=seed, days=days, regions=split_regions)
+    except CollectError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"demo finished in {result.timings['total']:.0f} s "
+               f"(collect {result.timings['collect']:.0f} s, analyse "
+               f"{result.timings['analyze']:.0f} s); everything in it is SIMULATED data")
+    click.echo(f"database: {result.db}")
+    for path in result.files:
+        click.echo(f"  {path}")
+    click.echo(f"try: aicity --db {result.db} rank --dimension professional --top 10 "
+               f"--period {result.period}")
+
+
+def main():  # pragma: no cover - console script entry point
+    # `python -m aicity` (how the nightly job starts its stages) names itself as the command does
+    cli(obj={}, prog_name="aicity")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

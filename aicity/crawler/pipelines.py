@@ -1,0 +1,144 @@
+"""Item pipeline: validate and store through db/ (the only place the crawler writes)."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sqlite3
+from datetime import date, datetime, timedelta, timezone
+
+from scrapy.exceptions import DropItem
+
+from aicity.crawler import confirm
+from aicity.crawler.middlewares import stop_run
+from aicity.crawler.items import (RegionDistributionItem, SeriesItem, UnindexedKeywordItem,
+                           WordGraphItem)
+from aicity.crawler.parsing import dated_values
+from aicity.db import store
+
+logger = logging.getLogger(__name__)
+
+
+class StorePipeline:
+    def __init__(self, crawler):
+        self.crawler = crawler
+        self.db_path = crawler.settings.get("AICITY_DB")
+        self.run_id = crawler.settings.get("AICITY_RUN_ID")
+        self.stored = 0
+        # Test hook: die hard after N stored items, to prove a killed run resumes cleanly.
+        self.kill_after = int(os.environ.get("AICITY_TEST_KILL_AFTER_ITEMS", "0") or 0)
+        self.db = None
+        self.broken = ""          # why storage failed; later items are dropped, not stored
+        self.run_source = None
+        # A writer (an import, `analyze`) may hold the database for a while: wait for it rather
+        # than lose the piece. Only a storage error that waiting cannot fix stops the run.
+        self.busy_timeout = crawler.settings.getfloat("AICITY_DB_BUSY_TIMEOUT", 600.0)
+        self.devices = set(crawler.settings.getlist("AICITY_DEVICES") or ("all", "pc", "wise"))
+        self.confirm_tries = crawler.settings.getint("AICITY_UNCONFIRMED_TRIES",
+                                                     confirm.DEFAULT_TRIES)
+        self.confirm_days = crawler.settings.getfloat("AICITY_UNCONFIRMED_DAYS",
+                                                      confirm.DEFAULT_DAYS)
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def open_spider(self):
+        self.db = store.connect(self.db_path, busy_timeout=self.busy_timeout)
+        self.registry = store.registry(self.db)
+
+    def close_spider(self):
+        if self.db is not None:
+            self.db.close()
+
+    def process_item(self, item):
+        if self.broken:
+            self.crawler.stats.inc_value("aicity/items_not_stored")
+            raise DropItem(f"not stored: {self.broken}")
+        try:
+            return self._process(item)
+        except (sqlite3.Error, OSError) as err:
+            # Disk full, a damaged or read-only file, a lock held past the timeout: every later
+            # piece would fail the same way. Stop, keep what is stored (each piece is its own
+            # transaction, so nothing is half-written; what failed is not marked covered).
+            self.broken = f"storage failed ({type(err).__name__}: {err})"
+            self.crawler.stats.inc_value("aicity/items_not_stored")
+            stop_run(self.crawler, "storage",
+                     f"{self.broken} writing to {self.db_path}; free space or fix the database, "
+                     f"then run collect again")
+            raise DropItem(self.broken) from None
+
+    def _process(self, item):
+        stats = self.crawler.stats
+        source = item_source(self.crawler)
+        if source != self.run_source and self.run_id is not None:
+            # Rows take their provenance from their run: record it before the first row, so a
+            # run killed before it finishes still says where its rows came from.
+            store.set_run_source(self.db, self.run_id, source)
+            self.run_source = source
+        if isinstance(item, SeriesItem):
+            self._store_series(item)
+        elif isinstance(item, UnindexedKeywordItem):
+            store.mark_unindexed(self.db, [item.keyword], item_source(self.crawler))
+            stats.inc_value("aicity/unindexed_keywords")
+            logger.warning("keyword %r is not indexed by Baidu; skipped", item.keyword)
+        elif isinstance(item, RegionDistributionItem):
+            rows = [{"keyword": item.keyword, "area": item.area, "region": code,
+                     "start": item.start, "end": item.end, "value": value,
+                     "share_permille": item.shares.get(code), "source": item_source(self.crawler)}
+                    for code, value in item.values.items() if code in self.registry.by_code]
+            stats.inc_value("aicity/rows_written",
+                            store.save_region_distribution(self.db, rows, self.run_id))
+        elif isinstance(item, WordGraphItem):
+            rows = [dict(w, keyword=item.keyword, period=item.period,
+                         source=item_source(self.crawler)) for w in item.words if w.get("word")]
+            stats.inc_value("aicity/rows_written",
+                            store.save_word_graph(self.db, rows, self.run_id))
+        else:
+            raise DropItem(f"unknown item type {type(item).__name__}")
+        self.stored += 1
+        if self.kill_after and self.stored >= self.kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return item
+
+    def _store_series(self, item: SeriesItem) -> None:
+        if item.region not in self.registry.by_code:
+            raise DropItem(f"{item.keyword}: unknown region {item.region}")
+        rows = {device: values for device, values in item.values.items()
+                if device in self.devices}
+        lengths = {len(v) for v in rows.values()}
+        if len(lengths) != 1:
+            raise DropItem(f"{item.keyword}/{item.region}: devices disagree on length")
+        values = item.values["all"]
+        verdict = confirm.Verdict(len(values))
+        if confirm.first_unconfirmed(values) < len(values):
+            days = [d for d, _ in dated_values(item, "all")]
+            now = datetime.now(timezone.utc).replace(microsecond=0)
+            prior = store.unconfirmed_state(self.db, item.keyword, item.region, days)
+            verdict = confirm.judge(values, days, prior, now, self.confirm_tries,
+                                    self.confirm_days)
+            self.crawler.stats.inc_value("aicity/unconfirmed_days",
+                                         sum(1 for m in verdict.unconfirmed if not m[4]))
+        keep = verdict.keep
+        cover_end = None
+        if keep == len(values):
+            cover_end = item.end
+        elif keep:
+            # the last kept day (or the last day of the last kept week)
+            step = 7 if item.granularity == "week" else 1
+            cover_end = min(item.end, (date.fromisoformat(item.start)
+                                       + timedelta(days=step * keep - 1)).isoformat())
+        written = store.save_series(self.db, item.keyword, item.region, item.start, cover_end,
+                                    item.granularity, {d: v[:keep] for d, v in rows.items()},
+                                    item_source(self.crawler), self.run_id,
+                                    unconfirmed=verdict.unconfirmed)
+        self.crawler.stats.inc_value("aicity/rows_written", written)
+        if keep:
+            self.crawler.stats.inc_value("aicity/series_stored")
+
+
+def item_source(crawler) -> str:
+    """'emulator' when the server said its world is simulated, 'baidu' for the real site, else
+    'other' (a server that speaks the protocol but is neither)."""
+    return crawler.stats.get_value("aicity/source") or crawler.settings.get("AICITY_SOURCE",
+                                                                            "other")

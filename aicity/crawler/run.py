@@ -1,0 +1,504 @@
+"""`collect`: plan what is missing, crawl it with Scrapy, record the run.
+
+Scrapy's reactor runs once per process, so a long-lived caller (the scheduler) runs
+`aicity collect` in a child process rather than calling `collect` twice.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from urllib.parse import urlparse
+
+from aicity.db import store
+from aicity.db.regions import RegionError
+from aicity.crawler.accounts import SHANGHAI, account_key, load_cookies, today_shanghai
+from aicity.crawler.cipher import CipherConfigError, load_cipher
+from aicity.crawler.plan import (DEFAULT_WINDOW_DAYS, REQUESTS_PER_PIECE, SNAPSHOT_DAYS, Area, Piece,
+                          SnapshotPlan, missing_ranges, outlook, plan_night, plan_snapshot,
+                          snapshot_order, snapshot_outlook)
+from aicity.crawler.protocol import EARLIEST
+
+REAL_BASE_URL = "https://index.baidu.com"
+CHECK_BATCH = 15
+KINDS = ("index", "snapshot", "region", "word-graph")
+
+
+class CollectError(RuntimeError):
+    """A collect run that cannot start (no cookies, bad dates, unknown regions...)."""
+
+
+@dataclass
+class CollectResult:
+    kind: str
+    run_id: int | None
+    pieces: int
+    requests_planned: int
+    estimated_seconds: float
+    accounts: int
+    dry_run: bool = False
+    rows_written: int = 0
+    series_stored: int = 0
+    remaining_pieces: int = 0
+    requests: int = 0
+    responses_by_status: dict = field(default_factory=dict)
+    http_status: dict = field(default_factory=dict)
+    failures: dict = field(default_factory=dict)
+    unindexed: list = field(default_factory=list)
+    stopped: str = ""
+    stopped_cause: str = ""          # accounts, token or network
+    source: str = ""
+    seconds: float = 0.0
+    status: str = "ok"
+    deferred_pieces: int = 0         # left for later nights by the budget
+    budget_left: int | None = None   # requests the accounts may still send today
+    daily_budget: int = 0
+    waiting_days: int = 0            # empty days waiting to be confirmed (re-asked later)
+    end: str = ""
+    outlook: dict = field(default_factory=dict)
+    snapshot: dict = field(default_factory=dict)   # kind snapshot: window, keywords done, why not
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+PUBLISH_HOUR = 12   # Baidu Index publishes yesterday during the morning, Beijing time
+
+
+def latest_published(now: datetime | None = None, lag_days: int | None = None) -> date:
+    """The last day Baidu has published at `now`.
+
+    Baidu updates in the morning (Beijing time), not overnight: before noon yesterday may not
+    be out, so the answer is the day before yesterday; from noon on, yesterday. A fixed lag
+    (env AICITY_BAIDU_LAG_DAYS) overrides the rule; AICITY_BAIDU_PUBLISH_HOUR moves the hour.
+    Asking too far is harmless anyway: empty days at the end are re-asked on later runs.
+    """
+    now = (now or datetime.now(SHANGHAI)).astimezone(SHANGHAI)
+    if lag_days is None and os.environ.get("AICITY_BAIDU_LAG_DAYS"):
+        lag_days = int(os.environ["AICITY_BAIDU_LAG_DAYS"])
+    if lag_days is None:
+        hour = int(os.environ.get("AICITY_BAIDU_PUBLISH_HOUR", PUBLISH_HOUR))
+        lag_days = 1 if now.hour >= hour else 2
+    return now.date() - timedelta(days=lag_days)
+
+
+def _non_negative(value, env: str, default: str, kind, unit: str, what: str):
+    """An option's value, else its environment variable's, as a non-negative number."""
+    if value is None:
+        text = os.environ.get(env, default)
+        try:
+            value = kind(text)
+        except ValueError:
+            raise CollectError(f"{env}={text!r} is not {unit}") from None
+    if value < 0:
+        raise CollectError(f"{what} {value} must not be negative")
+    return value
+
+
+def resolve_budget(daily_budget: int | None) -> int:
+    return _non_negative(daily_budget, "AICITY_BAIDU_DAILY_BUDGET", "1500", int,
+                         "a whole number of requests", "daily budget (0 = no limit)")
+
+
+def resolve_base_url(base_url: str | None) -> str:
+    url = (base_url or os.environ.get("AICITY_BAIDU_BASE_URL") or REAL_BASE_URL).rstrip("/")
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise CollectError(f"base URL {without_credentials(url)!r} is not an http(s) URL")
+    if parsed.username or parsed.password:
+        raise CollectError(f"base URL {without_credentials(url)!r} carries a user name or "
+                           f"password; Baidu Index takes none: give the URL without them")
+    return url
+
+
+def resolve_delay(delay: float | None) -> float:
+    return _non_negative(delay, "AICITY_BAIDU_DELAY", "15", float, "a number of seconds",
+                         "delay")
+
+
+def _parse_day(text: str | date | None, what: str) -> date | None:
+    if text is None or isinstance(text, date):
+        return text
+    from aicity.analysis.periods import PeriodError, parse_day
+    try:
+        return parse_day(text, what)
+    except PeriodError as err:
+        raise CollectError(str(err)) from None
+
+
+def scope(db, regions: list[str] | None, keywords: list[str] | None):
+    """(keyword terms, region codes) to collect: the taxonomy and every current region unless
+    narrowed; names are resolved as everywhere else."""
+    reg = store.registry(db)
+    if regions:
+        try:
+            codes = [reg.resolve(r).code for r in regions]
+        except RegionError as err:
+            raise CollectError(str(err)) from None
+    else:
+        codes = [r.code for r in reg.filter(include_legacy=False)]
+    if keywords:
+        terms = []
+        for k in keywords:
+            try:
+                terms.append(store.resolve_keyword(db, k)[1])
+            except store.UnknownKeyword:
+                terms.append(k)  # a new keyword: Baidu's pre-check will say if it is indexed
+    else:
+        terms = [r[0] for r in db.execute(
+            "SELECT term FROM keywords WHERE in_taxonomy = 1 ORDER BY id")]
+    return list(dict.fromkeys(terms)), list(dict.fromkeys(codes))
+
+
+def covered_ranges(db, terms: list[str], waiting: bool = False
+                   ) -> dict[tuple[str, int], list[tuple[date, date]]]:
+    """Fetched ranges per (keyword, region); with `waiting`, also the empty days still waiting
+    to be confirmed (they are not missing for this run: later runs ask again)."""
+    ids = store.keyword_ids(db, terms, create=False)
+    cov = store.coverage_frame(db, list(ids.values()))
+    term_of = {v: k for k, v in ids.items()}
+    covered: dict[tuple[str, int], list[tuple[date, date]]] = {}
+    for kw_id, region, a, b in cov[["keyword_id", "region", "start", "end"]].itertuples(
+            index=False):
+        covered.setdefault((term_of[kw_id], region), []).append(
+            (date.fromisoformat(a), date.fromisoformat(b)))
+    if waiting and ids:
+        for term, region, day, step in store.waiting_days(db, list(ids.values())):
+            d = date.fromisoformat(day)
+            covered.setdefault((term, region), []).append((d, d + timedelta(days=step - 1)))
+    return covered
+
+
+def areas_for(db, codes: list[int]) -> list[Area]:
+    reg = store.registry(db)
+    return [Area(c, reg.by_code[c].level, float(reg.by_code[c].population or 0)) for c in codes]
+
+
+def plan(db, terms: list[str], codes: list[int], start: date, end: date,
+         window_days: int = DEFAULT_WINDOW_DAYS, budget: int | None = None,
+         check_requests: int = 0, waiting: bool = False):
+    """Tonight's plan for the scope (see crawler.plan.plan_night)."""
+    covered = covered_ranges(db, terms, waiting)
+    return plan_night(terms, areas_for(db, codes), start, end, covered, budget=budget,
+                      window_days=window_days, check_requests=check_requests)
+
+
+def still_missing(db, pieces: list[Piece]) -> list[Piece]:
+    """The pieces of a plan whose days are not all covered (waiting days count as covered)."""
+    terms = list(dict.fromkeys(k for p in pieces for k in p.keywords))
+    covered = covered_ranges(db, terms, waiting=True)
+    return [p for p in pieces
+            if any(missing_ranges(p.start, p.end, covered.get((k, p.region), []))
+                   for k in p.keywords)]
+
+
+def region_state(db, terms: list[str], codes: list[int]) -> dict[int, tuple]:
+    """region -> (oldest, newest) day every keyword has, for the outlook."""
+    covered = covered_ranges(db, terms)
+    out = {}
+    for code in codes:
+        firsts, lasts = [], []
+        for kw in terms:
+            ranges = covered.get((kw, code))
+            if not ranges:
+                firsts = lasts = []
+                break
+            firsts.append(min(a for a, _ in ranges))
+            lasts.append(max(b for _, b in ranges))
+        out[code] = (max(firsts), min(lasts)) if lasts else (None, None)
+    return out
+
+
+def city_snapshot_plan(db, terms: list[str], codes: list[int], end: date, budget: int | None,
+                       window: tuple[date, date] | None = None) -> SnapshotPlan:
+    """Tonight's regional-distribution calls for a snapshot of the cities in `codes` (see
+    crawler.plan.plan_snapshot); none when every such city already has index series through
+    the snapshot's days. `window` pins the snapshot (to count what is left of it)."""
+    reg = store.registry(db)
+    cities = [c for c in codes if reg.by_code[c].level == "city"]
+    order = snap_order(db, terms)
+    provinces = snap_provinces(db, codes)
+    since = end - timedelta(days=SNAPSHOT_DAYS - 1)
+    answered = store.distribution_answered(db, (window[0] if window else since).isoformat())
+    if window:
+        answered = {window: answered.get(window, set())}
+    plan_ = plan_snapshot(order, provinces, window[1] if window else end, answered,
+                          budget=budget)
+    if not cities:
+        return SnapshotPlan(plan_.start, plan_.end, [], 0, 0, len(order), 0, "no city in scope")
+    if window is not None:
+        return plan_
+    lacking = {c for c, (_, newest) in region_state(db, terms, cities).items()
+               if newest is None or newest < since}
+    reason = ""
+    if not lacking:
+        reason = f"every city has its index series for the last {SNAPSHOT_DAYS} days"
+    else:
+        # The index collect that follows may reach every such city tonight by itself.
+        night = plan(db, terms, codes, since, end, budget=budget,
+                     check_requests=check_requests(len(terms)))
+        if not any(p.region in lacking for p in night.deferred):
+            reason = "tonight's index collect reaches every city"
+    if reason:
+        return SnapshotPlan(plan_.start, plan_.end, [], 0, plan_.done_keywords, len(order),
+                            len(provinces), reason + ": no snapshot needed")
+    return plan_
+
+
+def snap_order(db, terms: list[str]) -> list[str]:
+    """The indexed keywords in the order a snapshot asks for them (crawler.plan.snapshot_order);
+    keywords outside the taxonomy last."""
+    gone = store.unindexed(db, terms)
+    terms = [t for t in terms if t not in gone]
+    order = snapshot_order(store.keyword_strata(db, terms))
+    return order + [t for t in terms if t not in set(order)]
+
+
+def snap_provinces(db, codes: list[int]) -> list[int]:
+    """Province codes of the cities among `codes` (a snapshot asks each province once)."""
+    reg = store.registry(db)
+    province_code = {r.name: r.code for r in reg.filter(level="province")}
+    return sorted({province_code[reg.by_code[c].province] for c in codes
+                   if reg.by_code[c].level == "city" and reg.by_code[c].province in province_code})
+
+
+def snapshot_summary(snap: SnapshotPlan) -> dict:
+    return {"start": snap.start.isoformat(), "end": snap.end.isoformat(),
+            "calls": len(snap.calls), "deferred": snap.deferred,
+            "keywords_done": snap.done_keywords, "keywords": snap.keywords,
+            "provinces": snap.provinces, "complete": snap.complete, "reason": snap.reason}
+
+
+def estimate(pieces: int, keywords: int, accounts: int, delay: float, check: bool = True
+             ) -> tuple[int, float]:
+    """Requests (index + ptbk per piece, plus keyword checks) and seconds at this pacing."""
+    requests = REQUESTS_PER_PIECE * pieces + (check_requests(keywords, check) if pieces else 0)
+    return requests, requests * delay / max(1, accounts)
+
+
+def check_requests(keywords: int, check: bool = True) -> int:
+    return math.ceil(keywords / CHECK_BATCH) if check else 0
+
+
+def budget_left(db, cookies: list[str], daily_budget: int) -> int | None:
+    """Requests the accounts may still send today (None when there is no daily budget)."""
+    if not daily_budget:
+        return None
+    salt = store.crawl_salt(db)
+    used = store.budget_used(db, [account_key(salt, c) for c in cookies], today_shanghai())
+    return sum(max(0, daily_budget - n) for n in used.values())
+
+
+def collect(db_path=None, *, kind: str = "index", start=None, end=None, regions=None,
+            keywords=None, base_url=None, delay=None, cookies_file=None,
+            window_days: int = DEFAULT_WINDOW_DAYS, dry_run: bool = False, check: bool = True,
+            devices: tuple[str, ...] = ("all", "pc", "wise"), progress: bool = False,
+            settings: dict | None = None, daily_budget: int | None = None,
+            cipher_file=None, use_budget: bool = True) -> CollectResult:
+    """Collect what is missing for the scope into the database; see `aicity collect --help`."""
+    if kind not in KINDS:
+        raise CollectError(f"kind must be one of {', '.join(KINDS)}")
+    db = store.connect(db_path)
+    store.require_schema(db)
+    end_day = _parse_day(end, "--end") or latest_published()
+    start_day = _parse_day(start, "--start") or (end_day - timedelta(days=729))
+    if start_day < EARLIEST:
+        start_day = EARLIEST  # Baidu has nothing earlier
+    if end_day < start_day:
+        raise CollectError(f"--end {end_day} is before --start {start_day}")
+    bad = [d for d in devices if d not in ("all", "pc", "wise")]
+    if bad or not devices:
+        raise CollectError(f"devices must be among all, pc, wise (got {','.join(devices)})")
+    if window_days < 1 or window_days > 3650:
+        raise CollectError(f"window of {window_days} days is outside 1..3650")
+    url = resolve_base_url(base_url)
+    pace = resolve_delay(delay)
+    budget = resolve_budget(daily_budget)
+    try:
+        cipher = load_cipher(cipher_file)
+    except CipherConfigError as err:
+        raise CollectError(str(err)) from None
+    try:
+        cookies = load_cookies(path=cookies_file) if cookies_file else load_cookies()
+    except UnicodeDecodeError:
+        raise CollectError(f"cookies file {cookies_file} is not UTF-8 text") from None
+    terms, codes = scope(db, regions, keywords)
+    left = budget_left(db, cookies, budget) if cookies and use_budget else None
+    outlook_info: dict = {}
+
+    if kind == "index":
+        checks = check_requests(len(terms), check)
+        night = plan(db, terms, codes, start_day, end_day, window_days, budget=left,
+                     check_requests=checks)
+        pieces = night.pieces
+        n_pieces = len(pieces)
+        requests, seconds = estimate(n_pieces, len(terms), len(cookies), pace, check)
+        if dry_run:
+            nightly = budget * len(cookies) if budget and cookies else None
+            view = outlook(len(terms), areas_for(db, codes), start_day, end_day,
+                           region_state(db, terms, codes), budget=nightly,
+                           window_days=window_days, check_requests=checks)
+            outlook_info = {"nights_until_all_collected": view.nights_until_all_collected,
+                            "nights_until_history": view.nights_until_history,
+                            "days_behind": view.staleness,
+                            "requests_per_night": view.requests_per_night,
+                            "budget_per_night": nightly}
+            # The nightly job takes a city snapshot first while it is needed (issue 9).
+            snap = city_snapshot_plan(db, terms, codes, end_day, nightly)
+            if snap.calls:
+                first, nights = snapshot_outlook(snap_order(db, terms), snap_provinces(db, codes),
+                                                 end_day, {}, budget=nightly)
+                outlook_info["snapshot"] = {"first_night_keywords": first,
+                                            "keywords": snap.keywords, "nights": nights}
+    elif kind == "snapshot":
+        snap = city_snapshot_plan(db, terms, codes, end_day, left)
+        n_pieces = len(snap.calls)
+        requests, seconds = n_pieces, n_pieces * pace / max(1, len(cookies))
+    elif kind == "region":
+        areas = sorted({0, *[c for c in codes if 900 < c < 1000]})
+        n_pieces = len(areas) * len(terms)   # one keyword a call
+        requests, seconds = n_pieces, n_pieces * pace / max(1, len(cookies))
+    else:
+        n_pieces = math.ceil(len(terms) / 5)
+        requests, seconds = n_pieces, n_pieces * pace / max(1, len(cookies))
+    result = CollectResult(kind=kind, run_id=None, pieces=n_pieces, requests_planned=requests,
+                           estimated_seconds=seconds, accounts=len(cookies), dry_run=dry_run,
+                           budget_left=left, daily_budget=budget, end=end_day.isoformat(),
+                           outlook=outlook_info)
+    if kind == "index":
+        result.deferred_pieces = len(night.deferred)
+    if kind == "snapshot":
+        result.deferred_pieces = snap.deferred
+        result.snapshot = snapshot_summary(snap)
+    if dry_run or n_pieces == 0:
+        if kind in ("index", "snapshot") and left is not None and n_pieces == 0 \
+                and result.deferred_pieces:
+            result.status = "budget"     # nothing fits in what is left of today's budget
+        db.close()
+        return result
+    if not cookies:
+        db.close()
+        raise CollectError("no Baidu cookies: set AICITY_BAIDU_COOKIES (one cookie per line) "
+                           "or pass --cookies-file FILE")
+
+    host_source = "baidu" if urlparse(url).hostname == "index.baidu.com" else "other"
+    run = store.start_run(db, "collect", host_source, {
+        "kind": kind, "start": start_day.isoformat(), "end": end_day.isoformat(),
+        "keywords": len(terms), "regions": len(codes), "pieces": n_pieces,
+        "deferred_pieces": result.deferred_pieces, "budget_left": left,
+        "base_url": without_credentials(url), "delay": pace, "accounts": len(cookies)})
+    db.conn.commit()
+    t0 = time.monotonic()
+    stats, stopped = _crawl(kind, db_path, run.id, url, pace, cookies, cookies_file, host_source,
+                            pieces if kind == "index" else snap if kind == "snapshot" else None,
+                            terms, codes, start_day,
+                            end_day, check, {"AICITY_DEVICES": list(devices),
+                                             "AICITY_PROGRESS": progress,
+                                             "AICITY_PROGRESS_TOTAL": n_pieces,
+                                             "AICITY_DAILY_BUDGET": budget if use_budget else 0,
+                                             **cipher.settings(),
+                                             **(settings or {})})
+    result.run_id = run.id
+    result.seconds = time.monotonic() - t0
+    result.rows_written = int(stats.get("aicity/rows_written", 0))
+    result.series_stored = int(stats.get("aicity/series_stored", 0))
+    result.requests = int(stats.get("downloader/request_count", 0))
+    result.responses_by_status = {k.rsplit("/", 1)[1]: v for k, v in stats.items()
+                                  if k.startswith("aicity/status/")}
+    result.http_status = {k.rsplit("/", 1)[1]: v for k, v in stats.items()
+                          if k.startswith("downloader/response_status_count/")}
+    result.failures = {k.split("/", 2)[2]: v for k, v in stats.items()
+                       if k.startswith("aicity/failures/")}
+    result.stopped = stopped
+    result.stopped_cause = stats.get("aicity/stopped_cause", "")
+    result.source = stats.get("aicity/source") or host_source
+    if kind == "index":
+        result.unindexed = sorted(store.unindexed(db, terms))
+        # What tonight's plan still lacks, not counting keywords Baidu does not index nor
+        # empty days waiting to be confirmed (later runs ask for those again).
+        gone = set(result.unindexed)
+        tonight = [Piece(p.region, p.start, p.end, tuple(k for k in p.keywords if k not in gone))
+                   for p in pieces]
+        result.remaining_pieces = len(still_missing(db, [p for p in tonight if p.keywords]))
+        result.waiting_days = int(stats.get("aicity/unconfirmed_days", 0))
+    if kind == "snapshot":
+        after = city_snapshot_plan(db, terms, codes, end_day, None, window=(snap.start, snap.end))
+        asked = set(snap.calls)
+        result.remaining_pieces = sum(1 for c in after.calls if c in asked)
+        result.snapshot = snapshot_summary(after)
+        result.budget_left = budget_left(db, cookies, budget) if use_budget else None
+    if stopped:
+        result.status = "failed"
+    elif result.remaining_pieces or result.failures:
+        result.status = "partial"
+    detail = json.loads(db.execute("SELECT detail FROM runs WHERE id = ?", [run.id]
+                                   ).fetchone()[0])
+    detail.update({k: v for k, v in result.as_dict().items()
+                   if k in ("requests", "responses_by_status", "http_status", "failures",
+                            "unindexed", "remaining_pieces", "series_stored", "seconds",
+                            "stopped", "stopped_cause", "waiting_days")})
+    store.finish_run(db, run, result.status, result.rows_written, detail,
+                     error=stopped)
+    db.execute("UPDATE runs SET source = ? WHERE id = ?", [result.source, run.id])
+    db.conn.commit()
+    db.close()
+    return result
+
+
+def without_credentials(url: str) -> str:
+    """The URL without any user:password@ part (it would otherwise reach the runs table)."""
+    parsed = urlparse(url)
+    if parsed.username or parsed.password:
+        return parsed._replace(netloc=parsed.hostname + (f":{parsed.port}" if parsed.port
+                                                         else "")).geturl()
+    return url
+
+
+def _crawl(kind, db_path, run_id, url, pace, cookies, cookies_file, host_source, pieces, terms,
+           codes, start_day, end_day, check, overrides) -> tuple[dict, str]:
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.settings import Settings
+
+    settings = Settings()
+    settings.setmodule("aicity.crawler.settings", priority="project")
+    n = max(1, len(cookies))
+    settings.update({
+        "AICITY_DB": str(store.db_path(db_path)),
+        "AICITY_RUN_ID": run_id,
+        "AICITY_SOURCE": host_source,
+        "AICITY_COOKIES_FILE": str(cookies_file or ""),
+        "CONCURRENT_REQUESTS": n,
+        "DOWNLOAD_DELAY": pace,
+        # One download slot per account: one request in flight, `pace` seconds apart.
+        "DOWNLOAD_SLOTS": {f"account-{i}": {"concurrency": 1, "delay": pace}
+                           for i in range(1, n + 1)},
+        "LOG_LEVEL": os.environ.get("AICITY_LOG_LEVEL", "WARNING"),
+    }, priority="cmdline")
+    settings.update(overrides, priority="cmdline")
+    process = CrawlerProcess(settings)
+    if kind == "index":
+        from aicity.crawler.spiders.search_index import SearchIndexSpider
+        crawler = process.create_crawler(SearchIndexSpider)
+        process.crawl(crawler, pieces=pieces, base_url=url, check=check,
+                      recent_from=end_day - timedelta(days=2))
+    elif kind == "snapshot":
+        from aicity.crawler.spiders.region import RegionSpider
+        crawler = process.create_crawler(RegionSpider)
+        process.crawl(crawler, keywords=[], areas=[], start=pieces.start.isoformat(),
+                      end=pieces.end.isoformat(), base_url=url, calls=pieces.calls)
+    elif kind == "region":
+        from aicity.crawler.spiders.region import RegionSpider
+        crawler = process.create_crawler(RegionSpider)
+        areas = sorted({0, *[c for c in codes if 900 < c < 1000]})
+        process.crawl(crawler, keywords=terms, areas=areas, start=start_day.isoformat(),
+                      end=end_day.isoformat(), base_url=url)
+    else:
+        from aicity.crawler.spiders.word_graph import WordGraphSpider
+        crawler = process.create_crawler(WordGraphSpider)
+        process.crawl(crawler, keywords=terms, dates=[end_day.isoformat()], base_url=url)
+    process.start()
+    stats = crawler.stats.get_stats()
+    return stats, stats.get("aicity/stopped", "")

@@ -1,0 +1,100 @@
+"""Scrapy settings for the aicity crawler: the one settings module (scrapy.cfg points here).
+
+Values that differ between machines come from the environment; `aicity collect` overrides
+the per-run ones (database, accounts, pacing) when it starts a crawl.
+"""
+import os
+
+BOT_NAME = "aicity"
+SPIDER_MODULES = ["aicity.crawler.spiders"]
+NEWSPIDER_MODULE = "aicity.crawler.spiders"
+
+# Baidu Index is an API behind a login, not pages for robots.txt; we pace per account instead.
+ROBOTSTXT_OBEY = False
+# Cookies are set per request by AccountsMiddleware (one account per request); Scrapy's cookie
+# jar would mix accounts and store Baidu's Set-Cookie values.
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+LOG_LEVEL = os.getenv("AICITY_LOG_LEVEL", "INFO")
+
+AICITY_BASE_URL = os.getenv("AICITY_BAIDU_BASE_URL", "https://index.baidu.com")
+AICITY_DB = os.getenv("AICITY_DB", "aicity.db")
+# Seconds between two requests of one account; each account is its own download slot.
+AICITY_DELAY = float(os.getenv("AICITY_BAIDU_DELAY", "15"))
+AICITY_DAILY_BUDGET = int(os.getenv("AICITY_BAIDU_DAILY_BUDGET", "1500"))
+AICITY_COOLDOWN = float(os.getenv("AICITY_BAIDU_COOLDOWN", "1800"))       # after 10001
+AICITY_ABNORMAL_BACKOFF = float(os.getenv("AICITY_BAIDU_BACKOFF", "300"))  # after 10018, doubling
+AICITY_ABNORMAL_RETRIES = int(os.getenv("AICITY_BAIDU_ABNORMAL_RETRIES", "3"))
+AICITY_MAX_WAIT = float(os.getenv("AICITY_BAIDU_MAX_WAIT", "900"))  # wait for a parked account
+AICITY_RUN_ID = None
+AICITY_DEVICES = ["all", "pc", "wise"]    # which of Baidu's three series to store
+AICITY_PROGRESS = False                   # a progress bar on stderr (aicity demo)
+AICITY_PROGRESS_TOTAL = 0
+AICITY_COOKIES_FILE = os.getenv("AICITY_BAIDU_COOKIES_FILE", "")
+
+# Cipher-Text constants rotate with Baidu's acs JavaScript: they live in crawler/cipher.toml
+# (or AICITY_CIPHER_FILE / AICITY_CIPHER_KEY, _T0, _VERSION) and `collect` passes them in.
+AICITY_CIPHER_KEY = ""
+AICITY_CIPHER_T0 = 0
+AICITY_CIPHER_VERSION = ""
+# 10018 on this many requests in a row (no success between) means the token itself is refused:
+# stop instead of backing off for hours.
+AICITY_TOKEN_STREAK = int(os.getenv("AICITY_BAIDU_TOKEN_STREAK", "10"))
+# Connection failures in a row (refused, DNS, timeouts; no answer between) before the run
+# stops: the server is gone, and retrying thousands of requests only spends the budget.
+AICITY_UNREACHABLE_STREAK = int(os.getenv("AICITY_BAIDU_UNREACHABLE_STREAK", "12"))
+# Empty values at the end of an answer are accepted as missing after this many answers over at
+# least this many days (crawler/confirm.py).
+AICITY_UNCONFIRMED_TRIES = int(os.getenv("AICITY_UNCONFIRMED_TRIES", "3"))
+AICITY_UNCONFIRMED_DAYS = float(os.getenv("AICITY_UNCONFIRMED_DAYS", "2"))
+
+USER_AGENT = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
+              "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")
+DEFAULT_REQUEST_HEADERS = {
+    "Accept": "application/json, text/plain, */*",
+    "Referer": "https://index.baidu.com/v2/main/index.html",
+    "X-Requested-With": "XMLHttpRequest",
+}
+
+CONCURRENT_REQUESTS = 1
+# Items a response yields that are processed at once. The pipeline writes to SQLite one item
+# at a time anyway, and Scrapy starts this many asyncio tasks for every response: at the
+# default 100 that was 105 tasks an answer and most of the crawler's time.
+CONCURRENT_ITEMS = 1
+# First in, first out within a priority: requests are scheduled in the plan's order (newest
+# days first), in bands of one priority (crawler.plan.plan_priority).
+SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
+DOWNLOAD_DELAY = AICITY_DELAY
+DOWNLOAD_TIMEOUT = int(os.getenv("AICITY_DOWNLOAD_TIMEOUT", "30"))
+RETRY_ENABLED = True
+RETRY_TIMES = 8
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+
+DOWNLOADER_MIDDLEWARES = {
+    "aicity.crawler.middlewares.AccountsMiddleware": 580,
+    # Sees connection failures before RetryMiddleware (550) retries them.
+    "aicity.crawler.middlewares.ReachabilityMiddleware": 560,
+    "aicity.crawler.middlewares.EnvelopeMiddleware": 590,
+    # Baidu's API does not redirect; a redirect means a login page, which AccountsMiddleware
+    # should see as such rather than follow.
+    "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+    "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,   # cookies, not HTTP auth
+}
+# Spider middlewares that do nothing for an API crawl yet cost a step per item on every
+# response (five items an answer): no depth limit, no long URLs; and the Referer stays the
+# index page, as a browser's XHR sends it, instead of becoming the previous API URL.
+SPIDER_MIDDLEWARES = {
+    "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
+    "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
+    "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
+    "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
+}
+# A development check that re-reads and parses a callback's source on every response (its
+# cache is keyed by bound methods, which are new each time): 6% of the crawl.
+WARN_ON_GENERATOR_RETURN_VALUE = False
+EXTENSIONS = {"aicity.crawler.extensions.ProgressBar": 500}
+ITEM_PIPELINES = {
+    "aicity.crawler.pipelines.StorePipeline": 300,
+}

@@ -1,0 +1,173 @@
+"""SearchApi/index: keyword × region × date-range series, with the ptbk step and a keyword
+pre-check so an unindexed keyword is reported and skipped instead of sinking its batch."""
+from __future__ import annotations
+
+import functools
+import logging
+from urllib.parse import urlencode
+
+import scrapy
+
+from aicity.crawler import protocol as proto
+from aicity.crawler.items import UnindexedKeywordItem
+from aicity.crawler.parsing import DEVICES, series_items, unindexed_items
+from aicity.crawler.plan import Piece, plan_priority
+
+logger = logging.getLogger(__name__)
+CHECK_BATCH = 15
+BLANK_RETRIES = 2
+PTBK_PATHS = ("/Interface/ptbk", "/Interface/api/ptbk")  # checkWordsExists takes up to 15 keywords (5 groups of 3) per call
+
+
+class SearchIndexSpider(scrapy.Spider):
+    name = "search_index"
+
+    def __init__(self, pieces: list[Piece], base_url: str, check: bool = True,
+                 recent_from=None, **kwargs):
+        super().__init__(**kwargs)
+        # Pieces starting on or after this day may not be published yet: a blank answer there
+        # is asked again only once (later runs ask again anyway).
+        self.recent_from = recent_from
+        self.pieces = list(pieces)
+        self.base_url = base_url.rstrip("/")
+        self.check = check
+        self.unindexed: set[str] = set()
+        self._checks_pending = 0
+
+    @functools.cached_property
+    def devices(self) -> tuple[str, ...]:
+        """The series the pipeline keeps (the rest of an answer is not decoded)."""
+        return tuple(self.settings.getlist("AICITY_DEVICES") or DEVICES)
+
+    # --- requests -------------------------------------------------------------------------
+    def _api(self, path: str, params: dict, endpoint: str, callback, cipher_keyword=None,
+             cb_kwargs=None, meta=None, errback=None) -> scrapy.Request:
+        url = f"{self.base_url}{path}?{urlencode(params, doseq=True)}"
+        return scrapy.Request(url, callback=callback, cb_kwargs=cb_kwargs or {}, dont_filter=True,
+                              errback=errback,
+                              meta={"baidu_endpoint": endpoint, "cipher_keyword": cipher_keyword,
+                                    **(meta or {})})
+
+    def index_request(self, piece: Piece, blank_tries: int = 0, priority: int = 0
+                      ) -> scrapy.Request:
+        params = {"area": piece.region, "word": proto.word_param(list(piece.keywords)),
+                  "startDate": piece.start.isoformat(), "endDate": piece.end.isoformat()}
+        request = self._api("/api/SearchApi/index", params, "index", self.parse_index,
+                            cipher_keyword=piece.keywords[0], cb_kwargs={"piece": piece},
+                            meta={"blank_tries": blank_tries})
+        # The plan's order (newest first) is kept by priority, so when the budget ends a night
+        # early (retries also spend it) what is left out is the plan's tail, not a scatter.
+        return request.replace(priority=priority)
+
+    async def start(self):
+        keywords = list(dict.fromkeys(k for p in self.pieces for k in p.keywords))
+        if not self.check or not keywords:
+            for i, piece in enumerate(self.pieces):
+                yield self.index_request(piece, priority=plan_priority(i))
+            return
+        batches = [keywords[i:i + CHECK_BATCH] for i in range(0, len(keywords), CHECK_BATCH)]
+        self._checks_pending = len(batches)
+        for batch in batches:
+            yield self._api("/api/AddWordApi/checkWordsExists", {"word": ",".join(batch)},
+                            "check", self.parse_check, errback=self.check_failed)
+
+    # --- parsing --------------------------------------------------------------------------
+    def parse_check(self, response):
+        payload = response.meta["baidu_payload"]
+        if payload.get("status") == proto.OK:
+            for item in unindexed_items(payload):
+                self.unindexed.add(item.keyword)
+                yield item
+        else:
+            logger.warning("keyword check answered status %s; crawling without it",
+                           payload.get("status"))
+        self._checks_pending -= 1
+        if self._checks_pending == 0:
+            yield from self._index_requests()
+
+    def check_failed(self, failure):
+        logger.warning("keyword check failed (%s); crawling those keywords unchecked",
+                       failure.value)
+        self._checks_pending -= 1
+        if self._checks_pending == 0:
+            yield from self._index_requests()
+
+    def _index_requests(self):
+        for i, piece in enumerate(self.pieces):
+            keywords = tuple(k for k in piece.keywords if k not in self.unindexed)
+            if keywords:
+                yield self.index_request(Piece(piece.region, piece.start, piece.end, keywords),
+                                         priority=plan_priority(i))
+
+    def parse_index(self, response, piece: Piece):
+        payload = response.meta["baidu_payload"]
+        status = payload.get("status")
+        if status == proto.BAD_REQUEST:
+            if len(piece.keywords) > 1:
+                # One bad keyword sinks the batch: ask for each keyword on its own.
+                for kw in piece.keywords:
+                    yield self.index_request(Piece(piece.region, piece.start, piece.end, (kw,)),
+                                             priority=response.request.priority)
+            else:
+                yield UnindexedKeywordItem(keyword=piece.keywords[0])
+            return
+        if status != proto.OK:
+            self.crawler.stats.inc_value(f"aicity/failures/status_{status}")
+            logger.warning("region %s %s..%s: status %s (%s); will be retried next run",
+                           piece.region, piece.start, piece.end, status, payload.get("message"))
+            return
+        uniqid = (payload.get("data") or {}).get("uniqid")
+        if not uniqid:
+            self.crawler.stats.inc_value("aicity/failures/no_uniqid")
+            return
+        yield self.ptbk_request(PTBK_PATHS[0], uniqid, piece, payload,
+                                response.meta.get("account_index"),
+                                response.meta.get("blank_tries", 0)
+                                ).replace(priority=response.request.priority + 1)
+
+    def ptbk_request(self, path, uniqid, piece, payload, account, blank_tries=0):
+        return self._api(path, {"uniqid": uniqid}, "ptbk", self.parse_ptbk,
+                         cb_kwargs={"piece": piece, "index_payload": payload},
+                         # the key belongs to this uniqid: ask with the same account
+                         meta={"sticky_account": account, "uniqid": uniqid,
+                               "blank_tries": blank_tries},
+                         errback=self.ptbk_failed)
+
+    def ptbk_failed(self, failure):
+        """Both ptbk paths are in use (2025-2026 tools disagree): on a 404, try the other."""
+        response = getattr(failure.value, "response", None)
+        request = failure.request
+        path = request.url.split("?", 1)[0].split(self.base_url, 1)[-1]
+        if response is not None and response.status == 404 and path == PTBK_PATHS[0]:
+            yield self.ptbk_request(PTBK_PATHS[1], request.meta["uniqid"],
+                                    request.cb_kwargs["piece"], request.cb_kwargs["index_payload"],
+                                    request.meta.get("sticky_account"),
+                                    request.meta.get("blank_tries", 0)
+                                    ).replace(priority=request.priority)
+            return
+        self.crawler.stats.inc_value("aicity/failures/ptbk")
+        logger.warning("ptbk request failed (%s); will be retried next run", failure.value)
+
+    def parse_ptbk(self, response, piece: Piece, index_payload: dict):
+        key = response.meta["baidu_payload"].get("data") or ""
+        try:
+            items = series_items(index_payload, key, piece.region,
+                                 (piece.start.isoformat(), piece.end.isoformat()),
+                                 keywords=piece.keywords, devices=self.devices)
+        except proto.ProtocolError as err:
+            self.crawler.stats.inc_value("aicity/failures/undecodable")
+            logger.warning("region %s %s..%s: %s; will be retried next run", piece.region,
+                           piece.start, piece.end, err)
+            return
+        # The real site sometimes answers a series blank and a re-request fixes it: ask again
+        # (twice at most) before the pipeline keeps it as unconfirmed for a later run.
+        tries = response.meta.get("blank_tries", 0)
+        blank = tuple(i.keyword for i in items if all(v is None for v in i.values["all"]))
+        recent = self.recent_from is not None and piece.start >= self.recent_from
+        if blank and tries < (1 if recent else BLANK_RETRIES):
+            self.crawler.stats.inc_value("aicity/blank_answers_asked_again", len(blank))
+            yield self.index_request(Piece(piece.region, piece.start, piece.end, blank),
+                                     blank_tries=tries + 1,
+                                     priority=response.request.priority - 1)
+            items = [i for i in items if i.keyword not in blank]
+        yield from items

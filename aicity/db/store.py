@@ -1,0 +1,687 @@
+"""Typed access to the aicity database. Other packages read and write only through here."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import pandas as pd
+from sqlite_utils import Database
+
+from aicity.db.regions import COLUMNS as REGION_COLUMNS
+from aicity.db.regions import Region, RegionRegistry, default_registry, read_registry
+from aicity.db.schema import migrate, migrations
+
+DEFAULT_DB = "aicity.db"
+DEVICES = ("all", "pc", "wise")
+GRANULARITIES = ("day", "week")
+
+
+class NotInitialised(RuntimeError):
+    """The database has no schema yet (run `aicity init`)."""
+
+
+class DatabaseProblem(RuntimeError):
+    """The database file cannot be used (missing folder, not SQLite, damaged)."""
+
+
+class UnknownKeyword(LookupError):
+    """A keyword the database has never seen (neither a taxonomy term, alias nor imported)."""
+
+
+def db_path(path: str | os.PathLike | None = None) -> Path:
+    """--db wins, then env AICITY_DB, then ./aicity.db."""
+    return Path(path or os.environ.get("AICITY_DB") or DEFAULT_DB)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+class AicityDatabase(Database):
+    """sqlite-utils' Database whose transactions take the write lock when they begin.
+
+    sqlite-utils' `atomic()` says BEGIN (deferred): a transaction that reads before it writes
+    (every save looks keyword ids up first) then fails at once with "database is locked" when
+    another process wrote in between, because SQLite cannot upgrade a stale snapshot and does
+    not wait for it. BEGIN IMMEDIATE waits for the lock under the busy timeout instead.
+    """
+
+    @contextlib.contextmanager
+    def atomic(self):
+        if self.conn.in_transaction:   # nested: a savepoint, as sqlite-utils does
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        else:
+            try:
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.rollback()
+                raise
+
+
+# Seconds a writer waits for another writer before giving up. The nightly job, an analyst's
+# import and `analyze` may overlap; collect waits longer (see crawler.settings), since giving
+# up there means a night's pieces are asked for again.
+BUSY_TIMEOUT = 30.0
+
+
+def connect(path: str | os.PathLike | None = None, *, create: bool = False,
+            busy_timeout: float = BUSY_TIMEOUT) -> Database:
+    """Open the database with the pragmas every writer relies on."""
+    path = db_path(path)
+    if not create and not path.exists():
+        raise NotInitialised(f"no database at {path}; run `aicity init` first")
+    if create and not path.parent.is_dir():
+        raise DatabaseProblem(f"cannot create {path}: folder {path.parent} does not exist")
+    import sqlite3
+    try:
+        db = AicityDatabase(path)
+        db.execute("PRAGMA schema_version").fetchone()   # reads the header: garbage fails here
+    except sqlite3.DatabaseError as err:
+        raise DatabaseProblem(f"{path}: not a usable SQLite database ({err}); restore it from "
+                              f"a backup or point --db at another file") from None
+    db.execute("PRAGMA foreign_keys = ON")
+    db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+    if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    return db
+
+
+def integrity_problem(db: Database) -> str:
+    """'' when `PRAGMA quick_check` finds nothing, else its first finding. A damaged file can
+    answer some queries and silently miss rows in others; the nightly job checks first."""
+    import sqlite3
+    try:
+        rows = [r[0] for r in db.execute("PRAGMA quick_check(5)").fetchall()]
+    except sqlite3.DatabaseError as err:
+        return str(err)
+    return "" if rows == ["ok"] else "; ".join(rows)
+
+
+def require_schema(db: Database) -> None:
+    if migrations.pending(db):
+        raise NotInitialised("the database schema is missing or out of date; run `aicity init`")
+
+
+def init_db(path: str | os.PathLike | None = None, registry: RegionRegistry | None = None,
+            taxonomy=None) -> dict:
+    """Create or migrate the database and load the region registry and keyword taxonomy."""
+    db = connect(path, create=True)
+    try:
+        applied = migrate(db)
+        registry = registry or default_registry()
+        with db.atomic():
+            load_regions(db, registry)
+            n_terms = 0
+            if taxonomy is not None:
+                n_terms = load_taxonomy(db, taxonomy)
+        return {"db": str(db_path(path)), "migrations": applied, "regions": len(registry),
+                "keywords": n_terms}
+    finally:
+        db.close()
+
+
+# --- regions ---------------------------------------------------------------------------------
+
+def load_regions(db: Database, registry: RegionRegistry) -> int:
+    rows = []
+    for r in registry:
+        row = r.as_row()
+        row["legacy"] = int(r.legacy)
+        rows.append(row)
+    db.table("regions").upsert_all(rows, pk="code")
+    return len(rows)
+
+
+def registry(db: Database) -> RegionRegistry:
+    """The registry as stored in this database (what imports and queries resolve against)."""
+    rows = list(db.query("SELECT * FROM regions ORDER BY rowid"))
+    if not rows:
+        raise NotInitialised("the database has no regions; run `aicity init`")
+    return RegionRegistry(Region(
+        code=r["code"], name=r["name"], level=r["level"], province=r["province"], lon=r["lon"],
+        lat=r["lat"], qinling_huaihe=r["qinling_huaihe"], yangtze=r["yangtze"],
+        cluster=r["cluster"], tier_2017=r["tier_2017"], adcode=r["adcode"],
+        population=r["population"], legacy=bool(r["legacy"]), note=r["note"],
+        name_en=r.get("name_en") or "") for r in rows)
+
+
+def regions_frame(reg: RegionRegistry, level: str | None = None, province: str | None = None,
+                  include_legacy: bool = False) -> pd.DataFrame:
+    rows = [r.as_row() for r in reg.filter(level=level, province=province,
+                                           include_legacy=include_legacy)]
+    frame = pd.DataFrame(rows, columns=list(REGION_COLUMNS))
+    frame["population"] = frame["population"].astype("Int64")
+    frame["legacy"] = frame["legacy"].astype(int)
+    return frame
+
+
+# --- keywords --------------------------------------------------------------------------------
+
+def keyword_ids(db: Database, terms: Iterable[str], create: bool = True) -> dict[str, int]:
+    """Ids for terms, adding terms outside the taxonomy when create is true."""
+    terms = list(dict.fromkeys(terms))
+    found: dict[str, int] = {}
+    for i in range(0, len(terms), 500):
+        part = terms[i:i + 500]
+        marks = ",".join("?" * len(part))
+        found.update((r[0], r[1]) for r in db.execute(
+            f"SELECT term, id FROM keywords WHERE term IN ({marks})", part))
+    missing = [t for t in terms if t not in found]
+    if missing and create:
+        db.conn.executemany("INSERT INTO keywords(term) VALUES (?)", [(t,) for t in missing])
+        found.update(keyword_ids(db, missing, create=False))
+    return found
+
+
+def keyword_aliases(db: Database) -> dict[str, str]:
+    """Taxonomy aliases and the terms they stand for (人工智慧 → 人工智能)."""
+    return dict(db.execute("SELECT a.alias, k.term FROM keyword_aliases a JOIN keywords k "
+                           "ON k.id = a.keyword_id").fetchall())
+
+
+def resolve_keyword(db: Database, text: str) -> tuple[int, str]:
+    """A keyword id for a term or alias, as stored; KeyError if the database has never seen it."""
+    row = db.execute("SELECT id, term FROM keywords WHERE term = ?", [text]).fetchone()
+    if row is None:
+        row = db.execute("SELECT k.id, k.term FROM keyword_aliases a JOIN keywords k "
+                         "ON k.id = a.keyword_id WHERE a.alias = ?", [text]).fetchone()
+    if row is None:
+        raise UnknownKeyword(f"unknown keyword {text!r}")
+    return row[0], row[1]
+
+
+def load_taxonomy(db: Database, taxonomy) -> int:
+    """Replace the stored taxonomy by `taxonomy` (a keywords.taxonomy.Taxonomy).
+
+    Terms that left the taxonomy keep their id and observations; they are only unmarked.
+    """
+    terms = [t.term for t in taxonomy.terms]
+    ids = keyword_ids(db, terms)
+    db.execute("UPDATE keywords SET in_taxonomy = 0")
+    db.execute("DELETE FROM keyword_groups")
+    db.execute("DELETE FROM keyword_aliases")
+    db.conn.executemany("UPDATE keywords SET in_taxonomy = 1, note = ? WHERE id = ?",
+                        [(t.note, ids[t.term]) for t in taxonomy.terms])
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO keyword_groups(keyword_id, category, group_name) VALUES (?, ?, ?)",
+        [(ids[t.term], t.category, t.group) for t in taxonomy.terms])
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO keyword_aliases(alias, keyword_id) VALUES (?, ?)",
+        [(a, ids[t.term]) for t in taxonomy.terms for a in t.aliases])
+    return len(set(terms))
+
+
+def keyword_groups_frame(db: Database) -> pd.DataFrame:
+    """term, category, group for every taxonomy membership."""
+    return pd.DataFrame(
+        db.execute("SELECT k.term, g.category, g.group_name FROM keyword_groups g "
+                   "JOIN keywords k ON k.id = g.keyword_id ORDER BY g.category, g.group_name, k.term"
+                   ).fetchall(), columns=["term", "category", "group"])
+
+
+# --- runs ------------------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    id: int
+    kind: str
+    source: str
+
+
+def start_run(db: Database, kind: str, source: str = "", detail: dict | None = None) -> Run:
+    """Record a run as running, with the process that runs it (so a killed run can be told
+    from a live one), after closing the runs whose process died."""
+    close_abandoned_runs(db)
+    detail = {**(detail or {}), "pid": os.getpid(), "host": socket.gethostname()}
+    cur = db.execute(
+        "INSERT INTO runs(kind, status, source, started_at, detail) VALUES (?, 'running', ?, ?, ?)",
+        [kind, source, now_iso(), json.dumps(detail, ensure_ascii=False)])
+    return Run(cur.lastrowid, kind, source)
+
+
+def set_run_source(db: Database, run_id: int, source: str) -> None:
+    with db.atomic():
+        db.execute("UPDATE runs SET source = ? WHERE id = ?", [source, run_id])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:      # someone else's process: alive
+        return True
+    return True
+
+
+def close_abandoned_runs(db: Database) -> list[int]:
+    """Mark 'running' runs of this host whose process is gone as failed ('interrupted').
+
+    A run killed with SIGKILL (or by a power cut) cannot record its own end; without this it
+    would stay 'running' for ever. Runs from other hosts, and runs whose process lives, are
+    left alone; runs recorded before pids were kept count as gone.
+    """
+    host = socket.gethostname()
+    dead = []
+    for run_id, detail in db.execute("SELECT id, detail FROM runs WHERE status = 'running'"
+                                     ).fetchall():
+        try:
+            info = json.loads(detail or "{}")
+        except ValueError:
+            info = {}
+        if info.get("host", host) != host:
+            continue
+        pid = info.get("pid")
+        if pid is None or not _alive(int(pid)):
+            dead.append(run_id)
+    if dead:
+        db.conn.executemany("UPDATE runs SET status = 'failed', error = 'interrupted', "
+                            "finished_at = ? WHERE id = ? AND status = 'running'",
+                            [(now_iso(), r) for r in dead])
+    return dead
+
+
+def finish_run(db: Database, run: Run, status: str = "ok", rows_written: int = 0,
+               detail: dict | None = None, error: str = "") -> None:
+    sets = ["status = ?", "finished_at = ?", "rows_written = ?", "error = ?"]
+    args: list = [status, now_iso(), rows_written, error]
+    if detail is not None:
+        sets.append("detail = ?")
+        args.append(json.dumps(detail, ensure_ascii=False))
+    db.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", [*args, run.id])
+
+
+def runs_frame(db: Database, kind: str | None = None, limit: int = 50) -> pd.DataFrame:
+    where, args = ("WHERE kind = ?", [kind]) if kind else ("", [])
+    return pd.read_sql_query(f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT ?",
+                             db.conn, params=[*args, limit])
+
+
+# --- observations ----------------------------------------------------------------------------
+
+UPSERT_OBS = """
+INSERT INTO obs(keyword_id, region, device, weekly, day, value, run_id) VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(keyword_id, region, device, weekly, day) DO UPDATE SET
+    value = excluded.value, run_id = excluded.run_id
+WHERE obs.value IS NOT excluded.value
+"""
+# One statement a series: SQLite expands the JSON array itself (json_each), a third of the cost
+# of binding seven parameters a row from Python, which bounded the backfill crawl. The values
+# are whole numbers or null (missing); `WHERE true` lets an upsert follow a SELECT.
+UPSERT_SERIES = """
+INSERT INTO obs(keyword_id, region, device, weekly, day, value, run_id)
+SELECT ?1, ?2, ?3, ?4, ?5 + ?6 * key, value, ?7 FROM json_each(?8) WHERE true
+ON CONFLICT(keyword_id, region, device, weekly, day) DO UPDATE SET
+    value = excluded.value, run_id = excluded.run_id
+WHERE obs.value IS NOT excluded.value
+"""
+DEVICE_CODE = {d: i for i, d in enumerate(DEVICES)}
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def day_number(iso: str) -> int:
+    """Days since 1970-01-01 of an ISO date (how `obs` stores dates)."""
+    return date.fromisoformat(iso).toordinal() - EPOCH_ORDINAL
+
+
+def iso_day(day: int) -> str:
+    return date.fromordinal(int(day) + EPOCH_ORDINAL).isoformat()
+
+
+def upsert_obs(db: Database, rows: Iterable[Sequence]) -> int:
+    """Insert or update (keyword_id, region, device code, weekly 0/1, day number, value, run_id)
+    rows; returns rows changed. A row whose value is already stored is left alone, so
+    re-importing or re-crawling the same data changes nothing."""
+    before = db.conn.total_changes
+    db.conn.executemany(UPSERT_OBS, rows)
+    return db.conn.total_changes - before
+
+
+def upsert_observations(db: Database, rows: Iterable[Sequence]) -> int:
+    """upsert_obs for rows in the readable form (keyword_id, region, device, granularity,
+    ISO date, value, source, fetched_at, run_id); source and fetch time belong to the run."""
+    return upsert_obs(db, ((kw, region, DEVICE_CODE[device], int(gran == "week"),
+                            day_number(day), value, run_id)
+                           for kw, region, device, gran, day, value, _s, _f, run_id in rows))
+
+
+def coverage_frame(db: Database, keyword_ids: Sequence[int] | None = None) -> pd.DataFrame:
+    """Fetched ranges: keyword_id, region, start, end, granularity."""
+    sql = "SELECT keyword_id, region, start, end, granularity FROM coverage"
+    args: list = []
+    if keyword_ids is not None:
+        sql += f" WHERE keyword_id IN ({','.join('?' * len(keyword_ids))})"
+        args = list(keyword_ids)
+    return pd.read_sql_query(sql, db.conn, params=args)
+
+
+def save_series(db: Database, keyword: str, region: int, start: str, end: str | None,
+                granularity: str, values_by_device: dict[str, Sequence[int | None]],
+                source: str, run_id: int | None,
+                unconfirmed: Sequence[tuple[str, str, int, str, bool]] = ()) -> int:
+    """Store one fetched piece of one keyword (all devices) and mark start..end covered, in one
+    transaction: after a crash a range is either fully stored and covered, or neither.
+
+    `values_by_device`: each device's values, day by day (week by week when weekly) from
+    `start`. `end` None covers nothing (the whole answer was unconfirmed). `unconfirmed` holds
+    (date, reason, tries, first_seen, accepted) for the empty days at the end of the answer;
+    days that now have a value lose an earlier unconfirmed mark.
+    """
+    fetched_at = now_iso()
+    first = day_number(start)
+    step = 7 if granularity == "week" else 1
+    with db.atomic():
+        kw_id = keyword_ids(db, [keyword])[keyword]
+        weekly = int(granularity == "week")
+        before = db.conn.total_changes
+        for device, values in values_by_device.items():
+            db.conn.execute(UPSERT_SERIES, (kw_id, region, DEVICE_CODE[device], weekly, first,
+                                            step, run_id, json.dumps(values)))
+        written = db.conn.total_changes - before
+        n = max((len(v) for v in values_by_device.values()), default=0)
+        if n:
+            last = iso_day(first + step * (n - 1))
+            # Most pieces have no day waiting: look before deleting day by day.
+            waiting = db.execute("SELECT 1 FROM unconfirmed WHERE keyword_id = ? AND region = ? "
+                                 "AND date BETWEEN ? AND ? LIMIT 1",
+                                 [kw_id, region, start, last]).fetchone()
+            if waiting:
+                filled = sorted({i for values in values_by_device.values()
+                                 for i, v in enumerate(values) if v is not None})
+                db.conn.executemany("DELETE FROM unconfirmed WHERE keyword_id = ? AND region = ? "
+                                    "AND date = ?",
+                                    [(kw_id, region, iso_day(first + step * i)) for i in filled])
+            if run_id is not None:
+                record_touched(db, run_id, [(kw_id, region, start, last)])
+        if unconfirmed:
+            db.conn.executemany(
+                "INSERT INTO unconfirmed(keyword_id, region, date, granularity, reason, tries, "
+                "first_seen, last_seen, accepted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO UPDATE SET tries = excluded.tries, "   # the first reason stays
+                "last_seen = excluded.last_seen, accepted_at = excluded.accepted_at",
+                [(kw_id, region, day, granularity, reason, tries, first_seen, fetched_at,
+                  fetched_at if accepted else None)
+                 for day, reason, tries, first_seen, accepted in unconfirmed])
+        if end is not None:
+            db.execute("INSERT INTO coverage(keyword_id, region, start, end, granularity, "
+                       "source, run_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+                       "granularity = excluded.granularity, source = excluded.source, "
+                       "run_id = excluded.run_id",
+                       [kw_id, region, start, end, granularity, source, run_id])
+    return written
+
+
+def unconfirmed_state(db: Database, keyword: str, region: int, days: Sequence[str]
+                      ) -> dict[str, tuple[int, str]]:
+    """(tries so far, first seen) of days still waiting to be confirmed, by date."""
+    if not days:
+        return {}
+    ids = keyword_ids(db, [keyword], create=False)
+    if keyword not in ids:
+        return {}
+    return {r[0]: (r[1], r[2]) for r in db.execute(
+        "SELECT date, tries, first_seen FROM unconfirmed WHERE keyword_id = ? AND region = ? "
+        "AND date BETWEEN ? AND ? AND accepted_at IS NULL",
+        [ids[keyword], region, min(days), max(days)])}
+
+
+def waiting_days(db: Database, keyword_ids: Sequence[int]) -> list[tuple[str, int, str, int]]:
+    """(term, region, date, days it stands for) of empty days still waiting to be confirmed."""
+    if not keyword_ids:
+        return []
+    marks = ",".join("?" * len(keyword_ids))
+    return [(r[0], r[1], r[2], 7 if r[3] == "week" else 1) for r in db.execute(
+        f"SELECT k.term, u.region, u.date, u.granularity FROM unconfirmed u JOIN keywords k "
+        f"ON k.id = u.keyword_id WHERE u.accepted_at IS NULL AND u.keyword_id IN ({marks})",
+        list(keyword_ids))]
+
+
+def unconfirmed_frame(db: Database, accepted: bool | None = None) -> pd.DataFrame:
+    """Days answered empty: keyword, region, date, reason, tries, first_seen, last_seen,
+    accepted_at (None while they may still be filled)."""
+    where = "" if accepted is None else \
+        (" WHERE u.accepted_at IS NOT NULL" if accepted else " WHERE u.accepted_at IS NULL")
+    return pd.read_sql_query(
+        "SELECT k.term AS keyword, u.region, u.date, u.granularity, u.reason, u.tries, "
+        "u.first_seen, u.last_seen, u.accepted_at FROM unconfirmed u JOIN keywords k "
+        f"ON k.id = u.keyword_id{where} ORDER BY 1, 2, 3", db.conn)
+
+
+# --- the crawl's own state -------------------------------------------------------------------
+
+def crawl_salt(db: Database) -> str:
+    """This database's salt for account keys (made once, kept)."""
+    row = db.execute("SELECT value FROM crawl_state WHERE key = 'account_salt'").fetchone()
+    if row:
+        return row[0]
+    salt = secrets.token_hex(16)
+    with db.atomic():
+        db.execute("INSERT OR IGNORE INTO crawl_state(key, value) VALUES ('account_salt', ?)",
+                   [salt])
+    return db.execute("SELECT value FROM crawl_state WHERE key = 'account_salt'").fetchone()[0]
+
+
+def budget_used(db: Database, accounts: Sequence[str], day: str) -> dict[str, int]:
+    """Requests each account key already sent on `day` (Asia/Shanghai)."""
+    if not accounts:
+        return {}
+    marks = ",".join("?" * len(accounts))
+    used = {a: 0 for a in accounts}
+    used.update((r[0], r[1]) for r in db.execute(
+        f"SELECT account, used FROM account_budget WHERE day = ? AND account IN ({marks})",
+        [day, *accounts]))
+    return used
+
+
+def add_budget_used(db: Database, spent: dict[tuple[str, str], int]) -> None:
+    """Add requests sent, keyed by (account key, day)."""
+    if not spent:
+        return
+    with db.atomic():
+        db.conn.executemany(
+            "INSERT INTO account_budget(account, day, used) VALUES (?, ?, ?) "
+            "ON CONFLICT DO UPDATE SET used = used + excluded.used",
+            [(a, d, n) for (a, d), n in spent.items() if n])
+
+
+def _upsert_counted(db: Database, table: str, rows: list[dict], pk: tuple[str, ...]) -> int:
+    with db.atomic():
+        before = db.conn.total_changes
+        if rows:
+            db.table(table).upsert_all(rows, pk=pk)
+        return db.conn.total_changes - before
+
+
+def save_region_distribution(db: Database, rows: list[dict], run_id: int | None) -> int:
+    stamp = {"fetched_at": now_iso(), "run_id": run_id}
+    return _upsert_counted(db, "region_distribution", [{**r, **stamp} for r in rows],
+                           ("keyword", "area", "region", "start", "end"))
+
+
+def keyword_strata(db: Database, terms: Sequence[str]) -> list[tuple[str, str]]:
+    """(term, 'category/group') for the terms' taxonomy memberships, in taxonomy order."""
+    wanted = set(terms)
+    return [(t, f"{c}/{g or ''}") for t, c, g in db.execute(
+        "SELECT k.term, g.category, g.group_name FROM keyword_groups g "
+        "JOIN keywords k ON k.id = g.keyword_id ORDER BY g.category, g.group_name, k.id")
+        if t in wanted]
+
+
+def distribution_answered(db: Database, since: str) -> dict[tuple[date, date],
+                                                             set[tuple[str, int]]]:
+    """Regional-distribution windows ending on or after `since`: (start, end) -> the
+    (keyword, province area) pairs answered for it."""
+    out: dict[tuple[date, date], set[tuple[str, int]]] = {}
+    for kw, area, a, b in db.execute(
+            "SELECT DISTINCT keyword, area, start, end FROM region_distribution "
+            "WHERE end >= ? AND area BETWEEN 901 AND 999", [since]):
+        out.setdefault((date.fromisoformat(a), date.fromisoformat(b)), set()).add((kw, area))
+    return out
+
+
+def distribution_means(db: Database, start: str, end: str, keyword_ids: Sequence[int]
+                       ) -> pd.DataFrame:
+    """keyword_id, area, region, value: the regional distribution's period means for the
+    window [start, end] as answered by province queries (each names the province itself and
+    its cities)."""
+    frames = [pd.DataFrame(columns=["keyword_id", "area", "region", "value"])]
+    ids = list(keyword_ids)
+    for i in range(0, len(ids), 500):
+        part = ids[i:i + 500]
+        frames.append(pd.read_sql_query(
+            "SELECT k.id AS keyword_id, d.area, d.region, d.value FROM region_distribution d "
+            "JOIN keywords k ON k.term = d.keyword WHERE d.start = ? AND d.end = ? "
+            f"AND d.area BETWEEN 901 AND 999 AND k.id IN ({','.join('?' * len(part))})",
+            db.conn, params=[start, end, *part]))
+    return pd.concat(frames, ignore_index=True)
+
+
+def distribution_windows(db: Database) -> list[tuple[str, str, int]]:
+    """(start, end, provinces asked) of each regional-distribution window of province
+    queries, newest first."""
+    return [tuple(r) for r in db.execute(
+        "SELECT start, end, COUNT(DISTINCT area) FROM region_distribution "
+        "WHERE area BETWEEN 901 AND 999 GROUP BY start, end ORDER BY end DESC, start DESC")]
+
+
+def save_word_graph(db: Database, rows: list[dict], run_id: int | None) -> int:
+    stamp = {"fetched_at": now_iso(), "run_id": run_id}
+    keep = ("keyword", "word", "period", "pv", "ratio", "sim", "source")
+    return _upsert_counted(db, "word_graph", [{**{k: r[k] for k in keep}, **stamp} for r in rows],
+                           ("keyword", "word", "period"))
+
+
+def unindexed(db: Database, terms: Sequence[str] | None = None) -> set[str]:
+    """Keywords Baidu reported as not indexed (among `terms` when given)."""
+    found = {r[0] for r in db.execute("SELECT keyword FROM unindexed_keywords")}
+    return found if terms is None else found & set(terms)
+
+
+def mark_unindexed(db: Database, keywords: Iterable[str], source: str) -> None:
+    with db.atomic():
+        db.conn.executemany(
+            "INSERT INTO unindexed_keywords(keyword, checked_at, source) VALUES (?, ?, ?) "
+            "ON CONFLICT DO UPDATE SET checked_at = excluded.checked_at",
+            [(k, now_iso(), source) for k in keywords])
+
+
+def word_graph_frame(db: Database) -> pd.DataFrame:
+    """Related words as stored: keyword, word, period, pv, ratio, sim, source."""
+    return pd.read_sql_query("SELECT keyword, word, period, pv, ratio, sim, source FROM word_graph "
+                             "ORDER BY keyword, period, word", db.conn)
+
+
+def record_touched(db: Database, run_id: int,
+                   pairs: Iterable[tuple[int, int, str, str]]) -> None:
+    """Note that run_id wrote (keyword_id, region) between two dates (for incremental analysis).
+
+    Every write takes the next `seq`, in commit order (writers hold the write lock), so
+    `analyze` can take everything up to the highest seq it saw and miss nothing that a run
+    still going, started before it, writes afterwards.
+    """
+    db.conn.executemany(
+        "INSERT INTO touched(run_id, keyword_id, region, min_date, max_date, seq) "
+        "VALUES (?, ?, ?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM touched)) "
+        "ON CONFLICT DO UPDATE SET min_date = min(min_date, excluded.min_date), "
+        "max_date = max(max_date, excluded.max_date), seq = excluded.seq",
+        [(run_id, *p) for p in pairs])
+
+
+def anomalies_frame(db: Database, *, region: int | None = None, start: str | None = None,
+                    end: str | None = None, subjects: Sequence[str] | None = None,
+                    limit: int | None = 50) -> pd.DataFrame:
+    """Anomalies with names (view anomalies_named): date, region, region_code, level, kind,
+    subject, value, resid; newest first, the largest residual first within a day."""
+    sql = ("SELECT a.date, r.name AS region, a.region AS region_code, r.level, s.kind, "
+           "s.name AS subject, a.value, a.resid FROM anomalies a JOIN regions r ON "
+           "r.code = a.region LEFT JOIN subject_names s ON s.subject = a.subject WHERE 1")
+    args: list = []
+    if region is not None:
+        sql += " AND a.region = ?"
+        args.append(region)
+    if start:
+        sql += " AND a.date >= ?"
+        args.append(start)
+    if end:
+        sql += " AND a.date <= ?"
+        args.append(end)
+    if subjects is not None:
+        sql += f" AND a.subject IN ({','.join('?' * len(subjects))})"
+        args += list(subjects)
+    sql += " ORDER BY a.date DESC, abs(a.resid) DESC"
+    if limit:
+        sql += " LIMIT ?"
+        args.append(limit)
+    return pd.read_sql_query(sql, db.conn, params=args)
+
+
+def count_observations(db: Database) -> int:
+    return db.execute("SELECT count(*) FROM obs").fetchone()[0]
+
+
+def sources(db: Database) -> list[str]:
+    """Data sources of the runs that wrote observations (e.g. ['emulator'], ['baidu', 'import']).
+
+    Read from runs, not observations: a DISTINCT over tens of millions of rows took seconds.
+    """
+    return [r[0] for r in db.execute(
+        "SELECT DISTINCT source FROM runs WHERE kind IN ('import', 'collect') "
+        "AND rows_written > 0 AND source != '' ORDER BY 1")]
+
+
+def series(db: Database, keyword_id: int, region: int, *, device: str = "all",
+           granularity: str | None = None, start: str | None = None,
+           end: str | None = None) -> pd.DataFrame:
+    """One stored series: date, value (missing stays missing: NULL values and absent dates).
+
+    With granularity None, daily data is preferred and weekly used when there is no daily.
+    """
+    dev = DEVICE_CODE[device]
+    if granularity is None:
+        grans = [r[0] for r in db.execute(
+            "SELECT DISTINCT weekly FROM obs WHERE keyword_id = ? AND region = ? AND device = ?",
+            [keyword_id, region, dev])]
+        granularity = "day" if 0 in grans or not grans else "week"
+    sql = ("SELECT day, value FROM obs WHERE keyword_id = ? AND region = ? AND device = ? "
+           "AND weekly = ?")
+    args: list = [keyword_id, region, dev, int(granularity == "week")]
+    if start:
+        sql += " AND day >= ?"
+        args.append(day_number(start))
+    if end:
+        sql += " AND day <= ?"
+        args.append(day_number(end))
+    rows = db.execute(sql + " ORDER BY day", args).fetchall()
+    frame = pd.DataFrame({"date": [iso_day(d) for d, _ in rows],
+                          "value": pd.array([v for _, v in rows], dtype="Int64")})
+    frame["value"] = frame["value"].astype("Int64")
+    frame.attrs["granularity"] = granularity
+    return frame
+
+
+__all__ = [
+    "DEVICES", "GRANULARITIES", "upsert_obs", "day_number", "iso_day", "DEVICE_CODE", "NotInitialised", "Run", "UnknownKeyword", "connect", "count_observations",
+    "db_path", "finish_run", "init_db", "keyword_groups_frame", "keyword_ids", "load_regions",
+    "load_taxonomy", "now_iso", "read_registry", "registry", "regions_frame", "require_schema",
+    "resolve_keyword", "runs_frame", "series", "sources", "start_run", "upsert_observations", "word_graph_frame", "coverage_frame", "save_series",
+    "save_region_distribution", "distribution_answered", "keyword_strata", "distribution_means", "distribution_windows", "save_word_graph", "mark_unindexed", "unindexed", "unconfirmed_state",
+    "unconfirmed_frame", "waiting_days", "crawl_salt", "budget_used", "add_budget_used",
+    "close_abandoned_runs", "set_run_source", "keyword_aliases", "DatabaseProblem", "integrity_problem",
+    "anomalies_frame", "AicityDatabase", "BUSY_TIMEOUT",
+]

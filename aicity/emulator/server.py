@@ -1,0 +1,473 @@
+"""The emulator's HTTP side, on twisted.web: the Baidu Index endpoints, envelopes and status codes.
+
+Rules it enforces, as the real site is reported to:
+* no ``BDUSS`` in the cookie -> 10000; a BDUSS starting with ``expired`` also answers 10000
+  (so clients can test retiring an account);
+* no or malformed ``Cipher-Text`` on index and region requests -> 10018;
+* more requests from one account than the rate limit allows -> 10001, and the account stays
+  blocked for ``block_seconds``;
+* an unknown keyword anywhere in a request -> 10002 for the whole request; more than five series
+  -> 10002;
+* spans up to 366 days come back daily, longer ones weekly from the start date; nothing before
+  2011-01-01.
+
+Habits of the real site as public crawlers report them (2024-2026), each switchable with
+``--habits`` (``real``, the default, is all of them; ``none`` is none):
+* ``lowercase``: Latin letters come back lowercased in ``userIndexes[].word``;
+* ``block-type``: the series ``type`` (day/week) sits in each device block, not in the entry;
+* ``blank=RATE``: a series' first answer for a range is blank (every value empty) at RATE; asking
+  again gets the data;
+* ``unpublished``: days after the latest published day come back empty, not cut off;
+* ``token-expiry=RATE``: a Cipher-Text is refused as expired (10018) at RATE; a refused token
+  stays refused, a new one is judged afresh;
+* ``strict-token``: the Cipher-Text must open with the site's key, carry its T0 and version, and
+  name the first keyword in a trend-page URL where only the keyword is percent-encoded;
+* ``region-one-word``: SearchApi/region takes one keyword a call (more is 10002);
+* ``top-cities=N``: a national region query lists the provinces and only the top N cities;
+  the ``*Real`` shares are fractional.
+
+Faults (``--faults 5xx=0.1,malformed=0.05,timeout=0.01,empty_ptbk=0.05,block=0.01,abnormal=0.01``)
+are drawn per request from a seeded generator, so a run is repeatable.
+"""
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from urllib.parse import parse_qs
+
+import numpy as np
+from twisted.internet import reactor
+from twisted.web import resource, server
+
+from aicity.emulator import wire
+from aicity.emulator.world import World
+
+FAULT_KINDS = ("5xx", "malformed", "timeout", "empty_ptbk", "block", "abnormal")
+HABIT_FLAGS = ("lowercase", "block-type", "unpublished", "strict-token", "region-one-word")
+HABIT_RATES = {"blank": 0.02, "token-expiry": 0.02, "top-cities": 10}
+
+
+@dataclass
+class Habits:
+    """The real site's habits the emulator copies (see the module docstring)."""
+    lowercase: bool = False
+    block_type: bool = False
+    blank: float = 0.0
+    unpublished: bool = False
+    token_expiry: float = 0.0
+    strict_token: bool = False
+    region_one_word: bool = False
+    top_cities: int = 0          # 0 = every city in a national region answer
+
+    @classmethod
+    def parse(cls, spec: str | None) -> "Habits":
+        """'real' (all, default rates), 'none', or a list like 'lowercase,blank=0.1'."""
+        spec = (spec or "real").strip()
+        if spec == "none":
+            return cls()
+        parts = [p.strip() for p in spec.split(",") if p.strip()]
+        if "real" in parts:
+            parts = [*HABIT_FLAGS, *HABIT_RATES, *(p for p in parts if p != "real")]
+        habits = cls()
+        for part in parts:
+            name, sep, value = part.partition("=")
+            name = name.strip()
+            if name in HABIT_FLAGS and not sep:
+                setattr(habits, name.replace("-", "_"), True)
+            elif name in HABIT_RATES:
+                default = HABIT_RATES[name]
+                try:
+                    number = type(default)(value) if sep else default
+                except ValueError:
+                    raise ValueError(f"habit {part!r}: {value!r} is not a number") from None
+                if isinstance(default, float) and not 0 <= number <= 1:
+                    raise ValueError(f"habit {part!r}: rate must be between 0 and 1")
+                setattr(habits, name.replace("-", "_"), number)
+            else:
+                raise ValueError(f"habit {part!r}: expected 'real', 'none' or some of "
+                                 f"{', '.join(HABIT_FLAGS)}, "
+                                 f"{', '.join(k + '=N' for k in HABIT_RATES)}")
+        return habits
+
+
+def parse_faults(spec: str | None) -> dict[str, float]:
+    """'5xx=0.1,malformed=0.05' -> {'5xx': 0.1, 'malformed': 0.05}; ValueError names the bad part."""
+    faults: dict[str, float] = {}
+    for part in (spec or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        name, sep, rate = part.partition("=")
+        if not sep or name.strip() not in FAULT_KINDS:
+            raise ValueError(f"fault {part!r}: expected NAME=RATE with NAME one of "
+                             f"{', '.join(FAULT_KINDS)}")
+        try:
+            value = float(rate)
+        except ValueError:
+            raise ValueError(f"fault {part!r}: rate {rate!r} is not a number") from None
+        if not 0 <= value <= 1:
+            raise ValueError(f"fault {part!r}: rate must be between 0 and 1")
+        faults[name.strip()] = value
+    return faults
+
+
+@dataclass
+class Limits:
+    requests: int = 0          # per window and account; 0 = no limit
+    window: float = 60.0       # seconds
+    block_seconds: float = 600.0
+    timeout_delay: float = 30.0
+
+
+@dataclass
+class AccountState:
+    recent: deque = field(default_factory=deque)
+    blocked_until: float = 0.0
+    burst: int = 0
+
+
+@dataclass
+class Site:
+    """The Cipher-Text constants the site expects (change them to play a site update)."""
+    key: str = wire.SITE_KEY
+    t0: int = wire.SITE_T0
+    version: str = wire.SITE_VERSION
+
+
+class EmulatorState:
+    def __init__(self, world: World, limits: Limits, faults: dict[str, float], seed: int,
+                 clock=time.monotonic, habits: Habits | None = None, site: Site | None = None):
+        self.world = world
+        self.limits = limits
+        self.faults = faults
+        self.habits = habits or Habits()
+        self.site = site or Site()
+        self.habit_rng = random.Random(seed + 2)
+        self.blanked: set = set()        # series ranges already answered blank once
+        self.refused_tokens: set = set()
+        self.judged_tokens: set = set()
+        self.rng = random.Random(seed)
+        self.fault_rng = random.Random(seed + 1)
+        self.keys: OrderedDict[str, str] = OrderedDict()
+        self.accounts: dict[str, AccountState] = {}
+        self.clock = clock
+        self.seed = seed
+        self.counts: dict[str, int] = {}
+
+    def fault(self, kind: str) -> bool:
+        rate = self.faults.get(kind, 0.0)
+        return rate > 0 and self.fault_rng.random() < rate
+
+    def blank_first(self, *what) -> bool:
+        """True the first time a series range is asked for, at the blank rate (repeatably)."""
+        rate = self.habits.blank
+        if rate <= 0 or what in self.blanked:
+            return False
+        draw = random.Random("|".join(map(str, (self.seed, *what)))).random()
+        if draw < rate:
+            self.blanked.add(what)
+            return True
+        return False
+
+    def remember_key(self, key: str) -> str:
+        uniqid = "%032x" % self.rng.getrandbits(128)
+        self.keys[uniqid] = key
+        while len(self.keys) > 200_000:
+            self.keys.popitem(last=False)
+        return uniqid
+
+
+def _bduss(request) -> str | None:
+    cookie = (request.getHeader("cookie") or "")
+    for part in cookie.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == "BDUSS" and value:
+            return value
+    return None
+
+
+def _args(request) -> dict[str, list[str]]:
+    query = request.uri.decode("utf-8", "replace").partition("?")[2]
+    return parse_qs(query, keep_blank_values=True)
+
+
+def _one(args, name, default=None):
+    values = args.get(name)
+    return values[0] if values else default
+
+
+class Api(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, state: EmulatorState):
+        super().__init__()
+        self.state = state
+        self.routes = {
+            "/api/SearchApi/index": (self.search_index, True),
+            "/api/SearchApi/region": (self.search_region, True),
+            "/Interface/ptbk": (self.ptbk, False),
+            "/Interface/api/ptbk": (self.ptbk, False),
+            "/api/WordGraph/multi": (self.word_graph, False),
+            "/api/AddWordApi/checkWordsExists": (self.check_words, False),
+        }
+
+    # --- plumbing -----------------------------------------------------------------------------
+    def render_GET(self, request):
+        path = request.path.decode("utf-8", "replace")
+        st = self.state
+        st.counts[path] = st.counts.get(path, 0) + 1
+        request.setHeader(b"x-aicity-world", b"simulated; seed=%d" % self.state.seed)
+        route = self.routes.get(path)
+        if route is None:
+            request.setResponseCode(404)
+            return b'{"status":404,"data":"","message":"not found"}'
+        if st.fault("timeout"):
+            reactor.callLater(st.limits.timeout_delay, self._late_finish, request)
+            return server.NOT_DONE_YET
+        if st.fault("5xx"):
+            request.setResponseCode(503)
+            return b"<html>503 Service Unavailable</html>"
+        handler, needs_cipher = route
+        body = self._answer(request, handler, needs_cipher)
+        request.setHeader(b"content-type", b"application/json;charset=utf-8")
+        if st.fault("malformed"):
+            return json.dumps(body, ensure_ascii=False).encode()[: 20] + b"<!--"
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+    def _late_finish(self, request):
+        if not request.finished and not request._disconnected:
+            request.write(b'{"status":0,"data":"","message":"late"}')
+            request.finish()
+
+    def _answer(self, request, handler, needs_cipher) -> dict:
+        st = self.state
+        account = _bduss(request)
+        if account is None or account.startswith("expired"):
+            return wire.envelope("", wire.NOT_LOGGED_IN, "not login")
+        acct = st.accounts.setdefault(account, AccountState())
+        now = st.clock()
+        if acct.blocked_until > now:
+            return wire.envelope("", wire.REQUEST_BLOCK, "request block")
+        if acct.burst > 0:
+            acct.burst -= 1
+            return wire.envelope("", wire.REQUEST_BLOCK, "request block")
+        if st.fault("block"):
+            acct.burst = 2  # this answer and the next two
+            return wire.envelope("", wire.REQUEST_BLOCK, "request block")
+        lim = st.limits
+        if lim.requests:
+            while acct.recent and acct.recent[0] <= now - lim.window:
+                acct.recent.popleft()
+            if len(acct.recent) >= lim.requests:
+                acct.blocked_until = now + lim.block_seconds
+                return wire.envelope("", wire.REQUEST_BLOCK, "request block")
+            acct.recent.append(now)
+        args = _args(request)
+        if needs_cipher and not self._token_ok(request.getHeader("cipher-text") or "", args):
+            return wire.envelope("", wire.ABNORMAL, ABNORMAL_MESSAGE)
+        try:
+            return handler(args)
+        except (ValueError, KeyError) as err:
+            return wire.envelope("", wire.BAD_REQUEST, f"bad request: {err}")
+
+    def _token_ok(self, header: str, args) -> bool:
+        st = self.state
+        parts = header.split("_", 2)
+        if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() \
+                or st.fault("abnormal"):
+            return False
+        if header in st.refused_tokens:
+            return False
+        if st.habits.strict_token:
+            try:
+                t0, _, payload = wire.open_token(header, st.site.key)
+            except (ValueError, TypeError):
+                return False
+            if t0 != st.site.t0 or payload.get("version") != st.site.version:
+                return False
+            first = self._first_keyword(args)
+            if first is not None and wire.token_page_keyword(payload) != first:
+                return False
+        if st.habits.token_expiry and header not in st.judged_tokens:
+            st.judged_tokens.add(header)
+            if st.habit_rng.random() < st.habits.token_expiry:
+                st.refused_tokens.add(header)
+                return False
+        return True
+
+    @staticmethod
+    def _first_keyword(args) -> str | None:
+        word = _one(args, "word", "")
+        if not word:
+            return None
+        if word.startswith("["):
+            try:
+                return wire.series_from_word(word)[0][0]
+            except wire.BadRequest:
+                return None
+        return word.split(",")[0]
+
+    # --- date handling ------------------------------------------------------------------------
+    def _period(self, args, clamp: bool = True) -> tuple[date, date]:
+        world = self.state.world
+        days = _one(args, "days")
+        if days:
+            end = world.latest
+            start = end - timedelta(days=int(days) - 1)
+        else:
+            start = _parse_date(_one(args, "startDate"))
+            end = _parse_date(_one(args, "endDate"))
+        start = max(start, wire.FIRST_DAY)
+        if clamp:
+            end = min(end, world.latest)
+        if end < start:
+            raise ValueError("empty date range")
+        return start, end
+
+    # --- endpoints ----------------------------------------------------------------------------
+    def search_index(self, args) -> dict:
+        st, world, habits = self.state, self.state.world, self.state.habits
+        series = wire.series_from_word(_one(args, "word", ""))
+        if len(series) > wire.SERIES_LIMIT:
+            raise ValueError(f"{len(series)} series (1 to 5 allowed)")
+        for terms in series:
+            for term in terms:
+                if not world.knows(term):
+                    raise ValueError(f"keyword {term!r} is not indexed")
+        area = int(_one(args, "area", "0"))
+        if area not in world.by_code:
+            raise ValueError(f"unknown area {area}")
+        start, end = self._period(args, clamp=not habits.unpublished)
+        weekly = (end - start).days + 1 > 366
+        key = wire.new_key(st.rng)
+        uniqid = st.remember_key("" if st.fault("empty_ptbk") else key)
+        user_indexes, ratios = [], []
+        for terms in series:
+            kind = "week" if weekly else "day"
+            names = [t.lower() if habits.lowercase else t for t in terms]
+            entry = {"word": [{"name": n, "wordType": 1} for n in names]}
+            if not habits.block_type:
+                entry["type"] = kind
+            blank = st.blank_first("index", "+".join(terms), area, start, end)
+            ratio = {}
+            for device in ("all", "pc", "wise"):
+                total = sum(self._published(t, area, start, end, device) for t in terms)
+                values = world.weekly(total) if weekly else total
+                if blank:
+                    values = np.full(len(values), np.nan)
+                block = {"startDate": start.isoformat(), "endDate": end.isoformat(),
+                         "data": wire.encrypt_numbers(np.asarray(values, dtype=float), key)}
+                if habits.block_type:
+                    block["type"] = kind
+                entry[device] = block
+                ok = values[~np.isnan(values)]
+                ratio[device] = {"avg": int(ok.mean()) if len(ok) else 0, "yoy": 0, "qoq": 0}
+            user_indexes.append(entry)
+            ratios.append(ratio)
+        return wire.envelope({"userIndexes": user_indexes, "generalRatio": ratios,
+                              "uniqid": uniqid})
+
+    def _published(self, term: str, area: int, start: date, end: date, device: str):
+        """Daily values start..end; days after the latest published day are empty."""
+        world = self.state.world
+        values = world.series(term, area, start, min(end, world.latest), device)
+        missing = (end - start).days + 1 - len(values)
+        return np.concatenate([values, np.full(missing, np.nan)]) if missing > 0 else values
+
+    def ptbk(self, args) -> dict:
+        uniqid = _one(args, "uniqid", "")
+        key = self.state.keys.get(uniqid)
+        if key is None:
+            raise ValueError("unknown uniqid")
+        return wire.envelope(key)
+
+    def search_region(self, args) -> dict:
+        world, habits = self.state.world, self.state.habits
+        words = [w for w in (_one(args, "word", "") or "").split(",") if w]
+        limit = 1 if habits.region_one_word else wire.SERIES_LIMIT
+        if not words or len(words) > limit:
+            raise ValueError(f"{len(words)} words (1 to {limit} allowed)")
+        for w in words:
+            if not world.knows(w):
+                raise ValueError(f"keyword {w!r} is not indexed")
+        region = int(_one(args, "region", "0"))
+        place = world.by_code.get(region)
+        if place is None or place.level == "city":
+            raise ValueError(f"region {region} must be 0 or a province code")
+        start, end = self._period(args)
+        national = place.level == "country"
+        provinces = list(world.provinces.values()) if national else [place]
+        out = []
+        for w in words:
+            prov, city = {}, {}
+            for p in provinces:
+                v = world.series(w, p.code, start, end)
+                prov[str(p.code)] = int(np.nan_to_num(np.nanmean(v))) if len(v) else 0
+                for code in world._province_cities[p.name]:
+                    cv = world.series(w, code, start, end)
+                    city[str(code)] = int(np.round(np.nan_to_num(np.nanmean(cv)))) if len(cv) \
+                        else 0
+            total_p = sum(prov.values()) or 1
+            total_c = sum(city.values()) or 1
+            city_real = {k: round(1000 * v / total_c, 2) for k, v in city.items()}
+            if national and habits.top_cities:
+                top = sorted(city, key=lambda k: (-city[k], int(k)))[:habits.top_cities]
+                city = {k: city[k] for k in top}
+                city_real = {k: city_real[k] for k in top}
+            prov_real = {k: round(1000 * v / total_p, 2) for k, v in prov.items()}
+            if not habits.top_cities:   # the old integer shares
+                prov_real = {k: round(v) for k, v in prov_real.items()}
+                city_real = {k: round(v) for k, v in city_real.items()}
+            out.append({"key": w.lower() if habits.lowercase else w, "period": f"{start:%Y%m%d}|{end:%Y%m%d}", "area": region,
+                        "areaName": place.name, "prov": prov, "city": city,
+                        "provReal": prov_real, "cityReal": city_real})
+        return wire.envelope({"region": out})
+
+    def word_graph(self, args) -> dict:
+        world = self.state.world
+        words = args.get("wordlist[]", [])
+        when_text = _one(args, "datelist", "")
+        when = datetime.strptime(when_text, "%Y%m%d").date() if when_text else world.latest
+        monday = when - timedelta(days=when.weekday())
+        sunday = min(monday + timedelta(days=6), world.latest)
+        items = []
+        for w in words:
+            if not world.knows(w):
+                items.append({"keyword": w, "wordGraph": []})
+                continue
+            items.append({"keyword": w, "wordGraph": world.related(w, monday)})
+        return wire.envelope({"period": f"{monday:%Y%m%d}|{sunday:%Y%m%d}", "wordlist": items})
+
+    def check_words(self, args) -> dict:
+        world = self.state.world
+        entries = [e for e in (_one(args, "word", "") or "").split(",") if e]
+        problems = [{"word": e, "status": wire.NOT_INDEXED} for e in entries
+                    if not all(world.knows(t) for t in e.split("+"))]
+        return wire.envelope({"result": problems})
+
+
+ABNORMAL_MESSAGE = "您好，百度指数监测到您疑似存在异常访问行为，如有疑问请联系 ext_indexfk@baidu.com"
+
+
+def _parse_date(text: str | None) -> date:
+    if not text:
+        raise ValueError("startDate and endDate (or days) are required")
+    return date.fromisoformat(text)
+
+
+def make_site(state: EmulatorState) -> server.Site:
+    site = server.Site(Api(state))
+    site.noisyLogs = False
+    return site
+
+
+def serve(state: EmulatorState, port: int = 0, host: str = "127.0.0.1", on_ready=None) -> None:
+    """Listen on host:port (0 = a free port), call on_ready(port), run until stopped."""
+    listening = reactor.listenTCP(port, make_site(state), interface=host)
+    if on_ready:
+        on_ready(listening.getHost().port)
+    reactor.run()
