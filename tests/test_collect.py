@@ -21,6 +21,7 @@ from aicity.emulator.world import World
 from aicity.db import store
 from aicity.db.regions import default_registry
 from aicity.keywords.taxonomy import default_taxonomy
+from tests.recorded import OG_PTBK, asked_words, encipher
 
 ROOT = Path(__file__).resolve().parent.parent
 LATEST = "2026-11-20"
@@ -284,7 +285,7 @@ class _OtherServer:
     """A different, minimal server of the protocol (stdlib http.server): only the /api/ ptbk
     path, the research note's captured key, no emulator marker, no Cipher-Text check."""
 
-    KEY = "DOgXUo41hZ2+0N31752-0+934%8.,6"
+    KEY = OG_PTBK
     VALUES = [870, 822, 851, None, 903, 0, 777]
 
     def __enter__(self):
@@ -293,7 +294,6 @@ class _OtherServer:
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
         from urllib.parse import parse_qs, urlparse
 
-        from aicity.crawler import protocol as proto
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -306,12 +306,11 @@ class _OtherServer:
                 if url.path == "/api/AddWordApi/checkWordsExists":
                     body = {"status": 0, "data": {"result": []}}
                 elif url.path == "/api/SearchApi/index":
-                    words = proto.parse_word_param(q["word"][0])
-                    plain = proto.format_values(outer.VALUES)
+                    words = asked_words(q["word"][0])
                     block = {"startDate": q["startDate"][0], "endDate": q["endDate"][0],
-                             "data": proto.encode(plain, outer.KEY)}
+                             "data": encipher(outer.VALUES)}
                     body = {"status": 0, "message": 0, "data": {"uniqid": "ABC123", "userIndexes": [
-                        {"word": [{"name": w[0], "wordType": 1}], "type": "day", "all": block,
+                        {"word": [{"name": w, "wordType": 1}], "type": "day", "all": block,
                          "pc": block, "wise": block} for w in words]}}
                 elif url.path == "/Interface/api/ptbk" and q.get("uniqid") == ["ABC123"]:
                     body = {"status": 0, "data": outer.KEY}

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import random
 from datetime import date
 
 import pytest
@@ -11,67 +10,44 @@ from aicity.crawler import protocol as proto
 from aicity.crawler.accounts import AccountPool, NoAccountsLeft, load_cookies
 from aicity.crawler.parsing import series_items
 from aicity.crawler.plan import Area, Piece, missing_ranges, plan_night
+from tests.recorded import OG_PTBK, encipher
 
 D = date.fromisoformat
-
-
-def test_research_note_decode_vector():
-    key = "DOgXUo41hZ2+0N31752-0+934%8.,6"
-    assert proto.decode("+OoN+XXN+gDN", key) == "870,822,851,"
 
 
 def test_decoded_empty_items_are_missing_not_zero():
     assert proto.parse_values("5,,0,7") == [5, None, 0, 7]
 
 
-def test_encode_decode_round_trip_with_a_random_key():
-    rng = random.Random(3)
-    for _ in range(50):
-        key = proto.make_ptbk(rng)
-        plain = proto.format_values([rng.choice([None, 0, rng.randint(0, 10**6)])
-                                     for _ in range(30)])
-        assert proto.decode(proto.encode(plain, key), key) == plain
-
-
-def test_cipher_text_shape_and_padding():
-    header = proto.cipher_text(keyword="人工智能", user_agent="UA", aes_key="goqwgaiiacaykuwo",
-                               t0=1763957172935, version="1.0.0.5", now_ms=1700000000000)
-    t0, ts, _ = header.split("_", 2)
-    assert (t0, ts) == ("1763957172935", "1700000000000")
-    body = proto.read_cipher_text(header, "goqwgaiiacaykuwo")
-    assert body["clientTs"] == 1700000000000 and body["ua"] == "UA"
-    assert "%E4%BA%BA" in body["url"]  # the keyword, URL-encoded, inside the trend page URL
-
-
-def test_word_param_round_trip():
+def test_word_param_is_a_list_of_series_of_term_objects():
     text = proto.word_param(["人工智能", ["AI", "机器学习"]])
-    assert json.loads(text)[1] == [{"name": "AI", "wordType": 1},
-                                   {"name": "机器学习", "wordType": 1}]
-    assert proto.parse_word_param(text) == [["人工智能"], ["AI", "机器学习"]]
+    # research note §3: a list of series, each a list of term objects
+    assert json.loads(text) == [[{"name": "人工智能", "wordType": 1}],
+                                [{"name": "AI", "wordType": 1},
+                                 {"name": "机器学习", "wordType": 1}]]
 
 
-def _payload(key, start, end, values, typ="day", word="人工智能"):
-    enc = proto.encode(proto.format_values(values), key)
-    block = {"startDate": start, "endDate": end, "data": enc}
+def _payload(start, end, values, typ="day", word="人工智能"):
+    block = {"startDate": start, "endDate": end, "data": encipher(values)}
     return {"status": 0, "data": {"uniqid": "u", "userIndexes": [
         {"word": [{"name": word, "wordType": 1}], "type": typ, "all": block, "pc": block,
          "wise": block}]}}
 
 
 def test_series_items_take_granularity_and_dates_from_the_response():
-    key = proto.make_ptbk(random.Random(1))
+    key = OG_PTBK
     # 547 days answered weekly: 79 weeks counted from the start date
-    weekly = _payload(key, "2015-01-01", "2016-06-30", list(range(79)), typ="week")
+    weekly = _payload("2015-01-01", "2016-06-30", list(range(79)), typ="week")
     (item,) = series_items(weekly, key, 97, ("2015-01-01", "2016-06-30"))
     assert item.granularity == "week" and len(item.values["all"]) == 79
-    bad = _payload(key, "2017-01-01", "2017-01-10", [1, 2, 3])
+    bad = _payload("2017-01-01", "2017-01-10", [1, 2, 3])
     with pytest.raises(proto.ProtocolError, match="3 values for 2017-01-01..2017-01-10"):
         series_items(bad, key, 97, ("2017-01-01", "2017-01-10"))
 
 
 def test_series_items_decode_only_the_kept_devices_and_always_all():
-    key = proto.make_ptbk(random.Random(2))
-    payload = _payload(key, "2017-01-01", "2017-01-03", [4, None, 6])
+    key = OG_PTBK
+    payload = _payload("2017-01-01", "2017-01-03", [4, None, 6])
     # a pc block that does not decode sinks the piece only when pc is kept
     payload["data"]["userIndexes"][0]["pc"] = {"startDate": "2017-01-01",
                                                "endDate": "2017-01-03", "data": "x"}

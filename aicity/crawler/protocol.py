@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import random
 import time
 from datetime import date, timedelta
 from urllib.parse import quote
@@ -21,7 +20,6 @@ from urllib.parse import quote
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-PLAIN_ALPHABET = "0123456789,.+-%"
 CIPHER_IV = b"1234567887654321"
 TREND_PAGE = "https://index.baidu.com/v2/main/index.html#/trend/{kw}?words={kw}"
 EARLIEST = date(2011, 1, 1)
@@ -75,22 +73,7 @@ def parse_values(decoded: str, expected: int | None = None) -> list[int | None]:
     return out
 
 
-def make_ptbk(rng: random.Random) -> str:
-    """A fresh substitution key: 15 distinct cipher characters, then the shuffled plain alphabet."""
-    pool = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-,.%"
-    cipher = "".join(rng.sample(pool, len(PLAIN_ALPHABET)))
-    plain = "".join(rng.sample(PLAIN_ALPHABET, len(PLAIN_ALPHABET)))
-    return cipher + plain
 
-
-def encode(plain: str, ptbk: str) -> str:
-    """Inverse of `decode` (what the server does)."""
-    half = len(ptbk) // 2
-    return plain.translate(str.maketrans(ptbk[half:], ptbk[:half]))
-
-
-def format_values(values: list[int | None]) -> str:
-    return ",".join("" if v is None else str(int(v)) for v in values)
 
 
 def word_param(series: list[list[str]] | list[str]) -> str:
@@ -99,17 +82,6 @@ def word_param(series: list[list[str]] | list[str]) -> str:
     return json.dumps([[{"name": w, "wordType": 1} for w in g] for g in groups],
                       ensure_ascii=False, separators=(",", ":"))
 
-
-def parse_word_param(text: str) -> list[list[str]]:
-    """Series of term names from a `word` value; also accepts the pre-2020 comma form."""
-    text = text.strip()
-    if text.startswith("["):
-        try:
-            groups = json.loads(text)
-            return [[t["name"] for t in g] for g in groups]
-        except (ValueError, TypeError, KeyError) as err:
-            raise ProtocolError(f"word parameter is not the JSON series form: {err}") from None
-    return [[w] for w in text.split(",") if w]
 
 
 def series_name(terms: list[dict] | list[str]) -> str:
@@ -134,20 +106,6 @@ def cipher_text(*, keyword: str, user_agent: str, aes_key: str, t0: int, version
     return f"{t0}_{now_ms}_{body}"
 
 
-def read_cipher_text(header: str, aes_key: str) -> dict:
-    """Decrypt a Cipher-Text header (for servers and tests); ProtocolError if malformed."""
-    parts = header.split("_", 2)
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
-        raise ProtocolError("Cipher-Text is not <T0>_<clientTs>_<base64>")
-    try:
-        raw = base64.b64decode(parts[2], validate=True)
-        dec = Cipher(algorithms.AES(aes_key.encode()), modes.CBC(CIPHER_IV)).decryptor()
-        unpadder = padding.PKCS7(128).unpadder()
-        data = unpadder.update(dec.update(raw) + dec.finalize()) + unpadder.finalize()
-        return json.loads(data)
-    except (ValueError, TypeError) as err:
-        raise ProtocolError(f"Cipher-Text does not decrypt: {err}") from None
-
 
 def cookie_has_bduss(cookie: str) -> bool:
     return any(part.strip().startswith("BDUSS=") and len(part.strip()) > len("BDUSS=")
@@ -158,7 +116,3 @@ def dates_for(start: date, count: int, granularity: str) -> list[date]:
     """The dates `count` values stand for: consecutive days, or weeks stepping from start."""
     step = 7 if granularity == "week" else 1
     return [start + timedelta(days=step * i) for i in range(count)]
-
-
-def envelope(data, status: int = OK, message: str | int = 0, logid: int = 0) -> dict:
-    return {"status": status, "data": data, "logid": logid, "message": message}
