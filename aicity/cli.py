@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -105,7 +106,7 @@ def domain_errors(fn):
         from aicity.db.importer import ImportFailed
         from aicity.keywords.taxonomy import TaxonomyError
         from aicity.analysis.periods import PeriodError
-        from aicity.analysis.persist import NoResults
+        from aicity.analysis.queries import NoResults
         import sqlite3
         try:
             return fn(*args, **kwargs)
@@ -259,7 +260,7 @@ def series(db_path, keyword, region, level, start, end, device, granularity, com
     frame = store.series(db, kw_id, reg.code, device=device, granularity=granularity,
                          start=start, end=end)
     if components:
-        from aicity.analysis.persist import components_for
+        from aicity.analysis.queries import components_for
         comp = components_for(db, kw_id, reg.code, device, frame.attrs.get("granularity"))
         frame = frame.merge(comp, on="date", how="left")
     label_source(db)
@@ -398,7 +399,9 @@ def collect(db_path, start, end, regions, keywords, base_url, delay, cookies_fil
     """
     from aicity.crawler.run import CollectError
     from aicity.crawler.run import collect as run_collect
-    split = (lambda text: [x.strip() for x in text.split(",") if x.strip()] if text else None)
+    def split(text):
+        return [x.strip() for x in text.split(",") if x.strip()] if text else None
+
     try:
         result = run_collect(db_path, kind=kind, start=start, end=end, regions=split(regions),
                              keywords=split(keywords), base_url=base_url, delay=delay,
@@ -633,14 +636,20 @@ def _need_selection(category, keyword):
 @click.option("--full", is_flag=True, help="Refit everything (default: only what new data "
                                            "touched).")
 @click.option("--workers", type=int, help="Worker processes (default: up to 2).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+              envvar="AICITY_CACHE_DIR",
+              help="Where built STL operators are kept [env AICITY_CACHE_DIR; default "
+                   "$XDG_CACHE_HOME/aicity, else ~/.cache/aicity].")
 @db_option
 @domain_errors
-def analyze(db_path, full, workers):
+def analyze(db_path, full, workers, cache_dir):
     """Decompose series and store the components, incrementally.
 
     Example: aicity analyze
     """
-    from aicity.analysis.persist import analyze as run_analyze
+    from aicity.analysis.refit import analyze as run_analyze
+    if cache_dir is None and os.environ.get("XDG_CACHE_HOME"):
+        cache_dir = Path(os.environ["XDG_CACHE_HOME"]) / "aicity"
     with click.progressbar(length=1, label="analysing", file=sys.stderr) as bar:
         state = {"stage": None}
 
@@ -651,7 +660,8 @@ def analyze(db_path, full, workers):
                 bar.label = f"analysing {stage}"
             bar.update(done - bar.pos)
 
-        result = run_analyze(db_path, full=full, workers=workers, progress=progress)
+        result = run_analyze(db_path, full=full, workers=workers, progress=progress,
+                             cache_dir=cache_dir)
     kinds = ", ".join(f"{n} {k}" for k, n in sorted(result.notes.items()))
     click.echo(f"{'full' if result.full else 'incremental'} analysis: {result.series} series "
                f"refitted, {result.appended} extended provisionally, {result.aggregates} "
@@ -679,10 +689,10 @@ def rank(db_path, category, group, keyword, level, period, normalize, tiers, unc
 
     Example: aicity rank --dimension professional --period 2017 --top 10
     """
-    from aicity.analysis import persist
+    from aicity.analysis import queries
     _need_selection(category, keyword)
     db = open_db(db_path)
-    out = persist.rank(db, category=category, group=group, keyword=keyword, level=level,
+    out = queries.rank(db, category=category, group=group, keyword=keyword, level=level,
                        period=period, normalize=normalize, uncertainty=uncertainty, tiers=tiers,
                        basis=basis)
     label_source(db)
@@ -704,10 +714,10 @@ def split(db_path, category, keyword, line, period, level, fmt):
 
     Example: aicity split --dimension basic --line yangtze
     """
-    from aicity.analysis import persist
+    from aicity.analysis import queries
     _need_selection(category, keyword)
     db = open_db(db_path)
-    out = persist.split(db, category=category, keyword=keyword, line=line, period=period,
+    out = queries.split(db, category=category, keyword=keyword, line=line, period=period,
                         level=level)
     label_source(db)
     emit(out, fmt)
@@ -727,9 +737,9 @@ def demand_types(db_path, period, top, threshold, basis, fmt):
 
     Example: aicity demand-types --period 2017
     """
-    from aicity.analysis import persist
+    from aicity.analysis import queries
     db = open_db(db_path)
-    out = persist.demand_types(db, period=period, top=top, threshold=threshold, basis=basis)
+    out = queries.demand_types(db, period=period, top=top, threshold=threshold, basis=basis)
     label_source(db)
     emit(out, fmt)
 
@@ -750,9 +760,9 @@ def industries(db_path, period, lq_threshold, full_rank, top, basis, fmt):
 
     Example: aicity industries --period 2017 --format csv
     """
-    from aicity.analysis import persist
+    from aicity.analysis import queries
     db = open_db(db_path)
-    out = persist.industries(db, period=period, lq_threshold=lq_threshold, top=full_rank,
+    out = queries.industries(db, period=period, lq_threshold=lq_threshold, top=full_rank,
                              basis=basis)
     label_source(db)
     emit(out.head(top) if top else out, fmt)
@@ -776,9 +786,9 @@ def movers(db_path, category, group, keyword, period, level, top, show, fmt):
 
     Example: aicity movers --dimension application --show tiers
     """
-    from aicity.analysis import persist
+    from aicity.analysis import queries
     db = open_db(db_path)
-    out = persist.movers(db, category=category, group=group, keyword=keyword, period=period,
+    out = queries.movers(db, category=category, group=group, keyword=keyword, period=period,
                          level=level, n=top)[show]
     if out.attrs.get("note") and show != "growth":
         # risers and fallers are about the change: without it there is nothing to show
@@ -818,7 +828,7 @@ def anomalies(db_path, region, level, keyword, category, group, start, end, top,
         kw_id, _ = store.resolve_keyword(db, keyword)
         subjects = [f"k:{kw_id}"]
     elif category:
-        from aicity.analysis.persist import NoResults, group_id
+        from aicity.analysis.queries import NoResults, group_id
         if group:
             try:
                 group = group_id(category, group)

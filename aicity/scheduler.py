@@ -60,7 +60,8 @@ class RunLock:
             self.took_over = previous
         self.fh.seek(0)
         self.fh.truncate()
-        self.fh.write(f"pid {os.getpid()} since {datetime.now(SHANGHAI).isoformat(timespec='seconds')}")
+        since = datetime.now(SHANGHAI).isoformat(timespec="seconds")
+        self.fh.write(f"pid {os.getpid()} since {since}")
         self.fh.flush()
         return self
 
@@ -188,7 +189,7 @@ def _snapshot_args(collect_args: list[str]) -> list[str]:
     """The collect options a snapshot shares (scope, server, accounts, budget); --start and
     --window-days are the index series' alone."""
     out, skip = [], False
-    for i, arg in enumerate(collect_args):
+    for arg in collect_args:
         if skip:
             skip = False
             continue
@@ -224,10 +225,10 @@ def _last_job_start(db_path) -> datetime | None:
     from aicity.db import store
     db = store.connect(db_path)
     try:
-        row = db.execute("SELECT max(started_at) FROM runs WHERE kind = 'job'").fetchone()
+        started = store.last_run_start(db, "job")
     finally:
         db.close()
-    return datetime.fromisoformat(row[0]) if row and row[0] else None
+    return datetime.fromisoformat(started) if started else None
 
 
 def missed_night(trigger, last_start: datetime | None, now: datetime) -> bool:
@@ -299,7 +300,7 @@ class DemoResult:
 def export_rankings(db_path, out_dir: Path, period: str | None = None) -> list[Path]:
     """Rankings per dimension, demand types and industry profiles as Excel-ready CSVs (the
     briefing writer: BOM, CRLF, formula-like text neutralised, data source column)."""
-    from aicity.analysis import persist
+    from aicity.analysis import queries
     from aicity.analysis.export import english_names, write_csv
     from aicity.db import store
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -307,10 +308,10 @@ def export_rankings(db_path, out_dir: Path, period: str | None = None) -> list[P
     files = []
     try:
         simulated = "emulator" in store.sources(db)
-        tables = {f"rank_{d}": persist.rank(db, category=d, period=period, uncertainty=True)
+        tables = {f"rank_{d}": queries.rank(db, category=d, period=period, uncertainty=True)
                   for d in ("basic", "professional", "technical", "application", "industry")}
-        tables["demand_types"] = persist.demand_types(db, period=period)
-        tables["industries"] = persist.industries(db, period=period)
+        tables["demand_types"] = queries.demand_types(db, period=period)
+        tables["industries"] = queries.industries(db, period=period)
         label = "simulated (emulator)" if simulated else "baidu"
         names = english_names(store.registry(db))
         for name, frame in tables.items():

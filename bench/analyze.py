@@ -39,7 +39,7 @@ DIMENSIONS = ("basic", "professional", "technical", "application", "industry")
 CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
-from aicity.analysis.persist import analyze
+from aicity.analysis.refit import analyze
 t0 = time.perf_counter()
 r = analyze({db!r}, full={full}, workers=2)
 print(json.dumps({{"seconds": time.perf_counter() - t0, "series": r.series,
@@ -164,7 +164,7 @@ def main() -> int:
     parser.add_argument("--regions", type=int, default=0, help="0 = every region")
     parser.add_argument("--skip-naive", action="store_true")
     args = parser.parse_args()
-    from aicity.analysis import persist
+    from aicity.analysis import queries
     from aicity.db import store
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
@@ -190,7 +190,8 @@ def main() -> int:
     full = run_child(work, True)
     print(f"full analyze: {full['seconds']:.1f} s for {full['series']:,} series and "
           f"{full['aggregates']:,} aggregates; peak {full['self_mb']:.0f} MB main + "
-          f"{full['children_mb']:.0f} MB largest worker = {full['self_mb'] + full['children_mb']:.0f}"
+          f"{full['children_mb']:.0f} MB largest worker = "
+          f"{full['self_mb'] + full['children_mb']:.0f}"
           f" MB (target <= 20 s, <= 2048 MB)", flush=True)
     rows = add_day(work)
     inc = run_child(work, False)
@@ -202,7 +203,7 @@ def main() -> int:
     times = []
     for _ in range(7):
         t0 = time.perf_counter()
-        persist.rank(db, category="basic", period="2017")
+        queries.rank(db, category="basic", period="2017")
         times.append(time.perf_counter() - t0)
     print(f"rank latency (library call): median {statistics.median(times) * 1000:.0f} ms of 7 "
           f"(target <= 300 ms)", flush=True)
@@ -213,7 +214,7 @@ def main() -> int:
     print(f"rank latency (CLI, with interpreter start-up): {time.perf_counter() - t0:.2f} s")
     if args.skip_naive:
         return 0
-    ours = {dim: persist.rank(db, category=dim, period="2017").dropna(subset=["rank"])
+    ours = {dim: queries.rank(db, category=dim, period="2017").dropna(subset=["rank"])
             .set_index("region_code")["rank"].astype(int) for dim in DIMENSIONS}
     db.close()
     shutil.copy(base, work)  # the naive job reads the same data, without the extra day

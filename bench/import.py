@@ -78,8 +78,8 @@ def main() -> int:
         with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
             db_file = Path(tmp) / "bench.db"
             store.init_db(db_file, taxonomy=default_taxonomy())
-            out = subprocess.run([sys.executable, "-c", CHILD.format(root=str(ROOT), db=str(db_file),
-                                                                     csv=str(csv_path))],
+            child = CHILD.format(root=str(ROOT), db=str(db_file), csv=str(csv_path))
+            out = subprocess.run([sys.executable, "-c", child],
                                  check=True, capture_output=True, text=True)
             res = json.loads(out.stdout.strip().splitlines()[-1])
             res["rows_per_s"] = res["rows"] / res["seconds"]

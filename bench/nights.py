@@ -188,7 +188,7 @@ def partial_agreement(db_path, start: date, end: date) -> None:
     import numpy as np
     import pandas as pd
 
-    from aicity.analysis import persist
+    from aicity.analysis import queries
     from aicity.analysis.rankings import rank_table
     from aicity.emulator.world import World
     from aicity.db import store
@@ -199,10 +199,10 @@ def partial_agreement(db_path, start: date, end: date) -> None:
         words.setdefault(t.term, (t.category, t.group))
     world = World(default_registry(), words, seed=7, latest=LATEST)
     db = store.connect(db_path)
-    per = persist.distribution_period(db)
+    per = queries.distribution_period(db)
     cities = [r.code for r in default_registry().filter(level="city")]
     for dim in ("basic", "professional", "technical", "application", "industry"):
-        part, _ = persist.dimension_series(db, category=dim, period=per, level="city",
+        part, _ = queries.dimension_series(db, category=dim, period=per, level="city",
                                            basis="distribution")
         terms = [t.term for t in default_taxonomy().terms if t.category == dim]
         whole = pd.Series({c: sum(float(np.round(np.nan_to_num(np.nanmean(

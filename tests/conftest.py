@@ -18,9 +18,14 @@ from aicity.db import store
 
 @pytest.fixture(scope="session", autouse=True)
 def _operator_cache(tmp_path_factory):
-    """Built STL operators go to a temporary folder, not the user's cache."""
+    """Built STL operators go to a temporary folder, not the user's cache: that of `aicity
+    analyze` in children, and the library's default when a test calls it."""
     import os
-    os.environ["AICITY_CACHE_DIR"] = str(tmp_path_factory.mktemp("stl-cache"))
+
+    from aicity.analysis import refit
+    cache = tmp_path_factory.mktemp("stl-cache")
+    os.environ["AICITY_CACHE_DIR"] = str(cache)
+    refit.default_cache_dir = lambda: cache
 
 
 @pytest.fixture
@@ -102,7 +107,7 @@ def add_world_data(db_path, codes, start, end) -> None:
 @pytest.fixture(scope="session")
 def national_db(tmp_path_factory):
     """20 cities and the nation, every taxonomy keyword, 2016-2017 daily; analysed."""
-    from aicity.analysis.persist import analyze
+    from aicity.analysis.refit import analyze
     from aicity.db.regions import default_registry
     from aicity.keywords.taxonomy import default_taxonomy
     tmp = tmp_path_factory.mktemp("national")

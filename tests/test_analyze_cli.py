@@ -8,7 +8,7 @@ import pandas as pd
 from click.testing import CliRunner
 
 from aicity.analysis.decompose import DecomposeConfig, decompose
-from aicity.analysis.persist import analyze
+from aicity.analysis.refit import analyze
 from aicity.cli import cli
 from aicity.db import store
 from aicity.db.importer import import_csv
@@ -65,8 +65,8 @@ def naive_ranks(path, category, period_start, period_end):
 
 def test_stored_ranks_equal_the_naive_job(national_db):
     db = store.connect(national_db)
-    from aicity.analysis import persist
-    table = persist.rank(db, category="technical", period="2017")
+    from aicity.analysis import queries
+    table = queries.rank(db, category="technical", period="2017")
     ours = table.dropna(subset=["rank"]).set_index("region_code")["rank"].astype(int)
     naive = naive_ranks(national_db, "technical", "2017-01-01", "2017-12-31")
     assert ours.sort_index().to_dict() == naive.sort_index().to_dict()
@@ -116,7 +116,8 @@ def test_industries_have_shares_lqs_and_labels(national_db):
     result = run(national_db, "industries", "--period", "2017", "--format", "json")
     rows = json.loads(result.stdout)
     assert len(rows) == len(CITIES)
-    assert {"driving_share", "finance_lq", "specialisations", "full_demand", "label"} <= set(rows[0])
+    assert {"driving_share", "finance_lq", "specialisations", "full_demand",
+            "label"} <= set(rows[0])
     assert sum(r["full_demand"] for r in rows) >= 1
 
 

@@ -15,7 +15,7 @@ RTOL = 1e-9
 def _series(rng, n, period, count):
     t = np.arange(n)
     out = []
-    for k in range(count):
+    for _ in range(count):
         level = rng.uniform(50, 5000)
         y = level * (1 + 0.2 * np.sin(2 * np.pi * t / period) + 0.001 * t) \
             + rng.normal(0, level * 0.05, n)
@@ -81,12 +81,12 @@ def test_workers_are_spawned_when_other_threads_live_and_give_the_same_component
     # of them held a lock hung forever. Then workers are spawned, with the operators handed over.
     import threading
 
-    from aicity.analysis import persist
+    from aicity.analysis import refit
     from tests.conftest import add_world_data
     add_world_data(db_path, [97, 94], "2017-01-01", "2017-04-30")
     methods = []
-    real = persist.mp.get_context
-    monkeypatch.setattr(persist.mp, "get_context",
+    real = refit.mp.get_context
+    monkeypatch.setattr(refit.mp, "get_context",
                         lambda method: methods.append(method) or real(method))
 
     def components():
@@ -97,7 +97,7 @@ def test_workers_are_spawned_when_other_threads_live_and_give_the_same_component
         finally:
             db.close()
 
-    persist.analyze(db_path, full=True, workers=2)
+    refit.analyze(db_path, full=True, workers=2)
     forked = components()
     assert forked and set(methods) == {"fork"}
     methods.clear()
@@ -105,7 +105,7 @@ def test_workers_are_spawned_when_other_threads_live_and_give_the_same_component
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
-        persist.analyze(db_path, full=True, workers=2)
+        refit.analyze(db_path, full=True, workers=2)
     finally:
         stop.set()
         other.join()

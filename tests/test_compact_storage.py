@@ -91,7 +91,8 @@ def test_a_row_costs_under_30_bytes(tmp_path, db_path):
 def test_the_views_read_like_the_old_table(db_path, tmp_path):
     from tests.conftest import write_csv
     path = write_csv(tmp_path / "a.csv", ["keyword", "region", "date", "value"],
-                     [["人工智能", "成都", "2017-01-01", 5], ["人工智能", "成都", "2017-01-02", ""]])
+                     [["人工智能", "成都", "2017-01-01", 5],
+                      ["人工智能", "成都", "2017-01-02", ""]])
     assert CliRunner().invoke(cli, ["--db", str(db_path), "import", str(path)]).exit_code == 0
     db = store.connect(db_path)
     named = db.execute("SELECT keyword, region, date, value, source FROM observations_named "

@@ -138,7 +138,8 @@ def test_classification_is_robust_to_case_width_space_and_script(clf):
     base = clf.classify("人脸识别")
     for variant in ("人臉識別", "人 脸 识 别", "人脸识别\u3000"):
         assert clf.classify(variant) == base
-    assert clf.classify("TENSORFLOW") == clf.classify("tensorflow") == clf.classify("ｔｅｎｓｏｒｆｌｏｗ")
+    assert clf.classify("TENSORFLOW") == clf.classify("tensorflow") \
+        == clf.classify("ｔｅｎｓｏｒｆｌｏｗ")
 
 
 def test_keywords_list_csv_has_the_contract_columns(run):

@@ -6,7 +6,7 @@ import sqlite3
 
 import numpy as np
 
-from aicity.analysis.persist import _rows_keyword, load_keyword
+from aicity.db.results import _rows_keyword, load_keyword
 from aicity.db import store
 
 DAY0 = store.day_number("2017-01-01")

@@ -183,7 +183,7 @@ def _import(db_path, tmp_path, name, region, start, days, base=100):
 
 
 def test_analyze_refits_what_a_run_that_started_before_it_writes_after_it(db_path, tmp_path):
-    from aicity.analysis.persist import analyze
+    from aicity.analysis.refit import analyze
     _import(db_path, tmp_path, "a.csv", "成都", "2017-01-01", 120)
     analyze(db_path, workers=1)
     db = store.connect(db_path)
@@ -210,7 +210,7 @@ def test_analyze_refits_what_a_run_that_started_before_it_writes_after_it(db_pat
 
 
 def test_analyze_leaves_the_database_writable_between_batches(db_path, tmp_path):
-    from aicity.analysis.persist import analyze
+    from aicity.analysis.refit import analyze
     for i, city in enumerate(["成都", "杭州", "武汉"]):
         _import(db_path, tmp_path, f"{i}.csv", city, "2017-01-01", 90)
     other = store.connect(db_path, busy_timeout=0.05)
@@ -230,7 +230,6 @@ def test_analyze_leaves_the_database_writable_between_batches(db_path, tmp_path)
 # --- the crawler stops when storage fails -------------------------------------------------------
 
 def test_a_storage_failure_stops_the_crawl_with_its_cause(db_path):
-    from aicity.crawler.run import collect
     db = store.connect(db_path)
     # A stand-in for a full disk: the fourth piece cannot be stored.
     db.execute("CREATE TRIGGER full BEFORE INSERT ON coverage WHEN "
@@ -332,7 +331,8 @@ def test_a_row_cut_off_before_its_value_is_refused(db_path, tmp_path):
 @pytest.mark.parametrize("value", ["9007199254740993", "inf", "1e400"])
 def test_a_value_a_float_cannot_hold_is_refused(db_path, tmp_path, value):
     path = write_csv(tmp_path / "big.csv", ["keyword", "region", "date", "value"],
-                     [["人工智能", "成都", "2017-01-01", 5], ["人工智能", "成都", "2017-01-02", value]])
+                     [["人工智能", "成都", "2017-01-01", 5],
+                      ["人工智能", "成都", "2017-01-02", value]])
     result = _import_file(db_path, path)
     assert result.exit_code == 1
     assert f"big.csv:3: value '{value}' is not a finite number" in result.output
@@ -490,8 +490,8 @@ def test_industries_answer_when_one_group_has_no_data(db_copy):
     db.execute("DELETE FROM components WHERE subject IN (SELECT 'k:' || keyword_id FROM "
                "keyword_groups WHERE category = 'industry' AND group_name = 'finance')")
     db.conn.commit()
-    from aicity.analysis import persist
-    out = persist.industries(db, period="2017")
+    from aicity.analysis import queries
+    out = queries.industries(db, period="2017")
     db.close()
     assert out["finance_share"].fillna(0).eq(0).all()
     assert out["healthcare_share"].notna().any()

@@ -124,7 +124,8 @@ def test_three_nights_on_every_habit_store_what_the_server_meant(db_path):
     nights every stored value is what the site meant; a fourth run asks only for the day that
     is still unpublished."""
     latest = date.fromisoformat(LATEST)
-    scope = ("--regions", "成都,四川,0", "--keywords", "AI,人工智能,深度学习,TensorFlow,人脸识别,语音识别",
+    scope = ("--regions", "成都,四川,0",
+             "--keywords", "AI,人工智能,深度学习,TensorFlow,人脸识别,语音识别",
              "--start", "2026-01-01")
     for night in range(3):
         published = latest + timedelta(days=night)

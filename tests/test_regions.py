@@ -64,7 +64,8 @@ def test_resolve_accepts_names_codes_and_short_forms(text, code):
 
 
 def test_resolve_says_when_a_name_is_ambiguous():
-    with pytest.raises(RegionError, match=r"'北京' is ambiguous: 911 北京 \(province.*514 北京市 \(city"):
+    with pytest.raises(RegionError,
+                       match=r"'北京' is ambiguous: 911 北京 \(province.*514 北京市 \(city"):
         default_registry().resolve("北京")
     assert default_registry().resolve("北京", level="city").code == 514
     assert default_registry().resolve("北京", level="province").code == 911

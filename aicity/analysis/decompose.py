@@ -14,9 +14,10 @@ Anomalies: plain STL spreads a large news spike over the same weekday of nearby 
 seasonal smoother averages about seven weeks), so days next to a spike look anomalous too.
 Robust STL over-fits the rest (its residual scale shrinks, so ordinary noise crosses the
 threshold). With `refit_outliers`, days first flagged are replaced by the median of the same
-weekday in the three weeks either side (from the data) and the series is fitted once more; residuals are then measured against that fit, which flags the spike
-alone. It doubles the cost of a series with candidates, so `analyze` uses it for the aggregate
-(dimension × region) series analysts read for spikes, not for every keyword × region series.
+weekday in the three weeks either side (from the data) and the series is fitted once more;
+residuals are then measured against that fit, which flags the spike alone. It doubles the cost
+of a series with candidates, so `analyze` uses it for the aggregate (dimension × region) series
+analysts read for spikes, not for every keyword × region series.
 """
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from aicity.analysis import persist
+from aicity.analysis import queries
 from aicity.analysis.demand import GROUPS as TECH_GROUPS
 from aicity.analysis.industry import INDUSTRIES
 from aicity.analysis.periods import Period
@@ -85,14 +85,14 @@ def briefing_frame(db, period: Period, line: str = "qinling-huaihe",
     frame["yangtze"] = regions["yangtze"]
     previous = period.shifted_years(-1)
     # 同比 only when this period and the one a year before are both wholly within the data
-    frame.attrs["yoy_gap"] = yoy_gap = persist.year_on_year_gap(db, period) \
+    frame.attrs["yoy_gap"] = yoy_gap = queries.year_on_year_gap(db, period) \
         if basis == "series" else "a snapshot has no year before it"
     for dim in DIMENSIONS:
         try:
-            table = persist.rank(db, category=dim, level=level, uncertainty=True, basis=basis,
+            table = queries.rank(db, category=dim, level=level, uncertainty=True, basis=basis,
                                  period=period.label if _is_label(period) else
                                  f"{period.start}..{period.end}")
-        except persist.NoResults:
+        except queries.NoResults:
             table = pd.DataFrame(columns=["region_code", "value", "rank", "tier", "rank_low",
                                           "rank_high"])
         table = table.set_index("region_code")
@@ -102,26 +102,26 @@ def briefing_frame(db, period: Period, line: str = "qinling-huaihe",
         if yoy_gap:
             continue
         try:
-            before, _ = persist.dimension_series(db, category=dim, period=previous,
+            before, _ = queries.dimension_series(db, category=dim, period=previous,
                                                  level=level)
             prev = before.reindex(frame.index)
             frame[f"{dim}_yoy"] = (frame[f"{dim}_value"] - prev) / prev.where(prev > 0)
-        except persist.NoResults:
+        except queries.NoResults:
             pass
     label = f"{period.start}..{period.end}"
     try:
-        demand = persist.demand_types(db, period=label, top=len(frame), level=level,
+        demand = queries.demand_types(db, period=label, top=len(frame), level=level,
                                       basis=basis).set_index("region_code")
-    except persist.NoResults:
+    except queries.NoResults:
         demand = pd.DataFrame(columns=["type", "drivers", *TECH_GROUPS])
     frame["demand_type"] = demand["type"].reindex(frame.index)
     frame["demand_drivers"] = demand["drivers"].reindex(frame.index)
     for g in TECH_GROUPS:
         frame[f"{g}_share"] = demand[g].reindex(frame.index)
     try:
-        industries = persist.industries(db, period=label, level=level,
+        industries = queries.industries(db, period=label, level=level,
                                         basis=basis).set_index("region_code")
-    except persist.NoResults:
+    except queries.NoResults:
         industries = pd.DataFrame(columns=["specialisations", "full_demand",
                                            *(f"{i}_share" for i in INDUSTRIES)])
     frame["specialisations"] = industries["specialisations"].reindex(frame.index)
@@ -227,8 +227,8 @@ def localise(frame: pd.DataFrame, lang: str, names: dict | None = None) -> pd.Da
             if col not in frame:
                 continue
             if col == "cluster":
-                frame[col] = frame[col].map(lambda v: ";".join(
-                    table.get(c, c) for c in v.split(";")) if isinstance(v, str) else v)
+                frame[col] = frame[col].map(lambda v, t=table: ";".join(
+                    t.get(c, c) for c in v.split(";")) if isinstance(v, str) else v)
             else:
                 frame[col] = frame[col].map(lambda v, t=table: t.get(v, v))
     return frame
@@ -311,23 +311,23 @@ def _best_briefing(db, period: str | None, line: str, level: str, may_use_snapsh
     snapshot covers more regions of the level than the series do (the first nights, before
     the city series come in rotation), from the newest snapshot."""
     try:
-        per = persist.resolve_period(db, period)
+        per = queries.resolve_period(db, period)
         frame = briefing_frame(db, per, line, level)
-    except persist.NoResults:
+    except queries.NoResults:
         if not may_use_snapshot:
             raise
         per, frame = None, pd.DataFrame()
     if may_use_snapshot:
         try:
-            snap = persist.distribution_period(db)
-        except persist.NoResults:
+            snap = queries.distribution_period(db)
+        except queries.NoResults:
             snap = None
         if snap is not None:
             snap_frame = briefing_frame(db, snap, line, level, basis="distribution")
             if len(snap_frame) > len(frame):
                 return snap, snap_frame, "distribution"
     if per is None:
-        per = persist.resolve_period(db, period)   # says what the data covers
+        per = queries.resolve_period(db, period)   # says what the data covers
     return per, frame, "series"
 
 
@@ -355,13 +355,13 @@ def export_briefings(db_path, out: Path, *, period: str | None = None, region: s
             per, frame, basis = _best_briefing(db, period, line, chosen, True)
         if frame.empty:
             where = f"{level} level" if level else "city or province level"
-            raise persist.NoResults(f"no analysed data for {per.label} at {where}; run "
+            raise queries.NoResults(f"no analysed data for {per.label} at {where}; run "
                                     f"`aicity collect` and `aicity analyze`")
         total = len(registry.filter(level=chosen))
         missing = []
         snapshot = None
         if basis == "distribution":
-            snapshot = persist.snapshot_keywords(db, per)
+            snapshot = queries.snapshot_keywords(db, per)
             missing.append(f"from Baidu's regional distribution (地域分布) of {per.start}.."
                            f"{per.end}: a mean per region over those days, not seasonally "
                            f"adjusted, from {snapshot[0]} of {snapshot[1]} keywords"
@@ -399,7 +399,7 @@ def export_briefings(db_path, out: Path, *, period: str | None = None, region: s
             "data_source": "simulated" if simulated else "real",
             "sources": sources, "exported_at": store.now_iso(), "lang": lang, "line": line,
             "data_through": max([per.end] if basis == "distribution" else []
-                                + [(persist.data_span(db) or (per.end, per.end))[1]]
+                                + [(queries.data_span(db) or (per.end, per.end))[1]]
                                 ).isoformat(),
             "units": {**UNITS, **UNITS_SNAPSHOT} if basis == "distribution" else UNITS,
             "basis": basis,

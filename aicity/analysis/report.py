@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from aicity.analysis import persist
+from aicity.analysis import queries
 from aicity.analysis.demand import GROUPS as TECH_GROUPS
 from aicity.analysis.industry import INDUSTRIES
-from aicity.db import store
+from aicity.db import results, store
 from aicity.keywords.taxonomy import LABELS_ZH
 
 DIMENSIONS = ("basic", "professional", "technical", "application", "industry")
@@ -54,11 +54,11 @@ def build_report(db_path, out: Path, period: str | None = None) -> Path:
     plt = _plt()
     db = store.connect(db_path)
     try:
-        per = persist.resolve_period(db, period)
-        span = persist.data_span(db)
+        per = queries.resolve_period(db, period)
+        span = queries.data_span(db)
         simulated = "emulator" in store.sources(db)
         sections: list[tuple[str, str]] = []
-        ranks = {d: persist.rank(db, category=d, period=per.label if ".." not in per.label
+        ranks = {d: queries.rank(db, category=d, period=per.label if ".." not in per.label
                                  else f"{per.start}..{per.end}") for d in DIMENSIONS}
         label = f"{per.start}..{per.end}"
 
@@ -82,7 +82,7 @@ def build_report(db_path, out: Path, period: str | None = None) -> Path:
 
         rows = []
         for dim in DIMENSIONS:
-            table = persist.split(db, category=dim, period=label).set_index("side")
+            table = queries.split(db, category=dim, period=label).set_index("side")
             rows.append((ZH[dim], table.loc["north", "share"], table.loc["south", "share"]))
         fig, ax = plt.subplots(figsize=(8, 3.5))
         x = np.arange(len(rows))
@@ -93,7 +93,7 @@ def build_report(db_path, out: Path, period: str | None = None) -> Path:
         ax.legend()
         sections.append(("南北对比（秦岭—淮河）", _svg(fig)))
 
-        demand = persist.demand_types(db, period=label)
+        demand = queries.demand_types(db, period=label)
         fig, ax = plt.subplots(figsize=(10, 4))
         bottom = np.zeros(len(demand))
         for g, color in zip(TECH_GROUPS, ("#3b6ea8", "#e07b39", "#5b9a55")):
@@ -104,7 +104,7 @@ def build_report(db_path, out: Path, period: str | None = None) -> Path:
         ax.tick_params(axis="x", rotation=60)
         sections.append(("技术需求类型（前15城市）", _svg(fig)))
 
-        inds = persist.industries(db, period=label).head(20)
+        inds = queries.industries(db, period=label).head(20)
         lq = inds[[f"{i}_lq" for i in INDUSTRIES]].to_numpy(dtype=float)
         fig, ax = plt.subplots(figsize=(8, 7))
         image = ax.imshow(lq, cmap="RdBu_r", vmin=0, vmax=2, aspect="auto")
@@ -125,7 +125,7 @@ def build_report(db_path, out: Path, period: str | None = None) -> Path:
         ax.legend()
         sections.append(("城市梯队地图（应用需求）", _svg(fig)))
 
-        moves = persist.movers(db, category="application", period=label)
+        moves = queries.movers(db, category="application", period=label)
         if moves["risers"].attrs.get("note"):
             # a full year against a few weeks would rank noise: say why there is no chart
             sections.append(("上升与下降城市（应用需求）",
@@ -145,8 +145,10 @@ def build_report(db_path, out: Path, period: str | None = None) -> Path:
               else "数据来源：百度指数。")
     body = "\n".join(f"<section><h2>{html.escape(t)}</h2>{svg}</section>" for t, svg in sections)
     page = f"""<!DOCTYPE html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>aicity 城市人工智能简报 {html.escape(per.label)}</title>
-<style>body{{font-family:"Noto Sans CJK SC","Microsoft YaHei","PingFang SC",sans-serif;margin:2em;max-width:1200px}}
+<html lang="zh-CN"><head><meta charset="utf-8">
+<title>aicity 城市人工智能简报 {html.escape(per.label)}</title>
+<style>body{{font-family:"Noto Sans CJK SC","Microsoft YaHei","PingFang SC",sans-serif;
+margin:2em;max-width:1200px}}
 .banner{{padding:.6em 1em;background:{'#fde8d7' if simulated else '#e8f0fb'};border-radius:4px}}
 svg{{max-width:100%;height:auto}}section{{margin:2em 0}}</style></head>
 <body><h1>城市人工智能认知与需求简报</h1>
@@ -162,11 +164,8 @@ svg{{max-width:100%;height:auto}}section{{margin:2em 0}}</style></head>
 
 
 def _national_components(db, label: str):
-    row = db.execute("SELECT start, step, n, trend, seasonal, resid FROM components WHERE "
-                     "subject = 'd:basic' AND region = 0 AND device = 'all'").fetchone()
-    if row is None:
+    frame = results.components_of(db, "d:basic", 0, "all")
+    if frame is None:
         return None
-    start, step, n, t, s, r = row
-    dates = pd.date_range(start, periods=n, freq=f"{step}D")
-    return pd.DataFrame({"date": dates, "trend": persist._unpack(t),
-                         "seasonal": persist._unpack(s), "resid": persist._unpack(r)})
+    frame["date"] = pd.to_datetime(frame["date"])
+    return frame

@@ -37,7 +37,8 @@ class ProtocolError(ValueError):
 def decode(encrypted: str, ptbk: str) -> str:
     """Substitute every character of `encrypted` through the ptbk table."""
     if not ptbk or len(ptbk) % 2:
-        raise ProtocolError(f"ptbk key of length {len(ptbk or '')} is not an even, non-empty length")
+        raise ProtocolError(f"ptbk key of length {len(ptbk or '')} is not an even, "
+                            f"non-empty length")
     half = len(ptbk) // 2
     return encrypted.translate(str.maketrans(ptbk[:half], ptbk[half:]))
 

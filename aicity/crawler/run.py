@@ -5,7 +5,6 @@ Scrapy's reactor runs once per process, so a long-lived caller (the scheduler) r
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -17,9 +16,9 @@ from aicity.db import store
 from aicity.db.regions import RegionError
 from aicity.crawler.accounts import SHANGHAI, account_key, load_cookies, today_shanghai
 from aicity.crawler.cipher import CipherConfigError, load_cipher
-from aicity.crawler.plan import (DEFAULT_WINDOW_DAYS, REQUESTS_PER_PIECE, SNAPSHOT_DAYS, Area, Piece,
-                          SnapshotPlan, missing_ranges, outlook, plan_night, plan_snapshot,
-                          snapshot_order, snapshot_outlook)
+from aicity.crawler.plan import (DEFAULT_WINDOW_DAYS, REQUESTS_PER_PIECE, SNAPSHOT_DAYS, Area,
+                                 Piece, SnapshotPlan, missing_ranges, outlook, plan_night,
+                                 plan_snapshot, snapshot_order, snapshot_outlook)
 from aicity.crawler.protocol import EARLIEST
 
 REAL_BASE_URL = "https://index.baidu.com"
@@ -148,8 +147,7 @@ def scope(db, regions: list[str] | None, keywords: list[str] | None):
             except store.UnknownKeyword:
                 terms.append(k)  # a new keyword: Baidu's pre-check will say if it is indexed
     else:
-        terms = [r[0] for r in db.execute(
-            "SELECT term FROM keywords WHERE in_taxonomy = 1 ORDER BY id")]
+        terms = store.taxonomy_terms(db)
     return list(dict.fromkeys(terms)), list(dict.fromkeys(codes))
 
 
@@ -434,15 +432,14 @@ def collect(db_path=None, *, kind: str = "index", start=None, end=None, regions=
         result.status = "failed"
     elif result.remaining_pieces or result.failures:
         result.status = "partial"
-    detail = json.loads(db.execute("SELECT detail FROM runs WHERE id = ?", [run.id]
-                                   ).fetchone()[0])
+    detail = store.run_detail(db, run.id)
     detail.update({k: v for k, v in result.as_dict().items()
                    if k in ("requests", "responses_by_status", "http_status", "failures",
                             "unindexed", "remaining_pieces", "series_stored", "seconds",
                             "stopped", "stopped_cause", "waiting_days")})
     store.finish_run(db, run, result.status, result.rows_written, detail,
                      error=stopped)
-    db.execute("UPDATE runs SET source = ? WHERE id = ?", [result.source, run.id])
+    store.set_run_source(db, run.id, result.source)
     db.conn.commit()
     db.close()
     return result

@@ -1,7 +1,7 @@
 """Regenerate db/regions.csv from the source tables in db/sources/ and the curated db/reference/.
 
     python -m aicity.db.build_regions            # rewrite db/regions.csv
-    python -m aicity.db.build_regions --check    # exit 1 if regions.csv is not what the sources give
+    python -m aicity.db.build_regions --check    # exit 1 if regions.csv is not what sources give
 
 Derived columns: coordinates, GB adcode and population (from the cpca and Jia et al. tables),
 the side of the Qinling–Huaihe line and of the Yangtze main stem (computed from coordinates against
@@ -94,7 +94,8 @@ def build_rows() -> list[dict]:
     for r in _read(REFERENCE / "clusters.csv"):
         for member in r["member"].split(";"):
             clusters.setdefault((r["province"], member), []).append(r["cluster"])
-    tiers = {m: r["tier"] for r in _read(REFERENCE / "tiers_2017.csv") for m in r["members"].split(";")}
+    tiers = {m: r["tier"] for r in _read(REFERENCE / "tiers_2017.csv")
+             for m in r["members"].split(";")}
 
     names_en = {(r["level"], r["name"]): r["name_en"] for r in _read(REFERENCE / "names_en.csv")}
 
@@ -109,7 +110,8 @@ def build_rows() -> list[dict]:
                    legacy=extra.get("legacy", "0") or "0", note=extra.get("note", ""),
                    name_en=names_en.get((level, name), ""))
         if level == "province":
-            full = [r for r in cpca if r["adcode"].endswith("0000000000") and _short(r["name"]) == name]
+            full = [r for r in cpca
+                    if r["adcode"].endswith("0000000000") and _short(r["name"]) == name]
             src = full[0] if full else None
             if src:
                 row.update(lon=src["longitude"], lat=src["latitude"], adcode=src["adcode"][:6])
@@ -162,13 +164,15 @@ def build_rows() -> list[dict]:
 
     unmatched = sorted(set(clusters) - matched_clusters)
     if unmatched:
-        raise RegionError("clusters.csv members not found: " + ", ".join(f"{p}/{m}" for p, m in unmatched))
+        raise RegionError("clusters.csv members not found: "
+                          + ", ".join(f"{p}/{m}" for p, m in unmatched))
     missing_tiers = sorted(set(tiers) - matched_tiers)
     if missing_tiers:
         raise RegionError("tiers_2017.csv members not found: " + ", ".join(missing_tiers))
     population_total = sum(int(r["population"]) for r in rows
                            if r["level"] == "province" and r["population"] != "")
-    rows[0]["population"] = population_total if rows[0]["level"] == "country" else rows[0]["population"]
+    if rows[0]["level"] == "country":
+        rows[0]["population"] = population_total
     return rows
 
 
@@ -193,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         current = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
         if current != text:
-            print(f"{args.out} differs from what the sources give; run python -m aicity.db.build_regions",
+            print(f"{args.out} differs from what the sources give; "
+                  f"run python -m aicity.db.build_regions",
                   file=sys.stderr)
             return 1
         return 0

@@ -186,12 +186,14 @@ def _read_chunks(path: Path, encoding: str, usecols=None):
     except pd.errors.ParserError as err:
         line = re.search(r"line (\d+)", str(err))
         where = f"{path}:{line[1]}" if line else str(path)
-        raise ImportFailed(f"{where}: malformed CSV ({str(err).splitlines()[-1].strip()})") from None
+        reason = str(err).splitlines()[-1].strip()
+        raise ImportFailed(f"{where}: malformed CSV ({reason})") from None
 
 
 def _map_unique(values: pd.Series, fn, lines: np.ndarray, path: Path, what: str,
                 dtype=np.int64) -> np.ndarray:
-    """Apply fn to each distinct string once; fn returns a number or raises ValueError/RegionError."""
+    """Apply fn to each distinct string once; fn returns a number or raises ValueError or
+    RegionError."""
     codes, uniques = pd.factorize(values, sort=False)
     mapped = np.empty(len(uniques), dtype=dtype)
     for i, text in enumerate(uniques):
@@ -285,7 +287,8 @@ def import_csv(db: Database, path: str | Path, *, level: str | None = None,
         except RegionError as err:
             raise ImportFailed(f"{path}: --region: {err}") from None
     if is_long and fixed_region is not None:
-        raise ImportFailed(f"{path}:1: --region is for the wide form; this file has a region column")
+        raise ImportFailed(f"{path}:1: --region is for the wide form; this file has a region "
+                           f"column")
     if not is_long:
         if header[0].lower() not in WIDE_DATE_HEADERS or len(header) < 2:
             raise ImportFailed(f"{path}:1: header {','.join(header)!r} is neither the long form "

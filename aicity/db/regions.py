@@ -27,8 +27,9 @@ OPTIONAL_COLUMNS = ("name_en",)   # registry files written before it was added s
 
 # Longest first so that 土家 wins over 土 when stripping ethnic names from autonomous prefectures.
 _ETHNIC = sorted(
-    "蒙古 回 藏 维吾尔 苗 彝 壮 布依 朝鲜 满 侗 瑶 白 土家 哈尼 哈萨克 傣 黎 傈僳 佤 畲 拉祜 水 东乡 纳西 "
-    "景颇 柯尔克孜 土 达斡尔 仫佬 羌 布朗 撒拉 毛南 仡佬 锡伯 阿昌 普米 塔吉克 怒 乌孜别克 俄罗斯 鄂温克 "
+    "蒙古 回 藏 维吾尔 苗 彝 壮 布依 朝鲜 满 侗 瑶 白 土家 哈尼 哈萨克 傣 黎 "
+    "傈僳 佤 畲 拉祜 水 东乡 纳西 景颇 柯尔克孜 土 达斡尔 仫佬 羌 布朗 撒拉 "
+    "毛南 仡佬 锡伯 阿昌 普米 塔吉克 怒 乌孜别克 俄罗斯 鄂温克 "
     "德昂 保安 裕固 京 塔塔尔 独龙 鄂伦春 赫哲 门巴 珞巴 基诺".split(),
     key=len,
     reverse=True,
@@ -131,7 +132,8 @@ class RegionRegistry:
             if region is None:
                 raise RegionError(f"unknown area code {key}")
             if level and region.level != level:
-                raise RegionError(f"area code {key} is {region.name} ({region.level}), not a {level}")
+                raise RegionError(f"area code {key} is {region.name} ({region.level}), "
+                                  f"not a {level}")
             return region
         candidates = self._by_name.get(key, [])
         if level:
@@ -218,7 +220,8 @@ def read_registry(path: Path | str = REGIONS_CSV) -> RegionRegistry:
         seen[code] = line
         level = row["level"]
         if level not in LEVELS:
-            raise RegionError(f"{where}: unknown level {level!r} (expected one of {', '.join(LEVELS)})")
+            raise RegionError(f"{where}: unknown level {level!r} "
+                              f"(expected one of {', '.join(LEVELS)})")
         if level != "country" and row["province"] not in provinces:
             raise RegionError(f"{where}: unknown province {row['province']!r} for {row['name']}")
         try:
@@ -229,7 +232,8 @@ def read_registry(path: Path | str = REGIONS_CSV) -> RegionRegistry:
         if level == "city" and (lon is None or lat is None):
             raise RegionError(f"{where}: city {row['name']} ({code}) has no coordinates")
         if lon is not None and not (70 <= lon <= 140 and 0 <= (lat or 0) <= 60):
-            raise RegionError(f"{where}: coordinates {lon},{lat} of {row['name']} are outside China")
+            raise RegionError(f"{where}: coordinates {lon},{lat} of {row['name']} are "
+                              f"outside China")
         for side_col in ("qinling_huaihe", "yangtze"):
             if level != "country" and row[side_col] not in SIDES:
                 raise RegionError(f"{where}: {side_col} of {row['name']} is {row[side_col]!r}, "

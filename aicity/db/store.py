@@ -231,8 +231,9 @@ def keyword_groups_frame(db: Database) -> pd.DataFrame:
     """term, category, group for every taxonomy membership."""
     return pd.DataFrame(
         db.execute("SELECT k.term, g.category, g.group_name FROM keyword_groups g "
-                   "JOIN keywords k ON k.id = g.keyword_id ORDER BY g.category, g.group_name, k.term"
-                   ).fetchall(), columns=["term", "category", "group"])
+                   "JOIN keywords k ON k.id = g.keyword_id "
+                   "ORDER BY g.category, g.group_name, k.term").fetchall(),
+        columns=["term", "category", "group"])
 
 
 # --- runs ------------------------------------------------------------------------------------
@@ -253,6 +254,23 @@ def start_run(db: Database, kind: str, source: str = "", detail: dict | None = N
         "INSERT INTO runs(kind, status, source, started_at, detail) VALUES (?, 'running', ?, ?, ?)",
         [kind, source, now_iso(), json.dumps(detail, ensure_ascii=False)])
     return Run(cur.lastrowid, kind, source)
+
+
+def run_detail(db: Database, run_id: int) -> dict:
+    """A run's recorded detail (what it was asked, what it did)."""
+    row = db.execute("SELECT detail FROM runs WHERE id = ?", [run_id]).fetchone()
+    return json.loads(row[0]) if row and row[0] else {}
+
+
+def last_run_start(db: Database, kind: str) -> str | None:
+    """When the newest run of a kind started (ISO, UTC), None if there was none."""
+    return db.execute("SELECT max(started_at) FROM runs WHERE kind = ?", [kind]).fetchone()[0]
+
+
+def taxonomy_terms(db: Database) -> list[str]:
+    """The taxonomy's keywords in the order they were loaded."""
+    return [r[0] for r in db.execute("SELECT term FROM keywords WHERE in_taxonomy = 1 "
+                                     "ORDER BY id")]
 
 
 def set_run_source(db: Database, run_id: int, source: str) -> None:
@@ -676,12 +694,16 @@ def series(db: Database, keyword_id: int, region: int, *, device: str = "all",
 
 
 __all__ = [
-    "DEVICES", "GRANULARITIES", "upsert_obs", "day_number", "iso_day", "DEVICE_CODE", "NotInitialised", "Run", "UnknownKeyword", "connect", "count_observations",
-    "db_path", "finish_run", "init_db", "keyword_groups_frame", "keyword_ids", "load_regions",
+    "DEVICES", "GRANULARITIES", "upsert_obs", "day_number", "iso_day", "DEVICE_CODE",
+    "NotInitialised", "Run", "UnknownKeyword", "connect", "count_observations", "db_path",
+    "finish_run", "init_db", "keyword_groups_frame", "keyword_ids", "load_regions",
     "load_taxonomy", "now_iso", "read_registry", "registry", "regions_frame", "require_schema",
-    "resolve_keyword", "runs_frame", "series", "sources", "start_run", "upsert_observations", "word_graph_frame", "coverage_frame", "save_series",
-    "save_region_distribution", "distribution_answered", "keyword_strata", "distribution_means", "distribution_windows", "save_word_graph", "mark_unindexed", "unindexed", "unconfirmed_state",
-    "unconfirmed_frame", "waiting_days", "crawl_salt", "budget_used", "add_budget_used",
-    "close_abandoned_runs", "set_run_source", "keyword_aliases", "DatabaseProblem", "integrity_problem",
-    "anomalies_frame", "AicityDatabase", "BUSY_TIMEOUT",
+    "resolve_keyword", "runs_frame", "series", "sources", "start_run", "upsert_observations",
+    "word_graph_frame", "coverage_frame", "save_series", "save_region_distribution",
+    "distribution_answered", "keyword_strata", "distribution_means", "distribution_windows",
+    "save_word_graph", "mark_unindexed", "unindexed", "unconfirmed_state", "unconfirmed_frame",
+    "waiting_days", "crawl_salt", "budget_used", "add_budget_used", "close_abandoned_runs",
+    "set_run_source", "keyword_aliases", "DatabaseProblem", "integrity_problem",
+    "anomalies_frame", "AicityDatabase", "BUSY_TIMEOUT", "run_detail", "last_run_start",
+    "taxonomy_terms",
 ]

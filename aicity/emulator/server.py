@@ -95,7 +95,8 @@ class Habits:
 
 
 def parse_faults(spec: str | None) -> dict[str, float]:
-    """'5xx=0.1,malformed=0.05' -> {'5xx': 0.1, 'malformed': 0.05}; ValueError names the bad part."""
+    """'5xx=0.1,malformed=0.05' -> {'5xx': 0.1, 'malformed': 0.05}; ValueError names the bad
+    part."""
     faults: dict[str, float] = {}
     for part in (spec or "").split(","):
         part = part.strip()
@@ -422,7 +423,8 @@ class Api(resource.Resource):
             if not habits.top_cities:   # the old integer shares
                 prov_real = {k: round(v) for k, v in prov_real.items()}
                 city_real = {k: round(v) for k, v in city_real.items()}
-            out.append({"key": w.lower() if habits.lowercase else w, "period": f"{start:%Y%m%d}|{end:%Y%m%d}", "area": region,
+            out.append({"key": w.lower() if habits.lowercase else w,
+                        "period": f"{start:%Y%m%d}|{end:%Y%m%d}", "area": region,
                         "areaName": place.name, "prov": prov, "city": city,
                         "provReal": prov_real, "cityReal": city_real})
         return wire.envelope({"region": out})
@@ -450,7 +452,8 @@ class Api(resource.Resource):
         return wire.envelope({"result": problems})
 
 
-ABNORMAL_MESSAGE = "您好，百度指数监测到您疑似存在异常访问行为，如有疑问请联系 ext_indexfk@baidu.com"
+ABNORMAL_MESSAGE = ("您好，百度指数监测到您疑似存在异常访问行为，"
+                    "如有疑问请联系 ext_indexfk@baidu.com")
 
 
 def _parse_date(text: str | None) -> date:

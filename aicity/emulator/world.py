@@ -3,7 +3,8 @@
 A city's daily search index for a keyword is
 
     national level of the keyword (by dimension, lognormal)
-    × the city's share (population^0.7 × a digital-affinity factor from its 2017 tier × a per-city draw)
+    × the city's share (population^0.7 × a digital-affinity factor from its 2017 tier
+      × a per-city draw)
     × the city's affinity for the keyword's group (a per-city, per-group draw)
     × a time profile: slow growth to a turning point in March 2017 and faster growth after,
       a weekly cycle, the Spring Festival dip, school holidays (professional and technical terms),
@@ -149,7 +150,8 @@ class World:
             k = self._day_index(when)
             if 0 <= k < self.days:
                 after = t - k
-                spikes += np.where(after >= 0, strength * np.exp(-np.clip(after, 0, None) / 3.0), 0.0)
+                decay = np.exp(-np.clip(after, 0, None) / 3.0)
+                spikes += np.where(after >= 0, strength * decay, 0.0)
         out = level * np.exp(log_trend) * weekly * festival * school * spikes
         self._profiles[keyword] = out
         return out

@@ -184,7 +184,8 @@ def load_taxonomy(path: str | Path = TAXONOMY_TOML) -> Taxonomy:
                         other, other_line = seen_in_dim[key]
                         kind = "term" if name == term else "alias"
                         fail(line, f"{kind} {name!r} is already in {other} "
-                                   f"(line {other_line}); a term belongs to one group per dimension")
+                                   f"(line {other_line}); a term belongs to one group per "
+                                   f"dimension")
                     seen_in_dim[key] = (where, line)
                 terms.append(Term(term=term, category=dim_, group=grp,
                                   aliases=tuple(a.strip() for a in aliases),

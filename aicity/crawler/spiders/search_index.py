@@ -14,9 +14,10 @@ from aicity.crawler.parsing import DEVICES, series_items, unindexed_items
 from aicity.crawler.plan import Piece, plan_priority
 
 logger = logging.getLogger(__name__)
+# checkWordsExists takes up to 15 keywords (5 groups of 3) per call
 CHECK_BATCH = 15
 BLANK_RETRIES = 2
-PTBK_PATHS = ("/Interface/ptbk", "/Interface/api/ptbk")  # checkWordsExists takes up to 15 keywords (5 groups of 3) per call
+PTBK_PATHS = ("/Interface/ptbk", "/Interface/api/ptbk")
 
 
 class SearchIndexSpider(scrapy.Spider):

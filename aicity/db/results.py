@@ -1,0 +1,383 @@
+"""Analysis inputs and results in the database: every SQL statement analysis needs.
+
+Analysis works on arrays and day numbers (days since 1970-01-01, as `obs.day`); this module reads
+the observed series it decomposes and stores what comes out: components (four float32 arrays a
+series, one row each), provisional tails for days after a series' fitted end, anomalies, and the
+watermark over `touched` that makes the next run incremental.
+"""
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+import functools
+from itertools import repeat
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from sqlite_utils import Database
+
+from aicity.db import store
+
+BLOB = np.dtype("<f4")
+# a few thousand distinct days, asked millions of times
+_day = functools.lru_cache(maxsize=None)(store.day_number)
+_iso = functools.lru_cache(maxsize=None)(store.iso_day)
+DAY_SPAN = 65536   # day numbers (days since 1970) stay below this until the year 2149
+
+
+def pack(values) -> bytes:
+    """A component array as stored: little-endian float32."""
+    return np.asarray(values, dtype=BLOB).tobytes()
+
+
+def unpack(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype=BLOB).astype(float)
+
+
+def read_only(db_file) -> sqlite3.Connection:
+    """A connection for a worker that only reads (it never takes the write lock)."""
+    return sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
+
+
+# --- observed series -------------------------------------------------------------------------
+
+def _series_from_rows(rows) -> dict[tuple[int, str], tuple[int, int, np.ndarray]]:
+    """(region, granularity) -> (start day, step, values with NaN gaps) from obs rows
+    ((region * 2 + weekly) * DAY_SPAN + day, value or -1 for missing), in any order."""
+    if not rows:
+        return {}
+    data = np.array(rows, dtype=np.int64)
+    # Sorted here, not in SQL: SQLite sorts the rows of a keyword in a temporary B-tree
+    # (device sits between region and day in the key) at about a third of the query's time.
+    data = data[np.argsort(data[:, 0], kind="stable")]
+    series, days = np.divmod(data[:, 0], DAY_SPAN)
+    regions, weekly = np.divmod(series, 2)
+    values = np.where(data[:, 1] < 0, np.nan, data[:, 1].astype(np.float64))
+    starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
+    ends = np.r_[starts[1:], len(data)]
+    out = {}
+    for a, b in zip(starts, ends):
+        step = 7 if weekly[a] else 1
+        d = days[a:b]
+        first = int(d[0])
+        idx = (d - first) // step
+        arr = np.full(int(idx[-1]) + 1, np.nan)
+        arr[idx] = values[a:b]
+        out[(int(regions[a]), "week" if weekly[a] else "day")] = (first, step, arr)
+    return out
+
+
+def _rows_keyword(conn, keyword_id: int, device: str, regions: list[int] | None):
+    # Two integers a row instead of four (Python builds an object per cell); -1 for a missing
+    # value keeps them integers.
+    sql = (f"SELECT (region * 2 + weekly) * {DAY_SPAN} + day, coalesce(value, -1) FROM obs "
+           f"WHERE keyword_id = ? AND device = ?")
+    args: list = [keyword_id, store.DEVICE_CODE[device]]
+    if regions is not None:
+        sql += f" AND region IN ({','.join('?' * len(regions))})"
+        args += regions
+    return _series_from_rows(conn.execute(sql, args).fetchall())
+
+
+# One text a series, built by SQLite from an in-order primary-key search (one per region and
+# granularity): a row costs a third of fetching it as a Python tuple, the largest cost of a
+# full analysis. The regions are those the keyword has rows for, found by one index seek each
+# (a recursive step to the next region), not taken from the registry. SQL does not promise
+# the order inside group_concat, so each text carries its first and last day, its length and
+# sum(day * value), and a series whose text does not add up (or has gaps) is read row by row.
+_PACKED = ("WITH RECURSIVE r(code) AS (SELECT min(region) FROM obs WHERE keyword_id = ?1 "
+           "UNION ALL SELECT (SELECT min(region) FROM obs WHERE keyword_id = ?1 AND region > "
+           "r.code) FROM r WHERE r.code IS NOT NULL) "
+           "SELECT code, w.weekly, (SELECT min(day) || ':' || max(day) || ':' || count(*) || ':' "
+           "|| sum(day * coalesce(value, 0)) || ':' || group_concat(coalesce(value, -1)) "
+           "FROM obs WHERE keyword_id = ?1 AND region = code AND device = ?2 "
+           "AND weekly = w.weekly) FROM r, (SELECT 0 AS weekly UNION ALL SELECT 1) AS w "
+           "WHERE code IS NOT NULL")
+
+
+def load_keyword(conn, keyword_id: int, device: str = "all",
+                 regions: list[int] | None = None):
+    """(region, granularity) -> (first day, step, values with NaN gaps) of one keyword."""
+    dev = store.DEVICE_CODE[device]
+    sql, args = _PACKED, [keyword_id, dev]
+    if regions is not None:
+        sql += f" AND code IN ({','.join('?' * len(regions))})"
+        args += regions
+    try:
+        packed = conn.execute(sql, args).fetchall()
+    except sqlite3.OperationalError:   # sum(day * value) beyond 64 bits: read rows
+        return _rows_keyword(conn, keyword_id, device, regions)
+    out, odd = {}, []
+    for region, weekly, text in packed:
+        if text is None:
+            continue
+        lo, hi, count, check, values = text.split(":", 4)
+        lo, hi, count, check = int(lo), int(hi), int(count), int(check)
+        step = 7 if weekly else 1
+        raw = np.fromstring(values, dtype=np.int64, sep=",")
+        if (hi - lo) % step or (hi - lo) // step + 1 != count or len(raw) != count or \
+                int(np.dot(lo + step * np.arange(count), np.maximum(raw, 0))) != check:
+            odd.append(region)
+            continue
+        out[(region, "week" if weekly else "day")] = (
+            lo, step, np.where(raw < 0, np.nan, raw.astype(np.float64)))
+    if odd:
+        out.update(_rows_keyword(conn, keyword_id, device, sorted(set(odd))))
+    return out
+
+
+def daily_values_from(db: Database, keyword_id: int, region: int, device: str, day: int
+                      ) -> list[tuple[int, int | None]]:
+    """(day, value) of one daily series from `day` on."""
+    return db.execute("SELECT day, value FROM obs WHERE keyword_id = ? AND region = ? AND "
+                      "device = ? AND weekly = 0 AND day >= ?",
+                      [keyword_id, region, store.DEVICE_CODE[device], day]).fetchall()
+
+
+def daily_sums(db: Database, keyword_ids: Sequence[int], region: int, device: str, lo: int,
+               hi: int) -> list[tuple[int, int | None]]:
+    """(day, sum of the keywords' values) of one region's daily series, lo..hi."""
+    return db.execute(
+        f"SELECT day, sum(value) FROM obs WHERE region = ? AND device = ? AND weekly = 0 "
+        f"AND day BETWEEN ? AND ? AND keyword_id IN ({','.join('?' * len(keyword_ids))}) "
+        f"GROUP BY day", [region, store.DEVICE_CODE[device], lo, hi, *keyword_ids]).fetchall()
+
+
+# --- what changed ----------------------------------------------------------------------------
+
+def analysis_state(db: Database) -> dict[str, str]:
+    return dict(db.execute("SELECT key, value FROM analysis_state").fetchall())
+
+
+def touched_watermark(db: Database) -> int:
+    """The newest `touched.seq` (commit order of the runs that wrote observations)."""
+    return db.execute("SELECT coalesce(max(seq), 0) FROM touched").fetchone()[0]
+
+
+def touched_spans(db: Database, after_seq: int | None = None, upto_seq: int | None = None
+                  ) -> list[tuple[int, int, str, str]]:
+    """(keyword id, region, first, last ISO day) written, by runs in after_seq < seq <= upto."""
+    sql = "SELECT keyword_id, region, min(min_date), max(max_date) FROM touched"
+    args: list = []
+    if after_seq is not None:
+        sql += " WHERE seq > ? AND seq <= ?"
+        args = [after_seq, upto_seq]
+    return db.execute(sql + " GROUP BY keyword_id, region", args).fetchall()
+
+
+def data_span(db: Database) -> tuple[str, str] | None:
+    """First and last ISO day any run wrote (imports and crawls record what they touched)."""
+    lo, hi = db.execute("SELECT min(min_date), max(max_date) FROM touched").fetchone()
+    return (lo, hi) if lo else None
+
+
+def latest_analysed_day(db: Database) -> str | None:
+    """The last day analysed, as analyze recorded it (scanning the components would read every
+    stored array)."""
+    row = db.execute("SELECT value FROM analysis_state WHERE key = 'latest_day'").fetchone()
+    return None if row is None else row[0]
+
+
+def record_analysis(db: Database, watermark: int) -> None:
+    """Mark what this run analysed: the `touched` watermark (the key keeps its old name, so
+    databases analysed before m005 carry on: their seq values are the run ids) and the
+    latest day written."""
+    db.execute("INSERT INTO analysis_state(key, value) VALUES ('last_run', ?) "
+               "ON CONFLICT DO UPDATE SET value = excluded.value", [str(watermark)])
+    latest = db.execute("SELECT max(max_date) FROM touched").fetchone()[0]
+    if latest:
+        db.execute("INSERT INTO analysis_state(key, value) VALUES ('latest_day', ?) "
+                   "ON CONFLICT DO UPDATE SET value = max(value, excluded.value)", [latest])
+
+
+def all_keyword_ids(db: Database) -> list[int]:
+    return [r[0] for r in db.execute("SELECT id FROM keywords ORDER BY id")]
+
+
+def taxonomy_keyword_ids(db: Database) -> list[int]:
+    return [int(r[0]) for r in db.execute("SELECT id FROM keywords WHERE in_taxonomy = 1")]
+
+
+def keyword_memberships(db: Database) -> dict[int, list[tuple[str, str]]]:
+    """keyword id -> (dimension, group) pairs it belongs to."""
+    out = defaultdict(list)
+    for kw_id, cat, grp in db.execute(
+            "SELECT keyword_id, category, group_name FROM keyword_groups"):
+        out[kw_id].append((cat, grp))
+    return out
+
+
+def group_keyword_ids(db: Database, category: str, group: str | None = None) -> list[int]:
+    """The keywords of a dimension, or of one of its groups."""
+    rows = db.execute("SELECT keyword_id FROM keyword_groups WHERE category = ?"
+                      + (" AND group_name = ?" if group else ""),
+                      [category, group] if group else [category]).fetchall()
+    return [r[0] for r in rows]
+
+
+# --- saving results --------------------------------------------------------------------------
+
+def has_components(db: Database) -> bool:
+    return db.execute("SELECT 1 FROM components LIMIT 1").fetchone() is not None
+
+
+def component_row(subject: str, region: int, device: str, granularity: str, first: int,
+                  step: int, n: int, trend, seasonal, resid, yearly, adjusted, note: str,
+                  anomalies: int, analysed_at: str) -> tuple:
+    """A `components` row from a decomposition's arrays (first = day number)."""
+    return (subject, region, device, granularity, _iso(first), step, n, pack(trend),
+            pack(seasonal), pack(resid), None if yearly is None else pack(yearly),
+            pack(adjusted), note, anomalies, analysed_at)
+
+
+def anomaly_rows(subject: str, region: int, days: Sequence[int], values, resids) -> list[tuple]:
+    """`anomalies` rows: flagged day numbers, their observed values (NaN is missing) and
+    residuals, built a column at a time (a national analysis flags millions of days)."""
+    isos = map(_iso, days)
+    values = [None if v != v else v for v in values]
+    return list(zip(repeat(subject), repeat(region), isos, values, resids))
+
+
+def save_components(db_file, comps: list, anomalies: list) -> None:
+    """Store one job's components and anomalies in one short transaction (a crawl writing
+    meanwhile waits for this job, not for the analysis)."""
+    if not comps:
+        return
+    db = store.connect(db_file)
+    try:
+        with db.atomic():
+            keys = [(c[0], c[1], c[2], c[3]) for c in comps]
+            db.conn.executemany("DELETE FROM anomalies WHERE subject = ? AND region = ?",
+                                [(k[0], k[1]) for k in keys])
+            db.conn.executemany("DELETE FROM components_tail WHERE subject = ? AND region = ? "
+                                "AND device = ?", [k[:3] for k in keys])
+            db.conn.executemany(
+                "INSERT OR REPLACE INTO components(subject, region, device, granularity, start, "
+                "step, n, trend, seasonal, resid, yearly, adjusted, note, anomalies, "
+                "analyzed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", comps)
+            db.conn.executemany("INSERT OR REPLACE INTO anomalies(subject, region, date, value, "
+                                "resid) VALUES (?,?,?,?,?)", anomalies)
+    finally:
+        db.close()
+
+
+def drop_components_except(db: Database, kept: set, device: str) -> None:
+    """After a full run: remove components (with their tails and anomalies) of series that no
+    longer exist, i.e. every (subject, region, granularity) not in `kept`."""
+    stale = [(s_, r, g) for s_, r, g in db.execute(
+        "SELECT subject, region, granularity FROM components WHERE device = ?", [device])
+        if (s_, r, g) not in kept]
+    db.conn.executemany("DELETE FROM components WHERE subject = ? AND region = ? AND "
+                        "granularity = ? AND device = ?", [(*k, device) for k in stale])
+    db.conn.executemany("DELETE FROM components_tail WHERE subject = ? AND region = ? AND "
+                        "device = ?", [(k[0], k[1], device) for k in stale])
+    db.conn.executemany("DELETE FROM anomalies WHERE subject = ? AND region = ? AND NOT EXISTS "
+                        "(SELECT 1 FROM components c WHERE c.subject = anomalies.subject AND "
+                        "c.region = anomalies.region)", [(k[0], k[1]) for k in stale])
+
+
+def fitted_keyword_ends(db: Database, device: str) -> dict[tuple[int, int], tuple[str, int, int]]:
+    """(keyword id, region) -> (start, step, n) of every stored daily keyword decomposition."""
+    return {(int(s[2:]), r): (start, step, n) for s, r, start, step, n in db.execute(
+        "SELECT subject, region, start, step, n FROM components WHERE subject LIKE 'k:%' AND "
+        "device = ? AND granularity = 'day'", [device])}
+
+
+def fitted_tails(db: Database, subject: str, device: str
+                 ) -> dict[int, tuple[str, int, np.ndarray, np.ndarray]]:
+    """region -> (start, n, last trend value, last week of the season) of a subject's daily
+    decompositions: cut out of the stored arrays in SQL, not read whole."""
+    return {r: (start, n, unpack(trend), unpack(season)) for r, start, n, trend, season in
+            db.execute("SELECT region, start, n, substr(trend, -4), substr(seasonal, -28) "
+                       "FROM components WHERE subject = ? AND device = ? AND "
+                       "granularity = 'day'", [subject, device])}
+
+
+def daily_components(db: Database, subject: str, region: int, device: str
+                     ) -> tuple[str, int, np.ndarray, np.ndarray] | None:
+    """(start, n, trend, seasonal) of one daily decomposition, None when there is none."""
+    row = db.execute("SELECT start, n, trend, seasonal FROM components WHERE subject = ? "
+                     "AND region = ? AND device = ? AND granularity = 'day'",
+                     [subject, region, device]).fetchone()
+    if row is None:
+        return None
+    start, n, trend, seasonal = row
+    return start, n, unpack(trend), unpack(seasonal)
+
+
+def save_tails(db: Database, rows: Iterable[tuple]) -> None:
+    """Provisional components: (subject, region, device, ISO date, trend, seasonal, resid,
+    adjusted) rows."""
+    db.conn.executemany(
+        "INSERT OR REPLACE INTO components_tail(subject, region, device, date, trend, seasonal, "
+        "resid, adjusted) VALUES (?,?,?,?,?,?,?,?)", rows)
+
+
+# --- reading results -------------------------------------------------------------------------
+
+def tail_adjusted(db: Database, subjects: list[str], device: str) -> dict:
+    """(subject, region) -> [(day number, adjusted value)] of the provisional tails."""
+    out = defaultdict(list)
+    for i in range(0, len(subjects), 500):
+        part = subjects[i:i + 500]
+        for subject, region, day_text, adj in db.execute(
+                f"SELECT subject, region, date, adjusted FROM components_tail WHERE device = ? "
+                f"AND subject IN ({','.join('?' * len(part))})", [device, *part]):
+            out[(subject, region)].append((_day(day_text), adj))
+    return out
+
+
+def adjusted_arrays(db: Database, subjects: list[str], device: str,
+                    regions: list[int] | None = None) -> list[tuple[tuple[str, int], int, int,
+                                                                   np.ndarray]]:
+    """((subject, region), first day, step, seasonally adjusted float32 values) of the stored
+    decompositions, one a (subject, region)."""
+    out, seen = [], set()
+    for i in range(0, len(subjects), 500):
+        part = subjects[i:i + 500]
+        sql = (f"SELECT subject, region, start, step, adjusted FROM components "
+               f"WHERE device = ? AND subject IN ({','.join('?' * len(part))})")
+        args: list = [device, *part]
+        if regions is not None:
+            sql += f" AND region IN ({','.join('?' * len(regions))})"
+            args += regions
+        for subject, region, start, step, blob in db.execute(sql, args):
+            if (subject, region) in seen:
+                continue  # daily first is not guaranteed by SQL; keep the first (day < week)
+            seen.add((subject, region))
+            out.append(((subject, region), _day(start), step,
+                        np.frombuffer(blob, dtype=BLOB)))
+    return out
+
+
+def components_of(db: Database, subject: str, region: int, device: str = "all",
+                  granularity: str | None = None) -> pd.DataFrame | None:
+    """date, trend, seasonal, resid of a stored decomposition, provisional tail days included;
+    None when there is none."""
+    sql = ("SELECT granularity, start, step, n, trend, seasonal, resid FROM components "
+           "WHERE subject = ? AND region = ? AND device = ?")
+    args = [subject, region, device]
+    if granularity:
+        sql += " AND granularity = ?"
+        args.append(granularity)
+    row = db.execute(sql + " ORDER BY granularity", args).fetchone()
+    if row is None:
+        return None
+    _, start, step, n, t, s, r = row
+    first = store.day_number(start)
+    frame = pd.DataFrame({"date": [store.iso_day(first + step * i) for i in range(n)],
+                          "trend": unpack(t), "seasonal": unpack(s), "resid": unpack(r)})
+    tail = pd.DataFrame(db.execute(
+        "SELECT date, trend, seasonal, resid FROM components_tail WHERE subject = ? AND "
+        "region = ? AND device = ? ORDER BY date", args[:3]).fetchall(),
+        columns=["date", "trend", "seasonal", "resid"])
+    if not tail.empty:
+        frame = pd.concat([frame, tail], ignore_index=True)
+    return frame
+
+
+def largest_anomalies(db: Database, limit: int = 50) -> pd.DataFrame:
+    """subject, region, date, value, resid of the largest residuals."""
+    return pd.read_sql_query("SELECT subject, region, date, value, resid FROM anomalies "
+                             "ORDER BY abs(resid) DESC LIMIT ?", db.conn, params=[limit])
