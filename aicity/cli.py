@@ -16,6 +16,7 @@ import pandas as pd
 
 from aicity.db import store
 from aicity.db.regions import RegionError
+from aicity.vocabulary import DEVICES, DIMENSIONS
 
 
 class AicityGroup(click.Group):
@@ -208,7 +209,7 @@ def regions(db_path, level, province, include_legacy, all_columns, fmt):
 @click.option("--region", help="The region of a wide file (date plus one column per keyword).")
 @click.option("--granularity", type=click.Choice(["auto", "day", "week"]), default="auto",
               show_default=True, help="auto: weekly when a series' dates are 7 days apart.")
-@click.option("--device", type=click.Choice(["all", "pc", "wise"]),
+@click.option("--device", type=click.Choice(DEVICES),
               help="Device of every row when the file has no device column (default all).")
 @click.option("--source", default="import", show_default=True,
               help="Provenance stored with each row.")
@@ -238,7 +239,7 @@ def import_(db_path, file, level, region, granularity, device, source):
 @click.option("--level", type=click.Choice(["country", "province", "city"]))
 @click.option("--start", type=DAY, help="First date (YYYY-MM-DD).")
 @click.option("--end", type=DAY, help="Last date (YYYY-MM-DD).")
-@click.option("--device", type=click.Choice(["all", "pc", "wise"]), default="all",
+@click.option("--device", type=click.Choice(DEVICES), default="all",
               show_default=True)
 @click.option("--granularity", type=click.Choice(["day", "week"]),
               help="Default: daily if stored, else weekly.")
@@ -268,6 +269,136 @@ def series(db_path, keyword, region, level, start, end, device, granularity, com
 
 
 # --- crawling ---------------------------------------------------------------------------------
+
+def _not_on_command_line(ctx, param, value):
+    """Cookies come from the environment or a file: on a command line every user's `ps` sees
+    them."""
+    # (click tells a value's source only after the callbacks: compare with the variable)
+    if value is not None and value != os.environ.get(param.envvar):
+        raise click.BadParameter("give cookies in AICITY_BAIDU_COOKIES (one per line) or "
+                                 "--cookies-file FILE, never on the command line")
+    return value
+
+
+# Where the site is, whose accounts, at what pace: collect, doctor and status share them, and
+# each has its environment variable (the nightly job's children read the same ones).
+ACCOUNT_OPTIONS = (
+    click.option("--cookies-file", type=click.Path(exists=True, dir_okay=False),
+                 envvar="AICITY_BAIDU_COOKIES_FILE", show_envvar=True,
+                 help="Cookies, one per line (default: env AICITY_BAIDU_COOKIES, one per "
+                      "line)."),
+    click.option("--cookies", "cookies_text", envvar="AICITY_BAIDU_COOKIES", hidden=True,
+                 callback=_not_on_command_line, expose_value=True),
+    click.option("--daily-budget", type=click.IntRange(min=0), default=1500, show_default=True,
+                 envvar="AICITY_BAIDU_DAILY_BUDGET", show_envvar=True,
+                 help="Requests one account may send a day (0 = no limit); counted across "
+                      "runs in the database."),
+)
+SITE_OPTIONS = (
+    click.option("--base-url", envvar="AICITY_BAIDU_BASE_URL", show_envvar=True,
+                 help="Server speaking the Baidu Index protocol (default: the real site)."),
+    click.option("--delay", type=click.FloatRange(min=0), default=15.0, show_default=True,
+                 envvar="AICITY_BAIDU_DELAY", show_envvar=True,
+                 help="Seconds between two requests of one account."),
+    click.option("--cipher-file", type=click.Path(dir_okay=False), envvar="AICITY_CIPHER_FILE",
+                 show_envvar=True,
+                 help="Cipher-Text constants (TOML: key, t0, version; default: the packaged "
+                      "current public values)."),
+    click.option("--cipher-key", envvar="AICITY_CIPHER_KEY", show_envvar=True,
+                 help="The Cipher-Text AES key over the file's."),
+    click.option("--cipher-t0", envvar="AICITY_CIPHER_T0", show_envvar=True,
+                 help="The Cipher-Text T0 over the file's."),
+    click.option("--cipher-version", envvar="AICITY_CIPHER_VERSION", show_envvar=True,
+                 help="The Cipher-Text version over the file's."),
+    click.option("--publish-hour", type=click.IntRange(0, 23), default=12, show_default=True,
+                 envvar="AICITY_BAIDU_PUBLISH_HOUR", show_envvar=True,
+                 help="Beijing hour from which yesterday is published (before it, the day "
+                      "before yesterday is the latest)."),
+    click.option("--lag-days", type=click.IntRange(min=0), envvar="AICITY_BAIDU_LAG_DAYS",
+                 show_envvar=True, help="A fixed lag in days instead of --publish-hour."),
+    *ACCOUNT_OPTIONS,
+)
+# How the crawl meets the site's refusals and gaps.
+TUNING_OPTIONS = (
+    click.option("--cooldown", type=click.FloatRange(min=0), default=1800.0, show_default=True,
+                 envvar="AICITY_BAIDU_COOLDOWN", show_envvar=True,
+                 help="Seconds an account rests after 10001 (blocked)."),
+    click.option("--abnormal-backoff", type=click.FloatRange(min=0), default=300.0,
+                 show_default=True, envvar="AICITY_BAIDU_BACKOFF", show_envvar=True,
+                 help="First back-off in seconds after 10018 (abnormal access), doubling."),
+    click.option("--abnormal-retries", type=click.IntRange(min=0), default=3,
+                 show_default=True, envvar="AICITY_BAIDU_ABNORMAL_RETRIES", show_envvar=True,
+                 help="New Cipher-Texts tried for one request before backing off."),
+    click.option("--max-wait", type=click.FloatRange(min=0), default=900.0, show_default=True,
+                 envvar="AICITY_BAIDU_MAX_WAIT", show_envvar=True,
+                 help="Seconds to wait for a parked account before giving up."),
+    click.option("--token-streak", type=click.IntRange(min=1), default=10, show_default=True,
+                 envvar="AICITY_BAIDU_TOKEN_STREAK", show_envvar=True,
+                 help="10018 answers in a row that mean the Cipher-Text itself is refused."),
+    click.option("--unreachable-streak", type=click.IntRange(min=1), default=12,
+                 show_default=True, envvar="AICITY_BAIDU_UNREACHABLE_STREAK", show_envvar=True,
+                 help="Connection failures in a row that mean the server is gone."),
+    click.option("--unconfirmed-tries", type=click.IntRange(min=1), default=3,
+                 show_default=True, envvar="AICITY_UNCONFIRMED_TRIES", show_envvar=True,
+                 help="Answers an empty last day needs before it is accepted as missing..."),
+    click.option("--unconfirmed-days", type=click.FloatRange(min=0), default=2.0,
+                 show_default=True, envvar="AICITY_UNCONFIRMED_DAYS", show_envvar=True,
+                 help="...over at least this many days."),
+    click.option("--download-timeout", type=click.IntRange(min=1), default=30,
+                 show_default=True, envvar="AICITY_DOWNLOAD_TIMEOUT", show_envvar=True,
+                 help="Seconds to wait for an answer."),
+    click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+                 default="WARNING", show_default=True, envvar="AICITY_LOG_LEVEL",
+                 show_envvar=True, help="The crawler's log level."),
+)
+SITE_NAMES = {"base_url", "delay", "cipher_file", "cipher_key", "cipher_t0", "cipher_version",
+              "publish_hour", "lag_days", "cookies_file", "cookies_text", "daily_budget"}
+TUNING_NAMES = {"cooldown", "abnormal_backoff", "abnormal_retries", "max_wait", "token_streak",
+                "unreachable_streak", "unconfirmed_tries", "unconfirmed_days",
+                "download_timeout", "log_level"}
+
+
+def with_options(options):
+    def decorate(fn):
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+    return decorate
+
+
+def read_cookies(cookies_text: str | None, cookies_file: str | None) -> list[str]:
+    from aicity.crawler.accounts import load_cookies
+    try:
+        return load_cookies(cookies_text, path=cookies_file)
+    except UnicodeDecodeError:
+        raise click.ClickException(f"cookies file {cookies_file} is not UTF-8 text") from None
+
+
+def site_access(base_url=None, delay=15.0, cipher_file=None, cipher_key=None, cipher_t0=None,
+                cipher_version=None, publish_hour=12, lag_days=None, cookies_file=None,
+                cookies_text=None, daily_budget=1500):
+    """The options of SITE_OPTIONS as the crawler's SiteAccess."""
+    from aicity.crawler.cipher import CipherConfigError, load_cipher
+    from aicity.crawler.config import REAL_BASE_URL, CollectError, SiteAccess
+    try:
+        cipher = load_cipher(cipher_file, key=cipher_key, t0=cipher_t0, version=cipher_version,
+                             names={"key": "AICITY_CIPHER_KEY", "t0": "AICITY_CIPHER_T0",
+                                    "version": "AICITY_CIPHER_VERSION"})
+        return SiteAccess(base_url=base_url or REAL_BASE_URL,
+                          cookies=tuple(read_cookies(cookies_text, cookies_file)),
+                          delay=delay, daily_budget=daily_budget, cipher=cipher,
+                          publish_hour=publish_hour, lag_days=lag_days)
+    except (CollectError, CipherConfigError) as err:
+        raise click.ClickException(str(err)) from None
+
+
+def split_options(options: dict) -> tuple[dict, dict, dict]:
+    """(site options, tuning options, the rest)."""
+    site = {k: v for k, v in options.items() if k in SITE_NAMES}
+    tuning = {k: v for k, v in options.items() if k in TUNING_NAMES}
+    rest = {k: v for k, v in options.items() if k not in SITE_NAMES | TUNING_NAMES}
+    return site, tuning, rest
+
 
 @cli.command()
 @click.option("--port", type=int, default=8765, show_default=True, help="0 picks a free port.")
@@ -302,49 +433,28 @@ def emulator(port, host, seed, faults, latest, rate_limit, block_seconds, timeou
 
     Example: aicity emulator --port 0 --seed 7 --faults 5xx=0.1
     """
-    import ipaddress
+    from aicity.crawler.run import latest_published
     from datetime import date
 
-    from aicity.emulator.server import EmulatorState, Habits, Limits, Site, parse_faults, serve
-    from aicity.emulator.world import World
-    from aicity.crawler.run import latest_published
-    from aicity.db.regions import default_registry
-    from aicity.keywords.taxonomy import default_taxonomy, load_taxonomy
+    from aicity.emulator import build_state, serve_emulator
     try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise click.BadParameter(f"{host} is not a loopback address", param_hint="--host")
-    try:
-        fault_rates = parse_faults(faults)
-        habit_set = Habits.parse(habits)
-        site = Site(**{k: v for k, v in (("key", site_key), ("t0", site_t0),
-                                         ("version", site_version)) if v})
-        if rate_limit in ("0", ""):
-            requests_, window = 0, 60.0
-        else:
-            n, _, secs = rate_limit.partition("/")
-            requests_, window = int(n), float(secs or 60)
         last = date.fromisoformat(latest) if latest else latest_published()
+        state = build_state(latest=last, seed=seed, faults=faults, rate_limit=rate_limit,
+                            block_seconds=block_seconds, timeout_delay=timeout_delay,
+                            taxonomy=taxonomy, extra_words=extra_words, habits=habits,
+                            site_key=site_key, site_t0=site_t0, site_version=site_version)
     except ValueError as err:
         raise click.BadParameter(str(err)) from None
-    tax = load_taxonomy(taxonomy) if taxonomy else default_taxonomy()
-    words = {}
-    for t in tax.terms:
-        words.setdefault(t.term, (t.category, t.group))
-    for w in filter(None, (x.strip() for x in extra_words.split(","))):
-        words.setdefault(w, ("", ""))
-    world = World(default_registry(), words, seed=seed, latest=last)
-    state = EmulatorState(world, Limits(requests_, window, block_seconds, timeout_delay),
-                          fault_rates, seed, habits=habit_set, site=site)
 
     def ready(bound):
         click.echo(f"aicity emulator (SIMULATED data, seed {seed}, latest {last}) "
                    f"listening on http://{host}:{bound}")
         sys.stdout.flush()
 
-    serve(state, port=port, host=host, on_ready=ready)
+    try:
+        serve_emulator(state, port=port, host=host, on_ready=ready)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--host") from None
 
 
 @cli.command()
@@ -353,12 +463,6 @@ def emulator(port, host, seed, faults, latest, rate_limit, block_seconds, timeou
 @click.option("--end", type=DAY, help="Last day (default: the latest day Baidu has published).")
 @click.option("--regions", help="Comma-separated names or area codes (default: all).")
 @click.option("--keywords", help="Comma-separated keywords (default: the taxonomy).")
-@click.option("--base-url", help="Server speaking the Baidu Index protocol (env "
-                                 "AICITY_BAIDU_BASE_URL, else the real site).")
-@click.option("--delay", type=float, help="Seconds between two requests of one account (env "
-                                          "AICITY_BAIDU_DELAY, else 15).")
-@click.option("--cookies-file", type=click.Path(exists=True, dir_okay=False),
-              help="Cookies, one per line (default: env AICITY_BAIDU_COOKIES).")
 @click.option("--what", "kind", type=click.Choice(["index", "snapshot", "region", "word-graph"]),
               default="index", show_default=True,
               help="index: daily series; snapshot: every city's last 30 days from the regional "
@@ -370,19 +474,16 @@ def emulator(port, host, seed, faults, latest, rate_limit, block_seconds, timeou
 @click.option("--devices", default="all,pc,wise", show_default=True,
               help="Which of Baidu's series to store (all = PC + mobile).")
 @click.option("--no-check", is_flag=True, help="Skip the keyword pre-check.")
-@click.option("--daily-budget", type=int, help="Requests one account may send a day (env "
-                                               "AICITY_BAIDU_DAILY_BUDGET, else 1500; 0 = no "
-                                               "limit). Counted across runs in the database.")
-@click.option("--cipher-file", type=click.Path(dir_okay=False),
-              help="Cipher-Text constants (TOML: key, t0, version; env AICITY_CIPHER_FILE).")
 @click.option("--dry-run", is_flag=True, help="Only show the plan: tonight's requests within "
                                               "the budget and what it means for the nights "
                                               "ahead.")
+@with_options(SITE_OPTIONS)
+@with_options(TUNING_OPTIONS)
 @format_option
 @db_option
 @domain_errors
-def collect(db_path, start, end, regions, keywords, base_url, delay, cookies_file, kind,
-            window_days, devices, no_check, daily_budget, cipher_file, dry_run, fmt):
+def collect(db_path, start, end, regions, keywords, kind, window_days, devices, no_check,
+            dry_run, fmt, **options):
     """Crawl what is not yet stored into the database (incremental and resumable).
 
     On a daily request budget the night is planned for freshness: recent days of every region
@@ -397,18 +498,21 @@ def collect(db_path, start, end, regions, keywords, base_url, delay, cookies_fil
 
     Example: aicity collect --regions 成都,北京市 --start 2017-01-01 --end 2017-12-31
     """
+    from aicity.crawler.config import Tuning
     from aicity.crawler.run import CollectError
     from aicity.crawler.run import collect as run_collect
+
     def split(text):
         return [x.strip() for x in text.split(",") if x.strip()] if text else None
 
+    site, tuning, _ = split_options(options)
+    access = site_access(**site)
     try:
-        result = run_collect(db_path, kind=kind, start=start, end=end, regions=split(regions),
-                             keywords=split(keywords), base_url=base_url, delay=delay,
-                             cookies_file=cookies_file, window_days=window_days,
+        result = run_collect(db_path, access=access, tuning=Tuning(**tuning), kind=kind,
+                             start=start, end=end, regions=split(regions),
+                             keywords=split(keywords), window_days=window_days,
                              dry_run=dry_run, check=not no_check,
-                             devices=tuple(split(devices) or ()), daily_budget=daily_budget,
-                             cipher_file=cipher_file)
+                             devices=tuple(split(devices) or ()))
     except CollectError as err:
         raise click.ClickException(str(err)) from None
     if fmt == "json":
@@ -440,33 +544,21 @@ def collect(db_path, start, end, regions, keywords, base_url, delay, cookies_fil
 
 
 @cli.command()
-@click.option("--base-url", help="Server speaking the Baidu Index protocol (env "
-                                 "AICITY_BAIDU_BASE_URL, else the real site).")
-@click.option("--cookies-file", type=click.Path(exists=True, dir_okay=False),
-              help="Cookies, one per line (default: env AICITY_BAIDU_COOKIES).")
-@click.option("--cipher-file", type=click.Path(dir_okay=False),
-              help="Cipher-Text constants (TOML: key, t0, version; env AICITY_CIPHER_FILE).")
+@with_options(SITE_OPTIONS)
 @click.option("--timeout", type=float, default=15.0, show_default=True,
               help="Seconds to wait for each answer.")
-def doctor(base_url, cookies_file, cipher_file, timeout):
+def doctor(timeout, **site):
     """Check collecting with one request per account: network, cookie, token, site.
 
     Each line names the part and what to do. Exit status 0 when every account can collect,
     1 otherwise. Cookies are never printed.
     """
-    from aicity.crawler.accounts import load_cookies
-    from aicity.crawler.cipher import CipherConfigError, load_cipher
     from aicity.crawler.doctor import doctor as run_doctor
-    from aicity.crawler.run import CollectError, latest_published, resolve_base_url
-    try:
-        url = resolve_base_url(base_url)
-        cipher = load_cipher(cipher_file)
-        cookies = load_cookies(path=cookies_file) if cookies_file else load_cookies()
-    except (CollectError, CipherConfigError) as err:
-        raise click.ClickException(str(err)) from None
-    except UnicodeDecodeError:
-        raise click.ClickException(f"cookies file {cookies_file} is not UTF-8 text") from None
-    findings = run_doctor(url, cookies, cipher, latest_published(), timeout)
+    from aicity.crawler.run import latest_published
+    access = site_access(**site)
+    findings = run_doctor(access.base_url, list(access.cookies), access.cipher,
+                          latest_published(lag_days=access.lag_days,
+                                           publish_hour=access.publish_hour), timeout)
     for f in findings:
         click.echo(f"{'ok  ' if f.ok else 'FAIL'} {f.part}: {f.message}")
     if not all(f.ok for f in findings):
@@ -474,21 +566,18 @@ def doctor(base_url, cookies_file, cipher_file, timeout):
 
 
 @cli.command()
-@click.option("--cookies-file", type=click.Path(exists=True, dir_okay=False),
-              help="Accounts whose budget left today to show (default: env "
-                   "AICITY_BAIDU_COOKIES).")
+@with_options(ACCOUNT_OPTIONS)
 @click.option("--check", is_flag=True, help="Also run SQLite's quick_check on the file.")
 @format_option
 @db_option
 @domain_errors
-def status(db_path, cookies_file, check, fmt):
+def status(db_path, cookies_file, cookies_text, daily_budget, check, fmt):
     """How fresh the data is: data through which day per level, the last analysis, the last
     nightly job and where its briefings are, the accounts' budget left today.
 
     Example: aicity status
     """
-    from aicity.crawler.accounts import load_cookies
-    from aicity.crawler.run import budget_left, resolve_budget
+    from aicity.crawler.run import budget_left
     from aicity.db.status import database_status
     path = store.db_path(db_path)
     db = open_db(path)
@@ -518,12 +607,9 @@ def status(db_path, cookies_file, check, fmt):
         rows.append((name, text))
     if st.last_job and st.last_job["detail"].get("out"):
         rows.append(("last briefings", st.last_job["detail"]["out"]))
-    try:
-        cookies = load_cookies(path=cookies_file) if cookies_file else load_cookies()
-    except UnicodeDecodeError:
-        raise click.ClickException(f"cookies file {cookies_file} is not UTF-8 text") from None
+    cookies = read_cookies(cookies_text, cookies_file)
     if cookies:
-        budget = resolve_budget(None)
+        budget = daily_budget
         left = budget_left(db, cookies, budget)
         rows.append(("accounts", f"{len(cookies)}; " + (
             f"{left:,} of {budget * len(cookies):,} requests left today (Asia/Shanghai)"
@@ -607,7 +693,7 @@ def describe_plan(result) -> str:
 
 # --- analysis -----------------------------------------------------------------------------------
 
-DIMENSION_CHOICE = click.Choice(["basic", "professional", "technical", "application", "industry"])
+DIMENSION_CHOICE = click.Choice(list(DIMENSIONS))
 LEVEL_CHOICE = click.Choice(["city", "province"])
 
 
@@ -849,9 +935,7 @@ def keywords():
 
 
 @keywords.command(name="list")
-@click.option("--dimension", "category",
-              type=click.Choice(["basic", "professional", "technical", "application",
-                                 "industry"]))
+@click.option("--dimension", "category", type=DIMENSION_CHOICE)
 @click.option("--group")
 @click.option("--taxonomy", type=click.Path(dir_okay=False), help="Taxonomy file to read.")
 @format_option
@@ -1007,9 +1091,16 @@ def report(db_path, out, period):
 @click.option("--once", is_flag=True, help="Run the job now, once, and exit.")
 @click.option("--log-file", type=click.Path(dir_okay=False),
               help="Log file (default: the database path + .log).")
+@click.option("--collect-args", default="", envvar="AICITY_JOB_COLLECT_ARGS", show_envvar=True,
+              help="More `aicity collect` options for the night, e.g. '--regions 成都,杭州'.")
+@click.option("--publish-hour", type=click.IntRange(0, 23), default=12, show_default=True,
+              envvar="AICITY_BAIDU_PUBLISH_HOUR", show_envvar=True,
+              help="Beijing hour from which yesterday is published.")
+@click.option("--lag-days", type=click.IntRange(min=0), envvar="AICITY_BAIDU_LAG_DAYS",
+              show_envvar=True, help="A fixed lag in days instead of --publish-hour.")
 @db_option
 @domain_errors
-def schedule(db_path, at, once, log_file):
+def schedule(db_path, at, once, log_file, collect_args, publish_hour, lag_days):
     """The nightly job: collect what is new, analyse incrementally, write the briefings.
 
     Runs in the foreground; stops cleanly on SIGTERM or Ctrl-C. One run at a time, also across
@@ -1025,11 +1116,14 @@ def schedule(db_path, at, once, log_file):
     path = store.db_path(db_path)
     open_db(path).close()
     nightly.configure_logging(Path(log_file) if log_file else Path(str(path) + ".log"))
+    import shlex
+    job = {"collect_args": shlex.split(collect_args), "publish_hour": publish_hour,
+           "lag_days": lag_days}
     if not once:
-        nightly.schedule(path, at=at)
+        nightly.schedule(path, at=at, **job)
         return
     try:
-        result = nightly.guarded_job(path)
+        result = nightly.guarded_job(path, **job)
     except nightly.LockHeld as err:
         click.echo(f"Error: {err}; not starting", err=True)
         sys.exit(3)
@@ -1054,7 +1148,7 @@ def demo(out, seed, days, regions):
     Example: aicity demo
     """
     from aicity.crawler.run import CollectError
-    from aicity.scheduler import run_demo
+    from aicity.demo import run_demo
     split_regions = [r.strip() for r in regions.split(",")] if regions else None
     try:
         result = run_demo(Path(out), seed=seed, days=days, regions=split_regions)

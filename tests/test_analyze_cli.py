@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from aicity.analysis.decompose import DecomposeConfig, decompose
@@ -139,6 +140,7 @@ def test_series_components_add_up(national_db):
         assert abs(r["trend"] + r["seasonal"] + r["resid"] - r["value"]) < 0.05
 
 
+@pytest.mark.slow
 def test_one_new_day_is_analysed_incrementally(db_copy, tmp_path):
     reg = default_registry()
     codes = [reg.resolve(c, level="city").code for c in CITIES] + [0]

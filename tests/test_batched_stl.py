@@ -6,7 +6,7 @@ import pytest
 from statsmodels.tsa.seasonal import STL
 
 from aicity.analysis.decompose import (DecomposeConfig, decompose, decompose_many, operator_key,
-                                row_nanmedian, stl_operators)
+                                       row_nanmedian, stl_operators)
 from aicity.db import store
 
 RTOL = 1e-9

@@ -9,6 +9,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import textwrap
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -143,9 +144,19 @@ def test_second_run_fetches_nothing_and_changes_nothing(db_path, emulator):
 def test_killed_run_resumes_to_exactly_the_uninterrupted_result(tmp_path, db_path, emulator):
     args = ["--regions", REGIONS, "--keywords", KEYWORDS, "--start", "2017-01-01",
             "--end", "2017-12-31"]
-    killed = collect(db_path, emulator, *args, env={"AICITY_TEST_KILL_AFTER_ITEMS": "4"},
-                     check=False)
-    assert killed.returncode == -9  # SIGKILL, mid-run
+    # the library's collect with a test extension that dies by SIGKILL after four items
+    code = textwrap.dedent(f"""
+        from aicity.crawler.config import SiteAccess
+        from aicity.crawler.run import collect
+        access = SiteAccess(base_url={emulator!r}, delay=0, cookies={tuple(COOKIES.splitlines())!r})
+        collect({str(db_path)!r}, access=access, regions={REGIONS.split(",")!r},
+                keywords={KEYWORDS.split(",")!r}, start="2017-01-01", end="2017-12-31",
+                settings={{"EXTENSIONS": {{"tests.crawl_hooks.KillAfterItems": 100}},
+                           "KILL_AFTER_ITEMS": 4}})
+    """)
+    killed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=ROOT, timeout=300)
+    assert killed.returncode == -9, killed.stderr[-2000:]  # SIGKILL, mid-run
     partial = len(observation_rows(db_path))
     assert partial > 0
     collect(db_path, emulator, *args)

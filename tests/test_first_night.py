@@ -3,6 +3,8 @@
 gives a city briefing (issue 9)."""
 from __future__ import annotations
 
+import pytest
+
 import json
 import math
 from datetime import date, datetime, timedelta
@@ -16,6 +18,9 @@ from aicity.crawler.plan import plan_snapshot, snapshot_order
 from aicity.db import store
 from aicity.db.regions import default_registry
 from aicity.keywords.taxonomy import default_taxonomy
+
+# every test here runs the nightly job (or the demo) in child processes
+pytestmark = pytest.mark.slow
 
 NOW = datetime(2017, 3, 2, 14, 0, tzinfo=nightly.SHANGHAI)   # after publication: through 03-01
 END = "2017-03-01"

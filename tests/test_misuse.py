@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from aicity import demo
 from aicity import scheduler as nightly
+from aicity.lock import LockHeld, RunLock
 from aicity.cli import cli
 from aicity.emulator.process import running_emulator
 from aicity.db import store
@@ -39,14 +41,14 @@ def test_demo_refuses_a_folder_with_someone_elses_files(tmp_path):
 
 def test_a_previous_demo_folder_loses_only_the_demos_files(tmp_path):
     out = tmp_path / "demo"
-    nightly.prepare_demo_dir(out)
+    demo.prepare_demo_dir(out)
     (out / "briefings").mkdir()
     (out / "briefings" / "全国.csv").write_text("x", encoding="utf-8")
     (out / "aicity.db").write_text("x", encoding="utf-8")
-    nightly._record_demo_files(out)
+    demo._record_demo_files(out)
     (out / "briefings" / "my-notes.txt").write_text("mine", encoding="utf-8")
     (out / "mine.csv").write_text("mine", encoding="utf-8")
-    nightly.prepare_demo_dir(out)
+    demo.prepare_demo_dir(out)
     assert not (out / "aicity.db").exists() and not (out / "briefings" / "全国.csv").exists()
     assert (out / "briefings" / "my-notes.txt").read_text(encoding="utf-8") == "mine"
     assert (out / "mine.csv").read_text(encoding="utf-8") == "mine"
@@ -54,13 +56,13 @@ def test_a_previous_demo_folder_loses_only_the_demos_files(tmp_path):
 
 def test_a_demo_marker_cannot_make_it_delete_outside_its_folder(tmp_path):
     out = tmp_path / "demo"
-    nightly.prepare_demo_dir(out)
+    demo.prepare_demo_dir(out)
     victim = tmp_path / "victim.txt"
     victim.write_text("keep", encoding="utf-8")
-    (out / nightly.DEMO_MARKER).write_text(json.dumps({"files": ["../victim.txt"]}),
+    (out / demo.DEMO_MARKER).write_text(json.dumps({"files": ["../victim.txt"]}),
                                            encoding="utf-8")
     (out / "report.html").write_text("x", encoding="utf-8")
-    nightly.prepare_demo_dir(out)
+    demo.prepare_demo_dir(out)
     assert victim.read_text(encoding="utf-8") == "keep"
 
 
@@ -97,9 +99,10 @@ def _wait_for_exit(pid: int, timeout: float = 30.0) -> bool:
 
 JOB_PARENT = textwrap.dedent("""
     import os, signal, subprocess, sys
-    from aicity import scheduler as nightly
-    with nightly.RunLock(sys.argv[1]) as lock:
-        fn = nightly._die_with_parent(os.getpid()) if sys.argv[2] == "die" else None
+    from aicity.children import die_with_parent
+    from aicity.lock import RunLock
+    with RunLock(sys.argv[1]) as lock:
+        fn = die_with_parent(os.getpid()) if sys.argv[2] == "die" else None
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"],
                                  pass_fds=(lock.fh.fileno(),), preexec_fn=fn,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -119,20 +122,20 @@ def _killed_parent(db_path, mode) -> int:
 def test_a_stage_child_dies_with_its_killed_job(tmp_path):
     child = _killed_parent(tmp_path / "a.db", "die")
     assert _wait_for_exit(child), "the stage's child outlived its job"
-    with nightly.RunLock(tmp_path / "a.db") as lock:
+    with RunLock(tmp_path / "a.db") as lock:
         assert lock.took_over.startswith("pid ")
 
 
 def test_the_lock_is_held_while_any_stage_child_lives(tmp_path):
     child = _killed_parent(tmp_path / "a.db", "keep")
     try:
-        with pytest.raises(nightly.LockHeld):
-            with nightly.RunLock(tmp_path / "a.db"):
+        with pytest.raises(LockHeld):
+            with RunLock(tmp_path / "a.db"):
                 pass
     finally:
         os.kill(child, signal.SIGKILL)
     assert _wait_for_exit(child)
-    with nightly.RunLock(tmp_path / "a.db"):
+    with RunLock(tmp_path / "a.db"):
         pass
 
 
@@ -239,19 +242,20 @@ def test_a_storage_failure_stops_the_crawl_with_its_cause(db_path):
     db.close()
     code = textwrap.dedent(f"""
         import json, os
+        from aicity.crawler.config import SiteAccess
         from aicity.crawler.run import collect
-        r = collect({str(db_path)!r}, start="2017-01-01", end="2017-02-28",
+        access = SiteAccess(base_url=os.environ["URL"], delay=0,
+                            cookies=("BDUSS=a", "BDUSS=b"))
+        r = collect({str(db_path)!r}, access=access, start="2017-01-01", end="2017-02-28",
                     regions=["成都", "武汉", "西安", "广州", "深圳", "杭州"],
-                    keywords=["人工智能", "机器学习"], base_url=os.environ["URL"], delay=0,
-                    check=False, devices=("all",))
+                    keywords=["人工智能", "机器学习"], check=False, devices=("all",))
         print(json.dumps({{"cause": r.stopped_cause, "stopped": r.stopped,
                           "status": r.status, "requests": r.requests}}))
     """)
     with running_emulator(seed=3, latest="2017-03-01", rate_limit="0", habits="none") as url:
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                               cwd=ROOT, timeout=300,
-                              env=dict(os.environ, PYTHONPATH=str(ROOT), URL=url,
-                                       AICITY_BAIDU_COOKIES="BDUSS=a\nBDUSS=b"))
+                              env=dict(os.environ, PYTHONPATH=str(ROOT), URL=url))
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["cause"] == "storage" and out["status"] == "failed"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from aicity.emulator.process import running_emulator
 from aicity.emulator.world import World
@@ -119,6 +120,7 @@ def test_unpublished_days_wait_and_are_accepted_as_missing_after_tries(db_path):
     assert "empty days" not in second.stdout and "nothing to do" in third.stdout
 
 
+@pytest.mark.slow
 def test_three_nights_on_every_habit_store_what_the_server_meant(db_path):
     """Night n: the site has published through L+n; the job asks one day further. After three
     nights every stored value is what the site meant; a fourth run asks only for the day that

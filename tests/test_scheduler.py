@@ -1,6 +1,8 @@
 """The nightly job: stages, the cross-process lock, catch-up, recovery after a failed stage."""
 from __future__ import annotations
 
+import pytest
+
 import json
 import os
 import subprocess
@@ -11,8 +13,12 @@ from pathlib import Path
 from apscheduler.triggers.cron import CronTrigger
 
 from aicity import scheduler as nightly
+from aicity.lock import RunLock
 from aicity.emulator.process import running_emulator
 from aicity.db import store
+
+# every test here runs the nightly job (or the demo) in child processes
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2017, 3, 2, 2, 30, tzinfo=nightly.SHANGHAI)   # injected: no waiting
@@ -82,7 +88,7 @@ def test_first_night_without_cities_exports_by_province_and_says_what_is_missing
 
 
 def test_a_second_concurrent_run_is_refused(db_path):
-    with nightly.RunLock(db_path):
+    with RunLock(db_path):
         proc = subprocess.run([sys.executable, "-m", "aicity", "--db", str(db_path), "schedule",
                                "--once"], capture_output=True, text=True, cwd=ROOT,
                               env=dict(os.environ, PYTHONPATH=str(ROOT)))
@@ -94,7 +100,7 @@ def test_a_second_concurrent_run_is_refused(db_path):
 def test_a_stale_lock_from_a_dead_run_is_taken_over(db_path, caplog):
     Path(str(db_path) + ".lock").write_text("pid 999999 since 2017-03-01T02:30:00+08:00",
                                             encoding="utf-8")
-    with nightly.RunLock(db_path) as lock:
+    with RunLock(db_path) as lock:
         assert lock.took_over == "pid 999999 since 2017-03-01T02:30:00+08:00"
     # and after a clean exit the file names no holder
     assert Path(str(db_path) + ".lock").read_text(encoding="utf-8") == ""

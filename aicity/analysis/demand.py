@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-GROUPS = ("speech", "vision", "deep_learning")
+from aicity.vocabulary import TECH_GROUPS as GROUPS
+
 TYPE_BY_DRIVERS = {1: "single", 2: "dual", 3: "all"}
 
 

@@ -22,13 +22,10 @@ import numpy as np
 import pandas as pd
 
 from aicity.analysis import queries
-from aicity.analysis.demand import GROUPS as TECH_GROUPS
-from aicity.analysis.industry import INDUSTRIES
 from aicity.analysis.periods import Period
 from aicity.db import store
-from aicity.keywords.taxonomy import LABELS_ZH
+from aicity.vocabulary import DIMENSIONS, INDUSTRIES, LABELS_ZH, TECH_GROUPS
 
-DIMENSIONS = ("basic", "professional", "technical", "application", "industry")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 HEADERS_ZH = {
     "region_code": "地区代码", "region": "城市", "province": "省份", "tier_2017": "2017城市等级",
@@ -90,8 +87,7 @@ def briefing_frame(db, period: Period, line: str = "qinling-huaihe",
     for dim in DIMENSIONS:
         try:
             table = queries.rank(db, category=dim, level=level, uncertainty=True, basis=basis,
-                                 period=period.label if _is_label(period) else
-                                 f"{period.start}..{period.end}")
+                                 period=period)
         except queries.NoResults:
             table = pd.DataFrame(columns=["region_code", "value", "rank", "tier", "rank_low",
                                           "rank_high"])
@@ -108,9 +104,8 @@ def briefing_frame(db, period: Period, line: str = "qinling-huaihe",
             frame[f"{dim}_yoy"] = (frame[f"{dim}_value"] - prev) / prev.where(prev > 0)
         except queries.NoResults:
             pass
-    label = f"{period.start}..{period.end}"
     try:
-        demand = queries.demand_types(db, period=label, top=len(frame), level=level,
+        demand = queries.demand_types(db, period=period, top=len(frame), level=level,
                                       basis=basis).set_index("region_code")
     except queries.NoResults:
         demand = pd.DataFrame(columns=["type", "drivers", *TECH_GROUPS])
@@ -119,7 +114,7 @@ def briefing_frame(db, period: Period, line: str = "qinling-huaihe",
     for g in TECH_GROUPS:
         frame[f"{g}_share"] = demand[g].reindex(frame.index)
     try:
-        industries = queries.industries(db, period=label, level=level,
+        industries = queries.industries(db, period=period, level=level,
                                         basis=basis).set_index("region_code")
     except queries.NoResults:
         industries = pd.DataFrame(columns=["specialisations", "full_demand",
@@ -161,9 +156,6 @@ UNITS = {
                  "industry demand",
 }
 
-
-def _is_label(period: Period) -> bool:
-    return ".." not in period.label
 
 
 def _header(col: str, lang: str) -> str:

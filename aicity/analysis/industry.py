@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-INDUSTRIES = ("driving", "security", "healthcare", "retail", "finance", "manufacturing")
+from aicity.vocabulary import INDUSTRIES
+
 
 
 def industry_profiles(groups: pd.DataFrame, lq_threshold: float = 1.2, top: int = 10

@@ -44,7 +44,9 @@ def parse_day(text: str, what: str = "date") -> date:
         raise PeriodError(f"{what} {text!r} is not a real date ({err})") from None
 
 
-def parse_period(text: str) -> Period:
+def parse_period(text: str | Period) -> Period:
+    if isinstance(text, Period):   # already parsed: callers pass periods on, not their text
+        return text
     text = str(text).strip()
     if re.fullmatch(r"\d{4}", text):
         y = int(text)

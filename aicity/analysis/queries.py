@@ -24,8 +24,8 @@ from aicity.analysis.rankings import DEFAULT_BANDS, rank_table
 from aicity.analysis.splits import LINES, north_south
 from aicity.analysis.uncertainty import rank_intervals
 from aicity.db import results, store
+from aicity.vocabulary import COGNITION
 
-COGNITION = ("basic", "professional", "technical")
 # Days since 1970-01-01 (the numbering of obs.day)
 _day = functools.lru_cache(maxsize=None)(store.day_number)
 

@@ -14,12 +14,9 @@ import numpy as np
 import pandas as pd
 
 from aicity.analysis import queries
-from aicity.analysis.demand import GROUPS as TECH_GROUPS
-from aicity.analysis.industry import INDUSTRIES
 from aicity.db import results, store
-from aicity.keywords.taxonomy import LABELS_ZH
+from aicity.vocabulary import DIMENSIONS, INDUSTRIES, LABELS_ZH, TECH_GROUPS
 
-DIMENSIONS = ("basic", "professional", "technical", "application", "industry")
 ZH = LABELS_ZH
 FONT = ["Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Micro Hei", "Microsoft YaHei",
         "PingFang SC", "sans-serif"]
@@ -58,9 +55,7 @@ def build_report(db_path, out: Path, period: str | None = None) -> Path:
         span = queries.data_span(db)
         simulated = "emulator" in store.sources(db)
         sections: list[tuple[str, str]] = []
-        ranks = {d: queries.rank(db, category=d, period=per.label if ".." not in per.label
-                                 else f"{per.start}..{per.end}") for d in DIMENSIONS}
-        label = f"{per.start}..{per.end}"
+        ranks = {d: queries.rank(db, category=d, period=per) for d in DIMENSIONS}
 
         fig, axes = plt.subplots(1, 5, figsize=(16, 5.5))
         for ax, dim in zip(axes, DIMENSIONS):
@@ -70,7 +65,7 @@ def build_report(db_path, out: Path, period: str | None = None) -> Path:
         fig.tight_layout()
         sections.append(("各维度前20城市", _svg(fig)))
 
-        comp = _national_components(db, label)
+        comp = _national_components(db)
         if comp is not None:
             fig, axes = plt.subplots(3, 1, figsize=(11, 6), sharex=True)
             for ax, col, name in zip(axes, ("trend", "seasonal", "resid"),
@@ -82,7 +77,7 @@ def build_report(db_path, out: Path, period: str | None = None) -> Path:
 
         rows = []
         for dim in DIMENSIONS:
-            table = queries.split(db, category=dim, period=label).set_index("side")
+            table = queries.split(db, category=dim, period=per).set_index("side")
             rows.append((ZH[dim], table.loc["north", "share"], table.loc["south", "share"]))
         fig, ax = plt.subplots(figsize=(8, 3.5))
         x = np.arange(len(rows))
@@ -93,7 +88,7 @@ def build_report(db_path, out: Path, period: str | None = None) -> Path:
         ax.legend()
         sections.append(("南北对比（秦岭—淮河）", _svg(fig)))
 
-        demand = queries.demand_types(db, period=label)
+        demand = queries.demand_types(db, period=per)
         fig, ax = plt.subplots(figsize=(10, 4))
         bottom = np.zeros(len(demand))
         for g, color in zip(TECH_GROUPS, ("#3b6ea8", "#e07b39", "#5b9a55")):
@@ -104,7 +99,7 @@ def build_report(db_path, out: Path, period: str | None = None) -> Path:
         ax.tick_params(axis="x", rotation=60)
         sections.append(("技术需求类型（前15城市）", _svg(fig)))
 
-        inds = queries.industries(db, period=label).head(20)
+        inds = queries.industries(db, period=per).head(20)
         lq = inds[[f"{i}_lq" for i in INDUSTRIES]].to_numpy(dtype=float)
         fig, ax = plt.subplots(figsize=(8, 7))
         image = ax.imshow(lq, cmap="RdBu_r", vmin=0, vmax=2, aspect="auto")
@@ -125,7 +120,7 @@ def build_report(db_path, out: Path, period: str | None = None) -> Path:
         ax.legend()
         sections.append(("城市梯队地图（应用需求）", _svg(fig)))
 
-        moves = queries.movers(db, category="application", period=label)
+        moves = queries.movers(db, category="application", period=per)
         if moves["risers"].attrs.get("note"):
             # a full year against a few weeks would rank noise: say why there is no chart
             sections.append(("上升与下降城市（应用需求）",
@@ -163,7 +158,7 @@ svg{{max-width:100%;height:auto}}section{{margin:2em 0}}</style></head>
     return out
 
 
-def _national_components(db, label: str):
+def _national_components(db):
     frame = results.components_of(db, "d:basic", 0, "all")
     if frame is None:
         return None

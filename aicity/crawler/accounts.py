@@ -10,10 +10,11 @@ import hashlib
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 
-SHANGHAI = timezone(timedelta(hours=8))
+from aicity.vocabulary import SHANGHAI
+
 
 
 class NoAccountsLeft(RuntimeError):
@@ -43,16 +44,15 @@ class Account:
         return self.label
 
 
-def load_cookies(env_value: str | None = None, path: str | os.PathLike | None = None) -> list[str]:
-    """Cookies, one per line, from a file (if given) else from env AICITY_BAIDU_COOKIES.
+def load_cookies(text: str | None = None, path: str | os.PathLike | None = None) -> list[str]:
+    """Cookies, one per line, from a file (if given) else from `text`.
 
     A line holding only the BDUSS value is turned into `BDUSS=<value>`; blank lines and lines
     starting with # are skipped.
     """
     if path:
         text = Path(path).read_text(encoding="utf-8")
-    else:
-        text = env_value if env_value is not None else os.environ.get("AICITY_BAIDU_COOKIES", "")
+    text = text or ""
     cookies = []
     for line in text.splitlines():
         line = line.strip()

@@ -1,5 +1,6 @@
-"""Where the Cipher-Text constants come from: a TOML file a person can edit, then the
-environment. Baidu rotates them, so they are configuration, not code."""
+"""Where the Cipher-Text constants come from: a TOML file a person can edit, then single values
+given over it (`aicity collect --cipher-key …`, or AICITY_CIPHER_KEY, _T0, _VERSION). Baidu
+rotates them, so they are configuration, not code."""
 from __future__ import annotations
 
 import os
@@ -41,11 +42,12 @@ def _check(key, t0, version, where: str) -> tuple[str, int, str]:
     return key, t0, version.strip()
 
 
-def load_cipher(path: str | os.PathLike | None = None, env: dict | None = None) -> CipherConfig:
-    """The file (path, else env AICITY_CIPHER_FILE, else the packaged defaults), then each of
-    AICITY_CIPHER_KEY, AICITY_CIPHER_T0 and AICITY_CIPHER_VERSION over it."""
-    env = os.environ if env is None else env
-    file = Path(path or env.get("AICITY_CIPHER_FILE") or DEFAULT_FILE)
+def load_cipher(path: str | os.PathLike | None = None, *, key: str | None = None,
+                t0: int | str | None = None, version: str | None = None,
+                names: dict[str, str] | None = None) -> CipherConfig:
+    """The file (default: the packaged constants), then each of key, t0 and version given over
+    it. `names` says where those came from, for messages (say {"key": "AICITY_CIPHER_KEY"})."""
+    file = Path(path or DEFAULT_FILE)
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -59,13 +61,13 @@ def load_cipher(path: str | os.PathLike | None = None, env: dict | None = None) 
     missing = {"key", "t0", "version"} - set(data)
     if missing:
         raise CipherConfigError(f"{file}: missing {', '.join(sorted(missing))}")
-    key, t0, version = _check(data["key"], data["t0"], data["version"], str(file))
+    checked = _check(data["key"], data["t0"], data["version"], str(file))
     origin = str(file)
-    overrides = [n for n in ("KEY", "T0", "VERSION") if env.get(f"AICITY_CIPHER_{n}")]
+    given = {"key": key, "t0": t0, "version": version}
+    overrides = [n for n, v in given.items() if v not in (None, "")]
     if overrides:
-        key, t0, version = _check(env.get("AICITY_CIPHER_KEY") or key,
-                                  env.get("AICITY_CIPHER_T0") or t0,
-                                  env.get("AICITY_CIPHER_VERSION") or version,
-                                  "AICITY_CIPHER_" + "/".join(overrides))
-        origin += " with AICITY_CIPHER_" + "/".join(overrides)
-    return CipherConfig(key, t0, version, origin)
+        where = "/".join((names or {}).get(n, n) for n in overrides)
+        checked = _check(*(given[n] if n in overrides else v
+                           for n, v in zip(("key", "t0", "version"), checked)), where)
+        origin += " with " + where
+    return CipherConfig(*checked, origin)

@@ -23,7 +23,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.misc import load_object
 
 from aicity.crawler import protocol as proto
-from aicity.crawler.accounts import AccountPool, NoAccountsLeft, load_cookies
+from aicity.crawler.accounts import AccountPool, NoAccountsLeft
 from aicity.db import store
 
 logger = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ class AccountsMiddleware:
     def __init__(self, crawler):
         s = crawler.settings
         self.crawler = crawler
-        cookies = load_cookies(path=s.get("AICITY_COOKIES_FILE") or None)
+        cookies = list(s.getlist("AICITY_COOKIES"))
         # The daily budget is kept in the database by account key, so a second run on the same
         # day (or one after a crash) does not spend it again.
         self.db = store.connect(s.get("AICITY_DB"))

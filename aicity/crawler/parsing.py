@@ -5,9 +5,8 @@ from datetime import date, timedelta
 
 from aicity.crawler import protocol as proto
 from aicity.crawler.items import (RegionDistributionItem, SeriesItem, UnindexedKeywordItem,
-                           WordGraphItem)
-
-DEVICES = ("all", "pc", "wise")
+                                  WordGraphItem)
+from aicity.vocabulary import DEVICES
 
 
 def expected_count(start: date, end: date, granularity: str) -> int:

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import sqlite3
 from datetime import date, datetime, timedelta, timezone
 
@@ -12,9 +10,10 @@ from scrapy.exceptions import DropItem
 from aicity.crawler import confirm
 from aicity.crawler.middlewares import stop_run
 from aicity.crawler.items import (RegionDistributionItem, SeriesItem, UnindexedKeywordItem,
-                           WordGraphItem)
+                                  WordGraphItem)
 from aicity.crawler.parsing import dated_values
 from aicity.db import store
+from aicity.vocabulary import DEVICES
 
 logger = logging.getLogger(__name__)
 
@@ -25,15 +24,13 @@ class StorePipeline:
         self.db_path = crawler.settings.get("AICITY_DB")
         self.run_id = crawler.settings.get("AICITY_RUN_ID")
         self.stored = 0
-        # Test hook: die hard after N stored items, to prove a killed run resumes cleanly.
-        self.kill_after = int(os.environ.get("AICITY_TEST_KILL_AFTER_ITEMS", "0") or 0)
         self.db = None
         self.broken = ""          # why storage failed; later items are dropped, not stored
         self.run_source = None
         # A writer (an import, `analyze`) may hold the database for a while: wait for it rather
         # than lose the piece. Only a storage error that waiting cannot fix stops the run.
         self.busy_timeout = crawler.settings.getfloat("AICITY_DB_BUSY_TIMEOUT", 600.0)
-        self.devices = set(crawler.settings.getlist("AICITY_DEVICES") or ("all", "pc", "wise"))
+        self.devices = set(crawler.settings.getlist("AICITY_DEVICES") or DEVICES)
         self.confirm_tries = crawler.settings.getint("AICITY_UNCONFIRMED_TRIES",
                                                      confirm.DEFAULT_TRIES)
         self.confirm_days = crawler.settings.getfloat("AICITY_UNCONFIRMED_DAYS",
@@ -97,8 +94,6 @@ class StorePipeline:
         else:
             raise DropItem(f"unknown item type {type(item).__name__}")
         self.stored += 1
-        if self.kill_after and self.stored >= self.kill_after:
-            os.kill(os.getpid(), signal.SIGKILL)
         return item
 
     def _store_series(self, item: SeriesItem) -> None:

@@ -6,28 +6,24 @@ Scrapy's reactor runs once per process, so a long-lived caller (the scheduler) r
 from __future__ import annotations
 
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from urllib.parse import urlparse
 
 from aicity.db import store
+from aicity.vocabulary import DEVICES
 from aicity.db.regions import RegionError
-from aicity.crawler.accounts import SHANGHAI, account_key, load_cookies, today_shanghai
-from aicity.crawler.cipher import CipherConfigError, load_cipher
+from aicity.crawler.accounts import SHANGHAI, account_key, today_shanghai
+from aicity.crawler.config import (PUBLISH_HOUR, CollectError, SiteAccess, Tuning,
+                                   without_credentials)
 from aicity.crawler.plan import (DEFAULT_WINDOW_DAYS, REQUESTS_PER_PIECE, SNAPSHOT_DAYS, Area,
                                  Piece, SnapshotPlan, missing_ranges, outlook, plan_night,
                                  plan_snapshot, snapshot_order, snapshot_outlook)
 from aicity.crawler.protocol import EARLIEST
 
-REAL_BASE_URL = "https://index.baidu.com"
 CHECK_BATCH = 15
 KINDS = ("index", "snapshot", "region", "word-graph")
-
-
-class CollectError(RuntimeError):
-    """A collect run that cannot start (no cookies, bad dates, unknown regions...)."""
 
 
 @dataclass
@@ -64,58 +60,19 @@ class CollectResult:
         return asdict(self)
 
 
-PUBLISH_HOUR = 12   # Baidu Index publishes yesterday during the morning, Beijing time
-
-
-def latest_published(now: datetime | None = None, lag_days: int | None = None) -> date:
+def latest_published(now: datetime | None = None, lag_days: int | None = None,
+                     publish_hour: int = PUBLISH_HOUR) -> date:
     """The last day Baidu has published at `now`.
 
-    Baidu updates in the morning (Beijing time), not overnight: before noon yesterday may not
-    be out, so the answer is the day before yesterday; from noon on, yesterday. A fixed lag
-    (env AICITY_BAIDU_LAG_DAYS) overrides the rule; AICITY_BAIDU_PUBLISH_HOUR moves the hour.
-    Asking too far is harmless anyway: empty days at the end are re-asked on later runs.
+    Baidu updates in the morning (Beijing time), not overnight: before `publish_hour` yesterday
+    may not be out, so the answer is the day before yesterday; from then on, yesterday. A fixed
+    lag in days overrides the rule. Asking too far is harmless anyway: empty days at the end
+    are re-asked on later runs.
     """
     now = (now or datetime.now(SHANGHAI)).astimezone(SHANGHAI)
-    if lag_days is None and os.environ.get("AICITY_BAIDU_LAG_DAYS"):
-        lag_days = int(os.environ["AICITY_BAIDU_LAG_DAYS"])
     if lag_days is None:
-        hour = int(os.environ.get("AICITY_BAIDU_PUBLISH_HOUR", PUBLISH_HOUR))
-        lag_days = 1 if now.hour >= hour else 2
+        lag_days = 1 if now.hour >= publish_hour else 2
     return now.date() - timedelta(days=lag_days)
-
-
-def _non_negative(value, env: str, default: str, kind, unit: str, what: str):
-    """An option's value, else its environment variable's, as a non-negative number."""
-    if value is None:
-        text = os.environ.get(env, default)
-        try:
-            value = kind(text)
-        except ValueError:
-            raise CollectError(f"{env}={text!r} is not {unit}") from None
-    if value < 0:
-        raise CollectError(f"{what} {value} must not be negative")
-    return value
-
-
-def resolve_budget(daily_budget: int | None) -> int:
-    return _non_negative(daily_budget, "AICITY_BAIDU_DAILY_BUDGET", "1500", int,
-                         "a whole number of requests", "daily budget (0 = no limit)")
-
-
-def resolve_base_url(base_url: str | None) -> str:
-    url = (base_url or os.environ.get("AICITY_BAIDU_BASE_URL") or REAL_BASE_URL).rstrip("/")
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise CollectError(f"base URL {without_credentials(url)!r} is not an http(s) URL")
-    if parsed.username or parsed.password:
-        raise CollectError(f"base URL {without_credentials(url)!r} carries a user name or "
-                           f"password; Baidu Index takes none: give the URL without them")
-    return url
-
-
-def resolve_delay(delay: float | None) -> float:
-    return _non_negative(delay, "AICITY_BAIDU_DELAY", "15", float, "a number of seconds",
-                         "delay")
 
 
 def _parse_day(text: str | date | None, what: str) -> date | None:
@@ -290,39 +247,36 @@ def budget_left(db, cookies: list[str], daily_budget: int) -> int | None:
     return sum(max(0, daily_budget - n) for n in used.values())
 
 
-def collect(db_path=None, *, kind: str = "index", start=None, end=None, regions=None,
-            keywords=None, base_url=None, delay=None, cookies_file=None,
+def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | None = None,
+            kind: str = "index", start=None, end=None, regions=None, keywords=None,
             window_days: int = DEFAULT_WINDOW_DAYS, dry_run: bool = False, check: bool = True,
-            devices: tuple[str, ...] = ("all", "pc", "wise"), progress: bool = False,
-            settings: dict | None = None, daily_budget: int | None = None,
-            cipher_file=None, use_budget: bool = True) -> CollectResult:
-    """Collect what is missing for the scope into the database; see `aicity collect --help`."""
+            devices: tuple[str, ...] = DEVICES, progress: bool = False,
+            settings: dict | None = None, use_budget: bool = True) -> CollectResult:
+    """Collect what is missing for the scope into the database; see `aicity collect --help`.
+
+    `access` says where the site is, whose cookies and at what pace (default: the real site,
+    no accounts, which plans but cannot crawl); `tuning` how refusals and gaps are met;
+    `settings` are Scrapy settings over both (extensions, say)."""
+    access = access or SiteAccess()
+    tuning = tuning or Tuning()
     if kind not in KINDS:
         raise CollectError(f"kind must be one of {', '.join(KINDS)}")
     db = store.connect(db_path)
     store.require_schema(db)
-    end_day = _parse_day(end, "--end") or latest_published()
+    end_day = _parse_day(end, "--end") or latest_published(lag_days=access.lag_days,
+                                                          publish_hour=access.publish_hour)
     start_day = _parse_day(start, "--start") or (end_day - timedelta(days=729))
     if start_day < EARLIEST:
         start_day = EARLIEST  # Baidu has nothing earlier
     if end_day < start_day:
         raise CollectError(f"--end {end_day} is before --start {start_day}")
-    bad = [d for d in devices if d not in ("all", "pc", "wise")]
+    bad = [d for d in devices if d not in DEVICES]
     if bad or not devices:
         raise CollectError(f"devices must be among all, pc, wise (got {','.join(devices)})")
     if window_days < 1 or window_days > 3650:
         raise CollectError(f"window of {window_days} days is outside 1..3650")
-    url = resolve_base_url(base_url)
-    pace = resolve_delay(delay)
-    budget = resolve_budget(daily_budget)
-    try:
-        cipher = load_cipher(cipher_file)
-    except CipherConfigError as err:
-        raise CollectError(str(err)) from None
-    try:
-        cookies = load_cookies(path=cookies_file) if cookies_file else load_cookies()
-    except UnicodeDecodeError:
-        raise CollectError(f"cookies file {cookies_file} is not UTF-8 text") from None
+    url, pace, budget = access.base_url, access.delay, access.daily_budget
+    cookies = list(access.cookies)
     terms, codes = scope(db, regions, keywords)
     left = budget_left(db, cookies, budget) if cookies and use_budget else None
     outlook_info: dict = {}
@@ -390,14 +344,15 @@ def collect(db_path=None, *, kind: str = "index", start=None, end=None, regions=
         "base_url": without_credentials(url), "delay": pace, "accounts": len(cookies)})
     db.conn.commit()
     t0 = time.monotonic()
-    stats, stopped = _crawl(kind, db_path, run.id, url, pace, cookies, cookies_file, host_source,
+    stats, stopped = _crawl(kind, db_path, run.id, url, pace, cookies, host_source,
                             pieces if kind == "index" else snap if kind == "snapshot" else None,
                             terms, codes, start_day,
                             end_day, check, {"AICITY_DEVICES": list(devices),
                                              "AICITY_PROGRESS": progress,
                                              "AICITY_PROGRESS_TOTAL": n_pieces,
                                              "AICITY_DAILY_BUDGET": budget if use_budget else 0,
-                                             **cipher.settings(),
+                                             **access.cipher.settings(),
+                                             **tuning.settings(),
                                              **(settings or {})})
     result.run_id = run.id
     result.seconds = time.monotonic() - t0
@@ -445,17 +400,8 @@ def collect(db_path=None, *, kind: str = "index", start=None, end=None, regions=
     return result
 
 
-def without_credentials(url: str) -> str:
-    """The URL without any user:password@ part (it would otherwise reach the runs table)."""
-    parsed = urlparse(url)
-    if parsed.username or parsed.password:
-        return parsed._replace(netloc=parsed.hostname + (f":{parsed.port}" if parsed.port
-                                                         else "")).geturl()
-    return url
-
-
-def _crawl(kind, db_path, run_id, url, pace, cookies, cookies_file, host_source, pieces, terms,
-           codes, start_day, end_day, check, overrides) -> tuple[dict, str]:
+def _crawl(kind, db_path, run_id, url, pace, cookies, host_source, pieces, terms, codes,
+           start_day, end_day, check, overrides) -> tuple[dict, str]:
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
 
@@ -466,13 +412,14 @@ def _crawl(kind, db_path, run_id, url, pace, cookies, cookies_file, host_source,
         "AICITY_DB": str(store.db_path(db_path)),
         "AICITY_RUN_ID": run_id,
         "AICITY_SOURCE": host_source,
-        "AICITY_COOKIES_FILE": str(cookies_file or ""),
+        # The accounts, read by AccountsMiddleware. Not a Scrapy setting, so Scrapy's log of
+        # overridden settings never shows them.
+        "AICITY_COOKIES": list(cookies),
         "CONCURRENT_REQUESTS": n,
         "DOWNLOAD_DELAY": pace,
         # One download slot per account: one request in flight, `pace` seconds apart.
         "DOWNLOAD_SLOTS": {f"account-{i}": {"concurrency": 1, "delay": pace}
                            for i in range(1, n + 1)},
-        "LOG_LEVEL": os.environ.get("AICITY_LOG_LEVEL", "WARNING"),
     }, priority="cmdline")
     settings.update(overrides, priority="cmdline")
     process = CrawlerProcess(settings)

@@ -1,9 +1,10 @@
 """Scrapy settings for the aicity crawler: the one settings module (scrapy.cfg points here).
 
-Values that differ between machines come from the environment; `aicity collect` overrides
-the per-run ones (database, accounts, pacing) when it starts a crawl.
+Defaults only: `aicity collect` fills in the run's own values (database, accounts, pacing,
+Cipher-Text, tuning) from its options, each of which has an environment variable. Nothing here
+reads the environment.
 """
-import os
+from aicity.vocabulary import DEVICES
 
 BOT_NAME = "aicity"
 SPIDER_MODULES = ["aicity.crawler.spiders"]
@@ -16,38 +17,37 @@ ROBOTSTXT_OBEY = False
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
-LOG_LEVEL = os.getenv("AICITY_LOG_LEVEL", "INFO")
+LOG_LEVEL = "WARNING"
 
-AICITY_BASE_URL = os.getenv("AICITY_BAIDU_BASE_URL", "https://index.baidu.com")
-AICITY_DB = os.getenv("AICITY_DB", "aicity.db")
+AICITY_DB = "aicity.db"
+AICITY_COOKIES: list[str] = []            # one cookie string per account
 # Seconds between two requests of one account; each account is its own download slot.
-AICITY_DELAY = float(os.getenv("AICITY_BAIDU_DELAY", "15"))
-AICITY_DAILY_BUDGET = int(os.getenv("AICITY_BAIDU_DAILY_BUDGET", "1500"))
-AICITY_COOLDOWN = float(os.getenv("AICITY_BAIDU_COOLDOWN", "1800"))       # after 10001
-AICITY_ABNORMAL_BACKOFF = float(os.getenv("AICITY_BAIDU_BACKOFF", "300"))  # after 10018, doubling
-AICITY_ABNORMAL_RETRIES = int(os.getenv("AICITY_BAIDU_ABNORMAL_RETRIES", "3"))
-AICITY_MAX_WAIT = float(os.getenv("AICITY_BAIDU_MAX_WAIT", "900"))  # wait for a parked account
+AICITY_DELAY = 15.0
+AICITY_DAILY_BUDGET = 1500
+AICITY_COOLDOWN = 1800.0                  # after 10001
+AICITY_ABNORMAL_BACKOFF = 300.0           # after 10018, doubling
+AICITY_ABNORMAL_RETRIES = 3
+AICITY_MAX_WAIT = 900.0                   # wait for a parked account
 AICITY_RUN_ID = None
-AICITY_DEVICES = ["all", "pc", "wise"]    # which of Baidu's three series to store
+AICITY_DEVICES = list(DEVICES)            # which of Baidu's three series to store
 AICITY_PROGRESS = False                   # a progress bar on stderr (aicity demo)
 AICITY_PROGRESS_TOTAL = 0
-AICITY_COOKIES_FILE = os.getenv("AICITY_BAIDU_COOKIES_FILE", "")
 
 # Cipher-Text constants rotate with Baidu's acs JavaScript: they live in crawler/cipher.toml
-# (or AICITY_CIPHER_FILE / AICITY_CIPHER_KEY, _T0, _VERSION) and `collect` passes them in.
+# (or a file or values given to `aicity collect`), which passes them in.
 AICITY_CIPHER_KEY = ""
 AICITY_CIPHER_T0 = 0
 AICITY_CIPHER_VERSION = ""
 # 10018 on this many requests in a row (no success between) means the token itself is refused:
 # stop instead of backing off for hours.
-AICITY_TOKEN_STREAK = int(os.getenv("AICITY_BAIDU_TOKEN_STREAK", "10"))
+AICITY_TOKEN_STREAK = 10
 # Connection failures in a row (refused, DNS, timeouts; no answer between) before the run
 # stops: the server is gone, and retrying thousands of requests only spends the budget.
-AICITY_UNREACHABLE_STREAK = int(os.getenv("AICITY_BAIDU_UNREACHABLE_STREAK", "12"))
+AICITY_UNREACHABLE_STREAK = 12
 # Empty values at the end of an answer are accepted as missing after this many answers over at
 # least this many days (crawler/confirm.py).
-AICITY_UNCONFIRMED_TRIES = int(os.getenv("AICITY_UNCONFIRMED_TRIES", "3"))
-AICITY_UNCONFIRMED_DAYS = float(os.getenv("AICITY_UNCONFIRMED_DAYS", "2"))
+AICITY_UNCONFIRMED_TRIES = 3
+AICITY_UNCONFIRMED_DAYS = 2.0
 
 USER_AGENT = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
               "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")
@@ -66,7 +66,7 @@ CONCURRENT_ITEMS = 1
 # days first), in bands of one priority (crawler.plan.plan_priority).
 SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
 DOWNLOAD_DELAY = AICITY_DELAY
-DOWNLOAD_TIMEOUT = int(os.getenv("AICITY_DOWNLOAD_TIMEOUT", "30"))
+DOWNLOAD_TIMEOUT = 30
 RETRY_ENABLED = True
 RETRY_TIMES = 8
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]

@@ -17,9 +17,9 @@ from sqlite_utils import Database
 from aicity.db.regions import COLUMNS as REGION_COLUMNS
 from aicity.db.regions import Region, RegionRegistry, default_registry, read_registry
 from aicity.db.schema import migrate, migrations
+from aicity.vocabulary import DEVICES
 
 DEFAULT_DB = "aicity.db"
-DEVICES = ("all", "pc", "wise")
 GRANULARITIES = ("day", "week")
 
 
@@ -36,8 +36,9 @@ class UnknownKeyword(LookupError):
 
 
 def db_path(path: str | os.PathLike | None = None) -> Path:
-    """--db wins, then env AICITY_DB, then ./aicity.db."""
-    return Path(path or os.environ.get("AICITY_DB") or DEFAULT_DB)
+    """The database file: the path given, else ./aicity.db (`aicity --db` and AICITY_DB are the
+    command line's)."""
+    return Path(path or DEFAULT_DB)
 
 
 def now_iso() -> str:

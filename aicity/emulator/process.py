@@ -4,12 +4,12 @@ A child process, not a thread: the emulator and the crawler each want a core and
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from contextlib import contextmanager
 
-from aicity import PACKAGE_ROOT, child_env
+from aicity import PACKAGE_ROOT
+from aicity.children import child_env
 
 
 @contextmanager
@@ -17,8 +17,11 @@ def running_emulator(*, seed: int = 0, faults: str = "", latest: str | None = No
                      rate_limit: str = "0", block_seconds: float = 600.0,
                      timeout_delay: float = 30.0, extra_words: str = "", taxonomy: str = "",
                      habits: str = "real", site_key: str = "", site_t0: int | None = None,
-                     site_version: str = ""):
-    """Yield the base URL of a fresh emulator on a free loopback port; stop it afterwards."""
+                     site_version: str = "", prefix: tuple[str, ...] = ()):
+    """Yield the base URL of a fresh emulator on a free loopback port; stop it afterwards.
+
+    `prefix` goes before the command (benches pin the emulator to its own core with
+    ("taskset", "-c", "1"))."""
     args = [sys.executable, "-m", "aicity", "emulator", "--port", "0", "--seed", str(seed),
             "--rate-limit", rate_limit, "--block-seconds", str(block_seconds),
             "--timeout-delay", str(timeout_delay), "--habits", habits]
@@ -36,8 +39,7 @@ def running_emulator(*, seed: int = 0, faults: str = "", latest: str | None = No
         args += ["--extra-words", extra_words]
     if taxonomy:
         args += ["--taxonomy", taxonomy]
-    # Benches pin the emulator to its own core with e.g. AICITY_EMULATOR_PREFIX="taskset -c 1".
-    args = os.environ.get("AICITY_EMULATOR_PREFIX", "").split() + args
+    args = [*prefix, *args]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=child_env(), cwd=PACKAGE_ROOT)
     try:

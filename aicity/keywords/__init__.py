@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 
 from aicity.keywords.taxonomy import (DIMENSIONS, Taxonomy, TaxonomyError, Term, default_taxonomy,
-                               load_taxonomy)
+                                      load_taxonomy)
 
 # The classifier loads jieba (a tenth of a second and more): only when it is asked for, so that
 # every command reading the taxonomy does not pay for it.

@@ -11,22 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from aicity import vocabulary
+
 TAXONOMY_TOML = Path(__file__).with_name("taxonomy.toml")
 
-# The ids of DESIGN.md §2. Flat dimensions have no groups; grouped ones allow only these.
-DIMENSIONS: dict[str, tuple[str, ...]] = {
-    "basic": (),
-    "professional": (),
-    "technical": (),
-    "application": ("speech", "vision", "deep_learning"),
-    "industry": ("driving", "security", "healthcare", "retail", "finance", "manufacturing"),
-}
-LABELS_ZH = {
-    "basic": "基础认知", "professional": "专业认知", "technical": "技术认知",
-    "application": "应用需求", "industry": "行业需求", "speech": "语音语义",
-    "vision": "计算机视觉", "deep_learning": "深度学习", "driving": "智能驾驶", "security": "安防",
-    "healthcare": "医疗", "retail": "零售", "finance": "金融", "manufacturing": "制造",
-}
+# The ids of DESIGN.md §2 (re-exported here: taxonomy files are checked against them).
+DIMENSIONS = vocabulary.DIMENSIONS
+LABELS_ZH = vocabulary.LABELS_ZH
 _TERM_KEYS = {"term", "aliases", "note"}
 _GROUP_KEYS = {"label", "terms"}
 

@@ -1,0 +1,94 @@
+"""What a crawl is told: where the site is, with which accounts, how fast, and how it treats the
+site's answers.
+
+The command line builds these from its options, each with its environment variable (`aicity
+collect --help`); the library reads no environment. Defaults are the real site's and the
+pacing public crawlers report (research note §10).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+from aicity.crawler.cipher import CipherConfig, load_cipher
+
+REAL_BASE_URL = "https://index.baidu.com"
+PUBLISH_HOUR = 12   # Baidu Index publishes yesterday during the morning, Beijing time
+
+
+class CollectError(RuntimeError):
+    """A collect run that cannot start (no cookies, bad dates, unknown regions...)."""
+
+
+def without_credentials(url: str) -> str:
+    """The URL without a user name or password, for messages and the runs table."""
+    parsed = urlparse(url)
+    if parsed.username or parsed.password:
+        return parsed._replace(netloc=parsed.hostname + (f":{parsed.port}" if parsed.port
+                                                         else "")).geturl()
+    return url
+
+
+@dataclass(frozen=True)
+class SiteAccess:
+    """The site and the accounts: where to send requests, whose cookies, at what pace."""
+    base_url: str = REAL_BASE_URL
+    cookies: tuple[str, ...] = ()
+    delay: float = 15.0             # seconds between two requests of one account
+    daily_budget: int = 1500        # requests an account may send a Beijing day; 0 = no limit
+    cipher: CipherConfig = field(default_factory=load_cipher)
+    # The site adds yesterday during the morning: the latest day asked for is yesterday from
+    # this hour (Beijing time) on, the day before yesterday before it; or a fixed lag in days.
+    publish_hour: int = PUBLISH_HOUR
+    lag_days: int | None = None
+
+    def __post_init__(self):
+        url = self.base_url.rstrip("/")
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise CollectError(f"base URL {without_credentials(url)!r} is not an http(s) URL")
+        if parsed.username or parsed.password:
+            raise CollectError(f"base URL {without_credentials(url)!r} carries a user name or "
+                               f"password; Baidu Index takes none: give the URL without them")
+        object.__setattr__(self, "base_url", url)
+        if self.delay < 0:
+            raise CollectError(f"delay {self.delay} must not be negative")
+        if self.daily_budget < 0:
+            raise CollectError(f"daily budget (0 = no limit) {self.daily_budget} must not be "
+                               f"negative")
+        if not 0 <= self.publish_hour <= 23:
+            raise CollectError(f"publish hour {self.publish_hour} is not an hour of the day")
+        if self.lag_days is not None and self.lag_days < 0:
+            raise CollectError(f"lag of {self.lag_days} days must not be negative")
+
+    def __repr__(self) -> str:   # never a cookie in a log line or a traceback
+        return (f"SiteAccess(base_url={without_credentials(self.base_url)!r}, "
+                f"accounts={len(self.cookies)}, delay={self.delay}, "
+                f"daily_budget={self.daily_budget})")
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """How the crawl answers the site's refusals and gaps (Scrapy settings of the same names)."""
+    cooldown: float = 1800.0        # seconds an account rests after 10001 (blocked)
+    abnormal_backoff: float = 300.0  # first back-off after 10018 (abnormal access), doubling
+    abnormal_retries: int = 3       # new Cipher-Texts tried for one request before backing off
+    max_wait: float = 900.0         # seconds to wait for a parked account before giving up
+    token_streak: int = 10          # 10018 in a row that mean the token itself is refused
+    unreachable_streak: int = 12    # connection failures in a row that mean the server is gone
+    unconfirmed_tries: int = 3      # answers an empty last day needs before it is missing...
+    unconfirmed_days: float = 2.0   # ...over at least this many days
+    download_timeout: int = 30
+    log_level: str = "WARNING"
+
+    def settings(self) -> dict:
+        return {"AICITY_COOLDOWN": self.cooldown,
+                "AICITY_ABNORMAL_BACKOFF": self.abnormal_backoff,
+                "AICITY_ABNORMAL_RETRIES": self.abnormal_retries,
+                "AICITY_MAX_WAIT": self.max_wait,
+                "AICITY_TOKEN_STREAK": self.token_streak,
+                "AICITY_UNREACHABLE_STREAK": self.unreachable_streak,
+                "AICITY_UNCONFIRMED_TRIES": self.unconfirmed_tries,
+                "AICITY_UNCONFIRMED_DAYS": self.unconfirmed_days,
+                "DOWNLOAD_TIMEOUT": self.download_timeout,
+                "LOG_LEVEL": self.log_level}

@@ -1,0 +1,196 @@
+"""`aicity demo`: the whole main job on this machine. The built-in emulator serves a simulated
+Baidu Index on loopback, the real crawler backfills it, the analysis runs in a process of its own,
+and the briefings, rankings and report are written, all labelled simulated.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import click
+
+from aicity import PACKAGE_ROOT
+from aicity.children import aicity_command, child_env, die_with_parent
+from aicity.vocabulary import DIMENSIONS
+
+DEMO_ACCOUNTS = 8
+
+
+@dataclass
+class DemoResult:
+    out: Path
+    db: Path
+    files: list[Path] = field(default_factory=list)
+    timings: dict = field(default_factory=dict)
+    period: str = ""           # what the briefings and rankings cover
+
+
+def export_rankings(db_path, out_dir: Path, period: str | None = None) -> list[Path]:
+    """Rankings per dimension, demand types and industry profiles as Excel-ready CSVs (the
+    briefing writer: BOM, CRLF, formula-like text neutralised, data source column)."""
+    from aicity.analysis import queries
+    from aicity.analysis.export import english_names, write_csv
+    from aicity.db import store
+    out_dir.mkdir(parents=True, exist_ok=True)
+    db = store.connect(db_path)
+    files = []
+    try:
+        simulated = "emulator" in store.sources(db)
+        tables = {f"rank_{d}": queries.rank(db, category=d, period=period, uncertainty=True)
+                  for d in DIMENSIONS}
+        tables["demand_types"] = queries.demand_types(db, period=period)
+        tables["industries"] = queries.industries(db, period=period)
+        label = "simulated (emulator)" if simulated else "baidu"
+        names = english_names(store.registry(db))
+        for name, frame in tables.items():
+            files.append(write_csv(frame, out_dir / f"{name}.csv", "en", label, names))
+    finally:
+        db.close()
+    return files
+
+
+def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 365,
+             regions: list[str] | None = None, latest: date | None = None) -> DemoResult:
+    """Emulator → backfill with the real crawler → analyse → export, all on this machine."""
+    from aicity.emulator.process import running_emulator
+    from aicity.crawler.config import SiteAccess, Tuning
+    from aicity.crawler.run import collect, latest_published
+    from aicity.db import store
+    from aicity.keywords.taxonomy import default_taxonomy
+
+    out = Path(out)
+    prepare_demo_dir(out)
+    db_file = out / "aicity.db"
+    result = DemoResult(out=out, db=db_file)
+    t0 = time.monotonic()
+    store.init_db(db_file, taxonomy=default_taxonomy())
+    last = latest or latest_published()
+    start = last - timedelta(days=days - 1)
+    n_regions = len(regions) if regions else len(store.default_registry().filter())
+    n_keywords = len(default_taxonomy().unique_terms())
+    rows = n_regions * n_keywords * days
+    # measured: about 40 bytes a simulated day in all (the compact row, its share of the
+    # decomposition's float32 arrays, aggregates and indexes; 650 MB for the full demo)
+    click.echo(f"demo: {n_regions} regions x {n_keywords} keywords x {days} days = {rows:,} "
+               f"simulated daily values; the output folder will take about "
+               f"{rows * 40 / 1e6:,.0f} MB", err=True)
+    click.echo(f"[1/4] emulator: simulated Baidu Index on loopback (seed {seed}), "
+               f"{start}..{last}", err=True)
+    # The emulator refuses an expiring token now and then, as the site does; on loopback a
+    # back-off of minutes only makes the demo wait.
+    tuning = Tuning(abnormal_backoff=1.0)
+    with running_emulator(seed=seed, latest=last.isoformat(), rate_limit="0") as url:
+        # Simulated accounts, no pacing; the emulator's rate limit is off and so is the budget.
+        access = SiteAccess(base_url=url, delay=0, daily_budget=0,
+                            cookies=tuple(f"BDUSS=demo-account-{i}"
+                                          for i in range(DEMO_ACCOUNTS)))
+        click.echo(f"[2/4] collecting from {url} with the Scrapy crawler, pacing off", err=True)
+        t = time.monotonic()
+        # The emulator has the real site's habits: some first answers are blank and a second
+        # pass asks for them again, as the next night would.
+        series = rows = requests = 0
+        for attempt in range(1, 5):
+            res = collect(db_file, access=access, tuning=tuning, start=start, end=last,
+                          regions=regions, window_days=366, devices=("all",),
+                          progress=attempt == 1)
+            series += res.series_stored
+            rows += res.rows_written
+            requests += res.requests
+            if res.stopped or not res.remaining_pieces:
+                break
+            click.echo(f"      pass {attempt}: {res.remaining_pieces} pieces answered blank; "
+                       f"asking again", err=True)
+        result.timings["collect"] = time.monotonic() - t
+    if res.stopped or res.remaining_pieces:
+        raise click.ClickException(f"demo collection incomplete: {res.remaining_pieces} pieces "
+                                   f"missing ({res.stopped or res.failures})")
+    click.echo(f"      {series:,} series, {rows:,} rows, "
+               f"{requests:,} requests in {result.timings['collect']:.0f} s", err=True)
+    click.echo("[3/4] analysing (STL decomposition, indices)", err=True)
+    t = time.monotonic()
+    # In a process of its own, as the nightly job runs it: this one ran the crawl, and forking
+    # analysis workers from it hung them (a lock held by a thread the crawl left behind).
+    proc = subprocess.run(aicity_command("--db", str(db_file.resolve()), "analyze", "--full"),
+                          cwd=PACKAGE_ROOT, env=child_env(),
+                          stdout=subprocess.DEVNULL, preexec_fn=die_with_parent(os.getpid()))
+    if proc.returncode:
+        raise click.ClickException(f"demo analysis failed (exit {proc.returncode})")
+    result.timings["analyze"] = time.monotonic() - t
+    click.echo("[4/4] exporting", err=True)
+    t = time.monotonic()
+    from aicity.analysis.export import export_briefings
+    # The briefings cover the collected days (at most the last year): the default "last full
+    # year" would be mostly outside a one-year demo.
+    result.period = f"{max(start, last - timedelta(days=364))}..{last}"
+    briefing = export_briefings(db_file, out / "briefings", period=result.period)
+    result.files = [*briefing.files[:3], briefing.manifest]
+    result.files += export_rankings(db_file, out / "rankings", period=result.period)
+    from aicity.analysis.report import build_report
+    result.files.append(build_report(db_file, out / "report.html", period=result.period))
+    result.timings["export"] = time.monotonic() - t
+    result.timings["total"] = time.monotonic() - t0
+    _record_demo_files(out)
+    return result
+
+
+DEMO_MARKER = ".aicity-demo.json"
+# What a demo writes at its top level; only these (and the files listed in the marker) are ever
+# removed when a demo is run again into the same folder.
+DEMO_ENTRIES = ("aicity.db", "aicity.db-wal", "aicity.db-shm", "briefings", "rankings",
+                "report.html")
+
+
+class DemoFolderError(click.ClickException):
+    """--out names a folder the demo must not overwrite."""
+
+
+def prepare_demo_dir(out: Path) -> None:
+    """An empty (or new) folder, or a previous demo's: its files are removed, nothing else.
+
+    A folder with anything else in it and no demo marker is refused: the demo never deletes
+    what it did not create.
+    """
+    if out.exists() and not out.is_dir():
+        raise DemoFolderError(f"--out {out}: is a file, not a folder")
+    marker = out / DEMO_MARKER
+    if out.is_dir() and any(out.iterdir()):
+        if not marker.is_file():
+            raise DemoFolderError(f"--out {out}: folder is not empty and is not a previous "
+                                  f"demo's output; choose a new or empty folder")
+        try:
+            listed = json.loads(marker.read_text(encoding="utf-8")).get("files", [])
+        except (ValueError, OSError, AttributeError):
+            listed = []
+        _remove_demo_files(out, listed)
+    out.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"files": []}), encoding="utf-8")
+
+
+def _remove_demo_files(out: Path, listed: list[str]) -> None:
+    root = out.resolve()
+    paths = [out / p for p in listed] + [out / e for e in DEMO_ENTRIES if not (out / e).is_dir()]
+    for path in paths:
+        # only inside the folder, only files (a listed name cannot point elsewhere)
+        if path.resolve().is_relative_to(root) and path.is_file():
+            path.unlink()
+    for entry in DEMO_ENTRIES:   # folders the demo made: removed when nothing else is left
+        folder = out / entry
+        if folder.is_dir():
+            for sub in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+                if sub.is_dir() and not any(sub.iterdir()):
+                    sub.rmdir()
+            if not any(folder.iterdir()):
+                folder.rmdir()
+
+
+def _record_demo_files(out: Path) -> None:
+    files = sorted(str(p.relative_to(out)) for e in DEMO_ENTRIES
+                   for p in ([out / e] if (out / e).is_file() else (out / e).rglob("*"))
+                   if p.is_file())
+    (out / DEMO_MARKER).write_text(json.dumps({"files": files}, ensure_ascii=False, indent=1),
+                                   encoding="utf-8")

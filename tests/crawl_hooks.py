@@ -1,0 +1,27 @@
+"""Scrapy extensions the tests add to a crawl through `collect(settings=...)`."""
+from __future__ import annotations
+
+import os
+import signal
+
+from scrapy import signals
+
+
+class KillAfterItems:
+    """Dies by SIGKILL once KILL_AFTER_ITEMS items are stored, as a crash or `kill -9` would,
+    to prove a killed run resumes cleanly."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.stored = 0
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        ext = cls(crawler.settings.getint("KILL_AFTER_ITEMS"))
+        crawler.signals.connect(ext.item_scraped, signal=signals.item_scraped)
+        return ext
+
+    def item_scraped(self, item, response=None, spider=None):
+        self.stored += 1
+        if self.stored >= self.limit:
+            os.kill(os.getpid(), signal.SIGKILL)
