@@ -34,10 +34,10 @@ class DayType(click.ParamType):
     name = "YYYY-MM-DD"
 
     def convert(self, value, param, ctx):
-        from aicity.analysis.periods import PeriodError, parse_day
+        from aicity.vocabulary import DateError, parse_day
         try:
             return parse_day(value, "").isoformat()
-        except PeriodError as err:
+        except DateError as err:
             self.fail(str(err).strip(), param, ctx)
 
 
@@ -106,13 +106,13 @@ def domain_errors(fn):
     def wrapper(*args, **kwargs):
         from aicity.db.importer import ImportFailed
         from aicity.keywords.taxonomy import TaxonomyError
-        from aicity.analysis.periods import PeriodError
+        from aicity.vocabulary import DateError
         from aicity.analysis.queries import NoResults
         import sqlite3
         try:
             return fn(*args, **kwargs)
         except (ImportFailed, RegionError, TaxonomyError, store.NotInitialised,
-                store.UnknownKeyword, PeriodError, NoResults, store.DatabaseProblem) as err:
+                store.UnknownKeyword, DateError, NoResults, store.DatabaseProblem) as err:
             raise click.ClickException(str(err)) from None
         except sqlite3.DatabaseError as err:
             # damaged, read-only or full: one line naming the database, no traceback

@@ -57,10 +57,10 @@ def export_rankings(db_path, out_dir: Path, period: str | None = None) -> list[P
 def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 365,
              regions: list[str] | None = None, latest: date | None = None) -> DemoResult:
     """Emulator → backfill with the real crawler → analyse → export, all on this machine."""
-    from aicity.emulator.process import running_emulator
     from aicity.crawler.config import SiteAccess, Tuning
     from aicity.crawler.run import collect, latest_published
     from aicity.db import store
+    from aicity.emulator.process import running_emulator
     from aicity.keywords.taxonomy import default_taxonomy
 
     out = Path(out)

@@ -1,12 +1,14 @@
 """The ids of DESIGN.md §2 and the calendar, defined once for every room.
 
-Dimensions and their groups, their Chinese labels, Baidu's three series (devices) and the
-Asia/Shanghai day that every date in the project means. The emulator keeps its own copy of the
-device names: it is the other side of the protocol and shares no protocol code with the crawler.
+Dimensions and their groups, their Chinese labels, Baidu's three series (devices), and the
+Asia/Shanghai day that every date in the project means, written YYYY-MM-DD. The emulator keeps
+its own copy of the device names: it is the other side of the protocol and shares no protocol
+code with the crawler.
 """
 from __future__ import annotations
 
-from datetime import timedelta, timezone
+import re
+from datetime import date, timedelta, timezone
 
 # Flat dimensions have no groups; grouped ones allow only these.
 DIMENSIONS: dict[str, tuple[str, ...]] = {
@@ -31,3 +33,22 @@ DEVICES = ("all", "pc", "wise")
 
 # China has kept UTC+8 without daylight saving since 1991; a fixed offset needs no tz database.
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
+
+
+class DateError(ValueError):
+    """A date that is not written YYYY-MM-DD or does not exist."""
+
+
+def parse_day(text: str, what: str = "date") -> date:
+    """A day written YYYY-MM-DD, the one form every date option takes.
+
+    `date.fromisoformat` alone would also take 20170101 and 2017-W01-1, and a string compared
+    with stored dates (2017/01/01) would silently select the wrong rows."""
+    text = str(text).strip()
+    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", text)
+    if not m:
+        raise DateError(f"{what} {text!r} is not a date (YYYY-MM-DD)")
+    try:
+        return date(int(m[1]), int(m[2]), int(m[3]))
+    except ValueError as err:
+        raise DateError(f"{what} {text!r} is not a real date ({err})") from None

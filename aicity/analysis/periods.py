@@ -6,8 +6,10 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from aicity.vocabulary import DateError, parse_day
 
-class PeriodError(ValueError):
+
+class PeriodError(DateError):
     """A period that is not a year, a month or START..END."""
 
 
@@ -27,21 +29,6 @@ class Period:
             y = d.year + years
             return date(y, d.month, min(d.day, calendar.monthrange(y, d.month)[1]))
         return Period(shift(self.start), shift(self.end), f"{self.label} {years:+d}y")
-
-
-def parse_day(text: str, what: str = "date") -> date:
-    """A day written YYYY-MM-DD, the one form every date option takes.
-
-    `date.fromisoformat` alone would also take 20170101 and 2017-W01-1, and a string compared
-    with stored dates (2017/01/01) would silently select the wrong rows."""
-    text = str(text).strip()
-    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", text)
-    if not m:
-        raise PeriodError(f"{what} {text!r} is not a date (YYYY-MM-DD)")
-    try:
-        return date(int(m[1]), int(m[2]), int(m[3]))
-    except ValueError as err:
-        raise PeriodError(f"{what} {text!r} is not a real date ({err})") from None
 
 
 def parse_period(text: str | Period) -> Period:

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from urllib.parse import urlparse
 
 from aicity.db import store
-from aicity.vocabulary import DEVICES
+from aicity.vocabulary import DEVICES, DateError, parse_day
 from aicity.db.regions import RegionError
 from aicity.crawler.accounts import SHANGHAI, account_key, today_shanghai
 from aicity.crawler.config import (PUBLISH_HOUR, CollectError, SiteAccess, Tuning,
@@ -78,10 +78,9 @@ def latest_published(now: datetime | None = None, lag_days: int | None = None,
 def _parse_day(text: str | date | None, what: str) -> date | None:
     if text is None or isinstance(text, date):
         return text
-    from aicity.analysis.periods import PeriodError, parse_day
     try:
         return parse_day(text, what)
-    except PeriodError as err:
+    except DateError as err:
         raise CollectError(str(err)) from None
 
 

@@ -7,9 +7,9 @@ watermark over `touched` that makes the next run incremental.
 """
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections import defaultdict
-import functools
 from itertools import repeat
 from typing import Iterable, Sequence
 
