@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 START, END = date(2015, 1, 1), date(2017, 12, 31)
-DIMENSIONS = ("basic", "professional", "technical", "application", "industry")
+from aicity.vocabulary import DIMENSIONS  # noqa: E402  (after the sys.path line)
 
 CHILD = r"""
 import json, resource, sys, time

@@ -194,6 +194,7 @@ def partial_agreement(db_path, start: date, end: date) -> None:
     from aicity.db import store
     from aicity.db.regions import default_registry
     from aicity.keywords.taxonomy import default_taxonomy
+    from aicity.vocabulary import DIMENSIONS
     words = {}
     for t in default_taxonomy().terms:
         words.setdefault(t.term, (t.category, t.group))
@@ -201,7 +202,7 @@ def partial_agreement(db_path, start: date, end: date) -> None:
     db = store.connect(db_path)
     per = queries.distribution_period(db)
     cities = [r.code for r in default_registry().filter(level="city")]
-    for dim in ("basic", "professional", "technical", "application", "industry"):
+    for dim in DIMENSIONS:
         part, _ = queries.dimension_series(db, category=dim, period=per, level="city",
                                            basis="distribution")
         terms = [t.term for t in default_taxonomy().terms if t.category == dim]
