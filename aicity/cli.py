@@ -15,6 +15,7 @@ import click
 import pandas as pd
 
 from aicity.db import store
+from aicity.crawler.config import PUBLISH_HOUR, SiteAccess, Tuning
 from aicity.db.regions import RegionError
 from aicity.vocabulary import DEVICES, DIMENSIONS
 
@@ -289,7 +290,8 @@ ACCOUNT_OPTIONS = (
                       "line)."),
     click.option("--cookies", "cookies_text", envvar="AICITY_BAIDU_COOKIES", hidden=True,
                  callback=_not_on_command_line, expose_value=True),
-    click.option("--daily-budget", type=click.IntRange(min=0), default=1500, show_default=True,
+    click.option("--daily-budget", type=click.IntRange(min=0),
+                 default=SiteAccess.daily_budget, show_default=True,
                  envvar="AICITY_BAIDU_DAILY_BUDGET", show_envvar=True,
                  help="Requests one account may send a day (0 = no limit); counted across "
                       "runs in the database."),
@@ -297,7 +299,8 @@ ACCOUNT_OPTIONS = (
 SITE_OPTIONS = (
     click.option("--base-url", envvar="AICITY_BAIDU_BASE_URL", show_envvar=True,
                  help="Server speaking the Baidu Index protocol (default: the real site)."),
-    click.option("--delay", type=click.FloatRange(min=0), default=15.0, show_default=True,
+    click.option("--delay", type=click.FloatRange(min=0),
+                 default=SiteAccess.delay, show_default=True,
                  envvar="AICITY_BAIDU_DELAY", show_envvar=True,
                  help="Seconds between two requests of one account."),
     click.option("--cipher-file", type=click.Path(dir_okay=False), envvar="AICITY_CIPHER_FILE",
@@ -310,7 +313,8 @@ SITE_OPTIONS = (
                  help="The Cipher-Text T0 over the file's."),
     click.option("--cipher-version", envvar="AICITY_CIPHER_VERSION", show_envvar=True,
                  help="The Cipher-Text version over the file's."),
-    click.option("--publish-hour", type=click.IntRange(0, 23), default=12, show_default=True,
+    click.option("--publish-hour", type=click.IntRange(0, 23),
+                 default=PUBLISH_HOUR, show_default=True,
                  envvar="AICITY_BAIDU_PUBLISH_HOUR", show_envvar=True,
                  help="Beijing hour from which yesterday is published (before it, the day "
                       "before yesterday is the latest)."),
@@ -320,35 +324,44 @@ SITE_OPTIONS = (
 )
 # How the crawl meets the site's refusals and gaps.
 TUNING_OPTIONS = (
-    click.option("--cooldown", type=click.FloatRange(min=0), default=1800.0, show_default=True,
+    click.option("--cooldown", type=click.FloatRange(min=0),
+                 default=Tuning.cooldown, show_default=True,
                  envvar="AICITY_BAIDU_COOLDOWN", show_envvar=True,
                  help="Seconds an account rests after 10001 (blocked)."),
-    click.option("--abnormal-backoff", type=click.FloatRange(min=0), default=300.0,
+    click.option("--abnormal-backoff", type=click.FloatRange(min=0),
+                 default=Tuning.abnormal_backoff,
                  show_default=True, envvar="AICITY_BAIDU_BACKOFF", show_envvar=True,
                  help="First back-off in seconds after 10018 (abnormal access), doubling."),
-    click.option("--abnormal-retries", type=click.IntRange(min=0), default=3,
+    click.option("--abnormal-retries", type=click.IntRange(min=0),
+                 default=Tuning.abnormal_retries,
                  show_default=True, envvar="AICITY_BAIDU_ABNORMAL_RETRIES", show_envvar=True,
                  help="New Cipher-Texts tried for one request before backing off."),
-    click.option("--max-wait", type=click.FloatRange(min=0), default=900.0, show_default=True,
+    click.option("--max-wait", type=click.FloatRange(min=0),
+                 default=Tuning.max_wait, show_default=True,
                  envvar="AICITY_BAIDU_MAX_WAIT", show_envvar=True,
                  help="Seconds to wait for a parked account before giving up."),
-    click.option("--token-streak", type=click.IntRange(min=1), default=10, show_default=True,
+    click.option("--token-streak", type=click.IntRange(min=1),
+                 default=Tuning.token_streak, show_default=True,
                  envvar="AICITY_BAIDU_TOKEN_STREAK", show_envvar=True,
                  help="10018 answers in a row that mean the Cipher-Text itself is refused."),
-    click.option("--unreachable-streak", type=click.IntRange(min=1), default=12,
+    click.option("--unreachable-streak", type=click.IntRange(min=1),
+                 default=Tuning.unreachable_streak,
                  show_default=True, envvar="AICITY_BAIDU_UNREACHABLE_STREAK", show_envvar=True,
                  help="Connection failures in a row that mean the server is gone."),
-    click.option("--unconfirmed-tries", type=click.IntRange(min=1), default=3,
+    click.option("--unconfirmed-tries", type=click.IntRange(min=1),
+                 default=Tuning.unconfirmed_tries,
                  show_default=True, envvar="AICITY_UNCONFIRMED_TRIES", show_envvar=True,
                  help="Answers an empty last day needs before it is accepted as missing..."),
-    click.option("--unconfirmed-days", type=click.FloatRange(min=0), default=2.0,
+    click.option("--unconfirmed-days", type=click.FloatRange(min=0),
+                 default=Tuning.unconfirmed_days,
                  show_default=True, envvar="AICITY_UNCONFIRMED_DAYS", show_envvar=True,
                  help="...over at least this many days."),
-    click.option("--download-timeout", type=click.IntRange(min=1), default=30,
+    click.option("--download-timeout", type=click.IntRange(min=1),
+                 default=Tuning.download_timeout,
                  show_default=True, envvar="AICITY_DOWNLOAD_TIMEOUT", show_envvar=True,
                  help="Seconds to wait for an answer."),
     click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
-                 default="WARNING", show_default=True, envvar="AICITY_LOG_LEVEL",
+                 default=Tuning.log_level, show_default=True, envvar="AICITY_LOG_LEVEL",
                  show_envvar=True, help="The crawler's log level."),
 )
 SITE_NAMES = {"base_url", "delay", "cipher_file", "cipher_key", "cipher_t0", "cipher_version",
@@ -1093,7 +1106,7 @@ def report(db_path, out, period):
               help="Log file (default: the database path + .log).")
 @click.option("--collect-args", default="", envvar="AICITY_JOB_COLLECT_ARGS", show_envvar=True,
               help="More `aicity collect` options for the night, e.g. '--regions 成都,杭州'.")
-@click.option("--publish-hour", type=click.IntRange(0, 23), default=12, show_default=True,
+@click.option("--publish-hour", type=click.IntRange(0, 23), default=PUBLISH_HOUR, show_default=True,
               envvar="AICITY_BAIDU_PUBLISH_HOUR", show_envvar=True,
               help="Beijing hour from which yesterday is published.")
 @click.option("--lag-days", type=click.IntRange(min=0), envvar="AICITY_BAIDU_LAG_DAYS",
