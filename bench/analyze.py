@@ -182,8 +182,11 @@ def main() -> int:
     store.init_db(work)   # a database built by an older version is migrated first
     db = store.connect(work)
     n_obs = store.count_observations(db)
+    # pages in use after any migration (a migrated copy keeps the old layout's pages as free)
+    pages, free, page = (db.execute(f"PRAGMA {p}").fetchone()[0]
+                         for p in ("page_count", "freelist_count", "page_size"))
     db.close()
-    size = base.stat().st_size
+    size = (pages - free) * page
     print(f"database: {n_obs:,} observations, {size / 2**20:,.0f} MB, {size / n_obs:.1f} bytes "
           f"per observation (indexes and every other table included)")
 

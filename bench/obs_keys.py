@@ -8,14 +8,14 @@ devices × 300 days), region by region, so its rows land all over a table keyed 
 first. This writes that pattern with the crawler's own statement shape (one INSERT … SELECT
 FROM json_each upsert a keyword and device, one transaction a piece) into three layouts:
 
-* obs today (m007): WITHOUT ROWID, key (keyword_id, region, device, weekly, day);
-* (series, day): the first four packed into one integer, WITHOUT ROWID;
+* five columns (m007 to m009): WITHOUT ROWID, key (keyword_id, region, device, weekly, day);
+* (series, day), obs since m010: the first four packed into one integer, WITHOUT ROWID;
 * packed rowid: the whole key in one INTEGER PRIMARY KEY (keyword, 10-bit region, 2-bit
   device, weekly bit, 16-bit day), value and run id the only columns.
 
-It prints µs a row and bytes a row for each, in crawl order and in key order; the gap is what a
-migration to a packed key would buy the 3-device crawl (issue 11). The database is a temporary
-file on the same disk as the project.
+It prints µs a row and bytes a row for each, in crawl order and in key order: what m010 bought
+the 3-device crawl's writes (issue 11), and what a packed rowid would add. The database is a
+temporary file on the same disk as the project.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 LAYOUTS = {
-    "obs today (5-column key)": (
+    "five-column key (m009)": (
         "CREATE TABLE obs (keyword_id INTEGER NOT NULL, region INTEGER NOT NULL, "
         "device INTEGER NOT NULL, weekly INTEGER NOT NULL, day INTEGER NOT NULL, value INTEGER, "
         "run_id INTEGER, PRIMARY KEY (keyword_id, region, device, weekly, day)) WITHOUT ROWID",
@@ -38,7 +38,7 @@ LAYOUTS = {
         "value = excluded.value, run_id = excluded.run_id WHERE obs.value IS NOT excluded.value",
         lambda kw, region, dev, weekly, first, step, run, values:
             (kw, region, dev, weekly, first, step, run, values)),
-    "(series, day) key": (
+    "(series, day) key (m010)": (
         "CREATE TABLE obs (series INTEGER NOT NULL, day INTEGER NOT NULL, value INTEGER, "
         "run_id INTEGER, PRIMARY KEY (series, day)) WITHOUT ROWID",
         "INSERT INTO obs(series, day, value, run_id) "

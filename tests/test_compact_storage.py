@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from sqlite_utils import Database
@@ -130,3 +131,47 @@ def test_m009_carries_components_and_anomalies_over_with_their_views(tmp_path):
     with pytest.raises(sqlite3.IntegrityError):
         db.execute("INSERT INTO components VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", comps[0])
     db.close()
+
+
+def test_m010_carries_every_observation_over_to_the_series_key(tmp_path):
+    """A database as m009 left it: the `observations` view reads the same rows after m010, the
+    key is (series, day), and a keyword's series load as before."""
+    path = tmp_path / "m009.db"
+    db = Database(path)
+    migrations.apply(db, stop_before="m010_series_key")
+    db.table("regions").insert_all(r.as_row() for r in store.default_registry())
+    store.load_taxonomy(db, default_taxonomy())
+    run = db.execute("INSERT INTO runs(kind, status, source, started_at, finished_at) VALUES "
+                     "('collect', 'ok', 'emulator', '2017-03-02T00:00:00+00:00', "
+                     "'2017-03-02T01:00:00+00:00')").lastrowid
+    rows = [(kw, region, device, weekly, day, None if (day + device) % 7 == 0 else day * 3 + kw,
+             run)
+            for kw in (1, 2, 112) for region in (0, 97, 934) for device in (0, 1, 2)
+            for weekly in (0, 1) for day in range(17167, 17167 + 40, 7 if weekly else 1)]
+    db.conn.executemany("INSERT INTO obs VALUES (?,?,?,?,?,?,?)", rows)
+    db.conn.commit()
+    before = sorted(tuple(r) for r in db.execute("SELECT * FROM observations"))
+    db.close()
+    info = store.init_db(path, taxonomy=default_taxonomy())
+    assert info["migrations"] == ["m010_series_key"]
+    db = store.connect(path)
+    assert sorted(tuple(r) for r in db.execute("SELECT * FROM observations")) == before
+    assert [r[1] for r in db.execute("PRAGMA table_info(obs)")] == ["series", "day", "value",
+                                                                     "run_id"]
+    from aicity.db.results import _rows_keyword, load_keyword
+    loaded = load_keyword(db.conn, 112, "pc")
+    assert sorted(loaded) == [(r, g) for r in (0, 97, 934) for g in ("day", "week")]
+    rows = _rows_keyword(db.conn, 112, "pc", None)
+    assert all(loaded[k][:2] == rows[k][:2]
+               and np.array_equal(loaded[k][2], rows[k][2], equal_nan=True) for k in rows)
+    first, step, values = loaded[(934, "week")]
+    assert (first, step, len(values)) == (17167, 7, 6)
+
+
+def test_a_region_code_beyond_the_key_is_refused_not_stored_as_another(db_path):
+    db = store.connect(db_path)
+    with pytest.raises(sqlite3.IntegrityError):
+        store.upsert_obs(db, [(1, 1024, 0, 0, 17167, 5, None)])
+    with pytest.raises(ValueError, match="region code 1024"):
+        store.series_id(1, 1024, 0, 0)
+    assert store.count_observations(db) == 0

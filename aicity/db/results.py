@@ -70,12 +70,14 @@ def _series_from_rows(rows) -> dict[tuple[int, str], tuple[int, int, np.ndarray]
 
 def _rows_keyword(conn, keyword_id: int, device: str, regions: list[int] | None):
     # Two integers a row instead of four (Python builds an object per cell); -1 for a missing
-    # value keeps them integers.
-    sql = (f"SELECT (region * 2 + weekly) * {DAY_SPAN} + day, coalesce(value, -1) FROM obs "
-           f"WHERE keyword_id = ? AND device = ?")
-    args: list = [keyword_id, store.DEVICE_CODE[device]]
+    # value keeps them integers. (series >> 3) & 1023 is the region, series & 1 the weekly bit.
+    lo, hi = store.keyword_series_range(keyword_id)
+    sql = (f"SELECT (((series >> 3) & 1023) * 2 + (series & 1)) * {DAY_SPAN} + day, "
+           f"coalesce(value, -1) FROM obs WHERE series BETWEEN ? AND ? "
+           f"AND (series >> 1) & 3 = ?")
+    args: list = [lo, hi, store.DEVICE_CODE[device]]
     if regions is not None:
-        sql += f" AND region IN ({','.join('?' * len(regions))})"
+        sql += f" AND (series >> 3) & 1023 IN ({','.join('?' * len(regions))})"
         args += regions
     return _series_from_rows(conn.execute(sql, args).fetchall())
 
@@ -86,13 +88,14 @@ def _rows_keyword(conn, keyword_id: int, device: str, regions: list[int] | None)
 # (a recursive step to the next region), not taken from the registry. SQL does not promise
 # the order inside group_concat, so each text carries its first and last day, its length and
 # sum(day * value), and a series whose text does not add up (or has gaps) is read row by row.
-_PACKED = ("WITH RECURSIVE r(code) AS (SELECT min(region) FROM obs WHERE keyword_id = ?1 "
-           "UNION ALL SELECT (SELECT min(region) FROM obs WHERE keyword_id = ?1 AND region > "
-           "r.code) FROM r WHERE r.code IS NOT NULL) "
+_PACKED = ("WITH RECURSIVE r(code) AS (SELECT (min(series) >> 3) & 1023 FROM obs "
+           "WHERE series BETWEEN ?1 AND ?2 "
+           "UNION ALL SELECT (SELECT (min(series) >> 3) & 1023 FROM obs WHERE series BETWEEN "
+           "?1 + (r.code + 1) * 8 AND ?2) FROM r WHERE r.code IS NOT NULL) "
            "SELECT code, w.weekly, (SELECT min(day) || ':' || max(day) || ':' || count(*) || ':' "
            "|| sum(day * coalesce(value, 0)) || ':' || group_concat(coalesce(value, -1)) "
-           "FROM obs WHERE keyword_id = ?1 AND region = code AND device = ?2 "
-           "AND weekly = w.weekly) FROM r, (SELECT 0 AS weekly UNION ALL SELECT 1) AS w "
+           "FROM obs WHERE series = ?1 + code * 8 + ?3 * 2 + w.weekly) "
+           "FROM r, (SELECT 0 AS weekly UNION ALL SELECT 1) AS w "
            "WHERE code IS NOT NULL")
 
 
@@ -100,7 +103,8 @@ def load_keyword(conn, keyword_id: int, device: str = "all",
                  regions: list[int] | None = None):
     """(region, granularity) -> (first day, step, values with NaN gaps) of one keyword."""
     dev = store.DEVICE_CODE[device]
-    sql, args = _PACKED, [keyword_id, dev]
+    lo, hi = store.keyword_series_range(keyword_id)
+    sql, args = _PACKED, [lo, hi, dev]
     if regions is not None:
         sql += f" AND code IN ({','.join('?' * len(regions))})"
         args += regions
@@ -130,18 +134,19 @@ def load_keyword(conn, keyword_id: int, device: str = "all",
 def daily_values_from(db: Database, keyword_id: int, region: int, device: str, day: int
                       ) -> list[tuple[int, int | None]]:
     """(day, value) of one daily series from `day` on."""
-    return db.execute("SELECT day, value FROM obs WHERE keyword_id = ? AND region = ? AND "
-                      "device = ? AND weekly = 0 AND day >= ?",
-                      [keyword_id, region, store.DEVICE_CODE[device], day]).fetchall()
+    return db.execute("SELECT day, value FROM obs WHERE series = ? AND day >= ?",
+                      [store.series_id(keyword_id, region, store.DEVICE_CODE[device], 0),
+                       day]).fetchall()
 
 
 def daily_sums(db: Database, keyword_ids: Sequence[int], region: int, device: str, lo: int,
                hi: int) -> list[tuple[int, int | None]]:
     """(day, sum of the keywords' values) of one region's daily series, lo..hi."""
+    dev = store.DEVICE_CODE[device]
+    series = [store.series_id(kw, region, dev, 0) for kw in keyword_ids]
     return db.execute(
-        f"SELECT day, sum(value) FROM obs WHERE region = ? AND device = ? AND weekly = 0 "
-        f"AND day BETWEEN ? AND ? AND keyword_id IN ({','.join('?' * len(keyword_ids))}) "
-        f"GROUP BY day", [region, store.DEVICE_CODE[device], lo, hi, *keyword_ids]).fetchall()
+        f"SELECT day, sum(value) FROM obs WHERE series IN ({','.join('?' * len(series))}) "
+        f"AND day BETWEEN ? AND ? GROUP BY day", [*series, lo, hi]).fetchall()
 
 
 # --- what changed ----------------------------------------------------------------------------

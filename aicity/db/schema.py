@@ -387,6 +387,47 @@ def m009_analysis_tables(db: Database) -> None:
     db.execute(COMPONENTS_NAMED)
 
 
+@migrations()
+def m010_series_key(db: Database) -> None:
+    # A backfill stores a piece region by region, so its rows land all over a table keyed by
+    # keyword first; SQLite compares the five key columns of every row it passes on the way in
+    # (bench/obs_keys.py: 1.5 µs a row). The keyword, region, device and weekly bit now make one
+    # integer, `series` (((keyword_id * 1024 + region) * 4 + device) * 2 + weekly: the same
+    # order as before), and the key is (series, day): 1.0 µs and 17 instead of 19 bytes a row.
+    # The view `observations` keeps its columns, decoded from `series`.
+    db.execute("DROP VIEW observations_named")
+    db.execute("DROP VIEW observations")
+    db.execute("""
+        CREATE TABLE obs_new (
+            series INTEGER NOT NULL,
+            day INTEGER NOT NULL,
+            value INTEGER,
+            run_id INTEGER,
+            PRIMARY KEY (series, day)
+        ) WITHOUT ROWID""")
+    # obs is read in its key order, which is the new key's order: appended, never sorted
+    db.execute("INSERT INTO obs_new SELECT ((keyword_id * 1024 + region) * 4 + device) * 2 "
+               "+ weekly, day, value, run_id FROM obs ORDER BY keyword_id, region, device, "
+               "weekly, day")
+    db.execute("DROP TABLE obs")
+    db.execute("ALTER TABLE obs_new RENAME TO obs")
+    db.execute("""
+        CREATE VIEW observations AS
+        SELECT o.series >> 13 AS keyword_id, (o.series >> 3) & 1023 AS region,
+               CASE (o.series >> 1) & 3 WHEN 0 THEN 'all' WHEN 1 THEN 'pc' ELSE 'wise' END
+                   AS device,
+               CASE o.series & 1 WHEN 1 THEN 'week' ELSE 'day' END AS granularity,
+               date(o.day * 86400, 'unixepoch') AS date, o.value,
+               r.source, coalesce(r.finished_at, r.started_at) AS fetched_at, o.run_id
+        FROM obs o LEFT JOIN runs r ON r.id = o.run_id""")
+    db.execute("""
+        CREATE VIEW observations_named AS
+        SELECT k.term AS keyword, g.name AS region, o.region AS region_code, o.device,
+               o.granularity, o.date, o.value, o.source
+        FROM observations o JOIN keywords k ON k.id = o.keyword_id
+        JOIN regions g ON g.code = o.region""")
+
+
 def migrate(db: Database) -> list[str]:
     """Apply pending migrations; returns the names applied."""
     pending = [m.name for m in migrations.pending(db)]

@@ -334,22 +334,42 @@ def runs_frame(db: Database, kind: str | None = None, limit: int = 50) -> pd.Dat
 
 # --- observations ----------------------------------------------------------------------------
 
-UPSERT_OBS = """
-INSERT INTO obs(keyword_id, region, device, weekly, day, value, run_id) VALUES (?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT(keyword_id, region, device, weekly, day) DO UPDATE SET
-    value = excluded.value, run_id = excluded.run_id
+# A series (keyword, region, device, weekly) is one integer in `obs` (m010), in the order of
+# the five columns it stands for; regions are Baidu's codes (below 1024), devices DEVICES' index.
+SERIES_SQL = "(((({k}) * 1024 + ({r})) * 4 + ({d})) * 2 + ({w}))"
+REGION_LIMIT = 1024
+# A region code outside 0..1023 would name another series: it makes the key NULL, and SQLite
+# refuses the row (NOT NULL) instead.
+UPSERT_OBS = f"""
+INSERT INTO obs(series, day, value, run_id)
+VALUES (CASE WHEN ?2 BETWEEN 0 AND {REGION_LIMIT - 1} AND ?3 BETWEEN 0 AND 3
+             THEN {SERIES_SQL.format(k="?1", r="?2", d="?3", w="?4")} END, ?5, ?6, ?7)
+ON CONFLICT(series, day) DO UPDATE SET value = excluded.value, run_id = excluded.run_id
 WHERE obs.value IS NOT excluded.value
 """
 # One statement a series: SQLite expands the JSON array itself (json_each), a third of the cost
 # of binding seven parameters a row from Python, which bounded the backfill crawl. The values
 # are whole numbers or null (missing); `WHERE true` lets an upsert follow a SELECT.
 UPSERT_SERIES = """
-INSERT INTO obs(keyword_id, region, device, weekly, day, value, run_id)
-SELECT ?1, ?2, ?3, ?4, ?5 + ?6 * key, value, ?7 FROM json_each(?8) WHERE true
-ON CONFLICT(keyword_id, region, device, weekly, day) DO UPDATE SET
-    value = excluded.value, run_id = excluded.run_id
+INSERT INTO obs(series, day, value, run_id)
+SELECT ?1, ?2 + ?3 * key, value, ?4 FROM json_each(?5) WHERE true
+ON CONFLICT(series, day) DO UPDATE SET value = excluded.value, run_id = excluded.run_id
 WHERE obs.value IS NOT excluded.value
 """
+
+
+def series_id(keyword_id: int, region: int, device: int, weekly: int) -> int:
+    """The integer `obs` keys a series by (see SERIES_SQL)."""
+    if not 0 <= region < REGION_LIMIT:
+        raise ValueError(f"region code {region} does not fit the observation key (0..1023)")
+    return (((keyword_id * REGION_LIMIT + region) * 4 + device) * 2) + weekly
+
+
+def keyword_series_range(keyword_id: int) -> tuple[int, int]:
+    """The first and last series ids of a keyword (every region, device and granularity)."""
+    return series_id(keyword_id, 0, 0, 0), series_id(keyword_id + 1, 0, 0, 0) - 1
+
+
 DEVICE_CODE = {d: i for i, d in enumerate(DEVICES)}
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
@@ -410,8 +430,8 @@ def save_series(db: Database, keyword: str, region: int, start: str, end: str | 
         weekly = int(granularity == "week")
         before = db.conn.total_changes
         for device, values in values_by_device.items():
-            db.conn.execute(UPSERT_SERIES, (kw_id, region, DEVICE_CODE[device], weekly, first,
-                                            step, run_id, json.dumps(values)))
+            db.conn.execute(UPSERT_SERIES, (series_id(kw_id, region, DEVICE_CODE[device], weekly),
+                                            first, step, run_id, json.dumps(values)))
         written = db.conn.total_changes - before
         n = max((len(v) for v in values_by_device.values()), default=0)
         if n:
@@ -673,13 +693,13 @@ def series(db: Database, keyword_id: int, region: int, *, device: str = "all",
     """
     dev = DEVICE_CODE[device]
     if granularity is None:
-        grans = [r[0] for r in db.execute(
-            "SELECT DISTINCT weekly FROM obs WHERE keyword_id = ? AND region = ? AND device = ?",
-            [keyword_id, region, dev])]
-        granularity = "day" if 0 in grans or not grans else "week"
-    sql = ("SELECT day, value FROM obs WHERE keyword_id = ? AND region = ? AND device = ? "
-           "AND weekly = ?")
-    args: list = [keyword_id, region, dev, int(granularity == "week")]
+        daily = series_id(keyword_id, region, dev, 0)
+        has = {r[0] for r in db.execute(
+            "SELECT series FROM obs WHERE series IN (?, ?) GROUP BY series",
+            [daily, daily + 1])}
+        granularity = "day" if daily in has or not has else "week"
+    sql = "SELECT day, value FROM obs WHERE series = ?"
+    args: list = [series_id(keyword_id, region, dev, int(granularity == "week"))]
     if start:
         sql += " AND day >= ?"
         args.append(day_number(start))
