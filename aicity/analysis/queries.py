@@ -6,7 +6,6 @@ db.results and db.store and answers with the pure functions of the other analysi
 """
 from __future__ import annotations
 
-import functools
 from datetime import date
 from typing import Iterable
 
@@ -26,8 +25,6 @@ from aicity.analysis.uncertainty import rank_intervals
 from aicity.db import results, store
 from aicity.vocabulary import COGNITION
 
-# Days since 1970-01-01 (the numbering of obs.day)
-_day = functools.lru_cache(maxsize=None)(store.day_number)
 
 
 class NoResults(RuntimeError):
@@ -43,7 +40,7 @@ def adjusted_matrix(db, subjects: list[str], period: Period, regions: list[int] 
     Weekly series contribute their weekly value on each week's start day (so a period mean over
     such a column is the mean of the weeks that start in the period).
     """
-    lo, hi = _day(period.start.isoformat()), _day(period.end.isoformat())
+    lo, hi = store.day_number(period.start.isoformat()), store.day_number(period.end.isoformat())
     n_days = hi - lo + 1
     tails = results.tail_adjusted(db, subjects, device)
     placed = results.adjusted_arrays(db, subjects, device, regions)

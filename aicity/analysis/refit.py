@@ -9,7 +9,6 @@ weekday, the last trend level); a series whose history changed, or whose tail gr
 """
 from __future__ import annotations
 
-import functools
 import logging
 import multiprocessing as mp
 import os
@@ -25,13 +24,10 @@ import numpy as np
 from aicity.analysis.decompose import (DecomposeConfig, Decomposition, decompose_many,
                                        operator_key, stl_operators)
 from aicity.db import results, store
+from aicity.db.store import day_number, iso_day
 
 logger = logging.getLogger(__name__)
 
-# Days since 1970-01-01, the numbering of obs.day too; a few thousand distinct days, asked
-# millions of times.
-_day = functools.lru_cache(maxsize=None)(store.day_number)
-_iso = functools.lru_cache(maxsize=None)(store.iso_day)
 
 
 def default_cache_dir() -> Path:
@@ -125,7 +121,7 @@ def _prepare_operators(db, refit: dict, config: DecomposeConfig, device: str,
     for kw, region, lo, hi in spans:
         regions = refit.get(kw, ())
         if kw in refit and (regions is None or region in regions):
-            lengths[_day(hi) - _day(lo) + 1] += 1
+            lengths[day_number(hi) - day_number(lo) + 1] += 1
     for n, count in lengths.items():
         if n >= 2 * config.period and count * 3 >= n:
             _OPERATORS[operator_key(n, "day", config)] = stl_operators(
@@ -382,9 +378,9 @@ def _plan_incremental(db, last_seq: int, max_seq: int, device: str, tail_limit: 
         fitted = ends.get((kw, region))
         if fitted is not None:
             start, step, n = fitted
-            fitted_end = _day(start) + n - 1
-            if _day(lo) > fitted_end and _day(hi) - fitted_end <= tail_limit:
-                appends[(kw, region)] = (_iso(fitted_end + 1), hi)
+            fitted_end = day_number(start) + n - 1
+            if day_number(lo) > fitted_end and day_number(hi) - fitted_end <= tail_limit:
+                appends[(kw, region)] = (iso_day(fitted_end + 1), hi)
                 continue
         regions = refit.setdefault(kw, [])
         if regions is not None:
@@ -410,12 +406,12 @@ def _append_tails(db, appends: dict, device: str) -> int:
             start, n, trend_end, season_end = ends[region]
             level = float(trend_end[-1])
             last_week = season_end if n >= 7 else None
-            first = _day(start)
-            for day, value in results.daily_values_from(db, kw, region, device, _day(lo)):
+            first = day_number(start)
+            for day, value in results.daily_values_from(db, kw, region, device, day_number(lo)):
                 i = day - first
                 season = float(last_week[(i - n) % 7]) if last_week is not None else 0.0
                 v = np.nan if value is None else float(value)
-                rows.append((subject, region, device, _iso(day), level, season,
+                rows.append((subject, region, device, iso_day(day), level, season,
                              v - level - season, v - season))
     results.save_tails(db, rows)
     return len(appends)
@@ -463,11 +459,11 @@ def _append_aggregate_tails(db, pairs: dict, membership, device: str) -> None:
         if comp is None:
             continue
         start, n, trend, seasonal = comp
-        sums = results.daily_sums(db, members.get(subject, []), region, device, _day(lo),
-                                  _day(hi))
-        first = _day(start)
+        sums = results.daily_sums(db, members.get(subject, []), region, device, day_number(lo),
+                                  day_number(hi))
+        first = day_number(start)
         for day, total in sums:
-            day_text = _iso(day)
+            day_text = iso_day(day)
             i = day - first
             season = seasonal[n - 7 + ((i - n) % 7)] if n >= 7 else 0.0
             v = np.nan if total is None else float(total)

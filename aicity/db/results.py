@@ -7,7 +7,6 @@ watermark over `touched` that makes the next run incremental.
 """
 from __future__ import annotations
 
-import functools
 import sqlite3
 from collections import defaultdict
 from itertools import repeat
@@ -20,9 +19,6 @@ from sqlite_utils import Database
 from aicity.db import store
 
 BLOB = np.dtype("<f4")
-# a few thousand distinct days, asked millions of times
-_day = functools.lru_cache(maxsize=None)(store.day_number)
-_iso = functools.lru_cache(maxsize=None)(store.iso_day)
 DAY_SPAN = 65536   # day numbers (days since 1970) stay below this until the year 2149
 
 
@@ -231,7 +227,7 @@ def component_row(subject: str, region: int, device: str, granularity: str, firs
                   step: int, n: int, trend, seasonal, resid, yearly, adjusted, note: str,
                   anomalies: int, analysed_at: str) -> tuple:
     """A `components` row from a decomposition's arrays (first = day number)."""
-    return (subject, region, device, granularity, _iso(first), step, n, pack(trend),
+    return (subject, region, device, granularity, store.iso_day(first), step, n, pack(trend),
             pack(seasonal), pack(resid), None if yearly is None else pack(yearly),
             pack(adjusted), note, anomalies, analysed_at)
 
@@ -239,7 +235,7 @@ def component_row(subject: str, region: int, device: str, granularity: str, firs
 def anomaly_rows(subject: str, region: int, days: Sequence[int], values, resids) -> list[tuple]:
     """`anomalies` rows: flagged day numbers, their observed values (NaN is missing) and
     residuals, built a column at a time (a national analysis flags millions of days)."""
-    isos = map(_iso, days)
+    isos = map(store.iso_day, days)
     values = [None if v != v else v for v in values]
     return list(zip(repeat(subject), repeat(region), isos, values, resids))
 
@@ -329,7 +325,7 @@ def tail_adjusted(db: Database, subjects: list[str], device: str) -> dict:
         for subject, region, day_text, adj in db.execute(
                 f"SELECT subject, region, date, adjusted FROM components_tail WHERE device = ? "
                 f"AND subject IN ({','.join('?' * len(part))})", [device, *part]):
-            out[(subject, region)].append((_day(day_text), adj))
+            out[(subject, region)].append((store.day_number(day_text), adj))
     return out
 
 
@@ -351,7 +347,7 @@ def adjusted_arrays(db: Database, subjects: list[str], device: str,
             if (subject, region) in seen:
                 continue  # daily first is not guaranteed by SQL; keep the first (day < week)
             seen.add((subject, region))
-            out.append(((subject, region), _day(start), step,
+            out.append(((subject, region), store.day_number(start), step,
                         np.frombuffer(blob, dtype=BLOB)))
     return out
 

@@ -241,6 +241,13 @@ def m005_touch_order(db: Database) -> None:
 
 
 # Views for sqlite3 and Datasette users (m006), made again when m009 rebuilds their tables.
+OBSERVATIONS_NAMED = """
+    CREATE VIEW observations_named AS
+    SELECT k.term AS keyword, g.name AS region, o.region AS region_code, o.device,
+           o.granularity, o.date, o.value, o.source
+    FROM observations o JOIN keywords k ON k.id = o.keyword_id
+    JOIN regions g ON g.code = o.region"""
+
 ANOMALIES_NAMED = """
         CREATE VIEW anomalies_named AS
         SELECT a.date, r.name AS region, a.region AS region_code, r.level, s.kind,
@@ -322,12 +329,7 @@ def m007_compact_observations(db: Database) -> None:
                date(o.day * 86400, 'unixepoch') AS date, o.value,
                r.source, coalesce(r.finished_at, r.started_at) AS fetched_at, o.run_id
         FROM obs o LEFT JOIN runs r ON r.id = o.run_id""")
-    db.execute("""
-        CREATE VIEW observations_named AS
-        SELECT k.term AS keyword, g.name AS region, o.region AS region_code, o.device,
-               o.granularity, o.date, o.value, o.source
-        FROM observations o JOIN keywords k ON k.id = o.keyword_id
-        JOIN regions g ON g.code = o.region""")
+    db.execute(OBSERVATIONS_NAMED)
 
 
 @migrations()
@@ -420,12 +422,7 @@ def m010_series_key(db: Database) -> None:
                date(o.day * 86400, 'unixepoch') AS date, o.value,
                r.source, coalesce(r.finished_at, r.started_at) AS fetched_at, o.run_id
         FROM obs o LEFT JOIN runs r ON r.id = o.run_id""")
-    db.execute("""
-        CREATE VIEW observations_named AS
-        SELECT k.term AS keyword, g.name AS region, o.region AS region_code, o.device,
-               o.granularity, o.date, o.value, o.source
-        FROM observations o JOIN keywords k ON k.id = o.keyword_id
-        JOIN regions g ON g.code = o.region""")
+    db.execute(OBSERVATIONS_NAMED)
 
 
 def migrate(db: Database) -> list[str]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -374,11 +375,14 @@ DEVICE_CODE = {d: i for i, d in enumerate(DEVICES)}
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
+# Both are cached: a few thousand distinct days are asked millions of times (analysis, saves).
+@functools.lru_cache(maxsize=None)
 def day_number(iso: str) -> int:
     """Days since 1970-01-01 of an ISO date (how `obs` stores dates)."""
     return date.fromisoformat(iso).toordinal() - EPOCH_ORDINAL
 
 
+@functools.lru_cache(maxsize=None)
 def iso_day(day: int) -> str:
     return date.fromordinal(int(day) + EPOCH_ORDINAL).isoformat()
 
