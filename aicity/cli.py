@@ -90,7 +90,8 @@ def db_option(fn):
     """--db on every command as well as on the group, so either position works."""
 
     @click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
-                  help="SQLite database (default: env AICITY_DB, else ./aicity.db).")
+                  help="SQLite database file or postgresql:// URL (default: env AICITY_DB, else "
+                       "./aicity.db).")
     @click.pass_context
     @functools.wraps(fn)
     def wrapper(ctx, db_path, *args, **kwargs):
@@ -110,6 +111,12 @@ def domain_errors(fn):
         from aicity.vocabulary import DateError
         from aicity.analysis.queries import NoResults
         import sqlite3
+        server_errors: tuple = ()
+        try:
+            import psycopg
+            server_errors = (psycopg.Error,)
+        except ImportError:
+            pass
         try:
             return fn(*args, **kwargs)
         except (ImportFailed, RegionError, TaxonomyError, store.NotInitialised,
@@ -120,6 +127,10 @@ def domain_errors(fn):
             where = kwargs.get("db_path") or store.db_path(None)
             raise click.ClickException(f"database {where}: {err}; if it is damaged, restore "
                                        f"it from a backup") from None
+        except server_errors as err:
+            where = store.shown(kwargs.get("db_path") or store.db_path(None))
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise click.ClickException(f"database {where}: {first}") from None
         except OSError as err:
             if err.errno is None:
                 raise
@@ -146,7 +157,7 @@ def open_db(db_path):
 
 @click.group(cls=AicityGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", type=click.Path(dir_okay=False), envvar="AICITY_DB", default="aicity.db",
-              show_default=True, help="SQLite database (env AICITY_DB).")
+              show_default=True, help="SQLite database file or postgresql:// URL (env AICITY_DB).")
 @click.version_option(package_name="aicity")
 @click.pass_context
 def cli(ctx, db):
@@ -490,13 +501,21 @@ def emulator(port, host, seed, faults, latest, rate_limit, block_seconds, timeou
 @click.option("--dry-run", is_flag=True, help="Only show the plan: tonight's requests within "
                                               "the budget and what it means for the nights "
                                               "ahead.")
+@click.option("--queue", envvar="AICITY_QUEUE", metavar="redis://HOST[:PORT]/N",
+              help="Be one of several workers sharing the plan through Redis: the first "
+                   "pushes it, every worker takes pieces until none is left (env "
+                   "AICITY_QUEUE).")
+@click.option("--queue-lease", type=click.FloatRange(min=0.1), envvar="AICITY_QUEUE_LEASE",
+              default=60.0, show_default=True,
+              help="Seconds after which a silent worker counts as dead and its pieces go back "
+                   "to the queue.")
 @with_options(SITE_OPTIONS)
 @with_options(TUNING_OPTIONS)
 @format_option
 @db_option
 @domain_errors
 def collect(db_path, start, end, regions, keywords, kind, window_days, devices, no_check,
-            dry_run, fmt, **options):
+            dry_run, queue, queue_lease, fmt, **options):
     """Crawl what is not yet stored into the database (incremental and resumable).
 
     On a daily request budget the night is planned for freshness: recent days of every region
@@ -510,6 +529,8 @@ def collect(db_path, start, end, regions, keywords, kind, window_days, devices, 
     before a stop is kept.
 
     Example: aicity collect --regions 成都,北京市 --start 2017-01-01 --end 2017-12-31
+
+    On several hosts: aicity --db postgresql://… collect --queue redis://qhost/0 on each.
     """
     from aicity.crawler.config import Tuning
     from aicity.crawler.run import CollectError
@@ -525,7 +546,8 @@ def collect(db_path, start, end, regions, keywords, kind, window_days, devices, 
                              start=start, end=end, regions=split(regions),
                              keywords=split(keywords), window_days=window_days,
                              dry_run=dry_run, check=not no_check,
-                             devices=tuple(split(devices) or ()))
+                             devices=tuple(split(devices) or ()), queue=queue,
+                             queue_lease=queue_lease)
     except CollectError as err:
         raise click.ClickException(str(err)) from None
     if fmt == "json":
@@ -544,7 +566,8 @@ def collect(db_path, start, end, regions, keywords, kind, window_days, devices, 
                    + (f"; {result.waiting_days} empty days to ask again later"
                       if result.waiting_days else "")
                    + (f"; not indexed: {', '.join(result.unindexed)}" if result.unindexed else "")
-                   + (f"; failures: {result.failures}" if result.failures else ""))
+                   + (f"; failures: {result.failures}" if result.failures else "")
+                   + (f"; queue: {result.queue}" if result.queue else ""))
     if result.stopped:
         code = {"network": 3, "token": 4, "storage": 5}.get(result.stopped_cause, 2)
         click.echo(f"Error: stopped early: {result.stopped}; {result.rows_written} rows kept",
@@ -595,7 +618,7 @@ def status(db_path, cookies_file, cookies_text, daily_budget, check, fmt):
     path = store.db_path(db_path)
     db = open_db(path)
     st = database_status(db)
-    rows = [("database", f"{path} ({path.stat().st_size / 1e6:,.1f} MB)"),
+    rows = [("database", f"{store.shown(path)} ({store.size_bytes(db) / 1e6:,.1f} MB)"),
             ("data", ", ".join(st.sources) + (" (SIMULATED)" if "emulator" in st.sources else "")
              if st.sources else "none yet")]
     for lv in st.levels:

@@ -127,3 +127,44 @@ def db_copy(national_db, tmp_path):
     return path
 
 
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server on loopback for the session (skips, saying why, where the server
+    programs are not installed)."""
+    from tests.servers import running_postgres, why_no_postgres
+    reason = why_no_postgres()
+    if reason:
+        pytest.skip(reason)
+    with running_postgres() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    from tests.servers import running_redis, why_no_redis
+    reason = why_no_redis()
+    if reason:
+        pytest.skip(reason)
+    with running_redis() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_url(postgres_server, request):
+    """A new empty PostgreSQL database for one test."""
+    import re
+
+    from tests.servers import new_database
+    return new_database(postgres_server, re.sub(r"\W", "_", request.node.name)[:60].lower())
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    """The session's Redis with every key removed (each test starts with an empty queue)."""
+    import redis
+    client = redis.Redis.from_url(redis_server)
+    client.flushdb()
+    client.close()
+    return redis_server

@@ -37,3 +37,10 @@ class WordGraphItem:
     keyword: str
     period: str
     words: list[dict] = field(default_factory=list)     # word, pv, ratio, sim
+
+
+@dataclass
+class PieceDone:
+    """Every request of one queued piece has ended (stored, or given up until the next run):
+    the pipeline acknowledges it in the shared queue after the piece's rows."""
+    lease: bytes

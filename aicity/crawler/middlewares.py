@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
 
 from scrapy import Request
 from scrapy.downloadermiddlewares.retry import get_retry_request
@@ -140,7 +139,7 @@ class AccountsMiddleware:
         spent = self.pool.take_spent()
         try:
             store.add_budget_used(self.db, spent)
-        except (sqlite3.Error, OSError) as err:
+        except store.storage_errors() as err:
             # Keep the count for the next flush; a storage failure stops the run.
             for key, n in spent.items():
                 self.pool.spent[key] = self.pool.spent.get(key, 0) + n

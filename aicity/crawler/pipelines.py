@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from datetime import date, datetime, timedelta, timezone
 
 from scrapy.exceptions import DropItem
 
 from aicity.crawler import confirm
 from aicity.crawler.middlewares import stop_run
-from aicity.crawler.items import (RegionDistributionItem, SeriesItem, UnindexedKeywordItem,
-                                  WordGraphItem)
+from aicity.crawler.items import (PieceDone, RegionDistributionItem, SeriesItem,
+                                  UnindexedKeywordItem, WordGraphItem)
 from aicity.crawler.parsing import dated_values
 from aicity.db import store
 from aicity.vocabulary import DEVICES
@@ -49,20 +48,28 @@ class StorePipeline:
             self.db.close()
 
     def process_item(self, item):
+        if isinstance(item, PieceDone):
+            # after the piece's rows (items of a callback reach the pipeline in order): the
+            # shared queue may forget the piece. Not after a storage failure: the lease then
+            # goes back to the queue when the worker stops.
+            if not self.broken:
+                self.crawler.spider.piece_queue.done(item.lease)
+                self.crawler.stats.inc_value("aicity/queue/done")
+            return item
         if self.broken:
             self.crawler.stats.inc_value("aicity/items_not_stored")
             raise DropItem(f"not stored: {self.broken}")
         try:
             return self._process(item)
-        except (sqlite3.Error, OSError) as err:
+        except store.storage_errors() as err:
             # Disk full, a damaged or read-only file, a lock held past the timeout: every later
             # piece would fail the same way. Stop, keep what is stored (each piece is its own
             # transaction, so nothing is half-written; what failed is not marked covered).
             self.broken = f"storage failed ({type(err).__name__}: {err})"
             self.crawler.stats.inc_value("aicity/items_not_stored")
             stop_run(self.crawler, "storage",
-                     f"{self.broken} writing to {self.db_path}; free space or fix the database, "
-                     f"then run collect again")
+                     f"{self.broken} writing to {store.shown(self.db_path)}; free space or fix "
+                     f"the database, then run collect again")
             raise DropItem(self.broken) from None
 
     def _process(self, item):

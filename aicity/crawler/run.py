@@ -55,6 +55,7 @@ class CollectResult:
     end: str = ""
     outlook: dict = field(default_factory=dict)
     snapshot: dict = field(default_factory=dict)   # kind snapshot: window, keywords done, why not
+    queue: dict = field(default_factory=dict)      # with --queue: pushed, taken, handed back
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -250,12 +251,17 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
             kind: str = "index", start=None, end=None, regions=None, keywords=None,
             window_days: int = DEFAULT_WINDOW_DAYS, dry_run: bool = False, check: bool = True,
             devices: tuple[str, ...] = DEVICES, progress: bool = False,
-            settings: dict | None = None, use_budget: bool = True) -> CollectResult:
+            settings: dict | None = None, use_budget: bool = True, queue: str | None = None,
+            queue_lease: float | None = None) -> CollectResult:
     """Collect what is missing for the scope into the database; see `aicity collect --help`.
 
     `access` says where the site is, whose cookies and at what pace (default: the real site,
     no accounts, which plans but cannot crawl); `tuning` how refusals and gaps are met;
-    `settings` are Scrapy settings over both (extensions, say)."""
+    `settings` are Scrapy settings over both (extensions, say).
+
+    With `queue` (redis://host:port/db) this is one worker of many: the first worker to find
+    no plan in the queue pushes the pieces still missing for the scope, and every worker takes
+    pieces from the queue until none is left anywhere (crawler.queue)."""
     access = access or SiteAccess()
     tuning = tuning or Tuning()
     if kind not in KINDS:
@@ -274,6 +280,8 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
         raise CollectError(f"devices must be among all, pc, wise (got {','.join(devices)})")
     if window_days < 1 or window_days > 3650:
         raise CollectError(f"window of {window_days} days is outside 1..3650")
+    if queue and kind != "index":
+        raise CollectError(f"--queue shares index pieces; --what {kind} runs on one host")
     url, pace, budget = access.base_url, access.delay, access.daily_budget
     cookies = list(access.cookies)
     terms, codes = scope(db, regions, keywords)
@@ -282,8 +290,10 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
 
     if kind == "index":
         checks = check_requests(len(terms), check)
-        night = plan(db, terms, codes, start_day, end_day, window_days, budget=left,
-                     check_requests=checks)
+        # A shared plan is not cut to this worker's budget: each worker stops taking pieces
+        # when its own accounts are spent, and what it holds goes back to the queue.
+        night = plan(db, terms, codes, start_day, end_day, window_days,
+                     budget=None if queue else left, check_requests=0 if queue else checks)
         pieces = night.pieces
         n_pieces = len(pieces)
         requests, seconds = estimate(n_pieces, len(terms), len(cookies), pace, check)
@@ -324,6 +334,11 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
     if kind == "snapshot":
         result.deferred_pieces = snap.deferred
         result.snapshot = snapshot_summary(snap)
+    piece_queue = None
+    if queue and not dry_run:
+        piece_queue = _piece_queue(queue, queue_lease)
+        result.queue = {"pushed": piece_queue.push_plan(pieces), "pending": piece_queue.pending()}
+        n_pieces = result.queue["pending"]
     if dry_run or n_pieces == 0:
         if kind in ("index", "snapshot") and left is not None and n_pieces == 0 \
                 and result.deferred_pieces:
@@ -343,8 +358,13 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
         "base_url": without_credentials(url), "delay": pace, "accounts": len(cookies)})
     db.conn.commit()
     t0 = time.monotonic()
-    stats, stopped = _crawl(kind, db_path, run.id, url, pace, cookies, host_source,
-                            pieces if kind == "index" else snap if kind == "snapshot" else None,
+    if piece_queue is not None:
+        # a piece handed back by a worker that died after storing it is not asked again
+        piece_queue.still_missing = lambda taken: still_missing(db, taken)
+    stats, stopped = _crawl("queued" if piece_queue else kind, db_path, run.id, url, pace,
+                            cookies, host_source,
+                            piece_queue if piece_queue else pieces if kind == "index"
+                            else snap if kind == "snapshot" else None,
                             terms, codes, start_day,
                             end_day, check, {"AICITY_DEVICES": list(devices),
                                              "AICITY_PROGRESS": progress,
@@ -367,7 +387,13 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
     result.stopped = stopped
     result.stopped_cause = stats.get("aicity/stopped_cause", "")
     result.source = stats.get("aicity/source") or host_source
-    if kind == "index":
+    if piece_queue is not None:
+        result.queue.update({k.rsplit("/", 1)[1]: int(v) for k, v in stats.items()
+                             if k.startswith("aicity/queue/")})
+        result.queue["pending"] = piece_queue.pending()
+        result.unindexed = sorted(store.unindexed(db, terms))
+        result.waiting_days = int(stats.get("aicity/unconfirmed_days", 0))
+    elif kind == "index":
         result.unindexed = sorted(store.unindexed(db, terms))
         # What tonight's plan still lacks, not counting keywords Baidu does not index nor
         # empty days waiting to be confirmed (later runs ask for those again).
@@ -399,6 +425,17 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
     return result
 
 
+def _piece_queue(url: str, lease: float | None):
+    from aicity.crawler import queue as shared
+    try:
+        client = shared.connect(url)
+    except ImportError:
+        raise CollectError("--queue needs scrapy-redis: pip install 'aicity[scale]'") from None
+    except Exception as err:   # redis' ConnectionError, a bad URL: one line, the URL named
+        raise CollectError(f"queue {without_credentials(url)}: {err}") from None
+    return shared.PieceQueue(client, lease_seconds=lease or shared.DEFAULT_LEASE_SECONDS)
+
+
 def _crawl(kind, db_path, run_id, url, pace, cookies, host_source, pieces, terms, codes,
            start_day, end_day, check, overrides) -> tuple[dict, str]:
     from scrapy.crawler import CrawlerProcess
@@ -422,7 +459,14 @@ def _crawl(kind, db_path, run_id, url, pace, cookies, host_source, pieces, terms
     }, priority="cmdline")
     settings.update(overrides, priority="cmdline")
     process = CrawlerProcess(settings)
-    if kind == "index":
+    if kind == "queued":
+        from aicity.crawler.spiders.queued_index import QueuedSearchIndexSpider
+        crawler = process.create_crawler(QueuedSearchIndexSpider)
+        # the queue (with its Redis client) goes to the spider as an argument, not a setting:
+        # Scrapy logs settings, and a Redis URL may hold a password
+        process.crawl(crawler, base_url=url, recent_from=end_day - timedelta(days=2),
+                      piece_queue=pieces)
+    elif kind == "index":
         from aicity.crawler.spiders.search_index import SearchIndexSpider
         crawler = process.create_crawler(SearchIndexSpider)
         process.crawl(crawler, pieces=pieces, base_url=url, check=check,

@@ -15,6 +15,7 @@ from typing import Iterable, Sequence
 import pandas as pd
 from sqlite_utils import Database
 
+from aicity.db import postgres
 from aicity.db.regions import COLUMNS as REGION_COLUMNS
 from aicity.db.regions import Region, RegionRegistry, default_registry, read_registry
 from aicity.db.schema import migrate, migrations
@@ -36,10 +37,22 @@ class UnknownKeyword(LookupError):
     """A keyword the database has never seen (neither a taxonomy term, alias nor imported)."""
 
 
-def db_path(path: str | os.PathLike | None = None) -> Path:
+def db_path(path: str | os.PathLike | None = None) -> Path | str:
     """The database file: the path given, else ./aicity.db (`aicity --db` and AICITY_DB are the
-    command line's)."""
+    command line's); a postgresql:// URL stays the text it is."""
+    if postgres.is_url(path):
+        return path
     return Path(path or DEFAULT_DB)
+
+
+def is_server(path) -> bool:
+    """True when `path` names a PostgreSQL database rather than a SQLite file."""
+    return postgres.is_url(path)
+
+
+def shown(path) -> str:
+    """The database as it may be printed or logged (a URL's password hidden)."""
+    return postgres.without_password(str(db_path(path)))
 
 
 def now_iso() -> str:
@@ -54,6 +67,8 @@ class AicityDatabase(Database):
     another process wrote in between, because SQLite cannot upgrade a stale snapshot and does
     not wait for it. BEGIN IMMEDIATE waits for the lock under the busy timeout instead.
     """
+
+    dialect = "sqlite"
 
     @contextlib.contextmanager
     def atomic(self):
@@ -83,7 +98,18 @@ BUSY_TIMEOUT = 30.0
 
 def connect(path: str | os.PathLike | None = None, *, create: bool = False,
             busy_timeout: float = BUSY_TIMEOUT) -> Database:
-    """Open the database with the pragmas every writer relies on."""
+    """Open the database with the pragmas every writer relies on (a SQLite file), or connect to
+    the PostgreSQL server a postgresql:// URL names."""
+    if postgres.is_url(path):
+        try:
+            db = postgres.PostgresDatabase(path, connect_timeout=min(busy_timeout, 30.0))
+        except postgres.DatabaseUnavailable as err:
+            raise DatabaseProblem(str(err)) from None
+        if not create and not db.has_schema():
+            db.close()
+            raise NotInitialised(f"no aicity schema at {shown(path)}; run `aicity init` first")
+        db.execute(f"SET lock_timeout = {int(busy_timeout * 1000)}")
+        return db
     path = db_path(path)
     if not create and not path.exists():
         raise NotInitialised(f"no database at {path}; run `aicity init` first")
@@ -104,9 +130,25 @@ def connect(path: str | os.PathLike | None = None, *, create: bool = False,
     return db
 
 
+def storage_errors() -> tuple[type[BaseException], ...]:
+    """What a failed read or write raises on either engine (and the disk under SQLite)."""
+    import sqlite3
+    errors: list[type[BaseException]] = [sqlite3.Error, OSError]
+    try:
+        import psycopg
+    except ImportError:
+        pass
+    else:
+        errors.append(psycopg.Error)
+    return tuple(errors)
+
+
 def integrity_problem(db: Database) -> str:
     """'' when `PRAGMA quick_check` finds nothing, else its first finding. A damaged file can
-    answer some queries and silently miss rows in others; the nightly job checks first."""
+    answer some queries and silently miss rows in others; the nightly job checks first.
+    (A PostgreSQL server keeps its own pages; there is nothing to check from here.)"""
+    if db.dialect != "sqlite":
+        return ""
     import sqlite3
     try:
         rows = [r[0] for r in db.execute("PRAGMA quick_check(5)").fetchall()]
@@ -116,6 +158,11 @@ def integrity_problem(db: Database) -> str:
 
 
 def require_schema(db: Database) -> None:
+    if db.dialect == "postgresql":
+        if db.schema_version() != postgres.SCHEMA_VERSION:
+            raise NotInitialised("the database schema is missing or out of date; run "
+                                 "`aicity init`")
+        return
     if migrations.pending(db):
         raise NotInitialised("the database schema is missing or out of date; run `aicity init`")
 
@@ -125,14 +172,14 @@ def init_db(path: str | os.PathLike | None = None, registry: RegionRegistry | No
     """Create or migrate the database and load the region registry and keyword taxonomy."""
     db = connect(path, create=True)
     try:
-        applied = migrate(db)
+        applied = db.create_schema() if db.dialect == "postgresql" else migrate(db)
         registry = registry or default_registry()
         with db.atomic():
             load_regions(db, registry)
             n_terms = 0
             if taxonomy is not None:
                 n_terms = load_taxonomy(db, taxonomy)
-        return {"db": str(db_path(path)), "migrations": applied, "regions": len(registry),
+        return {"db": shown(path), "migrations": applied, "regions": len(registry),
                 "keywords": n_terms}
     finally:
         db.close()
@@ -146,13 +193,36 @@ def load_regions(db: Database, registry: RegionRegistry) -> int:
         row = r.as_row()
         row["legacy"] = int(r.legacy)
         rows.append(row)
-    db.table("regions").upsert_all(rows, pk="code")
+    _upsert(db, "regions", rows, ("code",))
     return len(rows)
+
+
+def _upsert(db: Database, table: str, rows: list[dict], pk: tuple[str, ...]) -> int:
+    """Insert rows (dicts with the same keys) or update the rows with their keys; returns rows
+    written. One statement both engines run (sqlite-utils' upsert_all is SQLite's only)."""
+    if not rows:
+        return 0
+    cols = list(rows[0])
+    quoted = [f'"{c}"' for c in cols]
+    rest = [f'{q} = excluded.{q}' for c, q in zip(cols, quoted) if c not in pk]
+    sql = (f"INSERT INTO {table}({', '.join(quoted)}) VALUES ({', '.join('?' * len(cols))}) "
+           f"ON CONFLICT({', '.join(f'{chr(34)}{k}{chr(34)}' for k in pk)}) "
+           + (f"DO UPDATE SET {', '.join(rest)}" if rest else "DO NOTHING"))
+    before = db.conn.total_changes
+    db.conn.executemany(sql, [[r[c] for c in cols] for r in rows])
+    return db.conn.total_changes - before
+
+
+def frame(db: Database, sql: str, params: Sequence = ()) -> pd.DataFrame:
+    """A query's rows as a DataFrame, on either engine (pandas reads only sqlite3 connections
+    without SQLAlchemy)."""
+    cur = db.execute(sql, list(params))
+    return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
 
 
 def registry(db: Database) -> RegionRegistry:
     """The registry as stored in this database (what imports and queries resolve against)."""
-    rows = list(db.query("SELECT * FROM regions ORDER BY rowid"))
+    rows = list(db.query("SELECT * FROM regions ORDER BY code"))   # code is SQLite's rowid
     if not rows:
         raise NotInitialised("the database has no regions; run `aicity init`")
     return RegionRegistry(Region(
@@ -186,7 +256,9 @@ def keyword_ids(db: Database, terms: Iterable[str], create: bool = True) -> dict
             f"SELECT term, id FROM keywords WHERE term IN ({marks})", part))
     missing = [t for t in terms if t not in found]
     if missing and create:
-        db.conn.executemany("INSERT INTO keywords(term) VALUES (?)", [(t,) for t in missing])
+        # two crawlers meeting a new term at once: the second finds it made
+        db.conn.executemany("INSERT INTO keywords(term) VALUES (?) ON CONFLICT(term) DO NOTHING",
+                            [(t,) for t in missing])
         found.update(keyword_ids(db, missing, create=False))
     return found
 
@@ -221,10 +293,12 @@ def load_taxonomy(db: Database, taxonomy) -> int:
     db.conn.executemany("UPDATE keywords SET in_taxonomy = 1, note = ? WHERE id = ?",
                         [(t.note, ids[t.term]) for t in taxonomy.terms])
     db.conn.executemany(
-        "INSERT OR IGNORE INTO keyword_groups(keyword_id, category, group_name) VALUES (?, ?, ?)",
+        "INSERT INTO keyword_groups(keyword_id, category, group_name) VALUES (?, ?, ?) "
+        "ON CONFLICT(keyword_id, category) DO NOTHING",
         [(ids[t.term], t.category, t.group) for t in taxonomy.terms])
     db.conn.executemany(
-        "INSERT OR IGNORE INTO keyword_aliases(alias, keyword_id) VALUES (?, ?)",
+        "INSERT INTO keyword_aliases(alias, keyword_id) VALUES (?, ?) "
+        "ON CONFLICT(alias) DO NOTHING",
         [(a, ids[t.term]) for t in taxonomy.terms for a in t.aliases])
     return len(set(terms))
 
@@ -252,10 +326,11 @@ def start_run(db: Database, kind: str, source: str = "", detail: dict | None = N
     from a live one), after closing the runs whose process died."""
     close_abandoned_runs(db)
     detail = {**(detail or {}), "pid": os.getpid(), "host": socket.gethostname()}
-    cur = db.execute(
-        "INSERT INTO runs(kind, status, source, started_at, detail) VALUES (?, 'running', ?, ?, ?)",
-        [kind, source, now_iso(), json.dumps(detail, ensure_ascii=False)])
-    return Run(cur.lastrowid, kind, source)
+    run_id = db.execute(
+        "INSERT INTO runs(kind, status, source, started_at, detail) VALUES (?, 'running', ?, ?, ?) "
+        "RETURNING id", [kind, source, now_iso(), json.dumps(detail, ensure_ascii=False)]
+    ).fetchone()[0]
+    return Run(run_id, kind, source)
 
 
 def run_detail(db: Database, run_id: int) -> dict:
@@ -329,8 +404,7 @@ def finish_run(db: Database, run: Run, status: str = "ok", rows_written: int = 0
 
 def runs_frame(db: Database, kind: str | None = None, limit: int = 50) -> pd.DataFrame:
     where, args = ("WHERE kind = ?", [kind]) if kind else ("", [])
-    return pd.read_sql_query(f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT ?",
-                             db.conn, params=[*args, limit])
+    return frame(db, f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT ?", [*args, limit])
 
 
 # --- observations ----------------------------------------------------------------------------
@@ -356,6 +430,13 @@ INSERT INTO obs(series, day, value, run_id)
 SELECT ?1, ?2 + ?3 * key, value, ?4 FROM json_each(?5) WHERE true
 ON CONFLICT(series, day) DO UPDATE SET value = excluded.value, run_id = excluded.run_id
 WHERE obs.value IS NOT excluded.value
+"""
+# The same on PostgreSQL: the values as one array parameter, numbered by unnest.
+UPSERT_SERIES_PG = """
+INSERT INTO obs(series, day, value, run_id)
+SELECT ?, ? + ? * (t.i - 1), t.value, ? FROM unnest(?::bigint[]) WITH ORDINALITY AS t(value, i)
+ON CONFLICT(series, day) DO UPDATE SET value = excluded.value, run_id = excluded.run_id
+WHERE obs.value IS DISTINCT FROM excluded.value
 """
 
 
@@ -406,12 +487,12 @@ def upsert_observations(db: Database, rows: Iterable[Sequence]) -> int:
 
 def coverage_frame(db: Database, keyword_ids: Sequence[int] | None = None) -> pd.DataFrame:
     """Fetched ranges: keyword_id, region, start, end, granularity."""
-    sql = "SELECT keyword_id, region, start, end, granularity FROM coverage"
+    sql = 'SELECT keyword_id, region, start, "end", granularity FROM coverage'
     args: list = []
     if keyword_ids is not None:
         sql += f" WHERE keyword_id IN ({','.join('?' * len(keyword_ids))})"
         args = list(keyword_ids)
-    return pd.read_sql_query(sql, db.conn, params=args)
+    return frame(db, sql, args)
 
 
 def save_series(db: Database, keyword: str, region: int, start: str, end: str | None,
@@ -432,10 +513,15 @@ def save_series(db: Database, keyword: str, region: int, start: str, end: str | 
     with db.atomic():
         kw_id = keyword_ids(db, [keyword])[keyword]
         weekly = int(granularity == "week")
+        if db.dialect == "postgresql":
+            db.lock_writers()   # touched.seq in commit order, as SQLite's one writer gives it
         before = db.conn.total_changes
         for device, values in values_by_device.items():
-            db.conn.execute(UPSERT_SERIES, (series_id(kw_id, region, DEVICE_CODE[device], weekly),
-                                            first, step, run_id, json.dumps(values)))
+            key = series_id(kw_id, region, DEVICE_CODE[device], weekly)
+            if db.dialect == "postgresql":
+                db.conn.execute(UPSERT_SERIES_PG, (key, first, step, run_id, list(values)))
+            else:
+                db.conn.execute(UPSERT_SERIES, (key, first, step, run_id, json.dumps(values)))
         written = db.conn.total_changes - before
         n = max((len(v) for v in values_by_device.values()), default=0)
         if n:
@@ -456,14 +542,16 @@ def save_series(db: Database, keyword: str, region: int, start: str, end: str | 
             db.conn.executemany(
                 "INSERT INTO unconfirmed(keyword_id, region, date, granularity, reason, tries, "
                 "first_seen, last_seen, accepted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT DO UPDATE SET tries = excluded.tries, "   # the first reason stays
+                "ON CONFLICT(keyword_id, region, date) DO UPDATE SET "
+                "tries = excluded.tries, "   # the first reason stays
                 "last_seen = excluded.last_seen, accepted_at = excluded.accepted_at",
                 [(kw_id, region, day, granularity, reason, tries, first_seen, fetched_at,
                   fetched_at if accepted else None)
                  for day, reason, tries, first_seen, accepted in unconfirmed])
         if end is not None:
-            db.execute("INSERT INTO coverage(keyword_id, region, start, end, granularity, "
-                       "source, run_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+            db.execute('INSERT INTO coverage(keyword_id, region, start, "end", granularity, '
+                       'source, run_id) VALUES (?, ?, ?, ?, ?, ?, ?) '
+                       'ON CONFLICT(keyword_id, region, start, "end") DO UPDATE SET '
                        "granularity = excluded.granularity, source = excluded.source, "
                        "run_id = excluded.run_id",
                        [kw_id, region, start, end, granularity, source, run_id])
@@ -500,10 +588,10 @@ def unconfirmed_frame(db: Database, accepted: bool | None = None) -> pd.DataFram
     accepted_at (None while they may still be filled)."""
     where = "" if accepted is None else \
         (" WHERE u.accepted_at IS NOT NULL" if accepted else " WHERE u.accepted_at IS NULL")
-    return pd.read_sql_query(
-        "SELECT k.term AS keyword, u.region, u.date, u.granularity, u.reason, u.tries, "
+    return frame(
+        db, "SELECT k.term AS keyword, u.region, u.date, u.granularity, u.reason, u.tries, "
         "u.first_seen, u.last_seen, u.accepted_at FROM unconfirmed u JOIN keywords k "
-        f"ON k.id = u.keyword_id{where} ORDER BY 1, 2, 3", db.conn)
+        f"ON k.id = u.keyword_id{where} ORDER BY 1, 2, 3")
 
 
 # --- the crawl's own state -------------------------------------------------------------------
@@ -515,8 +603,8 @@ def crawl_salt(db: Database) -> str:
         return row[0]
     salt = secrets.token_hex(16)
     with db.atomic():
-        db.execute("INSERT OR IGNORE INTO crawl_state(key, value) VALUES ('account_salt', ?)",
-                   [salt])
+        db.execute("INSERT INTO crawl_state(key, value) VALUES ('account_salt', ?) "
+                   "ON CONFLICT(key) DO NOTHING", [salt])
     return db.execute("SELECT value FROM crawl_state WHERE key = 'account_salt'").fetchone()[0]
 
 
@@ -539,16 +627,13 @@ def add_budget_used(db: Database, spent: dict[tuple[str, str], int]) -> None:
     with db.atomic():
         db.conn.executemany(
             "INSERT INTO account_budget(account, day, used) VALUES (?, ?, ?) "
-            "ON CONFLICT DO UPDATE SET used = used + excluded.used",
+            "ON CONFLICT(account, day) DO UPDATE SET used = account_budget.used + excluded.used",
             [(a, d, n) for (a, d), n in spent.items() if n])
 
 
 def _upsert_counted(db: Database, table: str, rows: list[dict], pk: tuple[str, ...]) -> int:
     with db.atomic():
-        before = db.conn.total_changes
-        if rows:
-            db.table(table).upsert_all(rows, pk=pk)
-        return db.conn.total_changes - before
+        return _upsert(db, table, rows, pk)
 
 
 def save_region_distribution(db: Database, rows: list[dict], run_id: int | None) -> int:
@@ -572,8 +657,8 @@ def distribution_answered(db: Database, since: str) -> dict[tuple[date, date],
     (keyword, province area) pairs answered for it."""
     out: dict[tuple[date, date], set[tuple[str, int]]] = {}
     for kw, area, a, b in db.execute(
-            "SELECT DISTINCT keyword, area, start, end FROM region_distribution "
-            "WHERE end >= ? AND area BETWEEN 901 AND 999", [since]):
+            'SELECT DISTINCT keyword, area, start, "end" FROM region_distribution '
+            'WHERE "end" >= ? AND area BETWEEN 901 AND 999', [since]):
         out.setdefault((date.fromisoformat(a), date.fromisoformat(b)), set()).add((kw, area))
     return out
 
@@ -587,11 +672,11 @@ def distribution_means(db: Database, start: str, end: str, keyword_ids: Sequence
     ids = list(keyword_ids)
     for i in range(0, len(ids), 500):
         part = ids[i:i + 500]
-        frames.append(pd.read_sql_query(
-            "SELECT k.id AS keyword_id, d.area, d.region, d.value FROM region_distribution d "
-            "JOIN keywords k ON k.term = d.keyword WHERE d.start = ? AND d.end = ? "
+        frames.append(frame(
+            db, "SELECT k.id AS keyword_id, d.area, d.region, d.value FROM region_distribution d "
+            'JOIN keywords k ON k.term = d.keyword WHERE d.start = ? AND d."end" = ? '
             f"AND d.area BETWEEN 901 AND 999 AND k.id IN ({','.join('?' * len(part))})",
-            db.conn, params=[start, end, *part]))
+            [start, end, *part]))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -599,8 +684,8 @@ def distribution_windows(db: Database) -> list[tuple[str, str, int]]:
     """(start, end, provinces asked) of each regional-distribution window of province
     queries, newest first."""
     return [tuple(r) for r in db.execute(
-        "SELECT start, end, COUNT(DISTINCT area) FROM region_distribution "
-        "WHERE area BETWEEN 901 AND 999 GROUP BY start, end ORDER BY end DESC, start DESC")]
+        'SELECT start, "end", COUNT(DISTINCT area) FROM region_distribution '
+        'WHERE area BETWEEN 901 AND 999 GROUP BY start, "end" ORDER BY "end" DESC, start DESC')]
 
 
 def save_word_graph(db: Database, rows: list[dict], run_id: int | None) -> int:
@@ -620,14 +705,14 @@ def mark_unindexed(db: Database, keywords: Iterable[str], source: str) -> None:
     with db.atomic():
         db.conn.executemany(
             "INSERT INTO unindexed_keywords(keyword, checked_at, source) VALUES (?, ?, ?) "
-            "ON CONFLICT DO UPDATE SET checked_at = excluded.checked_at",
+            "ON CONFLICT(keyword) DO UPDATE SET checked_at = excluded.checked_at",
             [(k, now_iso(), source) for k in keywords])
 
 
 def word_graph_frame(db: Database) -> pd.DataFrame:
     """Related words as stored: keyword, word, period, pv, ratio, sim, source."""
-    return pd.read_sql_query("SELECT keyword, word, period, pv, ratio, sim, source FROM word_graph "
-                             "ORDER BY keyword, period, word", db.conn)
+    return frame(db, "SELECT keyword, word, period, pv, ratio, sim, source FROM word_graph "
+                     "ORDER BY keyword, period, word")
 
 
 def record_touched(db: Database, run_id: int,
@@ -638,11 +723,13 @@ def record_touched(db: Database, run_id: int,
     `analyze` can take everything up to the highest seq it saw and miss nothing that a run
     still going, started before it, writes afterwards.
     """
+    least, greatest = ("min", "max") if db.dialect == "sqlite" else ("least", "greatest")
     db.conn.executemany(
         "INSERT INTO touched(run_id, keyword_id, region, min_date, max_date, seq) "
         "VALUES (?, ?, ?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM touched)) "
-        "ON CONFLICT DO UPDATE SET min_date = min(min_date, excluded.min_date), "
-        "max_date = max(max_date, excluded.max_date), seq = excluded.seq",
+        "ON CONFLICT(run_id, keyword_id, region) DO UPDATE SET "
+        f"min_date = {least}(touched.min_date, excluded.min_date), "
+        f"max_date = {greatest}(touched.max_date, excluded.max_date), seq = excluded.seq",
         [(run_id, *p) for p in pairs])
 
 
@@ -653,7 +740,7 @@ def anomalies_frame(db: Database, *, region: int | None = None, start: str | Non
     subject, value, resid; newest first, the largest residual first within a day."""
     sql = ("SELECT a.date, r.name AS region, a.region AS region_code, r.level, s.kind, "
            "s.name AS subject, a.value, a.resid FROM anomalies a JOIN regions r ON "
-           "r.code = a.region LEFT JOIN subject_names s ON s.subject = a.subject WHERE 1")
+           "r.code = a.region LEFT JOIN subject_names s ON s.subject = a.subject WHERE 1 = 1")
     args: list = []
     if region is not None:
         sql += " AND a.region = ?"
@@ -671,7 +758,15 @@ def anomalies_frame(db: Database, *, region: int | None = None, start: str | Non
     if limit:
         sql += " LIMIT ?"
         args.append(limit)
-    return pd.read_sql_query(sql, db.conn, params=args)
+    return frame(db, sql, args)
+
+
+def size_bytes(db: Database) -> int:
+    """What the database takes: the SQLite file's pages, or the PostgreSQL database's size."""
+    if db.dialect == "postgresql":
+        return int(db.execute("SELECT pg_database_size(current_database())").fetchone()[0])
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    return pages * db.execute("PRAGMA page_size").fetchone()[0]
 
 
 def count_observations(db: Database) -> int:
@@ -730,5 +825,5 @@ __all__ = [
     "waiting_days", "crawl_salt", "budget_used", "add_budget_used", "close_abandoned_runs",
     "set_run_source", "keyword_aliases", "DatabaseProblem", "integrity_problem",
     "anomalies_frame", "AicityDatabase", "BUSY_TIMEOUT", "run_detail", "last_run_start",
-    "taxonomy_terms",
+    "taxonomy_terms", "frame", "is_server", "shown", "storage_errors", "size_bytes",
 ]

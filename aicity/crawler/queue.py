@@ -1,0 +1,210 @@
+"""The plan's pieces shared by collect workers on any hosts, through Redis.
+
+Redis' reliable-queue pattern (LMOVE into a list of the worker's own): a piece a worker takes
+stays in its lease list until the pipeline has stored it (or the worker has given up on it),
+so a killed worker loses nothing. Each worker keeps a key alive with a time to live; when the
+key has expired, any worker moves the dead one's leases back to the queue. Scrapy's side (a
+spider that asks for more when idle) is scrapy-redis' RedisMixin (spiders/queued_index.py).
+
+Keys, under `prefix` (default "aicity:index"):
+  pending          list of pieces (JSON) not yet taken
+  taken:<worker>   list of pieces a worker holds
+  workers          set of workers that took pieces
+  alive:<worker>   present while the worker lives (expires after `lease_seconds`)
+  attempts         hash: how many times a piece was handed back from a stopped worker
+  plan             "pushed" while a plan is being worked; the first worker to find no plan
+                   pushes its own, so a night's plan is pushed once however many workers start
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import socket
+from datetime import date
+from typing import Callable, Iterable
+
+from aicity.crawler.plan import Piece
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PREFIX = "aicity:index"
+DEFAULT_LEASE_SECONDS = 60.0
+# A piece handed back this many times (its workers died holding it) is dropped: it stays
+# missing in the database and the next night's plan asks for it again.
+MAX_ATTEMPTS = 3
+
+# Push the plan only when none is being worked, atomically: two workers starting together
+# push one plan between them.
+_PUSH = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+for i = 1, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end
+redis.call('SET', KEYS[2], 'pushed')
+return #ARGV
+"""
+# The plan is finished when nothing is pending and no worker holds a piece: then it goes, and
+# the next run pushes a new one.
+_FINISH = """
+if redis.call('LLEN', KEYS[1]) > 0 then return 0 end
+for _, w in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if redis.call('LLEN', ARGV[1] .. w) > 0 then return 0 end
+end
+redis.call('DEL', KEYS[3], KEYS[4])
+return 1
+"""
+
+
+def piece_to_json(piece: Piece) -> str:
+    return json.dumps({"region": piece.region, "start": piece.start.isoformat(),
+                       "end": piece.end.isoformat(), "keywords": list(piece.keywords),
+                       "recent": piece.recent}, ensure_ascii=False, sort_keys=True)
+
+
+def piece_from_json(data: str | bytes) -> Piece:
+    d = json.loads(data)
+    return Piece(int(d["region"]), date.fromisoformat(d["start"]), date.fromisoformat(d["end"]),
+                 tuple(d["keywords"]), recent=bool(d.get("recent")))
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class PieceQueue:
+    def __init__(self, client, prefix: str = DEFAULT_PREFIX,
+                 lease_seconds: float = DEFAULT_LEASE_SECONDS, worker: str | None = None,
+                 still_missing: Callable[[list[Piece]], list[Piece]] | None = None):
+        self.r = client
+        self.prefix = prefix
+        self.lease_ms = max(100, int(lease_seconds * 1000))
+        self.worker = worker or worker_name()
+        # keeps only what is still to be stored (the database's coverage): a piece handed back
+        # from a worker that died after storing it is not asked for again
+        self.still_missing = still_missing
+        self._push = client.register_script(_PUSH)
+        self._finish = client.register_script(_FINISH)
+        self.taken_count = 0         # pieces this worker took and asked for
+        self.skipped_count = 0       # pieces it took and found already stored
+        self.requeued_count = 0      # pieces of stopped workers it handed back to the queue
+
+    def key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    @property
+    def my_leases(self) -> str:
+        return self.key("taken", self.worker)
+
+    # --- the plan ------------------------------------------------------------------------
+    def push_plan(self, pieces: Iterable[Piece]) -> int:
+        """Push the pieces unless a plan is being worked; returns how many were pushed."""
+        data = [piece_to_json(p) for p in pieces]
+        if not data:
+            return 0
+        return int(self._push(keys=[self.key("pending"), self.key("plan")], args=data))
+
+    def pending(self) -> int:
+        return int(self.r.llen(self.key("pending")))
+
+    def held_elsewhere(self) -> int:
+        """Pieces other living workers hold (they may still hand them back)."""
+        n = 0
+        for w in self.r.smembers(self.key("workers")):
+            w = w.decode() if isinstance(w, bytes) else w
+            if w != self.worker:
+                n += int(self.r.llen(self.key("taken", w)))
+        return n
+
+    # --- a worker's life -----------------------------------------------------------------
+    def heartbeat(self) -> None:
+        self.r.set(self.key("alive", self.worker), "1", px=self.lease_ms)
+        self.r.sadd(self.key("workers"), self.worker)
+
+    def take(self, n: int) -> list[tuple[bytes, Piece]]:
+        """Up to n pieces, leased to this worker; those already stored are acknowledged at once
+        and not returned."""
+        self.heartbeat()
+        with self.r.pipeline(transaction=False) as pipe:
+            for _ in range(n):
+                pipe.lmove(self.key("pending"), self.my_leases, "LEFT", "RIGHT")
+            raw = [d for d in pipe.execute() if d is not None]
+        out = []
+        for data in raw:
+            out.append((data, piece_from_json(data)))
+        if self.still_missing is not None and out:
+            kept = []
+            for data, piece in out:
+                missing = self.still_missing([piece])
+                if missing:
+                    # only the keywords still missing are asked for
+                    kws = tuple(k for p in missing for k in p.keywords)
+                    kept.append((data, Piece(piece.region, piece.start, piece.end, kws,
+                                             recent=piece.recent)))
+                else:
+                    self.done(data)
+                    self.skipped_count += 1
+            out = kept
+        self.taken_count += len(out)
+        return out
+
+    def done(self, data: bytes | str) -> None:
+        """The piece is stored (or given up): the lease goes."""
+        self.r.lrem(self.my_leases, 1, data)
+
+    def requeue_dead(self) -> int:
+        """Hand the pieces of workers whose key expired back to the queue; returns how many."""
+        moved = dropped = 0
+        for w in self.r.smembers(self.key("workers")):
+            w = w.decode() if isinstance(w, bytes) else w
+            if w == self.worker or self.r.exists(self.key("alive", w)):
+                continue
+            leases = self.key("taken", w)
+            # LMOVE: each piece is in one list or the other at every moment, even if this
+            # worker dies halfway
+            while (data := self.r.lmove(leases, self.key("pending"), "LEFT", "LEFT")) is not None:
+                attempts = int(self.r.hincrby(self.key("attempts"), data, 1))
+                if attempts >= MAX_ATTEMPTS:
+                    self.r.lrem(self.key("pending"), 1, data)
+                    piece = piece_from_json(data)
+                    dropped += 1
+                    logger.warning("piece %s %s..%s dropped after %d workers stopped holding "
+                                   "it; the next run asks for it again", piece.region,
+                                   piece.start, piece.end, attempts)
+                    continue
+                moved += 1
+            self.r.srem(self.key("workers"), w)
+        self.requeued_count += moved
+        if moved:
+            logger.info("%d pieces of stopped workers are back in the queue", moved)
+        return moved
+
+    def release(self) -> int:
+        """Hand back what this worker still holds (it stops: budget spent, Ctrl-C) and try to
+        finish the plan."""
+        n = 0
+        while self.r.lmove(self.my_leases, self.key("pending"), "RIGHT", "LEFT") is not None:
+            n += 1
+        self.r.delete(self.key("alive", self.worker))
+        self.r.srem(self.key("workers"), self.worker)
+        self.finish()
+        return n
+
+    def drop_own(self) -> int:
+        """Acknowledge every piece this worker still holds (its requests have all ended)."""
+        n = int(self.r.llen(self.my_leases))
+        self.r.delete(self.my_leases)
+        return n
+
+    def finish(self) -> bool:
+        """Remove the plan when nothing is left anywhere; True if it went."""
+        return bool(self._finish(keys=[self.key("pending"), self.key("workers"),
+                                       self.key("plan"), self.key("attempts")],
+                                 args=[self.key("taken", "")]))
+
+
+def connect(url: str):
+    """A Redis client for `url` (redis://host:port/db), checked with a ping."""
+    from scrapy_redis.connection import get_redis
+    client = get_redis(url=url)
+    client.ping()
+    return client

@@ -1,0 +1,177 @@
+"""The database on PostgreSQL (psycopg 3): the same schema and the same `store` functions.
+
+`store.connect("postgresql://…")` returns a `PostgresDatabase`, which answers the small part
+of sqlite-utils' `Database` that db/ uses (`execute`, `conn.execute`/`executemany`/`commit`,
+`atomic()`, `query`, `close`), so the statements in db/ are written once. They are written
+in the SQL both engines share: `?` parameters (turned into psycopg's `%s` here), upserts with
+`ON CONFLICT (key)`, `RETURNING`. Where the two differ (SQLite's scalar min/max against
+LEAST/GREATEST, json_each against unnest), `db.dialect` picks the statement.
+
+psycopg is imported only here, so an install without it (the embedded default) never needs it.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import re
+from importlib import resources
+
+# What `schema_version` holds: the SQLite migration whose tables postgresql.sql reproduces.
+SCHEMA_VERSION = "m010_series_key"
+URL_SCHEMES = ("postgresql://", "postgres://")
+# pg_advisory_xact_lock key every writer of observations takes (see store.record_touched)
+WRITE_LOCK = 0x61696369   # 'aici'
+# pg_try_advisory_lock key of the nightly job (one scheduler at a time, across hosts)
+NIGHTLY_LOCK = 0x6e696768  # 'nigh'
+
+
+def is_url(path) -> bool:
+    return isinstance(path, str) and path.startswith(URL_SCHEMES)
+
+
+def without_password(url: str) -> str:
+    """The URL as it may be shown: a password in it becomes '***'."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The PostgreSQL server cannot be reached or refused the login."""
+
+
+@functools.lru_cache(maxsize=512)
+def _translate(sql: str) -> str:
+    # '%' is psycopg's placeholder character: a literal one (LIKE 'k:%') is doubled first.
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+def _number(data) -> int | float:
+    text = bytes(data).decode()
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+class _Connection:
+    """The connection db/ code sees as `db.conn`: sqlite3's execute/executemany/commit and
+    `total_changes` (rows inserted, updated or deleted so far by this connection)."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.total_changes = 0
+
+    @property
+    def in_transaction(self) -> bool:
+        import psycopg
+        return self.raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+
+    def _count(self, cur) -> None:
+        if cur.rowcount and cur.rowcount > 0 and cur.description is None:
+            self.total_changes += cur.rowcount
+
+    def execute(self, sql: str, params=None):
+        cur = self.raw.cursor()
+        if params:
+            cur.execute(_translate(sql), list(params))
+        else:
+            cur.execute(sql)
+        self._count(cur)
+        return cur
+
+    def executemany(self, sql: str, rows):
+        rows = [list(r) for r in rows]
+        cur = self.raw.cursor()
+        if rows:
+            cur.executemany(_translate(sql), rows)
+            self._count(cur)
+        return cur
+
+    def commit(self) -> None:
+        self.raw.commit()
+
+    def rollback(self) -> None:
+        self.raw.rollback()
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+class PostgresDatabase:
+    dialect = "postgresql"
+
+    def __init__(self, url: str, connect_timeout: float = 10.0):
+        try:
+            import psycopg
+            from psycopg.adapt import Loader
+        except ImportError:
+            raise DatabaseUnavailable("a postgresql:// database needs psycopg: "
+                                      "pip install 'aicity[scale]'") from None
+
+        class NumberLoader(Loader):
+            # sum() of integers is NUMERIC here; SQLite gives an int, and so does this
+            def load(self, data):
+                return _number(data)
+
+        self.url = url
+        try:
+            # autocommit: a statement outside atomic() commits at once, as db/ code expects of
+            # sqlite3 after its explicit commit(); atomic() opens a real transaction.
+            raw = psycopg.connect(url, autocommit=True, connect_timeout=int(connect_timeout))
+        except psycopg.OperationalError as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise DatabaseUnavailable(f"{without_password(url)}: {first}") from None
+        raw.adapters.register_loader("numeric", NumberLoader)
+        self.conn = _Connection(raw)
+
+    def execute(self, sql: str, params=None):
+        return self.conn.execute(sql, params if params is not None else ())
+
+    def query(self, sql: str, params=None):
+        cur = self.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        for row in cur:
+            yield dict(zip(names, row))
+
+    @contextlib.contextmanager
+    def atomic(self):
+        with self.conn.raw.transaction():
+            yield self
+
+    def rollback(self) -> None:
+        self.conn.rollback()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # --- schema ----------------------------------------------------------------------------
+    def has_schema(self) -> bool:
+        return self.execute("SELECT to_regclass('schema_version')").fetchone()[0] is not None
+
+    def schema_version(self) -> str | None:
+        if not self.has_schema():
+            return None
+        row = self.execute("SELECT version FROM schema_version").fetchone()
+        return row[0] if row else None
+
+    def create_schema(self) -> list[str]:
+        """Create every table and view (an empty database), or nothing when they exist."""
+        if self.has_schema():
+            return []
+        ddl = resources.files("aicity.db").joinpath("postgresql.sql").read_text("utf-8")
+        with self.atomic():
+            self.conn.raw.execute(ddl)
+            self.execute("INSERT INTO schema_version(version) VALUES (?)", [SCHEMA_VERSION])
+        return [f"postgresql schema {SCHEMA_VERSION}"]
+
+    # --- locks -----------------------------------------------------------------------------
+    def try_lock(self, key: int) -> bool:
+        """Take a lock held as long as this connection lives (a killed holder frees it)."""
+        return bool(self.execute("SELECT pg_try_advisory_lock(?)", [key]).fetchone()[0])
+
+    def unlock(self, key: int) -> None:
+        self.execute("SELECT pg_advisory_unlock(?)", [key])
+
+    def lock_writers(self) -> None:
+        """Inside a transaction: wait for every other writer of observations to commit first,
+        so `touched.seq` follows commit order (analysis takes everything up to a seq)."""
+        self.execute("SELECT pg_advisory_xact_lock(?)", [WRITE_LOCK])

@@ -1,0 +1,198 @@
+"""Several crawler processes sharing one plan through Redis and one PostgreSQL store (issue 13),
+against real servers started for the session (tests.servers)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from aicity.crawler.plan import Piece
+from aicity.crawler.queue import MAX_ATTEMPTS, PieceQueue, piece_to_json
+from aicity.db import store
+from aicity.emulator.process import running_emulator
+from aicity.keywords.taxonomy import default_taxonomy
+
+ROOT = Path(__file__).resolve().parent.parent
+LATEST = "2026-11-20"
+SEED = 5
+KEYWORDS = "人工智能,深度学习,自动驾驶,机器学习,语音识别,人脸识别,机器人"
+REGIONS = "0,911,成都,北京市,广东省,杭州"
+SCOPE = ["--regions", REGIONS, "--keywords", KEYWORDS, "--start", "2017-01-01",
+         "--end", "2017-12-31", "--window-days", "120", "--delay", "0"]
+
+
+def pieces(n: int) -> list[Piece]:
+    return [Piece(900 + i, date(2017, 1, 1), date(2017, 3, 31), ("人工智能",)) for i in range(n)]
+
+
+def client(url):
+    import redis
+    return redis.Redis.from_url(url)
+
+
+def stored_rows(db_url) -> list[tuple]:
+    db = store.connect(db_url)
+    try:
+        return [tuple(r) for r in db.execute(
+            "SELECT k.term, o.region, o.device, o.granularity, o.date, o.value FROM observations o "
+            "JOIN keywords k ON k.id = o.keyword_id ORDER BY 1, 2, 3, 4, 5").fetchall()]
+    finally:
+        db.close()
+
+
+def run_cli(db, *args, cookies="BDUSS=single", env=None):
+    return subprocess.run([sys.executable, "-m", "aicity", "--db", str(db), *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT), AICITY_BAIDU_COOKIES=cookies,
+                                   **(env or {})))
+
+
+# --- the queue on its own ------------------------------------------------------------------
+
+def test_a_plan_is_pushed_once_however_many_workers_start(redis_url):
+    first = PieceQueue(client(redis_url), worker="a")
+    second = PieceQueue(client(redis_url), worker="b")
+    assert first.push_plan(pieces(5)) == 5
+    assert second.push_plan(pieces(5)) == 0        # a plan is being worked: not pushed again
+    assert second.pending() == 5
+    taken = [p for _, p in first.take(3)] + [p for _, p in second.take(3)]
+    assert sorted(p.region for p in taken) == [900, 901, 902, 903, 904]
+    assert second.pending() == 0
+
+
+def test_a_stopped_workers_pieces_go_back_and_are_done_once(redis_url):
+    dead = PieceQueue(client(redis_url), worker="dead", lease_seconds=0.1)
+    live = PieceQueue(client(redis_url), worker="live", lease_seconds=60)
+    dead.push_plan(pieces(4))
+    held = dead.take(3)
+    dead.done(held[0][0])                          # stored one, then died holding two
+    client(redis_url).delete(dead.key("alive", "dead"))   # its key expired
+    assert live.held_elsewhere() == 2
+    assert live.requeue_dead() == 2
+    again = live.take(10)
+    assert sorted(p.region for _, p in again) == [901, 902, 903]
+    for data, _ in again:
+        live.done(data)
+    assert live.finish()                           # nothing left anywhere: the plan goes
+    assert live.push_plan(pieces(1)) == 1          # so the next night pushes its own
+
+
+def test_a_piece_stored_before_its_worker_died_is_not_asked_again(redis_url):
+    stored = {900}
+    q = PieceQueue(client(redis_url), worker="w",
+                   still_missing=lambda ps: [p for p in ps if p.region not in stored])
+    q.push_plan(pieces(3))
+    assert [p.region for _, p in q.take(3)] == [901, 902]
+    assert q.skipped_count == 1 and q.pending() == 0
+
+
+def test_a_piece_whose_workers_keep_dying_is_dropped_for_the_next_run(redis_url):
+    r = client(redis_url)
+    live = PieceQueue(r, worker="live")
+    live.push_plan(pieces(1))
+    for i in range(MAX_ATTEMPTS):
+        dying = PieceQueue(r, worker=f"dying{i}")
+        assert len(dying.take(1)) == 1
+        r.delete(dying.key("alive", dying.worker))
+        live.requeue_dead()
+    assert live.pending() == 0 and live.held_elsewhere() == 0
+    assert piece_to_json(pieces(1)[0]).encode() not in r.lrange(live.key("pending"), 0, -1)
+
+
+def test_an_unreachable_queue_is_one_line_naming_it(tmp_path, db_path):
+    from tests.servers import free_port
+    result = run_cli(db_path, "collect", *SCOPE, "--base-url", "http://127.0.0.1:9",
+                     "--queue", f"redis://:hunter2@127.0.0.1:{free_port()}/0")
+    assert result.returncode == 1
+    assert "Error: queue redis://127.0.0.1:" in result.stderr
+    assert "hunter2" not in result.stderr and "Traceback" not in result.stderr
+
+
+# --- PostgreSQL ----------------------------------------------------------------------------
+
+def test_postgresql_takes_the_same_commands(pg_url, tmp_path):
+    assert run_cli(pg_url, "init").returncode == 0
+    with running_emulator(seed=SEED, latest=LATEST) as url:
+        pg = run_cli(pg_url, "collect", *SCOPE, "--base-url", url)
+        assert pg.returncode == 0, pg.stderr[-2000:]
+        reference = tmp_path / "reference.db"
+        store.init_db(reference, taxonomy=default_taxonomy())
+        assert run_cli(reference, "collect", *SCOPE, "--base-url", url).returncode == 0
+    rows = stored_rows(pg_url)
+    assert len(rows) > 10_000
+    assert rows == stored_rows(reference)
+    # a second run finds everything stored
+    again = run_cli(pg_url, "collect", *SCOPE, "--base-url", "http://127.0.0.1:9",
+                    "--format", "json")
+    assert json.loads(again.stdout)["pieces"] == 0
+    status = run_cli(pg_url, "status")
+    assert status.returncode == 0 and "SIMULATED" in status.stdout
+    assert "postgresql://postgres@127.0.0.1" in status.stdout
+    series = run_cli(pg_url, "series", "--keyword", "人工智能", "--region", "成都")
+    assert series.returncode == 0 and "2017-12-31" in series.stdout
+
+
+def test_postgresql_not_initialised_or_unreachable_is_one_line(postgres_server):
+    from tests.servers import free_port, new_database
+    empty = new_database(postgres_server, "empty_one")
+    result = run_cli(empty, "status")
+    assert result.returncode == 1 and "aicity init" in result.stderr
+    gone = f"postgresql://u:topsecret@127.0.0.1:{free_port()}/x"
+    result = run_cli(gone, "status")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "topsecret" not in result.stderr and "127.0.0.1" in result.stderr
+
+
+# --- workers -------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_two_workers_one_killed_store_what_one_process_stores(pg_url, redis_url, tmp_path):
+    """Two workers on one queue and one PostgreSQL database; one dies by SIGKILL after
+    storing a few series while holding pieces. The other takes them over: the stored table
+    equals a single process's, nothing lost, nothing stored twice."""
+    assert run_cli(pg_url, "init").returncode == 0
+    with running_emulator(seed=SEED, latest=LATEST) as url:
+        doomed = textwrap.dedent(f"""
+            from aicity.crawler.config import SiteAccess
+            from aicity.crawler.run import collect
+            collect({pg_url!r}, access=SiteAccess(base_url={url!r}, delay=0,
+                                                  cookies=("BDUSS=doomed",)),
+                    regions={REGIONS.split(",")!r}, keywords={KEYWORDS.split(",")!r},
+                    start="2017-01-01", end="2017-12-31", window_days=120,
+                    queue={redis_url!r}, queue_lease=1.0,
+                    settings={{"EXTENSIONS": {{"tests.crawl_hooks.KillAfterItems": 100}},
+                               "KILL_AFTER_ITEMS": 4}})
+        """)
+        killed = subprocess.Popen([sys.executable, "-c", doomed], cwd=ROOT, text=True,
+                                  env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        survivor = run_cli(pg_url, "collect", *SCOPE, "--base-url", url, "--queue", redis_url,
+                           "--queue-lease", "1", "--format", "json",
+                           cookies="BDUSS=survivor1\nBDUSS=survivor2")
+        _, err = killed.communicate(timeout=600)
+        assert killed.returncode == -9, err[-2000:]
+        assert survivor.returncode == 0, survivor.stderr[-2000:]
+        reference = tmp_path / "reference.db"
+        store.init_db(reference, taxonomy=default_taxonomy())
+        assert run_cli(reference, "collect", *SCOPE, "--base-url", url).returncode == 0
+    rows = stored_rows(pg_url)
+    assert rows == stored_rows(reference)
+    assert len(rows) == len(set((r[:5]) for r in rows))
+    queue = json.loads(survivor.stdout)["queue"]
+    assert queue["requeued_from_stopped"] >= 1     # the killed worker held pieces
+    assert queue["pending"] == 0
+    # the queue is finished: the plan is gone, nobody holds anything
+    r = client(redis_url)
+    assert not r.exists("aicity:index:plan") and r.llen("aicity:index:pending") == 0
+    db = store.connect(pg_url)
+    try:
+        statuses = dict(db.execute("SELECT status, count(*) FROM runs GROUP BY status"))
+    finally:
+        db.close()
+    assert statuses.get("ok") == 1
