@@ -1,7 +1,9 @@
-"""One run at a time per database, across processes: an `flock` on a file next to it.
+"""One run at a time per database, across processes: an `flock` on a file next to a SQLite
+database, a PostgreSQL advisory lock for a database on a server (so across hosts).
 
-The kernel releases the lock when its holder dies, so a lock left by a crashed run never blocks
-the next; the file names the holder for the message a refused run gives.
+The kernel (or the server, when the holder's connection drops) releases the lock when its
+holder dies, so a lock left by a crashed run never blocks the next; a note names the holder
+for the message a refused run gives.
 """
 from __future__ import annotations
 
@@ -15,6 +17,54 @@ from aicity.vocabulary import SHANGHAI
 
 class LockHeld(RuntimeError):
     """Another run holds the lock."""
+
+
+def run_lock(db_path):
+    """The lock for this database: DatabaseLock on a server, RunLock (a file) otherwise."""
+    from aicity.db import store
+    return DatabaseLock(db_path) if store.is_server(db_path) else RunLock(db_path)
+
+
+class DatabaseLock:
+    """The nightly job's lock in the database itself: a session advisory lock, held by this
+    process's connection, with the holder noted in crawl_state."""
+
+    NOTE = "nightly_lock_holder"
+
+    def __init__(self, url: str):
+        self.url = url
+        self.db = None
+        self.took_over = ""
+
+    def __enter__(self):
+        import socket
+
+        from aicity.db import postgres, store
+        self.db = store.connect(self.url)
+        if not self.db.try_lock(postgres.NIGHTLY_LOCK):
+            holder = self._note() or "unknown"
+            self.db.close()
+            raise LockHeld(f"another run holds the nightly lock in {store.shown(self.url)} "
+                           f"({holder})")
+        self.took_over = self._note()
+        since = datetime.now(SHANGHAI).isoformat(timespec="seconds")
+        self._set_note(f"pid {os.getpid()} on {socket.gethostname()} since {since}")
+        return self
+
+    def _note(self) -> str:
+        row = self.db.execute("SELECT value FROM crawl_state WHERE key = ?",
+                              [self.NOTE]).fetchone()
+        return row[0] if row else ""
+
+    def _set_note(self, text: str) -> None:
+        self.db.execute("INSERT INTO crawl_state(key, value) VALUES (?, ?) ON CONFLICT(key) "
+                        "DO UPDATE SET value = excluded.value", [self.NOTE, text])
+
+    def __exit__(self, *exc):
+        from aicity.db import postgres
+        self.db.execute("DELETE FROM crawl_state WHERE key = ?", [self.NOTE])
+        self.db.unlock(postgres.NIGHTLY_LOCK)
+        self.db.close()
 
 
 class RunLock:

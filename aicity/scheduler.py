@@ -20,7 +20,7 @@ from pathlib import Path
 
 from aicity import PACKAGE_ROOT
 from aicity.children import aicity_command, child_env, die_with_parent
-from aicity.lock import LockHeld, RunLock
+from aicity.lock import LockHeld, run_lock
 from aicity.vocabulary import SHANGHAI
 
 logger = logging.getLogger("aicity.scheduler")
@@ -50,10 +50,14 @@ def run_job(db_path, *, now: datetime | None = None, out: Path | None = None,
     from aicity.db import store
     now = now or datetime.now(SHANGHAI)
     # Children run in the package directory: a relative path would name another file there.
-    db_path = store.db_path(db_path).resolve()
+    db_path = store.db_path(db_path)
+    server = store.is_server(db_path)
+    if not server:
+        db_path = db_path.resolve()
     # Baidu publishes yesterday in the morning: at 02:30 the latest day out is the day before.
     end = latest_published(now, lag_days, publish_hour).isoformat()
-    out = Path(out or Path(str(store.db_path(db_path)) + "-briefings")) / end
+    default_out = Path("aicity-briefings") if server else Path(str(db_path) + "-briefings")
+    out = Path(out or default_out).resolve() / end
     stage_env = child_env(**(env or {}))
     db = store.connect(db_path)
     damage = store.integrity_problem(db)
@@ -61,7 +65,7 @@ def run_job(db_path, *, now: datetime | None = None, out: Path | None = None,
         # Stages on a damaged file could store into it or answer from it wrongly: stop here.
         db.close()
         logger.error("job not started: %s fails its integrity check (%s); restore it from a "
-                     "backup", db_path, damage)
+                     "backup", store.shown(db_path), damage)
         return JobResult("failed", {"check": {"status": "failed", "summary": damage[:300]}})
     run = store.start_run(db, "job", "", {"end": end, "out": str(out.resolve()), "stages": {}})
     db.conn.commit()
@@ -139,11 +143,14 @@ def _snapshot_args(collect_args: list[str]) -> list[str]:
 def guarded_job(db_path, **kwargs) -> JobResult | None:
     """run_job under the lock; None (and a log line) when another run holds it."""
     try:
-        with RunLock(store_path(db_path)) as lock:
+        with run_lock(store_path(db_path)) as lock:
             if lock.took_over:
                 logger.warning("took over a stale lock left by a run that died (%s)",
                                lock.took_over)
-            return run_job(db_path, keep_fds=(lock.fh.fileno(),), **kwargs)
+            # a file lock is inherited by the stages' children; a server's lock stays with
+            # this process's connection
+            fds = (lock.fh.fileno(),) if hasattr(lock, "fh") else ()
+            return run_job(db_path, keep_fds=fds, **kwargs)
     except LockHeld as err:
         logger.warning("%s; not starting", err)
         raise

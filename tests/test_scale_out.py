@@ -127,6 +127,16 @@ def test_postgresql_takes_the_same_commands(pg_url, tmp_path):
     rows = stored_rows(pg_url)
     assert len(rows) > 10_000
     assert rows == stored_rows(reference)
+    # the analysis reads and writes through the same db/ functions: same ranks, same anomalies
+    for db in (pg_url, reference):
+        assert run_cli(db, "analyze").returncode == 0
+    for query in (["rank", "--dimension", "basic", "--period", "2017"],
+                  ["anomalies", "--top", "20"],
+                  ["split", "--dimension", "basic", "--period", "2017"]):
+        on_pg = run_cli(pg_url, *query, "--format", "csv")
+        assert on_pg.returncode == 0, on_pg.stderr[-2000:]
+        assert on_pg.stdout.count("\n") > 2
+        assert on_pg.stdout == run_cli(reference, *query, "--format", "csv").stdout, query
     # a second run finds everything stored
     again = run_cli(pg_url, "collect", *SCOPE, "--base-url", "http://127.0.0.1:9",
                     "--format", "json")
@@ -196,3 +206,21 @@ def test_two_workers_one_killed_store_what_one_process_stores(pg_url, redis_url,
     finally:
         db.close()
     assert statuses.get("ok") == 1
+
+
+def test_one_nightly_job_at_a_time_across_hosts_by_a_lock_in_the_database(pg_url):
+    from aicity.lock import DatabaseLock, LockHeld, run_lock
+    store.init_db(pg_url)
+    holder = run_lock(pg_url)
+    assert isinstance(holder, DatabaseLock)
+    with holder:
+        with pytest.raises(LockHeld, match=f"pid {os.getpid()}"):
+            with DatabaseLock(pg_url):
+                pass
+    with DatabaseLock(pg_url) as again:            # released on exit
+        assert again.took_over == ""
+    # a holder that dies without unlocking: its connection goes, and so does the lock
+    crashed = DatabaseLock(pg_url).__enter__()
+    crashed.db.close()
+    with DatabaseLock(pg_url) as after:
+        assert after.took_over.startswith(f"pid {os.getpid()}")

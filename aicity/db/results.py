@@ -31,9 +31,16 @@ def unpack(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype=BLOB).astype(float)
 
 
-def read_only(db_file) -> sqlite3.Connection:
-    """A connection for a worker that only reads (it never takes the write lock)."""
+def read_only(db_file):
+    """A connection for a worker that only reads (on SQLite it never takes the write lock)."""
+    if store.is_server(db_file):
+        return store.connect(db_file)
     return sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
+
+
+def _dialect(conn) -> str:
+    # workers read through a bare sqlite3 connection, which has no dialect of its own
+    return getattr(conn, "dialect", "sqlite")
 
 
 # --- observed series -------------------------------------------------------------------------
@@ -93,6 +100,13 @@ _PACKED = ("WITH RECURSIVE r(code) AS (SELECT (min(series) >> 3) & 1023 FROM obs
            "FROM obs WHERE series = ?1 + code * 8 + ?3 * 2 + w.weekly) "
            "FROM r, (SELECT 0 AS weekly UNION ALL SELECT 1) AS w "
            "WHERE code IS NOT NULL")
+# The same texts on PostgreSQL, whose string_agg keeps the order it is told.
+_PACKED_PG = ("SELECT code, weekly, text FROM (SELECT ((series >> 3) & 1023)::integer AS code, "
+              "(series & 1)::integer AS weekly, min(day) || ':' || max(day) || ':' || count(*) "
+              "|| ':' || sum(day::bigint * coalesce(value, 0)) || ':' || "
+              "string_agg(coalesce(value, -1)::text, ',' ORDER BY day) AS text FROM obs "
+              "WHERE series BETWEEN ? AND ? AND (series >> 1) & 3 = ? GROUP BY series) s "
+              "WHERE true")
 
 
 def load_keyword(conn, keyword_id: int, device: str = "all",
@@ -100,7 +114,7 @@ def load_keyword(conn, keyword_id: int, device: str = "all",
     """(region, granularity) -> (first day, step, values with NaN gaps) of one keyword."""
     dev = store.DEVICE_CODE[device]
     lo, hi = store.keyword_series_range(keyword_id)
-    sql, args = _PACKED, [lo, hi, dev]
+    sql, args = (_PACKED_PG if _dialect(conn) == "postgresql" else _PACKED), [lo, hi, dev]
     if regions is not None:
         sql += f" AND code IN ({','.join('?' * len(regions))})"
         args += regions
@@ -185,11 +199,13 @@ def record_analysis(db: Database, watermark: int) -> None:
     databases analysed before m005 carry on: their seq values are the run ids) and the
     latest day written."""
     db.execute("INSERT INTO analysis_state(key, value) VALUES ('last_run', ?) "
-               "ON CONFLICT DO UPDATE SET value = excluded.value", [str(watermark)])
+               "ON CONFLICT(key) DO UPDATE SET value = excluded.value", [str(watermark)])
     latest = db.execute("SELECT max(max_date) FROM touched").fetchone()[0]
+    greatest = "max" if _dialect(db) == "sqlite" else "greatest"
     if latest:
         db.execute("INSERT INTO analysis_state(key, value) VALUES ('latest_day', ?) "
-                   "ON CONFLICT DO UPDATE SET value = max(value, excluded.value)", [latest])
+                   f"ON CONFLICT(key) DO UPDATE SET value = {greatest}(analysis_state.value, "
+                   "excluded.value)", [latest])
 
 
 def all_keyword_ids(db: Database) -> list[int]:
@@ -254,11 +270,17 @@ def save_components(db_file, comps: list, anomalies: list) -> None:
             db.conn.executemany("DELETE FROM components_tail WHERE subject = ? AND region = ? "
                                 "AND device = ?", [k[:3] for k in keys])
             db.conn.executemany(
-                "INSERT OR REPLACE INTO components(subject, region, device, granularity, start, "
+                "INSERT INTO components(subject, region, device, granularity, start, "
                 "step, n, trend, seasonal, resid, yearly, adjusted, note, anomalies, "
-                "analyzed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", comps)
-            db.conn.executemany("INSERT OR REPLACE INTO anomalies(subject, region, date, value, "
-                                "resid) VALUES (?,?,?,?,?)", anomalies)
+                "analyzed_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT(subject, region, device, granularity) DO UPDATE SET "
+                "start = excluded.start, step = excluded.step, n = excluded.n, "
+                "trend = excluded.trend, seasonal = excluded.seasonal, resid = excluded.resid, "
+                "yearly = excluded.yearly, adjusted = excluded.adjusted, note = excluded.note, "
+                "anomalies = excluded.anomalies, analyzed_at = excluded.analyzed_at", comps)
+            db.conn.executemany("INSERT INTO anomalies(subject, region, date, value, resid) "
+                                "VALUES (?,?,?,?,?) ON CONFLICT(subject, region, date) DO UPDATE "
+                                "SET value = excluded.value, resid = excluded.resid", anomalies)
     finally:
         db.close()
 
@@ -285,14 +307,20 @@ def fitted_keyword_ends(db: Database, device: str) -> dict[tuple[int, int], tupl
         "device = ? AND granularity = 'day'", [device])}
 
 
+_TAILS = ("SELECT region, start, n, substr(trend, -4), substr(seasonal, -28) FROM components "
+          "WHERE subject = ? AND device = ? AND granularity = 'day'")
+_TAILS_PG = ("SELECT region, start, n, substring(trend from length(trend) - 3), "
+             "substring(seasonal from greatest(1, length(seasonal) - 27)) FROM components "
+             "WHERE subject = ? AND device = ? AND granularity = 'day'")
+
+
 def fitted_tails(db: Database, subject: str, device: str
                  ) -> dict[int, tuple[str, int, np.ndarray, np.ndarray]]:
     """region -> (start, n, last trend value, last week of the season) of a subject's daily
     decompositions: cut out of the stored arrays in SQL, not read whole."""
     return {r: (start, n, unpack(trend), unpack(season)) for r, start, n, trend, season in
-            db.execute("SELECT region, start, n, substr(trend, -4), substr(seasonal, -28) "
-                       "FROM components WHERE subject = ? AND device = ? AND "
-                       "granularity = 'day'", [subject, device])}
+            db.execute(_TAILS_PG if _dialect(db) == "postgresql" else _TAILS,
+                       [subject, device])}
 
 
 def daily_components(db: Database, subject: str, region: int, device: str
@@ -311,8 +339,10 @@ def save_tails(db: Database, rows: Iterable[tuple]) -> None:
     """Provisional components: (subject, region, device, ISO date, trend, seasonal, resid,
     adjusted) rows."""
     db.conn.executemany(
-        "INSERT OR REPLACE INTO components_tail(subject, region, device, date, trend, seasonal, "
-        "resid, adjusted) VALUES (?,?,?,?,?,?,?,?)", rows)
+        "INSERT INTO components_tail(subject, region, device, date, trend, seasonal, resid, "
+        "adjusted) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(subject, region, device, date) DO "
+        "UPDATE SET trend = excluded.trend, seasonal = excluded.seasonal, "
+        "resid = excluded.resid, adjusted = excluded.adjusted", rows)
 
 
 # --- reading results -------------------------------------------------------------------------
@@ -380,5 +410,5 @@ def components_of(db: Database, subject: str, region: int, device: str = "all",
 
 def largest_anomalies(db: Database, limit: int = 50) -> pd.DataFrame:
     """subject, region, date, value, resid of the largest residuals."""
-    return pd.read_sql_query("SELECT subject, region, date, value, resid FROM anomalies "
-                             "ORDER BY abs(resid) DESC LIMIT ?", db.conn, params=[limit])
+    return store.frame(db, "SELECT subject, region, date, value, resid FROM anomalies "
+                           "ORDER BY abs(resid) DESC LIMIT ?", [limit])

@@ -754,7 +754,7 @@ def anomalies_frame(db: Database, *, region: int | None = None, start: str | Non
     if subjects is not None:
         sql += f" AND a.subject IN ({','.join('?' * len(subjects))})"
         args += list(subjects)
-    sql += " ORDER BY a.date DESC, abs(a.resid) DESC"
+    sql += " ORDER BY a.date DESC, abs(a.resid) DESC, a.subject, a.region"   # ties: one order
     if limit:
         sql += " LIMIT ?"
         args.append(limit)
