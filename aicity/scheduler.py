@@ -123,15 +123,17 @@ def run_job(db_path, *, now: datetime | None = None, out: Path | None = None,
 
 
 def _snapshot_args(collect_args: list[str]) -> list[str]:
-    """The collect options a snapshot shares (scope, server, accounts, budget); --start and
-    --window-days are the index series' alone."""
+    """The collect options a snapshot shares (scope, server, accounts, budget); --start,
+    --window-days and the shared queue are the index series' alone (a snapshot is small and
+    runs on the scheduler's host)."""
     out, skip = [], False
     for arg in collect_args:
         if skip:
             skip = False
             continue
         name = arg.split("=", 1)[0]
-        if name in ("--start", "--window-days", "--devices", "--what"):
+        if name in ("--start", "--window-days", "--devices", "--what", "--queue",
+                    "--queue-lease"):
             skip = "=" not in arg
             continue
         if name == "--no-check":

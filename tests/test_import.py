@@ -194,3 +194,25 @@ def test_import_records_a_run_with_provenance(run, db_path, daily_file):
     assert (kind, status, rows) == ("import", "ok", len(expected))
     detail = json.loads(detail)
     assert detail["file"].endswith("daily.csv") and len(detail["sha256"]) == 64
+
+
+def test_import_into_postgresql_stores_the_same_and_reimport_changes_nothing(pg_url, daily_file):
+    from click.testing import CliRunner
+
+    from aicity.cli import cli
+    path, expected = daily_file
+    store.init_db(pg_url)
+    runner = CliRunner()
+    first = runner.invoke(cli, ["--db", pg_url, "import", str(path), "--level", "city"])
+    assert first.exit_code == 0, first.output
+    assert f"{len(expected)} written" in first.output
+    db = store.connect(pg_url)
+    try:
+        stored = {(kw, region, day): value for kw, region, day, value in db.execute(
+            "SELECT k.term, o.region, o.date, o.value FROM observations o JOIN keywords k "
+            "ON k.id = o.keyword_id WHERE o.granularity = 'day' AND o.device = 'all'")}
+    finally:
+        db.close()
+    assert stored == expected
+    again = runner.invoke(cli, ["--db", pg_url, "import", str(path), "--level", "city"])
+    assert again.exit_code == 0 and "0 written" in again.output

@@ -431,6 +431,12 @@ SELECT ?1, ?2 + ?3 * key, value, ?4 FROM json_each(?5) WHERE true
 ON CONFLICT(series, day) DO UPDATE SET value = excluded.value, run_id = excluded.run_id
 WHERE obs.value IS NOT excluded.value
 """
+# On PostgreSQL the key is made in Python (series_id refuses a region outside 0..1023).
+UPSERT_OBS_PG = """
+INSERT INTO obs(series, day, value, run_id) VALUES (?, ?, ?, ?)
+ON CONFLICT(series, day) DO UPDATE SET value = excluded.value, run_id = excluded.run_id
+WHERE obs.value IS DISTINCT FROM excluded.value
+"""
 # The same on PostgreSQL: the values as one array parameter, numbered by unnest.
 UPSERT_SERIES_PG = """
 INSERT INTO obs(series, day, value, run_id)
@@ -473,7 +479,13 @@ def upsert_obs(db: Database, rows: Iterable[Sequence]) -> int:
     rows; returns rows changed. A row whose value is already stored is left alone, so
     re-importing or re-crawling the same data changes nothing."""
     before = db.conn.total_changes
-    db.conn.executemany(UPSERT_OBS, rows)
+    if db.dialect == "postgresql":
+        db.conn.executemany(UPSERT_OBS_PG, ((series_id(kw, region, device, weekly), day, value,
+                                             run_id)
+                                            for kw, region, device, weekly, day, value, run_id
+                                            in rows))
+    else:
+        db.conn.executemany(UPSERT_OBS, rows)
     return db.conn.total_changes - before
 
 
@@ -513,8 +525,6 @@ def save_series(db: Database, keyword: str, region: int, start: str, end: str | 
     with db.atomic():
         kw_id = keyword_ids(db, [keyword])[keyword]
         weekly = int(granularity == "week")
-        if db.dialect == "postgresql":
-            db.lock_writers()   # touched.seq in commit order, as SQLite's one writer gives it
         before = db.conn.total_changes
         for device, values in values_by_device.items():
             key = series_id(kw_id, region, DEVICE_CODE[device], weekly)
@@ -724,6 +734,8 @@ def record_touched(db: Database, run_id: int,
     still going, started before it, writes afterwards.
     """
     least, greatest = ("min", "max") if db.dialect == "sqlite" else ("least", "greatest")
+    if db.dialect == "postgresql":
+        db.lock_writers()   # seq in commit order, as SQLite's one writer at a time gives it
     db.conn.executemany(
         "INSERT INTO touched(run_id, keyword_id, region, min_date, max_date, seq) "
         "VALUES (?, ?, ?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM touched)) "
