@@ -541,6 +541,9 @@ def collect(db_path, start, end, regions, keywords, kind, window_days, devices, 
 
     site, tuning, _ = split_options(options)
     access = site_access(**site)
+    if queue and kind != "index" and \
+            click.get_current_context().get_parameter_source("queue").name == "ENVIRONMENT":
+        queue = None   # a deployment's AICITY_QUEUE is for the index series; the rest runs here
     try:
         result = run_collect(db_path, access=access, tuning=Tuning(**tuning), kind=kind,
                              start=start, end=end, regions=split(regions),

@@ -59,6 +59,11 @@ def run_job(db_path, *, now: datetime | None = None, out: Path | None = None,
     default_out = Path("aicity-briefings") if server else Path(str(db_path) + "-briefings")
     out = Path(out or default_out).resolve() / end
     stage_env = child_env(**(env or {}))
+    if server:
+        # A server's URL may hold a password: the children read it from their environment,
+        # not from their command line, which any user of the host can list.
+        stage_env["AICITY_DB"] = str(db_path)
+    db_args = [] if server else ["--db", str(db_path)]
     db = store.connect(db_path)
     damage = store.integrity_problem(db)
     if damage:
@@ -75,7 +80,7 @@ def run_job(db_path, *, now: datetime | None = None, out: Path | None = None,
 
     def child(name: str, args: list[str]) -> None:
         t = time.monotonic()
-        proc = subprocess.run(aicity_command("--db", str(db_path), *args), env=stage_env,
+        proc = subprocess.run(aicity_command(*db_args, *args), env=stage_env,
                               cwd=PACKAGE_ROOT, capture_output=True, text=True,
                               pass_fds=keep_fds, preexec_fn=die_with_parent(os.getpid()))
         tail = (proc.stderr.strip().splitlines() or [""])[-1][:300]

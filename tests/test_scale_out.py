@@ -224,3 +224,30 @@ def test_one_nightly_job_at_a_time_across_hosts_by_a_lock_in_the_database(pg_url
     crashed.db.close()
     with DatabaseLock(pg_url) as after:
         assert after.took_over.startswith(f"pid {os.getpid()}")
+
+
+@pytest.mark.slow
+def test_the_nightly_job_on_postgresql_with_a_queue(pg_url, redis_url, tmp_path):
+    """The scheduler's host: its collect stage is a queue worker (AICITY_QUEUE in the
+    environment), the snapshot stage runs alone, the stages get the database URL from their
+    environment, and export and the report read PostgreSQL."""
+    from datetime import datetime
+
+    from aicity import scheduler as nightly
+    store.init_db(pg_url, taxonomy=default_taxonomy())
+    now = datetime(2017, 3, 2, 2, 30, tzinfo=nightly.SHANGHAI)
+    with running_emulator(seed=3, latest="2017-03-01", rate_limit="0") as url:
+        result = nightly.guarded_job(
+            pg_url, now=now, out=tmp_path / "out",
+            env={"AICITY_BAIDU_COOKIES": "BDUSS=job-a", "AICITY_BAIDU_DAILY_BUDGET": "0",
+                 "AICITY_BAIDU_BASE_URL": url, "AICITY_QUEUE": redis_url},
+            collect_args=["--regions", "成都,北京市,0", "--start", "2017-01-01", "--delay", "0"])
+    assert result.status == "ok", result.stages
+    assert "queue" in result.stages["collect"]["summary"]
+    db = store.connect(pg_url)
+    try:
+        assert db.execute("SELECT max(date) FROM observations").fetchone()[0] == "2017-02-28"
+        assert db.execute("SELECT count(*) FROM components").fetchone()[0] > 0
+    finally:
+        db.close()
+    assert list((tmp_path / "out" / "2017-02-28").glob("*.csv"))
