@@ -77,7 +77,9 @@ def crawl(db: str, url: str, regions: list[str], queue: str | None, workers: int
         elif not (kill_after and p.returncode == -9):
             raise SystemExit(f"worker failed ({p.returncode}): {err[-2000:]}")
     seconds = time.monotonic() - t0
-    asked = [line for log in logs if log.exists() for line in log.read_text().splitlines()]
+    # the series requests (index and ptbk); queue workers skip the keyword pre-check
+    asked = [line for log in logs if log.exists() for line in log.read_text().splitlines()
+             if not line.startswith("checkWordsExists")]
     rows = sum(r["rows_written"] for r in results)
     return {"seconds": seconds, "responses": len(asked), "index_asked": asked,
             "rows": rows, "results": results}

@@ -58,18 +58,27 @@ def run_cli(db, *args, cookies="BDUSS=single", env=None):
 def test_a_plan_is_pushed_once_however_many_workers_start(redis_url):
     first = PieceQueue(client(redis_url), worker="a")
     second = PieceQueue(client(redis_url), worker="b")
-    assert first.push_plan(pieces(5)) == 5
-    assert second.push_plan(pieces(5)) == 0        # a plan is being worked: not pushed again
+    assert first.push_plan(pieces(5), "2017-03-31") == 5
+    assert second.push_plan(pieces(5), "2017-03-31") == 0   # being worked: not pushed again
     assert second.pending() == 5
     taken = [p for _, p in first.take(3)] + [p for _, p in second.take(3)]
     assert sorted(p.region for p in taken) == [900, 901, 902, 903, 904]
     assert second.pending() == 0
 
 
+def test_a_plan_left_by_an_earlier_night_does_not_hold_tonights_back(redis_url):
+    stale = PieceQueue(client(redis_url), worker="stale")
+    stale.push_plan(pieces(2), "2017-03-30")        # its workers all stopped
+    tonight = PieceQueue(client(redis_url), worker="tonight")
+    assert tonight.push_plan(pieces(3), "2017-03-31") == 3
+    assert tonight.pending() == 5                     # the old pieces too (taken if missing)
+    assert tonight.push_plan(pieces(3), "2017-03-31") == 0
+
+
 def test_a_stopped_workers_pieces_go_back_and_are_done_once(redis_url):
     dead = PieceQueue(client(redis_url), worker="dead", lease_seconds=0.1)
     live = PieceQueue(client(redis_url), worker="live", lease_seconds=60)
-    dead.push_plan(pieces(4))
+    dead.push_plan(pieces(4), "2017-03-31")
     held = dead.take(3)
     dead.done(held[0][0])                          # stored one, then died holding two
     client(redis_url).delete(dead.key("alive", "dead"))   # its key expired
@@ -80,14 +89,14 @@ def test_a_stopped_workers_pieces_go_back_and_are_done_once(redis_url):
     for data, _ in again:
         live.done(data)
     assert live.finish()                           # nothing left anywhere: the plan goes
-    assert live.push_plan(pieces(1)) == 1          # so the next night pushes its own
+    assert live.push_plan(pieces(1), "2017-03-31") == 1   # so the next night pushes its own
 
 
 def test_a_piece_stored_before_its_worker_died_is_not_asked_again(redis_url):
     stored = {900}
     q = PieceQueue(client(redis_url), worker="w",
                    still_missing=lambda ps: [p for p in ps if p.region not in stored])
-    q.push_plan(pieces(3))
+    q.push_plan(pieces(3), "2017-03-31")
     assert [p.region for _, p in q.take(3)] == [901, 902]
     assert q.skipped_count == 1 and q.pending() == 0
 
@@ -95,7 +104,7 @@ def test_a_piece_stored_before_its_worker_died_is_not_asked_again(redis_url):
 def test_a_piece_whose_workers_keep_dying_is_dropped_for_the_next_run(redis_url):
     r = client(redis_url)
     live = PieceQueue(r, worker="live")
-    live.push_plan(pieces(1))
+    live.push_plan(pieces(1), "2017-03-31")
     for i in range(MAX_ATTEMPTS):
         dying = PieceQueue(r, worker=f"dying{i}")
         assert len(dying.take(1)) == 1

@@ -12,8 +12,9 @@ Keys, under `prefix` (default "aicity:index"):
   workers          set of workers that took pieces
   alive:<worker>   present while the worker lives (expires after `lease_seconds`)
   attempts         hash: how many times a piece was handed back from a stopped worker
-  plan             "pushed" while a plan is being worked; the first worker to find no plan
-                   pushes its own, so a night's plan is pushed once however many workers start
+  plan             the last day of the plan being worked; the first worker to find no plan
+                   (or an older one) pushes its own, so a night's plan is pushed once however
+                   many workers start
 """
 from __future__ import annotations
 
@@ -35,13 +36,15 @@ DEFAULT_LEASE_SECONDS = 60.0
 # missing in the database and the next night's plan asks for it again.
 MAX_ATTEMPTS = 3
 
-# Push the plan only when none is being worked, atomically: two workers starting together
-# push one plan between them.
+# Push the plan only when none is being worked, or the one being worked ends on an earlier
+# day (left by a night whose workers all stopped: its pieces are still done, and tonight's days
+# are not held back by it), atomically: two workers starting together push one plan.
 _PUSH = """
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-for i = 1, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end
-redis.call('SET', KEYS[2], 'pushed')
-return #ARGV
+local current = redis.call('GET', KEYS[2])
+if current and current >= ARGV[1] then return 0 end
+for i = 2, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end
+redis.call('SET', KEYS[2], ARGV[1])
+return #ARGV - 1
 """
 # The plan is finished when nothing is pending and no worker holds a piece: then it goes, and
 # the next run pushes a new one.
@@ -96,12 +99,14 @@ class PieceQueue:
         return self.key("taken", self.worker)
 
     # --- the plan ------------------------------------------------------------------------
-    def push_plan(self, pieces: Iterable[Piece]) -> int:
-        """Push the pieces unless a plan is being worked; returns how many were pushed."""
+    def push_plan(self, pieces: Iterable[Piece], through: str) -> int:
+        """Push the pieces of a plan up to day `through` (ISO) unless a plan through that day
+        or later is being worked; returns how many were pushed."""
         data = [piece_to_json(p) for p in pieces]
         if not data:
             return 0
-        return int(self._push(keys=[self.key("pending"), self.key("plan")], args=data))
+        return int(self._push(keys=[self.key("pending"), self.key("plan")],
+                              args=[through, *data]))
 
     def pending(self) -> int:
         return int(self.r.llen(self.key("pending")))

@@ -337,7 +337,8 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
     piece_queue = None
     if queue and not dry_run:
         piece_queue = _piece_queue(queue, queue_lease)
-        result.queue = {"pushed": piece_queue.push_plan(pieces), "pending": piece_queue.pending()}
+        result.queue = {"pushed": piece_queue.push_plan(pieces, end_day.isoformat()),
+                        "pending": piece_queue.pending()}
         n_pieces = result.queue["pending"]
     if dry_run or n_pieces == 0:
         if kind in ("index", "snapshot") and left is not None and n_pieces == 0 \
