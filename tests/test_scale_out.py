@@ -268,3 +268,22 @@ def test_the_nightly_job_on_postgresql_with_a_queue(pg_url, redis_url, tmp_path)
     finally:
         db.close()
     assert list((tmp_path / "out" / "2017-02-28").glob("*.csv"))
+
+
+def test_the_embedded_default_needs_no_scale_out_package():
+    """`pip install .` has neither scrapy-redis nor psycopg: Scrapy's spider loader (which
+    imports every spider module) and a SQLite collect plan must not need them."""
+    code = textwrap.dedent("""
+        import sys
+        sys.modules["scrapy_redis"] = None       # as if not installed
+        sys.modules["psycopg"] = None
+        from scrapy.settings import Settings
+        from scrapy.spiderloader import SpiderLoader
+        settings = Settings()
+        settings.setmodule("aicity.crawler.settings")
+        print(sorted(SpiderLoader.from_settings(settings).list()))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "search_index" in out.stdout

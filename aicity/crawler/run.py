@@ -461,7 +461,7 @@ def _crawl(kind, db_path, run_id, url, pace, cookies, host_source, pieces, terms
     settings.update(overrides, priority="cmdline")
     process = CrawlerProcess(settings)
     if kind == "queued":
-        from aicity.crawler.spiders.queued_index import QueuedSearchIndexSpider
+        from aicity.crawler.queued_index import QueuedSearchIndexSpider
         crawler = process.create_crawler(QueuedSearchIndexSpider)
         # the queue (with its Redis client) goes to the spider as an argument, not a setting:
         # Scrapy logs settings, and a Redis URL may hold a password

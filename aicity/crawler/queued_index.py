@@ -5,6 +5,9 @@ leased (crawler.queue), and each request carries its piece's lease so that, when
 request of a piece has ended, a PieceDone item follows the piece's rows to the pipeline, which
 acknowledges it. The spider closes when nothing is pending and no living worker holds a piece
 (a dead worker's pieces come back to the queue and are taken here).
+
+It lives beside spiders/, not in it: Scrapy's spider loader imports every module there, and
+this one needs scrapy-redis, which only `aicity[scale]` installs.
 """
 from __future__ import annotations
 
