@@ -287,3 +287,30 @@ def test_the_embedded_default_needs_no_scale_out_package():
                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert out.returncode == 0, out.stderr[-2000:]
     assert "search_index" in out.stdout
+
+
+@pytest.mark.slow
+def test_a_worker_that_finds_every_piece_taken_takes_over_from_a_dead_one(pg_url, redis_url):
+    from aicity.crawler.run import plan, scope
+    assert run_cli(pg_url, "init").returncode == 0
+    db = store.connect(pg_url)
+    try:
+        terms, codes = scope(db, ["0", "成都"], KEYWORDS.split(","))
+        night = plan(db, terms, codes, date(2017, 1, 1), date(2017, 12, 31), 366, budget=None,
+                     check_requests=0)
+    finally:
+        db.close()
+    ghost = PieceQueue(client(redis_url), worker="ghost", lease_seconds=0.1)
+    assert ghost.push_plan(night.pieces, "2017-12-31") == len(night.pieces) > 1
+    assert len(ghost.take(len(night.pieces))) == len(night.pieces)   # took all, then died
+    scope_args = ["--regions", "0,成都", "--keywords", KEYWORDS, "--start", "2017-01-01",
+                  "--end", "2017-12-31", "--window-days", "366", "--delay", "0"]
+    with running_emulator(seed=SEED, latest=LATEST) as url:
+        late = run_cli(pg_url, "collect", *scope_args, "--base-url", url, "--queue", redis_url,
+                       "--format", "json")
+    assert late.returncode == 0, late.stderr[-2000:]
+    queue = json.loads(late.stdout)["queue"]
+    assert queue["pending"] == 0 and queue["requeued_from_stopped"] == len(night.pieces)
+    left = run_cli(pg_url, "collect", *scope_args, "--base-url", "http://127.0.0.1:9",
+                   "--dry-run", "--format", "json")
+    assert json.loads(left.stdout)["pieces"] == 0

@@ -338,8 +338,10 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
     if queue and not dry_run:
         piece_queue = _piece_queue(queue, queue_lease)
         result.queue = {"pushed": piece_queue.push_plan(pieces, end_day.isoformat()),
-                        "pending": piece_queue.pending()}
-        n_pieces = result.queue["pending"]
+                        "pending": piece_queue.pending(),
+                        "held_elsewhere": piece_queue.held_elsewhere()}
+        # a worker that finds every piece taken stays, to take over from one that dies
+        n_pieces = result.queue["pending"] + result.queue["held_elsewhere"]
     if dry_run or n_pieces == 0:
         if kind in ("index", "snapshot") and left is not None and n_pieces == 0 \
                 and result.deferred_pieces:
