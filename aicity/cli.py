@@ -501,12 +501,12 @@ def emulator(port, host, seed, faults, latest, rate_limit, block_seconds, timeou
 @click.option("--dry-run", is_flag=True, help="Only show the plan: tonight's requests within "
                                               "the budget and what it means for the nights "
                                               "ahead.")
-@click.option("--queue", envvar="AICITY_QUEUE", metavar="redis://HOST[:PORT]/N",
+@click.option("--queue", envvar="AICITY_QUEUE", show_envvar=True,
+              metavar="redis://HOST[:PORT]/N",
               help="Be one of several workers sharing the plan through Redis: the first "
-                   "pushes it, every worker takes pieces until none is left (env "
-                   "AICITY_QUEUE).")
+                   "pushes it, every worker takes pieces until none is left.")
 @click.option("--queue-lease", type=click.FloatRange(min=0.1), envvar="AICITY_QUEUE_LEASE",
-              default=60.0, show_default=True,
+              show_envvar=True, default=60.0, show_default=True,
               help="Seconds after which a silent worker counts as dead and its pieces go back "
                    "to the queue.")
 @with_options(SITE_OPTIONS)
