@@ -5,6 +5,7 @@ Domain errors become a one-line `Error: …` and exit status 1.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -333,53 +334,38 @@ SITE_OPTIONS = (
                  show_envvar=True, help="A fixed lag in days instead of --publish-hour."),
     *ACCOUNT_OPTIONS,
 )
+def tuning_option(flag: str, kind, envvar: str, help: str):
+    """An option for a Tuning field: its default is the field's, its variable is shown."""
+    return click.option(flag, type=kind, default=getattr(Tuning, flag[2:].replace("-", "_")),
+                        show_default=True, envvar=envvar, show_envvar=True, help=help)
+
+
 # How the crawl meets the site's refusals and gaps.
 TUNING_OPTIONS = (
-    click.option("--cooldown", type=click.FloatRange(min=0),
-                 default=Tuning.cooldown, show_default=True,
-                 envvar="AICITY_BAIDU_COOLDOWN", show_envvar=True,
-                 help="Seconds an account rests after 10001 (blocked)."),
-    click.option("--abnormal-backoff", type=click.FloatRange(min=0),
-                 default=Tuning.abnormal_backoff,
-                 show_default=True, envvar="AICITY_BAIDU_BACKOFF", show_envvar=True,
-                 help="First back-off in seconds after 10018 (abnormal access), doubling."),
-    click.option("--abnormal-retries", type=click.IntRange(min=0),
-                 default=Tuning.abnormal_retries,
-                 show_default=True, envvar="AICITY_BAIDU_ABNORMAL_RETRIES", show_envvar=True,
-                 help="New Cipher-Texts tried for one request before backing off."),
-    click.option("--max-wait", type=click.FloatRange(min=0),
-                 default=Tuning.max_wait, show_default=True,
-                 envvar="AICITY_BAIDU_MAX_WAIT", show_envvar=True,
-                 help="Seconds to wait for a parked account before giving up."),
-    click.option("--token-streak", type=click.IntRange(min=1),
-                 default=Tuning.token_streak, show_default=True,
-                 envvar="AICITY_BAIDU_TOKEN_STREAK", show_envvar=True,
-                 help="10018 answers in a row that mean the Cipher-Text itself is refused."),
-    click.option("--unreachable-streak", type=click.IntRange(min=1),
-                 default=Tuning.unreachable_streak,
-                 show_default=True, envvar="AICITY_BAIDU_UNREACHABLE_STREAK", show_envvar=True,
-                 help="Connection failures in a row that mean the server is gone."),
-    click.option("--unconfirmed-tries", type=click.IntRange(min=1),
-                 default=Tuning.unconfirmed_tries,
-                 show_default=True, envvar="AICITY_UNCONFIRMED_TRIES", show_envvar=True,
-                 help="Answers an empty last day needs before it is accepted as missing..."),
-    click.option("--unconfirmed-days", type=click.FloatRange(min=0),
-                 default=Tuning.unconfirmed_days,
-                 show_default=True, envvar="AICITY_UNCONFIRMED_DAYS", show_envvar=True,
-                 help="...over at least this many days."),
-    click.option("--download-timeout", type=click.IntRange(min=1),
-                 default=Tuning.download_timeout,
-                 show_default=True, envvar="AICITY_DOWNLOAD_TIMEOUT", show_envvar=True,
-                 help="Seconds to wait for an answer."),
-    click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
-                 default=Tuning.log_level, show_default=True, envvar="AICITY_LOG_LEVEL",
-                 show_envvar=True, help="The crawler's log level."),
+    tuning_option("--cooldown", click.FloatRange(min=0), "AICITY_BAIDU_COOLDOWN",
+                  "Seconds an account rests after 10001 (blocked)."),
+    tuning_option("--abnormal-backoff", click.FloatRange(min=0), "AICITY_BAIDU_BACKOFF",
+                  "First back-off in seconds after 10018 (abnormal access), doubling."),
+    tuning_option("--abnormal-retries", click.IntRange(min=0), "AICITY_BAIDU_ABNORMAL_RETRIES",
+                  "New Cipher-Texts tried for one request before backing off."),
+    tuning_option("--max-wait", click.FloatRange(min=0), "AICITY_BAIDU_MAX_WAIT",
+                  "Seconds to wait for a parked account before giving up."),
+    tuning_option("--token-streak", click.IntRange(min=1), "AICITY_BAIDU_TOKEN_STREAK",
+                  "10018 answers in a row that mean the Cipher-Text itself is refused."),
+    tuning_option("--unreachable-streak", click.IntRange(min=1), "AICITY_BAIDU_UNREACHABLE_STREAK",
+                  "Connection failures in a row that mean the server is gone."),
+    tuning_option("--unconfirmed-tries", click.IntRange(min=1), "AICITY_UNCONFIRMED_TRIES",
+                  "Answers an empty last day needs before it is accepted as missing..."),
+    tuning_option("--unconfirmed-days", click.FloatRange(min=0), "AICITY_UNCONFIRMED_DAYS",
+                  "...over at least this many days."),
+    tuning_option("--download-timeout", click.IntRange(min=1), "AICITY_DOWNLOAD_TIMEOUT",
+                  "Seconds to wait for an answer."),
+    tuning_option("--log-level", click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+                  "AICITY_LOG_LEVEL", "The crawler's log level."),
 )
 SITE_NAMES = {"base_url", "delay", "cipher_file", "cipher_key", "cipher_t0", "cipher_version",
               "publish_hour", "lag_days", "cookies_file", "cookies_text", "daily_budget"}
-TUNING_NAMES = {"cooldown", "abnormal_backoff", "abnormal_retries", "max_wait", "token_streak",
-                "unreachable_streak", "unconfirmed_tries", "unconfirmed_days",
-                "download_timeout", "log_level"}
+TUNING_NAMES = {f.name for f in dataclasses.fields(Tuning)}
 
 
 def with_options(options):

@@ -42,27 +42,19 @@ class DatabaseLock:
         from aicity.db import postgres, store
         self.db = store.connect(self.url)
         if not self.db.try_lock(postgres.NIGHTLY_LOCK):
-            holder = self._note() or "unknown"
+            holder = store.crawl_state(self.db, self.NOTE) or "unknown"
             self.db.close()
             raise LockHeld(f"another run holds the nightly lock in {store.shown(self.url)} "
                            f"({holder})")
-        self.took_over = self._note()
+        self.took_over = store.crawl_state(self.db, self.NOTE)
         since = datetime.now(SHANGHAI).isoformat(timespec="seconds")
-        self._set_note(f"pid {os.getpid()} on {socket.gethostname()} since {since}")
+        store.set_crawl_state(self.db, self.NOTE,
+                              f"pid {os.getpid()} on {socket.gethostname()} since {since}")
         return self
 
-    def _note(self) -> str:
-        row = self.db.execute("SELECT value FROM crawl_state WHERE key = ?",
-                              [self.NOTE]).fetchone()
-        return row[0] if row else ""
-
-    def _set_note(self, text: str) -> None:
-        self.db.execute("INSERT INTO crawl_state(key, value) VALUES (?, ?) ON CONFLICT(key) "
-                        "DO UPDATE SET value = excluded.value", [self.NOTE, text])
-
     def __exit__(self, *exc):
-        from aicity.db import postgres
-        self.db.execute("DELETE FROM crawl_state WHERE key = ?", [self.NOTE])
+        from aicity.db import postgres, store
+        store.set_crawl_state(self.db, self.NOTE, None)
         self.db.unlock(postgres.NIGHTLY_LOCK)
         self.db.close()
 

@@ -133,22 +133,14 @@ class PieceQueue:
             for _ in range(n):
                 pipe.lmove(self.key("pending"), self.my_leases, "LEFT", "RIGHT")
             raw = [d for d in pipe.execute() if d is not None]
-        out = []
-        for data in raw:
-            out.append((data, piece_from_json(data)))
+        out = [(data, piece_from_json(data)) for data in raw]
         if self.still_missing is not None and out:
-            kept = []
+            missing = set(self.still_missing([piece for _, piece in out]))
             for data, piece in out:
-                missing = self.still_missing([piece])
-                if missing:
-                    # only the keywords still missing are asked for
-                    kws = tuple(k for p in missing for k in p.keywords)
-                    kept.append((data, Piece(piece.region, piece.start, piece.end, kws,
-                                             recent=piece.recent)))
-                else:
+                if piece not in missing:
                     self.done(data)
                     self.skipped_count += 1
-            out = kept
+            out = [(data, piece) for data, piece in out if piece in missing]
         self.taken_count += len(out)
         return out
 

@@ -90,18 +90,14 @@ class QueuedSearchIndexSpider(RedisMixin, SearchIndexSpider):
         q.requeue_dead()
         if not self.open_requests and q.drop_own():
             logger.warning("pieces left held with no request open were acknowledged")
-        scheduled = 0
-        for request in self.next_requests():
-            self.crawler.engine.crawl(request)
-            scheduled += 1
-        if scheduled or q.pending() or q.held_elsewhere():
+        self.schedule_next_requests()                # RedisMixin: take a batch, crawl it
+        if self.open_requests or q.pending() or q.held_elsewhere():
             raise DontCloseSpider                    # more work, or others may hand some back
 
     def _top_up(self):
         if len(self.open_requests) < self.redis_batch_size // 2 and \
                 not self.crawler.stats.get_value("aicity/stopped"):
-            for request in self.next_requests():
-                self.crawler.engine.crawl(request)
+            self.schedule_next_requests()
 
     # --- requests of a piece -------------------------------------------------------------
     def _within(self, lease, outputs):

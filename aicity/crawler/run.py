@@ -390,21 +390,21 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
     result.stopped = stopped
     result.stopped_cause = stats.get("aicity/stopped_cause", "")
     result.source = stats.get("aicity/source") or host_source
+    if kind == "index":
+        result.unindexed = sorted(store.unindexed(db, terms))
+        result.waiting_days = int(stats.get("aicity/unconfirmed_days", 0))
     if piece_queue is not None:
+        # what is left of a shared plan is the queue's to say, not this worker's
         result.queue.update({k.rsplit("/", 1)[1]: int(v) for k, v in stats.items()
                              if k.startswith("aicity/queue/")})
         result.queue["pending"] = piece_queue.pending()
-        result.unindexed = sorted(store.unindexed(db, terms))
-        result.waiting_days = int(stats.get("aicity/unconfirmed_days", 0))
     elif kind == "index":
-        result.unindexed = sorted(store.unindexed(db, terms))
         # What tonight's plan still lacks, not counting keywords Baidu does not index nor
         # empty days waiting to be confirmed (later runs ask for those again).
         gone = set(result.unindexed)
         tonight = [Piece(p.region, p.start, p.end, tuple(k for k in p.keywords if k not in gone))
                    for p in pieces]
         result.remaining_pieces = len(still_missing(db, [p for p in tonight if p.keywords]))
-        result.waiting_days = int(stats.get("aicity/unconfirmed_days", 0))
     if kind == "snapshot":
         after = city_snapshot_plan(db, terms, codes, end_day, None, window=(snap.start, snap.end))
         asked = set(snap.calls)

@@ -124,7 +124,7 @@ class PostgresDatabase:
         self.conn = _Connection(raw)
 
     def execute(self, sql: str, params=None):
-        return self.conn.execute(sql, params if params is not None else ())
+        return self.conn.execute(sql, params)
 
     def query(self, sql: str, params=None):
         cur = self.execute(sql, params)

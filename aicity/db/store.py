@@ -606,6 +606,21 @@ def unconfirmed_frame(db: Database, accepted: bool | None = None) -> pd.DataFram
 
 # --- the crawl's own state -------------------------------------------------------------------
 
+def crawl_state(db: Database, key: str) -> str:
+    """A value the crawl or the nightly job keeps ('' when there is none)."""
+    row = db.execute("SELECT value FROM crawl_state WHERE key = ?", [key]).fetchone()
+    return row[0] if row else ""
+
+
+def set_crawl_state(db: Database, key: str, value: str | None) -> None:
+    """Keep a value, or forget it (None)."""
+    if value is None:
+        db.execute("DELETE FROM crawl_state WHERE key = ?", [key])
+    else:
+        db.execute("INSERT INTO crawl_state(key, value) VALUES (?, ?) ON CONFLICT(key) "
+                   "DO UPDATE SET value = excluded.value", [key, value])
+
+
 def crawl_salt(db: Database) -> str:
     """This database's salt for account keys (made once, kept)."""
     row = db.execute("SELECT value FROM crawl_state WHERE key = 'account_salt'").fetchone()
@@ -838,4 +853,5 @@ __all__ = [
     "set_run_source", "keyword_aliases", "DatabaseProblem", "integrity_problem",
     "anomalies_frame", "AicityDatabase", "BUSY_TIMEOUT", "run_detail", "last_run_start",
     "taxonomy_terms", "frame", "is_server", "shown", "storage_errors", "size_bytes",
+    "crawl_state", "set_crawl_state",
 ]
