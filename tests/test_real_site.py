@@ -309,6 +309,27 @@ def test_judge_keeps_blank_and_trailing_empty_days_unconfirmed_until_accepted():
         ("2026-11-19", RECENT_END, True), ("2026-11-20", RECENT_END, False)]
 
 
+def test_the_emulated_world_answers_any_range_alike_and_provinces_sum_their_cities():
+    # Draws come in blocks of days, each from its own stream: a range across a block boundary
+    # must read the same as its two halves, and an aggregate the sum of its cities.
+    world = World(default_registry(), {"人工智能": ("basic", "")}, seed=SEED,
+                  latest=date(2018, 5, 1))
+    whole = world.series("人工智能", CHENGDU, date(2011, 12, 1), date(2013, 2, 1))
+    parts = np.concatenate([world.series("人工智能", CHENGDU, date(2011, 12, 1),
+                                         date(2012, 6, 30)),
+                            world.series("人工智能", CHENGDU, date(2012, 7, 1),
+                                         date(2013, 2, 1))])
+    assert len(whole) == 429 and np.array_equal(whole, parts, equal_nan=True)
+    sichuan = world.by_code[CHENGDU].province
+    cities = [c.code for c in world.cities if c.province == sichuan]
+    span = (date(2011, 12, 1), date(2013, 2, 1))
+    total = sum(np.nan_to_num(world.series("人工智能", c, *span)) for c in cities)
+    assert np.array_equal(world.series("人工智能", world.provinces[sichuan].code, *span), total)
+    pc = sum(np.nan_to_num(world.series("人工智能", c, *span, device="pc")) for c in cities)
+    assert np.array_equal(world.series("人工智能", world.provinces[sichuan].code, *span,
+                                       device="pc"), pc)
+
+
 def test_the_emulated_history_does_not_change_when_a_day_is_published():
     words = {"人工智能": ("basic", ""), "深度学习": ("professional", "")}
     before = World(default_registry(), words, seed=SEED, latest=date(2017, 3, 1))

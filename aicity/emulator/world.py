@@ -41,9 +41,10 @@ WEEKLY = {"basic": [1.0, 1.0, 1.0, 0.99, 0.96, 0.9, 0.92],
 THRESHOLD = 8
 SCALE = 5.0  # puts 人工智能 near 20,000 a day nationally in 2017
 MISSING_RATE = 0.002
-# Random draws come in fixed blocks of days from one stream, and random events fall in a
-# fixed span: publishing a new day must not rewrite history (one stream over start..latest
-# would shift every draw when `latest` moves).
+# Random draws come in fixed blocks of days, each block from a stream of its own, and random
+# events fall in a fixed span: publishing a new day must not rewrite history (one stream over
+# start..latest would shift every draw when `latest` moves), and an answer for one year draws
+# one or two blocks instead of every block since 2011.
 BLOCK_DAYS = 366
 EVENT_SPAN_DAYS = 7300
 
@@ -165,9 +166,19 @@ class World:
             hit = self._affinities[category, group] = rng.lognormal(0.0, 0.35, len(self.cities))
         return hit
 
-    def _city_series(self, keyword: str, code: int) -> tuple[np.ndarray, np.ndarray]:
-        """(values as float with NaN for an empty day, pc share per day) over the whole span."""
-        return _city_series_cached(self, keyword, code)
+    def _city_series(self, keyword: str, code: int, lo: int, hi: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """(values as float32 with NaN for an empty day, pc) for day indexes lo..hi."""
+        blocks = [_city_block(self, keyword, code, b)
+                  for b in range(lo // BLOCK_DAYS, hi // BLOCK_DAYS + 1)]
+        return _days(blocks, lo, hi)
+
+    def _aggregate_series(self, keyword: str, code: int, lo: int, hi: int
+                          ) -> tuple[np.ndarray, np.ndarray]:
+        """(all, pc) of a province or the nation for day indexes lo..hi."""
+        blocks = [_aggregate_block(self, keyword, b)[code]
+                  for b in range(lo // BLOCK_DAYS, hi // BLOCK_DAYS + 1)]
+        return _days(blocks, lo, hi)
 
     def _pc_share(self) -> np.ndarray:
         if self._pc is None:
@@ -184,14 +195,14 @@ class World:
             return np.array([], dtype=float)
         place = self.by_code[code]
         if place.level == "city":
-            values, pc = self._city_series(keyword, code)
-            total = values[lo:hi + 1].astype(float)
+            values, pc = self._city_series(keyword, code, lo, hi)
+            total = values.astype(float)
             empty = np.isnan(total)
             total = np.nan_to_num(total)
-            pc_total = np.nan_to_num(pc[lo:hi + 1].astype(float))
+            pc_total = np.nan_to_num(pc.astype(float))
         else:
-            sums = _aggregates_cached(self, keyword)
-            total, pc_total = (a[lo:hi + 1].astype(float) for a in sums[code])
+            total, pc_total = (a.astype(float)
+                               for a in self._aggregate_series(keyword, code, lo, hi))
             empty = np.zeros(hi - lo + 1, dtype=bool)
         if device == "pc":
             out = pc_total
@@ -232,20 +243,53 @@ class World:
         return out
 
 
-@lru_cache(maxsize=128)
-def _aggregates_cached(world: World, keyword: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """National and provincial sums of a keyword (all, pc) over the whole span, computed once:
-    a national answer would otherwise sum 364 city series on every request."""
+def _days(blocks: list[tuple[np.ndarray, np.ndarray]], lo: int, hi: int
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Days lo..hi out of consecutive blocks, the first of which holds day lo."""
+    skip = lo % BLOCK_DAYS
+    n = hi - lo + 1
+    if len(blocks) == 1:
+        values, pc = blocks[0]
+        return values[skip:skip + n], pc[skip:skip + n]
+    return tuple(np.concatenate([b[j] for b in blocks])[skip:skip + n] for j in range(2))
+
+
+# A block is 366 days of one series (3 KB): 32,768 of them hold a year of every city and
+# keyword of the registry (about 100 MB at most).
+@lru_cache(maxsize=32768)
+def _city_block(world: World, keyword: str, code: int, block: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    lo = block * BLOCK_DAYS
+    hi = min(world.days, lo + BLOCK_DAYS)
+    i = world._city_index[code]
+    national = world.profile(keyword)[lo:hi]
+    affinity = world._group_affinity(keyword)[i]
+    noise, gaps, pc_noise = _draws(world.seed, keyword, code, block, hi - lo)
+    raw = national * world.city_share[i] * affinity * noise * SCALE
+    values = np.round(raw)
+    values[values < THRESHOLD] = 0.0
+    values[gaps < MISSING_RATE] = np.nan
+    pc = np.round(np.nan_to_num(values) * world._pc_share()[lo:hi] * pc_noise)
+    pc = np.minimum(pc, np.nan_to_num(values))
+    return values.astype(np.float32), pc.astype(np.float32)
+
+
+@lru_cache(maxsize=4096)
+def _aggregate_block(world: World, keyword: str, block: int
+                     ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """National and provincial sums of a keyword (all, pc) over one block, computed once: a
+    national answer would otherwise sum 364 city series on every request."""
     out = {}
-    national = np.zeros(world.days)
-    national_pc = np.zeros(world.days)
+    n = min(world.days, (block + 1) * BLOCK_DAYS) - block * BLOCK_DAYS
+    national = np.zeros(n)
+    national_pc = np.zeros(n)
     for name, codes in world._province_cities.items():
-        total = np.zeros(world.days)
-        pc_total = np.zeros(world.days)
+        total = np.zeros(n)
+        pc_total = np.zeros(n)
         for c in codes:
-            values, pc = world._city_series(keyword, c)
+            values, pc = _city_block(world, keyword, c, block)
             total += np.nan_to_num(values)
-            pc_total += np.nan_to_num(pc)
+            pc_total += pc
         out[world.provinces[name].code] = (total.astype(np.float32), pc_total.astype(np.float32))
         national += total
         national_pc += pc_total
@@ -253,25 +297,9 @@ def _aggregates_cached(world: World, keyword: str) -> dict[int, tuple[np.ndarray
     return out
 
 
-@lru_cache(maxsize=4096)
-def _city_series_cached(world: World, keyword: str, code: int) -> tuple[np.ndarray, np.ndarray]:
-    i = world._city_index[code]
-    national = world.profile(keyword)
-    affinity = world._group_affinity(keyword)[i]
-    noise, gaps, pc_noise = _draws(world.seed, keyword, code, world.days)
-    raw = national * world.city_share[i] * affinity * noise * SCALE
-    values = np.round(raw)
-    values[values < THRESHOLD] = 0.0
-    values[gaps < MISSING_RATE] = np.nan
-    pc = np.round(np.nan_to_num(values) * world._pc_share() * pc_noise)
-    pc = np.minimum(pc, np.nan_to_num(values))
-    return values.astype(np.float32), pc.astype(np.float32)
-
-
-def _draws(seed: int, keyword: str, code: int, days: int):
-    """(noise, gap draws, pc noise) for `days` days, drawn block by block from one stream, so
-    a longer world only appends blocks and never changes the days before."""
-    rng = np.random.default_rng([seed, 5, _stable_int(keyword), code])
-    parts = [(rng.lognormal(0.0, 0.12, BLOCK_DAYS), rng.random(BLOCK_DAYS),
-              rng.lognormal(0.0, 0.05, BLOCK_DAYS)) for _ in range(-(-days // BLOCK_DAYS))]
-    return tuple(np.concatenate([p[j] for p in parts])[:days] for j in range(3))
+def _draws(seed: int, keyword: str, code: int, block: int, days: int):
+    """(noise, gap draws, pc noise) for the first `days` days of a block: each block is a
+    stream of its own, always drawn in full, so a longer world never changes a day before."""
+    rng = np.random.default_rng([seed, 5, _stable_int(keyword), code, block])
+    return (rng.lognormal(0.0, 0.12, BLOCK_DAYS)[:days], rng.random(BLOCK_DAYS)[:days],
+            rng.lognormal(0.0, 0.05, BLOCK_DAYS)[:days])
