@@ -17,6 +17,24 @@ D = date.fromisoformat
 
 def test_decoded_empty_items_are_missing_not_zero():
     assert proto.parse_values("5,,0,7") == [5, None, 0, 7]
+    assert proto.parse_values("5, ,7.6,") == [5, None, 8, None]
+    with pytest.raises(proto.ProtocolError, match="'x'"):
+        proto.parse_values("5,,x")
+
+
+def test_scrapy_logs_each_response_and_item_only_when_the_log_shows_debug():
+    from scrapy.http import Request, Response
+    from scrapy.utils.test import get_crawler
+
+    from aicity.crawler.logformatter import QuietLogFormatter
+    request = Request("http://127.0.0.1/api")
+    response = Response(request.url, request=request)
+    quiet = QuietLogFormatter.from_crawler(get_crawler(settings_dict={"LOG_LEVEL": "WARNING"}))
+    assert quiet.crawled(request, response, None) is None
+    assert quiet.scraped({"a": 1}, response, None) is None
+    loud = QuietLogFormatter.from_crawler(get_crawler(settings_dict={"LOG_LEVEL": "DEBUG"}))
+    assert "Crawled" in loud.crawled(request, response, None)["msg"]
+    assert "Scraped" in loud.scraped({"a": 1}, response, None)["msg"]
 
 
 def test_word_param_is_a_list_of_series_of_term_objects():

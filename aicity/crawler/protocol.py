@@ -57,6 +57,11 @@ def parse_values(decoded: str, expected: int | None = None) -> list[int | None]:
         return list(map(int, parts))
     except ValueError:
         pass
+    try:
+        # the next most usual: whole numbers and a few empty days (a year of a small city)
+        return [int(item) if item else None for item in parts]
+    except ValueError:
+        pass
     out: list[int | None] = []
     for item in parts:
         item = item.strip()

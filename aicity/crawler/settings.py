@@ -18,6 +18,7 @@ COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 LOG_LEVEL = "WARNING"
+LOG_FORMATTER = "aicity.crawler.logformatter.QuietLogFormatter"
 
 AICITY_DB = "aicity.db"
 AICITY_COOKIES: list[str] = []            # one cookie string per account
