@@ -112,12 +112,6 @@ def domain_errors(fn):
         from aicity.vocabulary import DateError
         from aicity.analysis.queries import NoResults
         import sqlite3
-        server_errors: tuple = ()
-        try:
-            import psycopg
-            server_errors = (psycopg.Error,)
-        except ImportError:
-            pass
         try:
             return fn(*args, **kwargs)
         except (ImportFailed, RegionError, TaxonomyError, store.NotInitialised,
@@ -128,7 +122,7 @@ def domain_errors(fn):
             where = kwargs.get("db_path") or store.db_path(None)
             raise click.ClickException(f"database {where}: {err}; if it is damaged, restore "
                                        f"it from a backup") from None
-        except server_errors as err:
+        except store.server_errors() as err:   # evaluated only when something is raised
             where = store.shown(kwargs.get("db_path") or store.db_path(None))
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise click.ClickException(f"database {where}: {first}") from None

@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import socket
+import sys
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -130,17 +131,17 @@ def connect(path: str | os.PathLike | None = None, *, create: bool = False,
     return db
 
 
+def server_errors() -> tuple[type[BaseException], ...]:
+    """PostgreSQL's errors, once psycopg is loaded: a process that never connected to a server
+    cannot raise them, and importing psycopg to find out would cost every command 0.15 s."""
+    psycopg = sys.modules.get("psycopg")
+    return (psycopg.Error,) if psycopg is not None else ()
+
+
 def storage_errors() -> tuple[type[BaseException], ...]:
     """What a failed read or write raises on either engine (and the disk under SQLite)."""
     import sqlite3
-    errors: list[type[BaseException]] = [sqlite3.Error, OSError]
-    try:
-        import psycopg
-    except ImportError:
-        pass
-    else:
-        errors.append(psycopg.Error)
-    return tuple(errors)
+    return (sqlite3.Error, OSError, *server_errors())
 
 
 def integrity_problem(db: Database) -> str:
