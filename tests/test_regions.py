@@ -148,3 +148,14 @@ def test_regions_answers_without_pandas_exactly_as_the_frame_printer_did(db_path
     result = run(*args)
     assert result.exit_code == 0
     assert result.stdout == expected.getvalue() and len(frame) > 300
+
+
+def test_a_command_on_sqlite_loads_neither_psycopg_nor_statsmodels_nor_scrapy(db_path):
+    import subprocess
+    import sys
+    code = ("import sys\nfrom aicity.cli import cli\n"
+            f"cli(['--db', {str(db_path)!r}, 'regions', '--format', 'csv'], obj={{}}, "
+            "standalone_mode=False)\n"
+            "print(sorted(m for m in ('psycopg', 'statsmodels', 'scrapy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("code,name,") and out.stdout.splitlines()[-1] == "[]"
