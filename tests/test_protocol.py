@@ -156,3 +156,13 @@ def test_cookies_from_env_text_and_file(tmp_path):
     path = tmp_path / "cookies.txt"
     path.write_text("BDUSS=x; BAIDUID=y\n", encoding="utf-8")
     assert load_cookies(path=path) == ["BDUSS=x; BAIDUID=y"]
+
+
+def test_the_emulator_enciphers_what_the_crawler_deciphers_small_large_and_empty():
+    import numpy as np
+
+    from aicity.emulator import wire
+    key = "abcdefghijklmno0123456789,.-+%"
+    values = [0, 5, None, 70_000, 65_535, 65_536, 123, None]
+    text = wire.encrypt_numbers(np.array([np.nan if v is None else v for v in values]), key)
+    assert proto.parse_values(proto.decode(text, key)) == values
