@@ -614,3 +614,23 @@ def test_the_english_briefing_names_places_in_english(national_db, tmp_path):
     assert all("Chengdu-Chongqing" in c for c in frame["cluster"])
     text = "".join(frame[c].str.cat() for c in ("region", "province", "cluster", "tier_2017"))
     assert not any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def test_a_block_after_a_bare_statement_is_committed_not_left_as_a_savepoint(db_path):
+    # Python's sqlite3 opens a transaction for a bare INSERT and leaves it open; a later
+    # atomic() block once became a savepoint inside it, and close() rolled everything back.
+    db = store.connect(db_path)
+    run = store.start_run(db, "import", "test")           # a bare INSERT
+    kw = store.keyword_ids(db, ["人工智能"])["人工智能"]
+    with db.atomic():
+        store.upsert_observations(db, [(kw, 97, "all", "day", "2017-01-01", 5, "test", "", run.id)])
+        store.finish_run(db, run, "ok", 1)
+    with db.atomic():
+        with db.atomic():                                  # nested: still one transaction
+            store.upsert_observations(db, [(kw, 97, "all", "day", "2017-01-02", 6, "test", "",
+                                            run.id)])
+    db.close()
+    db = store.connect(db_path)
+    assert db.execute("SELECT status FROM runs WHERE id = ?", [run.id]).fetchone()[0] == "ok"
+    assert db.execute("SELECT count(*) FROM observations").fetchone()[0] == 2
+    db.close()

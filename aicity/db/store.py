@@ -70,14 +70,25 @@ class AicityDatabase(Database):
     """
 
     dialect = "sqlite"
+    _atomic_depth = 0
 
     @contextlib.contextmanager
     def atomic(self):
-        if self.conn.in_transaction:   # nested: a savepoint, as sqlite-utils does
-            with super().atomic():
-                yield self
+        if self._atomic_depth:   # nested: a savepoint, as sqlite-utils does
+            self._atomic_depth += 1
+            try:
+                with super().atomic():
+                    yield self
+            finally:
+                self._atomic_depth -= 1
             return
+        if self.conn.in_transaction:
+            # A statement run outside atomic() left the transaction Python's sqlite3 opened for
+            # it: that statement is done, so commit it. Taken as a savepoint instead, this block
+            # would be committed by nobody, and close() would roll it back without a word.
+            self.conn.commit()
         self.conn.execute("BEGIN IMMEDIATE")
+        self._atomic_depth = 1
         try:
             yield self
         except BaseException:
@@ -89,6 +100,8 @@ class AicityDatabase(Database):
             except BaseException:
                 self.rollback()
                 raise
+        finally:
+            self._atomic_depth = 0
 
 
 # Seconds a writer waits for another writer before giving up. The nightly job, an analyst's
