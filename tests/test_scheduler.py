@@ -151,3 +151,30 @@ def test_a_small_demo_runs_end_to_end_and_labels_its_data_simulated(tmp_path):
         assert db.execute("SELECT count(*) FROM components").fetchone()[0] > 0
     finally:
         db.close()
+
+
+def test_a_demo_of_twenty_regions_crawls_with_two_crawlers_into_one_database(tmp_path):
+    from aicity.db.regions import default_registry
+    from aicity.demo import crawl_parts
+    codes = [str(r.code) for r in default_registry().filter(level="city")][:20]
+    assert crawl_parts(codes[:19]) == [codes[:19]]          # small: one crawler
+    halves = crawl_parts(codes)
+    assert sorted(halves[0] + halves[1], key=codes.index) == codes and len(halves[0]) == 10
+    out = tmp_path / "demo"
+    proc = subprocess.run([sys.executable, "-m", "aicity", "demo", "--out", str(out), "--regions",
+                           ",".join(codes), "--days", "30"], capture_output=True, text=True,
+                          cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=400)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "2 crawlers" in proc.stderr
+    db = store.connect(out / "aicity.db")
+    try:
+        runs = db.execute("SELECT count(*), sum(status = 'ok') FROM runs WHERE kind = 'collect'"
+                          ).fetchone()
+        assert runs[0] >= 2 and runs[0] == runs[1]
+        waiting = db.execute("SELECT count(*) FROM unconfirmed WHERE accepted_at IS NULL"
+                             ).fetchone()[0]
+        stored = db.execute("SELECT count(*) FROM observations").fetchone()[0]
+        assert stored + waiting == 20 * 112 * 30
+        assert db.execute("SELECT count(DISTINCT region) FROM coverage").fetchone()[0] == 20
+    finally:
+        db.close()
