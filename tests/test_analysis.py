@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aicity.analysis.decompose import DecomposeConfig, decompose, robust_anomalies
+from aicity.analysis.decompose import (DecomposeConfig, decompose, decompose_many,
+                                       robust_anomalies)
 from aicity.analysis.demand import demand_types
 from aicity.analysis.growth import growth_table, movers, tier_movement
 from aicity.analysis.indices import dimension_values, normalise, period_values
@@ -79,6 +80,20 @@ def test_yearly_component_only_kept_when_it_pays_off():
     assert "yearly seasonality kept" in kept.note
     assert np.allclose(kept.adjusted, with_year - kept.seasonal)  # yearly stays in adjusted
     assert "yearly seasonality dropped" in decompose(planted(800), "day", yearly=True).note
+
+
+def test_a_series_near_the_floor_flags_its_spike_not_its_rounding():
+    # A small city under Baidu's floor: 0 on most days, 8 or 9 on a few. The robust z-score
+    # alone called every such day a spike; a spike must also be 10 points off.
+    rng = np.random.default_rng(3)
+    values = np.round(6 * rng.lognormal(0, 0.12, 3 * 365))
+    values[values < 8] = 0
+    values[500] += 60
+    batched = decompose_many([values, values.copy()])
+    for d in (decompose(values), *batched):
+        assert d.anomalies[500] and d.anomalies.sum() <= 3
+    loose = decompose(values, config=DecomposeConfig(anomaly_min_excess=0))
+    assert loose.anomalies.sum() > 100     # what the floor removes
 
 
 def test_robust_anomalies_ignore_a_flat_series():

@@ -51,6 +51,10 @@ class DecomposeConfig:
     refit_outliers: bool = False
     max_missing: float = 0.5
     anomaly_threshold: float = 3.5
+    # A spike must also stand this many index points off the usual residual. Near Baidu's floor
+    # (values under about 10) the robust z-score alone flagged 7% of all days of a national
+    # analysis, 86% of its anomalies, with a mean excess of 1.6 points: rounding, not news.
+    anomaly_min_excess: float = 10.0
 
     def stl_kwargs(self) -> dict:
         return dict(seasonal=self.seasonal, robust=self.robust, seasonal_jump=self.seasonal_jump,
@@ -76,8 +80,10 @@ class Decomposition:
         return out
 
 
-def robust_anomalies(resid: np.ndarray, threshold: float = 3.5) -> np.ndarray:
-    """Residuals beyond `threshold` robust z-scores (median and 1.4826 × MAD): news spikes."""
+def robust_anomalies(resid: np.ndarray, threshold: float = 3.5, min_excess: float = 0.0
+                     ) -> np.ndarray:
+    """Residuals beyond `threshold` robust z-scores (median and 1.4826 × MAD) and at least
+    `min_excess` off the median: news spikes."""
     ok = ~np.isnan(resid)
     out = np.zeros(len(resid), dtype=bool)
     if ok.sum() < 8:
@@ -86,7 +92,8 @@ def robust_anomalies(resid: np.ndarray, threshold: float = 3.5) -> np.ndarray:
     mad = 1.4826 * np.median(np.abs(resid[ok] - med))
     if mad == 0:
         return out
-    out[ok] = np.abs(resid[ok] - med) / mad > threshold
+    excess = np.abs(resid[ok] - med)
+    out[ok] = (excess / mad > threshold) & (excess >= min_excess)
     return out
 
 
@@ -104,7 +111,8 @@ def row_nanmedian(matrix: np.ndarray) -> np.ndarray:
     return med
 
 
-def robust_anomalies_rows(resid: np.ndarray, threshold: float = 3.5) -> np.ndarray:
+def robust_anomalies_rows(resid: np.ndarray, threshold: float = 3.5, min_excess: float = 0.0
+                          ) -> np.ndarray:
     """`robust_anomalies` for each row of a matrix at once (NaN = missing)."""
     ok = ~np.isnan(resid)
     out = np.zeros(resid.shape, dtype=bool)
@@ -115,7 +123,8 @@ def robust_anomalies_rows(resid: np.ndarray, threshold: float = 3.5) -> np.ndarr
     med = row_nanmedian(r)
     mad = 1.4826 * row_nanmedian(np.abs(r - med))
     with np.errstate(invalid="ignore", divide="ignore"):
-        flagged = np.abs(r - med) / np.where(mad == 0, np.nan, mad) > threshold
+        excess = np.abs(r - med)
+        flagged = (excess / np.where(mad == 0, np.nan, mad) > threshold) & (excess >= min_excess)
     out[enough] = flagged & (mad != 0)
     return out
 
@@ -170,12 +179,14 @@ def decompose(values: np.ndarray, granularity: str = "day",
         return Decomposition(trend, np.zeros(n), resid,
                              note=f"short: {n} {granularity}s, under two {what} cycles; "
                                   f"trend only",
-                             anomalies=robust_anomalies(resid, config.anomaly_threshold))
+                             anomalies=robust_anomalies(resid, config.anomaly_threshold,
+                                                        config.anomaly_min_excess))
     STL = _stl()
     res = STL(filled, period=period, **config.stl_kwargs()).fit()
     trend, seasonal, resid = res.trend, res.seasonal, res.resid
     if config.refit_outliers:
-        candidates = robust_anomalies(np.asarray(resid), config.anomaly_threshold)
+        candidates = robust_anomalies(np.asarray(resid), config.anomaly_threshold,
+                                      config.anomaly_min_excess)
         if candidates.any():
             cleaned = _same_weekday_median(filled, candidates, period)
             res = STL(cleaned, period=period, **config.stl_kwargs()).fit()
@@ -200,7 +211,8 @@ def decompose(values: np.ndarray, granularity: str = "day",
     if missing.any():
         note += f"; {int(missing.sum())} missing {granularity}s interpolated for the fit"
     return Decomposition(trend, seasonal, resid, yearly=yearly_part, note=note,
-                         anomalies=robust_anomalies(resid, config.anomaly_threshold))
+                         anomalies=robust_anomalies(resid, config.anomaly_threshold,
+                                                    config.anomaly_min_excess))
 
 
 # --- many series at once: STL as a matrix -----------------------------------------------------
@@ -303,7 +315,8 @@ def decompose_many(series: list[np.ndarray], granularity: str = "day",
         resid = filled - trend - seasonal
         if config.refit_outliers:
             refit = []
-            flagged = robust_anomalies_rows(resid, config.anomaly_threshold)
+            flagged = robust_anomalies_rows(resid, config.anomaly_threshold,
+                                               config.anomaly_min_excess)
             for r in np.flatnonzero(flagged.any(axis=1)):
                 refit.append((r, _same_weekday_median(filled[r], flagged[r], key[1])))
             if refit:
@@ -313,7 +326,8 @@ def decompose_many(series: list[np.ndarray], granularity: str = "day",
                 resid[idx] = filled[idx] - trend[idx] - seasonal[idx]
         missing = np.isnan(observed)
         resid[missing] = np.nan
-        anomalies = robust_anomalies_rows(resid, config.anomaly_threshold)
+        anomalies = robust_anomalies_rows(resid, config.anomaly_threshold,
+                                               config.anomaly_min_excess)
         for r, i in enumerate(rows):
             note = "ok"
             if missing[r].any():
