@@ -76,11 +76,12 @@ def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 3
     n_regions = len(regions) if regions else len(store.default_registry().filter())
     n_keywords = len(default_taxonomy().unique_terms())
     rows = n_regions * n_keywords * days
-    # measured: about 40 bytes a simulated day in all (the compact row, its share of the
-    # decomposition's float32 arrays, aggregates and indexes; 650 MB for the full demo)
+    # measured: about 36 bytes a simulated day in all (the compact row, its share of the
+    # decomposition's float32 arrays, aggregates, anomalies and indexes; 580 MB for the full
+    # demo)
     click.echo(f"demo: {n_regions} regions x {n_keywords} keywords x {days} days = {rows:,} "
                f"simulated daily values; the output folder will take about "
-               f"{rows * 40 / 1e6:,.0f} MB", err=True)
+               f"{rows * 36 / 1e6:,.0f} MB", err=True)
     click.echo(f"[1/4] emulator: simulated Baidu Index on loopback (seed {seed}), "
                f"{start}..{last}", err=True)
     # The emulator refuses an expiring token now and then, as the site does; on loopback a
