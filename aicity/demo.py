@@ -165,6 +165,12 @@ def _collect_part(db_file: Path, access, tuning, start: date, last: date,
     return last_pass
 
 
+def crawler_start(parent: int) -> None:
+    """In each crawler process: die with the demo, even when it is killed outright, so no
+    crawler outlives it and writes on into its folder."""
+    die_with_parent(parent)()
+
+
 def _collect_in_parts(db_file: Path, access, tuning, start: date, last: date,
                       parts: list[list[str]], total: int) -> list:
     """Run the crawlers side by side, each in a process with its own accounts, into the one
@@ -178,7 +184,8 @@ def _collect_in_parts(db_file: Path, access, tuning, start: date, last: date,
     cookies = access.cookies
     shares = [replace(access, cookies=cookies[i::len(parts)]) for i in range(len(parts))]
     # spawn, not fork: this process may hold threads and locks of its own
-    with ProcessPoolExecutor(len(parts), mp_context=mp.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(len(parts), mp_context=mp.get_context("spawn"),
+                             initializer=crawler_start, initargs=(os.getpid(),)) as pool:
         futures = [pool.submit(_collect_part, db_file, share, tuning, start, last, part)
                    for share, part in zip(shares, parts)]
         db = store.connect(db_file)

@@ -634,3 +634,25 @@ def test_a_block_after_a_bare_statement_is_committed_not_left_as_a_savepoint(db_
     assert db.execute("SELECT status FROM runs WHERE id = ?", [run.id]).fetchone()[0] == "ok"
     assert db.execute("SELECT count(*) FROM observations").fetchone()[0] == 2
     db.close()
+
+
+DEMO_PARENT = textwrap.dedent("""
+    import multiprocessing as mp, os, signal, time
+    from concurrent.futures import ProcessPoolExecutor
+    from aicity.demo import crawler_start
+    if __name__ == "__main__":
+        with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"),
+                                 initializer=crawler_start, initargs=(os.getpid(),)) as pool:
+            print(pool.submit(os.getpid).result(), flush=True)
+            pool.submit(time.sleep, 600)          # busy, as a crawler is: not reading its queue
+            os.kill(os.getpid(), signal.SIGKILL)
+""")
+
+
+def test_the_demo_crawlers_die_with_a_killed_demo(tmp_path):
+    script = tmp_path / "parent.py"
+    script.write_text(DEMO_PARENT, encoding="utf-8")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert proc.returncode == -signal.SIGKILL
+    assert _wait_for_exit(int(proc.stdout.split()[0])), "a crawler outlived its demo"
