@@ -65,6 +65,11 @@ def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 3
     from aicity.emulator.process import running_emulator
     from aicity.keywords.taxonomy import default_taxonomy
 
+    if regions:
+        # resolved as collect resolves them, but now: a wrong name stops the demo before its
+        # folder, the emulator or a crawler is touched
+        registry = store.default_registry()
+        regions = [str(registry.resolve(r).code) for r in regions]
     out = Path(out)
     prepare_demo_dir(out)
     db_file = out / "aicity.db"

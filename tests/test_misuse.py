@@ -656,3 +656,11 @@ def test_the_demo_crawlers_die_with_a_killed_demo(tmp_path):
                           cwd=ROOT, timeout=60, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert proc.returncode == -signal.SIGKILL
     assert _wait_for_exit(int(proc.stdout.split()[0])), "a crawler outlived its demo"
+
+
+def test_a_demo_with_an_unknown_region_stops_before_it_starts(tmp_path):
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(cli, ["demo", "--out", str(out), "--regions", "成都,Atlantis"],
+                                obj={})
+    assert result.exit_code == 1 and "Atlantis" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not out.exists()
