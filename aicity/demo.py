@@ -65,11 +65,11 @@ def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 3
     from aicity.emulator.process import running_emulator
     from aicity.keywords.taxonomy import default_taxonomy
 
-    if regions:
-        # resolved as collect resolves them, but now: a wrong name stops the demo before its
-        # folder, the emulator or a crawler is touched
-        registry = store.default_registry()
-        regions = [str(registry.resolve(r).code) for r in regions]
+    # resolved as collect resolves them, but now: a wrong name stops the demo before its
+    # folder, the emulator or a crawler is touched
+    registry = store.default_registry()
+    codes = ([str(registry.resolve(r).code) for r in regions] if regions
+             else [str(r.code) for r in registry.filter()])
     out = Path(out)
     prepare_demo_dir(out)
     db_file = out / "aicity.db"
@@ -78,7 +78,7 @@ def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 3
     store.init_db(db_file, taxonomy=default_taxonomy())
     last = latest or latest_published()
     start = last - timedelta(days=days - 1)
-    n_regions = len(regions) if regions else len(store.default_registry().filter())
+    n_regions = len(codes)
     n_keywords = len(default_taxonomy().unique_terms())
     rows = n_regions * n_keywords * days
     # measured: about 36 bytes a simulated day in all (the compact row, its share of the
@@ -97,8 +97,7 @@ def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 3
         access = SiteAccess(base_url=url, delay=0, daily_budget=0,
                             cookies=tuple(f"BDUSS=demo-account-{i}"
                                           for i in range(DEMO_ACCOUNTS)))
-        parts = crawl_parts(list(regions) if regions else
-                            [str(r.code) for r in store.default_registry().filter()])
+        parts = crawl_parts(codes)
         click.echo(f"[2/4] collecting from {url} with the Scrapy crawler, pacing off"
                    + (f", {len(parts)} crawlers" if len(parts) > 1 else ""), err=True)
         t = time.monotonic()

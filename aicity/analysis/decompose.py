@@ -129,6 +129,12 @@ def robust_anomalies_rows(resid: np.ndarray, threshold: float = 3.5, min_excess:
     return out
 
 
+def _spikes(resid: np.ndarray, config: DecomposeConfig) -> np.ndarray:
+    """Anomalies by the config's thresholds, of one series or of each row of a matrix."""
+    flag = robust_anomalies_rows if resid.ndim == 2 else robust_anomalies
+    return flag(resid, config.anomaly_threshold, config.anomaly_min_excess)
+
+
 def _same_weekday_median(values: np.ndarray, where: np.ndarray, period: int,
                          cycles: int = 3) -> np.ndarray:
     """Replace flagged points by the median of the same phase in the `cycles` cycles around them,
@@ -179,14 +185,12 @@ def decompose(values: np.ndarray, granularity: str = "day",
         return Decomposition(trend, np.zeros(n), resid,
                              note=f"short: {n} {granularity}s, under two {what} cycles; "
                                   f"trend only",
-                             anomalies=robust_anomalies(resid, config.anomaly_threshold,
-                                                        config.anomaly_min_excess))
+                             anomalies=_spikes(resid, config))
     STL = _stl()
     res = STL(filled, period=period, **config.stl_kwargs()).fit()
     trend, seasonal, resid = res.trend, res.seasonal, res.resid
     if config.refit_outliers:
-        candidates = robust_anomalies(np.asarray(resid), config.anomaly_threshold,
-                                      config.anomaly_min_excess)
+        candidates = _spikes(np.asarray(resid), config)
         if candidates.any():
             cleaned = _same_weekday_median(filled, candidates, period)
             res = STL(cleaned, period=period, **config.stl_kwargs()).fit()
@@ -211,8 +215,7 @@ def decompose(values: np.ndarray, granularity: str = "day",
     if missing.any():
         note += f"; {int(missing.sum())} missing {granularity}s interpolated for the fit"
     return Decomposition(trend, seasonal, resid, yearly=yearly_part, note=note,
-                         anomalies=robust_anomalies(resid, config.anomaly_threshold,
-                                                    config.anomaly_min_excess))
+                         anomalies=_spikes(resid, config))
 
 
 # --- many series at once: STL as a matrix -----------------------------------------------------
@@ -315,8 +318,7 @@ def decompose_many(series: list[np.ndarray], granularity: str = "day",
         resid = filled - trend - seasonal
         if config.refit_outliers:
             refit = []
-            flagged = robust_anomalies_rows(resid, config.anomaly_threshold,
-                                               config.anomaly_min_excess)
+            flagged = _spikes(resid, config)
             for r in np.flatnonzero(flagged.any(axis=1)):
                 refit.append((r, _same_weekday_median(filled[r], flagged[r], key[1])))
             if refit:
@@ -326,8 +328,7 @@ def decompose_many(series: list[np.ndarray], granularity: str = "day",
                 resid[idx] = filled[idx] - trend[idx] - seasonal[idx]
         missing = np.isnan(observed)
         resid[missing] = np.nan
-        anomalies = robust_anomalies_rows(resid, config.anomaly_threshold,
-                                               config.anomaly_min_excess)
+        anomalies = _spikes(resid, config)
         for r, i in enumerate(rows):
             note = "ok"
             if missing[r].any():
