@@ -5,20 +5,24 @@ Domain errors become a one-line `Error: …` and exit status 1.
 """
 from __future__ import annotations
 
+import csv
 import dataclasses
 import functools
 import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import pandas as pd
 
 from aicity.db import store
 from aicity.crawler.config import PUBLISH_HOUR, SiteAccess, Tuning
 from aicity.db.regions import RegionError
 from aicity.vocabulary import DEVICES, DIMENSIONS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class AicityGroup(click.Group):
@@ -48,26 +52,49 @@ DAY = DayType()
 
 def emit(frame: pd.DataFrame, fmt: str, out=None) -> None:
     """Print a frame as an aligned table, CSV (UTF-8, header) or a JSON list of objects."""
+    emit_rows(*frame_rows(frame), fmt, out)
+
+
+def frame_rows(frame: pd.DataFrame) -> tuple[list[str], list[tuple]]:
+    """A frame's columns and rows of plain values (None for missing)."""
+    plain = frame.astype(object).where(frame.notna(), None)
+    return [str(c) for c in frame.columns], [
+        tuple(v.item() if hasattr(v, "item") and not isinstance(v, (str, bytes)) else v
+              for v in row) for row in plain.itertuples(index=False, name=None)]
+
+
+def emit_rows(columns: list[str], rows: list[tuple], fmt: str, out=None) -> None:
+    """Print rows of plain values (int, float, text, bool, None) as an aligned table, CSV
+    (UTF-8, header) or a JSON list of objects. No pandas: `aicity regions` and `aicity rank`
+    answer at once. Floats are rounded to DECIMALS (numpy's rounding, as a frame's round())."""
     out = out or sys.stdout
-    frame = rounded(frame)
+    rows = [tuple(_round(v, c) for v, c in zip(row, columns)) for row in rows]
     if fmt == "csv":
-        from aicity.analysis.export import neutralise
-        frame = frame.copy()
-        for col in frame.columns:
-            # pandas 3 keeps text in a string dtype, not object: check each column's kind
-            if not pd.api.types.is_numeric_dtype(frame[col]):
-                frame[col] = frame[col].map(neutralise)
-        frame.columns = [neutralise(str(c)) for c in frame.columns]
-        frame.to_csv(out, index=False, lineterminator="\n")
+        from aicity.analysis.cells import neutralise
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow([neutralise(c) for c in columns])
+        writer.writerows(["" if v is None else neutralise(v) for v in row] for row in rows)
     elif fmt == "json":
-        records = json.loads(frame.to_json(orient="records", force_ascii=False))
-        out.write(json.dumps(records, ensure_ascii=False, indent=1) + "\n")
+        out.write(json.dumps([dict(zip(columns, row)) for row in rows], ensure_ascii=False,
+                             indent=1) + "\n")
+    elif not rows:
+        out.write("(no rows)\n")
     else:
-        if frame.empty:
-            out.write("(no rows)\n")
-            return
-        shown = frame.astype(object).where(frame.notna(), "")
-        out.write(shown.to_string(index=False) + "\n")
+        # right-aligned, one space apart, floats to at most six decimals with room for a sign
+        # (the look of pandas' to_string, which these tables had before)
+        cells = [list(columns)] + [[_cell(v) for v in row] for row in rows]
+        widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+        out.write("\n".join(" ".join(text.rjust(w) for text, w in zip(r, widths))
+                             for r in cells) + "\n")
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        text = f"{value: .6f}".rstrip("0")
+        return text + "0" if text.endswith(".") else text
+    return str(value)
 
 
 # Every table shows numbers with the same decimals (coordinates keep the registry's six).
@@ -75,11 +102,11 @@ DECIMALS = 4
 KEEP_DECIMALS = {"lon": 6, "lat": 6}
 
 
-def rounded(frame: pd.DataFrame) -> pd.DataFrame:
-    floats = [c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])]
-    if not floats:
-        return frame
-    return frame.round({c: KEEP_DECIMALS.get(str(c), DECIMALS) for c in floats})
+def _round(value, column: str):
+    if isinstance(value, float):
+        import numpy as np
+        return float(np.round(value, KEEP_DECIMALS.get(column, DECIMALS)))
+    return value
 
 
 def format_option(fn):
@@ -107,14 +134,13 @@ def domain_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from aicity.db.importer import ImportFailed
         from aicity.keywords.taxonomy import TaxonomyError
         from aicity.vocabulary import DateError
-        from aicity.analysis.queries import NoResults
+        from aicity.analysis.selection import NoResults
         import sqlite3
         try:
             return fn(*args, **kwargs)
-        except (ImportFailed, RegionError, TaxonomyError, store.NotInitialised,
+        except (*import_errors(), RegionError, TaxonomyError, store.NotInitialised,
                 store.UnknownKeyword, DateError, NoResults, store.DatabaseProblem) as err:
             raise click.ClickException(str(err)) from None
         except sqlite3.DatabaseError as err:
@@ -133,6 +159,13 @@ def domain_errors(fn):
             raise click.ClickException(f"{name}{err.strerror or err}") from None
 
     return wrapper
+
+
+def import_errors() -> tuple[type[Exception], ...]:
+    """The importer's error, when the importer was used: loading it (and pandas with it) for
+    every command only to name an error it cannot raise cost 0.3 s."""
+    importer = sys.modules.get("aicity.db.importer")
+    return (importer.ImportFailed,) if importer else ()
 
 
 def label_source(db) -> None:
@@ -202,11 +235,12 @@ def regions(db_path, level, province, include_legacy, all_columns, fmt):
     Example: aicity regions --level city --format csv
     """
     db = open_db(db_path)
-    frame = store.regions_frame(store.registry(db), level=level, province=province,
-                                include_legacy=include_legacy)
+    columns, rows = store.region_rows(store.registry(db), level=level, province=province,
+                                      include_legacy=include_legacy)
     if not all_columns:
-        frame = frame[list(REGION_SHOWN)]
-    emit(frame, fmt)
+        keep = [columns.index(c) for c in REGION_SHOWN]
+        columns, rows = list(REGION_SHOWN), [tuple(r[i] for i in keep) for r in rows]
+    emit_rows(columns, rows, fmt)
 
 
 @cli.command(name="import")
@@ -638,7 +672,7 @@ def status(db_path, cookies_file, cookies_text, daily_budget, check, fmt):
     if check:
         rows.append(("integrity", store.integrity_problem(db) or "ok"))
     db.close()
-    emit(pd.DataFrame(rows, columns=["item", "value"]), fmt)
+    emit_rows(["item", "value"], rows, fmt)
 
 
 def describe_snapshot(result) -> str:
@@ -794,9 +828,17 @@ def rank(db_path, category, group, keyword, level, period, normalize, tiers, unc
 
     Example: aicity rank --dimension professional --period 2017 --top 10
     """
-    from aicity.analysis import queries
     _need_selection(category, keyword)
     db = open_db(db_path)
+    if basis == "series" and not uncertainty:
+        # the common question, answered without pandas (the same table as queries.rank)
+        from aicity.analysis.ranked import COLUMNS, rank_regions
+        rows = rank_regions(db, category=category, group=group, keyword=keyword, level=level,
+                            period=period, normalize=normalize, tiers=tiers).rows()
+        label_source(db)
+        emit_rows(list(COLUMNS), rows[:top] if top else rows, fmt)
+        return
+    from aicity.analysis import queries
     out = queries.rank(db, category=category, group=group, keyword=keyword, level=level,
                        period=period, normalize=normalize, uncertainty=uncertainty, tiers=tiers,
                        basis=basis)
@@ -1003,9 +1045,8 @@ def keywords_classify(text, from_file, fmt):
             for q, ms in results for m in (ms or [None]) if m is not None]
     rows += [{"query": q, "category": "", "group": "", "term": ""} for q, ms in results if not ms]
     order = {q: i for i, q in enumerate(queries)}
-    frame = pd.DataFrame(rows, columns=["query", "category", "group", "term"])
-    frame = frame.sort_values("query", key=lambda s: s.map(order), kind="stable")
-    emit(frame.reset_index(drop=True), fmt)
+    rows.sort(key=lambda r: order[r["query"]])   # stable: a query's matches keep their order
+    emit_rows(["query", "category", "group", "term"], [tuple(r.values()) for r in rows], fmt)
 
 
 @keywords.command(name="suggest")
@@ -1026,6 +1067,7 @@ def keywords_suggest(db_path, from_file, min_sim, limit, fmt):
     """
     from aicity.keywords.classify import suggest_terms
     if from_file:
+        import pandas as pd
         related = pd.read_csv(from_file, dtype={"keyword": str, "word": str})
     else:
         related = store.word_graph_frame(open_db(db_path))

@@ -152,6 +152,40 @@ def test_ranks_ties_share_the_smallest_rank_and_no_data_is_unranked():
     assert pd.isna(table.loc["e", "tier"])
 
 
+def test_array_ranks_are_pandas_min_ranks_and_list_ties_in_their_order():
+    from aicity.analysis.rankings import descending_ranks, rank_arrays
+    rng = np.random.default_rng(7)
+    values = rng.integers(0, 40, 300).astype(float)
+    values[rng.choice(300, 30, replace=False)] = np.nan
+    expected = pd.Series(values).rank(ascending=False, method="min", na_option="keep")
+    np.testing.assert_array_equal(descending_ranks(values), expected.to_numpy())
+    order, ranks, tiers = rank_arrays(values)
+    listed = ranks[order]
+    assert np.all(np.diff(listed[~np.isnan(listed)]) >= 0) and np.isnan(listed[-30:]).all()
+    for r in np.unique(listed[~np.isnan(listed)]):   # ties keep the order they were given in
+        same = order[ranks[order] == r]
+        assert list(same) == sorted(same)
+    assert np.isnan(tiers[np.isnan(values)]).all() and set(tiers[order[:10]]) == {1.0}
+
+
+def test_array_sums_and_normalisations_are_the_series_arithmetic():
+    from aicity.analysis.indices import dimension_sums, normalise_array
+    pairs = [("k:1", 10), ("k:2", 10), ("k:1", 20), ("k:2", 20), ("k:3", 10), ("k:1", 30)]
+    values = [1.5, 2.0, np.nan, np.nan, 100.0, 4.0]
+    sums = dimension_sums(pairs, values, ["k:1", "k:2"], [10, 20, 30, 40])
+    assert sums[0] == 3.5 and np.isnan(sums[1]) and sums[2] == 4.0 and np.isnan(sums[3])
+    v = np.array([100.0, 50.0, np.nan, 0.0])
+    pop = np.array([2e6, np.nan, 1e6, 0.0])
+    per = normalise_array(v, "per-capita", pop)
+    assert per[0] == 50.0 and np.isnan(per[1:]).all()
+    assert normalise_array(v, "share").tolist()[:2] == pytest.approx([100 * 100 / 150,
+                                                                     100 * 50 / 150])
+    assert normalise_array(v, "score")[0] == 100.0
+    series = pd.Series(v, index=list("abcd"))
+    np.testing.assert_array_equal(normalise(series, "score").to_numpy(),
+                                  normalise_array(v, "score"))
+
+
 def test_rank_bands():
     ranks = pd.Series([1, 10, 11, 30, 31, 100, 101], dtype=float)
     assert band_tiers(ranks).tolist() == [1, 1, 2, 2, 3, 3, 4]

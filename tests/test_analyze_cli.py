@@ -184,6 +184,59 @@ def test_queries_before_analysis_say_what_to_do(db_path):
     assert "run `aicity analyze`" in result.output
 
 
+RANK_CASES = [
+    ["--dimension", "professional", "--period", "2017"],
+    ["--dimension", "basic", "--normalize", "per-capita", "--tiers", "breaks"],
+    ["--dimension", "application", "--group", "vision", "--normalize", "share",
+     "--period", "2016"],
+    ["--keyword", "人工智能", "--normalize", "score", "--top", "7", "--period", "2017-03"],
+]
+
+
+@pytest.mark.parametrize("args", RANK_CASES)
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+def test_rank_from_the_terminal_prints_the_library_table(national_db, args, fmt):
+    """The command answers without pandas; it must print what queries.rank returns."""
+    import io
+
+    from aicity.analysis import queries
+    from aicity.cli import emit
+    options = dict(zip(args[::2], args[1::2]))
+    db = store.connect(national_db)
+    frame = queries.rank(
+        db, category=options.get("--dimension"), group=options.get("--group"),
+        keyword=options.get("--keyword"), level=options.get("--level", "city"),
+        period=options.get("--period"), normalize=options.get("--normalize", "raw"),
+        tiers=options.get("--tiers", "bands"))
+    db.close()
+    top = int(options.get("--top", 0))
+    expected = io.StringIO()
+    emit(frame.head(top) if top else frame, fmt, out=expected)
+    result = run(national_db, "rank", *args, "--format", fmt)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == expected.getvalue()
+    assert frame["rank"].notna().sum() >= 7
+
+
+def test_rank_values_are_the_summed_period_means_of_the_adjusted_series(national_db):
+    """An independent pandas reading of the stored arrays gives the ranked values."""
+    from aicity.analysis import queries
+    from aicity.analysis.periods import parse_period
+    db = store.connect(national_db)
+    table = queries.rank(db, category="professional", period="2017")
+    subjects, _ = queries._subjects(db, "professional", None, None)
+    codes = list(table["region_code"])
+    matrix = queries.adjusted_matrix(db, subjects, parse_period("2017"), codes)
+    db.close()
+    by_region = matrix.mean().groupby(level="region").sum(min_count=1)
+    got = table.set_index("region_code")["value"].dropna()
+    assert len(got) >= 20
+    np.testing.assert_allclose(got.to_numpy(), by_region.reindex(got.index).round(4).to_numpy(),
+                               rtol=0, atol=1e-4)
+    assert list(got.index) == list(by_region.reindex(got.index).sort_values(
+        ascending=False, kind="stable").index)
+
+
 def test_rank_needs_a_dimension_or_keyword(national_db):
     result = run(national_db, "rank", "--period", "2017")
     assert result.exit_code == 2 and "exactly one of --dimension or --keyword" in result.output

@@ -150,12 +150,48 @@ def test_regions_answers_without_pandas_exactly_as_the_frame_printer_did(db_path
     assert result.stdout == expected.getvalue() and len(frame) > 300
 
 
-def test_a_command_on_sqlite_loads_neither_psycopg_nor_statsmodels_nor_scrapy(db_path):
+@pytest.mark.parametrize("args", [["regions"], ["rank", "--dimension", "basic"]])
+def test_regions_and_rank_load_neither_pandas_nor_psycopg_statsmodels_scrapy(national_db, args):
+    """The quick commands stay quick: pandas alone costs 0.3-0.6 s to import here."""
     import subprocess
     import sys
     code = ("import sys\nfrom aicity.cli import cli\n"
-            f"cli(['--db', {str(db_path)!r}, 'regions', '--format', 'csv'], obj={{}}, "
+            f"cli(['--db', {str(national_db)!r}, *{args!r}, '--format', 'csv'], obj={{}}, "
             "standalone_mode=False)\n"
-            "print(sorted(m for m in ('psycopg', 'statsmodels', 'scrapy') if m in sys.modules))")
+            "print(sorted(m for m in ('pandas', 'psycopg', 'statsmodels', 'scrapy') "
+            "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.startswith("code,name,") and out.stdout.splitlines()[-1] == "[]"
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith(("code,name,", "rank,region_code,")) and len(lines) > 20
+    assert lines[-1] == "[]"
+
+
+def test_the_printer_prints_as_pandas_did():
+    """Tables, CSV and JSON kept the bytes they had when pandas printed them."""
+    import io
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from aicity.cli import emit_rows
+    frame = pd.DataFrame({
+        "rank": pd.array([1, None, 3], dtype="Int64"), "region": ["长沙市", "=cmd", None],
+        "value": [1234.5678, np.nan, -0.25], "lat": [28.228, 1.5, 0.0], "big": [1e20, 2.0, 3.5],
+        "flag": [True, False, True]})
+    rows = [(1, "长沙市", 1234.5678, 28.228, 1e20, True), (None, "=cmd", None, 1.5, 2.0, False),
+            (3, None, -0.25, 0.0, 3.5, True)]
+    columns = list(frame.columns)
+    printed = {}
+    for fmt in ("table", "csv", "json"):
+        out = io.StringIO()
+        emit_rows(columns, rows, fmt, out=out)
+        printed[fmt] = out.getvalue()
+    shown = frame.astype(object).where(frame.notna(), "")
+    assert printed["table"] == shown.to_string(index=False) + "\n"
+    safe = frame.copy()
+    safe["region"] = safe["region"].map(lambda v: "'" + v if isinstance(v, str) and
+                                        v.startswith("=") else v)
+    assert printed["csv"] == safe.to_csv(index=False, lineterminator="\n")
+    assert json.loads(printed["json"]) == json.loads(frame.to_json(orient="records",
+                                                                   force_ascii=False))

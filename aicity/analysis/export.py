@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 
 from aicity.analysis import queries
+from aicity.analysis.cells import neutralise
 from aicity.analysis.periods import Period
 from aicity.db import store
 from aicity.vocabulary import DIMENSIONS, INDUSTRIES, LABELS_ZH, TECH_GROUPS
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 HEADERS_ZH = {
     "region_code": "地区代码", "region": "城市", "province": "省份", "tier_2017": "2017城市等级",
     "cluster": "城市群", "qinling_huaihe": "秦岭淮河南北", "yangtze": "长江南北",
@@ -36,13 +36,6 @@ HEADERS_ZH = {
 DIM_ZH = LABELS_ZH
 FIELD_ZH = {"value": "值", "rank": "排名", "tier": "梯队", "rank_low": "排名下限",
             "rank_high": "排名上限", "yoy": "同比变化", "share": "占比"}
-
-
-def neutralise(value):
-    """Text that Excel would take for a formula gets a leading apostrophe; numbers stay."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
 
 
 def safe_filename(name: str) -> str:

@@ -1,8 +1,18 @@
-"""Period values, dimension indices and their normalisations (DESIGN.md §3). Pure pandas."""
+"""Period values, dimension indices and their normalisations (DESIGN.md §3).
+
+The arithmetic is on plain arrays (`dimension_sums`, `normalise_array`), so `aicity rank`
+answers without loading pandas; the Series functions are the same arithmetic for frames.
+"""
 from __future__ import annotations
 
+import math
+from collections import defaultdict
+from typing import TYPE_CHECKING, Iterable, Sequence
+
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 NORMALISATIONS = ("raw", "per-capita", "share", "score")
 
@@ -16,38 +26,66 @@ def period_values(adjusted: pd.DataFrame) -> pd.Series:
     return adjusted.mean(axis=0, skipna=True)
 
 
-def dimension_values(values: pd.Series, members: list[str]) -> pd.Series:
-    """Sum over a dimension's (or group's) keywords, per region.
+def dimension_sums(pairs: Iterable[tuple[str, int]], values: Sequence[float],
+                   members: Iterable[str], regions: Sequence[int]) -> np.ndarray:
+    """Sum over a dimension's (or group's) keywords, per region, in the order of `regions`.
 
-    `values` is indexed by (keyword, region). A region with none of the keywords measured gets
-    NaN (no data), not 0; a region with some keywords measured sums those.
+    `pairs` names each value's (keyword, region). A region with none of the keywords measured
+    gets NaN (no data), not 0; a region with some keywords measured sums those (exactly
+    rounded, whatever their order).
     """
+    wanted = set(members)
+    parts: dict[int, list[float]] = defaultdict(list)
+    for (subject, region), v in zip(pairs, values):
+        if subject in wanted and v == v:
+            parts[region].append(float(v))
+    return np.array([math.fsum(parts[r]) if r in parts else np.nan for r in regions],
+                    dtype=float)
+
+
+def dimension_values(values: pd.Series, members: list[str]) -> pd.Series:
+    """dimension_sums of a Series indexed by (keyword, region), indexed by region."""
+    import pandas as pd
     if values.empty:
         return pd.Series(dtype=float, name="value")
-    part = values[values.index.get_level_values(0).isin(members)]
-    out = part.groupby(level=1).sum(min_count=1)
-    out.index.name = "region"
-    return out.rename("value")
+    pairs = list(values.index)
+    regions = sorted({r for s_, r in pairs if s_ in set(members)})
+    return pd.Series(dimension_sums(pairs, values.to_numpy(dtype=float), members, regions),
+                     index=pd.Index(regions, name="region"), name="value")
 
 
-def normalise(values: pd.Series, method: str = "raw", population: pd.Series | None = None,
-              base_total: float | None = None) -> pd.Series:
-    """raw; per-capita (per million residents); share (100 × value / national total of the
-    base period, Tencent 赋智量 style); score (log-scaled so the top region scores 100,
-    AMiner style: 100 × ln(1 + v) / ln(1 + max))."""
+def normalise_array(values: np.ndarray, method: str = "raw",
+                    population: np.ndarray | None = None,
+                    base_total: float | None = None) -> np.ndarray:
+    """raw; per-capita (per million residents; `population` in the order of `values`, NaN
+    where unknown); share (100 × value / national total of the base period, Tencent 赋智量
+    style); score (log-scaled so the top region scores 100, AMiner style:
+    100 × ln(1 + v) / ln(1 + max))."""
+    values = np.asarray(values, dtype=float)
     if method == "raw":
         return values
     if method == "per-capita":
         if population is None:
             raise ValueError("per-capita needs populations")
-        pop = population.reindex(values.index).astype(float)
-        return values / pop.where(pop > 0) * 1e6
+        pop = np.asarray(population, dtype=float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return values / np.where(pop > 0, pop, np.nan) * 1e6
     if method == "share":
-        total = values.sum() if base_total is None else base_total
+        total = float(np.nansum(values)) if base_total is None else base_total
         return values * 100.0 / total if total else values * np.nan
     if method == "score":
-        top = values.max()
+        top = np.nanmax(values) if (~np.isnan(values)).any() else np.nan
         if not np.isfinite(top) or top <= 0:
             return values * 0.0
-        return 100.0 * np.log1p(values.clip(lower=0)) / np.log1p(top)
+        return 100.0 * np.log1p(np.clip(values, 0, None)) / np.log1p(top)
     raise ValueError(f"normalisation must be one of {', '.join(NORMALISATIONS)}, not {method!r}")
+
+
+def normalise(values: pd.Series, method: str = "raw", population: pd.Series | None = None,
+              base_total: float | None = None) -> pd.Series:
+    """normalise_array of a Series (populations aligned by region)."""
+    import pandas as pd
+    pop = None if population is None else \
+        population.reindex(values.index).to_numpy(dtype=float, na_value=np.nan)
+    return pd.Series(normalise_array(values.to_numpy(dtype=float, na_value=np.nan), method, pop,
+                                     base_total), index=values.index, name=values.name)

@@ -6,7 +6,6 @@ db.results and db.store and answers with the pure functions of the other analysi
 """
 from __future__ import annotations
 
-from datetime import date
 from typing import Iterable
 
 import numpy as np
@@ -16,157 +15,41 @@ from aicity.analysis.demand import GROUPS as TECH_GROUPS
 from aicity.analysis.demand import demand_types as _demand_types
 from aicity.analysis.growth import growth_table, tier_movement
 from aicity.analysis.growth import movers as _movers
-from aicity.analysis.indices import dimension_values, normalise
+from aicity.analysis.indices import dimension_values
 from aicity.analysis.industry import INDUSTRIES, industry_profiles
-from aicity.analysis.periods import Period, last_full_year, parse_period
-from aicity.analysis.rankings import DEFAULT_BANDS, rank_table
+from aicity.analysis.periods import Period
+from aicity.analysis.ranked import (level_regions, rank_regions, rank_values_of,
+                                    series_values)
+from aicity.analysis.selection import (BASES, NoResults, adjusted_array,  # noqa: F401
+                                       data_span, distribution_period, group_id, latest_day,
+                                       resolve_basis_period, resolve_period, year_on_year_gap)
+from aicity.analysis.selection import subjects as _subjects
 from aicity.analysis.splits import LINES, north_south
 from aicity.analysis.uncertainty import rank_intervals
 from aicity.db import results, store
 from aicity.vocabulary import COGNITION
 
 
-
-class NoResults(RuntimeError):
-    """Nothing analysed yet for what was asked (run `aicity analyze`)."""
-
-
 # --- reading results -------------------------------------------------------------------------
 
 def adjusted_matrix(db, subjects: list[str], period: Period, regions: list[int] | None = None,
                     device: str = "all") -> pd.DataFrame:
-    """Seasonally adjusted daily values in the period: rows = days, columns = (subject, region).
+    """selection.adjusted_array as a frame: rows = days, columns = (subject, region)."""
+    return _matrix_frame(*adjusted_array(db, subjects, period, regions, device), period)
 
-    Weekly series contribute their weekly value on each week's start day (so a period mean over
-    such a column is the mean of the weeks that start in the period).
-    """
-    lo, hi = store.day_number(period.start.isoformat()), store.day_number(period.end.isoformat())
-    n_days = hi - lo + 1
-    tails = results.tail_adjusted(db, subjects, device)
-    placed = results.adjusted_arrays(db, subjects, device, regions)
-    columns = [p[0] for p in placed]
+
+def _matrix_frame(pairs: list[tuple[str, int]], adjusted: np.ndarray, period: Period
+                  ) -> pd.DataFrame:
     index = pd.date_range(period.start, period.end, freq="D")
-    if not columns:
+    if not pairs:
         return pd.DataFrame(index=index)
-    # One matrix filled in place: a quick command (`aicity rank`) reads thousands of columns,
-    # and building a NaN array per column cost a third of its time.
-    out = np.full((n_days, len(columns)), np.nan)
-    for j, (_, first, step, values) in enumerate(placed):
-        if step == 1:
-            a, b = max(lo, first), min(hi, first + len(values) - 1)
-            if a <= b:
-                out[a - lo:b - lo + 1, j] = values[a - first:b - first + 1]
-        else:
-            pos = first + step * np.arange(len(values)) - lo
-            ok = (pos >= 0) & (pos < n_days)
-            out[pos[ok], j] = values[ok]
-        for day, adj in tails.get(columns[j], ()):
-            if lo <= day <= hi:
-                out[day - lo, j] = np.nan if adj is None else adj
-    return pd.DataFrame(out, index=index,
-                        columns=pd.MultiIndex.from_tuples(columns, names=["subject", "region"]))
-
-
-def group_id(category: str, group: str) -> str:
-    """A group of the dimension by its id or its Chinese name (金融 is finance)."""
-    from aicity.keywords.taxonomy import DIMENSIONS, LABELS_ZH
-    groups = DIMENSIONS.get(category, ())
-    text = group.strip()
-    found = {LABELS_ZH[g]: g for g in groups}.get(text, text)
-    if found not in groups:
-        known = ", ".join(f"{g} ({LABELS_ZH[g]})" for g in groups)
-        raise NoResults(f"{category} has no group {text!r}"
-                        + (f"; its groups: {known}" if known else "; it has no groups"))
-    return found
-
-
-def _subjects(db, category: str | None, group: str | None, keyword: str | None
-              ) -> tuple[list[str], str]:
-    if keyword:
-        kw_id, term = store.resolve_keyword(db, keyword)
-        return [f"k:{kw_id}"], term
-    if not category and group:
-        raise NoResults(f"--group {group} needs --dimension (application or industry)")
-    if group:
-        group = group_id(category, group)
-    ids = results.group_keyword_ids(db, category, group)
-    if not ids:
-        raise NoResults(f"no keywords in {category}{'/' + group if group else ''}")
-    return [f"k:{i}" for i in ids], f"{category}{'/' + group if group else ''}"
-
-
-def latest_day(db) -> date:
-    """The last day analysed (recorded by analyze: scanning the components would read every
-    stored array)."""
-    day = results.latest_analysed_day(db)
-    if day is None:
-        raise NoResults("no analysis results yet; run `aicity analyze`")
-    return date.fromisoformat(day)
-
-
-def data_span(db) -> tuple[date, date] | None:
-    """First and last day any run wrote (imports and crawls record what they touched)."""
-    span = results.data_span(db)
-    return (date.fromisoformat(span[0]), date.fromisoformat(span[1])) if span else None
-
-
-def resolve_period(db, text: str | None) -> Period:
-    """The period asked for (default: the last full year), refused when no data falls in it:
-    a period outside the data would give blank rows that look like an answer."""
-    per = parse_period(text) if text else last_full_year(latest_day(db))
-    span = data_span(db)
-    if span is None:
-        raise NoResults("no data yet; run `aicity collect` or `aicity import`")
-    first, last = span
-    if per.end < first or per.start > last:
-        full_year = last.year if last.month == 12 and last.day == 31 else last.year - 1
-        suggest = str(full_year) if full_year >= first.year and date(full_year, 1, 1) >= first \
-            else f"{first}..{last}"
-        raise NoResults(f"no data for period {per.label} ({per.start}..{per.end}); the data "
-                        f"covers {first}..{last}: try --period {suggest}")
-    return per
-
-
-def year_on_year_gap(db, period: Period) -> str:
-    """Why a year-on-year change cannot be given for `period` ('' when it can): both the period
-    and the same span a year earlier must lie wholly within the data, or a full year would be
-    compared with a few weeks."""
-    span = data_span(db)
-    if span is None:
-        return "no data"
-    first, last = span
-    prev = period.shifted_years(-1)
-    if prev.start < first:
-        had = max(0, (prev.end - max(prev.start, first)).days + 1)
-        return (f"year-on-year needs {prev.start}..{prev.end} in full; the data starts "
-                f"{first} ({had} of {prev.days} days)")
-    if period.end > last:
-        return (f"year-on-year needs {period.start}..{period.end} in full; the data ends "
-                f"{last}")
-    return ""
+    return pd.DataFrame(adjusted, index=index,
+                        columns=pd.MultiIndex.from_tuples(pairs, names=["subject", "region"]))
 
 
 def _region_frame(db, level: str | None) -> pd.DataFrame:
     reg = store.regions_frame(store.registry(db), level=level)
     return reg.set_index("code")
-
-
-BASES = ("series", "distribution")
-
-
-def distribution_period(db, text: str | None = None) -> Period:
-    """A regional-distribution snapshot's window: the newest, or the one `text` names."""
-    windows = store.distribution_windows(db)
-    if not windows:
-        raise NoResults("no regional-distribution snapshot yet; run "
-                        "`aicity collect --what snapshot`")
-    if text is None:
-        return parse_period(f"{windows[0][0]}..{windows[0][1]}")
-    per = parse_period(text)
-    if any((per.start.isoformat(), per.end.isoformat()) == (a, b) for a, b, _ in windows):
-        return per
-    raise NoResults(f"no snapshot for {per.start}..{per.end}; snapshots: "
-                    + ", ".join(f"{a}..{b}" for a, b, _ in windows[:5]))
 
 
 def distribution_values(db, subjects: list[str], period: Period, regions: list[int]
@@ -194,34 +77,25 @@ def snapshot_keywords(db, period: Period) -> tuple[int, int]:
     return values.index.get_level_values(0).nunique(), len(ids)
 
 
-def resolve_basis_period(db, text: str | None, basis: str) -> Period:
-    if basis not in BASES:
-        raise ValueError(f"basis must be one of {', '.join(BASES)}, not {basis!r}")
-    return distribution_period(db, text) if basis == "distribution" else \
-        resolve_period(db, text)
-
-
 def dimension_series(db, *, category=None, group=None, keyword=None, period: Period,
                      level: str = "city", basis: str = "series"
                      ) -> tuple[pd.Series, pd.DataFrame]:
     """Period value per region of the level, and the adjusted matrix it came from (empty for
     the distribution basis: a snapshot is one mean per region, not a series)."""
     subjects, _ = _subjects(db, category, group, keyword)
-    regions = _region_frame(db, level)
     if basis == "distribution":
+        regions = _region_frame(db, level)
         values = distribution_values(db, subjects, period, list(regions.index))
         if values.empty:
             raise NoResults("no snapshot value for this selection; run "
                             "`aicity collect --what snapshot`")
         dims = dimension_values(values, subjects).reindex(regions.index)
         return dims, pd.DataFrame()
-    matrix = adjusted_matrix(db, subjects, period, list(regions.index))
-    if matrix.empty:
-        raise NoResults("no analysis results for this selection; run `aicity analyze`")
-    values = matrix.mean(axis=0)
-    values.index = pd.MultiIndex.from_tuples(values.index, names=["keyword", "region"])
-    dims = dimension_values(values, subjects).reindex(regions.index)
-    return dims, matrix
+    regions = level_regions(db, level)
+    values, pairs, adjusted = series_values(db, subjects, period, regions)
+    dims = pd.Series(values, index=pd.Index([r.code for r in regions], name="code"),
+                     name="value")
+    return dims, _matrix_frame(pairs, adjusted, period)
 
 
 def rank(db, *, category=None, group=None, keyword=None, level="city", period=None,
@@ -229,32 +103,39 @@ def rank(db, *, category=None, group=None, keyword=None, level="city", period=No
          basis="series") -> pd.DataFrame:
     """rank, region_code, region, province, value, tier (and rank_low, rank_high,
     tier_confidence with uncertainty; empty for the distribution basis, which has no weeks
-    to resample)."""
+    to resample). The table of ranked.rank_regions (what `aicity rank` prints) as a frame."""
     per = resolve_basis_period(db, period, basis)
-    values, matrix = dimension_series(db, category=category, group=group, keyword=keyword,
-                                      period=per, level=level, basis=basis)
-    regions = _region_frame(db, level)
-    base_total = None
-    if normalize == "share":
-        base_total = float(values.sum())
-    shown = normalise(values, normalize, regions["population"].astype(float), base_total)
-    table = rank_table(shown, DEFAULT_BANDS, method=tiers)
-    out = pd.DataFrame({"rank": table["rank"], "region_code": table.index,
-                        "region": regions.loc[table.index, "name"].to_numpy(),
-                        "province": regions.loc[table.index, "province"].to_numpy(),
-                        "value": table["value"].round(4), "tier": table["tier"]})
+    if basis == "distribution":
+        values, _ = dimension_series(db, category=category, group=group, keyword=keyword,
+                                     period=per, level=level, basis=basis)
+        ranked = rank_values_of(values.to_numpy(dtype=float, na_value=np.nan),
+                                level_regions(db, level), per, normalize, tiers)
+    else:
+        ranked = rank_regions(db, category=category, group=group, keyword=keyword, level=level,
+                              period=per, normalize=normalize, tiers=tiers)
+    whole = [None if np.isnan(x) else int(x) for x in ranked.rank]
+    out = pd.DataFrame({"rank": pd.array(whole, dtype="Int64"),
+                        "region_code": np.array(ranked.region_code, dtype=np.int64),
+                        "region": ranked.region, "province": ranked.province,
+                        "value": ranked.value,
+                        "tier": pd.array([None if np.isnan(x) else int(x) for x in ranked.tier],
+                                         dtype="Int64")})
     if uncertainty and basis == "distribution":
         for col in ("rank_low", "rank_high", "tier_confidence"):
             out[col] = np.nan
     elif uncertainty:
-        weekly = _weekly_dimension(matrix, list(regions.index))
+        codes = [r.code for r in ranked.regions]
+        weekly = _weekly_dimension(_matrix_frame(ranked.pairs, ranked.adjusted, ranked.period),
+                                   codes)
         if normalize == "per-capita":
-            weekly = weekly * (1e6 / regions["population"].astype(float)).reindex(weekly.columns)
+            population = pd.Series([r.population for r in ranked.regions], index=codes,
+                                   dtype=float)
+            weekly = weekly * (1e6 / population).reindex(weekly.columns)
         iv = rank_intervals(weekly, n_boot=n_boot, seed=seed)
         out = out.join(iv, on="region_code")
         out["tier_confidence"] = out["tier_confidence"].round(4)
-    out.attrs["period"] = per.label
-    return out.reset_index(drop=True)
+    out.attrs["period"] = ranked.period.label
+    return out
 
 
 def _weekly_dimension(matrix: pd.DataFrame, regions: list[int]) -> pd.DataFrame:

@@ -10,13 +10,15 @@ from __future__ import annotations
 import sqlite3
 from collections import defaultdict
 from itertools import repeat
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
-import pandas as pd
 from sqlite_utils import Database
 
 from aicity.db import store
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 BLOB = np.dtype("<f4")
 DAY_SPAN = 65536   # day numbers (days since 1970) stay below this until the year 2149
@@ -386,6 +388,7 @@ def components_of(db: Database, subject: str, region: int, device: str = "all",
                   granularity: str | None = None) -> pd.DataFrame | None:
     """date, trend, seasonal, resid of a stored decomposition, provisional tail days included;
     None when there is none."""
+    import pandas as pd
     sql = ("SELECT granularity, start, step, n, trend, seasonal, resid FROM components "
            "WHERE subject = ? AND region = ? AND device = ?")
     args = [subject, region, device]

@@ -11,9 +11,8 @@ import sys
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
-import pandas as pd
 from sqlite_utils import Database
 
 from aicity.db import postgres
@@ -21,6 +20,9 @@ from aicity.db.regions import COLUMNS as REGION_COLUMNS
 from aicity.db.regions import Region, RegionRegistry, default_registry, read_registry
 from aicity.db.schema import migrate, migrations
 from aicity.vocabulary import DEVICES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_DB = "aicity.db"
 GRANULARITIES = ("day", "week")
@@ -230,6 +232,7 @@ def _upsert(db: Database, table: str, rows: list[dict], pk: tuple[str, ...]) -> 
 def frame(db: Database, sql: str, params: Sequence = ()) -> pd.DataFrame:
     """A query's rows as a DataFrame, on either engine (pandas reads only sqlite3 connections
     without SQLAlchemy)."""
+    import pandas as pd
     cur = db.execute(sql, list(params))
     return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
 
@@ -247,11 +250,23 @@ def registry(db: Database) -> RegionRegistry:
         name_en=r.get("name_en") or "") for r in rows)
 
 
+def region_rows(reg: RegionRegistry, level: str | None = None, province: str | None = None,
+                include_legacy: bool = False) -> tuple[list[str], list[tuple]]:
+    """The registry's columns and one row of plain values a region (legacy as 0/1)."""
+    columns = list(REGION_COLUMNS)
+    rows = []
+    for r in reg.filter(level=level, province=province, include_legacy=include_legacy):
+        row = r.as_row()
+        row["legacy"] = int(row["legacy"])
+        rows.append(tuple(row[c] for c in columns))
+    return columns, rows
+
+
 def regions_frame(reg: RegionRegistry, level: str | None = None, province: str | None = None,
                   include_legacy: bool = False) -> pd.DataFrame:
-    rows = [r.as_row() for r in reg.filter(level=level, province=province,
-                                           include_legacy=include_legacy)]
-    frame = pd.DataFrame(rows, columns=list(REGION_COLUMNS))
+    import pandas as pd
+    columns, rows = region_rows(reg, level, province, include_legacy)
+    frame = pd.DataFrame(rows, columns=columns)
     frame["population"] = frame["population"].astype("Int64")
     frame["legacy"] = frame["legacy"].astype(int)
     return frame
@@ -319,6 +334,7 @@ def load_taxonomy(db: Database, taxonomy) -> int:
 
 def keyword_groups_frame(db: Database) -> pd.DataFrame:
     """term, category, group for every taxonomy membership."""
+    import pandas as pd
     return pd.DataFrame(
         db.execute("SELECT k.term, g.category, g.group_name FROM keyword_groups g "
                    "JOIN keywords k ON k.id = g.keyword_id "
@@ -707,6 +723,7 @@ def distribution_means(db: Database, start: str, end: str, keyword_ids: Sequence
     """keyword_id, area, region, value: the regional distribution's period means for the
     window [start, end] as answered by province queries (each names the province itself and
     its cities)."""
+    import pandas as pd
     frames = [pd.DataFrame(columns=["keyword_id", "area", "region", "value"])]
     ids = list(keyword_ids)
     for i in range(0, len(ids), 500):
@@ -831,6 +848,7 @@ def series(db: Database, keyword_id: int, region: int, *, device: str = "all",
 
     With granularity None, daily data is preferred and weekly used when there is no daily.
     """
+    import pandas as pd
     dev = DEVICE_CODE[device]
     if granularity is None:
         daily = series_id(keyword_id, region, dev, 0)

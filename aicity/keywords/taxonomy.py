@@ -8,10 +8,12 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from aicity import vocabulary
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TAXONOMY_TOML = Path(__file__).with_name("taxonomy.toml")
 
@@ -54,6 +56,7 @@ class Taxonomy:
         return list(dict.fromkeys(t.term for t in self.terms))
 
     def to_frame(self) -> pd.DataFrame:
+        import pandas as pd
         return pd.DataFrame(
             [{"term": t.term, "category": t.category, "group": t.group,
               "aliases": "|".join(t.aliases), "note": t.note} for t in self.terms],

@@ -1,0 +1,162 @@
+"""What a question is about: the keywords of a dimension, group or keyword, the period, and the
+seasonally adjusted values stored for them.
+
+Plain Python and numpy, no pandas: `aicity rank` answers from here in a fraction of a second,
+and analysis.queries builds its frames on the same functions.
+"""
+from __future__ import annotations
+
+import warnings
+from datetime import date
+
+import numpy as np
+
+from aicity.analysis.periods import Period, last_full_year, parse_period
+from aicity.db import results, store
+
+
+class NoResults(RuntimeError):
+    """Nothing analysed yet for what was asked (run `aicity analyze`)."""
+
+
+def group_id(category: str, group: str) -> str:
+    """A group of the dimension by its id or its Chinese name (金融 is finance)."""
+    from aicity.keywords.taxonomy import DIMENSIONS, LABELS_ZH
+    groups = DIMENSIONS.get(category, ())
+    text = group.strip()
+    found = {LABELS_ZH[g]: g for g in groups}.get(text, text)
+    if found not in groups:
+        known = ", ".join(f"{g} ({LABELS_ZH[g]})" for g in groups)
+        raise NoResults(f"{category} has no group {text!r}"
+                        + (f"; its groups: {known}" if known else "; it has no groups"))
+    return found
+
+
+def subjects(db, category: str | None, group: str | None, keyword: str | None
+             ) -> tuple[list[str], str]:
+    """The stored subjects (`k:<keyword id>`) a selection sums, and its label."""
+    if keyword:
+        kw_id, term = store.resolve_keyword(db, keyword)
+        return [f"k:{kw_id}"], term
+    if not category and group:
+        raise NoResults(f"--group {group} needs --dimension (application or industry)")
+    if group:
+        group = group_id(category, group)
+    ids = results.group_keyword_ids(db, category, group)
+    if not ids:
+        raise NoResults(f"no keywords in {category}{'/' + group if group else ''}")
+    return [f"k:{i}" for i in ids], f"{category}{'/' + group if group else ''}"
+
+
+def latest_day(db) -> date:
+    """The last day analysed (recorded by analyze: scanning the components would read every
+    stored array)."""
+    day = results.latest_analysed_day(db)
+    if day is None:
+        raise NoResults("no analysis results yet; run `aicity analyze`")
+    return date.fromisoformat(day)
+
+
+def data_span(db) -> tuple[date, date] | None:
+    """First and last day any run wrote (imports and crawls record what they touched)."""
+    span = results.data_span(db)
+    return (date.fromisoformat(span[0]), date.fromisoformat(span[1])) if span else None
+
+
+def resolve_period(db, text: str | None) -> Period:
+    """The period asked for (default: the last full year), refused when no data falls in it:
+    a period outside the data would give blank rows that look like an answer."""
+    per = parse_period(text) if text else last_full_year(latest_day(db))
+    span = data_span(db)
+    if span is None:
+        raise NoResults("no data yet; run `aicity collect` or `aicity import`")
+    first, last = span
+    if per.end < first or per.start > last:
+        full_year = last.year if last.month == 12 and last.day == 31 else last.year - 1
+        suggest = str(full_year) if full_year >= first.year and date(full_year, 1, 1) >= first \
+            else f"{first}..{last}"
+        raise NoResults(f"no data for period {per.label} ({per.start}..{per.end}); the data "
+                        f"covers {first}..{last}: try --period {suggest}")
+    return per
+
+
+def year_on_year_gap(db, period: Period) -> str:
+    """Why a year-on-year change cannot be given for `period` ('' when it can): both the period
+    and the same span a year earlier must lie wholly within the data, or a full year would be
+    compared with a few weeks."""
+    span = data_span(db)
+    if span is None:
+        return "no data"
+    first, last = span
+    prev = period.shifted_years(-1)
+    if prev.start < first:
+        had = max(0, (prev.end - max(prev.start, first)).days + 1)
+        return (f"year-on-year needs {prev.start}..{prev.end} in full; the data starts "
+                f"{first} ({had} of {prev.days} days)")
+    if period.end > last:
+        return (f"year-on-year needs {period.start}..{period.end} in full; the data ends "
+                f"{last}")
+    return ""
+
+
+BASES = ("series", "distribution")
+
+
+def distribution_period(db, text: str | None = None) -> Period:
+    """A regional-distribution snapshot's window: the newest, or the one `text` names."""
+    windows = store.distribution_windows(db)
+    if not windows:
+        raise NoResults("no regional-distribution snapshot yet; run "
+                        "`aicity collect --what snapshot`")
+    if text is None:
+        return parse_period(f"{windows[0][0]}..{windows[0][1]}")
+    per = parse_period(text)
+    if any((per.start.isoformat(), per.end.isoformat()) == (a, b) for a, b, _ in windows):
+        return per
+    raise NoResults(f"no snapshot for {per.start}..{per.end}; snapshots: "
+                    + ", ".join(f"{a}..{b}" for a, b, _ in windows[:5]))
+
+
+def resolve_basis_period(db, text: str | None, basis: str) -> Period:
+    if basis not in BASES:
+        raise ValueError(f"basis must be one of {', '.join(BASES)}, not {basis!r}")
+    return distribution_period(db, text) if basis == "distribution" else \
+        resolve_period(db, text)
+
+
+def adjusted_array(db, subjects: list[str], period: Period, regions: list[int] | None = None,
+                   device: str = "all") -> tuple[list[tuple[str, int]], np.ndarray]:
+    """Seasonally adjusted daily values in the period: the (subject, region) columns found and
+    an array of one row a day, one column each (NaN where there is no value).
+
+    Weekly series contribute their weekly value on each week's start day (so a period mean over
+    such a column is the mean of the weeks that start in the period).
+    """
+    lo, hi = store.day_number(period.start.isoformat()), store.day_number(period.end.isoformat())
+    n_days = hi - lo + 1
+    tails = results.tail_adjusted(db, subjects, device)
+    placed = results.adjusted_arrays(db, subjects, device, regions)
+    columns = [p[0] for p in placed]
+    # One array filled in place: a quick command (`aicity rank`) reads thousands of columns,
+    # and building a NaN array per column cost a third of its time.
+    out = np.full((n_days, len(columns)), np.nan)
+    for j, (_, first, step, values) in enumerate(placed):
+        if step == 1:
+            a, b = max(lo, first), min(hi, first + len(values) - 1)
+            if a <= b:
+                out[a - lo:b - lo + 1, j] = values[a - first:b - first + 1]
+        else:
+            pos = first + step * np.arange(len(values)) - lo
+            ok = (pos >= 0) & (pos < n_days)
+            out[pos[ok], j] = values[ok]
+        for day, adj in tails.get(columns[j], ()):
+            if lo <= day <= hi:
+                out[day - lo, j] = np.nan if adj is None else adj
+    return columns, out
+
+
+def column_means(array: np.ndarray) -> np.ndarray:
+    """The mean of each column over its values; NaN for a column with none (no data, not 0)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # an empty column: NaN, expected
+        return np.nanmean(array, axis=0) if len(array) else np.full(array.shape[1], np.nan)
