@@ -51,3 +51,17 @@ def test_rows_of_a_region_missing_from_the_registry_are_still_read(db_path):
     packed = load_keyword(conn, 1)
     assert set(packed) == {(97, "day"), (1000, "day")}
     assert _same(packed, _rows_keyword(conn, 1, "all", None))
+
+
+def test_a_series_of_only_missing_days_and_a_single_day_are_read(db_path):
+    """The order check sums day × value, and SQL's sum of nothing but NULLs is NULL: such a
+    series (a city Baidu published no value for) must still come back, all missing."""
+    _write(db_path, [(1, 97, 0, 0, DAY0 + i, None, None) for i in range(12)]
+           + [(1, 98, 0, 0, DAY0 + 5, 42, None)]
+           + [(1, 99, 0, 1, DAY0 + 7 * i, None if i else 0, None) for i in range(4)])
+    conn = sqlite3.connect(db_path)
+    packed = load_keyword(conn, 1)
+    assert set(packed) == {(97, "day"), (98, "day"), (99, "week")}
+    assert len(packed[(97, "day")][2]) == 12 and np.isnan(packed[(97, "day")][2]).all()
+    assert packed[(98, "day")][0] == DAY0 + 5 and packed[(98, "day")][2].tolist() == [42.0]
+    assert _same(packed, _rows_keyword(conn, 1, "all", None))

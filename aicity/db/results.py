@@ -91,21 +91,23 @@ def _rows_keyword(conn, keyword_id: int, device: str, regions: list[int] | None)
 # granularity): a row costs a third of fetching it as a Python tuple, the largest cost of a
 # full analysis. The regions are those the keyword has rows for, found by one index seek each
 # (a recursive step to the next region), not taken from the registry. SQL does not promise
-# the order inside group_concat, so each text carries its first and last day, its length and
-# sum(day * value), and a series whose text does not add up (or has gaps) is read row by row.
+# the order inside group_concat, so each series comes with its first and last day (one index
+# seek each: as aggregates over every row they cost a third of the query) and sum(day * value);
+# a series whose text does not add up (or has gaps) is read row by row.
 _PACKED = ("WITH RECURSIVE r(code) AS (SELECT (min(series) >> 3) & 1023 FROM obs "
            "WHERE series BETWEEN ?1 AND ?2 "
            "UNION ALL SELECT (SELECT (min(series) >> 3) & 1023 FROM obs WHERE series BETWEEN "
-           "?1 + (r.code + 1) * 8 AND ?2) FROM r WHERE r.code IS NOT NULL) "
-           "SELECT code, w.weekly, (SELECT min(day) || ':' || max(day) || ':' || count(*) || ':' "
-           "|| sum(day * coalesce(value, 0)) || ':' || group_concat(coalesce(value, -1)) "
-           "FROM obs WHERE series = ?1 + code * 8 + ?3 * 2 + w.weekly) "
-           "FROM r, (SELECT 0 AS weekly UNION ALL SELECT 1) AS w "
-           "WHERE code IS NOT NULL")
-# The same texts on PostgreSQL, whose string_agg keeps the order it is told.
-_PACKED_PG = ("SELECT code, weekly, text FROM (SELECT ((series >> 3) & 1023)::integer AS code, "
-              "(series & 1)::integer AS weekly, min(day) || ':' || max(day) || ':' || count(*) "
-              "|| ':' || sum(day::bigint * coalesce(value, 0)) || ':' || "
+           "?1 + (r.code + 1) * 8 AND ?2) FROM r WHERE r.code IS NOT NULL), "
+           "s(code, weekly, id) AS (SELECT code, w.weekly, ?1 + code * 8 + ?3 * 2 + w.weekly "
+           "FROM r, (SELECT 0 AS weekly UNION ALL SELECT 1) AS w WHERE code IS NOT NULL) "
+           "SELECT code, weekly, (SELECT day FROM obs WHERE series = id ORDER BY day LIMIT 1), "
+           "(SELECT day FROM obs WHERE series = id ORDER BY day DESC LIMIT 1), "
+           "(SELECT ifnull(sum(day * value), 0) || ':' || group_concat(coalesce(value, -1)) "
+           "FROM obs WHERE series = id) FROM s WHERE true")
+# The same on PostgreSQL, whose string_agg keeps the order it is told.
+_PACKED_PG = ("SELECT code, weekly, lo, hi, text FROM (SELECT ((series >> 3) & 1023)::integer "
+              "AS code, (series & 1)::integer AS weekly, min(day) AS lo, max(day) AS hi, "
+              "coalesce(sum(day::bigint * value), 0) || ':' || "
               "string_agg(coalesce(value, -1)::text, ',' ORDER BY day) AS text FROM obs "
               "WHERE series BETWEEN ? AND ? AND (series >> 1) & 3 = ? GROUP BY series) s "
               "WHERE true")
@@ -125,14 +127,15 @@ def load_keyword(conn, keyword_id: int, device: str = "all",
     except sqlite3.OperationalError:   # sum(day * value) beyond 64 bits: read rows
         return _rows_keyword(conn, keyword_id, device, regions)
     out, odd = {}, []
-    for region, weekly, text in packed:
+    for region, weekly, lo, hi, text in packed:
         if text is None:
             continue
-        lo, hi, count, check, values = text.split(":", 4)
-        lo, hi, count, check = int(lo), int(hi), int(count), int(check)
+        check, values = text.split(":", 1)
+        lo, hi, check = int(lo), int(hi), int(check)
         step = 7 if weekly else 1
         raw = np.fromstring(values, dtype=np.int64, sep=",")
-        if (hi - lo) % step or (hi - lo) // step + 1 != count or len(raw) != count or \
+        count = len(raw)   # days are unique (the key): count, first and last fix every day
+        if (hi - lo) % step or (hi - lo) // step + 1 != count or \
                 int(np.dot(lo + step * np.arange(count), np.maximum(raw, 0))) != check:
             odd.append(region)
             continue
