@@ -178,6 +178,30 @@ def test_changed_history_refits_only_that_series(db_copy, tmp_path):
     assert db.execute("SELECT count(*) FROM anomalies WHERE date = '2017-06-01'").fetchone()[0] >= 1
 
 
+@pytest.mark.slow
+def test_new_history_for_most_series_is_analysed_as_a_full_run(db_copy, tmp_path):
+    """An incremental run would read every member series again for the aggregates in one
+    process; with most series to refit, a full run is cheaper, and gives the same results."""
+    reg = default_registry()
+    codes = [reg.resolve(c, level="city").code for c in CITIES] + [0]
+    add_world_data(db_copy, codes, "2017-06-01", "2017-06-01")   # a day of history rewritten
+    db = store.connect(db_copy)
+    db.execute("UPDATE obs SET value = value + 5000 WHERE day = ?",
+               [store.day_number("2017-06-01")])
+    db.conn.commit()
+    db.close()
+    result = analyze(db_copy, workers=2)
+    assert result.full and result.series == len(default_taxonomy().unique_terms()) * len(codes)
+    incremental = run(db_copy, "rank", "--dimension", "basic", "--period", "2017-06",
+                      "--format", "csv").stdout
+    analyze(db_copy, full=True, workers=2)
+    assert run(db_copy, "rank", "--dimension", "basic", "--period", "2017-06",
+               "--format", "csv").stdout == incremental
+    db = store.connect(db_copy)
+    assert db.execute("SELECT count(*) FROM anomalies WHERE date = '2017-06-01'"
+                      ).fetchone()[0] >= len(codes)
+
+
 def test_queries_before_analysis_say_what_to_do(db_path):
     result = run(db_path, "rank", "--dimension", "basic")
     assert result.exit_code == 1
