@@ -114,7 +114,7 @@ def _prepare_operators(db, refit: dict, config: DecomposeConfig, device: str,
     """Build the STL operators that pay for themselves: a length shared by at least a third as
     many series as it has days (building costs one fit per day)."""
     _OPERATORS.clear()
-    if config.robust:
+    if config.robust or not refit:   # nothing to fit (a night that only added days)
         return
     spans = results.touched_spans(db)
     lengths: Counter = Counter()
