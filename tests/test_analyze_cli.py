@@ -164,6 +164,43 @@ def test_one_new_day_is_analysed_incrementally(db_copy, tmp_path):
     assert json.loads(ranked.stdout)[0]["value"] > 0
 
 
+@pytest.mark.slow
+def test_each_night_adds_only_its_own_days_to_the_provisional_tails(db_copy):
+    reg = default_registry()
+    codes = [reg.resolve(c, level="city").code for c in CITIES] + [0]
+    db = store.connect(db_copy)
+
+    def tails(day):
+        return dict(((s_, r), (t, a)) for s_, r, t, a in db.execute(
+            "SELECT subject, region, trend, adjusted FROM components_tail WHERE date = ?",
+            [day]))
+
+    add_world_data(db_copy, codes, "2018-01-01", "2018-01-01")
+    analyze(db_copy, workers=1)
+    first_night = tails("2018-01-01")
+    db.execute("UPDATE components_tail SET trend = -1 WHERE date = '2018-01-01'")
+    db.conn.commit()
+    add_world_data(db_copy, codes, "2018-01-02", "2018-01-02")
+    result = analyze(db_copy, workers=1)
+    assert not result.full and result.series == 0
+    # the second night did not redo the first night's days (they rest on the same fit) ...
+    assert set(t for t, _ in tails("2018-01-01").values()) == {-1}
+    # ... and wrote its own, for keywords and aggregates alike
+    second = tails("2018-01-02")
+    assert set(second) == set(first_night) and any(s_.startswith("d:") for s_, _ in second)
+    assert all(second[k][0] == first_night[k][0] for k in second)   # the same fitted level
+
+
+def test_aggregate_tails_cover_every_members_days():
+    from aicity.analysis.refit import _aggregate_spans
+    membership = {1: [("basic", "")], 2: [("basic", "")]}
+    spans = _aggregate_spans({(1, 97): ("2018-01-05", "2018-01-05"),
+                              (2, 97): ("2018-01-02", "2018-01-04"),
+                              (2, 98): ("2018-01-05", "2018-01-05")}, membership,
+                             {("d:basic", 98)})
+    assert spans == {("d:basic", 97): ("2018-01-02", "2018-01-05")}
+
+
 def test_changed_history_refits_only_that_series(db_copy, tmp_path):
     path = tmp_path / "fix.csv"
     path.write_text("keyword,region,date,value\n人工智能,成都,2017-06-01,99999\n",

@@ -302,8 +302,7 @@ def analyze(db_path=None, *, full: bool = False, config: DecomposeConfig | None 
         pairs = {(s_, r) for kw, regions in refit.items() for r in (regions or [])
                  for s_ in _subjects_for(membership.get(kw, []))}
         agg_jobs = _aggregate_jobs(db_file, pairs, membership, device, aggregate_config)
-        append_pairs = {(s_, r): span for (kw, r), span in appends.items()
-                        for s_ in _subjects_for(membership.get(kw, [])) if (s_, r) not in pairs}
+        append_pairs = _aggregate_spans(appends, membership, pairs)
     del acc
     done = 0
     for out in _map(_work_aggregates, [(db_file, c) for c in _chunks(agg_jobs)], workers):
@@ -386,7 +385,10 @@ def _plan_incremental(db, last_seq: int, max_seq: int, device: str, tail_limit: 
             start, step, n = fitted
             fitted_end = day_number(start) + n - 1
             if day_number(lo) > fitted_end and day_number(hi) - fitted_end <= tail_limit:
-                appends[(kw, region)] = (iso_day(fitted_end + 1), hi)
+                # only the days written since the last run: the tails of earlier days rest on
+                # the same fit and stay (recomputing every day since the fit made each night
+                # slower than the one before, up to tail_limit days)
+                appends[(kw, region)] = (lo, hi)
                 continue
         regions = refit.setdefault(kw, [])
         if regions is not None:
@@ -454,6 +456,19 @@ def _aggregate_jobs(db_file, pairs, membership, device, config):
     finally:
         conn.close()
     return jobs
+
+
+def _aggregate_spans(appends: dict, membership, refitted: set) -> dict:
+    """(subject, region) -> the days its members' tails cover, first to last over the members
+    (each may have been written a different span), for aggregates not refitted."""
+    spans: dict[tuple[str, int], tuple[str, str]] = {}
+    for (kw, region), (lo, hi) in appends.items():
+        for subject in _subjects_for(membership.get(kw, [])):
+            if (subject, region) in refitted:
+                continue
+            had = spans.get((subject, region))
+            spans[(subject, region)] = (min(had[0], lo), max(had[1], hi)) if had else (lo, hi)
+    return spans
 
 
 def _append_aggregate_tails(db, pairs: dict, membership, device: str) -> None:
