@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+import numpy as np
 
 from aicity.db import store
 from aicity.crawler.config import PUBLISH_HOUR, SiteAccess, Tuning
@@ -59,8 +60,8 @@ def frame_rows(frame: pd.DataFrame) -> tuple[list[str], list[tuple]]:
     """A frame's columns and rows of plain values (None for missing)."""
     plain = frame.astype(object).where(frame.notna(), None)
     return [str(c) for c in frame.columns], [
-        tuple(v.item() if hasattr(v, "item") and not isinstance(v, (str, bytes)) else v
-              for v in row) for row in plain.itertuples(index=False, name=None)]
+        tuple(v.item() if isinstance(v, np.generic) else v for v in row)
+        for row in plain.itertuples(index=False, name=None)]
 
 
 def emit_rows(columns: list[str], rows: list[tuple], fmt: str, out=None) -> None:
@@ -104,7 +105,6 @@ KEEP_DECIMALS = {"lon": 6, "lat": 6}
 
 def _round(value, column: str):
     if isinstance(value, float):
-        import numpy as np
         return float(np.round(value, KEEP_DECIMALS.get(column, DECIMALS)))
     return value
 

@@ -199,7 +199,7 @@ def _collect_in_parts(db_file: Path, access, tuning, start: date, last: date,
                 shown = 0
                 while not all(f.done() for f in futures):
                     time.sleep(0.5)
-                    stored = db.execute("SELECT count(*) FROM coverage").fetchone()[0]
+                    stored = store.count_covered(db)
                     bar.update(max(0, min(total, stored) - shown))
                     shown = max(shown, min(total, stored))
         finally:

@@ -1,11 +1,13 @@
 """Period values, dimension indices and their normalisations (DESIGN.md §3).
 
-The arithmetic is on plain arrays (`dimension_sums`, `normalise_array`), so `aicity rank`
-answers without loading pandas; the Series functions are the same arithmetic for frames.
+The arithmetic is on plain arrays (`column_means`, `dimension_sums`, `normalise_array`), so
+`aicity rank` answers without loading pandas; the Series functions are the same arithmetic for
+frames.
 """
 from __future__ import annotations
 
 import math
+import warnings
 from collections import defaultdict
 from typing import TYPE_CHECKING, Iterable, Sequence
 
@@ -17,13 +19,22 @@ if TYPE_CHECKING:
 NORMALISATIONS = ("raw", "per-capita", "share", "score")
 
 
+def column_means(array: np.ndarray) -> np.ndarray:
+    """The mean of each column over its values; NaN for a column with none (no data, not 0)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # an empty column: NaN, expected
+        return np.nanmean(array, axis=0) if len(array) else np.full(array.shape[1], np.nan)
+
+
 def period_values(adjusted: pd.DataFrame) -> pd.Series:
     """Mean of each column over the rows given (the period's days); missing stays missing.
 
     `adjusted` has one row per date of the period and one column per (keyword, region).
     A column with no value in the period is NaN, never 0.
     """
-    return adjusted.mean(axis=0, skipna=True)
+    import pandas as pd
+    return pd.Series(column_means(adjusted.to_numpy(dtype=float, na_value=np.nan)),
+                     index=adjusted.columns)
 
 
 def dimension_sums(pairs: Iterable[tuple[str, int]], values: Sequence[float],

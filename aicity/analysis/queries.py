@@ -18,6 +18,7 @@ from aicity.analysis.growth import movers as _movers
 from aicity.analysis.indices import dimension_values
 from aicity.analysis.industry import INDUSTRIES, industry_profiles
 from aicity.analysis.periods import Period
+from aicity.analysis.rankings import whole_numbers
 from aicity.analysis.ranked import (level_regions, rank_regions, rank_values_of,
                                     series_values)
 from aicity.analysis.selection import (BASES, NoResults, adjusted_array,  # noqa: F401
@@ -113,13 +114,11 @@ def rank(db, *, category=None, group=None, keyword=None, level="city", period=No
     else:
         ranked = rank_regions(db, category=category, group=group, keyword=keyword, level=level,
                               period=per, normalize=normalize, tiers=tiers)
-    whole = [None if np.isnan(x) else int(x) for x in ranked.rank]
-    out = pd.DataFrame({"rank": pd.array(whole, dtype="Int64"),
+    out = pd.DataFrame({"rank": pd.array(whole_numbers(ranked.rank), dtype="Int64"),
                         "region_code": np.array(ranked.region_code, dtype=np.int64),
                         "region": ranked.region, "province": ranked.province,
                         "value": ranked.value,
-                        "tier": pd.array([None if np.isnan(x) else int(x) for x in ranked.tier],
-                                         dtype="Int64")})
+                        "tier": pd.array(whole_numbers(ranked.tier), dtype="Int64")})
     if uncertainty and basis == "distribution":
         for col in ("rank_low", "rank_high", "tier_confidence"):
             out[col] = np.nan

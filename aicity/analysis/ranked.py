@@ -9,11 +9,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from aicity.analysis.indices import dimension_sums, normalise_array
+from aicity.analysis.indices import column_means, dimension_sums, normalise_array
 from aicity.analysis.periods import Period
-from aicity.analysis.rankings import DEFAULT_BANDS, rank_arrays
-from aicity.analysis.selection import (NoResults, adjusted_array, column_means,
-                                       resolve_basis_period, subjects)
+from aicity.analysis.rankings import DEFAULT_BANDS, rank_arrays, whole_numbers
+from aicity.analysis.selection import NoResults, adjusted_array, resolve_basis_period, subjects
 from aicity.db import store
 from aicity.db.regions import Region
 
@@ -37,11 +36,10 @@ class RankedRegions:
 
     def rows(self) -> list[tuple]:
         """Plain values: int ranks and tiers, values rounded to 4 decimals, None for none."""
-        def whole(x):
-            return None if np.isnan(x) else int(x)
-        return [(whole(r), c, n, p, None if np.isnan(v) else float(v), whole(t))
-                for r, c, n, p, v, t in zip(self.rank, self.region_code, self.region,
-                                            self.province, self.value, self.tier)]
+        return [(r, c, n, p, None if np.isnan(v) else float(v), t)
+                for r, c, n, p, v, t in zip(whole_numbers(self.rank), self.region_code,
+                                            self.region, self.province, self.value,
+                                            whole_numbers(self.tier))]
 
 
 def level_regions(db, level: str | None) -> list[Region]:

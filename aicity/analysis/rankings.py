@@ -94,12 +94,16 @@ def rank_arrays(values: np.ndarray, bands: tuple[int, ...] = DEFAULT_BANDS,
     return order, ranks, tiers
 
 
+def whole_numbers(values: np.ndarray) -> list[int | None]:
+    """Ranks or tiers as ints, None where there is none (NaN)."""
+    return [None if np.isnan(v) else int(v) for v in values]
+
+
 # --- the same for pandas Series ----------------------------------------------------------------
 
-def _ints(values: np.ndarray, index) -> pd.Series:
+def _ints(values: np.ndarray, index=None) -> pd.Series:
     import pandas as pd
-    return pd.Series(pd.array([None if np.isnan(v) else int(v) for v in values], dtype="Int64"),
-                     index=index)
+    return pd.Series(pd.array(whole_numbers(values), dtype="Int64"), index=index)
 
 
 def rank_values(values: pd.Series) -> pd.Series:

@@ -6,7 +6,6 @@ and analysis.queries builds its frames on the same functions.
 """
 from __future__ import annotations
 
-import warnings
 from datetime import date
 
 import numpy as np
@@ -153,10 +152,3 @@ def adjusted_array(db, subjects: list[str], period: Period, regions: list[int] |
             if lo <= day <= hi:
                 out[day - lo, j] = np.nan if adj is None else adj
     return columns, out
-
-
-def column_means(array: np.ndarray) -> np.ndarray:
-    """The mean of each column over its values; NaN for a column with none (no data, not 0)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)   # an empty column: NaN, expected
-        return np.nanmean(array, axis=0) if len(array) else np.full(array.shape[1], np.nan)

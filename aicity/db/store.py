@@ -833,6 +833,11 @@ def count_observations(db: Database) -> int:
     return db.execute("SELECT count(*) FROM obs").fetchone()[0]
 
 
+def count_covered(db: Database) -> int:
+    """Fetched ranges recorded so far (a crawl's progress, as another process sees it)."""
+    return db.execute("SELECT count(*) FROM coverage").fetchone()[0]
+
+
 def sources(db: Database) -> list[str]:
     """Data sources of the runs that wrote observations (e.g. ['emulator'], ['baidu', 'import']).
 
