@@ -153,7 +153,7 @@ def test_m010_carries_every_observation_over_to_the_series_key(tmp_path):
     before = sorted(tuple(r) for r in db.execute("SELECT * FROM observations"))
     db.close()
     info = store.init_db(path, taxonomy=default_taxonomy())
-    assert info["migrations"] == ["m010_series_key"]
+    assert info["migrations"] == ["m010_series_key", "m011_observations_seek"]
     db = store.connect(path)
     assert sorted(tuple(r) for r in db.execute("SELECT * FROM observations")) == before
     assert [r[1] for r in db.execute("PRAGMA table_info(obs)")] == ["series", "day", "value",
@@ -175,3 +175,47 @@ def test_a_region_code_beyond_the_key_is_refused_not_stored_as_another(db_path):
     with pytest.raises(ValueError, match="region code 1024"):
         store.series_id(1, 1024, 0, 0)
     assert store.count_observations(db) == 0
+
+
+def _plan(db, sql, args=()):
+    return " | ".join(r[3] for r in db.execute(f"EXPLAIN QUERY PLAN {sql}", args))
+
+
+def test_m011_reads_the_same_rows_and_finds_a_series_by_its_key(tmp_path):
+    """The m010 view decoded `series` from every row, so asking it for one series scanned the
+    whole table; after m011 the same rows come back and a filtered query seeks the key."""
+    path = tmp_path / "m010.db"
+    db = Database(path)
+    migrations.apply(db, stop_before="m011_observations_seek")
+    db.table("regions").insert_all(r.as_row() for r in store.default_registry())
+    store.load_taxonomy(db, default_taxonomy())
+    run = db.execute("INSERT INTO runs(kind, status, source, started_at, finished_at) VALUES "
+                     "('collect', 'ok', 'emulator', '2017-03-02T00:00:00+00:00', "
+                     "'2017-03-02T01:00:00+00:00')").lastrowid
+    rows = [(store.series_id(kw, region, device, weekly), day,
+             None if (day + device) % 5 == 0 else day + kw, run if region else None)
+            for kw in (1, 2, 112) for region in (0, 97, 934) for device in (0, 1, 2)
+            for weekly in (0, 1) for day in range(17167, 17167 + 30, 7 if weekly else 1)]
+    db.conn.executemany("INSERT INTO obs VALUES (?,?,?,?)", rows)
+    db.conn.commit()
+    query = ("SELECT date, value FROM observations WHERE keyword_id = ? AND region = ? "
+             "AND device = 'pc' AND granularity = 'day' ORDER BY date")
+    assert "SCAN o" in _plan(db, query, [112, 97])
+    before = sorted(tuple(r) for r in db.execute("SELECT * FROM observations"))
+    named = sorted(tuple(r) for r in db.execute("SELECT * FROM observations_named"))
+    one = db.execute(query, [112, 97]).fetchall()
+    db.close()
+
+    assert store.init_db(path, taxonomy=default_taxonomy())["migrations"] == [
+        "m011_observations_seek"]
+    db = store.connect(path)
+    assert len(before) == len(rows)
+    assert sorted(tuple(r) for r in db.execute("SELECT * FROM observations")) == before
+    assert sorted(tuple(r) for r in db.execute("SELECT * FROM observations_named")) == named
+    assert db.execute(query, [112, 97]).fetchall() == one and len(one) == 30
+    plan = _plan(db, query, [112, 97])
+    assert "SEARCH o USING PRIMARY KEY (series=?)" in plan and "SCAN o" not in plan
+    by_name = ("SELECT date, value FROM observations_named WHERE keyword = ? AND region = ? "
+               "AND device = 'all' AND granularity = 'week'")
+    assert "SCAN o" not in _plan(db, by_name, ["人工智能", "北京"])
+    db.close()

@@ -176,6 +176,52 @@ def test_postgresql_not_initialised_or_unreachable_is_one_line(postgres_server):
     assert "topsecret" not in result.stderr and "127.0.0.1" in result.stderr
 
 
+M010_OBSERVATIONS = """
+    CREATE VIEW observations AS
+    SELECT o.series >> 13 AS keyword_id, ((o.series >> 3) & 1023)::integer AS region,
+           CASE (o.series >> 1) & 3 WHEN 0 THEN 'all' WHEN 1 THEN 'pc' ELSE 'wise' END
+               AS device,
+           CASE o.series & 1 WHEN 1 THEN 'week' ELSE 'day' END AS granularity,
+           to_char(DATE '1970-01-01' + o.day, 'YYYY-MM-DD') AS date, o.value,
+           r.source, coalesce(r.finished_at, r.started_at) AS fetched_at, o.run_id
+    FROM obs o LEFT JOIN runs r ON r.id = o.run_id"""
+
+
+def test_a_postgresql_database_made_at_m010_is_brought_up_to_date_by_init(pg_url):
+    """Its `observations` view decoded every row; `aicity init` replaces the views, keeps the
+    rows and records the version (until then the commands ask for `aicity init`)."""
+    from aicity.db import postgres
+    store.init_db(pg_url, taxonomy=default_taxonomy())
+    db = store.connect(pg_url)
+    with db.atomic():
+        db.execute("DROP VIEW observations_named")
+        db.execute("DROP VIEW observations")
+        db.execute(M010_OBSERVATIONS)
+        db.execute("CREATE VIEW observations_named AS SELECT k.term AS keyword, g.name AS "
+                   "region, o.region AS region_code, o.device, o.granularity, o.date, o.value, "
+                   "o.source FROM observations o JOIN keywords k ON k.id = o.keyword_id "
+                   "JOIN regions g ON g.code = o.region")
+        db.execute("UPDATE schema_version SET version = 'm010_series_key'")
+        db.conn.executemany("INSERT INTO obs(series, day, value) VALUES (?, ?, ?)",
+                            [(store.series_id(kw, region, device, weekly), day, day % 9 or None)
+                             for kw in (1, 112) for region in (0, 97) for device in (0, 2)
+                             for weekly in (0, 1) for day in range(17167, 17181)])
+    before = sorted(tuple(r) for r in db.execute("SELECT * FROM observations_named"))
+    db.close()
+    assert run_cli(pg_url, "status").returncode == 1           # asks for `aicity init`
+    assert store.init_db(pg_url)["migrations"] == ["postgresql m011_observations_seek"]
+    db = store.connect(pg_url)
+    try:
+        assert db.schema_version() == postgres.SCHEMA_VERSION
+        assert len(before) == 2 * 2 * 2 * 2 * 14
+        assert sorted(tuple(r) for r in db.execute("SELECT * FROM observations_named")) == before
+        view = db.execute("SELECT pg_get_viewdef('observations')").fetchone()[0]
+        assert "JOIN obs o ON" in view
+    finally:
+        db.close()
+    assert store.init_db(pg_url)["migrations"] == []           # nothing left to do
+
+
 # --- workers -------------------------------------------------------------------------------
 
 @pytest.mark.slow

@@ -17,7 +17,10 @@ import re
 from importlib import resources
 
 # What `schema_version` holds: the SQLite migration whose tables postgresql.sql reproduces.
-SCHEMA_VERSION = "m010_series_key"
+SCHEMA_VERSION = "m011_observations_seek"
+# A database made at an older version, and the views that take it one version on (their
+# definitions are read from postgresql.sql, so each is written once).
+UPGRADES = {"m010_series_key": ("m011_observations_seek", ("observations", "observations_named"))}
 URL_SCHEMES = ("postgresql://", "postgres://")
 # pg_advisory_xact_lock key every writer of observations takes (see store.record_touched)
 WRITE_LOCK = 0x61696369   # 'aici'
@@ -154,14 +157,30 @@ class PostgresDatabase:
         return row[0] if row else None
 
     def create_schema(self) -> list[str]:
-        """Create every table and view (an empty database), or nothing when they exist."""
-        if self.has_schema():
-            return []
+        """Create every table and view (an empty database), or bring an existing schema up to
+        SCHEMA_VERSION."""
         ddl = resources.files("aicity.db").joinpath("postgresql.sql").read_text("utf-8")
+        if self.has_schema():
+            return self._upgrade(ddl)
         with self.atomic():
             self.conn.raw.execute(ddl)
             self.execute("INSERT INTO schema_version(version) VALUES (?)", [SCHEMA_VERSION])
         return [f"postgresql schema {SCHEMA_VERSION}"]
+
+    def _upgrade(self, ddl: str) -> list[str]:
+        views = {name: sql for sql, name in re.findall(r"^(CREATE VIEW (\w+) AS\b.*?;)$", ddl,
+                                                        re.S | re.M)}
+        applied, version = [], self.schema_version()
+        while version in UPGRADES:
+            version, names = UPGRADES[version]
+            with self.atomic():
+                for name in reversed(names):      # dependants first
+                    self.conn.raw.execute(f"DROP VIEW {name}")
+                for name in names:
+                    self.conn.raw.execute(views[name])
+                self.execute("UPDATE schema_version SET version = ?", [version])
+            applied.append(f"postgresql {version}")
+        return applied
 
     # --- locks -----------------------------------------------------------------------------
     def try_lock(self, key: int) -> bool:

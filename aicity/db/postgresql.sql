@@ -1,5 +1,5 @@
 -- The aicity schema on PostgreSQL: the same tables, keys and views as the SQLite schema after
--- migration m010 (aicity/db/schema.py), in PostgreSQL's types. SQLite's history of migrations
+-- migration m011 (aicity/db/schema.py), in PostgreSQL's types. SQLite's history of migrations
 -- is not replayed here: a PostgreSQL database starts at the version `schema_version` names.
 -- Columns keep their SQLite names; "end" is a reserved word here and is quoted everywhere.
 
@@ -207,14 +207,17 @@ CREATE VIEW components_named AS
     JOIN regions r ON r.code = c.region
     LEFT JOIN subject_names s ON s.subject = c.subject;
 
+-- A join that finds each series by its key (see m011 in schema.py): a filter on keyword,
+-- region, device or granularity seeks obs by series instead of decoding every row.
 CREATE VIEW observations AS
-    SELECT o.series >> 13 AS keyword_id, ((o.series >> 3) & 1023)::integer AS region,
-           CASE (o.series >> 1) & 3 WHEN 0 THEN 'all' WHEN 1 THEN 'pc' ELSE 'wise' END
-               AS device,
-           CASE o.series & 1 WHEN 1 THEN 'week' ELSE 'day' END AS granularity,
+    SELECT k.id AS keyword_id, g.code AS region, d.device, w.granularity,
            to_char(DATE '1970-01-01' + o.day, 'YYYY-MM-DD') AS date, o.value,
            r.source, coalesce(r.finished_at, r.started_at) AS fetched_at, o.run_id
-    FROM obs o LEFT JOIN runs r ON r.id = o.run_id;
+    FROM keywords k CROSS JOIN regions g
+    CROSS JOIN (VALUES (0, 'all'), (1, 'pc'), (2, 'wise')) AS d(code, device)
+    CROSS JOIN (VALUES (0, 'day'), (1, 'week')) AS w(weekly, granularity)
+    JOIN obs o ON o.series = ((k.id * 1024 + g.code) * 4 + d.code) * 2 + w.weekly
+    LEFT JOIN runs r ON r.id = o.run_id;
 
 CREATE VIEW observations_named AS
     SELECT k.term AS keyword, g.name AS region, o.region AS region_code, o.device,

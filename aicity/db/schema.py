@@ -425,6 +425,33 @@ def m010_series_key(db: Database) -> None:
     db.execute(OBSERVATIONS_NAMED)
 
 
+# The view `observations` as a join that finds each series by its key: a filter on keyword,
+# region, device or granularity picks rows of the small tables first and then seeks `obs` by
+# `series`, where the m010 view decoded `series` from every row (a query for one series scanned
+# the whole table: 1.3-2.3 s on the national bench, under a millisecond now). CROSS JOIN keeps
+# `obs` innermost. Every obs row has its keyword and region in those tables (both are only ever
+# added to), so the view holds the same rows.
+OBSERVATIONS_SEEK = """
+    CREATE VIEW observations AS
+    SELECT k.id AS keyword_id, g.code AS region, d.device, w.granularity,
+           date(o.day * 86400, 'unixepoch') AS date, o.value,
+           r.source, coalesce(r.finished_at, r.started_at) AS fetched_at, o.run_id
+    FROM keywords k CROSS JOIN regions g
+    CROSS JOIN (SELECT 0 AS code, 'all' AS device UNION ALL SELECT 1, 'pc'
+                UNION ALL SELECT 2, 'wise') d
+    CROSS JOIN (SELECT 0 AS weekly, 'day' AS granularity UNION ALL SELECT 1, 'week') w
+    JOIN obs o ON o.series = ((k.id * 1024 + g.code) * 4 + d.code) * 2 + w.weekly
+    LEFT JOIN runs r ON r.id = o.run_id"""
+
+
+@migrations()
+def m011_observations_seek(db: Database) -> None:
+    db.execute("DROP VIEW observations_named")
+    db.execute("DROP VIEW observations")
+    db.execute(OBSERVATIONS_SEEK)
+    db.execute(OBSERVATIONS_NAMED)
+
+
 def migrate(db: Database) -> list[str]:
     """Apply pending migrations; returns the names applied."""
     pending = [m.name for m in migrations.pending(db)]
