@@ -216,3 +216,38 @@ def test_import_into_postgresql_stores_the_same_and_reimport_changes_nothing(pg_
     assert stored == expected
     again = runner.invoke(cli, ["--db", pg_url, "import", str(path), "--level", "city"])
     assert again.exit_code == 0 and "0 written" in again.output
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 5, 7, 64, 1 << 24])
+def test_the_byte_checks_read_in_blocks_find_the_same_line(tmp_path, monkeypatch, block):
+    """Encoding and cut-off rows are checked a block at a time (a file held whole peaked at
+    three times its size); a character or a line split by a block boundary changes nothing."""
+    from aicity.db import importer
+    monkeypatch.setattr(importer, "BLOCK", block)
+    head = "keyword,region,date,value\n"
+    good = "人工智能,成都,2017-01-01,5\n机器学习,北京,2017-01-02,6\n"
+
+    def file(name, data: bytes):
+        path = tmp_path / name
+        path.write_bytes(data)
+        return path
+
+    assert importer.detect_encoding(file("u.csv", (head + good).encode())) == "utf-8"
+    assert importer.detect_encoding(file("b.csv", b"\xef\xbb\xbf" + (head + good).encode())) \
+        == "utf-8-sig"
+    assert importer.detect_encoding(file("g.csv", (head + good).encode("gbk"))) == "gb18030"
+    mixed = file("m.csv", (head + good).encode() + "深度学习,成都,2017-01-03,7\n".encode("gbk"))
+    with pytest.raises(importer.ImportFailed, match=r"m\.csv:4: not valid UTF-8"):
+        importer.detect_encoding(mixed)
+    neither = file("n.csv", (head + "a,1,2017-01-01,5\n").encode() + b"\x81\xff,1\n")
+    with pytest.raises(importer.ImportFailed, match=r"n\.csv:3: not UTF-8 or GBK"):
+        importer.detect_encoding(neither)
+
+    cut = file("c.csv", (head + good + "人工智能,成都,2017-01-03\n\n").encode())
+    assert importer._first_short_row(cut, "utf-8", 4) == (4, 3)
+    last = file("l.csv", (head + good + "\r\n人工智能,成都").encode())   # no final newline
+    assert importer._first_short_row(last, "utf-8", 4) == (5, 2)
+    whole = file("w.csv", (head + good).encode())
+    assert importer._first_short_row(whole, "utf-8", 4) is None
+    quoted = file("q.csv", (head + good + '"人工智能",成都,2017-01-03\n').encode("gbk"))
+    assert importer._first_short_row(quoted, "gb18030", 4) == (4, 3)

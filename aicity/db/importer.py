@@ -12,6 +12,7 @@ transaction, so a bad row leaves the database exactly as it was. Errors read ``f
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import re
@@ -68,58 +69,122 @@ class ImportResult:
     run_id: int | None = None
 
 
-def _line_of(data: bytes, offset: int) -> int:
-    return data.count(b"\n", 0, offset) + 1
+# The byte-level checks read the file a block at a time: holding it whole (and its bytes
+# compared, and the text decoded) peaked at three times the file's size, 1 GB for 340 MB.
+BLOCK = 1 << 24
 
 
-def detect_encoding(path: Path, data: bytes | None = None) -> str:
+def _blocks(path: Path, start: int = 0):
+    """(offset, bytes) of the file from `start`, a block at a time."""
+    with path.open("rb") as fh:
+        fh.seek(start)
+        offset = start
+        while block := fh.read(BLOCK):
+            yield offset, block
+            offset += len(block)
+
+
+def _line_of(path: Path, offset: int) -> int:
+    """The line (from 1) holding byte `offset`."""
+    lines = 1
+    for at, block in _blocks(path):
+        lines += block.count(b"\n", 0, max(0, offset - at))
+        if at + len(block) >= offset:
+            break
+    return lines
+
+
+def _undecodable(path: Path, encoding: str, start: int = 0) -> int | None:
+    """The offset of the first byte `encoding` cannot decode from `start` on, or None."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    end = start
+    try:
+        for end, block in _blocks(path, start):
+            held = len(decoder.getstate()[0])   # bytes of a character cut by the last block
+            decoder.decode(block)
+            end += len(block)
+        held = len(decoder.getstate()[0])
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as err:
+        return end - held + err.start
+    return None
+
+
+def _ascii_before(path: Path, offset: int) -> bool:
+    for at, block in _blocks(path):
+        part = np.frombuffer(block, dtype=np.uint8)[:max(0, offset - at)]
+        if len(part) and part.max() >= 0x80:
+            return False
+        if at + len(block) >= offset:
+            break
+    return True
+
+
+def detect_encoding(path: Path) -> str:
     """utf-8-sig for a BOM, else utf-8 if the whole file decodes, else gb18030 (a superset of
     GBK) if it does. A file that is UTF-8 up to one line and something else there is refused:
     decoding it all as GBK would store the UTF-8 part as mojibake keywords."""
-    data = path.read_bytes() if data is None else data
-    bom = data.startswith(b"\xef\xbb\xbf")
-    body = data[3:] if bom else data
-    try:
-        body.decode("utf-8")
+    with path.open("rb") as fh:
+        bom = fh.read(3) == b"\xef\xbb\xbf"
+    bad = _undecodable(path, "utf-8", 3 if bom else 0)
+    if bad is None:
         return "utf-8-sig" if bom else "utf-8"
-    except UnicodeDecodeError as err:
-        bad = err.start + (3 if bom else 0)
-    if bom or any(b >= 0x80 for b in data[:bad]):
-        raise ImportFailed(f"{path}:{_line_of(data, bad)}: not valid UTF-8 although the lines "
+    if bom or not _ascii_before(path, bad):
+        raise ImportFailed(f"{path}:{_line_of(path, bad)}: not valid UTF-8 although the lines "
                            f"before are (a line in another encoding?); save the whole file "
                            f"as UTF-8") from None
-    try:
-        data.decode("gb18030")
+    bad = _undecodable(path, "gb18030")
+    if bad is None:
         return "gb18030"
-    except UnicodeDecodeError as err:
-        raise ImportFailed(f"{path}:{_line_of(data, err.start)}: not UTF-8 or GBK text"
-                           ) from None
+    raise ImportFailed(f"{path}:{_line_of(path, bad)}: not UTF-8 or GBK text")
 
 
-def _first_short_row(path: Path, data: bytes, n_fields: int) -> tuple[int, int] | None:
+def _first_short_row(path: Path, encoding: str, n_fields: int) -> tuple[int, int] | None:
     """(line, fields) of the first data line with fewer fields than the header: pandas reads
     a row cut off before its value as an empty value, which would be stored as missing.
     Separators and line ends are ASCII, which neither UTF-8 nor GBK uses inside a character,
     so the count runs on the raw bytes; files with quotes go through the csv module."""
     if n_fields < 2:
         return None
-    if b'"' in data:
-        import io
-        text = io.StringIO(data.decode(detect_encoding(path, data)), newline="")
+    carry, line = b"", 0          # the unfinished last line of the block before; lines done
+    for _, block in _blocks(path):
+        if b'"' in block:
+            return _first_short_quoted(path, encoding, n_fields)
+        data = carry + block
+        raw = np.frombuffer(data, dtype=np.uint8)
+        ends = np.flatnonzero(raw == 10)
+        if not len(ends):
+            carry = data
+            continue
+        short = _short_lines(data, raw[:ends[-1]], ends, line, n_fields)
+        if short:
+            return short
+        line += len(ends)
+        carry = data[ends[-1] + 1:]
+    if carry:
+        raw = np.frombuffer(carry, dtype=np.uint8)
+        return _short_lines(carry, raw, np.array([len(carry)]), line, n_fields)
+    return None
+
+
+def _short_lines(data: bytes, raw: np.ndarray, ends: np.ndarray, line: int, n_fields: int
+                 ) -> tuple[int, int] | None:
+    """The first short line among those ending at `ends` in `data` (`line` lines before)."""
+    commas = np.bincount(np.searchsorted(ends, np.flatnonzero(raw == 44)), minlength=len(ends))
+    for i in np.flatnonzero(commas < n_fields - 1):
+        if line + i == 0:
+            continue                # the header
+        start = ends[i - 1] + 1 if i else 0
+        if data[start:ends[i]].strip():
+            return line + int(i) + 1, int(commas[i]) + 1
+    return None
+
+
+def _first_short_quoted(path: Path, encoding: str, n_fields: int) -> tuple[int, int] | None:
+    with path.open(encoding=encoding, newline="") as text:
         for i, row in enumerate(csv.reader(text), start=1):
             if i > 1 and row and len(row) < n_fields and any(c.strip() for c in row):
                 return i, len(row)
-        return None
-    raw = np.frombuffer(data, dtype=np.uint8)
-    ends = np.flatnonzero(raw == 10)
-    if not len(data) or data[-1:] != b"\n":
-        ends = np.append(ends, len(data))
-    commas = np.bincount(np.searchsorted(ends, np.flatnonzero(raw == 44)),
-                         minlength=len(ends))
-    for i in np.flatnonzero(commas[1:] < n_fields - 1) + 1:
-        start = ends[i - 1] + 1
-        if data[start:ends[i]].strip():
-            return int(i) + 1, int(commas[i]) + 1
     return None
 
 
@@ -269,11 +334,9 @@ def import_csv(db: Database, path: str | Path, *, level: str | None = None,
     store.require_schema(db)
     registry = store.registry(db)
     resolve_region = registry.resolver(level)
-    data = path.read_bytes()
-    encoding = detect_encoding(path, data)
+    encoding = detect_encoding(path)
     header = _read_header(path, encoding)
-    short = _first_short_row(path, data, len(header))
-    del data
+    short = _first_short_row(path, encoding, len(header))
     if short:
         raise ImportFailed(f"{path}:{short[0]}: {short[1]} fields where the header has "
                            f"{len(header)} (a row cut off?)")
