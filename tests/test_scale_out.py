@@ -220,6 +220,14 @@ def test_a_postgresql_database_made_at_m010_is_brought_up_to_date_by_init(pg_url
     finally:
         db.close()
     assert store.init_db(pg_url)["migrations"] == []           # nothing left to do
+    db = store.connect(pg_url)
+    with db.atomic():
+        db.execute("UPDATE schema_version SET version = 'm004_real_site'")
+    db.close()
+    refused = run_cli(pg_url, "init")           # no upgrade from there: says so, not "run init"
+    assert refused.returncode == 1
+    assert "schema is at version m004_real_site, which this aicity cannot bring to " \
+        "m011_observations_seek" in refused.stderr
 
 
 # --- workers -------------------------------------------------------------------------------

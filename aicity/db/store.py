@@ -191,6 +191,9 @@ def init_db(path: str | os.PathLike | None = None, registry: RegionRegistry | No
     db = connect(path, create=True)
     try:
         applied = db.create_schema() if db.dialect == "postgresql" else migrate(db)
+        if db.dialect == "postgresql" and db.schema_version() != postgres.SCHEMA_VERSION:
+            raise NotInitialised(f"the PostgreSQL schema is at version {db.schema_version()}, "
+                                 f"which this aicity cannot bring to {postgres.SCHEMA_VERSION}")
         registry = registry or default_registry()
         with db.atomic():
             load_regions(db, registry)
