@@ -133,17 +133,24 @@ def test_m009_carries_components_and_anomalies_over_with_their_views(tmp_path):
     db.close()
 
 
-def test_m010_carries_every_observation_over_to_the_series_key(tmp_path):
-    """A database as m009 left it: the `observations` view reads the same rows after m010, the
-    key is (series, day), and a keyword's series load as before."""
-    path = tmp_path / "m009.db"
+def _database_before(path, migration: str):
+    """A database migrated up to `migration` (not applied), with regions, the taxonomy and one
+    finished collect run; returns it and the run's id."""
     db = Database(path)
-    migrations.apply(db, stop_before="m010_series_key")
+    migrations.apply(db, stop_before=migration)
     db.table("regions").insert_all(r.as_row() for r in store.default_registry())
     store.load_taxonomy(db, default_taxonomy())
     run = db.execute("INSERT INTO runs(kind, status, source, started_at, finished_at) VALUES "
                      "('collect', 'ok', 'emulator', '2017-03-02T00:00:00+00:00', "
                      "'2017-03-02T01:00:00+00:00')").lastrowid
+    return db, run
+
+
+def test_m010_carries_every_observation_over_to_the_series_key(tmp_path):
+    """A database as m009 left it: the `observations` view reads the same rows after m010, the
+    key is (series, day), and a keyword's series load as before."""
+    path = tmp_path / "m009.db"
+    db, run = _database_before(path, "m010_series_key")
     rows = [(kw, region, device, weekly, day, None if (day + device) % 7 == 0 else day * 3 + kw,
              run)
             for kw in (1, 2, 112) for region in (0, 97, 934) for device in (0, 1, 2)
@@ -185,13 +192,7 @@ def test_m011_reads_the_same_rows_and_finds_a_series_by_its_key(tmp_path):
     """The m010 view decoded `series` from every row, so asking it for one series scanned the
     whole table; after m011 the same rows come back and a filtered query seeks the key."""
     path = tmp_path / "m010.db"
-    db = Database(path)
-    migrations.apply(db, stop_before="m011_observations_seek")
-    db.table("regions").insert_all(r.as_row() for r in store.default_registry())
-    store.load_taxonomy(db, default_taxonomy())
-    run = db.execute("INSERT INTO runs(kind, status, source, started_at, finished_at) VALUES "
-                     "('collect', 'ok', 'emulator', '2017-03-02T00:00:00+00:00', "
-                     "'2017-03-02T01:00:00+00:00')").lastrowid
+    db, run = _database_before(path, "m011_observations_seek")
     rows = [(store.series_id(kw, region, device, weekly), day,
              None if (day + device) % 5 == 0 else day + kw, run if region else None)
             for kw in (1, 2, 112) for region in (0, 97, 934) for device in (0, 1, 2)
