@@ -60,7 +60,8 @@ def dimension_values(values: pd.Series, members: list[str]) -> pd.Series:
     if values.empty:
         return pd.Series(dtype=float, name="value")
     pairs = list(values.index)
-    regions = sorted({r for s_, r in pairs if s_ in set(members)})
+    wanted = set(members)
+    regions = sorted({r for s_, r in pairs if s_ in wanted})
     return pd.Series(dimension_sums(pairs, values.to_numpy(dtype=float), members, regions),
                      index=pd.Index(regions, name="region"), name="value")
 
