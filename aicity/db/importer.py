@@ -97,16 +97,19 @@ def _line_of(path: Path, offset: int) -> int:
 def _undecodable(path: Path, encoding: str, start: int = 0) -> int | None:
     """The offset of the first byte `encoding` cannot decode from `start` on, or None."""
     decoder = codecs.getincrementaldecoder(encoding)()
-    end = start
-    try:
-        for end, block in _blocks(path, start):
-            held = len(decoder.getstate()[0])   # bytes of a character cut by the last block
+    at = start
+    for at, block in _blocks(path, start):
+        held = len(decoder.getstate()[0])   # bytes of a character the last block cut
+        try:
             decoder.decode(block)
-            end += len(block)
-        held = len(decoder.getstate()[0])
+        except UnicodeDecodeError as err:   # err.start counts from the held bytes
+            return at - held + err.start
+        at += len(block)
+    held = len(decoder.getstate()[0])
+    try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError as err:
-        return end - held + err.start
+        return at - held + err.start
     return None
 
 
