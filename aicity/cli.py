@@ -301,6 +301,9 @@ def series(db_path, keyword, region, level, start, end, device, granularity, com
     reg = store.registry(db).resolve(region, level)
     frame = store.series(db, kw_id, reg.code, device=device, granularity=granularity,
                          start=start, end=end)
+    if granularity is None and frame.attrs.get("granularity") == "week" and len(frame):
+        click.echo("note: no daily values in this range; showing weekly values (each dated "
+                   "by its Monday, the mean of its days)", err=True)
     if components:
         from aicity.analysis.queries import components_for
         comp = components_for(db, kw_id, reg.code, device, frame.attrs.get("granularity"))
@@ -371,7 +374,13 @@ def tuning_option(flag: str, kind, envvar: str, help: str):
 # How the crawl meets the site's refusals and gaps.
 TUNING_OPTIONS = (
     tuning_option("--cooldown", click.FloatRange(min=0), "AICITY_BAIDU_COOLDOWN",
-                  "Seconds an account rests after 10001 (blocked)."),
+                  "Seconds an account first rests after 10001 (blocked); it doubles on each "
+                  "block (1 h, 2 h, 4 h), then the account rests until the next night. Kept "
+                  "across runs."),
+    tuning_option("--throttle-cooldown", click.FloatRange(min=0),
+                  "AICITY_BAIDU_THROTTLE_COOLDOWN",
+                  "Seconds an account first rests after HTTP 403 or 429 (throttled), doubling; "
+                  "the request is asked again."),
     tuning_option("--abnormal-backoff", click.FloatRange(min=0), "AICITY_BAIDU_BACKOFF",
                   "First back-off in seconds after 10018 (abnormal access), doubling."),
     tuning_option("--abnormal-retries", click.IntRange(min=0), "AICITY_BAIDU_ABNORMAL_RETRIES",
@@ -386,6 +395,9 @@ TUNING_OPTIONS = (
                   "Answers an empty last day needs before it is accepted as missing..."),
     tuning_option("--unconfirmed-days", click.FloatRange(min=0), "AICITY_UNCONFIRMED_DAYS",
                   "...over at least this many days."),
+    tuning_option("--blank-rest-hours", click.FloatRange(min=0), "AICITY_BLANK_REST_HOURS",
+                  "A series answered wholly blank is asked again after this many hours (the "
+                  "next night) and, blank again, accepted as below Baidu's reporting floor."),
     tuning_option("--download-timeout", click.IntRange(min=1), "AICITY_DOWNLOAD_TIMEOUT",
                   "Seconds to wait for an answer."),
     tuning_option("--log-level", click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
@@ -582,6 +594,12 @@ def collect(db_path, start, end, regions, keywords, kind, window_days, devices, 
                       if result.deferred_pieces else "")
                    + (f"; {result.waiting_days} empty days to ask again later"
                       if result.waiting_days else "")
+                   + (f"; {result.blank_reasks} blank series asked again"
+                      if result.blank_reasks else "")
+                   + (f"; {result.checksum_mismatches} series failed their answer's "
+                      f"average check (not stored)" if result.checksum_mismatches else "")
+                   + (f"; throttled {result.throttled} times (HTTP 403/429)"
+                      if result.throttled else "")
                    + (f"; not indexed: {', '.join(result.unindexed)}" if result.unindexed else "")
                    + (f"; failures: {result.failures}" if result.failures else "")
                    + (f"; queue: {result.queue}" if result.queue else ""))
@@ -600,15 +618,25 @@ def collect(db_path, start, end, regions, keywords, kind, window_days, devices, 
 @with_options(SITE_OPTIONS)
 @click.option("--timeout", type=float, default=15.0, show_default=True,
               help="Seconds to wait for each answer.")
-def doctor(timeout, **site):
+@click.option("--acs", "acs_file", type=click.Path(dir_okay=False),
+              help="A saved copy of the site's acs-2057.js: read its Cipher-Text key and T0 "
+                   "(statically, nothing is run), keep them in your configuration "
+                   "($XDG_CONFIG_HOME/aicity/cipher.toml) with the sets used so far as "
+                   "fallbacks, and say which set is in use. No request is sent.")
+def doctor(timeout, acs_file, **site):
     """Check collecting with one request per account: network, cookie, token, site.
 
     Each line names the part and what to do. Exit status 0 when every account can collect,
-    1 otherwise. Cookies are never printed.
+    1 otherwise. Cookies are never printed. With --acs, refresh the Cipher-Text constants
+    from Baidu's JavaScript instead.
     """
     from aicity.crawler.doctor import doctor as run_doctor
     from aicity.crawler.run import latest_published
+    if acs_file:
+        _refresh_cipher(acs_file, site)
+        return
     access = site_access(**site)
+    click.echo(access.cipher.describe())
     findings = run_doctor(access.base_url, list(access.cookies), access.cipher,
                           latest_published(lag_days=access.lag_days,
                                            publish_hour=access.publish_hour), timeout)
@@ -616,6 +644,35 @@ def doctor(timeout, **site):
         click.echo(f"{'ok  ' if f.ok else 'FAIL'} {f.part}: {f.message}")
     if not all(f.ok for f in findings):
         sys.exit(1)
+
+
+def _refresh_cipher(acs_file: str, site: dict) -> None:
+    from aicity.crawler.acs import AcsError, read_acs
+    from aicity.crawler.cipher import (CipherConfigError, load_cipher, save_user_cipher,
+                                       user_cipher_file)
+    from aicity.crawler.protocol import CIPHER_IV
+    try:
+        text = Path(acs_file).read_text(encoding="utf-8", errors="replace")
+    except OSError as err:
+        raise click.ClickException(f"{acs_file}: {err.strerror or err}") from None
+    try:
+        found = read_acs(text)
+    except AcsError as err:
+        raise click.ClickException(f"{acs_file}: {err}") from None
+    if found.iv.encode() != CIPHER_IV:
+        raise click.ClickException(f"{acs_file}: the SDK now uses IV {found.iv!r}, not "
+                                   f"{CIPHER_IV.decode()!r}; aicity cannot use it yet, "
+                                   f"nothing was changed")
+    try:
+        before = load_cipher(site.get("cipher_file"))
+        saved = save_user_cipher(found.key, found.t0, found.version, keep=before)
+        now = load_cipher(None if not site.get("cipher_file") else saved)
+    except (CipherConfigError, OSError) as err:
+        raise click.ClickException(str(err)) from None
+    if site.get("cipher_file"):
+        click.echo(f"note: --cipher-file/AICITY_CIPHER_FILE ({site['cipher_file']}) still wins "
+                   f"over {user_cipher_file()}", err=True)
+    click.echo(f"kept in {saved}: {now.describe()}")
 
 
 @cli.command()

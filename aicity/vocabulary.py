@@ -18,6 +18,10 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {
     "application": ("speech", "vision", "deep_learning"),
     "industry": ("driving", "security", "healthcare", "retail", "finance", "manufacturing"),
 }
+# Why an empty answer waits (the `unconfirmed` table's reason): the whole series came back
+# blank, or only its last days did (not published yet).
+BLANK_ANSWER = "blank answer"
+EMPTY_AT_END = "empty at the end of the answer"
 COGNITION = ("basic", "professional", "technical")     # the three cognition tiers
 TECH_GROUPS = DIMENSIONS["application"]                # technology application demand
 INDUSTRIES = DIMENSIONS["industry"]

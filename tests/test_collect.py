@@ -124,8 +124,9 @@ def test_long_ranges_are_stored_weekly_never_spread_over_days(db_path, emulator)
     w = world()
     chengdu = default_registry().resolve("成都").code
     daily = w.series("人工智能", chengdu, date(2015, 1, 1), date(2016, 12, 31))
-    weeks = w.weekly(daily)
-    want = [((date(2015, 1, 1) + timedelta(days=7 * i)).isoformat(),
+    weeks = w.weekly(daily, date(2015, 1, 1))
+    monday = date(2014, 12, 29)          # 2015-01-01 is a Thursday: its calendar week's Monday
+    want = [((monday + timedelta(days=7 * i)).isoformat(),
              None if math.isnan(v) else int(v)) for i, v in enumerate(weeks)]
     assert stored(db_path, "人工智能", chengdu, granularity="week") == want
     assert stored(db_path, "人工智能", chengdu, granularity="day") == []
@@ -232,7 +233,7 @@ def test_rate_limited_account_is_parked_and_the_run_stops_with_rows_kept(db_path
                          cookies=f"BDUSS={SECRET}", env={"AICITY_BAIDU_MAX_WAIT": "0"},
                          check=False)
     assert result.returncode == 2
-    assert "blocked by Baidu (10001); parked" in result.stderr
+    assert "blocked by Baidu (10001, 1 in a row); resting 3600 s" in result.stderr
     assert len(observation_rows(db_path)) > 0  # the piece before the block is kept
 
 

@@ -84,8 +84,9 @@ def test_weekly_series_are_stored_as_weekly(run, db_path, tmp_path):
     assert db.execute("SELECT granularity, count(*) FROM observations GROUP BY 1").fetchall() \
         == [("week", 20)]
     out = run("series", "--keyword", "人工智能", "--region", "杭州", "--format", "json")
-    data = json.loads(out.output)
+    data = json.loads(out.stdout)
     assert [r["date"] for r in data] == _days(20, step=7)  # never spread over days
+    assert "showing weekly values" in out.stderr           # and says why there are no days
 
 
 def test_wide_form_with_region(run, db_path, tmp_path):

@@ -161,9 +161,12 @@ def test_a_declared_weekly_answer_is_stored_weekly(db_path):
                          "--start", "2015-01-01", "--end", "2016-12-31", "--window-days", "3650")
     assert "0 pieces still missing" in result.stdout and "undecodable" not in result.stdout
     w = world()
-    weeks = w.weekly(w.series("人工智能", CHENGDU, date(2015, 1, 1), date(2016, 12, 31)))
-    want = [((date(2015, 1, 1) + timedelta(days=7 * i)).isoformat(),
+    weeks = w.weekly(w.series("人工智能", CHENGDU, date(2015, 1, 1), date(2016, 12, 31)),
+                     date(2015, 1, 1))
+    monday = date(2014, 12, 29)          # 2015-01-01 is a Thursday: its calendar week's Monday
+    want = [((monday + timedelta(days=7 * i)).isoformat(),
              None if math.isnan(v) else int(v)) for i, v in enumerate(weeks)]
+    assert len(want) == 105              # the calendar weeks that 731 days touch
     assert stored(db_path, "人工智能", CHENGDU, granularity="week") == want
 
 

@@ -10,11 +10,17 @@ import hashlib
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from aicity.vocabulary import SHANGHAI
 
+
+
+# 10001 rests double this many times (1 h, 2 h, 4 h); the next block rests until the night
+# after, from this hour (Asia/Shanghai).
+BLOCK_STEPS = 3
+NIGHT_STARTS = 0
 
 
 class NoAccountsLeft(RuntimeError):
@@ -31,6 +37,8 @@ class Account:
     budget_day: str = ""
     used_today: int = 0
     backoff: float = 0.0
+    throttle: float = 0.0           # the last rest after HTTP 403/429 (doubles, reset on success)
+    blocks: int = 0                 # 10001 answers in a row (across runs): the rest escalates
     key: str = ""                   # salted hash of the BDUSS: the budget's key in the database
 
     @property
@@ -75,15 +83,17 @@ def today_shanghai() -> str:
 
 
 class AccountPool:
-    def __init__(self, cookies: list[str], *, daily_budget: int = 0, cooldown: float = 1800.0,
-                 abnormal_backoff: float = 300.0, clock=time.monotonic, wall=None,
-                 salt: str = "", used: dict[str, int] | None = None):
+    def __init__(self, cookies: list[str], *, daily_budget: int = 0, cooldown: float = 3600.0,
+                 abnormal_backoff: float = 300.0, throttle_cooldown: float = 600.0,
+                 clock=time.monotonic, wall=None, salt: str = "",
+                 used: dict[str, int] | None = None):
         """used: requests each account key already sent today (from the database)."""
         self.accounts = [Account(i + 1, c, key=account_key(salt, c) if salt else "")
                          for i, c in enumerate(cookies)]
         self.daily_budget = daily_budget
         self.cooldown = cooldown
         self.abnormal_backoff = abnormal_backoff
+        self.throttle_cooldown = throttle_cooldown
         self.clock = clock
         self.wall = wall or (lambda: datetime.now(SHANGHAI))
         self._next = 0
@@ -151,8 +161,53 @@ class AccountPool:
 
     def park(self, acct: Account, seconds: float | None = None) -> float:
         seconds = self.cooldown if seconds is None else seconds
-        acct.parked_until = self.clock() + seconds
+        acct.parked_until = max(acct.parked_until, self.clock() + seconds)
         return seconds
+
+    def block(self, acct: Account) -> float:
+        """10001: rest `cooldown`, doubling with each block in a row (1 h, 2 h, 4 h by
+        default); after that the account rests until the next night. Probing a blocked account
+        lengthens its ban (research note 2026 §1), so the rest only grows until it answers."""
+        acct.blocks += 1
+        if acct.blocks <= BLOCK_STEPS:
+            return self.park(acct, self.cooldown * 2 ** (acct.blocks - 1))
+        return self.park(acct, max(self.cooldown, self.seconds_to_next_night()))
+
+    def throttled(self, acct: Account) -> float:
+        """HTTP 403 or 429: the site slows this account down; rest, doubling each time."""
+        acct.throttle = self.throttle_cooldown if not acct.throttle else acct.throttle * 2
+        return self.park(acct, acct.throttle)
+
+    def answered(self, acct: Account) -> bool:
+        """A good answer: the account's rests start again from the first. True if it had a
+        block count to forget (to be saved)."""
+        acct.backoff = acct.throttle = 0.0
+        had, acct.blocks = acct.blocks, 0
+        return had > 0
+
+    def seconds_to_next_night(self) -> float:
+        """Until NIGHT_STARTS (Asia/Shanghai) of the next calendar day."""
+        now = self.wall()
+        night = (now + timedelta(days=1)).replace(hour=NIGHT_STARTS, minute=0, second=0,
+                                                  microsecond=0)
+        return (night - now).total_seconds()
+
+    def state(self, acct: Account) -> dict:
+        """What is kept across runs for an account: its block count and until when it rests
+        (wall-clock ISO time)."""
+        left = acct.parked_until - self.clock()
+        until = (self.wall() + timedelta(seconds=left)).isoformat(timespec="seconds") \
+            if left > 0 else ""
+        return {"blocks": acct.blocks, "resting_until": until}
+
+    def restore(self, acct: Account, state: dict) -> None:
+        """Take over an account's kept state (see `state`)."""
+        acct.blocks = int(state.get("blocks") or 0)
+        until = state.get("resting_until") or ""
+        if until:
+            left = (datetime.fromisoformat(until) - self.wall()).total_seconds()
+            if left > 0:
+                acct.parked_until = self.clock() + left
 
     def back_off(self, acct: Account) -> float:
         """10018: park for a back-off that doubles each time this account meets it."""

@@ -70,7 +70,9 @@ class SiteAccess:
 @dataclass(frozen=True)
 class Tuning:
     """How the crawl answers the site's refusals and gaps (Scrapy settings of the same names)."""
-    cooldown: float = 1800.0        # seconds an account rests after 10001 (blocked)
+    cooldown: float = 3600.0        # first rest after 10001 (blocked), doubling: 1 h, 2 h, 4 h,
+    #                                 then the account rests until the next night
+    throttle_cooldown: float = 600.0  # first rest after HTTP 403/429 (throttled), doubling
     abnormal_backoff: float = 300.0  # first back-off after 10018 (abnormal access), doubling
     abnormal_retries: int = 3       # new Cipher-Texts tried for one request before backing off
     max_wait: float = 900.0         # seconds to wait for a parked account before giving up
@@ -78,11 +80,15 @@ class Tuning:
     unreachable_streak: int = 12    # connection failures in a row that mean the server is gone
     unconfirmed_tries: int = 3      # answers an empty last day needs before it is missing...
     unconfirmed_days: float = 2.0   # ...over at least this many days
+    blank_rest_hours: float = 12.0  # a blank series is asked again after this, and accepted
+    #                                 below the floor when blank again
     download_timeout: int = 30
     log_level: str = "WARNING"
 
     def settings(self) -> dict:
         return {"AICITY_COOLDOWN": self.cooldown,
+                "AICITY_THROTTLE_COOLDOWN": self.throttle_cooldown,
+                "AICITY_BLANK_REST_HOURS": self.blank_rest_hours,
                 "AICITY_ABNORMAL_BACKOFF": self.abnormal_backoff,
                 "AICITY_ABNORMAL_RETRIES": self.abnormal_retries,
                 "AICITY_MAX_WAIT": self.max_wait,

@@ -3,8 +3,10 @@
 The real site sometimes answers a series with every value empty, and a re-request fixes it; days
 it has not published yet also come back empty. So a blank answer, and the run of empty days at
 the end of any answer, are *unconfirmed*: not stored and not covered, so later runs ask again.
-A day that stayed empty for `tries` answers over at least `days` days is accepted as truly
-missing (stored as NULL, covered, and the reason kept). Empty days inside an answer, with values
+Most city-level blanks are genuine, though (the series stays below Baidu's reporting floor): a
+blank that comes back blank on a second night is accepted as below the floor (stored as NULL,
+covered, and the reason kept). A trailing empty day is accepted after `tries` answers over at
+least `days` days. Empty days inside an answer, with values
 after them, are real gaps and are stored as NULL at once.
 """
 from __future__ import annotations
@@ -12,10 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-BLANK = "blank answer"
-RECENT_END = "empty at the end of the answer"
+from aicity.vocabulary import BLANK_ANSWER, EMPTY_AT_END
+
+BLANK, RECENT_END = BLANK_ANSWER, EMPTY_AT_END
 DEFAULT_TRIES = 3
 DEFAULT_DAYS = 2.0
+# A whole-series blank is accepted (below Baidu's reporting floor) once it came back blank on
+# two nights: two answers at least this many hours apart.
+DEFAULT_BLANK_REST_HOURS = 12.0
 
 
 @dataclass(frozen=True)
@@ -33,21 +39,29 @@ def first_unconfirmed(values: list) -> int:
 
 
 def judge(values: list, dates: list[str], prior: dict[str, tuple[int, str]], now: datetime,
-          tries: int = DEFAULT_TRIES, days: float = DEFAULT_DAYS) -> Verdict:
+          tries: int = DEFAULT_TRIES, days: float = DEFAULT_DAYS,
+          blank_rest_hours: float = DEFAULT_BLANK_REST_HOURS) -> Verdict:
     """What to store of one series' answer (its `all` values, dated).
 
-    prior: date -> (tries so far, first seen as ISO time) of days already waiting.
+    prior: date -> (tries so far, first seen as ISO time[, reason]) of days already waiting.
+    A blank answer is accepted when it is the second, on another night; empty days at the end
+    after `tries` answers over `days` days. A day keeps the reason it was first seen with (the
+    last days of one answer, unpublished, may make up the whole of the next).
     """
     cut = first_unconfirmed(values)
     if cut == len(values):
         return Verdict(len(values))
-    reason = BLANK if cut == 0 else RECENT_END
+    answer_reason = BLANK if cut == 0 else RECENT_END
+    rules = {BLANK: (2, timedelta(hours=blank_rest_hours)),
+             RECENT_END: (tries, timedelta(days=days))}
     marks, accepted_run = [], True
     for day in dates[cut:]:
-        before, first = prior.get(day, (0, now.isoformat()))
+        before, first, *known = prior.get(day, (0, now.isoformat()))
+        reason = known[0] if known and known[0] in rules else answer_reason
+        need, wait = rules[reason]
         count = before + 1
         age = now - datetime.fromisoformat(first)
-        accepted = accepted_run and count >= tries and age >= timedelta(days=days)
+        accepted = accepted_run and count >= need and age >= wait
         accepted_run = accepted  # coverage is contiguous: stop accepting at the first refusal
         marks.append((day, reason, count, first, accepted))
     keep = cut + sum(1 for m in marks if m[4])

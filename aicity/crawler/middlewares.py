@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 # The emulator marks every answer; data from it is stored with source 'emulator'.
 SIMULATED_HEADER = "X-Aicity-World"
 
+# HTTP statuses that mean "this account is going too fast" (403 as reported in 2026, 429).
+THROTTLED = (403, 429)
 # Keys a re-issued request must not inherit from the attempt that failed.
 _PER_ATTEMPT = ("account_index", "download_slot", "baidu_payload", "download_latency")
 
@@ -119,13 +121,27 @@ class AccountsMiddleware:
         self.pool = AccountPool(cookies, daily_budget=s.getint("AICITY_DAILY_BUDGET"),
                                 cooldown=s.getfloat("AICITY_COOLDOWN"),
                                 abnormal_backoff=s.getfloat("AICITY_ABNORMAL_BACKOFF"),
+                                throttle_cooldown=s.getfloat("AICITY_THROTTLE_COOLDOWN"),
                                 salt=salt, used=used)
+        # A block rests escalate across runs: an account still resting from last night's
+        # 10001 is not probed again before its time.
+        kept = store.account_states(self.db, [a.key for a in self.pool.accounts])
+        for acct in self.pool.accounts:
+            if acct.key in kept:
+                self.pool.restore(acct, kept[acct.key])
+        self.throttle_retries = s.getint("AICITY_THROTTLE_RETRIES", 20)
         self.max_wait = s.getfloat("AICITY_MAX_WAIT")
         self.abnormal_retries = s.getint("AICITY_ABNORMAL_RETRIES")
         self.token_streak_limit = s.getint("AICITY_TOKEN_STREAK")
         self.token_streak = 0
-        self.cipher = dict(aes_key=s.get("AICITY_CIPHER_KEY"), t0=s.getint("AICITY_CIPHER_T0"),
-                           version=s.get("AICITY_CIPHER_VERSION"), user_agent=s.get("USER_AGENT"))
+        # The constants in use, then earlier sets tried in turn when the site refuses a fresh
+        # token (Baidu rotates them; old ones have kept working for months).
+        self.cipher_sets = [(s.get("AICITY_CIPHER_KEY"), s.getint("AICITY_CIPHER_T0"),
+                             s.get("AICITY_CIPHER_VERSION")),
+                            *(tuple(p) for p in s.getlist("AICITY_CIPHER_PREVIOUS"))]
+        self.cipher_set = 0
+        self.cipher_confirmed = False
+        self.user_agent = s.get("USER_AGENT")
         self.unflushed = 0
         crawler.aicity_accounts = self.pool  # read by collect() for the run summary
         from scrapy import signals
@@ -152,6 +168,14 @@ class AccountsMiddleware:
     def spider_closed(self, spider=None, reason=None):
         self.flush_budget()
         self.db.close()
+
+    def save_state(self, acct) -> None:
+        try:
+            store.save_account_states(self.db, {acct.key: self.pool.state(acct)})
+        except store.storage_errors() as err:
+            stop_run(self.crawler, "storage", f"storage failed ({type(err).__name__}: {err}) "
+                     f"recording an account's rest; free space or fix the database, then run "
+                     f"collect again")
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -192,7 +216,9 @@ class AccountsMiddleware:
         request.headers["Cookie"] = got.cookie()
         keyword = request.meta.get("cipher_keyword")
         if keyword is not None:
-            request.headers["Cipher-Text"] = proto.cipher_text(keyword=keyword, **self.cipher)
+            key, t0, version = self.cipher_sets[self.cipher_set]
+            request.headers["Cipher-Text"] = proto.cipher_text(
+                keyword=keyword, user_agent=self.user_agent, aes_key=key, t0=t0, version=version)
         elif request.meta["baidu_endpoint"] == "word_graph":
             request.headers["Cipher-Text"] = ""
         self.crawler.stats.inc_value(f"aicity/requests/account_{got.index}")
@@ -202,8 +228,10 @@ class AccountsMiddleware:
         return None
 
     def process_response(self, request, response):
-        payload = request.meta.get("baidu_payload")
         index = request.meta.get("account_index")
+        if response.status in THROTTLED and index is not None:
+            return self._throttled(request, response, self.pool.accounts[index - 1])
+        payload = request.meta.get("baidu_payload")
         if payload is None or index is None:
             return response
         acct = self.pool.accounts[index - 1]
@@ -211,7 +239,11 @@ class AccountsMiddleware:
         if status != proto.ABNORMAL and request.meta.get("cipher_keyword") is not None:
             self.token_streak = 0
         if status == proto.OK:
-            acct.backoff = 0.0   # a rare 10018 hours later starts from the first back-off
+            # rests start again from the first (a rare 10018 hours later, a block next week)
+            if self.pool.answered(acct):
+                self.save_state(acct)
+            if request.meta.get("cipher_keyword") is not None and not self.cipher_confirmed:
+                self._cipher_works()
         if status == proto.NOT_LOGGED_IN:
             self.pool.retire(acct, "not logged in, 10000")
             logger.warning("%s retired: Baidu says it is not logged in (10000); "
@@ -219,9 +251,11 @@ class AccountsMiddleware:
             self.crawler.stats.inc_value("aicity/accounts/retired")
             return _fresh(request)
         if status == proto.BLOCKED:
-            seconds = self.pool.park(acct)
-            logger.warning("%s blocked by Baidu (10001); parked for %.0f s", acct.label, seconds)
+            seconds = self.pool.block(acct)
+            logger.warning("%s blocked by Baidu (10001, %d in a row); resting %.0f s",
+                           acct.label, acct.blocks, seconds)
             self.crawler.stats.inc_value("aicity/accounts/parked")
+            self.save_state(acct)
             return _fresh(request)
         if status == proto.ABNORMAL:
             self.token_streak += 1
@@ -239,6 +273,13 @@ class AccountsMiddleware:
                 logger.info("%s: Cipher-Text refused (10018); asking again with a new token",
                             acct.label)
                 return _fresh(request, token_renewed=True)
+            if not self.cipher_confirmed and self.cipher_set + 1 < len(self.cipher_sets):
+                # a fresh token refused too: the constants may have rotated; the earlier sets
+                # are tried before any back-off
+                self.cipher_set += 1
+                logger.warning("Cipher-Text refused with a fresh token (10018); trying the "
+                               "earlier constants of T0 %s", self.cipher_sets[self.cipher_set][1])
+                return _fresh(request, token_renewed=False)
             tries = request.meta.get("abnormal_tries", 0) + 1
             seconds = self.pool.back_off(acct)
             logger.warning("%s: Baidu reports abnormal access (10018) again with a new token; "
@@ -249,6 +290,28 @@ class AccountsMiddleware:
                 raise IgnoreRequest("gave up after repeated 10018")
             return _fresh(request, abnormal_tries=tries, token_renewed=False)
         return response
+
+
+    def _cipher_works(self) -> None:
+        self.cipher_confirmed = True
+        t0 = self.cipher_sets[self.cipher_set][1]
+        self.crawler.stats.set_value("aicity/cipher_t0", t0)
+        if self.cipher_set:
+            logger.warning("Cipher-Text: the site accepts the earlier constants of T0 %s, not "
+                           "the newest; refresh them with `aicity doctor --acs FILE`", t0)
+
+    def _throttled(self, request, response, acct):
+        """HTTP 403 or 429 (reported when the site throttles, 2026): the account rests and the
+        request is asked again, never lost for the night."""
+        tries = request.meta.get("throttle_tries", 0) + 1
+        seconds = self.pool.throttled(acct)
+        self.crawler.stats.inc_value("aicity/accounts/throttled")
+        logger.warning("%s throttled (HTTP %s); resting %.0f s and asking again", acct.label,
+                       response.status, seconds)
+        if tries > self.throttle_retries:
+            self.crawler.stats.inc_value("aicity/failures/throttled")
+            raise IgnoreRequest(f"HTTP {response.status} {tries} times")
+        return _fresh(request, throttle_tries=tries)
 
 
 class ReachabilityMiddleware:

@@ -9,30 +9,33 @@ from aicity.crawler.items import (RegionDistributionItem, SeriesItem, UnindexedK
 from aicity.vocabulary import DEVICES
 
 
+def week_starts(start: date, end: date) -> list[date]:
+    """The Monday of every calendar week (Monday to Sunday) holding a day of start..end.
+
+    The site answers long ranges in calendar weeks with a partial week at each end (research
+    note 2026 §1, 4,198 of 4,198 weeks of public data): a weekly value stands for its week's
+    days inside the range, and is dated here by its week's Monday.
+    """
+    first = start - timedelta(days=start.weekday())
+    return [first + timedelta(days=7 * i) for i in range((end - first).days // 7 + 1)]
+
+
 def expected_count(start: date, end: date, granularity: str) -> int:
-    days = (end - start).days + 1
-    return -(-days // 7) if granularity == "week" else days
+    return len(week_starts(start, end)) if granularity == "week" else (end - start).days + 1
 
 
 def _granularity(entry: dict, block: dict, start: date, end: date, count: int) -> str:
-    """The series' granularity: the block's declared `type` (where the real site puts it), else
-    the entry's, else what the number of values says (Baidu answers long ranges weekly)."""
-    declared = block.get("type") or entry.get("type")
+    """The series' granularity: the entry's declared `type` (where the real site puts it), else
+    the block's, else what the number of values says (Baidu answers long ranges weekly)."""
+    declared = entry.get("type") or block.get("type")
     if declared:
         if declared not in ("day", "week"):
             raise proto.ProtocolError(f"unknown series type {declared!r}")
         return declared
     if count != expected_count(start, end, "day") and \
-            count in _weekly_counts(start, end):
+            count == expected_count(start, end, "week"):
         return "week"
     return "day"
-
-
-def _weekly_counts(start: date, end: date) -> set[int]:
-    # Weekly anchoring is not confirmed (research note §9): a partial last week may or may not
-    # be a value of its own.
-    days = (end - start).days + 1
-    return {days // 7, -(-days // 7)} - {0}
 
 
 def _match(requested: tuple[str, ...], returned: list[str]) -> list[str]:
@@ -92,16 +95,16 @@ def series_items(payload: dict, ptbk: str, region: int, requested: tuple[str, st
             raw = proto.decode(block.get("data") or "", ptbk)
             count = len(raw.split(",")) if raw else 0
             g = _granularity(entry, block, s, e, count)
-            wants = {expected_count(s, e, "day")} if g == "day" else _weekly_counts(s, e)
+            wants = expected_count(s, e, g)
             try:
-                decoded = proto.parse_values(raw, max(wants) if len(wants) == 1 else None)
+                decoded = proto.parse_values(raw, wants)
             except proto.ProtocolError as err:
                 raise proto.ProtocolError(f"{keyword} {device}: {err}") from None
             if decoded == [] and raw == "":
-                decoded = [None] * max(wants)   # a blank answer: every value empty
-            if len(decoded) not in wants:
+                decoded = [None] * wants   # a blank answer: every value empty
+            if len(decoded) != wants:
                 raise proto.ProtocolError(f"{keyword} {device}: {len(decoded)} values for "
-                                          f"{s}..{e} ({g}), expected {sorted(wants)}")
+                                          f"{s}..{e} ({g}), expected {wants}")
             values[device] = decoded
             start, end, granularity = s, e, g
         if "all" not in values:
@@ -112,11 +115,61 @@ def series_items(payload: dict, ptbk: str, region: int, requested: tuple[str, st
     return items
 
 
+def value_dates(item: SeriesItem) -> list[date]:
+    """The day each value stands for: every day of the range, or each calendar week's Monday
+    (the first may fall before the range's start)."""
+    start, end = date.fromisoformat(item.start), date.fromisoformat(item.end)
+    if item.granularity == "week":
+        return week_starts(start, end)
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
 def dated_values(item: SeriesItem, device: str) -> list[tuple[str, int | None]]:
-    start = date.fromisoformat(item.start)
-    step = 7 if item.granularity == "week" else 1
-    return [((start + timedelta(days=step * i)).isoformat(), v)
-            for i, v in enumerate(item.values[device])]
+    return [(d.isoformat(), v) for d, v in zip(value_dates(item), item.values[device])]
+
+
+def average_matches(values: list[int | None], avg) -> bool:
+    """Whether decoded values agree with the answer's own `generalRatio` average.
+
+    How the site rounds, and whether its mean counts an empty day as 0 or skips it, is not
+    known (research note 2026 §5): either mean, truncated or rounded, passes."""
+    numbers = [v for v in values if v is not None]
+    if not numbers:
+        return avg in (0, None)
+    for mean in (sum(numbers) / len(numbers), sum(numbers) / len(values)):
+        if abs(mean - avg) < 1.0 + 1e-9:
+            return True
+    return False
+
+
+def checksum_problems(payload: dict, items: list[SeriesItem]) -> dict[str, str]:
+    """Keywords whose decoded `all` series the answer itself contradicts, with why.
+
+    Each series carries `generalRatio[i].all.avg`; a ptbk that does not belong to the answer
+    (a stale uniqid, a proxy's cache, a key bound to another keyword) decodes to plausible,
+    wrong numbers, and only this average shows it. Two keywords with the same non-empty series
+    are flagged too: that is what a combined series or a mixed-up key looks like."""
+    ratios = (payload.get("data") or {}).get("generalRatio")
+    problems: dict[str, str] = {}
+    for i, item in enumerate(items):
+        ratio = ratios[i] if isinstance(ratios, list) and i < len(ratios) else None
+        block = ratio.get("all") if isinstance(ratio, dict) else None
+        avg = block.get("avg") if isinstance(block, dict) else None
+        if not isinstance(avg, (int, float)) or isinstance(avg, bool):
+            continue        # the site sometimes sends 0 for the whole entry: nothing to check
+        if not average_matches(item.values["all"], avg):
+            numbers = [v for v in item.values["all"] if v is not None]
+            mean = sum(numbers) / len(numbers) if numbers else 0
+            problems[item.keyword] = f"decoded mean {mean:.1f} but the answer says {avg}"
+    seen: dict[tuple, str] = {}
+    for item in items:
+        values = tuple(item.values["all"])
+        if len(item.values["all"]) > 1 and any(v is not None for v in values):
+            twin = seen.setdefault(values, item.keyword)
+            if twin != item.keyword:
+                problems.setdefault(twin, f"the same series as {item.keyword}")
+                problems.setdefault(item.keyword, f"the same series as {twin}")
+    return problems
 
 
 def unindexed_items(payload: dict) -> list[UnindexedKeywordItem]:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 from scrapy.exceptions import DropItem
 
@@ -10,7 +10,7 @@ from aicity.crawler import confirm
 from aicity.crawler.middlewares import stop_run
 from aicity.crawler.items import (PieceDone, RegionDistributionItem, SeriesItem,
                                   UnindexedKeywordItem, WordGraphItem)
-from aicity.crawler.parsing import dated_values
+from aicity.crawler.parsing import value_dates
 from aicity.db import store
 from aicity.vocabulary import DEVICES
 
@@ -34,6 +34,8 @@ class StorePipeline:
                                                      confirm.DEFAULT_TRIES)
         self.confirm_days = crawler.settings.getfloat("AICITY_UNCONFIRMED_DAYS",
                                                       confirm.DEFAULT_DAYS)
+        self.blank_rest_hours = crawler.settings.getfloat("AICITY_BLANK_REST_HOURS",
+                                                          confirm.DEFAULT_BLANK_REST_HOURS)
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -112,13 +114,14 @@ class StorePipeline:
         if len(lengths) != 1:
             raise DropItem(f"{item.keyword}/{item.region}: devices disagree on length")
         values = item.values["all"]
+        dates = value_dates(item)
         verdict = confirm.Verdict(len(values))
         if confirm.first_unconfirmed(values) < len(values):
-            days = [d for d, _ in dated_values(item, "all")]
+            days = [d.isoformat() for d in dates]
             now = datetime.now(timezone.utc).replace(microsecond=0)
             prior = store.unconfirmed_state(self.db, item.keyword, item.region, days)
             verdict = confirm.judge(values, days, prior, now, self.confirm_tries,
-                                    self.confirm_days)
+                                    self.confirm_days, self.blank_rest_hours)
             self.crawler.stats.inc_value("aicity/unconfirmed_days",
                                          sum(1 for m in verdict.unconfirmed if not m[4]))
         keep = verdict.keep
@@ -126,14 +129,19 @@ class StorePipeline:
         if keep == len(values):
             cover_end = item.end
         elif keep:
-            # the last kept day (or the last day of the last kept week)
-            step = 7 if item.granularity == "week" else 1
-            cover_end = min(item.end, (date.fromisoformat(item.start)
-                                       + timedelta(days=step * keep - 1)).isoformat())
-        written = store.save_series(self.db, item.keyword, item.region, item.start, cover_end,
-                                    item.granularity, {d: v[:keep] for d, v in rows.items()},
-                                    item_source(self.crawler), self.run_id,
-                                    unconfirmed=verdict.unconfirmed)
+            # the last kept day (or the last day of the last kept calendar week)
+            last = dates[keep - 1] + timedelta(days=6 if item.granularity == "week" else 0)
+            cover_end = min(item.end, last.isoformat())
+        written = 0
+        with self.db.atomic():
+            # a municipality's answer (asked by province code) is its city's series too
+            for region in (item.region, *self.registry.stored_also_as(item.region)):
+                written += store.save_series(self.db, item.keyword, region, item.start,
+                                             cover_end, item.granularity,
+                                             {d: v[:keep] for d, v in rows.items()},
+                                             item_source(self.crawler), self.run_id,
+                                             unconfirmed=verdict.unconfirmed,
+                                             values_from=dates[0].isoformat())
         self.crawler.stats.inc_value("aicity/rows_written", written)
         if keep:
             self.crawler.stats.inc_value("aicity/series_stored")

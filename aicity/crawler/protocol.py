@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from datetime import date, timedelta
+from datetime import date
 from urllib.parse import quote
 
 from cryptography.hazmat.primitives import padding
@@ -116,9 +116,3 @@ def cipher_text(*, keyword: str, user_agent: str, aes_key: str, t0: int, version
 def cookie_has_bduss(cookie: str) -> bool:
     return any(part.strip().startswith("BDUSS=") and len(part.strip()) > len("BDUSS=")
                for part in cookie.split(";"))
-
-
-def dates_for(start: date, count: int, granularity: str) -> list[date]:
-    """The dates `count` values stand for: consecutive days, or weeks stepping from start."""
-    step = 7 if granularity == "week" else 1
-    return [start + timedelta(days=step * i) for i in range(count)]

@@ -28,10 +28,11 @@ logger = logging.getLogger(__name__)
 class QueuedSearchIndexSpider(RedisMixin, SearchIndexSpider):
     name = "search_index_queued"
 
-    def __init__(self, base_url: str, piece_queue: PieceQueue, recent_from=None, **kwargs):
+    def __init__(self, base_url: str, piece_queue: PieceQueue, known_blank=frozenset(),
+                 **kwargs):
         # no keyword pre-check: a worker does not know the plan's keywords before it takes
         # pieces; an unindexed keyword still shows (the batch is asked keyword by keyword)
-        super().__init__(pieces=[], base_url=base_url, check=False, recent_from=recent_from,
+        super().__init__(pieces=[], base_url=base_url, check=False, known_blank=known_blank,
                          **kwargs)
         self.piece_queue = piece_queue
         self.open_requests: Counter = Counter()
@@ -124,6 +125,14 @@ class QueuedSearchIndexSpider(RedisMixin, SearchIndexSpider):
     def parse_ptbk(self, response, piece, index_payload):
         yield from self._within(response.meta.get("lease"),
                                 super().parse_ptbk(response, piece, index_payload))
+
+    def parse_refusal(self, response, piece):
+        yield from self._within(response.meta.get("lease"),
+                                super().parse_refusal(response, piece))
+
+    def refusal_check_failed(self, failure):
+        yield from self._within(failure.request.meta.get("lease"),
+                                super().refusal_check_failed(failure))
 
     def ptbk_failed(self, failure):
         yield from self._within(failure.request.meta.get("lease"), super().ptbk_failed(failure))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from urllib.parse import urlparse
 
 from aicity.db import store
@@ -52,6 +52,10 @@ class CollectResult:
     budget_left: int | None = None   # requests the accounts may still send today
     daily_budget: int = 0
     waiting_days: int = 0            # empty days waiting to be confirmed (re-asked later)
+    blank_reasks: int = 0            # index requests spent asking blank series again at once
+    checksum_mismatches: int = 0     # series whose decoded values their answer contradicted
+    throttled: int = 0               # HTTP 403/429 answers (the account rested, asked again)
+    cipher_t0: int | None = None     # the Cipher-Text constants the site accepted
     end: str = ""
     outlook: dict = field(default_factory=dict)
     snapshot: dict = field(default_factory=dict)   # kind snapshot: window, keywords done, why not
@@ -108,10 +112,12 @@ def scope(db, regions: list[str] | None, keywords: list[str] | None):
     return list(dict.fromkeys(terms)), list(dict.fromkeys(codes))
 
 
-def covered_ranges(db, terms: list[str], waiting: bool = False
+def covered_ranges(db, terms: list[str], waiting: bool = False,
+                   resting_since: str | None = None
                    ) -> dict[tuple[str, int], list[tuple[date, date]]]:
     """Fetched ranges per (keyword, region); with `waiting`, also the empty days still waiting
-    to be confirmed (they are not missing for this run: later runs ask again)."""
+    to be confirmed (they are not missing for this run: later runs ask again); with
+    `resting_since`, the days of blank answers seen since then (asked again the next night)."""
     ids = store.keyword_ids(db, terms, create=False)
     cov = store.coverage_frame(db, list(ids.values()))
     term_of = {v: k for k, v in ids.items()}
@@ -120,8 +126,9 @@ def covered_ranges(db, terms: list[str], waiting: bool = False
             index=False):
         covered.setdefault((term_of[kw_id], region), []).append(
             (date.fromisoformat(a), date.fromisoformat(b)))
-    if waiting and ids:
-        for term, region, day, step in store.waiting_days(db, list(ids.values())):
+    if (waiting or resting_since) and ids:
+        for term, region, day, step in store.waiting_days(
+                db, list(ids.values()), resting_since=None if waiting else resting_since):
             d = date.fromisoformat(day)
             covered.setdefault((term, region), []).append((d, d + timedelta(days=step - 1)))
     return covered
@@ -134,9 +141,9 @@ def areas_for(db, codes: list[int]) -> list[Area]:
 
 def plan(db, terms: list[str], codes: list[int], start: date, end: date,
          window_days: int = DEFAULT_WINDOW_DAYS, budget: int | None = None,
-         check_requests: int = 0, waiting: bool = False):
+         check_requests: int = 0, waiting: bool = False, resting_since: str | None = None):
     """Tonight's plan for the scope (see crawler.plan.plan_night)."""
-    covered = covered_ranges(db, terms, waiting)
+    covered = covered_ranges(db, terms, waiting, resting_since)
     return plan_night(terms, areas_for(db, codes), start, end, covered, budget=budget,
                       window_days=window_days, check_requests=check_requests)
 
@@ -289,11 +296,20 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
     outlook_info: dict = {}
 
     if kind == "index":
+        # a municipality's city is asked (and planned) as its province: one request, stored
+        # under both (the site answers no city code there)
+        reg = store.registry(db)
+        codes = list(dict.fromkeys(reg.asked_as(c) for c in codes))
         checks = check_requests(len(terms), check)
         # A shared plan is not cut to this worker's budget: each worker stops taking pieces
         # when its own accounts are spent, and what it holds goes back to the queue.
+        # a series answered blank tonight rests until the next night (then, blank again, it
+        # is accepted as below the reporting floor)
+        resting = (datetime.now(timezone.utc).replace(microsecond=0)
+                   - timedelta(hours=tuning.blank_rest_hours)).isoformat()
         night = plan(db, terms, codes, start_day, end_day, window_days,
-                     budget=None if queue else left, check_requests=0 if queue else checks)
+                     budget=None if queue else left, check_requests=0 if queue else checks,
+                     resting_since=resting)
         pieces = night.pieces
         n_pieces = len(pieces)
         requests, seconds = estimate(n_pieces, len(terms), len(cookies), pace, check)
@@ -375,7 +391,8 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
                                              "AICITY_DAILY_BUDGET": budget if use_budget else 0,
                                              **access.cipher.settings(),
                                              **tuning.settings(),
-                                             **(settings or {})})
+                                             **(settings or {})},
+                            store.blank_series(db, terms) if kind == "index" else frozenset())
     result.run_id = run.id
     result.seconds = time.monotonic() - t0
     result.rows_written = int(stats.get("aicity/rows_written", 0))
@@ -393,6 +410,10 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
     if kind == "index":
         result.unindexed = sorted(store.unindexed(db, terms))
         result.waiting_days = int(stats.get("aicity/unconfirmed_days", 0))
+        result.blank_reasks = int(stats.get("aicity/blank_answers_asked_again", 0))
+        result.checksum_mismatches = int(stats.get("aicity/checksum/mismatched_series", 0))
+    result.throttled = int(stats.get("aicity/accounts/throttled", 0))
+    result.cipher_t0 = stats.get("aicity/cipher_t0")
     if piece_queue is not None:
         # what is left of a shared plan is the queue's to say, not this worker's
         result.queue.update({k.rsplit("/", 1)[1]: int(v) for k, v in stats.items()
@@ -419,7 +440,8 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
     detail.update({k: v for k, v in result.as_dict().items()
                    if k in ("requests", "responses_by_status", "http_status", "failures",
                             "unindexed", "remaining_pieces", "series_stored", "seconds",
-                            "stopped", "stopped_cause", "waiting_days")})
+                            "stopped", "stopped_cause", "waiting_days", "blank_reasks",
+                            "checksum_mismatches", "throttled", "cipher_t0")})
     store.finish_run(db, run, result.status, result.rows_written, detail,
                      error=stopped)
     store.set_run_source(db, run.id, result.source)
@@ -440,7 +462,7 @@ def _piece_queue(url: str, lease: float | None):
 
 
 def _crawl(kind, db_path, run_id, url, pace, cookies, host_source, pieces, terms, codes,
-           start_day, end_day, check, overrides) -> tuple[dict, str]:
+           start_day, end_day, check, overrides, known_blank=frozenset()) -> tuple[dict, str]:
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
 
@@ -467,13 +489,12 @@ def _crawl(kind, db_path, run_id, url, pace, cookies, host_source, pieces, terms
         crawler = process.create_crawler(QueuedSearchIndexSpider)
         # the queue (with its Redis client) goes to the spider as an argument, not a setting:
         # Scrapy logs settings, and a Redis URL may hold a password
-        process.crawl(crawler, base_url=url, recent_from=end_day - timedelta(days=2),
-                      piece_queue=pieces)
+        process.crawl(crawler, base_url=url, known_blank=known_blank, piece_queue=pieces)
     elif kind == "index":
         from aicity.crawler.spiders.search_index import SearchIndexSpider
         crawler = process.create_crawler(SearchIndexSpider)
         process.crawl(crawler, pieces=pieces, base_url=url, check=check,
-                      recent_from=end_day - timedelta(days=2))
+                      known_blank=known_blank)
     elif kind == "snapshot":
         from aicity.crawler.spiders.region import RegionSpider
         crawler = process.create_crawler(RegionSpider)

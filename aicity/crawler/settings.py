@@ -25,7 +25,7 @@ AICITY_COOKIES: list[str] = []            # one cookie string per account
 # Seconds between two requests of one account; each account is its own download slot.
 AICITY_DELAY = 15.0
 AICITY_DAILY_BUDGET = 1500
-AICITY_COOLDOWN = 1800.0                  # after 10001
+AICITY_COOLDOWN = 3600.0                  # first rest after 10001, doubling
 AICITY_ABNORMAL_BACKOFF = 300.0           # after 10018, doubling
 AICITY_ABNORMAL_RETRIES = 3
 AICITY_MAX_WAIT = 900.0                   # wait for a parked account
@@ -49,6 +49,10 @@ AICITY_UNREACHABLE_STREAK = 12
 # least this many days (crawler/confirm.py).
 AICITY_UNCONFIRMED_TRIES = 3
 AICITY_UNCONFIRMED_DAYS = 2.0
+# A blank series rests this long before it is asked again; blank again, it is below the floor.
+AICITY_BLANK_REST_HOURS = 12.0
+# HTTP 403/429: the account is throttled; it rests this long (doubling) and the request waits.
+AICITY_THROTTLE_COOLDOWN = 600.0
 
 USER_AGENT = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
               "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")
@@ -70,7 +74,8 @@ DOWNLOAD_DELAY = AICITY_DELAY
 DOWNLOAD_TIMEOUT = 30
 RETRY_ENABLED = True
 RETRY_TIMES = 8
-RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+# 403 and 429 are a throttled account: AccountsMiddleware rests it and asks again
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
 
 DOWNLOADER_MIDDLEWARES = {
     "aicity.crawler.middlewares.AccountsMiddleware": 580,

@@ -97,6 +97,17 @@ class RegionRegistry:
     def __init__(self, regions: Iterable[Region]):
         self.regions: list[Region] = list(regions)
         self.by_code: dict[int, Region] = {r.code: r for r in self.regions}
+        # 北京, 上海, 天津 and 重庆 are a province and a city with one adcode. The site lists no
+        # cities under them and its UI asks them by province code (research note 2026 §1):
+        # the city is asked as the province, and the answer stored under both.
+        provinces = {r.name: r for r in self.regions if r.level == "province" and r.adcode}
+        self.municipal_province: dict[int, int] = {
+            r.code: provinces[r.province].code for r in self.regions
+            if r.level == "city" and not r.legacy and r.province in provinces
+            and provinces[r.province].adcode == r.adcode}
+        self.municipal_city: dict[int, list[int]] = {}
+        for city, province in self.municipal_province.items():
+            self.municipal_city.setdefault(province, []).append(city)
         self._by_name: dict[str, list[Region]] = {}
         for r in self.regions:
             for form in short_names(r.name, r.level):
@@ -106,6 +117,15 @@ class RegionRegistry:
 
     def __len__(self) -> int:
         return len(self.regions)
+
+    def asked_as(self, code: int) -> int:
+        """The area code the site is asked for a region's series (a municipality's province
+        code for its city)."""
+        return self.municipal_province.get(code, code)
+
+    def stored_also_as(self, code: int) -> list[int]:
+        """Regions an answer for `code` also stands for (a municipality's city)."""
+        return self.municipal_city.get(code, [])
 
     def __iter__(self):
         return iter(self.regions)

@@ -19,7 +19,7 @@ from aicity.db import postgres
 from aicity.db.regions import COLUMNS as REGION_COLUMNS
 from aicity.db.regions import Region, RegionRegistry, default_registry, read_registry
 from aicity.db.schema import migrate, migrations
-from aicity.vocabulary import DEVICES
+from aicity.vocabulary import BLANK_ANSWER, DEVICES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -545,17 +545,19 @@ def coverage_frame(db: Database, keyword_ids: Sequence[int] | None = None) -> pd
 def save_series(db: Database, keyword: str, region: int, start: str, end: str | None,
                 granularity: str, values_by_device: dict[str, Sequence[int | None]],
                 source: str, run_id: int | None,
-                unconfirmed: Sequence[tuple[str, str, int, str, bool]] = ()) -> int:
+                unconfirmed: Sequence[tuple[str, str, int, str, bool]] = (),
+                values_from: str | None = None) -> int:
     """Store one fetched piece of one keyword (all devices) and mark start..end covered, in one
     transaction: after a crash a range is either fully stored and covered, or neither.
 
     `values_by_device`: each device's values, day by day (week by week when weekly) from
-    `start`. `end` None covers nothing (the whole answer was unconfirmed). `unconfirmed` holds
+    `values_from` (default `start`; a calendar week's Monday may fall before it). `end` None
+    covers nothing (the whole answer was unconfirmed). `unconfirmed` holds
     (date, reason, tries, first_seen, accepted) for the empty days at the end of the answer;
     days that now have a value lose an earlier unconfirmed mark.
     """
     fetched_at = now_iso()
-    first = day_number(start)
+    first = day_number(values_from or start)
     step = 7 if granularity == "week" else 1
     with db.atomic():
         kw_id = keyword_ids(db, [keyword])[keyword]
@@ -574,7 +576,7 @@ def save_series(db: Database, keyword: str, region: int, start: str, end: str | 
             # Most pieces have no day waiting: look before deleting day by day.
             waiting = db.execute("SELECT 1 FROM unconfirmed WHERE keyword_id = ? AND region = ? "
                                  "AND date BETWEEN ? AND ? LIMIT 1",
-                                 [kw_id, region, start, last]).fetchone()
+                                 [kw_id, region, iso_day(first), last]).fetchone()
             if waiting:
                 filled = sorted({i for values in values_by_device.values()
                                  for i, v in enumerate(values) if v is not None})
@@ -582,7 +584,7 @@ def save_series(db: Database, keyword: str, region: int, start: str, end: str | 
                                     "AND date = ?",
                                     [(kw_id, region, iso_day(first + step * i)) for i in filled])
             if run_id is not None:
-                record_touched(db, run_id, [(kw_id, region, start, last)])
+                record_touched(db, run_id, [(kw_id, region, iso_day(first), last)])
         if unconfirmed:
             db.conn.executemany(
                 "INSERT INTO unconfirmed(keyword_id, region, date, granularity, reason, tries, "
@@ -604,28 +606,45 @@ def save_series(db: Database, keyword: str, region: int, start: str, end: str | 
 
 
 def unconfirmed_state(db: Database, keyword: str, region: int, days: Sequence[str]
-                      ) -> dict[str, tuple[int, str]]:
-    """(tries so far, first seen) of days still waiting to be confirmed, by date."""
+                      ) -> dict[str, tuple[int, str, str]]:
+    """(tries so far, first seen, reason) of days still waiting to be confirmed, by date."""
     if not days:
         return {}
     ids = keyword_ids(db, [keyword], create=False)
     if keyword not in ids:
         return {}
-    return {r[0]: (r[1], r[2]) for r in db.execute(
-        "SELECT date, tries, first_seen FROM unconfirmed WHERE keyword_id = ? AND region = ? "
+    return {r[0]: (r[1], r[2], r[3]) for r in db.execute(
+        "SELECT date, tries, first_seen, reason FROM unconfirmed WHERE keyword_id = ? "
+        "AND region = ? "
         "AND date BETWEEN ? AND ? AND accepted_at IS NULL",
         [ids[keyword], region, min(days), max(days)])}
 
 
-def waiting_days(db: Database, keyword_ids: Sequence[int]) -> list[tuple[str, int, str, int]]:
-    """(term, region, date, days it stands for) of empty days still waiting to be confirmed."""
+def waiting_days(db: Database, keyword_ids: Sequence[int], resting_since: str | None = None
+                 ) -> list[tuple[str, int, str, int]]:
+    """(term, region, date, days it stands for) of empty days still waiting to be confirmed;
+    with `resting_since`, only the days of blank answers last seen since then (a whole-series
+    blank is asked once a night: those rest until the next)."""
     if not keyword_ids:
         return []
     marks = ",".join("?" * len(keyword_ids))
+    rest = " AND u.reason = ? AND u.last_seen >= ?" if resting_since else ""
     return [(r[0], r[1], r[2], 7 if r[3] == "week" else 1) for r in db.execute(
         f"SELECT k.term, u.region, u.date, u.granularity FROM unconfirmed u JOIN keywords k "
-        f"ON k.id = u.keyword_id WHERE u.accepted_at IS NULL AND u.keyword_id IN ({marks})",
-        list(keyword_ids))]
+        f"ON k.id = u.keyword_id WHERE u.accepted_at IS NULL AND u.keyword_id IN ({marks})"
+        f"{rest}", [*keyword_ids, *((BLANK_ANSWER, resting_since) if rest else ())])]
+
+
+def blank_series(db: Database, terms: Sequence[str]) -> set[tuple[str, int]]:
+    """(term, region) of series with a blank answer still waiting for a later night."""
+    ids = keyword_ids(db, terms, create=False)
+    if not ids:
+        return set()
+    marks = ",".join("?" * len(ids))
+    return {(r[0], r[1]) for r in db.execute(
+        f"SELECT DISTINCT k.term, u.region FROM unconfirmed u JOIN keywords k ON k.id = "
+        f"u.keyword_id WHERE u.accepted_at IS NULL AND u.reason = ? AND u.keyword_id IN "
+        f"({marks})", [BLANK_ANSWER, *ids.values()])}
 
 
 def unconfirmed_frame(db: Database, accepted: bool | None = None) -> pd.DataFrame:
@@ -654,6 +673,20 @@ def set_crawl_state(db: Database, key: str, value: str | None) -> None:
     else:
         db.execute("INSERT INTO crawl_state(key, value) VALUES (?, ?) ON CONFLICT(key) "
                    "DO UPDATE SET value = excluded.value", [key, value])
+
+
+def account_states(db: Database, keys: Sequence[str] | None = None) -> dict[str, dict]:
+    """What the crawl keeps of each account between runs (block count, rest), by account key
+    (a salted hash, never the cookie); every account's when `keys` is None."""
+    rows = db.execute("SELECT key, value FROM crawl_state WHERE key LIKE 'account:%'").fetchall()
+    states = {k[len("account:"):]: json.loads(v) for k, v in rows}
+    return states if keys is None else {k: states[k] for k in keys if k in states}
+
+
+def save_account_states(db: Database, states: dict[str, dict]) -> None:
+    with db.atomic():
+        for key, state in states.items():
+            set_crawl_state(db, f"account:{key}", json.dumps(state, sort_keys=True))
 
 
 def crawl_salt(db: Database) -> str:
@@ -861,10 +894,15 @@ def series(db: Database, keyword_id: int, region: int, *, device: str = "all",
     import pandas as pd
     dev = DEVICE_CODE[device]
     if granularity is None:
+        # daily where the range has daily rows; weekly where it has only weekly ones (Baidu
+        # answers long ranges weekly)
         daily = series_id(keyword_id, region, dev, 0)
+        lo = day_number(start) if start else -(1 << 31)
+        hi = day_number(end) if end else 1 << 31
         has = {r[0] for r in db.execute(
-            "SELECT series FROM obs WHERE series IN (?, ?) GROUP BY series",
-            [daily, daily + 1])}
+            "SELECT series FROM obs WHERE series = ? AND day BETWEEN ? AND ? UNION "
+            "SELECT series FROM obs WHERE series = ? AND day BETWEEN ? AND ?",
+            [daily, lo, hi, daily + 1, lo - 6, hi])}     # a week is dated by its Monday
         granularity = "day" if daily in has or not has else "week"
     sql = "SELECT day, value FROM obs WHERE series = ?"
     args: list = [series_id(keyword_id, region, dev, int(granularity == "week"))]
@@ -891,7 +929,8 @@ __all__ = [
     "word_graph_frame", "coverage_frame", "save_series", "save_region_distribution",
     "distribution_answered", "keyword_strata", "distribution_means", "distribution_windows",
     "save_word_graph", "mark_unindexed", "unindexed", "unconfirmed_state", "unconfirmed_frame",
-    "waiting_days", "crawl_salt", "budget_used", "add_budget_used", "close_abandoned_runs",
+    "waiting_days", "blank_series", "account_states", "save_account_states", "crawl_salt",
+    "budget_used", "add_budget_used", "close_abandoned_runs",
     "set_run_source", "keyword_aliases", "DatabaseProblem", "integrity_problem",
     "anomalies_frame", "AicityDatabase", "BUSY_TIMEOUT", "run_detail", "last_run_start",
     "taxonomy_terms", "frame", "is_server", "shown", "storage_errors", "size_bytes",

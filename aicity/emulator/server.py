@@ -14,7 +14,15 @@ Rules it enforces, as the real site is reported to:
 Habits of the real site as public crawlers report them (2024-2026), each switchable with
 ``--habits`` (``real``, the default, is all of them; ``none`` is none):
 * ``lowercase``: Latin letters come back lowercased in ``userIndexes[].word``;
-* ``block-type``: the series ``type`` (day/week) sits in each device block, not in the entry;
+* ``entry-type``: the series ``type`` (day/week) sits in each ``userIndexes`` entry (OG's 2021
+  capture, NIB's 2026 parser); ``block-type`` puts it in each device block instead;
+* ``calendar weeks`` (always): spans over 366 days come back in Monday-Sunday weeks with a
+  partial week at each end, each round(sum of its days in range / those days), empty = 0;
+* ``forbidden=RATE``: an answer is HTTP 403 (the throttle reported in 2026) at RATE;
+* ``wrong-digits=RATE``: a ptbk key maps digits to other digits at RATE, as a key that is not
+  the answer's own does: plausible, wrong numbers that only ``generalRatio`` shows;
+* ``municipal-by-province``: the city codes of 北京/上海/天津/重庆 (514/57/164/11) are refused
+  with 10002, as the site's area table lists no cities there;
 * ``blank=RATE``: a series' first answer for a range is blank (every value empty) at RATE; asking
   again gets the data;
 * ``unpublished``: days after the latest published day come back empty, not cut off;
@@ -47,15 +55,23 @@ from aicity.emulator import wire
 from aicity.emulator.world import World
 
 FAULT_KINDS = ("5xx", "malformed", "timeout", "empty_ptbk", "block", "abnormal")
-HABIT_FLAGS = ("lowercase", "block-type", "unpublished", "strict-token", "region-one-word")
-HABIT_RATES = {"blank": 0.02, "token-expiry": 0.02, "top-cities": 10}
+HABIT_FLAGS = ("lowercase", "entry-type", "unpublished", "strict-token", "region-one-word",
+               "municipal-by-province", "block-type")
+HABIT_RATES = {"blank": 0.02, "token-expiry": 0.02, "top-cities": 10, "forbidden": 0.01,
+               "wrong-digits": 0.01}
+# what `real` turns on: every habit but block-type (the 2026 study puts type in the entry)
+REAL_FLAGS = tuple(f for f in HABIT_FLAGS if f != "block-type")
 
 
 @dataclass
 class Habits:
     """The real site's habits the emulator copies (see the module docstring)."""
     lowercase: bool = False
+    entry_type: bool = False
     block_type: bool = False
+    municipal_by_province: bool = False
+    forbidden: float = 0.0
+    wrong_digits: float = 0.0
     blank: float = 0.0
     unpublished: bool = False
     token_expiry: float = 0.0
@@ -71,7 +87,7 @@ class Habits:
             return cls()
         parts = [p.strip() for p in spec.split(",") if p.strip()]
         if "real" in parts:
-            parts = [*HABIT_FLAGS, *HABIT_RATES, *(p for p in parts if p != "real")]
+            parts = [*REAL_FLAGS, *HABIT_RATES, *(p for p in parts if p != "real")]
         habits = cls()
         for part in parts:
             name, sep, value = part.partition("=")
@@ -232,6 +248,9 @@ class Api(resource.Resource):
         if st.fault("5xx"):
             request.setResponseCode(503)
             return b"<html>503 Service Unavailable</html>"
+        if st.habits.forbidden and st.habit_rng.random() < st.habits.forbidden:
+            request.setResponseCode(403)
+            return b"<html>403 Forbidden</html>"
         handler, needs_cipher = route
         body = self._answer(request, handler, needs_cipher)
         request.setHeader(b"content-type", b"application/json;charset=utf-8")
@@ -342,6 +361,8 @@ class Api(resource.Resource):
         area = int(_one(args, "area", "0"))
         if area not in world.by_code:
             raise ValueError(f"unknown area {area}")
+        if habits.municipal_by_province and area in world.municipal_cities:
+            raise ValueError(f"area {area} is not in the site's area table")
         start, end = self._period(args, clamp=not habits.unpublished)
         weekly = (end - start).days + 1 > 366
         key = wire.new_key(st.rng)
@@ -351,13 +372,13 @@ class Api(resource.Resource):
             kind = "week" if weekly else "day"
             names = [t.lower() if habits.lowercase else t for t in terms]
             entry = {"word": [{"name": n, "wordType": 1} for n in names]}
-            if not habits.block_type:
+            if habits.entry_type or not habits.block_type:
                 entry["type"] = kind
             blank = st.blank_first("index", "+".join(terms), area, start, end)
             ratio = {}
             for device in ("all", "pc", "wise"):
                 total = sum(self._published(t, area, start, end, device) for t in terms)
-                values = world.weekly(total) if weekly else total
+                values = world.weekly(total, start) if weekly else total
                 if blank:
                     values = np.full(len(values), np.nan)
                 block = {"startDate": start.isoformat(), "endDate": end.isoformat(),
@@ -384,6 +405,9 @@ class Api(resource.Resource):
         key = self.state.keys.get(uniqid)
         if key is None:
             raise ValueError("unknown uniqid")
+        st = self.state
+        if key and st.habits.wrong_digits and st.habit_rng.random() < st.habits.wrong_digits:
+            key = wire.wrong_digits(key, st.habit_rng)
         return wire.envelope(key)
 
     def search_region(self, args) -> dict:

@@ -30,9 +30,10 @@ FIRST_DAY = date(2011, 1, 1)
 SERIES_LIMIT = 5
 TREND_PAGE_PREFIX = "https://index.baidu.com/v2/main/index.html#/trend/"
 
-# The site's current Cipher-Text constants (acs JavaScript, 2025-11, research note §5).
-SITE_KEY = "goqwgaiiacaykuwo"
-SITE_T0 = 1763957172935
+# The site's current Cipher-Text constants (acs-2057.js built 2026-10-04, research note 2026
+# §1). Earlier ones (2025-11: goqwgaiiacaykuwo, 1763957172935) are refused under strict-token.
+SITE_KEY = "gugimaoaaiqcsmqw"
+SITE_T0 = 1791086660893
 SITE_VERSION = "1.0.0.5"
 
 OK = 0
@@ -60,6 +61,19 @@ def new_key(rng: random.Random) -> str:
 @functools.cache
 def _small_numbers() -> list[str]:
     return [str(i) for i in range(1 << 16)]
+
+
+def wrong_digits(key: str, rng: random.Random) -> str:
+    """The same key with its digits mapped to other digits: what decoding with another
+    answer's key gives when the two share a cipher alphabet (plausible, wrong numbers)."""
+    plain = list(key[15:])
+    at = [i for i, c in enumerate(plain) if c.isdigit()]
+    moved = [plain[i] for i in at]
+    while moved == [plain[i] for i in at]:
+        rng.shuffle(moved)
+    for i, c in zip(at, moved):
+        plain[i] = c
+    return key[:15] + "".join(plain)
 
 
 def encrypt_numbers(values: np.ndarray, key: str) -> str:

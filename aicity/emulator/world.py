@@ -32,6 +32,7 @@ from aicity.emulator.wire import FIRST_DAY as EARLIEST
 
 HERE = Path(__file__).parent
 TURNING_POINT = date(2017, 3, 1)
+MUNICIPALITIES = ("北京", "上海", "天津", "重庆")
 DIMENSION_LEVEL = {"basic": 8.3, "professional": 6.6, "technical": 6.0, "application": 6.0,
                    "industry": 6.2, "": 5.0}
 TIER_AFFINITY = {"一线": 8.0, "新一线": 3.5, "二线": 1.8}
@@ -77,8 +78,13 @@ class World:
         self.start = EARLIEST
         self.days = (self.latest - self.start).days + 1
         self.keywords = dict(keywords)
+        regions = [r for r in regions if not getattr(r, "legacy", False)]
         places = [Place(r.code, r.name, r.level, r.province, float(r.population or 0),
-                        r.tier_2017) for r in regions if not getattr(r, "legacy", False)]
+                        r.tier_2017) for r in regions]
+        # the site's area table lists no cities under these (the municipal-by-province habit
+        # refuses their city codes)
+        self.municipal_cities = {r.code for r in regions if r.level == "city"
+                                 and r.province in MUNICIPALITIES}
         self.cities = [p for p in places if p.level == "city"]
         self.provinces = {p.name: p for p in places if p.level == "province"}
         self.country = next(p for p in places if p.level == "country")
@@ -214,15 +220,20 @@ class World:
         out[empty] = np.nan
         return out
 
-    def weekly(self, values: np.ndarray) -> np.ndarray:
-        """Weekly means of daily values, weeks counted from the first day (a partial last week
-        is the mean of the days it has); NaN days are skipped."""
+    def weekly(self, values: np.ndarray, start: date) -> np.ndarray:
+        """The site's weekly values of daily `values` from `start`: one per Monday-Sunday
+        calendar week touching the range (a partial week at each end), each
+        round(sum of the week's days in range / those days), an empty day counting as 0; a
+        week is empty only when all its days are (what 4,198 weeks of public data show)."""
+        offset = start.weekday()             # days of the first week before the range
         n = len(values)
         out = []
-        for i in range(0, n, 7):
-            chunk = values[i:i + 7]
-            ok = chunk[~np.isnan(chunk)]
-            out.append(np.round(ok.mean()) if len(ok) else np.nan)
+        for lo in range(-offset, n, 7):
+            chunk = values[max(0, lo):lo + 7]
+            if np.isnan(chunk).all():
+                out.append(np.nan)
+            else:
+                out.append(np.floor(np.nansum(chunk) / len(chunk) + 0.5))
         return np.array(out)
 
     def related(self, keyword: str, when: date) -> list[dict]:

@@ -10,13 +10,21 @@ import scrapy
 
 from aicity.crawler import protocol as proto
 from aicity.crawler.items import UnindexedKeywordItem
-from aicity.crawler.parsing import DEVICES, series_items, unindexed_items
+from aicity.crawler.parsing import (DEVICES, checksum_problems, series_items,
+                                   unindexed_items)
 from aicity.crawler.plan import Piece, plan_priority
 
 logger = logging.getLogger(__name__)
 # checkWordsExists takes up to 15 keywords (5 groups of 3) per call
 CHECK_BATCH = 15
-BLANK_RETRIES = 2
+# A whole-series blank is re-asked once, the first night it is seen: on the real site most
+# city-level blanks are genuine (below the reporting floor), so asking more only spends the
+# budget; the pipeline accepts a blank seen again on a later night.
+BLANK_RETRIES = 1
+# An answer its own generalRatio contradicts is asked again with a new uniqid and key.
+CHECKSUM_RETRIES = 2
+# What a follow-up request carries over from the one it answers.
+_CARRIED = ("blank_tries", "checksum_tries")
 PTBK_PATHS = ("/Interface/ptbk", "/Interface/api/ptbk")
 
 
@@ -24,11 +32,10 @@ class SearchIndexSpider(scrapy.Spider):
     name = "search_index"
 
     def __init__(self, pieces: list[Piece], base_url: str, check: bool = True,
-                 recent_from=None, **kwargs):
+                 known_blank=frozenset(), **kwargs):
         super().__init__(**kwargs)
-        # Pieces starting on or after this day may not be published yet: a blank answer there
-        # is asked again only once (later runs ask again anyway).
-        self.recent_from = recent_from
+        # (keyword, region) answered wholly blank on an earlier night: not re-asked at once
+        self.known_blank = frozenset(known_blank)
         self.pieces = list(pieces)
         self.base_url = base_url.rstrip("/")
         self.check = check
@@ -49,13 +56,12 @@ class SearchIndexSpider(scrapy.Spider):
                               meta={"baidu_endpoint": endpoint, "cipher_keyword": cipher_keyword,
                                     **(meta or {})})
 
-    def index_request(self, piece: Piece, blank_tries: int = 0, priority: int = 0
-                      ) -> scrapy.Request:
+    def index_request(self, piece: Piece, priority: int = 0, **tries) -> scrapy.Request:
         params = {"area": piece.region, "word": proto.word_param(list(piece.keywords)),
                   "startDate": piece.start.isoformat(), "endDate": piece.end.isoformat()}
         request = self._api("/api/SearchApi/index", params, "index", self.parse_index,
                             cipher_keyword=piece.keywords[0], cb_kwargs={"piece": piece},
-                            meta={"blank_tries": blank_tries})
+                            meta={k: tries.get(k, 0) for k in _CARRIED})
         # The plan's order (newest first) is kept by priority, so when the budget ends a night
         # early (retries also spend it) what is left out is the plan's tail, not a scatter.
         return request.replace(priority=priority)
@@ -110,7 +116,11 @@ class SearchIndexSpider(scrapy.Spider):
                     yield self.index_request(Piece(piece.region, piece.start, piece.end, (kw,)),
                                              priority=response.request.priority)
             else:
-                yield UnindexedKeywordItem(keyword=piece.keywords[0])
+                # 10002 also answers a refused area or date: only checkWordsExists may say
+                # that the keyword itself is not indexed.
+                yield self._api("/api/AddWordApi/checkWordsExists",
+                                {"word": piece.keywords[0]}, "check", self.parse_refusal,
+                                cb_kwargs={"piece": piece}, errback=self.refusal_check_failed)
             return
         if status != proto.OK:
             self.crawler.stats.inc_value(f"aicity/failures/status_{status}")
@@ -123,15 +133,35 @@ class SearchIndexSpider(scrapy.Spider):
             return
         yield self.ptbk_request(PTBK_PATHS[0], uniqid, piece, payload,
                                 response.meta.get("account_index"),
-                                response.meta.get("blank_tries", 0)
+                                {k: response.meta.get(k, 0) for k in _CARRIED}
                                 ).replace(priority=response.request.priority + 1)
 
-    def ptbk_request(self, path, uniqid, piece, payload, account, blank_tries=0):
+    def parse_refusal(self, response, piece: Piece):
+        """A one-keyword 10002, checked: the keyword is marked only when the site says it is
+        not indexed; otherwise the area or the dates were refused and the keyword stays."""
+        payload = response.meta["baidu_payload"]
+        keyword = piece.keywords[0]
+        if payload.get("status") == proto.OK and any(
+                i.keyword == keyword for i in unindexed_items(payload)):
+            yield UnindexedKeywordItem(keyword=keyword)
+            return
+        self._area_or_dates_refused(piece)
+
+    def refusal_check_failed(self, failure):
+        self._area_or_dates_refused(failure.request.cb_kwargs["piece"])
+        return []
+
+    def _area_or_dates_refused(self, piece: Piece) -> None:
+        self.crawler.stats.inc_value("aicity/failures/refused_area_or_dates")
+        logger.warning("region %s %s..%s: the site refused the request (10002) but indexes %s; "
+                       "the area or the dates were refused, and the keyword is kept",
+                       piece.region, piece.start, piece.end, piece.keywords[0])
+
+    def ptbk_request(self, path, uniqid, piece, payload, account, tries: dict):
         return self._api(path, {"uniqid": uniqid}, "ptbk", self.parse_ptbk,
                          cb_kwargs={"piece": piece, "index_payload": payload},
                          # the key belongs to this uniqid: ask with the same account
-                         meta={"sticky_account": account, "uniqid": uniqid,
-                               "blank_tries": blank_tries},
+                         meta={"sticky_account": account, "uniqid": uniqid, **tries},
                          errback=self.ptbk_failed)
 
     def ptbk_failed(self, failure):
@@ -143,7 +173,7 @@ class SearchIndexSpider(scrapy.Spider):
             yield self.ptbk_request(PTBK_PATHS[1], request.meta["uniqid"],
                                     request.cb_kwargs["piece"], request.cb_kwargs["index_payload"],
                                     request.meta.get("sticky_account"),
-                                    request.meta.get("blank_tries", 0)
+                                    {k: request.meta.get(k, 0) for k in _CARRIED}
                                     ).replace(priority=request.priority)
             return
         self.crawler.stats.inc_value("aicity/failures/ptbk")
@@ -160,15 +190,35 @@ class SearchIndexSpider(scrapy.Spider):
             logger.warning("region %s %s..%s: %s; will be retried next run", piece.region,
                            piece.start, piece.end, err)
             return
+        problems = checksum_problems(index_payload, items)
+        if problems:
+            # Never stored: numbers the answer itself contradicts were decoded with a key
+            # that is not theirs. Ask again (a new uniqid and key) a couple of times, then
+            # leave them for the next run.
+            tries = response.meta.get("checksum_tries", 0)
+            wrong = tuple(k for k in piece.keywords if k in problems)
+            self.crawler.stats.inc_value("aicity/checksum/mismatched_series", len(wrong))
+            logger.warning("region %s %s..%s: %s; %s", piece.region, piece.start, piece.end,
+                           "; ".join(f"{k}: {problems[k]}" for k in wrong),
+                           "asking again" if tries < CHECKSUM_RETRIES else
+                           "not stored, left for the next run")
+            if tries < CHECKSUM_RETRIES:
+                yield self.index_request(Piece(piece.region, piece.start, piece.end, wrong),
+                                         priority=response.request.priority - 1,
+                                         checksum_tries=tries + 1)
+            else:
+                self.crawler.stats.inc_value("aicity/failures/checksum", len(wrong))
+            items = [i for i in items if i.keyword not in problems]
         # The real site sometimes answers a series blank and a re-request fixes it: ask again
-        # (twice at most) before the pipeline keeps it as unconfirmed for a later run.
+        # once, the first night a series is blank, before the pipeline keeps it as
+        # unconfirmed for a later night.
         tries = response.meta.get("blank_tries", 0)
-        blank = tuple(i.keyword for i in items if all(v is None for v in i.values["all"]))
-        recent = self.recent_from is not None and piece.start >= self.recent_from
-        if blank and tries < (1 if recent else BLANK_RETRIES):
+        blank = tuple(i.keyword for i in items if all(v is None for v in i.values["all"])
+                      and (i.keyword, piece.region) not in self.known_blank)
+        if blank and tries < BLANK_RETRIES:
             self.crawler.stats.inc_value("aicity/blank_answers_asked_again", len(blank))
             yield self.index_request(Piece(piece.region, piece.start, piece.end, blank),
-                                     blank_tries=tries + 1,
-                                     priority=response.request.priority - 1)
+                                     priority=response.request.priority - 1,
+                                     blank_tries=tries + 1)
             items = [i for i in items if i.keyword not in blank]
         yield from items
