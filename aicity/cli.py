@@ -717,6 +717,12 @@ def status(db_path, cookies_file, cookies_text, daily_budget, check, fmt):
         rows.append((name, text))
     if st.last_job and st.last_job["detail"].get("out"):
         rows.append(("last briefings", st.last_job["detail"]["out"]))
+    if st.last_collect:
+        d = st.last_collect["detail"]
+        rows.append(("last collect's re-asks", (
+            f"{d.get('blank_reasks', 0)} blank series asked again at once, "
+            f"{d.get('checksum_mismatches', 0)} answers failing their average asked again, "
+            f"{d.get('throttled', 0)} throttled (HTTP 403/429) requests asked again")))
     cookies = read_cookies(cookies_text, cookies_file)
     if cookies:
         budget = daily_budget
@@ -724,12 +730,30 @@ def status(db_path, cookies_file, cookies_text, daily_budget, check, fmt):
         rows.append(("accounts", f"{len(cookies)}; " + (
             f"{left:,} of {budget * len(cookies):,} requests left today (Asia/Shanghai)"
             if left is not None else "no daily budget")))
+        from aicity.crawler.accounts import account_key
+        kept = store.account_states(db)
+        salt = store.crawl_salt(db)
+        for i, cookie in enumerate(cookies, 1):     # named by position, never by cookie
+            state = kept.get(account_key(salt, cookie), {})
+            rows.append((f"account #{i}", _account_state(state)))
     else:
         rows.append(("accounts", "none configured (AICITY_BAIDU_COOKIES or --cookies-file)"))
     if check:
         rows.append(("integrity", store.integrity_problem(db) or "ok"))
     db.close()
     emit_rows(["item", "value"], rows, fmt)
+
+
+def _account_state(state: dict) -> str:
+    from datetime import datetime, timezone
+    until = state.get("resting_until") or ""
+    resting = until and datetime.fromisoformat(until) > datetime.now(timezone.utc)
+    blocks = state.get("blocks") or 0
+    if resting:
+        return f"resting until {until} after {blocks} block(s) in a row (10001)"
+    if blocks:
+        return f"usable; {blocks} block(s) in a row (10001), the next rest is longer"
+    return "usable"
 
 
 def describe_snapshot(result) -> str:
