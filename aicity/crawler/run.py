@@ -299,7 +299,7 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
         # a municipality's city is asked (and planned) as its province: one request, stored
         # under both (the site answers no city code there)
         reg = store.registry(db)
-        codes = list(dict.fromkeys(reg.asked_as(c) for c in codes))
+        asked = list(dict.fromkeys(reg.asked_as(c) for c in codes))
         checks = check_requests(len(terms), check)
         # A shared plan is not cut to this worker's budget: each worker stops taking pieces
         # when its own accounts are spent, and what it holds goes back to the queue.
@@ -307,7 +307,7 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
         # is accepted as below the reporting floor)
         resting = (datetime.now(timezone.utc).replace(microsecond=0)
                    - timedelta(hours=tuning.blank_rest_hours)).isoformat()
-        night = plan(db, terms, codes, start_day, end_day, window_days,
+        night = plan(db, terms, asked, start_day, end_day, window_days,
                      budget=None if queue else left, check_requests=0 if queue else checks,
                      resting_since=resting)
         pieces = night.pieces
@@ -392,7 +392,11 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
                                              **access.cipher.settings(),
                                              **tuning.settings(),
                                              **(settings or {})},
-                            store.blank_series(db, terms) if kind == "index" else frozenset())
+                            store.blank_series(db, terms) if kind == "index" else frozenset(),
+                            # the newest days the site has published (a blank there waits)
+                            latest_published(lag_days=access.lag_days,
+                                             publish_hour=access.publish_hour)
+                            - timedelta(days=2))
     result.run_id = run.id
     result.seconds = time.monotonic() - t0
     result.rows_written = int(stats.get("aicity/rows_written", 0))
@@ -462,7 +466,8 @@ def _piece_queue(url: str, lease: float | None):
 
 
 def _crawl(kind, db_path, run_id, url, pace, cookies, host_source, pieces, terms, codes,
-           start_day, end_day, check, overrides, known_blank=frozenset()) -> tuple[dict, str]:
+           start_day, end_day, check, overrides, known_blank=frozenset(),
+           recent_from=None) -> tuple[dict, str]:
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
 
@@ -489,12 +494,13 @@ def _crawl(kind, db_path, run_id, url, pace, cookies, host_source, pieces, terms
         crawler = process.create_crawler(QueuedSearchIndexSpider)
         # the queue (with its Redis client) goes to the spider as an argument, not a setting:
         # Scrapy logs settings, and a Redis URL may hold a password
-        process.crawl(crawler, base_url=url, known_blank=known_blank, piece_queue=pieces)
+        process.crawl(crawler, base_url=url, known_blank=known_blank, piece_queue=pieces,
+                      recent_from=recent_from)
     elif kind == "index":
         from aicity.crawler.spiders.search_index import SearchIndexSpider
         crawler = process.create_crawler(SearchIndexSpider)
         process.crawl(crawler, pieces=pieces, base_url=url, check=check,
-                      known_blank=known_blank)
+                      known_blank=known_blank, recent_from=recent_from)
     elif kind == "snapshot":
         from aicity.crawler.spiders.region import RegionSpider
         crawler = process.create_crawler(RegionSpider)

@@ -21,6 +21,9 @@ Habits of the real site as public crawlers report them (2024-2026), each switcha
 * ``forbidden=RATE``: an answer is HTTP 403 (the throttle reported in 2026) at RATE;
 * ``wrong-digits=RATE``: a ptbk key maps digits to other digits at RATE, as a key that is not
   the answer's own does: plausible, wrong numbers that only ``generalRatio`` shows;
+* ``floor=N``: a daily value below N is sent empty, never as a small number or 0, each
+  device on its own (the real site's floor is about 57 for provinces, research note 2026 §1;
+  off under ``real`` until the world's volumes are calibrated to it);
 * ``municipal-by-province``: the city codes of 北京/上海/天津/重庆 (514/57/164/11) are refused
   with 10002, as the site's area table lists no cities there;
 * ``blank=RATE``: a series' first answer for a range is blank (every value empty) at RATE; asking
@@ -58,9 +61,11 @@ FAULT_KINDS = ("5xx", "malformed", "timeout", "empty_ptbk", "block", "abnormal")
 HABIT_FLAGS = ("lowercase", "entry-type", "unpublished", "strict-token", "region-one-word",
                "municipal-by-province", "block-type")
 HABIT_RATES = {"blank": 0.02, "token-expiry": 0.02, "top-cities": 10, "forbidden": 0.01,
-               "wrong-digits": 0.01}
-# what `real` turns on: every habit but block-type (the 2026 study puts type in the entry)
+               "wrong-digits": 0.01, "floor": 0}
+# what `real` turns on: every habit but block-type (the 2026 study puts type in the entry), at
+# these rates; HTTP 403 is a single unconfirmed report [L], so `real` leaves it off
 REAL_FLAGS = tuple(f for f in HABIT_FLAGS if f != "block-type")
+REAL_RATES = {**HABIT_RATES, "forbidden": 0.0}
 
 
 @dataclass
@@ -72,6 +77,7 @@ class Habits:
     municipal_by_province: bool = False
     forbidden: float = 0.0
     wrong_digits: float = 0.0
+    floor: int = 0               # a day's value below this is sent empty (per device)
     blank: float = 0.0
     unpublished: bool = False
     token_expiry: float = 0.0
@@ -87,7 +93,8 @@ class Habits:
             return cls()
         parts = [p.strip() for p in spec.split(",") if p.strip()]
         if "real" in parts:
-            parts = [*REAL_FLAGS, *HABIT_RATES, *(p for p in parts if p != "real")]
+            parts = [*REAL_FLAGS, *(f"{k}={v}" for k, v in REAL_RATES.items()),
+                     *(p for p in parts if p != "real")]
         habits = cls()
         for part in parts:
             name, sep, value = part.partition("=")
@@ -378,6 +385,8 @@ class Api(resource.Resource):
             ratio = {}
             for device in ("all", "pc", "wise"):
                 total = sum(self._published(t, area, start, end, device) for t in terms)
+                if habits.floor:
+                    total = np.where(total < habits.floor, np.nan, total)
                 values = world.weekly(total, start) if weekly else total
                 if blank:
                     values = np.full(len(values), np.nan)
