@@ -1130,6 +1130,34 @@ def keywords_classify(text, from_file, fmt):
     emit_rows(["query", "category", "group", "term"], [tuple(r.values()) for r in rows], fmt)
 
 
+@keywords.command(name="unindexed")
+@click.option("--clear", "clear", multiple=True, metavar="K",
+              help="Forget the mark of keyword K (repeatable; 'all' for every mark): the next "
+                   "collect asks the site again.")
+@format_option
+@db_option
+@domain_errors
+def keywords_unindexed(db_path, clear, fmt):
+    """Keywords marked as not indexed by Baidu (checkWordsExists said so): keyword,
+    checked_at, source. A marked keyword is not collected.
+
+    Example: aicity keywords unindexed --clear 具身智能
+    """
+    db = open_db(db_path)
+    try:
+        if clear:
+            marked = [r[0] for r in store.unindexed_rows(db)]
+            names = marked if "all" in clear else list(clear)
+            unknown = [k for k in names if k not in marked]
+            if unknown:
+                raise click.ClickException(f"not marked as unindexed: {', '.join(unknown)}")
+            n = store.clear_unindexed(db, names)
+            click.echo(f"cleared {n} mark(s); the next collect asks the site again", err=True)
+        emit_rows(["keyword", "checked_at", "source"], store.unindexed_rows(db), fmt)
+    finally:
+        db.close()
+
+
 @keywords.command(name="suggest")
 @click.option("--from", "from_file", type=click.Path(exists=True, dir_okay=False),
               help="Related words as CSV keyword,word,pv,ratio,sim (default: what the crawler "

@@ -234,3 +234,17 @@ def test_status_shows_each_accounts_rest_and_the_requests_spent_asking_again(db_
     assert "blank series asked again at once" in out.output
     assert "account #1,resting until" in out.output and "1 block(s) in a row" in out.output
     assert "r3alS1teSecret" not in out.output
+
+
+def test_unindexed_marks_are_listed_and_cleared(run, db_path):
+    from aicity.db import store
+    db = store.connect(db_path)
+    store.mark_unindexed(db, ["具身智能", "Sora"], "baidu")
+    db.close()
+    listed = run("keywords", "unindexed", "--format", "csv")
+    assert listed.exit_code == 0 and "具身智能" in listed.stdout and "Sora" in listed.stdout
+    cleared = run("keywords", "unindexed", "--clear", "Sora", "--format", "csv")
+    assert cleared.exit_code == 0 and "Sora" not in cleared.stdout
+    assert "具身智能" in cleared.stdout
+    wrong = run("keywords", "unindexed", "--clear", "人工智能")
+    assert wrong.exit_code != 0 and "not marked" in wrong.output

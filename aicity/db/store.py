@@ -795,6 +795,21 @@ def unindexed(db: Database, terms: Sequence[str] | None = None) -> set[str]:
     return found if terms is None else found & set(terms)
 
 
+def unindexed_rows(db: Database) -> list[tuple[str, str, str]]:
+    """(keyword, checked_at, source) of every keyword marked as not indexed."""
+    return [tuple(r) for r in db.execute(
+        "SELECT keyword, checked_at, source FROM unindexed_keywords ORDER BY keyword")]
+
+
+def clear_unindexed(db: Database, keywords: Sequence[str]) -> int:
+    """Forget marks (the next collect asks the site again); how many were there."""
+    with db.atomic():
+        n = 0
+        for k in keywords:
+            n += db.execute("DELETE FROM unindexed_keywords WHERE keyword = ?", [k]).rowcount
+    return n
+
+
 def mark_unindexed(db: Database, keywords: Iterable[str], source: str) -> None:
     with db.atomic():
         db.conn.executemany(
@@ -929,7 +944,8 @@ __all__ = [
     "word_graph_frame", "coverage_frame", "save_series", "save_region_distribution",
     "distribution_answered", "keyword_strata", "distribution_means", "distribution_windows",
     "save_word_graph", "mark_unindexed", "unindexed", "unconfirmed_state", "unconfirmed_frame",
-    "waiting_days", "blank_series", "account_states", "save_account_states", "crawl_salt",
+    "waiting_days", "blank_series", "unindexed_rows", "clear_unindexed", "account_states",
+    "save_account_states", "crawl_salt",
     "budget_used", "add_budget_used", "close_abandoned_runs",
     "set_run_source", "keyword_aliases", "DatabaseProblem", "integrity_problem",
     "anomalies_frame", "AicityDatabase", "BUSY_TIMEOUT", "run_detail", "last_run_start",
