@@ -214,13 +214,10 @@ class SearchIndexSpider(scrapy.Spider):
         # The real site sometimes answers a series blank and a re-request fixes it: ask again
         # once, the first night a series is blank, before the pipeline keeps it as
         # unconfirmed for a later night.
-        # Not where the piece reaches the newest days: those are asked again with the next
-        # night's window anyway (and a day or two of a sparse city is mostly blank).
         tries = response.meta.get("blank_tries", 0)
         blank = tuple(i.keyword for i in items if all(v is None for v in i.values["all"])
                       and (i.keyword, piece.region) not in self.known_blank)
-        newest = self.recent_from is not None and piece.end >= self.recent_from
-        if blank and tries < BLANK_RETRIES and not newest:
+        if blank and tries < BLANK_RETRIES:
             self.crawler.stats.inc_value("aicity/blank_answers_asked_again", len(blank))
             yield self.index_request(Piece(piece.region, piece.start, piece.end, blank),
                                      priority=response.request.priority - 1,
