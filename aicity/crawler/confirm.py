@@ -6,8 +6,8 @@ the end of any answer, are *unconfirmed*: not stored and not covered, so later r
 Most city-level blanks are genuine, though (the series stays below Baidu's reporting floor): a
 blank that comes back blank on a second night is accepted as below the floor (stored as NULL,
 covered, and the reason kept). A trailing empty day is accepted after `tries` answers over at
-least `days` days. Empty days inside an answer, with values
-after them, are real gaps and are stored as NULL at once.
+least `days` days. Empty days inside an answer, with values after them, are real gaps and are
+stored as NULL at once.
 """
 from __future__ import annotations
 

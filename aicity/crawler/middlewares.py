@@ -129,7 +129,7 @@ class AccountsMiddleware:
         for acct in self.pool.accounts:
             if acct.key in kept:
                 self.pool.restore(acct, kept[acct.key])
-        self.throttle_retries = s.getint("AICITY_THROTTLE_RETRIES", 20)
+        self.throttle_retries = s.getint("AICITY_THROTTLE_RETRIES")
         self.max_wait = s.getfloat("AICITY_MAX_WAIT")
         self.abnormal_retries = s.getint("AICITY_ABNORMAL_RETRIES")
         self.token_streak_limit = s.getint("AICITY_TOKEN_STREAK")
@@ -290,7 +290,6 @@ class AccountsMiddleware:
                 raise IgnoreRequest("gave up after repeated 10018")
             return _fresh(request, abnormal_tries=tries, token_renewed=False)
         return response
-
 
     def _cipher_works(self) -> None:
         self.cipher_confirmed = True

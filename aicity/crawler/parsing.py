@@ -124,10 +124,6 @@ def value_dates(item: SeriesItem) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def dated_values(item: SeriesItem, device: str) -> list[tuple[str, int | None]]:
-    return [(d.isoformat(), v) for d, v in zip(value_dates(item), item.values[device])]
-
-
 def average_matches(values: list[int | None], avg) -> bool:
     """Whether decoded values agree with the answer's own `generalRatio` average.
 

@@ -29,11 +29,11 @@ class QueuedSearchIndexSpider(RedisMixin, SearchIndexSpider):
     name = "search_index_queued"
 
     def __init__(self, base_url: str, piece_queue: PieceQueue, known_blank=frozenset(),
-                 recent_from=None, **kwargs):
+                 **kwargs):
         # no keyword pre-check: a worker does not know the plan's keywords before it takes
         # pieces; an unindexed keyword still shows (the batch is asked keyword by keyword)
         super().__init__(pieces=[], base_url=base_url, check=False, known_blank=known_blank,
-                         recent_from=recent_from, **kwargs)
+                         **kwargs)
         self.piece_queue = piece_queue
         self.open_requests: Counter = Counter()
         self._beat = None

@@ -392,11 +392,7 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
                                              **access.cipher.settings(),
                                              **tuning.settings(),
                                              **(settings or {})},
-                            store.blank_series(db, terms) if kind == "index" else frozenset(),
-                            # the newest days the site has published (a blank there waits)
-                            latest_published(lag_days=access.lag_days,
-                                             publish_hour=access.publish_hour)
-                            - timedelta(days=2))
+                            store.blank_series(db, terms) if kind == "index" else frozenset())
     result.run_id = run.id
     result.seconds = time.monotonic() - t0
     result.rows_written = int(stats.get("aicity/rows_written", 0))
@@ -466,8 +462,8 @@ def _piece_queue(url: str, lease: float | None):
 
 
 def _crawl(kind, db_path, run_id, url, pace, cookies, host_source, pieces, terms, codes,
-           start_day, end_day, check, overrides, known_blank=frozenset(),
-           recent_from=None) -> tuple[dict, str]:
+           start_day, end_day, check, overrides, known_blank=frozenset()
+           ) -> tuple[dict, str]:
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
 
@@ -494,13 +490,12 @@ def _crawl(kind, db_path, run_id, url, pace, cookies, host_source, pieces, terms
         crawler = process.create_crawler(QueuedSearchIndexSpider)
         # the queue (with its Redis client) goes to the spider as an argument, not a setting:
         # Scrapy logs settings, and a Redis URL may hold a password
-        process.crawl(crawler, base_url=url, known_blank=known_blank, piece_queue=pieces,
-                      recent_from=recent_from)
+        process.crawl(crawler, base_url=url, known_blank=known_blank, piece_queue=pieces)
     elif kind == "index":
         from aicity.crawler.spiders.search_index import SearchIndexSpider
         crawler = process.create_crawler(SearchIndexSpider)
         process.crawl(crawler, pieces=pieces, base_url=url, check=check,
-                      known_blank=known_blank, recent_from=recent_from)
+                      known_blank=known_blank)
     elif kind == "snapshot":
         from aicity.crawler.spiders.region import RegionSpider
         crawler = process.create_crawler(RegionSpider)

@@ -53,6 +53,7 @@ AICITY_UNCONFIRMED_DAYS = 2.0
 AICITY_BLANK_REST_HOURS = 12.0
 # HTTP 403/429: the account is throttled; it rests this long (doubling) and the request waits.
 AICITY_THROTTLE_COOLDOWN = 600.0
+AICITY_THROTTLE_RETRIES = 20              # then the request is left for the next run
 
 USER_AGENT = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
               "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")

@@ -25,6 +25,10 @@ BLANK_RETRIES = 1
 CHECKSUM_RETRIES = 2
 # What a follow-up request carries over from the one it answers.
 _CARRIED = ("blank_tries", "checksum_tries")
+
+
+def _tries(meta: dict) -> dict:
+    return {k: meta.get(k, 0) for k in _CARRIED}
 PTBK_PATHS = ("/Interface/ptbk", "/Interface/api/ptbk")
 
 
@@ -32,10 +36,8 @@ class SearchIndexSpider(scrapy.Spider):
     name = "search_index"
 
     def __init__(self, pieces: list[Piece], base_url: str, check: bool = True,
-                 known_blank=frozenset(), recent_from=None, **kwargs):
+                 known_blank=frozenset(), **kwargs):
         super().__init__(**kwargs)
-        # pieces ending on or after this day reach the newest days (see parse_ptbk)
-        self.recent_from = recent_from
         # (keyword, region) answered wholly blank on an earlier night: not re-asked at once
         self.known_blank = frozenset(known_blank)
         self.pieces = list(pieces)
@@ -63,7 +65,7 @@ class SearchIndexSpider(scrapy.Spider):
                   "startDate": piece.start.isoformat(), "endDate": piece.end.isoformat()}
         request = self._api("/api/SearchApi/index", params, "index", self.parse_index,
                             cipher_keyword=piece.keywords[0], cb_kwargs={"piece": piece},
-                            meta={k: tries.get(k, 0) for k in _CARRIED})
+                            meta=_tries(tries))
         # The plan's order (newest first) is kept by priority, so when the budget ends a night
         # early (retries also spend it) what is left out is the plan's tail, not a scatter.
         return request.replace(priority=priority)
@@ -135,7 +137,7 @@ class SearchIndexSpider(scrapy.Spider):
             return
         yield self.ptbk_request(PTBK_PATHS[0], uniqid, piece, payload,
                                 response.meta.get("account_index"),
-                                {k: response.meta.get(k, 0) for k in _CARRIED}
+                                _tries(response.meta)
                                 ).replace(priority=response.request.priority + 1)
 
     def parse_refusal(self, response, piece: Piece):
@@ -155,8 +157,9 @@ class SearchIndexSpider(scrapy.Spider):
 
     def _area_or_dates_refused(self, piece: Piece) -> None:
         self.crawler.stats.inc_value("aicity/failures/refused_area_or_dates")
-        logger.warning("region %s %s..%s: the site refused the request (10002) but indexes %s; "
-                       "the area or the dates were refused, and the keyword is kept",
+        logger.warning("region %s %s..%s: the site refused the request (10002) and did not "
+                       "say %s is unindexed; the area or the dates were refused, and the "
+                       "keyword is kept",
                        piece.region, piece.start, piece.end, piece.keywords[0])
 
     def ptbk_request(self, path, uniqid, piece, payload, account, tries: dict):
@@ -175,7 +178,7 @@ class SearchIndexSpider(scrapy.Spider):
             yield self.ptbk_request(PTBK_PATHS[1], request.meta["uniqid"],
                                     request.cb_kwargs["piece"], request.cb_kwargs["index_payload"],
                                     request.meta.get("sticky_account"),
-                                    {k: request.meta.get(k, 0) for k in _CARRIED}
+                                    _tries(request.meta)
                                     ).replace(priority=request.priority)
             return
         self.crawler.stats.inc_value("aicity/failures/ptbk")
