@@ -187,9 +187,12 @@ def _collect_in_parts(db_file: Path, access, tuning, start: date, last: date,
     from aicity.db import store
     cookies = access.cookies
     shares = [replace(access, cookies=cookies[i::len(parts)]) for i in range(len(parts))]
-    # spawn, not fork: this process may hold threads and locks of its own
+    # spawn, not fork: this process may hold threads and locks of its own. One part a
+    # process: Twisted's reactor cannot start twice, and on a loaded machine a worker that
+    # finished its part could otherwise take the other before its own process had started.
     with ProcessPoolExecutor(len(parts), mp_context=mp.get_context("spawn"),
-                             initializer=crawler_start, initargs=(os.getpid(),)) as pool:
+                             initializer=crawler_start, initargs=(os.getpid(),),
+                             max_tasks_per_child=1) as pool:
         futures = [pool.submit(_collect_part, db_file, share, tuning, start, last, part)
                    for share, part in zip(shares, parts)]
         db = store.connect(db_file)
