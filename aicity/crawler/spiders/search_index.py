@@ -203,10 +203,12 @@ class SearchIndexSpider(scrapy.Spider):
             tries = response.meta.get("checksum_tries", 0)
             wrong = tuple(k for k in piece.keywords if k in problems)
             self.crawler.stats.inc_value("aicity/checksum/mismatched_series", len(wrong))
-            logger.warning("region %s %s..%s: %s; %s", piece.region, piece.start, piece.end,
-                           "; ".join(f"{k}: {problems[k]}" for k in wrong),
-                           "asking again" if tries < CHECKSUM_RETRIES else
-                           "not stored, left for the next run")
+            # handled when asked again (counted in the run record); a warning only when given up
+            logger.log(logging.INFO if tries < CHECKSUM_RETRIES else logging.WARNING,
+                       "region %s %s..%s: %s; %s", piece.region, piece.start, piece.end,
+                       "; ".join(f"{k}: {problems[k]}" for k in wrong),
+                       "asking again" if tries < CHECKSUM_RETRIES else
+                       "not stored, left for the next run")
             if tries < CHECKSUM_RETRIES:
                 yield self.index_request(Piece(piece.region, piece.start, piece.end, wrong),
                                          priority=response.request.priority - 1,
