@@ -150,19 +150,17 @@ def crawl_parts(codes: list[str], crawlers: int = DEMO_CRAWLERS) -> list[list[st
 
 def _collect_part(db_file: Path, access, tuning, start: date, last: date,
                   regions: list[str]):
-    """One crawler's share of the demo, in a process of its own. The emulator has the real
-    site's habits: some first answers are blank, and a second pass asks for them again, as the
-    next night would."""
+    """One pass of one crawler's share of the demo, in a process of its own (Twisted's
+    reactor runs once a process)."""
     from aicity.crawler.run import collect
-    out = []
-    for _ in range(4):
-        res = collect(db_file, access=access, tuning=tuning, start=start, end=last,
-                      regions=regions, window_days=366, devices=("all",))
-        out.append(res)
-        if res.stopped or not res.remaining_pieces:
-            break
-    last_pass = out[-1]
-    for res in out[:-1]:
+    return collect(db_file, access=access, tuning=tuning, start=start, end=last,
+                   regions=regions, window_days=366, devices=("all",))
+
+
+def _merged(passes: list):
+    """A crawler's passes as one result: the last pass's state, every pass's counts."""
+    last_pass = passes[-1]
+    for res in passes[:-1]:
         last_pass.series_stored += res.series_stored
         last_pass.rows_written += res.rows_written
         last_pass.requests += res.requests
@@ -187,29 +185,41 @@ def _collect_in_parts(db_file: Path, access, tuning, start: date, last: date,
     from aicity.db import store
     cookies = access.cookies
     shares = [replace(access, cookies=cookies[i::len(parts)]) for i in range(len(parts))]
-    # spawn, not fork: this process may hold threads and locks of its own. One part a
-    # process: Twisted's reactor cannot start twice, and on a loaded machine a worker that
-    # finished its part could otherwise take the other before its own process had started.
+    # spawn, not fork: this process may hold threads and locks of its own. Each pass of each
+    # part in a new process: Twisted's reactor cannot start twice in one. The emulator has the
+    # real site's habits: some first answers are blank or fail their check, and a later pass
+    # asks for them again, as the next night would.
+    passes: list[list] = [[] for _ in parts]
+    todo = list(range(len(parts)))
     with ProcessPoolExecutor(len(parts), mp_context=mp.get_context("spawn"),
                              initializer=crawler_start, initargs=(os.getpid(),),
                              max_tasks_per_child=1) as pool:
-        futures = [pool.submit(_collect_part, db_file, share, tuning, start, last, part)
-                   for share, part in zip(shares, parts)]
         db = store.connect(db_file)
         try:
             with click.progressbar(length=max(1, total), label="collecting",
                                    file=sys.stderr) as bar:
                 shown = 0
-                while not all(f.done() for f in futures):
-                    time.sleep(0.5)
-                    stored = store.count_covered(db)
-                    bar.update(max(0, min(total, stored) - shown))
-                    shown = max(shown, min(total, stored))
+                for _ in range(DEMO_PASSES):
+                    futures = {i: pool.submit(_collect_part, db_file, shares[i], tuning, start,
+                                              last, parts[i]) for i in todo}
+                    while not all(f.done() for f in futures.values()):
+                        time.sleep(0.5)
+                        stored = store.count_covered(db)
+                        bar.update(max(0, min(total, stored) - shown))
+                        shown = max(shown, min(total, stored))
+                    for i, f in futures.items():
+                        passes[i].append(f.result())
+                    todo = [i for i in todo if not passes[i][-1].stopped
+                            and passes[i][-1].remaining_pieces]
+                    if not todo:
+                        break
         finally:
             db.close()
-        return [f.result() for f in futures]
+    return [_merged(p) for p in passes]
 
 
+# Passes over what is still missing (a later pass stands for a later night)
+DEMO_PASSES = 4
 DEMO_MARKER = ".aicity-demo.json"
 # What a demo writes at its top level; only these (and the files listed in the marker) are ever
 # removed when a demo is run again into the same folder.

@@ -160,7 +160,8 @@ def checksum_problems(payload: dict, items: list[SeriesItem]) -> dict[str, str]:
     seen: dict[tuple, str] = {}
     for item in items:
         values = tuple(item.values["all"])
-        if len(item.values["all"]) > 1 and any(v is not None for v in values):
+        # a constant series (a place with no searches) is the same for every keyword
+        if len({v for v in values if v is not None}) > 1:
             twin = seen.setdefault(values, item.keyword)
             if twin != item.keyword:
                 problems.setdefault(twin, f"the same series as {item.keyword}")
