@@ -273,12 +273,13 @@ class AccountsMiddleware:
                 logger.info("%s: Cipher-Text refused (10018); asking again with a new token",
                             acct.label)
                 return _fresh(request, token_renewed=True)
-            if not self.cipher_confirmed and self.cipher_set + 1 < len(self.cipher_sets):
-                # a fresh token refused too: the constants may have rotated; the earlier sets
-                # are tried before any back-off
-                self.cipher_set += 1
+            if not self.cipher_confirmed and len(self.cipher_sets) > 1:
+                # a fresh token refused too: the constants may have rotated; the other sets
+                # are tried in turn (round again: the first refusal may have been a passing
+                # one) until one is answered, or the token streak stops the run
+                self.cipher_set = (self.cipher_set + 1) % len(self.cipher_sets)
                 logger.warning("Cipher-Text refused with a fresh token (10018); trying the "
-                               "earlier constants of T0 %s", self.cipher_sets[self.cipher_set][1])
+                               "constants of T0 %s", self.cipher_sets[self.cipher_set][1])
                 return _fresh(request, token_renewed=False)
             tries = request.meta.get("abnormal_tries", 0) + 1
             seconds = self.pool.back_off(acct)
