@@ -233,7 +233,7 @@ def test_rate_limited_account_is_parked_and_the_run_stops_with_rows_kept(db_path
                          cookies=f"BDUSS={SECRET}", env={"AICITY_BAIDU_MAX_WAIT": "0"},
                          check=False)
     assert result.returncode == 2
-    assert "blocked by Baidu (10001, 1 in a row); resting 3600 s" in result.stderr
+    assert "blocked by Baidu (10001, 1 in a row); parked for 3600 s" in result.stderr
     assert len(observation_rows(db_path)) > 0  # the piece before the block is kept
 
 

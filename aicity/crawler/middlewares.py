@@ -252,7 +252,7 @@ class AccountsMiddleware:
             return _fresh(request)
         if status == proto.BLOCKED:
             seconds = self.pool.block(acct)
-            logger.warning("%s blocked by Baidu (10001, %d in a row); resting %.0f s",
+            logger.warning("%s blocked by Baidu (10001, %d in a row); parked for %.0f s",
                            acct.label, acct.blocks, seconds)
             self.crawler.stats.inc_value("aicity/accounts/parked")
             self.save_state(acct)
