@@ -831,6 +831,14 @@ DIMENSION_CHOICE = click.Choice(list(DIMENSIONS))
 LEVEL_CHOICE = click.Choice(["city", "province"])
 
 
+def vocabulary_option(fn):
+    from aicity.vocabulary import VOCABULARIES
+    return click.option(
+        "--vocabulary", type=click.Choice(VOCABULARIES), default="all", show_default=True,
+        help="all: every taxonomy term; report-2017: only the report's 2017 terms (the 2017 "
+             "method over any period; generative AI and the other 2026 terms left out).")(fn)
+
+
 def basis_option(fn):
     return click.option(
         "--basis", type=click.Choice(["series", "distribution"]), default="series",
@@ -900,12 +908,18 @@ def analyze(db_path, full, workers, cache_dir):
                                                   "(block bootstrap over weeks).")
 @click.option("--top", type=int, help="Only the first N rows.")
 @basis_option
+@vocabulary_option
 @format_option
 @db_option
 @domain_errors
 def rank(db_path, category, group, keyword, level, period, normalize, tiers, uncertainty, top,
-         basis, fmt):
-    """Rank regions by a dimension, group or keyword: rank,region_code,region,province,value,tier.
+         basis, vocabulary, fmt):
+    """Rank regions by a dimension, group or keyword:
+    rank,region_code,region,province,value,tier,coverage.
+
+    value is the period mean of the seasonally adjusted days, a day below Baidu's reporting
+    floor counting 0 (Baidu's own convention); coverage is the share of asked keyword-days
+    above the floor behind it. A region with every day below the floor ranks last.
 
     Example: aicity rank --dimension professional --period 2017 --top 10
     """
@@ -914,17 +928,28 @@ def rank(db_path, category, group, keyword, level, period, normalize, tiers, unc
     if basis == "series" and not uncertainty:
         # the common question, answered without pandas (the same table as queries.rank)
         from aicity.analysis.ranked import COLUMNS, rank_regions
-        rows = rank_regions(db, category=category, group=group, keyword=keyword, level=level,
-                            period=period, normalize=normalize, tiers=tiers).rows()
+        ranked = rank_regions(db, category=category, group=group, keyword=keyword, level=level,
+                              period=period, normalize=normalize, tiers=tiers,
+                              vocabulary=vocabulary)
+        rows = ranked.rows()
         label_source(db)
+        _say_measure(ranked.regions, normalize)
         emit_rows(list(COLUMNS), rows[:top] if top else rows, fmt)
         return
     from aicity.analysis import queries
     out = queries.rank(db, category=category, group=group, keyword=keyword, level=level,
                        period=period, normalize=normalize, uncertainty=uncertainty, tiers=tiers,
-                       basis=basis)
+                       basis=basis, vocabulary=vocabulary)
     label_source(db)
+    if out.attrs.get("measure"):
+        click.echo(f"note: value = {out.attrs['measure']}", err=True)
     emit(out.head(top) if top else out, fmt)
+
+
+def _say_measure(regions, normalize: str) -> None:
+    if normalize == "per-capita":
+        from aicity.analysis.indices import per_capita_measure
+        click.echo(f"note: value = {per_capita_measure(regions)}", err=True)
 
 
 @cli.command()
@@ -934,11 +959,12 @@ def rank(db_path, category, group, keyword, level, period, normalize, tiers, unc
               default="qinling-huaihe", show_default=True)
 @click.option("--period")
 @click.option("--level", type=LEVEL_CHOICE, default="city", show_default=True)
+@vocabulary_option
 @format_option
 @db_option
 @domain_errors
-def split(db_path, category, keyword, line, period, level, fmt):
-    """North vs south: side,regions,total,share,mean,median,top10,top50,p_value.
+def split(db_path, category, keyword, line, period, level, vocabulary, fmt):
+    """North vs south: side,regions,total,share,mean,median,top10,top50,p_value,coverage.
 
     Example: aicity split --dimension basic --line yangtze
     """
@@ -946,7 +972,7 @@ def split(db_path, category, keyword, line, period, level, fmt):
     _need_selection(category, keyword)
     db = open_db(db_path)
     out = queries.split(db, category=category, keyword=keyword, line=line, period=period,
-                        level=level)
+                        level=level, vocabulary=vocabulary)
     label_source(db)
     emit(out, fmt)
 
@@ -957,17 +983,19 @@ def split(db_path, category, keyword, line, period, level, fmt):
 @click.option("--threshold", type=float, default=0.25, show_default=True,
               help="Share at which a technology drives demand.")
 @basis_option
+@vocabulary_option
 @format_option
 @db_option
 @domain_errors
-def demand_types(db_path, period, top, threshold, basis, fmt):
+def demand_types(db_path, period, top, threshold, basis, vocabulary, fmt):
     """Technology demand types of the top cities: shares, type (single/dual/all), drivers.
 
     Example: aicity demand-types --period 2017
     """
     from aicity.analysis import queries
     db = open_db(db_path)
-    out = queries.demand_types(db, period=period, top=top, threshold=threshold, basis=basis)
+    out = queries.demand_types(db, period=period, top=top, threshold=threshold, basis=basis,
+                               vocabulary=vocabulary)
     label_source(db)
     emit(out, fmt)
 
@@ -980,10 +1008,11 @@ def demand_types(db_path, period, top, threshold, basis, fmt):
               help="Full demand (全需求): in the national top N of all six industries.")
 @click.option("--top", type=int, help="Only the first N rows (as everywhere).")
 @basis_option
+@vocabulary_option
 @format_option
 @db_option
 @domain_errors
-def industries(db_path, period, lq_threshold, full_rank, top, basis, fmt):
+def industries(db_path, period, lq_threshold, full_rank, top, basis, vocabulary, fmt):
     """Industry profiles: shares, location quotients, specialisations and the 全需求 label.
 
     Example: aicity industries --period 2017 --format csv
@@ -991,7 +1020,7 @@ def industries(db_path, period, lq_threshold, full_rank, top, basis, fmt):
     from aicity.analysis import queries
     db = open_db(db_path)
     out = queries.industries(db, period=period, lq_threshold=lq_threshold, top=full_rank,
-                             basis=basis)
+                             basis=basis, vocabulary=vocabulary)
     label_source(db)
     emit(out.head(top) if top else out, fmt)
 

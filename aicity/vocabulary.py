@@ -15,7 +15,7 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {
     "basic": (),
     "professional": (),
     "technical": (),
-    "application": ("speech", "vision", "deep_learning"),
+    "application": ("speech", "vision", "deep_learning", "generative"),
     "industry": ("driving", "security", "healthcare", "retail", "finance", "manufacturing"),
 }
 # Why an empty answer waits (the `unconfirmed` table's reason): the whole series came back
@@ -23,14 +23,20 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {
 BLANK_ANSWER = "blank answer"
 EMPTY_AT_END = "empty at the end of the answer"
 COGNITION = ("basic", "professional", "technical")     # the three cognition tiers
-TECH_GROUPS = DIMENSIONS["application"]                # technology application demand
+# technology application demand: the report's three technologies (demand types are defined
+# over them; `generative` is application demand of the 2026 vocabulary, outside the types)
+TECH_GROUPS = ("speech", "vision", "deep_learning")
 INDUSTRIES = DIMENSIONS["industry"]
 LABELS_ZH = {
     "basic": "基础认知", "professional": "专业认知", "technical": "技术认知",
     "application": "应用需求", "industry": "行业需求", "speech": "语音语义",
-    "vision": "计算机视觉", "deep_learning": "深度学习", "driving": "智能驾驶", "security": "安防",
+    "vision": "计算机视觉", "deep_learning": "深度学习", "generative": "生成式AI", "driving": "智能驾驶", "security": "安防",
     "healthcare": "医疗", "retail": "零售", "finance": "金融", "manufacturing": "制造",
 }
+
+# Named keyword selections: every term, or the report's 2017 vocabulary (terms not `added`
+# since), which reproduces the 2017 method over any period.
+VOCABULARIES = ("all", "report-2017")
 
 # Baidu's series: all = PC + mobile (wise). Their order is obs.device's code (0, 1, 2).
 DEVICES = ("all", "pc", "wise")

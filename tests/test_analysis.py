@@ -40,7 +40,7 @@ def test_missing_days_stay_missing_in_the_components():
     y[[50, 51, 200]] = np.nan
     dec = decompose(y, "day")
     assert np.isnan(dec.resid[[50, 51, 200]]).all() and np.isnan(dec.adjusted[50])
-    assert "3 missing days interpolated" in dec.note
+    assert "3 days missing or below the floor interpolated" in dec.note
 
 
 def test_news_spike_is_flagged_as_an_anomaly():
@@ -82,18 +82,29 @@ def test_yearly_component_only_kept_when_it_pays_off():
     assert "yearly seasonality dropped" in decompose(planted(800), "day", yearly=True).note
 
 
-def test_a_series_near_the_floor_flags_its_spike_not_its_rounding():
-    # A small city under Baidu's floor: 0 on most days, 8 or 9 on a few. The robust z-score
-    # alone called every such day a spike; a spike must also be 10 points off.
+def test_a_series_mostly_below_the_floor_is_not_decomposed_and_flags_nothing():
+    # A small city under Baidu's floor: 0 (asked, nothing reported) on most days, 57-80 on a
+    # few. What STL would find there is the floor; a day rising above it is not news.
     rng = np.random.default_rng(3)
-    values = np.round(6 * rng.lognormal(0, 0.12, 3 * 365))
-    values[values < 8] = 0
-    values[500] += 60
-    batched = decompose_many([values, values.copy()])
-    for d in (decompose(values), *batched):
-        assert d.anomalies[500] and d.anomalies.sum() <= 3
-    loose = decompose(values, config=DecomposeConfig(anomaly_min_excess=0))
-    assert loose.anomalies.sum() > 100     # what the floor removes
+    values = np.round(45 * rng.lognormal(0, 0.2, 3 * 365))
+    values[values < 57] = 0
+    values[500] = 400
+    assert 0.02 < (values > 0).mean() < 0.5
+    for d in (decompose(values), *decompose_many([values, values.copy()])):
+        assert d.note.startswith("sparse:") and "above Baidu's floor" in d.note
+        assert not d.anomalies.any()
+        assert np.array_equal(d.adjusted, values)       # observed, 0 below the floor
+    # the same days near the floor in a series that is above it nine days in ten: decomposed,
+    # the spike flagged, the below-floor days 0 in the adjusted values and never flagged
+    dense = np.round(90 * rng.lognormal(0, 0.12, 3 * 365))
+    low = rng.choice(len(dense), len(dense) // 20, replace=False)
+    low = low[low != 500]
+    dense[low] = 0
+    dense[500] += 400
+    refit = DecomposeConfig(refit_outliers=True)
+    for d in (decompose(dense, config=refit), *decompose_many([dense], config=refit)):
+        assert d.note.startswith("ok") and d.anomalies[500] and d.anomalies.sum() <= 3
+        assert (d.adjusted[low] == 0).all() and not d.anomalies[low].any()
 
 
 def test_robust_anomalies_ignore_a_flat_series():

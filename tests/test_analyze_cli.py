@@ -32,7 +32,7 @@ def test_rank_csv_contract_and_simulated_label(national_db):
     result = run(national_db, "rank", "--dimension", "professional", "--period", "2017",
                  "--format", "csv")
     lines = result.stdout.splitlines()
-    assert lines[0] == "rank,region_code,region,province,value,tier"
+    assert lines[0] == "rank,region_code,region,province,value,tier,coverage"
     assert len(lines) - 1 == sum(1 for r in default_registry().filter(level="city"))
     ranked = [line.split(",") for line in lines[1:21]]
     assert [int(r[0]) for r in ranked] == sorted(int(r[0]) for r in ranked)
@@ -40,7 +40,8 @@ def test_rank_csv_contract_and_simulated_label(national_db):
 
 
 def naive_ranks(path, category, period_start, period_end):
-    """The whole job done plainly: one query and one STL per series, then sums and ranks."""
+    """The whole job done plainly: one query and one STL per series, then sums and ranks. A
+    stored empty day is a day below Baidu's floor: 0."""
     db = store.connect(path)
     kw_ids = [r[0] for r in db.execute("SELECT keyword_id FROM keyword_groups WHERE category = ?",
                                        [category])]
@@ -51,7 +52,7 @@ def naive_ranks(path, category, period_start, period_end):
             rows = db.execute("SELECT date, value FROM observations WHERE keyword_id = ? AND "
                               "region = ? AND device = 'all' AND granularity = 'day' "
                               "ORDER BY date", [kw, region]).fetchall()
-            s = pd.Series([np.nan if v is None else v for _, v in rows],
+            s = pd.Series([0.0 if v is None else v for _, v in rows],
                           index=pd.to_datetime([d for d, _ in rows]), dtype=float)
             s = s.reindex(pd.date_range(s.index[0], s.index[-1]))
             adjusted = pd.Series(decompose(s.to_numpy(), "day", DecomposeConfig()).adjusted,
@@ -94,7 +95,7 @@ def test_split_contract(national_db):
     result = run(national_db, "split", "--dimension", "professional", "--period", "2017",
                  "--format", "csv")
     lines = result.stdout.splitlines()
-    assert lines[0] == "side,regions,total,share,mean,median,top10,top50,p_value"
+    assert lines[0] == "side,regions,total,share,mean,median,top10,top50,p_value,coverage"
     rows = {line.split(",")[0]: line.split(",") for line in lines[1:]}
     assert int(rows["north"][1]) + int(rows["south"][1]) == len(CITIES)
     assert int(rows["north"][6]) + int(rows["south"][6]) == 10

@@ -19,10 +19,12 @@ def _old_database(path):
     """A database as the version before m007 made it, with rows of every kind."""
     db = Database(path)
     migrations.apply(db, stop_before="m007_compact_observations")
-    db.table("regions").insert_all(       # the columns regions had then (no name_en yet)
-        {**{k: v for k, v in r.as_row().items() if k != "name_en"}, "legacy": int(r.legacy)}
+    later = {"name_en", "population_year", "population_source"}
+    db.table("regions").insert_all(       # the columns regions had then
+        {**{k: v for k, v in r.as_row().items() if k not in later}, "legacy": int(r.legacy)}
         for r in store.default_registry())
-    store.load_taxonomy(db, default_taxonomy())
+    db.conn.executemany("INSERT INTO keywords(term, in_taxonomy) VALUES (?, 1)",
+                        [(t,) for t in default_taxonomy().unique_terms()])
     db.conn.commit()
     run = db.execute("INSERT INTO runs(kind, status, source, started_at, finished_at) VALUES "
                      "('collect', 'ok', 'emulator', '2017-03-02T00:00:00+00:00', "
@@ -107,8 +109,11 @@ def test_m009_carries_components_and_anomalies_over_with_their_views(tmp_path):
     path = tmp_path / "m008.db"
     db = Database(path)
     migrations.apply(db, stop_before="m009_analysis_tables")
-    store.load_regions(db, store.default_registry())
-    store.load_taxonomy(db, default_taxonomy())
+    later = {"population_year", "population_source"}     # m012's
+    db.table("regions").insert_all({**{k: v for k, v in r.as_row().items() if k not in later},
+                                    "legacy": int(r.legacy)} for r in store.default_registry())
+    db.conn.executemany("INSERT INTO keywords(term, in_taxonomy) VALUES (?, 1)",
+                        [(t,) for t in default_taxonomy().unique_terms()])
     blob = bytes(range(40)) * 100
     comps = [(f"k:{kw}", region, "all", "day", "2017-01-01", 1, 1000, blob, blob, blob,
               None if region else blob, blob, "stl", 2, "2017-03-02T00:00:00+00:00")
@@ -138,8 +143,11 @@ def _database_before(path, migration: str):
     finished collect run; returns it and the run's id."""
     db = Database(path)
     migrations.apply(db, stop_before=migration)
-    db.table("regions").insert_all(r.as_row() for r in store.default_registry())
-    store.load_taxonomy(db, default_taxonomy())
+    later = {"population_year", "population_source"}     # m012's
+    db.table("regions").insert_all({k: v for k, v in r.as_row().items() if k not in later}
+                                   for r in store.default_registry())
+    db.conn.executemany("INSERT INTO keywords(term, in_taxonomy) VALUES (?, 1)",
+                        [(t,) for t in default_taxonomy().unique_terms()])
     run = db.execute("INSERT INTO runs(kind, status, source, started_at, finished_at) VALUES "
                      "('collect', 'ok', 'emulator', '2017-03-02T00:00:00+00:00', "
                      "'2017-03-02T01:00:00+00:00')").lastrowid
@@ -160,7 +168,8 @@ def test_m010_carries_every_observation_over_to_the_series_key(tmp_path):
     before = sorted(tuple(r) for r in db.execute("SELECT * FROM observations"))
     db.close()
     info = store.init_db(path, taxonomy=default_taxonomy())
-    assert info["migrations"] == ["m010_series_key", "m011_observations_seek"]
+    assert info["migrations"] == ["m010_series_key", "m011_observations_seek",
+                                  "m012_world_2026"]
     db = store.connect(path)
     assert sorted(tuple(r) for r in db.execute("SELECT * FROM observations")) == before
     assert [r[1] for r in db.execute("PRAGMA table_info(obs)")] == ["series", "day", "value",
@@ -208,7 +217,7 @@ def test_m011_reads_the_same_rows_and_finds_a_series_by_its_key(tmp_path):
     db.close()
 
     assert store.init_db(path, taxonomy=default_taxonomy())["migrations"] == [
-        "m011_observations_seek"]
+        "m011_observations_seek", "m012_world_2026"]
     db = store.connect(path)
     assert len(before) == len(rows)
     assert sorted(tuple(r) for r in db.execute("SELECT * FROM observations")) == before

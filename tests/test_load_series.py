@@ -39,7 +39,8 @@ def test_packed_read_equals_row_read_with_gaps_weekly_nulls_and_other_devices(db
     assert _same(packed, by_rows)
     first, step, values = packed[(98, "day")]
     assert (first, step, len(values)) == (DAY0, 1, 30) and np.isnan(values[7:9]).all()
-    assert np.isnan(packed[(97, "day")][2][3]) and packed[(97, "day")][2][4] == 14
+    # stored empty: asked and below Baidu's floor (0); a day with no row was not asked (NaN)
+    assert packed[(97, "day")][2][3] == 0 and packed[(97, "day")][2][4] == 14
     assert packed[(98, "week")][1] == 7
     assert _same(load_keyword(conn, 1, regions=[98]), _rows_keyword(conn, 1, "all", [98]))
 
@@ -55,13 +56,34 @@ def test_rows_of_a_region_missing_from_the_registry_are_still_read(db_path):
 
 def test_a_series_of_only_missing_days_and_a_single_day_are_read(db_path):
     """The order check sums day × value, and SQL's sum of nothing but NULLs is NULL: such a
-    series (a city Baidu published no value for) must still come back, all missing."""
+    series (a city Baidu published no value for) must still come back, all below the floor."""
     _write(db_path, [(1, 97, 0, 0, DAY0 + i, None, None) for i in range(12)]
            + [(1, 98, 0, 0, DAY0 + 5, 42, None)]
            + [(1, 99, 0, 1, DAY0 + 7 * i, None if i else 0, None) for i in range(4)])
     conn = sqlite3.connect(db_path)
     packed = load_keyword(conn, 1)
     assert set(packed) == {(97, "day"), (98, "day"), (99, "week")}
-    assert len(packed[(97, "day")][2]) == 12 and np.isnan(packed[(97, "day")][2]).all()
+    assert len(packed[(97, "day")][2]) == 12 and (packed[(97, "day")][2] == 0).all()
     assert packed[(98, "day")][0] == DAY0 + 5 and packed[(98, "day")][2].tolist() == [42.0]
     assert _same(packed, _rows_keyword(conn, 1, "all", None))
+
+
+def test_empty_days_waiting_to_be_confirmed_are_unknown_not_below_the_floor(db_path):
+    """An empty day at the end of an answer may be a day the site has not published yet: until
+    it is confirmed it is NaN for the analysis; once accepted it is below the floor (0)."""
+    _write(db_path, [(1, 97, 0, 0, DAY0 + i, None if i >= 8 else 60 + i, None)
+                     for i in range(10)])
+    db = store.connect(db_path)
+    term = db.execute("SELECT term FROM keywords WHERE id = 1").fetchone()
+    if term is None:
+        db.execute("INSERT INTO keywords(id, term) VALUES (1, 'kw')")
+    with db.atomic():
+        db.conn.executemany(
+            "INSERT INTO unconfirmed(keyword_id, region, date, granularity, reason, tries, "
+            "first_seen, last_seen, accepted_at) VALUES (1, 97, ?, 'day', 'r', 1, 'x', 'x', ?)",
+            [(store.iso_day(DAY0 + 8), None), (store.iso_day(DAY0 + 9), "2017-02-01")])
+    db.close()
+    conn = sqlite3.connect(db_path)
+    values = load_keyword(conn, 1)[(97, "day")][2]
+    assert np.isnan(values[8]) and values[9] == 0 and values[7] == 67
+    assert _same(load_keyword(conn, 1), load_keyword(conn, 1, regions=[97]))

@@ -202,6 +202,11 @@ def test_a_postgresql_database_made_at_m010_is_brought_up_to_date_by_init(pg_url
                    "o.source FROM observations o JOIN keywords k ON k.id = o.keyword_id "
                    "JOIN regions g ON g.code = o.region")
         db.execute("UPDATE schema_version SET version = 'm010_series_key'")
+        # m012's columns did not exist yet either
+        db.execute("ALTER TABLE regions DROP COLUMN population_year, "
+                   "DROP COLUMN population_source")
+        db.execute("ALTER TABLE keywords DROP COLUMN since, DROP COLUMN added")
+        db.execute("UPDATE regions SET population = NULL")
         db.conn.executemany("INSERT INTO obs(series, day, value) VALUES (?, ?, ?)",
                             [(store.series_id(kw, region, device, weekly), day, day % 9 or None)
                              for kw in (1, 112) for region in (0, 97) for device in (0, 2)
@@ -209,10 +214,14 @@ def test_a_postgresql_database_made_at_m010_is_brought_up_to_date_by_init(pg_url
     before = sorted(tuple(r) for r in db.execute("SELECT * FROM observations_named"))
     db.close()
     assert run_cli(pg_url, "status").returncode == 1           # asks for `aicity init`
-    assert store.init_db(pg_url)["migrations"] == ["postgresql m011_observations_seek"]
+    assert store.init_db(pg_url)["migrations"] == ["postgresql m011_observations_seek",
+                                                   "postgresql m012_world_2026"]
     db = store.connect(pg_url)
     try:
         assert db.schema_version() == postgres.SCHEMA_VERSION
+        wuhan = db.execute("SELECT population, population_year FROM regions WHERE name = "
+                           "'武汉市'").fetchone()
+        assert wuhan == (12326518, 2020)
         assert len(before) == 2 * 2 * 2 * 2 * 14
         assert sorted(tuple(r) for r in db.execute("SELECT * FROM observations_named")) == before
         view = db.execute("SELECT pg_get_viewdef('observations')").fetchone()[0]
@@ -227,7 +236,7 @@ def test_a_postgresql_database_made_at_m010_is_brought_up_to_date_by_init(pg_url
     refused = run_cli(pg_url, "init")           # no upgrade from there: says so, not "run init"
     assert refused.returncode == 1
     assert "schema is at version m004_real_site, which this aicity cannot bring to " \
-        "m011_observations_seek" in refused.stderr
+        f"{postgres.SCHEMA_VERSION}" in refused.stderr
 
 
 # --- workers -------------------------------------------------------------------------------

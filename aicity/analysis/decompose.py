@@ -10,6 +10,15 @@ series do not get it. Weekly series get STL with a
 in the output; for fitting, gaps are filled by linear interpolation (a series with more than
 half its days missing, or shorter than two cycles, is not fitted and says so).
 
+Baidu's reporting floor: the site sends nothing for a day below about 57 (research note 2026
+§1), so a stored series holds 0 for "asked, below the floor" and NaN for "not asked (or not
+confirmed) yet". A series whose asked days are mostly above the floor (`min_coverage`, default
+90%) is decomposed with its below-floor days treated as gaps for the fit; its seasonally
+adjusted value on those days is 0, Baidu's own convention (its weekly values count an empty day
+as 0). A sparser series is not decomposed at all: what STL would find there is the floor, not a
+season, and a day that merely rises above the floor would look like a spike. Its adjusted values
+are the observed ones (0 below the floor) and it has no anomalies; its note says so.
+
 Anomalies: plain STL spreads a large news spike over the same weekday of nearby weeks (the
 seasonal smoother averages about seven weeks), so days next to a spike look anomalous too.
 Robust STL over-fits the rest (its residual scale shrinks, so ordinary noise crosses the
@@ -50,6 +59,9 @@ class DecomposeConfig:
     yearly_min_amplitude: float = 0.05
     refit_outliers: bool = False
     max_missing: float = 0.5
+    # Share of asked days above Baidu's reporting floor a series needs to be decomposed (and
+    # searched for anomalies); sparser series keep their observed values as the adjusted ones.
+    min_coverage: float = 0.9
     anomaly_threshold: float = 3.5
     # A spike must also stand this many index points off the usual residual. Near Baidu's floor
     # (values under about 10) the robust z-score alone flagged 7% of all days of a national
@@ -69,15 +81,48 @@ class Decomposition:
     yearly: np.ndarray | None = None
     note: str = "ok"
     anomalies: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    below_floor: np.ndarray | None = None    # asked days Baidu reported nothing for
+    observed: np.ndarray | None = None       # a sparse series' adjusted values (not decomposed)
 
     @property
     def adjusted(self) -> np.ndarray:
         """Observed minus the weekly seasonal component (DESIGN §3's period value averages this);
-        NaN where the observation is missing."""
+        0 on a day below the floor, NaN where nothing was asked."""
+        if self.observed is not None:
+            return self.observed
         out = self.trend + self.resid
         if self.yearly is not None:
             out = out + self.yearly
+        if self.below_floor is not None and self.below_floor.any():
+            out = np.where(self.below_floor, 0.0, out)
         return out
+
+
+def coverage_of(values: np.ndarray) -> tuple[int, int]:
+    """(days above the floor, days asked) of a stored series (0 = below, NaN = not asked)."""
+    values = np.asarray(values, dtype=float)
+    asked = ~np.isnan(values)
+    return int((values[asked] > 0).sum()), int(asked.sum())
+
+
+def is_dense(values: np.ndarray, config: "DecomposeConfig") -> bool:
+    """Enough asked days above the floor to decompose (and to look for anomalies)."""
+    above, asked = coverage_of(values)
+    return asked > 0 and above >= config.min_coverage * asked
+
+
+def _sparse(values: np.ndarray, config: "DecomposeConfig") -> Decomposition | None:
+    """The result for a series too sparse to decompose (None when it is dense enough)."""
+    above, asked = coverage_of(values)
+    if asked == 0 or above >= config.min_coverage * asked:
+        return None
+    n = len(values)
+    nan = np.full(n, np.nan)
+    return Decomposition(nan.copy(), np.zeros(n), nan.copy(),
+                         note=f"sparse: {above / asked:.0%} of {asked} asked days above "
+                              f"Baidu's floor; not decomposed",
+                         anomalies=np.zeros(n, dtype=bool),
+                         observed=np.asarray(values, dtype=float).copy())
 
 
 def robust_anomalies(resid: np.ndarray, threshold: float = 3.5, min_excess: float = 0.0
@@ -160,9 +205,21 @@ def _filled(values: np.ndarray) -> np.ndarray:
 def decompose(values: np.ndarray, granularity: str = "day",
               config: DecomposeConfig = DecomposeConfig(), yearly: bool = False
               ) -> Decomposition:
-    """Decompose one series (NaN = missing). Never raises for short or sparse input: the note
-    says what was done instead."""
+    """Decompose one series (NaN = not asked, 0 = below the floor). Never raises for short or
+    sparse input: the note says what was done instead."""
     values = np.asarray(values, dtype=float)
+    sparse = _sparse(values, config)
+    if sparse is not None:
+        return sparse
+    below = values <= 0
+    values = np.where(below, np.nan, values)      # below the floor: a gap for the fit
+    out = _decompose_present(values, granularity, config, yearly)
+    out.below_floor = below
+    return out
+
+
+def _decompose_present(values: np.ndarray, granularity: str, config: "DecomposeConfig",
+                       yearly: bool) -> Decomposition:
     n = len(values)
     missing = np.isnan(values)
     nan = np.full(n, np.nan)
@@ -213,7 +270,8 @@ def decompose(values: np.ndarray, granularity: str = "day",
     trend, seasonal, resid = (np.asarray(a, dtype=float).copy() for a in (trend, seasonal, resid))
     resid[missing] = np.nan
     if missing.any():
-        note += f"; {int(missing.sum())} missing {granularity}s interpolated for the fit"
+        note += (f"; {int(missing.sum())} {granularity}s missing or below the floor "
+                 f"interpolated for the fit")
     return Decomposition(trend, seasonal, resid, yearly=yearly_part, note=note,
                          anomalies=_spikes(resid, config))
 
@@ -346,9 +404,11 @@ def decompose_many(series: list[np.ndarray], granularity: str = "day",
         values = np.asarray(values, dtype=float)
         n = len(values)
         key = operator_key(n, granularity, config)
-        missing = np.isnan(values)
+        dense = is_dense(values, config)
+        missing = np.isnan(values) | (values <= 0)
         period = key[1]
-        simple = (operators and key in operators and not config.robust and n >= 2 * period
+        simple = (dense and operators and key in operators and not config.robust
+                  and n >= 2 * period
                   and not missing.all() and missing.mean() <= config.max_missing
                   and not (yearly[i] and granularity == "day" and n > 2 * 365))
         if simple:
@@ -357,7 +417,9 @@ def decompose_many(series: list[np.ndarray], granularity: str = "day",
             out[i] = decompose(values, granularity, config, yearly=yearly[i])
     for key, rows in batches.items():
         trend_op, season_op = operators[key]
-        observed = np.vstack([np.asarray(series[i], dtype=float) for i in rows])
+        stored = np.vstack([np.asarray(series[i], dtype=float) for i in rows])
+        below = stored <= 0
+        observed = np.where(below, np.nan, stored)    # below the floor: a gap for the fit
         filled = _fill_rows(observed)
         trend, seasonal = apply_operators(filled, trend_op, season_op)
         resid = filled - trend - seasonal
@@ -377,9 +439,10 @@ def decompose_many(series: list[np.ndarray], granularity: str = "day",
         for r, i in enumerate(rows):
             note = "ok"
             if missing[r].any():
-                note += f"; {int(missing[r].sum())} missing {granularity}s interpolated for the fit"
+                note += (f"; {int(missing[r].sum())} {granularity}s missing or below the "
+                         f"floor interpolated for the fit")
             out[i] = Decomposition(trend[r].copy(), seasonal[r].copy(), resid[r].copy(),
-                                   note=note, anomalies=anomalies[r])
+                                   note=note, anomalies=anomalies[r], below_floor=below[r])
     return out
 
 

@@ -35,7 +35,8 @@ HEADERS_ZH = {
 }
 DIM_ZH = LABELS_ZH
 FIELD_ZH = {"value": "值", "rank": "排名", "tier": "梯队", "rank_low": "排名下限",
-            "rank_high": "排名上限", "yoy": "同比变化", "share": "占比"}
+            "rank_high": "排名上限", "yoy": "同比变化", "share": "占比",
+            "coverage": "高于门槛天数占比"}
 
 
 def safe_filename(name: str) -> str:
@@ -83,9 +84,9 @@ def briefing_frame(db, period: Period, line: str = "qinling-huaihe",
                                  period=period)
         except queries.NoResults:
             table = pd.DataFrame(columns=["region_code", "value", "rank", "tier", "rank_low",
-                                          "rank_high"])
+                                          "rank_high", "coverage"])
         table = table.set_index("region_code")
-        for col in ("value", "rank", "tier", "rank_low", "rank_high"):
+        for col in ("value", "rank", "tier", "rank_low", "rank_high", "coverage"):
             frame[f"{dim}_{col}"] = table[col].reindex(frame.index)
         frame[f"{dim}_yoy"] = np.nan
         if yoy_gap:
@@ -126,7 +127,7 @@ def as_percent(frame: pd.DataFrame) -> pd.DataFrame:
     """Year-on-year changes and shares as percentages with one decimal (what people read in a
     spreadsheet); the column names say so (_pct, or (%) in Chinese)."""
     frame = frame.copy()
-    cols = [c for c in frame.columns if c.endswith(("_yoy", "_share"))]
+    cols = [c for c in frame.columns if c.endswith(("_yoy", "_share", "_coverage"))]
     for col in cols:
         frame[col] = (frame[col].astype(float) * 100).round(1)
     return frame.rename(columns={c: f"{c}_pct" for c in cols})
@@ -135,11 +136,15 @@ def as_percent(frame: pd.DataFrame) -> pd.DataFrame:
 UNITS_SNAPSHOT = {
     "value": "mean daily Baidu search index over the snapshot's days from Baidu's regional "
              "distribution (地域分布), not seasonally adjusted, summed over the dimension's "
-             "keywords the snapshot has",
+             "keywords the snapshot has; a city its province's answer leaves out counts 0",
+    "coverage_pct": "100 where the snapshot reported the region, 0 where it did not",
 }
 UNITS = {
     "value": "mean daily Baidu search index over the period, seasonally adjusted (STL), summed "
-             "over the dimension's keywords",
+             "over the dimension's keywords; a day below Baidu's reporting floor (sent empty) "
+             "counts 0, as in Baidu's own weekly values",
+    "coverage_pct": "percent of the asked keyword-days behind the value that were above Baidu's "
+                    "reporting floor (a low figure: the value rests on few reported days)",
     "rank": "1 = highest value among the regions of the level",
     "tier": "1: ranks 1-10, 2: 11-30, 3: 31-100, 4: the rest",
     "rank_low/rank_high": "90% interval of the rank (block bootstrap over weeks)",

@@ -26,11 +26,39 @@ def column_means(array: np.ndarray) -> np.ndarray:
         return np.nanmean(array, axis=0) if len(array) else np.full(array.shape[1], np.nan)
 
 
+def column_coverage(array: np.ndarray, prehistory: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(days above Baidu's floor, days asked) of each column: a value other than 0 is above the
+    floor, 0 is below it, NaN was not asked; `prehistory` days (0 before a term existed) were
+    not asked either."""
+    asked = (~np.isnan(array)).sum(axis=0)
+    above = (~np.isnan(array) & (array != 0)).sum(axis=0)
+    if prehistory is not None:
+        asked = asked - prehistory
+    return above, asked
+
+
+def dimension_coverage(pairs: Iterable[tuple[str, int]], above: Sequence[int],
+                       asked: Sequence[int], members: Iterable[str], regions: Sequence[int]
+                       ) -> np.ndarray:
+    """Share of a region's asked keyword-days above the floor, over a dimension's keywords, in
+    the order of `regions`; NaN where none was asked."""
+    wanted = set(members)
+    up: dict[int, int] = defaultdict(int)
+    of: dict[int, int] = defaultdict(int)
+    for (subject, region), a, n in zip(pairs, above, asked):
+        if subject in wanted:
+            up[region] += int(a)
+            of[region] += int(n)
+    return np.array([up[r] / of[r] if of.get(r) else np.nan for r in regions], dtype=float)
+
+
 def period_values(adjusted: pd.DataFrame) -> pd.Series:
     """Mean of each column over the rows given (the period's days); missing stays missing.
 
-    `adjusted` has one row per date of the period and one column per (keyword, region).
-    A column with no value in the period is NaN, never 0.
+    `adjusted` has one row per date of the period and one column per (keyword, region): 0 on a
+    day below Baidu's floor (counted, as Baidu counts it in its weekly values), NaN on a day
+    not asked (left out). A column with no asked day in the period is NaN, never 0.
     """
     import pandas as pd
     return pd.Series(column_means(adjusted.to_numpy(dtype=float, na_value=np.nan)),
@@ -91,6 +119,16 @@ def normalise_array(values: np.ndarray, method: str = "raw",
             return values * 0.0
         return 100.0 * np.log1p(np.clip(values, 0, None)) / np.log1p(top)
     raise ValueError(f"normalisation must be one of {', '.join(NORMALISATIONS)}, not {method!r}")
+
+
+def per_capita_measure(regions) -> str:
+    """What a per-capita value divides by, named from the regions' population year and source
+    (e.g. 'searches per million residents; population: 2020, census 2020 resident …')."""
+    measures = sorted({(r.population_year, r.population_source) for r in regions
+                       if r.population is not None})
+    named = "; ".join(f"{year or 'year unknown'}, {source or 'source unknown'}"
+                      for year, source in measures)
+    return f"index per million residents (population: {named or 'none known'})"
 
 
 def normalise(values: pd.Series, method: str = "raw", population: pd.Series | None = None,

@@ -63,11 +63,22 @@ def distribution_values(db, subjects: list[str], period: Period, regions: list[i
                                     [int(s[2:]) for s in subjects if s.startswith("k:")])
     per_kw = rows.groupby("keyword_id")["area"].nunique()
     complete = per_kw[per_kw == asked].index
-    rows = rows[rows["keyword_id"].isin(complete) & rows["region"].isin(regions)]
-    index = pd.MultiIndex.from_arrays([("k:" + rows["keyword_id"].astype(int).astype(str)),
-                                       rows["region"].astype(int)], names=["keyword", "region"])
-    return pd.Series(pd.to_numeric(rows["value"], errors="coerce").astype(float).to_numpy(),
-                     index=index)
+    rows = rows[rows["keyword_id"].isin(complete)]
+    # A province's answer lists its cities with searches above Baidu's floor; one it leaves out
+    # (or gives as empty) is below the floor: 0, as on the series basis.
+    reg = store.registry(db)
+    asked_provinces = {reg.by_code[int(a)].name for a in rows["area"].unique()
+                       if int(a) in reg.by_code}
+    listed = {(int(k), int(r)): v for k, r, v in zip(rows["keyword_id"], rows["region"],
+                                                     pd.to_numeric(rows["value"],
+                                                                   errors="coerce"))}
+    pairs = [(k, code) for k in sorted({int(k) for k in complete}) for code in regions
+             if (k, code) in listed or (code in reg.by_code and reg.by_code[code].level == "city"
+                                        and reg.by_code[code].province in asked_provinces)]
+    index = pd.MultiIndex.from_arrays([[f"k:{k}" for k, _ in pairs], [c for _, c in pairs]],
+                                      names=["keyword", "region"])
+    values = [listed.get(p_, 0.0) for p_ in pairs]
+    return pd.Series(np.nan_to_num(np.array(values, dtype=float), nan=0.0), index=index)
 
 
 def snapshot_keywords(db, period: Period) -> tuple[int, int]:
@@ -79,11 +90,13 @@ def snapshot_keywords(db, period: Period) -> tuple[int, int]:
 
 
 def dimension_series(db, *, category=None, group=None, keyword=None, period: Period,
-                     level: str = "city", basis: str = "series"
+                     level: str = "city", basis: str = "series", vocabulary: str = "all"
                      ) -> tuple[pd.Series, pd.DataFrame]:
     """Period value per region of the level, and the adjusted matrix it came from (empty for
-    the distribution basis: a snapshot is one mean per region, not a series)."""
-    subjects, _ = _subjects(db, category, group, keyword)
+    the distribution basis: a snapshot is one mean per region, not a series). The values'
+    attrs['coverage'] is the share of asked keyword-days above Baidu's floor, per region (for
+    a snapshot, which has no days: 1 where the region was reported, 0 where it was not)."""
+    subjects, _ = _subjects(db, category, group, keyword, vocabulary)
     if basis == "distribution":
         regions = _region_frame(db, level)
         values = distribution_values(db, subjects, period, list(regions.index))
@@ -91,34 +104,42 @@ def dimension_series(db, *, category=None, group=None, keyword=None, period: Per
             raise NoResults("no snapshot value for this selection; run "
                             "`aicity collect --what snapshot`")
         dims = dimension_values(values, subjects).reindex(regions.index)
+        dims.attrs["coverage"] = (dims > 0).astype(float).where(dims.notna())
         return dims, pd.DataFrame()
     regions = level_regions(db, level)
-    values, pairs, adjusted = series_values(db, subjects, period, regions)
-    dims = pd.Series(values, index=pd.Index([r.code for r in regions], name="code"),
-                     name="value")
-    return dims, _matrix_frame(pairs, adjusted, period)
+    found = series_values(db, subjects, period, regions)
+    index = pd.Index([r.code for r in regions], name="code")
+    dims = pd.Series(found.value, index=index, name="value")
+    dims.attrs["coverage"] = pd.Series(found.coverage, index=index, name="coverage")
+    return dims, _matrix_frame(found.pairs, found.adjusted, period)
 
 
 def rank(db, *, category=None, group=None, keyword=None, level="city", period=None,
          normalize="raw", uncertainty=False, tiers="bands", n_boot=500, seed=0,
-         basis="series") -> pd.DataFrame:
-    """rank, region_code, region, province, value, tier (and rank_low, rank_high,
+         basis="series", vocabulary="all") -> pd.DataFrame:
+    """rank, region_code, region, province, value, tier, coverage (and rank_low, rank_high,
     tier_confidence with uncertainty; empty for the distribution basis, which has no weeks
     to resample). The table of ranked.rank_regions (what `aicity rank` prints) as a frame."""
     per = resolve_basis_period(db, period, basis)
     if basis == "distribution":
         values, _ = dimension_series(db, category=category, group=group, keyword=keyword,
-                                     period=per, level=level, basis=basis)
-        ranked = rank_values_of(values.to_numpy(dtype=float, na_value=np.nan),
-                                level_regions(db, level), per, normalize, tiers)
+                                     period=per, level=level, basis=basis,
+                                     vocabulary=vocabulary)
+        regions = level_regions(db, level)
+        ranked = rank_values_of(values.to_numpy(dtype=float, na_value=np.nan), regions, per,
+                                normalize, tiers,
+                                coverage=values.attrs["coverage"].to_numpy(dtype=float,
+                                                                           na_value=np.nan))
     else:
         ranked = rank_regions(db, category=category, group=group, keyword=keyword, level=level,
-                              period=per, normalize=normalize, tiers=tiers)
+                              period=per, normalize=normalize, tiers=tiers,
+                              vocabulary=vocabulary)
     out = pd.DataFrame({"rank": pd.array(whole_numbers(ranked.rank), dtype="Int64"),
                         "region_code": np.array(ranked.region_code, dtype=np.int64),
                         "region": ranked.region, "province": ranked.province,
                         "value": ranked.value,
-                        "tier": pd.array(whole_numbers(ranked.tier), dtype="Int64")})
+                        "tier": pd.array(whole_numbers(ranked.tier), dtype="Int64"),
+                        "coverage": ranked.coverage})
     if uncertainty and basis == "distribution":
         for col in ("rank_low", "rank_high", "tier_confidence"):
             out[col] = np.nan
@@ -134,6 +155,9 @@ def rank(db, *, category=None, group=None, keyword=None, level="city", period=No
         out = out.join(iv, on="region_code")
         out["tier_confidence"] = out["tier_confidence"].round(4)
     out.attrs["period"] = ranked.period.label
+    if normalize == "per-capita":
+        from aicity.analysis.indices import per_capita_measure
+        out.attrs["measure"] = per_capita_measure(ranked.regions)
     return out
 
 
@@ -144,27 +168,45 @@ def _weekly_dimension(matrix: pd.DataFrame, regions: list[int]) -> pd.DataFrame:
     return summed.reindex(columns=regions)
 
 
-def split(db, *, category=None, keyword=None, line="qinling-huaihe", period=None, level="city"
-          ) -> pd.DataFrame:
+def split(db, *, category=None, keyword=None, line="qinling-huaihe", period=None, level="city",
+          vocabulary="all") -> pd.DataFrame:
     if line not in LINES:
         raise ValueError(f"line must be one of {', '.join(LINES)}")
     per = resolve_period(db, period)
-    values, _ = dimension_series(db, category=category, keyword=keyword, period=per, level=level)
+    values, matrix = dimension_series(db, category=category, keyword=keyword, period=per,
+                                      level=level, vocabulary=vocabulary)
     regions = _region_frame(db, level)
     out = north_south(values.dropna(), regions[LINES[line]])
+    out["coverage"] = _side_coverage(matrix, regions[LINES[line]], out["side"])
     out.attrs["period"] = per.label
     return out
 
 
+def _side_coverage(matrix: pd.DataFrame, sides: pd.Series, order: pd.Series) -> list:
+    """Share of asked keyword-days above Baidu's floor on each side of the line."""
+    if matrix.empty:
+        return [np.nan] * len(order)
+    arr = matrix.to_numpy(dtype=float)
+    asked = (~np.isnan(arr)).sum(axis=0)
+    above = (~np.isnan(arr) & (arr != 0)).sum(axis=0)
+    side_of = sides.reindex(matrix.columns.get_level_values("region")).to_numpy()
+    out = []
+    for side in order:
+        mine = side_of == side
+        n = asked[mine].sum()
+        out.append(round(float(above[mine].sum() / n), 4) if n else np.nan)
+    return out
+
+
 def _group_frame(db, category: str, groups: Iterable[str], period: Period, level: str,
-                 basis: str = "series") -> pd.DataFrame:
+                 basis: str = "series", vocabulary: str = "all") -> pd.DataFrame:
     """One column per group; a group without data is an empty column (the others still
     answer), and only when no group has data is there nothing to say."""
     columns, missing = {}, []
     for g in groups:
         try:
             columns[g] = dimension_series(db, category=category, group=g, period=period,
-                                          level=level, basis=basis)[0]
+                                          level=level, basis=basis, vocabulary=vocabulary)[0]
         except NoResults:
             missing.append(g)
     if not columns:
@@ -183,10 +225,10 @@ def _with_names(frame: pd.DataFrame, regions: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def demand_types(db, *, period=None, top=15, threshold=0.25, level="city", basis="series"
-                 ) -> pd.DataFrame:
+def demand_types(db, *, period=None, top=15, threshold=0.25, level="city", basis="series",
+                 vocabulary="all") -> pd.DataFrame:
     per = resolve_basis_period(db, period, basis)
-    groups = _group_frame(db, "application", TECH_GROUPS, per, level, basis)
+    groups = _group_frame(db, "application", TECH_GROUPS, per, level, basis, vocabulary)
     out = _with_names(_demand_types(groups, top=top, threshold=threshold),
                       _region_frame(db, level))
     out = out[["region_code", "region", "total", *TECH_GROUPS, "type", "drivers"]]
@@ -194,10 +236,10 @@ def demand_types(db, *, period=None, top=15, threshold=0.25, level="city", basis
     return out.reset_index(drop=True)
 
 
-def industries(db, *, period=None, lq_threshold=1.2, top=10, level="city", basis="series"
-               ) -> pd.DataFrame:
+def industries(db, *, period=None, lq_threshold=1.2, top=10, level="city", basis="series",
+               vocabulary="all") -> pd.DataFrame:
     per = resolve_basis_period(db, period, basis)
-    groups = _group_frame(db, "industry", INDUSTRIES, per, level, basis)
+    groups = _group_frame(db, "industry", INDUSTRIES, per, level, basis, vocabulary)
     out = _with_names(industry_profiles(groups, lq_threshold=lq_threshold, top=top),
                       _region_frame(db, level))
     out["label"] = np.where(out["full_demand"], "全需求",

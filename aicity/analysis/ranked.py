@@ -9,20 +9,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from aicity.analysis.indices import column_means, dimension_sums, normalise_array
+from aicity.analysis.indices import (column_coverage, column_means, dimension_coverage,
+                                     dimension_sums, normalise_array)
 from aicity.analysis.periods import Period
 from aicity.analysis.rankings import DEFAULT_BANDS, rank_arrays, whole_numbers
-from aicity.analysis.selection import NoResults, adjusted_array, resolve_basis_period, subjects
+from aicity.analysis.selection import (NoResults, adjusted_with_prehistory,
+                                      resolve_basis_period, subjects)
 from aicity.db import store
 from aicity.db.regions import Region
 
-COLUMNS = ("rank", "region_code", "region", "province", "value", "tier")
+# coverage: share of the asked keyword-days above Baidu's reporting floor behind each value
+COLUMNS = ("rank", "region_code", "region", "province", "value", "tier", "coverage")
 
 
 @dataclass
 class RankedRegions:
     """The ranking in rank order: one array or list per column of COLUMNS (NaN or None where a
-    region has no value), the period, and the adjusted values it came from (for intervals)."""
+    region has no value), the period, and the adjusted values it came from (for intervals).
+    `coverage` is NaN where it has no meaning (a snapshot's basis says nothing of days)."""
     period: Period
     rank: np.ndarray
     region_code: list[int]
@@ -31,15 +35,20 @@ class RankedRegions:
     value: np.ndarray
     tier: np.ndarray
     regions: list[Region] = field(repr=False)
+    coverage: np.ndarray | None = None
     pairs: list[tuple[str, int]] = field(default_factory=list, repr=False)
     adjusted: np.ndarray | None = field(default=None, repr=False)
 
     def rows(self) -> list[tuple]:
-        """Plain values: int ranks and tiers, values rounded to 4 decimals, None for none."""
-        return [(r, c, n, p, None if np.isnan(v) else float(v), t)
-                for r, c, n, p, v, t in zip(whole_numbers(self.rank), self.region_code,
-                                            self.region, self.province, self.value,
-                                            whole_numbers(self.tier))]
+        """Plain values: int ranks and tiers, values and coverage rounded to 4 decimals, None for
+        none."""
+        coverage = self.coverage if self.coverage is not None else \
+            np.full(len(self.value), np.nan)
+        return [(r, c, n, p, None if np.isnan(v) else float(v), t,
+                 None if np.isnan(k) else float(k))
+                for r, c, n, p, v, t, k in zip(whole_numbers(self.rank), self.region_code,
+                                               self.region, self.province, self.value,
+                                               whole_numbers(self.tier), coverage)]
 
 
 def level_regions(db, level: str | None) -> list[Region]:
@@ -47,20 +56,37 @@ def level_regions(db, level: str | None) -> list[Region]:
     return list(store.registry(db).filter(level=level))
 
 
+@dataclass
+class PeriodValues:
+    """Per region (in the order asked): the period value and its coverage; and the
+    (keyword, region) columns and daily adjusted values behind them."""
+    value: np.ndarray
+    coverage: np.ndarray
+    pairs: list[tuple[str, int]]
+    adjusted: np.ndarray
+
+
 def series_values(db, subject_ids: list[str], period: Period, regions: list[Region]
-                  ) -> tuple[np.ndarray, list[tuple[str, int]], np.ndarray]:
-    """The period value per region (the mean of each keyword's seasonally adjusted days, summed
-    over the keywords), with the (keyword, region) columns and the daily values behind it."""
+                  ) -> PeriodValues:
+    """The period value per region: the mean of each keyword's seasonally adjusted days (a day
+    below Baidu's floor counting 0), summed over the keywords; with the share of asked
+    keyword-days above the floor."""
     codes = [int(r.code) for r in regions]
-    pairs, adjusted = adjusted_array(db, subject_ids, period, codes)
+    pairs, adjusted, prehistory = adjusted_with_prehistory(db, subject_ids, period, codes)
     if not pairs:
         raise NoResults("no analysis results for this selection; run `aicity analyze`")
-    return dimension_sums(pairs, column_means(adjusted), subject_ids, codes), pairs, adjusted
+    above, asked = column_coverage(adjusted, prehistory)
+    return PeriodValues(dimension_sums(pairs, column_means(adjusted), subject_ids, codes),
+                        dimension_coverage(pairs, above, asked, subject_ids, codes),
+                        pairs, adjusted)
 
 
 def rank_values_of(values: np.ndarray, regions: list[Region], period: Period,
-                   normalize: str = "raw", tiers: str = "bands") -> RankedRegions:
-    """Rank the period values of `regions` (same order) after normalising them."""
+                   normalize: str = "raw", tiers: str = "bands",
+                   coverage: np.ndarray | None = None, pairs=None, adjusted=None
+                   ) -> RankedRegions:
+    """Rank the period values of `regions` (same order) after normalising them. A region whose
+    asked days were all below the floor has value 0 and ranks last (with coverage 0)."""
     population = np.array([np.nan if r.population is None else float(r.population)
                            for r in regions])
     base_total = float(np.nansum(values)) if normalize == "share" else None
@@ -70,18 +96,20 @@ def rank_values_of(values: np.ndarray, regions: list[Region], period: Period,
     return RankedRegions(period=period, rank=ranks[order],
                          region_code=[int(r.code) for r in picked],
                          region=[r.name for r in picked], province=[r.province for r in picked],
-                         value=np.round(shown[order], 4), tier=tier[order], regions=regions)
+                         value=np.round(shown[order], 4), tier=tier[order], regions=regions,
+                         coverage=None if coverage is None else np.round(
+                             np.asarray(coverage, dtype=float)[order], 4),
+                         pairs=pairs or [], adjusted=adjusted)
 
 
 def rank_regions(db, *, category=None, group=None, keyword=None, level="city", period=None,
-                 normalize="raw", tiers="bands") -> RankedRegions:
+                 normalize="raw", tiers="bands", vocabulary="all") -> RankedRegions:
     """Rank the regions of a level by the seasonally adjusted period value of a dimension,
     group or keyword. `period`: a Period, or text as --period takes it (default: the last
     full year)."""
     per = period if isinstance(period, Period) else resolve_basis_period(db, period, "series")
-    subject_ids, _ = subjects(db, category, group, keyword)
+    subject_ids, _ = subjects(db, category, group, keyword, vocabulary)
     regions = level_regions(db, level)
-    values, pairs, adjusted = series_values(db, subject_ids, per, regions)
-    out = rank_values_of(values, regions, per, normalize, tiers)
-    out.pairs, out.adjusted = pairs, adjusted
-    return out
+    found = series_values(db, subject_ids, per, regions)
+    return rank_values_of(found.value, regions, per, normalize, tiers,
+                          coverage=found.coverage, pairs=found.pairs, adjusted=found.adjusted)

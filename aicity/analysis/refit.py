@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from aicity.analysis.decompose import (DecomposeConfig, Decomposition, decompose_many,
-                                       operator_key, stl_operators)
+                                       is_dense, operator_key, stl_operators)
 from aicity.db import results, store
 from aicity.db.store import day_number, iso_day
 
@@ -287,8 +287,7 @@ def analyze(db_path=None, *, full: bool = False, config: DecomposeConfig | None 
         result.series += len(out["saved"])
         if full:
             acc.add(_subjects_for(membership.get(out["keyword_id"], [])),
-                    {region: v for (region, gran), v in out["observed"].items()
-                     if gran == "day"})
+                    _dense_days(out["observed"], config))
         if progress:
             progress("series", done, len(jobs))
     with db.atomic():
@@ -410,6 +409,7 @@ def _append_tails(db, appends: dict, device: str) -> int:
     for kw, spans in by_keyword.items():
         subject = f"k:{kw}"
         ends = results.fitted_tails(db, subject, device)
+        waiting = results.waiting_days_of(db, kw)
         for region, (lo, _hi) in spans.items():
             start, n, trend_end, season_end = ends[region]
             level = float(trend_end[-1])
@@ -418,11 +418,25 @@ def _append_tails(db, appends: dict, device: str) -> int:
             for day, value in results.daily_values_from(db, kw, region, device, day_number(lo)):
                 i = day - first
                 season = float(last_week[(i - n) % 7]) if last_week is not None else 0.0
-                v = np.nan if value is None else float(value)
+                if value is None:
+                    # below the floor (0, as in a fit), unless still waiting to be confirmed
+                    adjusted = np.nan if (region, day) in waiting else 0.0
+                    rows.append((subject, region, device, iso_day(day), level, season,
+                                 np.nan, adjusted))
+                    continue
+                v = float(value)
                 rows.append((subject, region, device, iso_day(day), level, season,
                              v - level - season, v - season))
     results.save_tails(db, rows)
     return len(appends)
+
+
+def _dense_days(observed: dict, config: DecomposeConfig) -> dict:
+    """The daily series of one keyword an aggregate sums: those dense enough to decompose. A
+    sparse member would add a step of at least the floor each time it rose above it, which
+    the aggregate's fit would take for a spike."""
+    return {region: v for (region, gran), v in observed.items()
+            if gran == "day" and is_dense(v[2], config)}
 
 
 def _members(membership) -> dict[str, list[int]]:
@@ -448,8 +462,8 @@ def _aggregate_jobs(db_file, pairs, membership, device, config):
         for subject, regions in sorted(by_subject.items()):
             acc = DaySums()
             for kw in members.get(subject, []):
-                acc.add([subject], {region: v for (region, gran), v in results.load_keyword(
-                    conn, kw, device, sorted(regions)).items() if gran == "day"})
+                acc.add([subject], _dense_days(results.load_keyword(conn, kw, device,
+                                                                    sorted(regions)), config))
             for (_, region), (first, step, values) in acc.items():
                 jobs.append((subject, region, device, "day", first, step, values, config,
                              region == 0))

@@ -60,10 +60,14 @@ def build_report(db_path, out: Path, period: str | None = None) -> Path:
         fig, axes = plt.subplots(1, 5, figsize=(16, 5.5))
         for ax, dim in zip(axes, DIMENSIONS):
             top = ranks[dim].dropna(subset=["rank"]).head(20).iloc[::-1]
-            ax.barh(top["region"], top["value"], color="#3b6ea8")
+            # each bar names its coverage: the share of asked days above Baidu's floor
+            labels = [f"{r} {c:.0%}" if c == c else r
+                      for r, c in zip(top["region"], top["coverage"].astype(float))]
+            ax.barh(labels, top["value"], color="#3b6ea8")
             ax.set_title(f"{ZH[dim]} 前20")
         fig.tight_layout()
-        sections.append(("各维度前20城市", _svg(fig)))
+        sections.append(("各维度前20城市（城市名后为高于百度报告门槛的天数占比；门槛以下的日子计为0）",
+                         _svg(fig)))
 
         comp = _national_components(db)
         if comp is not None:

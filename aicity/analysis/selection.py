@@ -31,9 +31,10 @@ def group_id(category: str, group: str) -> str:
     return found
 
 
-def subjects(db, category: str | None, group: str | None, keyword: str | None
-             ) -> tuple[list[str], str]:
-    """The stored subjects (`k:<keyword id>`) a selection sums, and its label."""
+def subjects(db, category: str | None, group: str | None, keyword: str | None,
+             vocabulary: str = "all") -> tuple[list[str], str]:
+    """The stored subjects (`k:<keyword id>`) a selection sums, and its label. `vocabulary`
+    'report-2017' keeps the report's own terms (see vocabulary.VOCABULARIES)."""
     if keyword:
         kw_id, term = store.resolve_keyword(db, keyword)
         return [f"k:{kw_id}"], term
@@ -41,9 +42,10 @@ def subjects(db, category: str | None, group: str | None, keyword: str | None
         raise NoResults(f"--group {group} needs --dimension (application or industry)")
     if group:
         group = group_id(category, group)
-    ids = results.group_keyword_ids(db, category, group)
+    ids = results.group_keyword_ids(db, category, group, vocabulary)
     if not ids:
-        raise NoResults(f"no keywords in {category}{'/' + group if group else ''}")
+        raise NoResults(f"no keywords in {category}{'/' + group if group else ''}"
+                        + (f" in the {vocabulary} vocabulary" if vocabulary != "all" else ""))
     return [f"k:{i}" for i in ids], f"{category}{'/' + group if group else ''}"
 
 
@@ -126,11 +128,21 @@ def resolve_basis_period(db, text: str | None, basis: str) -> Period:
 def adjusted_array(db, subjects: list[str], period: Period, regions: list[int] | None = None,
                    device: str = "all") -> tuple[list[tuple[str, int]], np.ndarray]:
     """Seasonally adjusted daily values in the period: the (subject, region) columns found and
-    an array of one row a day, one column each (NaN where there is no value).
+    an array of one row a day, one column each: 0 on a day below Baidu's floor or before the
+    term came into being, NaN where nothing was asked.
 
     Weekly series contribute their weekly value on each week's start day (so a period mean over
     such a column is the mean of the weeks that start in the period).
     """
+    columns, out, _ = adjusted_with_prehistory(db, subjects, period, regions, device)
+    return columns, out
+
+
+def adjusted_with_prehistory(db, subjects: list[str], period: Period,
+                             regions: list[int] | None = None, device: str = "all"
+                             ) -> tuple[list[tuple[str, int]], np.ndarray, np.ndarray]:
+    """adjusted_array, and per column the days of the period before its term came into being
+    (counted as 0 there: nobody searched a word that did not exist, and Baidu was not asked)."""
     lo, hi = store.day_number(period.start.isoformat()), store.day_number(period.end.isoformat())
     n_days = hi - lo + 1
     tails = results.tail_adjusted(db, subjects, device)
@@ -151,4 +163,13 @@ def adjusted_array(db, subjects: list[str], period: Period, regions: list[int] |
         for day, adj in tails.get(columns[j], ()):
             if lo <= day <= hi:
                 out[day - lo, j] = np.nan if adj is None else adj
-    return columns, out
+    prehistory = np.zeros(len(columns), dtype=np.int64)
+    first_days = results.first_days(db, subjects)
+    for j, (subject, _) in enumerate(columns):
+        born = first_days.get(subject)
+        if born is not None and born > lo:
+            before = out[:min(n_days, born - lo), j]
+            unasked = np.isnan(before)
+            prehistory[j] = int(unasked.sum())
+            before[unasked] = 0.0
+    return columns, out, prehistory

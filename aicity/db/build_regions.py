@@ -3,7 +3,9 @@
     python -m aicity.db.build_regions            # rewrite db/regions.csv
     python -m aicity.db.build_regions --check    # exit 1 if regions.csv is not what sources give
 
-Derived columns: coordinates, GB adcode and population (from the cpca and Jia et al. tables),
+Derived columns: coordinates and GB adcode (from the cpca and Jia et al. tables), population
+with its year and source (a city's 2020 census resident population, 常住人口 on 2020-11-01; a
+province's year-end 2020 resident population from the yearbooks; the country the provinces' sum),
 the side of the Qinling–Huaihe line and of the Yangtze main stem (computed from coordinates against
 the two polylines), city-cluster membership and the 2017 第一财经 tier. A side can be overridden per
 row in reference/side_overrides.csv, with a reason; the override wins over the geometry.
@@ -23,6 +25,9 @@ SOURCES = HERE / "sources"
 REFERENCE = HERE / "reference"
 
 Point = tuple[float, float]
+POPULATION_YEAR = 2020
+CITY_SOURCE = "census 2020 resident (常住人口), city bulletins"
+PROVINCE_SOURCE = "yearbook year-end 2020 resident (年末常住人口)"
 
 
 def _read(path: Path) -> list[dict]:
@@ -77,6 +82,7 @@ def build_rows() -> list[dict]:
     prefectures = _read(SOURCES / "prefecture_cities_338.csv")
     cpca = _read(SOURCES / "cpca_adcodes.csv")
     pop_rows = _read(SOURCES / "province_population_2003_2022.csv")
+    census = {r["adcode"]: r for r in _read(SOURCES / "prefecture_population_census2020.csv")}
     extras = {int(r["code"]): r for r in _read(REFERENCE / "region_extras.csv")}
     overrides = {int(r["code"]): r for r in _read(REFERENCE / "side_overrides.csv")}
 
@@ -88,7 +94,10 @@ def build_rows() -> list[dict]:
     by_cpca: dict[str, list[dict]] = {}
     for r in cpca:
         by_cpca.setdefault(r["name"], []).append(r)
-    province_pop = {r["地区"]: float(r["2017年"]) * 10_000 for r in pop_rows if r.get("2017年")}
+    # One measure for every row of a level: resident population in 2020 (the census for cities;
+    # provinces from the yearbook table, whose city bulletins leave some zones out)
+    province_pop = {r["地区"]: float(r[f"{POPULATION_YEAR}年"]) * 10_000 for r in pop_rows
+                    if r.get(f"{POPULATION_YEAR}年")}
 
     clusters: dict[tuple[str, str], list[str]] = {}
     for r in _read(REFERENCE / "clusters.csv"):
@@ -116,20 +125,26 @@ def build_rows() -> list[dict]:
             if src:
                 row.update(lon=src["longitude"], lat=src["latitude"], adcode=src["adcode"][:6])
             if name in province_pop:
-                row["population"] = round(province_pop[name])
+                row.update(population=round(province_pop[name]),
+                           population_year=POPULATION_YEAR, population_source=PROVINCE_SOURCE)
         elif level == "city":
             lookup = extra.get("lookup") or name
             pref = by_pref.get((lookup, province))
             if pref:
                 row.update(lon=pref["lon"], lat=pref["lat"], adcode=pref["adcode6"])
                 row["name_en"] = row["name_en"] or pref["city_en"]
-                if pref["population_jia2020_hukou_2017"]:
-                    row["population"] = round(float(pref["population_jia2020_hukou_2017"]))
             else:
                 cands = by_cpca.get(lookup, [])
                 if len(cands) == 1:
                     row.update(lon=cands[0]["longitude"], lat=cands[0]["latitude"],
                                adcode=cands[0]["adcode"][:6])
+            counted = census.get(row["adcode"])
+            if counted:
+                row.update(population=int(counted["population"]),
+                           population_year=int(counted["year"]), population_source=CITY_SOURCE)
+            elif row["legacy"] != "1":
+                raise RegionError(f"prefecture_population_census2020.csv has no adcode "
+                                  f"{row['adcode'] or '(none)'} for {name} ({code})")
             if extra.get("successor") and not row["note"]:
                 row["note"] = f"legacy code; use {extra['successor']}"
             if row["legacy"] != "1":
@@ -169,10 +184,22 @@ def build_rows() -> list[dict]:
     missing_tiers = sorted(set(tiers) - matched_tiers)
     if missing_tiers:
         raise RegionError("tiers_2017.csv members not found: " + ", ".join(missing_tiers))
+    # provinces the yearbook table lacks (内蒙古, 黑龙江): the sum of their cities' census
+    # figures, which are complete there (the bulletins fall short only for 河北, 陕西, 海南, 吉林
+    # and 新疆; research/data/SOURCES.md)
+    for row in rows:
+        if row["level"] == "province" and row["population"] == "":
+            members = [r for r in rows if r["level"] == "city" and r["province"] == row["name"]
+                       and r["legacy"] != "1" and r["population"] != ""]
+            if members:
+                row.update(population=sum(int(r["population"]) for r in members),
+                           population_year=POPULATION_YEAR,
+                           population_source="sum of its cities' census 2020 figures")
     population_total = sum(int(r["population"]) for r in rows
                            if r["level"] == "province" and r["population"] != "")
     if rows[0]["level"] == "country":
-        rows[0]["population"] = population_total
+        rows[0].update(population=population_total, population_year=POPULATION_YEAR,
+                       population_source="sum of the provinces")
     return rows
 
 

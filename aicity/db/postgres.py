@@ -17,10 +17,14 @@ import re
 from importlib import resources
 
 # What `schema_version` holds: the SQLite migration whose tables postgresql.sql reproduces.
-SCHEMA_VERSION = "m011_observations_seek"
-# A database made at an older version, and the views that take it one version on (their
-# definitions are read from postgresql.sql, so each is written once).
-UPGRADES = {"m010_series_key": ("m011_observations_seek", ("observations", "observations_named"))}
+SCHEMA_VERSION = "m012_world_2026"
+# A database made at an older version: the next version, the views to recreate (their
+# definitions are read from postgresql.sql, so each is written once) and the statements to run
+# (shared with the SQLite migration of the same name).
+UPGRADES = {
+    "m010_series_key": ("m011_observations_seek", ("observations", "observations_named"), ()),
+    "m011_observations_seek": ("m012_world_2026", (), "WORLD_2026"),
+}
 URL_SCHEMES = ("postgresql://", "postgres://")
 # pg_advisory_xact_lock key every writer of observations takes (see store.record_touched)
 WRITE_LOCK = 0x61696369   # 'aici'
@@ -171,13 +175,18 @@ class PostgresDatabase:
         views = {name: sql for sql, name in re.findall(r"^(CREATE VIEW (\w+) AS\b.*?;)$", ddl,
                                                         re.S | re.M)}
         applied, version = [], self.schema_version()
+        from aicity.db import schema
         while version in UPGRADES:
-            version, names = UPGRADES[version]
+            version, names, statements = UPGRADES[version]
             with self.atomic():
                 for name in reversed(names):      # dependants first
                     self.conn.raw.execute(f"DROP VIEW {name}")
                 for name in names:
                     self.conn.raw.execute(views[name])
+                if statements:
+                    for statement in getattr(schema, statements):
+                        self.conn.raw.execute(statement)
+                    schema.refresh_populations(self)
                 self.execute("UPDATE schema_version SET version = ?", [version])
             applied.append(f"postgresql {version}")
         return applied

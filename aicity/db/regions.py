@@ -22,8 +22,10 @@ SIDES = ("north", "south")
 COLUMNS = (
     "code", "name", "level", "province", "lon", "lat", "qinling_huaihe", "yangtze",
     "cluster", "tier_2017", "adcode", "population", "legacy", "note", "name_en",
+    "population_year", "population_source",
 )
-OPTIONAL_COLUMNS = ("name_en",)   # registry files written before it was added still load
+# registry files written before these were added still load
+OPTIONAL_COLUMNS = ("name_en", "population_year", "population_source")
 
 # Longest first so that 土家 wins over 土 when stripping ethnic names from autonomous prefectures.
 _ETHNIC = sorted(
@@ -62,6 +64,8 @@ class Region:
     legacy: bool
     note: str
     name_en: str = ""
+    population_year: int | None = None     # what `population` measures: see population_source
+    population_source: str = ""
 
     @property
     def clusters(self) -> tuple[str, ...]:
@@ -247,8 +251,15 @@ def read_registry(path: Path | str = REGIONS_CSV) -> RegionRegistry:
         try:
             lon, lat = _opt_float(row["lon"]), _opt_float(row["lat"])
             population = _opt_int(row["population"])
+            population_year = _opt_int(row.get("population_year") or "")
         except ValueError as err:
             raise RegionError(f"{where}: {err}") from None
+        population_source = (row.get("population_source") or "").strip()
+        if population is not None and "population_year" in row and not (
+                population_year and population_source):
+            # a per-capita figure must be able to say what it divides by
+            raise RegionError(f"{where}: population of {row['name']} has no "
+                              f"{'population_year' if not population_year else 'population_source'}")
         if level == "city" and (lon is None or lat is None):
             raise RegionError(f"{where}: city {row['name']} ({code}) has no coordinates")
         if lon is not None and not (70 <= lon <= 140 and 0 <= (lat or 0) <= 60):
@@ -263,7 +274,8 @@ def read_registry(path: Path | str = REGIONS_CSV) -> RegionRegistry:
             qinling_huaihe=row["qinling_huaihe"], yangtze=row["yangtze"], cluster=row["cluster"],
             tier_2017=row["tier_2017"], adcode=row["adcode"], population=population,
             legacy=row["legacy"].strip() in ("1", "true", "yes"), note=row["note"],
-            name_en=(row.get("name_en") or "").strip(),
+            name_en=(row.get("name_en") or "").strip(), population_year=population_year,
+            population_source=population_source,
         ))
     if not regions:
         raise RegionError(f"{path}: no regions")

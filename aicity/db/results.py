@@ -58,7 +58,8 @@ def _series_from_rows(rows) -> dict[tuple[int, str], tuple[int, int, np.ndarray]
     data = data[np.argsort(data[:, 0], kind="stable")]
     series, days = np.divmod(data[:, 0], DAY_SPAN)
     regions, weekly = np.divmod(series, 2)
-    values = np.where(data[:, 1] < 0, np.nan, data[:, 1].astype(np.float64))
+    # a stored empty value is a day asked and below Baidu's floor: 0 (NaN is a day not asked)
+    values = np.maximum(data[:, 1], 0).astype(np.float64)
     starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
     ends = np.r_[starts[1:], len(data)]
     out = {}
@@ -115,7 +116,8 @@ _PACKED_PG = ("SELECT code, weekly, lo, hi, text FROM (SELECT ((series >> 3) & 1
 
 def load_keyword(conn, keyword_id: int, device: str = "all",
                  regions: list[int] | None = None):
-    """(region, granularity) -> (first day, step, values with NaN gaps) of one keyword."""
+    """(region, granularity) -> (first day, step, values) of one keyword: 0 for a day asked and
+    below Baidu's floor (stored empty), NaN for a day not asked or still waiting."""
     dev = store.DEVICE_CODE[device]
     lo, hi = store.keyword_series_range(keyword_id)
     sql, args = (_PACKED_PG if _dialect(conn) == "postgresql" else _PACKED), [lo, hi, dev]
@@ -125,7 +127,8 @@ def load_keyword(conn, keyword_id: int, device: str = "all",
     try:
         packed = conn.execute(sql, args).fetchall()
     except sqlite3.OperationalError:   # sum(day * value) beyond 64 bits: read rows
-        return _rows_keyword(conn, keyword_id, device, regions)
+        return _unknown_while_waiting(conn, keyword_id,
+                                      _rows_keyword(conn, keyword_id, device, regions))
     out, odd = {}, []
     for region, weekly, lo, hi, text in packed:
         if text is None:
@@ -140,10 +143,28 @@ def load_keyword(conn, keyword_id: int, device: str = "all",
             odd.append(region)
             continue
         out[(region, "week" if weekly else "day")] = (
-            lo, step, np.where(raw < 0, np.nan, raw.astype(np.float64)))
+            lo, step, np.maximum(raw, 0).astype(np.float64))
     if odd:
         out.update(_rows_keyword(conn, keyword_id, device, sorted(set(odd))))
-    return out
+    return _unknown_while_waiting(conn, keyword_id, out)
+
+
+def _unknown_while_waiting(conn, keyword_id: int, series: dict) -> dict:
+    """Empty days still waiting to be confirmed (the site may not have published them) are not
+    known to be below the floor yet: NaN, not 0."""
+    if not series:
+        return series
+    for region, day_text, gran in conn.execute(
+            "SELECT region, date, granularity FROM unconfirmed WHERE keyword_id = ? AND "
+            "accepted_at IS NULL", [keyword_id]).fetchall():
+        hit = series.get((region, gran))
+        if hit is None:
+            continue
+        first, step, values = hit
+        i, off = divmod(store.day_number(day_text) - first, step)
+        if not off and 0 <= i < len(values) and values[i] == 0:
+            values[i] = np.nan
+    return series
 
 
 def daily_values_from(db: Database, keyword_id: int, region: int, device: str, day: int
@@ -152,6 +173,13 @@ def daily_values_from(db: Database, keyword_id: int, region: int, device: str, d
     return db.execute("SELECT day, value FROM obs WHERE series = ? AND day >= ?",
                       [store.series_id(keyword_id, region, store.DEVICE_CODE[device], 0),
                        day]).fetchall()
+
+
+def waiting_days_of(db: Database, keyword_id: int) -> set[tuple[int, int]]:
+    """(region, day number) of a keyword's empty days still waiting to be confirmed."""
+    return {(r, store.day_number(d)) for r, d in db.execute(
+        "SELECT region, date FROM unconfirmed WHERE keyword_id = ? AND accepted_at IS NULL",
+        [keyword_id]).fetchall()}
 
 
 def daily_sums(db: Database, keyword_ids: Sequence[int], region: int, device: str, lo: int,
@@ -230,12 +258,30 @@ def keyword_memberships(db: Database) -> dict[int, list[tuple[str, str]]]:
     return out
 
 
-def group_keyword_ids(db: Database, category: str, group: str | None = None) -> list[int]:
-    """The keywords of a dimension, or of one of its groups."""
-    rows = db.execute("SELECT keyword_id FROM keyword_groups WHERE category = ?"
-                      + (" AND group_name = ?" if group else ""),
-                      [category, group] if group else [category]).fetchall()
-    return [r[0] for r in rows]
+def group_keyword_ids(db: Database, category: str, group: str | None = None,
+                      vocabulary: str = "all") -> list[int]:
+    """The keywords of a dimension, or of one of its groups; with vocabulary 'report-2017',
+    only the report's 2017 terms (those no later revision added)."""
+    sql = ("SELECT g.keyword_id FROM keyword_groups g JOIN keywords k ON k.id = g.keyword_id "
+           "WHERE g.category = ?")
+    args: list = [category]
+    if group:
+        sql += " AND g.group_name = ?"
+        args.append(group)
+    if vocabulary == "report-2017":
+        sql += " AND k.added = ''"
+    elif vocabulary != "all":
+        raise ValueError(f"vocabulary must be all or report-2017, not {vocabulary!r}")
+    return [r[0] for r in db.execute(sql + " ORDER BY g.keyword_id", args).fetchall()]
+
+
+def first_days(db: Database, subjects: Sequence[str]) -> dict[str, int]:
+    """subject -> the day number its term came into being, for subjects that have one."""
+    ids = {int(s_[2:]): s_ for s_ in subjects if s_.startswith("k:")}
+    if not ids:
+        return {}
+    rows = db.execute("SELECT id, since FROM keywords WHERE since IS NOT NULL").fetchall()
+    return {ids[i]: store.day_number(since) for i, since in rows if i in ids}
 
 
 # --- saving results --------------------------------------------------------------------------

@@ -452,6 +452,33 @@ def m011_observations_seek(db: Database) -> None:
     db.execute(OBSERVATIONS_NAMED)
 
 
+@migrations()
+def m012_world_2026(db: Database) -> None:
+    # What a region's population measures (per-capita outputs name it; the values come from
+    # the packaged registry, where every city now has its 2020 census figure), and when a
+    # keyword came into being and which taxonomy revision added it (the 2017 selection).
+    for statement in WORLD_2026:
+        db.execute(statement)
+    refresh_populations(db)
+
+
+WORLD_2026 = (
+    "ALTER TABLE regions ADD COLUMN population_year INTEGER",
+    "ALTER TABLE regions ADD COLUMN population_source TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE keywords ADD COLUMN since TEXT",
+    "ALTER TABLE keywords ADD COLUMN added TEXT NOT NULL DEFAULT ''",
+)
+
+
+def refresh_populations(db) -> None:
+    """Population, year and source of every stored region from the packaged registry."""
+    from aicity.db.regions import default_registry
+    db.conn.executemany(
+        "UPDATE regions SET population = ?, population_year = ?, population_source = ? "
+        "WHERE code = ?", [(r.population, r.population_year, r.population_source, r.code)
+                           for r in default_registry()])
+
+
 def migrate(db: Database) -> list[str]:
     """Apply pending migrations; returns the names applied."""
     pending = [m.name for m in migrations.pending(db)]

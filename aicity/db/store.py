@@ -252,7 +252,8 @@ def registry(db: Database) -> RegionRegistry:
         lat=r["lat"], qinling_huaihe=r["qinling_huaihe"], yangtze=r["yangtze"],
         cluster=r["cluster"], tier_2017=r["tier_2017"], adcode=r["adcode"],
         population=r["population"], legacy=bool(r["legacy"]), note=r["note"],
-        name_en=r.get("name_en") or "") for r in rows)
+        name_en=r.get("name_en") or "", population_year=r.get("population_year"),
+        population_source=r.get("population_source") or "") for r in rows)
 
 
 def region_rows(reg: RegionRegistry, level: str | None = None, province: str | None = None,
@@ -273,6 +274,7 @@ def regions_frame(reg: RegionRegistry, level: str | None = None, province: str |
     columns, rows = region_rows(reg, level, province, include_legacy)
     frame = pd.DataFrame(rows, columns=columns)
     frame["population"] = frame["population"].astype("Int64")
+    frame["population_year"] = frame["population_year"].astype("Int64")
     frame["legacy"] = frame["legacy"].astype(int)
     return frame
 
@@ -324,8 +326,10 @@ def load_taxonomy(db: Database, taxonomy) -> int:
     db.execute("UPDATE keywords SET in_taxonomy = 0")
     db.execute("DELETE FROM keyword_groups")
     db.execute("DELETE FROM keyword_aliases")
-    db.conn.executemany("UPDATE keywords SET in_taxonomy = 1, note = ? WHERE id = ?",
-                        [(t.note, ids[t.term]) for t in taxonomy.terms])
+    db.conn.executemany("UPDATE keywords SET in_taxonomy = 1, note = ?, since = ?, added = ? "
+                        "WHERE id = ?",
+                        [(t.note, t.since.isoformat() if t.since else None, t.added,
+                          ids[t.term]) for t in taxonomy.terms])
     db.conn.executemany(
         "INSERT INTO keyword_groups(keyword_id, category, group_name) VALUES (?, ?, ?) "
         "ON CONFLICT(keyword_id, category) DO NOTHING",
@@ -335,6 +339,13 @@ def load_taxonomy(db: Database, taxonomy) -> int:
         "ON CONFLICT(alias) DO NOTHING",
         [(a, ids[t.term]) for t in taxonomy.terms for a in t.aliases])
     return len(set(terms))
+
+
+def first_dates(db: Database, terms: Sequence[str] | None = None) -> dict[str, date]:
+    """term -> the day it came into being, for taxonomy terms that have one."""
+    rows = db.execute("SELECT term, since FROM keywords WHERE since IS NOT NULL").fetchall()
+    wanted = None if terms is None else set(terms)
+    return {t: date.fromisoformat(s_) for t, s_ in rows if wanted is None or t in wanted}
 
 
 def keyword_groups_frame(db: Database) -> pd.DataFrame:

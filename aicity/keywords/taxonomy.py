@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,7 +21,7 @@ TAXONOMY_TOML = Path(__file__).with_name("taxonomy.toml")
 # The ids of DESIGN.md §2 (re-exported here: taxonomy files are checked against them).
 DIMENSIONS = vocabulary.DIMENSIONS
 LABELS_ZH = vocabulary.LABELS_ZH
-_TERM_KEYS = {"term", "aliases", "note"}
+_TERM_KEYS = {"term", "aliases", "note", "since", "added"}
 _GROUP_KEYS = {"label", "terms"}
 
 
@@ -36,6 +37,8 @@ class Term:
     aliases: tuple[str, ...] = ()
     note: str = ""
     line: int = 0
+    since: date | None = None     # the day the term came into being (nothing before)
+    added: str = ""               # the revision that brought it in ('' = the report's 2017)
 
 
 @dataclass
@@ -51,6 +54,10 @@ class Taxonomy:
 
     def groups(self, category: str) -> tuple[str, ...]:
         return tuple(dict.fromkeys(t.group for t in self.terms if t.category == category))
+
+    def first_dates(self) -> dict[str, date]:
+        """term -> the day it came into being, for the terms that have one."""
+        return {t.term: t.since for t in self.terms if t.since}
 
     def unique_terms(self) -> list[str]:
         return list(dict.fromkeys(t.term for t in self.terms))
@@ -110,6 +117,7 @@ def load_taxonomy(path: str | Path = TAXONOMY_TOML) -> Taxonomy:
     labels: dict[str, str] = {}
     seen_in_dim: dict[tuple[str, str], tuple[str, int]] = {}
     occurrences: dict[str, int] = {}
+    first_dates: dict[str, tuple[date | None, int]] = {}
 
     def fail(line: int, reason: str):
         raise TaxonomyError(f"{path}:{line}: {reason}")
@@ -181,9 +189,25 @@ def load_taxonomy(path: str | Path = TAXONOMY_TOML) -> Taxonomy:
                                    f"(line {other_line}); a term belongs to one group per "
                                    f"dimension")
                     seen_in_dim[key] = (where, line)
+                since = entry.get("since")
+                if isinstance(since, str):
+                    try:
+                        since = vocabulary.parse_day(since, f"since of {term!r}")
+                    except vocabulary.DateError as err:
+                        fail(line, str(err))
+                if since is not None and (not isinstance(since, date) or
+                                          isinstance(since, datetime)):
+                    fail(line, f"since of {term!r} must be a date (YYYY-MM-DD)")
+                added = entry.get("added", "")
+                if not isinstance(added, str):
+                    fail(line, f"added of {term!r} must be a string such as \"2026\"")
+                earlier = first_dates.setdefault(term, (since, line))
+                if earlier[0] != since:
+                    fail(line, f"since of {term!r} differs from line {earlier[1]}")
                 terms.append(Term(term=term, category=dim_, group=grp,
                                   aliases=tuple(a.strip() for a in aliases),
-                                  note=str(entry.get("note", "")), line=line))
+                                  note=str(entry.get("note", "")), line=line, since=since,
+                                  added=added.strip()))
     if not terms:
         raise TaxonomyError(f"{path}:1: the taxonomy has no terms")
     return Taxonomy(terms=terms, path=str(path), labels=labels)
