@@ -75,7 +75,7 @@ def _world():
     from aicity.keywords.taxonomy import default_taxonomy
     words = {}
     for t in default_taxonomy().terms:
-        words.setdefault(t.term, (t.category, t.group))
+        words.setdefault(t.term, (t.category, t.group, t.since))
     return World(default_registry(), words, seed=4, latest=date(2018, 1, 10))
 
 

@@ -157,6 +157,7 @@ def test_postgresql_takes_the_same_commands(pg_url, tmp_path):
     # a second run finds everything stored
     again = command(pg_url, "collect", *scope, "--base-url", "http://127.0.0.1:9",
                     "--format", "json")
+    assert again.exit_code == 0, again.output[-2000:]
     assert json.loads(again.stdout)["pieces"] == 0
     status = command(pg_url, "status")
     assert status.exit_code == 0 and "SIMULATED" in status.output

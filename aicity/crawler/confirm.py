@@ -6,8 +6,10 @@ the end of any answer, are *unconfirmed*: not stored and not covered, so later r
 Most city-level blanks are genuine, though (the series stays below Baidu's reporting floor): a
 blank that comes back blank on a second night is accepted as below the floor (stored as NULL,
 covered, and the reason kept). A trailing empty day is accepted after `tries` answers over at
-least `days` days. Empty days inside an answer, with values after them, are real gaps and are
-stored as NULL at once.
+least `days` days, or at once when the site has already published that day (another answer of
+the same run has a value on it: Baidu updates every word and region together), for then it is
+below the floor, not unpublished. Empty days inside an answer, with values after them, are
+below the floor too and are stored as NULL at once.
 """
 from __future__ import annotations
 
@@ -40,13 +42,17 @@ def first_unconfirmed(values: list) -> int:
 
 def judge(values: list, dates: list[str], prior: dict[str, tuple[int, str]], now: datetime,
           tries: int = DEFAULT_TRIES, days: float = DEFAULT_DAYS,
-          blank_rest_hours: float = DEFAULT_BLANK_REST_HOURS) -> Verdict:
+          blank_rest_hours: float = DEFAULT_BLANK_REST_HOURS,
+          published_through: str | None = None) -> Verdict:
     """What to store of one series' answer (its `all` values, dated).
 
     prior: date -> (tries so far, first seen as ISO time[, reason]) of days already waiting.
     A blank answer is accepted when it is the second, on another night; empty days at the end
     after `tries` answers over `days` days. A day keeps the reason it was first seen with (the
     last days of one answer, unpublished, may make up the whole of the next).
+    `published_through`: the newest day the site is known to have published (ISO); an empty
+    day at the end of an answer that has values is accepted at once up to it. A blank answer
+    is not: the site's transient blanks empty whole series.
     """
     cut = first_unconfirmed(values)
     if cut == len(values):
@@ -61,7 +67,9 @@ def judge(values: list, dates: list[str], prior: dict[str, tuple[int, str]], now
         need, wait = rules[reason]
         count = before + 1
         age = now - datetime.fromisoformat(first)
-        accepted = accepted_run and count >= need and age >= wait
+        published = (reason == RECENT_END and answer_reason == RECENT_END
+                     and published_through is not None and day <= published_through)
+        accepted = accepted_run and (published or (count >= need and age >= wait))
         accepted_run = accepted  # coverage is contiguous: stop accepting at the first refusal
         marks.append((day, reason, count, first, accepted))
     keep = cut + sum(1 for m in marks if m[4])

@@ -36,6 +36,8 @@ class StorePipeline:
                                                       confirm.DEFAULT_DAYS)
         self.blank_rest_hours = crawler.settings.getfloat("AICITY_BLANK_REST_HOURS",
                                                           confirm.DEFAULT_BLANK_REST_HOURS)
+        # the newest day any daily answer of this run had a value on: published for all
+        self.published_through: str | None = None
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -115,13 +117,21 @@ class StorePipeline:
             raise DropItem(f"{item.keyword}/{item.region}: devices disagree on length")
         values = item.values["all"]
         dates = value_dates(item)
+        if item.granularity == "day":
+            newest = next((d for d, v in zip(reversed(dates), reversed(values))
+                           if v is not None), None)
+            if newest is not None and (self.published_through is None
+                                       or newest.isoformat() > self.published_through):
+                # the site has published this day for every word and region
+                self.published_through = newest.isoformat()
         verdict = confirm.Verdict(len(values))
         if confirm.first_unconfirmed(values) < len(values):
             days = [d.isoformat() for d in dates]
             now = datetime.now(timezone.utc).replace(microsecond=0)
             prior = store.unconfirmed_state(self.db, item.keyword, item.region, days)
             verdict = confirm.judge(values, days, prior, now, self.confirm_tries,
-                                    self.confirm_days, self.blank_rest_hours)
+                                    self.confirm_days, self.blank_rest_hours,
+                                    self.published_through)
             self.crawler.stats.inc_value("aicity/unconfirmed_days",
                                          sum(1 for m in verdict.unconfirmed if not m[4]))
         keep = verdict.keep

@@ -113,11 +113,13 @@ def scope(db, regions: list[str] | None, keywords: list[str] | None):
 
 
 def covered_ranges(db, terms: list[str], waiting: bool = False,
-                   resting_since: str | None = None
+                   resting_since: str | None = None, codes: list[int] = ()
                    ) -> dict[tuple[str, int], list[tuple[date, date]]]:
     """Fetched ranges per (keyword, region); with `waiting`, also the empty days still waiting
     to be confirmed (they are not missing for this run: later runs ask again); with
-    `resting_since`, the days of blank answers seen since then (asked again the next night)."""
+    `resting_since`, the days of blank answers seen since then (asked again the next night).
+    For the regions `codes`, a term's days before it came into being (its taxonomy `since`)
+    count as covered: there is nothing to ask, and the analysis counts them 0."""
     ids = store.keyword_ids(db, terms, create=False)
     cov = store.coverage_frame(db, list(ids.values()))
     term_of = {v: k for k, v in ids.items()}
@@ -131,6 +133,11 @@ def covered_ranges(db, terms: list[str], waiting: bool = False,
                 db, list(ids.values()), resting_since=None if waiting else resting_since):
             d = date.fromisoformat(day)
             covered.setdefault((term, region), []).append((d, d + timedelta(days=step - 1)))
+    for term, born in store.first_dates(db, terms).items():
+        if born > EARLIEST:
+            for code in codes:
+                covered.setdefault((term, code), []).append(
+                    (EARLIEST, born - timedelta(days=1)))
     return covered
 
 
@@ -143,7 +150,7 @@ def plan(db, terms: list[str], codes: list[int], start: date, end: date,
          window_days: int = DEFAULT_WINDOW_DAYS, budget: int | None = None,
          check_requests: int = 0, waiting: bool = False, resting_since: str | None = None):
     """Tonight's plan for the scope (see crawler.plan.plan_night)."""
-    covered = covered_ranges(db, terms, waiting, resting_since)
+    covered = covered_ranges(db, terms, waiting, resting_since, codes)
     return plan_night(terms, areas_for(db, codes), start, end, covered, budget=budget,
                       window_days=window_days, check_requests=check_requests)
 
@@ -151,7 +158,8 @@ def plan(db, terms: list[str], codes: list[int], start: date, end: date,
 def still_missing(db, pieces: list[Piece]) -> list[Piece]:
     """The pieces of a plan whose days are not all covered (waiting days count as covered)."""
     terms = list(dict.fromkeys(k for p in pieces for k in p.keywords))
-    covered = covered_ranges(db, terms, waiting=True)
+    covered = covered_ranges(db, terms, waiting=True,
+                             codes=sorted({p.region for p in pieces}))
     return [p for p in pieces
             if any(missing_ranges(p.start, p.end, covered.get((k, p.region), []))
                    for k in p.keywords)]
@@ -159,7 +167,7 @@ def still_missing(db, pieces: list[Piece]) -> list[Piece]:
 
 def region_state(db, terms: list[str], codes: list[int]) -> dict[int, tuple]:
     """region -> (oldest, newest) day every keyword has, for the outlook."""
-    covered = covered_ranges(db, terms)
+    covered = covered_ranges(db, terms, codes=codes)
     out = {}
     for code in codes:
         firsts, lasts = [], []

@@ -32,7 +32,7 @@ def build_state(*, latest: date, seed: int = 0, faults: str = "", rate_limit: st
     tax = load_taxonomy(taxonomy) if taxonomy else default_taxonomy()
     words = {}
     for t in tax.terms:
-        words.setdefault(t.term, (t.category, t.group))
+        words.setdefault(t.term, (t.category, t.group, t.since))
     for w in filter(None, (x.strip() for x in extra_words.split(","))):
         words.setdefault(w, ("", ""))
     world = World(default_registry(), words, seed=seed, latest=latest)

@@ -21,9 +21,10 @@ Habits of the real site as public crawlers report them (2024-2026), each switcha
 * ``forbidden=RATE``: an answer is HTTP 403 (the throttle reported in 2026) at RATE;
 * ``wrong-digits=RATE``: a ptbk key maps digits to other digits at RATE, as a key that is not
   the answer's own does: plausible, wrong numbers that only ``generalRatio`` shows;
-* ``floor=N``: a daily value below N is sent empty, never as a small number or 0, each
-  device on its own (the real site's floor is about 57 for provinces, research note 2026 §1;
-  off under ``real`` until the world's volumes are calibrated to it);
+* ``floor=N``: a daily value below N (default 57) is sent empty, never as a small number or
+  0, each device on its own (research note 2026 §1: nothing between 1 and 56 in 92,782 public
+  province values); weekly values then count those days as 0, and the region endpoint
+  averages the same floored days (a city whose mean is 0 is not listed);
 * ``municipal-by-province``: the city codes of 北京/上海/天津/重庆 (514/57/164/11) are refused
   with 10002, as the site's area table lists no cities there;
 * ``blank=RATE``: a series' first answer for a range is blank (every value empty) at RATE; asking
@@ -61,7 +62,7 @@ FAULT_KINDS = ("5xx", "malformed", "timeout", "empty_ptbk", "block", "abnormal")
 HABIT_FLAGS = ("lowercase", "entry-type", "unpublished", "strict-token", "region-one-word",
                "municipal-by-province", "block-type")
 HABIT_RATES = {"blank": 0.02, "token-expiry": 0.02, "top-cities": 10, "forbidden": 0.01,
-               "wrong-digits": 0.01, "floor": 0}
+               "wrong-digits": 0.01, "floor": 57}
 # what `real` turns on: every habit but block-type (the 2026 study puts type in the entry), at
 # these rates; HTTP 403 is a single unconfirmed report [L], so `real` leaves it off
 REAL_FLAGS = tuple(f for f in HABIT_FLAGS if f != "block-type")
@@ -439,12 +440,11 @@ class Api(resource.Resource):
         for w in words:
             prov, city = {}, {}
             for p in provinces:
-                v = world.series(w, p.code, start, end)
-                prov[str(p.code)] = int(np.nan_to_num(np.nanmean(v))) if len(v) else 0
+                prov[str(p.code)] = self._period_mean(w, p.code, start, end)
                 for code in world._province_cities[p.name]:
-                    cv = world.series(w, code, start, end)
-                    city[str(code)] = int(np.round(np.nan_to_num(np.nanmean(cv)))) if len(cv) \
-                        else 0
+                    mean = self._period_mean(w, code, start, end)
+                    if mean or not habits.floor:
+                        city[str(code)] = mean
             total_p = sum(prov.values()) or 1
             total_c = sum(city.values()) or 1
             city_real = {k: round(1000 * v / total_c, 2) for k, v in city.items()}
@@ -461,6 +461,17 @@ class Api(resource.Resource):
                         "areaName": place.name, "prov": prov, "city": city,
                         "provReal": prov_real, "cityReal": city_real})
         return wire.envelope({"region": out})
+
+    def _period_mean(self, word: str, code: int, start: date, end: date) -> int:
+        """A region's mean over the period as the site reports it: the days the floor hides
+        count 0, as in its weekly values."""
+        v = self.state.world.series(word, code, start, end)
+        if not len(v):
+            return 0
+        floor = self.state.habits.floor
+        if floor:
+            v = np.where(v < floor, 0.0, v)
+        return int(np.round(np.nanmean(np.nan_to_num(v))))
 
     def word_graph(self, args) -> dict:
         world = self.state.world
