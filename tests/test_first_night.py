@@ -24,7 +24,8 @@ pytestmark = pytest.mark.slow
 
 NOW = datetime(2017, 3, 2, 14, 0, tzinfo=nightly.SHANGHAI)   # after publication: through 03-01
 END = "2017-03-01"
-HABITS = "lowercase,block-type,unpublished,strict-token,region-one-word,top-cities=10"
+HABITS = "lowercase,block-type,unpublished,strict-token,region-one-word,top-cities=10,floor"
+TERMS = len(default_taxonomy().unique_terms())
 SECRET = "f1rstN1ghtSecret"
 
 
@@ -73,7 +74,7 @@ def run_night(db_path, tmp_path, url, cookie, budget):
 
 def test_first_night_on_one_account_gives_every_city_a_briefing(db_path, tmp_path, run):
     # 300 requests: the index series of the nation, two provinces and two cities alone would
-    # need 5 × 23 × 2 = 230 and the snapshot of both provinces' 32 cities 2 × 112 = 224.
+    # need 5 × 27 × 2 = 270 and the snapshot of both provinces' 32 cities 2 × 131 = 262.
     with running_emulator(seed=3, latest=END, rate_limit="0", habits=HABITS) as url:
         result = run_night(db_path, tmp_path, url, f"BDUSS={SECRET}", 300)
     assert result.stages["snapshot"]["status"] == "ok", result.stages
@@ -82,7 +83,7 @@ def test_first_night_on_one_account_gives_every_city_a_briefing(db_path, tmp_pat
     manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
     assert manifest["level"] == "city" and manifest["basis"] == "distribution"
     assert (manifest["start"], manifest["end"]) == ("2017-01-31", END)
-    assert manifest["snapshot_keywords"] == manifest["keywords"] == 112
+    assert manifest["snapshot_keywords"] == manifest["keywords"] == TERMS
     assert manifest["data_source"] == "simulated"
     assert "regional distribution" in manifest["missing"]
     cities = cities_of("四川", "浙江")
@@ -91,18 +92,25 @@ def test_first_night_on_one_account_gives_every_city_a_briefing(db_path, tmp_pat
     assert all(name in text for name in cities.values())
     assert "模拟数据" in text
     # a value is what the server meant: the mean over the 30 days, Latin names under their own
+    # (days under the site's floor of 57 counting 0); a city whose mean is 0 is not listed
     words = {}
     for t in default_taxonomy().terms:
-        words.setdefault(t.term, (t.category, t.group))
+        words.setdefault(t.term, (t.category, t.group, t.since))
     world = World(default_registry(), words, seed=3, latest=date.fromisoformat(END))
     db = store.connect(db_path)
     stored = dict(db.execute("SELECT keyword, value FROM region_distribution WHERE region = 97 "
                              "AND start = '2017-01-31' AND end = ?", [END]).fetchall())
     db.close()
-    assert len(stored) == 112 and "AI" in stored and "ai" not in stored
+
+    def meant(kw):
+        v = world.series(kw, 97, date(2017, 1, 31), date.fromisoformat(END))
+        return int(np.round(np.where(v < 57, 0.0, v).mean()))
+
+    listed = {kw for kw in world.keywords if meant(kw)}
+    assert set(stored) == listed and "AI" in stored and "ai" not in stored
+    assert "ChatGPT" not in stored and len(listed) > 20     # nobody searched it in 2017
     for kw in ("AI", "人工智能", "TensorFlow"):
-        meant = world.series(kw, 97, date(2017, 1, 31), date.fromisoformat(END))
-        assert stored[kw] == int(np.round(np.nan_to_num(np.nanmean(meant))))
+        assert stored[kw] == meant(kw)
     for stage in result.stages.values():
         assert SECRET not in json.dumps(stage)
     # analysts ask the snapshot the same way
@@ -123,13 +131,13 @@ def test_a_snapshot_cut_short_says_so_and_the_next_night_completes_it(db_path, t
         assert manifest["basis"] == "distribution"
         # 100 requests less 3 for retries: 97 calls, two provinces a keyword
         assert manifest["snapshot_keywords"] == 48
-        assert "from 48 of 112 keywords (the rest follow" in manifest["missing"]
+        assert f"from 48 of {TERMS} keywords (the rest follow" in manifest["missing"]
         # every dimension is measured already, with a value for every city
         assert "no data for" not in manifest["missing"], manifest["missing"]
         second = run_night(db_path, tmp_path, url, "BDUSS=night-two", 200)
     assert first.stages["export"]["status"] == second.stages["export"]["status"] == "ok"
     manifest = json.loads((tmp_path / "out" / END / "manifest.json").read_text("utf-8"))
-    assert manifest["snapshot_keywords"] == 112
+    assert manifest["snapshot_keywords"] == TERMS
     assert "the rest follow" not in manifest["missing"]
     assert not math.isnan(manifest["regions_with_data"])
 
@@ -138,8 +146,8 @@ def test_dry_run_tells_of_the_snapshot_nights(db_path, run, monkeypatch):
     monkeypatch.setenv("AICITY_BAIDU_COOKIES", "BDUSS=dry-run")
     one = run("collect", "--dry-run", "--end", END, "--daily-budget", "1500")
     assert one.exit_code == 0, one.output
-    assert ("first a city snapshot (regional distribution, last 30 days): 44 of 112 keywords "
-            "for every city the first night, complete after 3 night(s)") in one.output
+    assert (f"first a city snapshot (regional distribution, last 30 days): 44 of {TERMS} "
+            f"keywords for every city the first night, complete after 3 night(s)") in one.output
     # without a budget the index series reach every city tonight: no snapshot
     unlimited = run("collect", "--dry-run", "--end", END, "--daily-budget", "0")
     assert unlimited.exit_code == 0 and "snapshot" not in unlimited.output

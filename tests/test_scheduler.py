@@ -16,6 +16,7 @@ from aicity import scheduler as nightly
 from aicity.lock import RunLock
 from aicity.emulator.process import running_emulator
 from aicity.db import store
+from aicity.keywords.taxonomy import default_taxonomy
 
 # every test here runs the nightly job (or the demo) in child processes
 pytestmark = pytest.mark.slow
@@ -147,7 +148,7 @@ def test_a_small_demo_runs_end_to_end_and_labels_its_data_simulated(tmp_path):
                              ).fetchone()[0]
         assert waiting <= 4
         assert db.execute("SELECT count(*) FROM observations").fetchone()[0] + waiting == \
-            2 * 112 * 90
+            2 * len(default_taxonomy().unique_terms()) * 90
         assert db.execute("SELECT count(*) FROM components").fetchone()[0] > 0
     finally:
         db.close()
@@ -174,7 +175,7 @@ def test_a_demo_of_twenty_regions_crawls_with_two_crawlers_into_one_database(tmp
         waiting = db.execute("SELECT count(*) FROM unconfirmed WHERE accepted_at IS NULL"
                              ).fetchone()[0]
         stored = db.execute("SELECT count(*) FROM observations").fetchone()[0]
-        assert stored + waiting == 20 * 112 * 30
+        assert stored + waiting == 20 * len(default_taxonomy().unique_terms()) * 30
         assert db.execute("SELECT count(DISTINCT region) FROM coverage").fetchone()[0] == 20
     finally:
         db.close()

@@ -15,6 +15,8 @@ class SeriesItem:
     start: str                            # from the response's startDate
     end: str
     values: dict[str, list[int | None]] = field(default_factory=dict)   # device -> values
+    # answers this run gave before this one, every value empty (a blank asked again at once)
+    blank_before: int = 0
 
 
 @dataclass

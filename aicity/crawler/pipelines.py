@@ -129,6 +129,10 @@ class StorePipeline:
             days = [d.isoformat() for d in dates]
             now = datetime.now(timezone.utc).replace(microsecond=0)
             prior = store.unconfirmed_state(self.db, item.keyword, item.region, days)
+            if item.blank_before:
+                # the blank answers this run already had count: a day first seen blank
+                # then is as old as the run's first answer (moments ago)
+                prior = {d: _counted(prior.get(d), item.blank_before, now) for d in days}
             verdict = confirm.judge(values, days, prior, now, self.confirm_tries,
                                     self.confirm_days, self.blank_rest_hours,
                                     self.published_through)
@@ -155,6 +159,14 @@ class StorePipeline:
         self.crawler.stats.inc_value("aicity/rows_written", written)
         if keep:
             self.crawler.stats.inc_value("aicity/series_stored")
+
+
+def _counted(state: tuple | None, blank_before: int, now: datetime) -> tuple:
+    """A waiting day's (tries, first seen[, reason]) counting the blank answers a series had
+    earlier in this run (asked again at once, they never reached the pipeline)."""
+    if state is None:
+        return (blank_before, now.isoformat())
+    return (max(state[0], blank_before), *state[1:])
 
 
 def item_source(crawler) -> str:

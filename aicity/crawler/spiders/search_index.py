@@ -228,4 +228,7 @@ class SearchIndexSpider(scrapy.Spider):
                                      priority=response.request.priority - 1,
                                      blank_tries=tries + 1)
             items = [i for i in items if i.keyword not in blank]
-        yield from items
+        for item in items:
+            if tries and all(v is None for v in item.values["all"]):
+                item.blank_before = tries      # the same blank, asked again at once
+            yield item
