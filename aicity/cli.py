@@ -290,7 +290,11 @@ def import_(db_path, file, level, region, granularity, device, source):
 @db_option
 @domain_errors
 def series(db_path, keyword, region, level, start, end, device, granularity, components, fmt):
-    """One stored series: columns date,value. Missing days stay missing.
+    """One stored series: columns date,value,state.
+
+    state is `reported`, `below floor` (asked; Baidu sends nothing under its reporting floor,
+    its own weekly values count such a day 0) or `waiting` (empty, asked again later: the site
+    may not have published it). A day never asked has no row.
 
     Example: aicity series --keyword 人工智能 --region 成都 --start 2017-01-01
     """

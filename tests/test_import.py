@@ -69,9 +69,10 @@ def test_series_prints_exactly_what_was_imported(run, daily_file):
     want = sorted((day, value) for (kw, code, day), value in expected.items()
                   if kw == "人工智能" and code == chengdu)
     lines = result.output.splitlines()
-    assert lines[0] == "date,value"
+    assert lines[0] == "date,value,state"
     got = [tuple(line.split(",")) for line in lines[1:]]
-    assert got == [(day, "" if v is None else str(v)) for day, v in want]
+    assert got == [(day, "" if v is None else str(v), "below floor" if v is None else "reported")
+                   for day, v in want]
     assert _days(30)[10] not in result.output  # the missing day stays missing, not zero
 
 
@@ -96,7 +97,7 @@ def test_wide_form_with_region(run, db_path, tmp_path):
     assert result.exit_code == 0, result.output
     assert observation_count(db_path) == 20
     out = run("series", "--keyword", "机器学习", "--region", "西安市", "--format", "csv")
-    assert out.output.splitlines()[-1] == f"{_days(10)[-1]},18"
+    assert out.output.splitlines()[-1] == f"{_days(10)[-1]},18,reported"
 
 
 def test_wide_form_needs_region(run, tmp_path):

@@ -249,3 +249,20 @@ def test_a_term_counts_zero_before_it_existed(tmp_path):
     row = json.loads(cli_run(path, "rank", "--keyword", "ChatGPT", "--period", "2022",
                              "--format", "json").stdout)[0]
     assert row["value"] == pytest.approx(365 * 32 / 365, rel=1e-3) and row["coverage"] == 1.0
+
+
+def test_a_trailing_empty_day_the_site_has_published_is_below_the_floor_at_once():
+    """Another answer of the run had a value on 11-20: the site published it, so an empty
+    11-20 at the end of this answer is below the floor (no re-asking for days); 11-21 still
+    waits, and a blank answer is never settled this way (the site's transient blanks empty
+    whole series)."""
+    from datetime import datetime, timezone
+
+    from aicity.crawler import confirm
+    now = datetime(2026, 11, 22, tzinfo=timezone.utc)
+    days = ["2026-11-19", "2026-11-20", "2026-11-21"]
+    tail = confirm.judge([80, None, None], days, {}, now, published_through="2026-11-20")
+    assert tail.keep == 2 and [(m[0], m[4]) for m in tail.unconfirmed] == [
+        ("2026-11-20", True), ("2026-11-21", False)]
+    blank = confirm.judge([None, None, None], days, {}, now, published_through="2026-11-21")
+    assert blank.keep == 0 and not any(m[4] for m in blank.unconfirmed)

@@ -564,8 +564,10 @@ def save_series(db: Database, keyword: str, region: int, start: str, end: str | 
     `values_by_device`: each device's values, day by day (week by week when weekly) from
     `values_from` (default `start`; a calendar week's Monday may fall before it). `end` None
     covers nothing (the whole answer was unconfirmed). `unconfirmed` holds
-    (date, reason, tries, first_seen, accepted) for the empty days at the end of the answer;
-    days that now have a value lose an earlier unconfirmed mark.
+    (date, reason, tries, first_seen, accepted) for the empty days at the end of the answer:
+    those still waiting are recorded; an accepted one (below the floor) is a stored empty
+    value like any other, and days that now have a value or were accepted lose an earlier
+    mark.
     """
     fetched_at = now_iso()
     first = day_number(values_from or start)
@@ -589,23 +591,25 @@ def save_series(db: Database, keyword: str, region: int, start: str, end: str | 
                                  "AND date BETWEEN ? AND ? LIMIT 1",
                                  [kw_id, region, iso_day(first), last]).fetchone()
             if waiting:
+                # a day that now has a value, or is accepted as below the floor, waits no more
                 filled = sorted({i for values in values_by_device.values()
                                  for i, v in enumerate(values) if v is not None})
+                settled = [iso_day(first + step * i) for i in filled] + \
+                    [day for day, *_, accepted in unconfirmed if accepted]
                 db.conn.executemany("DELETE FROM unconfirmed WHERE keyword_id = ? AND region = ? "
-                                    "AND date = ?",
-                                    [(kw_id, region, iso_day(first + step * i)) for i in filled])
+                                    "AND date = ?", [(kw_id, region, d) for d in settled])
             if run_id is not None:
                 record_touched(db, run_id, [(kw_id, region, iso_day(first), last)])
-        if unconfirmed:
+        pending = [u for u in unconfirmed if not u[4]]
+        if pending:
             db.conn.executemany(
                 "INSERT INTO unconfirmed(keyword_id, region, date, granularity, reason, tries, "
                 "first_seen, last_seen, accepted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(keyword_id, region, date) DO UPDATE SET "
                 "tries = excluded.tries, "   # the first reason stays
                 "last_seen = excluded.last_seen, accepted_at = excluded.accepted_at",
-                [(kw_id, region, day, granularity, reason, tries, first_seen, fetched_at,
-                  fetched_at if accepted else None)
-                 for day, reason, tries, first_seen, accepted in unconfirmed])
+                [(kw_id, region, day, granularity, reason, tries, first_seen, fetched_at, None)
+                 for day, reason, tries, first_seen, _ in pending])
         if end is not None:
             db.execute('INSERT INTO coverage(keyword_id, region, start, "end", granularity, '
                        'source, run_id) VALUES (?, ?, ?, ?, ?, ?, ?) '
@@ -913,7 +917,8 @@ def sources(db: Database) -> list[str]:
 def series(db: Database, keyword_id: int, region: int, *, device: str = "all",
            granularity: str | None = None, start: str | None = None,
            end: str | None = None) -> pd.DataFrame:
-    """One stored series: date, value (missing stays missing: NULL values and absent dates).
+    """One stored series: date, value, state (reported, below floor, waiting); a day never
+    asked has no row.
 
     With granularity None, daily data is preferred and weekly used when there is no daily.
     """
@@ -939,11 +944,28 @@ def series(db: Database, keyword_id: int, region: int, *, device: str = "all",
         sql += " AND day <= ?"
         args.append(day_number(end))
     rows = db.execute(sql + " ORDER BY day", args).fetchall()
-    frame = pd.DataFrame({"date": [iso_day(d) for d, _ in rows],
-                          "value": pd.array([v for _, v in rows], dtype="Int64")})
+    dates = [iso_day(d) for d, _ in rows]
+    waiting = set()
+    if any(v is None for _, v in rows):
+        waiting = {r[0] for r in db.execute(
+            "SELECT date FROM unconfirmed WHERE keyword_id = ? AND region = ? AND "
+            "accepted_at IS NULL AND date BETWEEN ? AND ?",
+            [keyword_id, region, dates[0], dates[-1]])}
+    frame = pd.DataFrame({"date": dates,
+                          "value": pd.array([v for _, v in rows], dtype="Int64"),
+                          "state": [STATE_REPORTED if v is not None else
+                                    STATE_WAITING if d in waiting else STATE_BELOW_FLOOR
+                                    for d, (_, v) in zip(dates, rows)]})
     frame["value"] = frame["value"].astype("Int64")
     frame.attrs["granularity"] = granularity
     return frame
+
+
+# What a stored day is: a value; asked and empty (below Baidu's reporting floor); or empty and
+# waiting to be asked again (the site may not have published it). A day not asked has no row.
+STATE_REPORTED = "reported"
+STATE_BELOW_FLOOR = "below floor"
+STATE_WAITING = "waiting"
 
 
 __all__ = [
