@@ -141,6 +141,18 @@ def covered_ranges(db, terms: list[str], waiting: bool = False,
     return covered
 
 
+def _known_blank(db, terms: list[str], pieces) -> set[tuple[str, int]]:
+    """(term, region) whose blank answer tonight is no news: a blank still waiting for a later
+    night, or a series whose day before the piece was already below Baidu's floor (most city
+    series of niche terms). Asking those again at once would double the night for nothing; a
+    blank of a series that had values is asked again at once (the site's transient blanks)."""
+    known = store.blank_series(db, terms)
+    if pieces:
+        known |= store.below_floor_before(db, [(k, p.region, p.start.isoformat())
+                                               for p in pieces for k in p.keywords])
+    return known
+
+
 def areas_for(db, codes: list[int]) -> list[Area]:
     reg = store.registry(db)
     return [Area(c, reg.by_code[c].level, float(reg.by_code[c].population or 0)) for c in codes]
@@ -400,7 +412,7 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
                                              **access.cipher.settings(),
                                              **tuning.settings(),
                                              **(settings or {})},
-                            store.blank_series(db, terms) if kind == "index" else frozenset())
+                            _known_blank(db, terms, pieces) if kind == "index" else frozenset())
     result.run_id = run.id
     result.seconds = time.monotonic() - t0
     result.rows_written = int(stats.get("aicity/rows_written", 0))

@@ -662,6 +662,22 @@ def blank_series(db: Database, terms: Sequence[str]) -> set[tuple[str, int]]:
         f"({marks})", [BLANK_ANSWER, *ids.values()])}
 
 
+def below_floor_before(db: Database, asks: Sequence[tuple[str, int, str]]
+                       ) -> set[tuple[str, int]]:
+    """Of (term, region, first day asked), those whose stored day just before that is empty:
+    asked before and below Baidu's floor (the daily `all` series)."""
+    ids = keyword_ids(db, sorted({t for t, _, _ in asks}), create=False)
+    out = set()
+    for term, region, day in asks:
+        if term not in ids or not 0 <= region < REGION_LIMIT:
+            continue
+        row = db.execute("SELECT value IS NULL FROM obs WHERE series = ? AND day = ?",
+                         [series_id(ids[term], region, 0, 0), day_number(day) - 1]).fetchone()
+        if row and row[0]:
+            out.add((term, region))
+    return out
+
+
 def unconfirmed_frame(db: Database, accepted: bool | None = None) -> pd.DataFrame:
     """Days answered empty: keyword, region, date, reason, tries, first_seen, last_seen,
     accepted_at (None while they may still be filled)."""
