@@ -392,3 +392,17 @@ def test_word_graph_feeds_keyword_suggestions(db_path, emulator):
                             cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert result.returncode == 0, result.stderr
     assert "人脸识别教程,application,vision" in result.stdout
+
+
+def test_nothing_is_asked_before_a_term_came_into_being(db_path, emulator):
+    """ChatGPT came out on 2022-11-30: the year before it is not asked (nobody searched it; a
+    blank there would be no reason to ask again), and a second run has nothing to do."""
+    args = ("--regions", "成都", "--keywords", "ChatGPT", "--start", "2022-01-01",
+            "--end", "2022-12-31")
+    first = collect(db_path, emulator, *args)
+    assert "0 pieces still missing" in first.stdout
+    chengdu = default_registry().resolve("成都").code
+    days = [d for d, _ in stored(db_path, "ChatGPT", chengdu)]
+    assert days[0] == "2022-11-30" and days[-1] == "2022-12-31" and len(days) == 32
+    again = collect(db_path, emulator, *args)
+    assert "nothing to do" in again.stdout
