@@ -30,7 +30,8 @@ INDUSTRIES = DIMENSIONS["industry"]
 LABELS_ZH = {
     "basic": "基础认知", "professional": "专业认知", "technical": "技术认知",
     "application": "应用需求", "industry": "行业需求", "speech": "语音语义",
-    "vision": "计算机视觉", "deep_learning": "深度学习", "generative": "生成式AI", "driving": "智能驾驶", "security": "安防",
+    "vision": "计算机视觉", "deep_learning": "深度学习", "generative": "生成式AI",
+    "driving": "智能驾驶", "security": "安防",
     "healthcare": "医疗", "retail": "零售", "finance": "金融", "manufacturing": "制造",
 }
 

@@ -15,8 +15,6 @@ import time
 from collections import defaultdict
 from datetime import date, timedelta
 
-import numpy as np
-
 from aicity.db.regions import default_registry
 from aicity.emulator.world import World
 from aicity.keywords.taxonomy import default_taxonomy

@@ -197,3 +197,23 @@ def test_the_printer_prints_as_pandas_did():
     assert printed["csv"] == safe.to_csv(index=False, lineterminator="\n")
     assert json.loads(printed["json"]) == json.loads(frame.to_json(orient="records",
                                                                    force_ascii=False))
+
+
+def test_validator_rejects_a_population_that_does_not_say_what_it_measures(tmp_path):
+    def drop(rows):
+        rows[50]["population_source"] = ""
+    path = _edited_copy(tmp_path, drop)
+    with pytest.raises(RegionError, match=r"regions.csv:52: population of .* has no "
+                                          r"population_source"):
+        read_registry(path)
+
+
+def test_every_city_has_its_2020_census_population():
+    reg = read_registry(REGIONS_CSV)
+    cities = list(reg.filter(level="city"))
+    assert len(cities) == 364 and all(c.population for c in cities)
+    wuhan = reg.resolve("武汉", level="city")
+    shenzhen = reg.resolve("深圳", level="city")
+    # resident, not registered (hukou) population: 深圳 had 4.35 million hukou in 2017
+    assert (wuhan.population, shenzhen.population) == (12326518, 17560061)
+    assert {c.population_year for c in cities} == {2020}

@@ -258,8 +258,8 @@ def read_registry(path: Path | str = REGIONS_CSV) -> RegionRegistry:
         if population is not None and "population_year" in row and not (
                 population_year and population_source):
             # a per-capita figure must be able to say what it divides by
-            raise RegionError(f"{where}: population of {row['name']} has no "
-                              f"{'population_year' if not population_year else 'population_source'}")
+            lacking = "population_source" if population_year else "population_year"
+            raise RegionError(f"{where}: population of {row['name']} has no {lacking}")
         if level == "city" and (lon is None or lat is None):
             raise RegionError(f"{where}: city {row['name']} ({code}) has no coordinates")
         if lon is not None and not (70 <= lon <= 140 and 0 <= (lat or 0) <= 60):
