@@ -1051,11 +1051,11 @@ def movers(db_path, category, group, keyword, period, level, top, show, fmt):
     db = open_db(db_path)
     out = queries.movers(db, category=category, group=group, keyword=keyword, period=period,
                          level=level, n=top)[show]
-    if out.attrs.get("note") and show != "growth":
+    if out.attrs.get("note") and show in ("risers", "fallers") and out.empty:
         # risers and fallers are about the change: without it there is nothing to show
         raise click.ClickException(f"{out.attrs['note']}; choose a later --period")
     label_source(db)
-    if out.attrs.get("note"):
+    if out.attrs.get("note") and show != "tiers":
         click.echo(f"note: change left empty: {out.attrs['note']}", err=True)
     emit(out, fmt)
 

@@ -74,10 +74,10 @@ def briefing_frame(db, period: Period, line: str = "qinling-huaihe",
     frame["cluster"] = regions["cluster"]
     frame["qinling_huaihe"] = regions["qinling_huaihe"]
     frame["yangtze"] = regions["yangtze"]
-    previous = period.shifted_years(-1)
     # 同比 only when this period and the one a year before are both wholly within the data
     frame.attrs["yoy_gap"] = yoy_gap = queries.year_on_year_gap(db, period) \
         if basis == "series" else "a snapshot has no year before it"
+    partial: list[str] = []
     for dim in DIMENSIONS:
         try:
             table = queries.rank(db, category=dim, level=level, uncertainty=True, basis=basis,
@@ -92,10 +92,11 @@ def briefing_frame(db, period: Period, line: str = "qinling-huaihe",
         if yoy_gap:
             continue
         try:
-            before, _ = queries.dimension_series(db, category=dim, period=previous,
-                                                 level=level)
+            before, why = queries.year_on_year(db, category=dim, period=period, level=level)
             prev = before.reindex(frame.index)
             frame[f"{dim}_yoy"] = (frame[f"{dim}_value"] - prev) / prev.where(prev > 0)
+            if why:
+                partial.append(f"{LABELS_ZH.get(dim, dim)}: {why}")
         except queries.NoResults:
             pass
     try:
@@ -119,7 +120,7 @@ def briefing_frame(db, period: Period, line: str = "qinling-huaihe",
         frame[f"{ind}_share"] = industries[f"{ind}_share"].reindex(frame.index)
     frame = frame[frame["basic_value"].notna() | frame["application_value"].notna()]
     out = frame.sort_values(["application_rank", "basic_rank"], na_position="last")
-    out.attrs["yoy_gap"] = yoy_gap
+    out.attrs["yoy_gap"] = yoy_gap or "; ".join(partial)
     return out
 
 

@@ -248,35 +248,90 @@ def industries(db, *, period=None, lq_threshold=1.2, top=10, level="city", basis
     return out.reset_index(drop=True)
 
 
+def complete_columns(matrix: pd.DataFrame) -> pd.Series:
+    """Per (subject, region) column of an adjusted matrix: asked on every day of its rows
+    (a weekly column: every week, from the first to the last)."""
+    arr = matrix.to_numpy(dtype=float)
+    n = arr.shape[0]
+    out = []
+    for j in range(arr.shape[1]):
+        at = np.flatnonzero(~np.isnan(arr[:, j]))
+        if len(at) == n:
+            out.append(True)
+        elif len(at) > 1 and (np.diff(at) == 7).all():
+            out.append(bool(at[0] < 7 and at[-1] >= n - 7))
+        else:
+            out.append(False)
+    return pd.Series(out, index=matrix.columns, dtype=bool)
+
+
+def like_with_like(now: pd.DataFrame, before: pd.DataFrame, regions) -> pd.Series:
+    """region -> whether a year-on-year change compares like with like: every keyword the
+    region has in either period was asked on every day of both (a region first asked halfway
+    through the year before would be compared with half a year)."""
+    full_now, full_before = complete_columns(now), complete_columns(before)
+    out = {}
+    for region in regions:
+        cols = {c for c in (*full_now.index, *full_before.index) if c[1] == region}
+        out[region] = bool(cols) and all(full_now.get(c, False) and full_before.get(c, False)
+                                         for c in cols)
+    return pd.Series(out, dtype=bool)
+
+
+def year_on_year(db, *, category=None, group=None, keyword=None, period: Period,
+                 level: str = "city", now: pd.Series | None = None,
+                 now_matrix: pd.DataFrame | None = None) -> tuple[pd.Series, str]:
+    """The previous year's value per region where it compares like with like (NaN elsewhere),
+    and why cells are empty ('' when none is)."""
+    if now is None or now_matrix is None:
+        now, now_matrix = dimension_series(db, category=category, group=group, keyword=keyword,
+                                           period=period, level=level)
+    gap = year_on_year_gap(db, period)
+    if gap:
+        return now * np.nan, gap
+    prev = period.shifted_years(-1)
+    try:
+        before, before_matrix = dimension_series(db, category=category, group=group,
+                                                 keyword=keyword, period=prev, level=level)
+    except NoResults:
+        return now * np.nan, f"no analysis results for {prev.start}..{prev.end}"
+    fair = like_with_like(now_matrix, before_matrix, now.index)
+    before = before.reindex(now.index).where(fair.reindex(now.index, fill_value=False))
+    left_out = int((now.notna() & ~fair.reindex(now.index, fill_value=False)).sum())
+    note = ""
+    if left_out:
+        note = (f"year-on-year left empty for {left_out} region(s) whose data does not cover "
+                f"both {prev.start}..{prev.end} and {period.start}..{period.end} in full")
+    return before, note
+
+
 def movers(db, *, category=None, group=None, keyword=None, period=None, level="city", n=10
            ) -> dict[str, pd.DataFrame]:
     """Year-on-year growth and rank change; risers and fallers; and the tier movement between
     cognition (basic + professional + technical) and the selection (default application
     demand). Each table has at most `n` rows.
 
-    Year-on-year compares like with like: when the period a year earlier (or the period
-    itself) is not wholly within the data, the growth tables' change columns are empty and
-    their attrs['note'] says why.
+    Year-on-year compares like with like, region by region: where a region's keywords were not
+    asked on every day of both the period and the same days a year earlier, its change is
+    empty, and the growth tables' attrs['note'] says why and for how many regions.
     """
     if not (category or keyword):
         category = "application"
     per = resolve_period(db, period)
-    prev = per.shifted_years(-1)
     regions = _region_frame(db, level)
-    now_v, _ = dimension_series(db, category=category, group=group, keyword=keyword, period=per,
-                                level=level)
-    gap = year_on_year_gap(db, per)
-    before_v = now_v * np.nan
-    if not gap:
-        try:
-            before_v, _ = dimension_series(db, category=category, group=group, keyword=keyword,
-                                           period=prev, level=level)
-        except NoResults:
-            gap = f"no analysis results for {prev.start}..{prev.end}"
+    now_v, now_m = dimension_series(db, category=category, group=group, keyword=keyword,
+                                    period=per, level=level)
+    before_v, gap = year_on_year(db, category=category, group=group, keyword=keyword,
+                                 period=per, level=level, now=now_v, now_matrix=now_m)
     table = growth_table(now_v, before_v)
     risers, fallers = _movers(table, n or len(table))
-    cognition = sum(dimension_series(db, category=c, period=per, level=level)[0].fillna(0)
-                    for c in COGNITION)
+    cognition = now_v * 0.0
+    for c in COGNITION:
+        try:
+            cognition = cognition + dimension_series(db, category=c, period=per,
+                                                     level=level)[0].fillna(0)
+        except NoResults:      # a dimension nobody collected moves no tier
+            pass
     tiers = tier_movement(cognition, now_v)
     tiers = tiers[tiers["direction"].isin(["up", "down"])]
     tiers = tiers.reindex(tiers["move"].astype(float).abs().sort_values(
