@@ -168,6 +168,29 @@ def import_errors() -> tuple[type[Exception], ...]:
     return (importer.ImportFailed,) if importer else ()
 
 
+# Baidu's search box takes 38 Chinese characters (76 bytes): a longer keyword is not one the
+# site can have indexed, and asking for it only wastes requests.
+MAX_KEYWORD_CHARS = 38
+
+
+def _selection(ctx, param, value: str | None, keywords: bool = False) -> str | None:
+    """A comma-separated selection, cleaned ('成都, 杭州' -> '成都,杭州'). Absent means all;
+    given but empty ('', ',,,', ' ') is an error, never 'all'."""
+    if value is None:
+        return None
+    items = [x.strip() for x in value.split(",") if x.strip()]
+    if not items:
+        raise click.BadParameter(f"{value!r} selects nothing; leave --{param.name} out to "
+                                 f"mean all", param=param)
+    if keywords:
+        for item in items:
+            if len(item) > MAX_KEYWORD_CHARS:
+                raise click.BadParameter(
+                    f"keyword {item[:20]!r}… is {len(item):,} characters; Baidu Index takes "
+                    f"at most {MAX_KEYWORD_CHARS}", param=param)
+    return ",".join(items)
+
+
 def label_source(db) -> None:
     """Say on stderr when results rest on simulated data (stdout keeps the contract's columns)."""
     sources = store.sources(db)
@@ -515,8 +538,10 @@ def emulator(port, host, seed, faults, latest, rate_limit, block_seconds, timeou
 @click.option("--start", type=DAY, help="First day (default: two years before --end; never before "
                               "2011-01-01).")
 @click.option("--end", type=DAY, help="Last day (default: the latest day Baidu has published).")
-@click.option("--regions", help="Comma-separated names or area codes (default: all).")
-@click.option("--keywords", help="Comma-separated keywords (default: the taxonomy).")
+@click.option("--regions", callback=lambda c, p, v: _selection(c, p, v),
+              help="Comma-separated names or area codes (default: all).")
+@click.option("--keywords", callback=lambda c, p, v: _selection(c, p, v, keywords=True),
+              help="Comma-separated keywords (default: the taxonomy).")
 @click.option("--what", "kind", type=click.Choice(["index", "snapshot", "region", "word-graph"]),
               default="index", show_default=True,
               help="index: daily series; snapshot: every city's last 30 days from the regional "
@@ -526,6 +551,7 @@ def emulator(port, host, seed, faults, latest, rate_limit, block_seconds, timeou
 @click.option("--window-days", type=int, default=300, show_default=True,
               help="Days per request; Baidu answers more than about a year weekly.")
 @click.option("--devices", default="all,pc,wise", show_default=True,
+              callback=lambda c, p, v: _selection(c, p, v),
               help="Which of Baidu's series to store (all = PC + mobile).")
 @click.option("--no-check", is_flag=True, help="Skip the keyword pre-check.")
 @click.option("--dry-run", is_flag=True, help="Only show the plan: tonight's requests within "
@@ -567,7 +593,7 @@ def collect(db_path, start, end, regions, keywords, kind, window_days, devices, 
     from aicity.crawler.run import collect as run_collect
 
     def split(text):
-        return [x.strip() for x in text.split(",") if x.strip()] if text else None
+        return text.split(",") if text else None
 
     site, tuning, _ = split_options(options)
     access = site_access(**site)
@@ -1343,7 +1369,8 @@ def schedule(db_path, at, once, log_file, collect_args, publish_hour, lag_days):
 @click.option("--days", type=int, default=365, show_default=True,
               help="Days to backfill (365: one request a keyword batch per region, and the "
                    "briefings cover that year; more doubles the requests).")
-@click.option("--regions", help="Comma-separated regions (default: all).")
+@click.option("--regions", callback=lambda c, p, v: _selection(c, p, v),
+              help="Comma-separated regions (default: all).")
 @domain_errors
 def demo(out, seed, days, regions):
     """The whole main job offline: emulator, backfill, analysis, exports (SIMULATED data).
@@ -1352,7 +1379,7 @@ def demo(out, seed, days, regions):
     """
     from aicity.crawler.run import CollectError
     from aicity.demo import run_demo
-    split_regions = [r.strip() for r in regions.split(",")] if regions else None
+    split_regions = regions.split(",") if regions else None
     try:
         result = run_demo(Path(out), seed=seed, days=days, regions=split_regions)
     except CollectError as err:

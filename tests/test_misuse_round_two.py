@@ -78,3 +78,60 @@ def test_the_briefing_leaves_the_uneven_region_empty_and_says_why(uneven_db):
     assert np.isnan(frame.loc[reg.resolve("西安").code, "application_yoy"])
     assert frame.loc[reg.resolve("成都").code, "application_yoy"] > 0.3
     assert "left empty for 1 region(s)" in frame.attrs["yoy_gap"]
+
+
+@pytest.mark.parametrize("given", ["", ",,,", " "])
+def test_an_empty_selection_is_an_error_not_every_region(db_path, given):
+    result = cli_run(db_path, "collect", "--regions", given, "--dry-run")
+    assert result.exit_code == 2 and "selects nothing" in result.output
+    assert "Traceback" not in result.output
+    demo = CliRunner().invoke(cli, ["demo", "--regions", given, "--out", str(db_path.parent / "d")])
+    assert demo.exit_code == 2 and "selects nothing" in demo.output
+
+
+def test_an_over_long_keyword_is_refused_before_asking(db_path):
+    result = cli_run(db_path, "collect", "--keywords", "人工智能," + "智" * 12000, "--dry-run")
+    assert result.exit_code == 2
+    assert "12,000 characters; Baidu Index takes at most 38" in result.output
+
+
+def test_import_names_every_bad_row_in_file_order(db_path, tmp_path):
+    rows = [["人工智能", "成都", "2017-01-01", "5"],
+            ["人工智能", "火星", "2017-01-02", "5"],
+            ["人工智能", "成都", "2017-01-03", "x"],
+            ["人工智能", "成都", "2017-02-30", "5"],
+            ["人工智能", "成都", "2017-01-05", "-3"],
+            ["人工智能", "火星", "2017-01-06", "5"]]
+    path = _write_rows(tmp_path / "bad.csv", rows)
+    result = cli_run(db_path, "import", str(path))
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    message = result.output.strip().splitlines()[-1]
+    assert f"{path}:3: unknown region '火星'" in message
+    for line, why in ((4, "value 'x' is not a number"), (5, "date '2017-02-30'"),
+                      (6, "value '-3' is negative"), (7, "unknown region '火星'")):
+        assert f"line {line}: {why}" in message
+    assert message.index("line 4") < message.index("line 5") < message.index("line 7")
+    assert "(5 bad rows)" in message
+    db = store.connect(db_path)
+    assert store.count_observations(db) == 0          # nothing half-written
+    db.close()
+
+
+def test_import_counts_what_it_does_not_name(db_path, tmp_path):
+    rows = [["人工智能", "成都", f"2017-01-{d:02d}", "x"] for d in range(1, 31)]
+    path = _write_rows(tmp_path / "many.csv", rows)
+    result = cli_run(db_path, "import", str(path))
+    assert "line 11: value 'x'" in result.output and "line 12:" not in result.output
+    assert "and 20 more bad rows" in result.output
+
+
+def test_a_last_row_cut_off_before_its_value_is_a_bad_row(db_path, tmp_path):
+    path = tmp_path / "cut.csv"
+    path.write_text("keyword,region,date,value\n人工智能,成都,2017-02-01,40\n"
+                    "人工智能,成都,2017-02-02,", encoding="utf-8")
+    result = cli_run(db_path, "import", str(path))
+    assert result.exit_code != 0
+    assert f"{path}:3: the row has no value and the file ends without a newline" in result.output
+    # the same row ended properly means what it says: empty, below Baidu's floor
+    path.write_text(path.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    assert cli_run(db_path, "import", str(path)).exit_code == 0

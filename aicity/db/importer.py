@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -244,6 +245,39 @@ def _first_bad(mask: np.ndarray, lines: np.ndarray) -> int:
     return int(lines[np.flatnonzero(mask)[0]])
 
 
+class BadRows:
+    """Every bad row of a file, in file order: one error names them all (the first
+    `NAMED` of them, then how many more), so a person fixes a file in one go."""
+    NAMED = 10
+    KEPT = 1000       # enough to name the first ones in file order; the rest are counted
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.rows: list[tuple[int, str]] = []
+        self.count = 0
+
+    def add(self, lines, reason: str) -> None:
+        lines = np.asarray(lines).ravel()
+        self.count += len(lines)
+        room = self.KEPT - len(self.rows)
+        if room > 0:
+            self.rows.extend((int(line), reason) for line in lines[:room])
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def error(self) -> ImportFailed:
+        rows = sorted(self.rows)[:self.NAMED]
+        (first, reason), rest = rows[0], rows[1:]
+        text = f"{self.path}:{first}: {reason}"
+        text += "".join(f"; line {line}: {why}" for line, why in rest)
+        if self.count > len(rows):
+            text += f"; and {self.count - len(rows):,} more bad rows"
+        elif rest:
+            text += f" ({self.count} bad rows)"
+        return ImportFailed(text)
+
+
 def _read_chunks(path: Path, encoding: str, usecols=None):
     try:
         yield from pd.read_csv(path, encoding=encoding, dtype=str, keep_default_na=False,
@@ -258,51 +292,44 @@ def _read_chunks(path: Path, encoding: str, usecols=None):
         raise ImportFailed(f"{where}: malformed CSV ({reason})") from None
 
 
-def _map_unique(values: pd.Series, fn, lines: np.ndarray, path: Path, what: str,
+def _map_unique(values: pd.Series, fn, lines: np.ndarray, bad: BadRows, what: str,
                 dtype=np.int64) -> np.ndarray:
     """Apply fn to each distinct string once; fn returns a number or raises ValueError or
-    RegionError."""
+    RegionError (every row with that string is then a bad row)."""
     codes, uniques = pd.factorize(values, sort=False)
-    mapped = np.empty(len(uniques), dtype=dtype)
+    mapped = np.zeros(len(uniques), dtype=dtype)
     for i, text in enumerate(uniques):
         text = text.strip()  # once per distinct string, not once per cell
         try:
             mapped[i] = fn(text)
         except RegionError as err:
-            line = _first_bad(codes == i, lines)
-            raise ImportFailed(f"{path}:{line}: {err}") from None
+            bad.add(lines[codes == i], str(err))
         except (ValueError, KeyError) as err:
-            line = _first_bad(codes == i, lines)
-            raise ImportFailed(f"{path}:{line}: {what} {text!r} {err}") from None
+            bad.add(lines[codes == i], f"{what} {text!r} {err}")
     return mapped[codes]
 
 
-def _values(raw: pd.Series, lines: np.ndarray, path: Path) -> np.ndarray:
-    """Values as float64 with NaN for missing; rejects non-numeric, negative, fractional."""
+def _values(raw: pd.Series, lines: np.ndarray, bad: BadRows) -> np.ndarray:
+    """Values as float64 with NaN for empty (below Baidu's floor); non-numeric, negative and
+    fractional values are bad rows."""
     num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, copy=True)
     empty = (raw == "").to_numpy(copy=True)
     huge = ~np.isnan(num) & ~(np.abs(num) <= MAX_EXACT)
-    if huge.any():   # inf, or too large for a float to hold exactly (9007199254740993 → …992)
-        i = np.flatnonzero(huge)[0]
-        raise ImportFailed(f"{path}:{lines[i]}: value {raw.iloc[i]!r} is not a finite number "
-                           f"up to {MAX_EXACT:,}")
-    bad = np.isnan(num) & ~empty
-    if bad.any():  # white space alone also means missing
-        blank = raw[bad].str.strip() == ""
-        empty[np.flatnonzero(bad)[blank.to_numpy()]] = True
-        bad &= ~empty
-    if bad.any():
-        i = np.flatnonzero(bad)[0]
-        raise ImportFailed(f"{path}:{lines[i]}: value {raw.iloc[i]!r} is not a number")
-    neg = num < 0
-    if neg.any():
-        i = np.flatnonzero(neg)[0]
-        raise ImportFailed(f"{path}:{lines[i]}: value {raw.iloc[i]!r} is negative")
-    frac = ~np.isnan(num) & (num != np.floor(num))
-    if frac.any():
-        i = np.flatnonzero(frac)[0]
-        raise ImportFailed(f"{path}:{lines[i]}: value {raw.iloc[i]!r} is not a whole number")
-    num[empty] = np.nan
+    for i in np.flatnonzero(huge):  # inf, or too large for a float to hold exactly
+        bad.add([lines[i]], f"value {raw.iloc[i]!r} is not a finite number up to "
+                            f"{MAX_EXACT:,}")
+    wrong = np.isnan(num) & ~empty
+    if wrong.any():  # white space alone also means empty
+        blank = raw[wrong].str.strip() == ""
+        empty[np.flatnonzero(wrong)[blank.to_numpy()]] = True
+        wrong &= ~empty
+    for i in np.flatnonzero(wrong):
+        bad.add([lines[i]], f"value {raw.iloc[i]!r} is not a number")
+    for i in np.flatnonzero(num < 0):
+        bad.add([lines[i]], f"value {raw.iloc[i]!r} is negative")
+    for i in np.flatnonzero(~np.isnan(num) & ~huge & (num != np.floor(num))):
+        bad.add([lines[i]], f"value {raw.iloc[i]!r} is not a whole number")
+    num[empty | huge | wrong] = np.nan
     return num
 
 
@@ -371,6 +398,8 @@ def import_csv(db: Database, path: str | Path, *, level: str | None = None,
         if fixed_device is None:
             raise ImportFailed(f"{path}: --device must be all, pc or wise, not {device!r}")
 
+    bad = BadRows(path)
+    last_row = (0, "")
     keyword_names: dict[str, int] = {}  # term -> provisional index; ids assigned at write time
     key_parts: list[np.ndarray] = []
     value_parts: list[np.ndarray] = []
@@ -402,24 +431,24 @@ def import_csv(db: Database, path: str | Path, *, level: str | None = None,
         n = len(chunk)
         rows_read += n
         kw = _map_unique(chunk[cmap["keyword"]], _keyword_index(keyword_names, aliases), lines,
-                         path, "keyword")
+                         bad, "keyword")
         if fixed_region is not None:
             reg = np.full(n, fixed_region, dtype=np.int64)
         else:
             reg = _map_unique(chunk[cmap["region"]], lambda t: resolve_region(t).code,
-                              lines, path, "region")
-        days = _map_unique(chunk[cmap["date"]], _date_or_raise, lines, path, "date")
+                              lines, bad, "region")
+        days = _map_unique(chunk[cmap["date"]], _date_or_raise, lines, bad, "date")
         if fixed_device is not None:
             dev = np.zeros(n, dtype=np.int8) + store.DEVICES.index(fixed_device)
         elif "device" in cmap:
-            dev = _map_unique(chunk[cmap["device"]], _device_index, lines, path, "device",
+            dev = _map_unique(chunk[cmap["device"]], _device_index, lines, bad, "device",
                               dtype=np.int8)
         else:
             dev = np.zeros(n, dtype=np.int8)
         if granularity != "auto":
             gran = np.full(n, int(granularity == "week"), dtype=np.int64)
         elif "granularity" in cmap:
-            gran = _map_unique(chunk[cmap["granularity"]], _gran_index, lines, path,
+            gran = _map_unique(chunk[cmap["granularity"]], _gran_index, lines, bad,
                                "granularity")
         else:
             gran = np.zeros(n, dtype=np.int64)  # inferred below, once all rows are in
@@ -428,10 +457,17 @@ def import_csv(db: Database, path: str | Path, *, level: str | None = None,
         key_parts.append((kw.astype(np.int64) << _KW_SHIFT) | (reg.astype(np.int64) << _REG_SHIFT)
                          | (dev.astype(np.int64) << _DEV_SHIFT) | (gran << _GRAN_SHIFT)
                          | days.astype(np.int64))
-        value_parts.append(_values(chunk[cmap["value"]], lines, path))
+        value_parts.append(_values(chunk[cmap["value"]], lines, bad))
         line_parts.append(lines.astype(np.int32))
+        last_row = (int(lines[-1]), chunk[cmap["value"]].iloc[-1])
     if rows_read == 0:
         raise ImportFailed(f"{path}:2: no data rows")
+    if last_row[1].strip() == "" and _cut_off(path):
+        # "…,2017-02-02," and then nothing: the file stops inside its last row
+        bad.add([last_row[0]], "the row has no value and the file ends without a newline "
+                               "(cut off?); end the row with a newline if it is meant empty")
+    if bad:
+        raise bad.error()
 
     keys = np.concatenate(key_parts)
     del key_parts
@@ -449,6 +485,16 @@ def import_csv(db: Database, path: str | Path, *, level: str | None = None,
         keys |= _infer_granularity(keys) << _GRAN_SHIFT
     return _write(db, path, keys, values, keyword_names, source, encoding,
                   "long" if is_long else "wide", rows_read)
+
+
+def _cut_off(path: Path) -> bool:
+    """The file does not end with a newline."""
+    with path.open("rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        if fh.tell() == 0:
+            return False
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) not in (b"\n", b"\r")
 
 
 def _keyword_index(names: dict[str, int], aliases: dict[str, str]):
