@@ -144,10 +144,9 @@ def domain_errors(fn):
                 store.UnknownKeyword, DateError, NoResults, store.DatabaseProblem) as err:
             raise click.ClickException(str(err)) from None
         except sqlite3.DatabaseError as err:
-            # damaged, read-only or full: one line naming the database, no traceback
+            # damaged, read-only or full: one line naming the cause, no traceback
             where = kwargs.get("db_path") or store.db_path(None)
-            raise click.ClickException(f"database {where}: {err}; if it is damaged, restore "
-                                       f"it from a backup") from None
+            raise click.ClickException(store.storage_problem(err, where)) from None
         except store.server_errors() as err:   # evaluated only when something is raised
             where = store.shown(kwargs.get("db_path") or store.db_path(None))
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]

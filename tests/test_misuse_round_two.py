@@ -41,7 +41,8 @@ def uneven_db(tmp_path_factory):
     day = date(2025, 1, 1)
     while day <= date(2026, 11, 30):
         growth = 1.0 + (day - date(2025, 1, 1)).days / 700
-        rows.append(["语音识别", "成都", day.isoformat(), int(300 * growth * rng.uniform(.95, 1.05))])
+        rows.append(["语音识别", "成都", day.isoformat(),
+                     int(300 * growth * rng.uniform(.95, 1.05))])
         if day >= date(2025, 6, 1):
             rows.append(["语音识别", "西安", day.isoformat(),
                          int(200 * growth * rng.uniform(.95, 1.05))])
@@ -135,3 +136,78 @@ def test_a_last_row_cut_off_before_its_value_is_a_bad_row(db_path, tmp_path):
     # the same row ended properly means what it says: empty, below Baidu's floor
     path.write_text(path.read_text(encoding="utf-8") + "\n", encoding="utf-8")
     assert cli_run(db_path, "import", str(path)).exit_code == 0
+
+
+def test_a_full_database_is_named_as_a_full_disk_not_damage(tmp_path):
+    """SQLite's own 'database or disk is full' (here from a page limit): no backup advice."""
+    import sqlite3
+    path = tmp_path / "small.db"
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA max_page_count = 2")
+    with pytest.raises(sqlite3.DatabaseError) as caught:
+        con.execute("CREATE TABLE t(x)")
+        con.executemany("INSERT INTO t VALUES (?)", [("x" * 1000,)] * 100)
+        con.commit()
+    said = store.storage_problem(caught.value, path)
+    assert "the disk is full" in said and "backup" not in said
+
+
+def test_a_damaged_file_is_named_as_damage(tmp_path):
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not a database" * 100)
+    result = cli_run(path, "rank", "--dimension", "basic")
+    assert result.exit_code == 1 and "restore it from a backup" in result.output
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MB tmpfs, where this machine lets the tests mount one (root with mount rights)."""
+    import subprocess
+    where = tmp_path / "disk"
+    where.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(where)],
+                          capture_output=True)
+    if made.returncode:
+        pytest.skip("cannot mount a small file system here: "
+                    + made.stderr.decode(errors="replace").strip()[:80])
+    yield where
+    subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def test_a_full_disk_stops_collect_with_status_5_and_the_next_run_finishes(small_disk):
+    import os
+    import subprocess
+    import sys
+
+    from aicity.emulator.process import running_emulator
+    db = small_disk / "aicity.db"
+    store.init_db(db, taxonomy=default_taxonomy())
+    args = ["--regions", "成都,杭州,0", "--start", "2025-01-01", "--end", "2026-11-20",
+            "--delay", "0"]
+    env = dict(os.environ, AICITY_BAIDU_COOKIES="BDUSS=disk")
+
+    def collect(url):
+        return subprocess.run([sys.executable, "-m", "aicity", "--db", str(db), "collect",
+                               "--base-url", url, *args], capture_output=True, text=True,
+                              env=env, timeout=300)
+
+    with running_emulator(seed=1, latest="2026-11-20", rate_limit="0",
+                          habits="none") as url:
+        full = collect(url)
+        assert full.returncode == 5, full.stderr[-1000:]
+        assert "the disk is full" in full.stderr and "backup" not in full.stderr
+        assert "Traceback" not in full.stderr and len(full.stderr) < 2000   # no item dumps
+        assert store.connect(db).execute("SELECT status FROM runs").fetchall() == [("failed",)]
+        subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+        again = collect(url)
+    assert again.returncode == 0 and "0 pieces still missing" in again.stdout
+
+
+def test_a_read_only_file_system_is_named_as_one(small_disk):
+    import subprocess
+    db = small_disk / "aicity.db"
+    store.init_db(db, taxonomy=default_taxonomy())
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    result = cli_run(db, "rank", "--dimension", "basic")
+    assert result.exit_code == 1 and "read-only" in result.output
+    assert "backup" not in result.output

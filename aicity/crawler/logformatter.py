@@ -1,4 +1,5 @@
-"""Scrapy's log messages, minus the two it writes for every response and item."""
+"""Scrapy's log messages, minus the two it writes for every response and item, and
+without whole items in the lines of dropped ones."""
 from __future__ import annotations
 
 import logging
@@ -30,3 +31,10 @@ class QuietLogFormatter(LogFormatter):
 
     def scraped(self, item, response, spider):
         return super().scraped(item, response, spider) if self.debug else None
+
+    def dropped(self, item, exception, response, spider):
+        """One short line at DEBUG, never the item: a stopped run drops every item still in
+        flight, and each Scrapy line printed a whole series (tens of kilobytes in all); the
+        cause is said once, by the stop."""
+        return {"level": logging.DEBUG, "msg": "Dropped: %(exception)s",
+                "args": {"exception": exception}}

@@ -69,11 +69,9 @@ class StorePipeline:
             # Disk full, a damaged or read-only file, a lock held past the timeout: every later
             # piece would fail the same way. Stop, keep what is stored (each piece is its own
             # transaction, so nothing is half-written; what failed is not marked covered).
-            self.broken = f"storage failed ({type(err).__name__}: {err})"
+            self.broken = store.storage_problem(err, self.db_path)
             self.crawler.stats.inc_value("aicity/items_not_stored")
-            stop_run(self.crawler, "storage",
-                     f"{self.broken} writing to {store.shown(self.db_path)}; free space or fix "
-                     f"the database, then run collect again")
+            stop_run(self.crawler, "storage", f"storing failed: {self.broken}")
             raise DropItem(self.broken) from None
 
     def _process(self, item):

@@ -427,6 +427,21 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
     result.stopped = stopped
     result.stopped_cause = stats.get("aicity/stopped_cause", "")
     result.source = stats.get("aicity/source") or host_source
+    if result.stopped_cause == "storage":
+        # the disk is full or the file unusable: the bookkeeping below would fail the same
+        # way. Record the failure if the database still takes it; else the next run marks
+        # this one interrupted (its process is gone).
+        result.status = "failed"
+        try:
+            if kind == "index" and piece_queue is None:   # reading still works on a full disk
+                result.remaining_pieces = len(still_missing(db, pieces))
+            store.finish_run(db, run, "failed", result.rows_written,
+                             {"stopped": stopped, "stopped_cause": "storage"}, error=stopped)
+            db.conn.commit()
+        except store.storage_errors():
+            pass
+        db.close()
+        return result
     if kind == "index":
         result.unindexed = sorted(store.unindexed(db, terms))
         result.waiting_days = int(stats.get("aicity/unconfirmed_days", 0))

@@ -138,8 +138,11 @@ def connect(path: str | os.PathLike | None = None, *, create: bool = False,
         db = AicityDatabase(path, execute_plugins=False)
         db.execute("PRAGMA schema_version").fetchone()   # reads the header: garbage fails here
     except sqlite3.DatabaseError as err:
-        raise DatabaseProblem(f"{path}: not a usable SQLite database ({err}); restore it from "
-                              f"a backup or point --db at another file") from None
+        said = storage_problem(err, path)
+        if "damaged" in said or said.endswith(f": {err}"):
+            said = (f"{path}: not a usable SQLite database ({err}); restore it from a backup "
+                    f"or point --db at another file")
+        raise DatabaseProblem(said) from None
     db.execute("PRAGMA foreign_keys = ON")
     db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
     if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
@@ -159,6 +162,42 @@ def storage_errors() -> tuple[type[BaseException], ...]:
     """What a failed read or write raises on either engine (and the disk under SQLite)."""
     import sqlite3
     return (sqlite3.Error, OSError, *server_errors())
+
+
+def storage_problem(err: BaseException, where) -> str:
+    """One line saying what a failed read or write of the database at `where` means and what
+    to do: a full disk and a read-only file system are not damage (nothing to restore)."""
+    import shutil
+    import sqlite3
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    name = getattr(err, "sqlite_errorname", "") or ""
+    errno_ = getattr(err, "errno", None)
+    folder = Path(str(where)).resolve().parent if not is_server(where) else None
+    try:
+        free = shutil.disk_usage(folder).free if folder else None
+    except OSError:
+        free = None
+    if name.startswith("SQLITE_FULL") or errno_ == 28 or "disk is full" in text or \
+            (name.startswith("SQLITE_IOERR") and free is not None and free < (1 << 20)):
+        return (f"database {shown(where)}: the disk is full ({free or 0:,} bytes free on "
+                f"{folder}); nothing was half-stored: free some space and run again")
+    read_only = False
+    if folder is not None:
+        try:
+            read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY) or \
+                not os.access(folder, os.W_OK)
+        except OSError:
+            pass
+    if name.startswith("SQLITE_READONLY") or errno_ == 30 or "readonly" in text or \
+            "read-only" in text or (read_only and not name.startswith("SQLITE_CORRUPT")):
+        return (f"database {shown(where)}: cannot write: the file or its file system is "
+                f"read-only ({text}); give a writable --db or remount read-write")
+    if isinstance(err, sqlite3.DatabaseError) and (
+            name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in text
+            or "not a database" in text):
+        return (f"database {shown(where)} is damaged ({text}); restore it from a backup "
+                f"(`aicity status --check` says what is wrong)")
+    return f"database {shown(where)}: {text}"
 
 
 def integrity_problem(db: Database) -> str:
