@@ -211,3 +211,26 @@ def test_a_read_only_file_system_is_named_as_one(small_disk):
     result = cli_run(db, "rank", "--dimension", "basic")
     assert result.exit_code == 1 and "read-only" in result.output
     assert "backup" not in result.output
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo", "device"])
+def test_report_out_never_replaces_what_is_not_a_regular_file(db_path, tmp_path, kind):
+    import os
+    target = tmp_path / "report.html"
+    if kind == "symlink":
+        keep = tmp_path / "precious.txt"
+        keep.write_text("mine", encoding="utf-8")
+        target.symlink_to(keep)
+    elif kind == "fifo":
+        os.mkfifo(target)
+    else:
+        target = __import__("pathlib").Path("/dev/null")
+    result = cli_run(db_path, "report", "--out", str(target))
+    assert result.exit_code == 1 and "not a regular file: refusing to replace it" in \
+        result.output and "Traceback" not in result.output
+    if kind == "symlink":
+        assert target.is_symlink() and keep.read_text(encoding="utf-8") == "mine"
+    elif kind == "fifo":
+        assert __import__("stat").S_ISFIFO(os.lstat(target).st_mode)
+    else:
+        assert __import__("stat").S_ISCHR(os.stat("/dev/null").st_mode)

@@ -226,9 +226,27 @@ def localise(frame: pd.DataFrame, lang: str, names: dict | None = None) -> pd.Da
 
 
 @contextlib.contextmanager
+def refuse_unless_regular(path: Path) -> None:
+    """OSError naming `path` when it exists and is not a regular file (or is a symlink)."""
+    import errno
+    import stat
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(mode) or not stat.S_ISREG(mode):
+        kind = ("a symbolic link" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode)
+                else "a FIFO" if stat.S_ISFIFO(mode) else "a device" if
+                stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+        raise OSError(errno.EEXIST, f"is {kind}, not a regular file: refusing to replace it; "
+                                    f"give a new path or a regular file", str(path))
+
+
 def atomic_write(path: Path, encoding: str = "utf-8", newline: str | None = None):
     """Write to a hidden temporary file next to `path`, then rename it over `path`: a full disk
-    or a crash leaves the old file (or none), never a 0-byte or cut-off one."""
+    or a crash leaves the old file (or none), never a 0-byte or cut-off one. Only a regular
+    file or a new path is written: a device, a FIFO or a symlink would be replaced by a file."""
+    refuse_unless_regular(path)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         with tmp.open("w", encoding=encoding, newline=newline) as fh:

@@ -48,6 +48,8 @@ def _plt():
 
 
 def build_report(db_path, out: Path, period: str | None = None) -> Path:
+    from aicity.analysis.export import refuse_unless_regular
+    refuse_unless_regular(out)       # before the work, not after it
     plt = _plt()
     db = store.connect(db_path)
     try:
