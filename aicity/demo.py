@@ -134,12 +134,14 @@ def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 3
     result.period = f"{max(start, last - timedelta(days=364))}..{last}"
     briefing = export_briefings(db_file, out / "briefings", period=result.period)
     result.files = [*briefing.files[:3], briefing.manifest]
-    result.files += export_rankings(db_file, out / "rankings", period=result.period)
+    rankings = export_rankings(db_file, out / "rankings", period=result.period)
+    result.files += rankings
     from aicity.analysis.report import build_report
     result.files.append(build_report(db_file, out / "report.html", period=result.period))
     result.timings["export"] = time.monotonic() - t
     result.timings["total"] = time.monotonic() - t0
-    _record_demo_files(out)
+    _record_demo_files(out, [*briefing.files, briefing.manifest, *rankings,
+                             out / "report.html"])
     return result
 
 
@@ -248,10 +250,19 @@ def prepare_demo_dir(out: Path) -> None:
             raise DemoFolderError(f"--out {out}: folder is not empty and is not a previous "
                                   f"demo's output; choose a new or empty folder")
         try:
-            listed = json.loads(marker.read_text(encoding="utf-8")).get("files", [])
+            listed = json.loads(marker.read_text(encoding="utf-8")).get("files", {})
         except (ValueError, OSError, AttributeError):
-            listed = []
-        _remove_demo_files(out, listed)
+            listed = {}
+        if not isinstance(listed, dict):
+            listed = {}   # an older marker named files without their content: trust none
+        changed = [name for name, digest in listed.items()
+                   if (out / name).is_file() and _digest(out / name) != digest]
+        if changed:
+            raise DemoFolderError(f"--out {out}: {changed[0]} changed since the demo wrote it"
+                                  + (f" (and {len(changed) - 1} more)" if len(changed) > 1
+                                     else "")
+                                  + "; move it away or choose a new folder")
+        _remove_demo_files(out, list(listed))
     out.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps({"files": []}), encoding="utf-8")
 
@@ -273,9 +284,20 @@ def _remove_demo_files(out: Path, listed: list[str]) -> None:
                 folder.rmdir()
 
 
-def _record_demo_files(out: Path) -> None:
-    files = sorted(str(p.relative_to(out)) for e in DEMO_ENTRIES
-                   for p in ([out / e] if (out / e).is_file() else (out / e).rglob("*"))
-                   if p.is_file())
+def _record_demo_files(out: Path, written: list[Path]) -> None:
+    """The marker: each file this run wrote, with its content's digest. A later run removes a
+    file only while it still has that content: what a user put into the folder (or changed)
+    is never the demo's to delete."""
+    files = {str(Path(p).relative_to(out)): _digest(Path(p)) for p in written
+             if Path(p).is_file()}
     (out / DEMO_MARKER).write_text(json.dumps({"files": files}, ensure_ascii=False, indent=1),
                                    encoding="utf-8")
+
+
+def _digest(path: Path) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

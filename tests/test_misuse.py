@@ -45,13 +45,29 @@ def test_a_previous_demo_folder_loses_only_the_demos_files(tmp_path):
     (out / "briefings").mkdir()
     (out / "briefings" / "全国.csv").write_text("x", encoding="utf-8")
     (out / "aicity.db").write_text("x", encoding="utf-8")
-    demo._record_demo_files(out)
+    demo._record_demo_files(out, [out / "briefings" / "全国.csv", out / "aicity.db"])
     (out / "briefings" / "my-notes.txt").write_text("mine", encoding="utf-8")
     (out / "mine.csv").write_text("mine", encoding="utf-8")
+    for _ in range(3):     # the second run left the user's file; a third must too
+        demo.prepare_demo_dir(out)
+        assert not (out / "aicity.db").exists()
+        assert not (out / "briefings" / "全国.csv").exists()
+        assert (out / "briefings" / "my-notes.txt").read_text(encoding="utf-8") == "mine"
+        assert (out / "mine.csv").read_text(encoding="utf-8") == "mine"
+        (out / "briefings" / "全国.csv").write_text("y", encoding="utf-8")
+        demo._record_demo_files(out, [out / "briefings" / "全国.csv"])
+
+
+def test_a_demo_file_the_user_changed_is_not_replaced(tmp_path):
+    out = tmp_path / "demo"
     demo.prepare_demo_dir(out)
-    assert not (out / "aicity.db").exists() and not (out / "briefings" / "全国.csv").exists()
-    assert (out / "briefings" / "my-notes.txt").read_text(encoding="utf-8") == "mine"
-    assert (out / "mine.csv").read_text(encoding="utf-8") == "mine"
+    (out / "briefings").mkdir()
+    (out / "briefings" / "全国.csv").write_text("x", encoding="utf-8")
+    demo._record_demo_files(out, [out / "briefings" / "全国.csv"])
+    (out / "briefings" / "全国.csv").write_text("my edits", encoding="utf-8")
+    with pytest.raises(demo.DemoFolderError, match="全国.csv changed since the demo wrote it"):
+        demo.prepare_demo_dir(out)
+    assert (out / "briefings" / "全国.csv").read_text(encoding="utf-8") == "my edits"
 
 
 def test_a_demo_marker_cannot_make_it_delete_outside_its_folder(tmp_path):
