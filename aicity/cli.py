@@ -706,7 +706,8 @@ def _refresh_cipher(acs_file: str, site: dict) -> None:
 
 @cli.command()
 @with_options(ACCOUNT_OPTIONS)
-@click.option("--check", is_flag=True, help="Also run SQLite's quick_check on the file.")
+@click.option("--check", is_flag=True, help="Also run SQLite's quick_check on the file "
+                                           "(exit status 1 when it finds damage).")
 @format_option
 @db_option
 @domain_errors
@@ -767,10 +768,17 @@ def status(db_path, cookies_file, cookies_text, daily_budget, check, fmt):
             rows.append((f"account #{i}", _account_state(state)))
     else:
         rows.append(("accounts", "none configured (AICITY_BAIDU_COOKIES or --cookies-file)"))
+    damage = ""
     if check:
-        rows.append(("integrity", store.integrity_problem(db) or "ok"))
+        damage = store.integrity_problem(db)
+        rows.append(("integrity", damage or "ok"))
     db.close()
     emit_rows(["item", "value"], rows, fmt)
+    if damage:
+        # the table shows what is wrong; scripts see it in the exit status
+        click.echo(f"Error: database {store.shown(db_path or store.db_path(None))} is damaged; "
+                   f"restore it from a backup", err=True)
+        sys.exit(1)
 
 
 def _account_state(state: dict) -> str:

@@ -234,3 +234,28 @@ def test_report_out_never_replaces_what_is_not_a_regular_file(db_path, tmp_path,
         assert __import__("stat").S_ISFIFO(os.lstat(target).st_mode)
     else:
         assert __import__("stat").S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+def test_a_damaged_database_gives_no_answers_and_status_check_fails(tmp_path):
+    import sqlite3
+    path = tmp_path / "aicity.db"
+    store.init_db(path, taxonomy=default_taxonomy())
+    rows = [[k, c, (date(2024, 1, 1) + timedelta(days=i)).isoformat(), 100 + i % 37]
+            for i in range(400) for c in ("成都", "杭州") for k in ("人工智能", "机器学习")]
+    db = store.connect(path)
+    import_csv(db, _write_rows(tmp_path / "d.csv", rows), source="import")
+    db.close()
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    pages = con.execute("PRAGMA page_count").fetchone()[0]
+    con.close()
+    assert cli_run(path, "status", "--check").exit_code == 0
+    with path.open("r+b") as fh:          # scribble over the middle of most pages
+        for page in range(pages // 3, pages - 1):
+            fh.seek(page * 4096 + 200)
+            fh.write(b"\xff" * 1500)
+    check = cli_run(path, "status", "--check")
+    assert check.exit_code == 1 and "damaged" in check.output
+    series = cli_run(path, "series", "--keyword", "机器学习", "--region", "杭州")
+    assert series.exit_code == 1 and "is damaged" in series.output
+    assert "Traceback" not in series.output + check.output

@@ -225,7 +225,6 @@ def localise(frame: pd.DataFrame, lang: str, names: dict | None = None) -> pd.Da
     return frame
 
 
-@contextlib.contextmanager
 def refuse_unless_regular(path: Path) -> None:
     """OSError naming `path` when it exists and is not a regular file (or is a symlink)."""
     import errno
@@ -242,6 +241,7 @@ def refuse_unless_regular(path: Path) -> None:
                                     f"give a new path or a regular file", str(path))
 
 
+@contextlib.contextmanager
 def atomic_write(path: Path, encoding: str = "utf-8", newline: str | None = None):
     """Write to a hidden temporary file next to `path`, then rename it over `path`: a full disk
     or a crash leaves the old file (or none), never a 0-byte or cut-off one. Only a regular
