@@ -19,10 +19,14 @@ def aicity_command(*args: str) -> list[str]:
 
 
 def child_env(base: dict | None = None, **extra: str) -> dict:
-    """An environment for a child `python -m aicity …` that imports this very package."""
+    """An environment for a child `python -m aicity …` that imports this very package. An
+    installed package is found as it is; a source tree (not installed) goes first on the
+    child's PYTHONPATH. The child keeps the caller's working directory, so relative paths the
+    user gave (a cookies file, a cipher file, the database) mean what they meant."""
     env = dict(os.environ if base is None else base, **extra)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH", ""))
-                                        if p)
+    if (PACKAGE_ROOT / "setup.cfg").is_file():      # running from a checkout
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH", "")) if p)
     return env
 
 

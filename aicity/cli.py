@@ -745,8 +745,10 @@ def status(db_path, cookies_file, cookies_text, daily_budget, check, fmt):
         if run["error"]:
             text += f": {run['error']}"
         rows.append((name, text))
-    if st.last_job and st.last_job["detail"].get("out"):
-        rows.append(("last briefings", st.last_job["detail"]["out"]))
+    if st.last_job:
+        from aicity.db.status import last_briefings
+        written = last_briefings(db)
+        rows.append(("last briefings", written or "none written yet"))
     if st.last_collect:
         d = st.last_collect["detail"]
         rows.append(("last collect's re-asks", (

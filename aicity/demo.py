@@ -15,7 +15,6 @@ from pathlib import Path
 
 import click
 
-from aicity import PACKAGE_ROOT
 from aicity.children import aicity_command, child_env, die_with_parent
 from aicity.vocabulary import DIMENSIONS
 
@@ -121,7 +120,7 @@ def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 3
     # In a process of its own, as the nightly job runs it: this one ran the crawl, and forking
     # analysis workers from it hung them (a lock held by a thread the crawl left behind).
     proc = subprocess.run(aicity_command("--db", str(db_file.resolve()), "analyze", "--full"),
-                          cwd=PACKAGE_ROOT, env=child_env(),
+                          env=child_env(),
                           stdout=subprocess.DEVNULL, preexec_fn=die_with_parent(os.getpid()))
     if proc.returncode:
         raise click.ClickException(f"demo analysis failed (exit {proc.returncode})")

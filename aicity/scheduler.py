@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from aicity import PACKAGE_ROOT
 from aicity.children import aicity_command, child_env, die_with_parent
 from aicity.lock import LockHeld, run_lock
 from aicity.vocabulary import SHANGHAI
@@ -81,7 +80,7 @@ def run_job(db_path, *, now: datetime | None = None, out: Path | None = None,
     def child(name: str, args: list[str]) -> None:
         t = time.monotonic()
         proc = subprocess.run(aicity_command(*db_args, *args), env=stage_env,
-                              cwd=PACKAGE_ROOT, capture_output=True, text=True,
+                              capture_output=True, text=True,
                               pass_fds=keep_fds, preexec_fn=die_with_parent(os.getpid()))
         tail = (proc.stderr.strip().splitlines() or [""])[-1][:300]
         stages[name] = {"status": "ok" if proc.returncode == 0 else "failed",

@@ -259,3 +259,43 @@ def test_a_damaged_database_gives_no_answers_and_status_check_fails(tmp_path):
     series = cli_run(path, "series", "--keyword", "机器学习", "--region", "杭州")
     assert series.exit_code == 1 and "is damaged" in series.output
     assert "Traceback" not in series.output + check.output
+
+
+def test_the_nightly_job_reads_a_relative_cookies_file_where_the_user_is(tmp_path,
+                                                                      monkeypatch):
+    """Its stages run as children that keep the working directory: `cookies.txt` means the
+    file beside the user, as it does for a plain `collect`."""
+    from aicity import scheduler as nightly
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cookies.txt").write_text("BDUSS=relative\n", encoding="utf-8")
+    store.init_db("rel.db", taxonomy=default_taxonomy())
+    env = {"AICITY_BAIDU_COOKIES_FILE": "cookies.txt", "AICITY_BAIDU_BASE_URL":
+           "http://127.0.0.1:9"}
+    result = nightly.run_job("rel.db", now=nightly.datetime(2017, 3, 2, 2, 30,
+                                                            tzinfo=nightly.SHANGHAI),
+                             out=tmp_path / "out", env=env,
+                             collect_args=["--dry-run", "--regions", "成都", "--start",
+                                           "2017-01-01"])
+    assert result.stages["collect"]["status"] == "ok", result.stages
+    assert "does not exist" not in json.dumps(result.stages)
+
+
+def test_status_does_not_call_a_killed_job_running_nor_name_briefings_it_never_wrote(
+        db_path, tmp_path):
+    import socket
+    import subprocess
+    import sys
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    db = store.connect(db_path)
+    with db.atomic():
+        db.execute("INSERT INTO runs(kind, status, started_at, detail) VALUES ('job', 'running', "
+                   "'2026-12-04T02:30:00+00:00', ?)",
+                   [json.dumps({"pid": int(gone), "host": socket.gethostname(),
+                                "out": str(tmp_path / "never"), "stages": {}})])
+    db.close()
+    result = cli_run(db_path, "status", "--format", "json")
+    rows = {r["item"]: r["value"] for r in json.loads(result.stdout)}
+    assert rows["last nightly job"].startswith("interrupted") and "is gone" in \
+        rows["last nightly job"]
+    assert rows["last briefings"] == "none written yet"

@@ -36,8 +36,36 @@ def _run(db: Database, kind: str) -> dict | None:
         detail = json.loads(row[5] or "{}")
     except ValueError:
         detail = {}
-    return {"id": row[0], "status": row[1], "started_at": row[2], "finished_at": row[3],
-            "error": row[4], "detail": detail}
+    status, error = row[1], row[4]
+    if status == "running" and _gone(detail):
+        # killed outright: it could not record its end; the next run will
+        status, error = "interrupted", f"its process {detail.get('pid')} is gone"
+    return {"id": row[0], "status": status, "started_at": row[2], "finished_at": row[3],
+            "error": error, "detail": detail}
+
+
+def _gone(detail: dict) -> bool:
+    """A run of this host whose process no longer lives (as the run lock judges it)."""
+    import socket
+
+    from aicity.db.store import _alive
+    if detail.get("host", socket.gethostname()) != socket.gethostname():
+        return False
+    pid = detail.get("pid")
+    return pid is None or not _alive(int(pid))
+
+
+def last_briefings(db: Database) -> str | None:
+    """Where the newest nightly job that got its briefings written put them."""
+    for (text,) in db.execute("SELECT detail FROM runs WHERE kind = 'job' AND status != "
+                              "'running' ORDER BY id DESC LIMIT 20"):
+        try:
+            detail = json.loads(text or "{}")
+        except ValueError:
+            continue
+        if (detail.get("stages", {}).get("export") or {}).get("status") == "ok":
+            return detail.get("out")
+    return None
 
 
 def database_status(db: Database) -> Status:

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from contextlib import contextmanager
 
-from aicity import PACKAGE_ROOT
 from aicity.children import child_env
 
 
@@ -41,7 +40,7 @@ def running_emulator(*, seed: int = 0, faults: str = "", latest: str | None = No
         args += ["--taxonomy", taxonomy]
     args = [*prefix, *args]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=child_env(), cwd=PACKAGE_ROOT)
+                            env=child_env())
     try:
         line = proc.stdout.readline()  # blocks until the server has bound its port
         if "listening on" not in line:
