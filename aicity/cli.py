@@ -527,10 +527,15 @@ def emulator(port, host, seed, faults, latest, rate_limit, block_seconds, timeou
                    f"listening on http://{host}:{bound}")
         sys.stdout.flush()
 
+    from twisted.internet.error import CannotListenError
     try:
         serve_emulator(state, port=port, host=host, on_ready=ready)
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--host") from None
+    except CannotListenError as err:
+        why = getattr(err.socketError, "strerror", None) or str(err.socketError)
+        raise click.ClickException(f"cannot listen on {host}:{port}: {why}; choose another "
+                                   f"--port (0 takes a free one)") from None
 
 
 @cli.command()
@@ -915,6 +920,7 @@ def analyze(db_path, full, workers, cache_dir):
     Example: aicity analyze
     """
     from aicity.analysis.refit import analyze as run_analyze
+    _stop_on_sigterm()
     if cache_dir is None and os.environ.get("XDG_CACHE_HOME"):
         cache_dir = Path(os.environ["XDG_CACHE_HOME"]) / "aicity"
     with click.progressbar(length=1, label="analysing", file=sys.stderr) as bar:
@@ -983,6 +989,17 @@ def rank(db_path, category, group, keyword, level, period, normalize, tiers, unc
     if out.attrs.get("measure"):
         click.echo(f"note: value = {out.attrs['measure']}", err=True)
     emit(out.head(top) if top else out, fmt)
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM ends the command as Ctrl-C would: worker pools are stopped on the way out (a
+    parent that died on the spot left each worker a broken pipe and a traceback); the run is
+    recorded as interrupted by the next one."""
+    import signal
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _say_measure(regions, normalize: str) -> None:
@@ -1353,10 +1370,14 @@ def schedule(db_path, at, once, log_file, collect_args, publish_hour, lag_days):
         raise click.BadParameter(f"{at!r} is not HH:MM", param_hint="--at")
     path = store.db_path(db_path)
     open_db(path).close()
-    nightly.configure_logging(Path(log_file) if log_file else Path(str(path) + ".log"))
     import shlex
-    job = {"collect_args": shlex.split(collect_args), "publish_hour": publish_hour,
-           "lag_days": lag_days}
+    try:
+        extra = shlex.split(collect_args)
+    except ValueError as err:      # an unclosed quote
+        raise click.BadParameter(f"{collect_args!r}: {err}", param_hint="--collect-args") \
+            from None
+    nightly.configure_logging(Path(log_file) if log_file else Path(str(path) + ".log"))
+    job = {"collect_args": extra, "publish_hour": publish_hour, "lag_days": lag_days}
     if not once:
         nightly.schedule(path, at=at, **job)
         return

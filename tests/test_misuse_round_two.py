@@ -299,3 +299,42 @@ def test_status_does_not_call_a_killed_job_running_nor_name_briefings_it_never_w
     assert rows["last nightly job"].startswith("interrupted") and "is gone" in \
         rows["last nightly job"]
     assert rows["last briefings"] == "none written yet"
+
+
+@pytest.mark.slow
+def test_sigterm_to_analyze_stops_its_workers_without_a_traceback(db_copy):
+    import os
+    import signal
+    import subprocess
+    import sys
+    proc = subprocess.Popen([sys.executable, "-m", "aicity", "--db", str(db_copy), "analyze",
+                             "--full", "--workers", "2"], stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, env=dict(os.environ))
+    seen = b""
+    while b"analysing series" not in seen:       # the worker pool is at work
+        chunk = proc.stderr.read1(4096)
+        assert chunk, seen.decode(errors="replace")
+        seen += chunk
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    assert b"Traceback" not in seen + rest and b"BrokenPipeError" not in seen + rest
+
+
+def test_an_emulator_port_in_use_is_one_line(tmp_path):
+    import socket
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        result = CliRunner().invoke(cli, ["emulator", "--port", str(port)])
+    finally:
+        taken.close()
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+
+
+def test_an_unclosed_quote_in_collect_args_is_one_line(db_path):
+    result = cli_run(db_path, "schedule", "--once", "--collect-args", '--regions "成都')
+    assert result.exit_code == 2 and "No closing quotation" in result.output

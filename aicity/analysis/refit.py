@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import signal
 import threading
 import time
 from collections import Counter, defaultdict
@@ -358,6 +359,9 @@ def _map(fn, jobs, workers):
 
 
 def _start_worker(operators: dict | None) -> None:
+    # Ctrl-C and SIGTERM are the parent's to handle: it stops the pool, which ends the workers
+    # quietly (a worker that took them itself printed a traceback each)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # One BLAS thread a worker: with a thread per core in each of two workers the operator
     # products oversubscribed the machine, and a national analysis took 30 s instead of 23.
     from threadpoolctl import threadpool_limits
