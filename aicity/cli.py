@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 
 class AicityGroup(click.Group):
-    """Commands in the order they are defined (the order of DESIGN.md §4), not alphabetical."""
+    """Commands in the order they are defined (the order of docs/contract.md), not alphabetical."""
 
     def list_commands(self, ctx):
         return list(self.commands)
@@ -1345,7 +1345,11 @@ def report(db_path, out, period):
                                                                "Asia/Shanghai (HH:MM).")
 @click.option("--once", is_flag=True, help="Run the job now, once, and exit.")
 @click.option("--log-file", type=click.Path(dir_okay=False),
-              help="Log file (default: the database path + .log).")
+              help="Log file (default: DATABASE.log in --log-dir).")
+@click.option("--log-dir", type=click.Path(file_okay=False),
+              help="Folder of the log (default: logs/ beside a SQLite file; for a "
+                   "postgresql:// database $XDG_STATE_HOME/aicity/logs, else "
+                   "~/.local/state/aicity/logs). The file is named without credentials.")
 @click.option("--collect-args", default="", envvar="AICITY_JOB_COLLECT_ARGS", show_envvar=True,
               help="More `aicity collect` options for the night, e.g. '--regions 成都,杭州'.")
 @click.option("--publish-hour", type=click.IntRange(0, 23), default=PUBLISH_HOUR, show_default=True,
@@ -1355,7 +1359,7 @@ def report(db_path, out, period):
               show_envvar=True, help="A fixed lag in days instead of --publish-hour.")
 @db_option
 @domain_errors
-def schedule(db_path, at, once, log_file, collect_args, publish_hour, lag_days):
+def schedule(db_path, at, once, log_file, log_dir, collect_args, publish_hour, lag_days):
     """The nightly job: collect what is new, analyse incrementally, write the briefings.
 
     Runs in the foreground; stops cleanly on SIGTERM or Ctrl-C. One run at a time, also across
@@ -1376,7 +1380,8 @@ def schedule(db_path, at, once, log_file, collect_args, publish_hour, lag_days):
     except ValueError as err:      # an unclosed quote
         raise click.BadParameter(f"{collect_args!r}: {err}", param_hint="--collect-args") \
             from None
-    nightly.configure_logging(Path(log_file) if log_file else Path(str(path) + ".log"))
+    nightly.configure_logging(Path(log_file) if log_file else
+                              nightly.default_log_file(path, Path(log_dir) if log_dir else None))
     job = {"collect_args": extra, "publish_hour": publish_hour, "lag_days": lag_days}
     if not once:
         nightly.schedule(path, at=at, **job)

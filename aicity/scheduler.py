@@ -226,6 +226,27 @@ def schedule(db_path, *, at: str = "02:30", **job) -> None:
         logger.info("interrupted; stopping")
 
 
+def default_log_file(db_path, log_dir: Path | None = None) -> Path:
+    """Where the job logs when not told: a folder of its own (`--log-dir`; else `logs/` beside a
+    SQLite file, or the user's state folder for a server database), in a file named after the
+    database without any credential (a URL's password must not become a file name)."""
+    from urllib.parse import urlsplit
+
+    from aicity.db import store
+    if store.is_server(db_path):
+        parts = urlsplit(str(db_path))
+        name = "_".join(x for x in (parts.hostname or "localhost", str(parts.port or ""),
+                                    parts.path.strip("/") or "postgres") if x)
+        state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+        folder = log_dir or state / "aicity" / "logs"
+    else:
+        path = Path(db_path)
+        name = path.name
+        folder = log_dir or path.resolve().parent / "logs"
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+    return folder / f"{safe}.log"
+
+
 def configure_logging(log_file: Path | None) -> None:
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file:

@@ -1,4 +1,4 @@
-"""The ids of DESIGN.md §2 and the calendar, defined once for every room.
+"""The ids of docs/definitions.md and the calendar, defined once for every room.
 
 Dimensions and their groups, their Chinese labels, Baidu's three series (devices), and the
 Asia/Shanghai day that every date in the project means, written YYYY-MM-DD. The emulator keeps

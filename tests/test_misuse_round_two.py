@@ -338,3 +338,12 @@ def test_an_emulator_port_in_use_is_one_line(tmp_path):
 def test_an_unclosed_quote_in_collect_args_is_one_line(db_path):
     result = cli_run(db_path, "schedule", "--once", "--collect-args", '--regions "成都')
     assert result.exit_code == 2 and "No closing quotation" in result.output
+
+
+def test_the_job_log_is_named_without_credentials(tmp_path, monkeypatch):
+    from aicity.scheduler import default_log_file
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    log = default_log_file("postgresql://aicity:s3cretPW@db.example:5433/aicity")
+    assert "s3cretPW" not in str(log) and "aicity:" not in str(log)
+    assert log == tmp_path / "state" / "aicity" / "logs" / "db.example_5433_aicity.log"
+    assert default_log_file(tmp_path / "my.db") == tmp_path / "logs" / "my.db.log"

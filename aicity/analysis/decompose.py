@@ -86,8 +86,9 @@ class Decomposition:
 
     @property
     def adjusted(self) -> np.ndarray:
-        """Observed minus the weekly seasonal component (DESIGN §3's period value averages this);
-        0 on a day below the floor, NaN where nothing was asked."""
+        """Observed minus the weekly seasonal component (the period value of
+        docs/definitions.md averages this); 0 on a day below the floor, NaN where nothing was
+        asked."""
         if self.observed is not None:
             return self.observed
         out = self.trend + self.resid

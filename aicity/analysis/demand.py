@@ -1,4 +1,4 @@
-"""Technology demand types (DESIGN.md §3): which of speech, vision and deep learning drive a
+"""Technology demand types (docs/definitions.md): which of speech, vision and deep learning drive a
 city's application demand."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Period values, dimension indices and their normalisations (DESIGN.md §3).
+"""Period values, dimension indices and their normalisations (docs/definitions.md).
 
 The arithmetic is on plain arrays (`column_means`, `dimension_sums`, `normalise_array`), so
 `aicity rank` answers without loading pandas; the Series functions are the same arithmetic for

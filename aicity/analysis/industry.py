@@ -1,5 +1,5 @@
-"""Industry demand profiles (DESIGN.md §3): shares, location quotients, specialisations and the
-full-demand (全需求) label."""
+"""Industry demand profiles (docs/definitions.md): shares, location quotients, specialisations
+and the full-demand (全需求) label."""
 from __future__ import annotations
 
 import pandas as pd

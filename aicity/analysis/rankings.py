@@ -1,4 +1,4 @@
-"""Ranks and tiers (DESIGN.md §3): descending value, ties share a rank; rank bands or natural
+"""Ranks and tiers (docs/definitions.md): descending value, ties share a rank; rank bands or natural
 breaks on log values.
 
 The arithmetic is on numpy arrays (`descending_ranks`, `band_tier_array`, `natural_break_array`,

@@ -1,4 +1,4 @@
-"""North vs south on either line (DESIGN.md §3), with a rank-sum test."""
+"""North vs south on either line (docs/definitions.md), with a rank-sum test."""
 from __future__ import annotations
 
 import numpy as np

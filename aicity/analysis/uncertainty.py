@@ -1,4 +1,4 @@
-"""Rank uncertainty by a block bootstrap over weeks (DESIGN.md §3)."""
+"""Rank uncertainty by a block bootstrap over weeks (docs/definitions.md)."""
 from __future__ import annotations
 
 import warnings

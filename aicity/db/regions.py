@@ -18,7 +18,7 @@ REGIONS_CSV = Path(__file__).with_name("regions.csv")
 LEVELS = ("country", "province", "city")
 SIDES = ("north", "south")
 
-# Column order of regions.csv. The first ten are the `aicity regions` contract (DESIGN.md §4).
+# Column order of regions.csv. The first ten are the `aicity regions` contract (docs/contract.md).
 COLUMNS = (
     "code", "name", "level", "province", "lon", "lat", "qinling_huaihe", "yangtze",
     "cluster", "tier_2017", "adcode", "population", "legacy", "note", "name_en",

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 TAXONOMY_TOML = Path(__file__).with_name("taxonomy.toml")
 
-# The ids of DESIGN.md §2 (re-exported here: taxonomy files are checked against them).
+# The ids of docs/definitions.md (re-exported here: taxonomy files are checked against them).
 DIMENSIONS = vocabulary.DIMENSIONS
 LABELS_ZH = vocabulary.LABELS_ZH
 _TERM_KEYS = {"term", "aliases", "note", "since", "added"}
