@@ -190,13 +190,26 @@ def _selection(ctx, param, value: str | None, keywords: bool = False) -> str | N
     return ",".join(items)
 
 
-def label_source(db) -> None:
-    """Say on stderr when results rest on simulated data (stdout keeps the contract's columns)."""
+def label_source(db, period=None) -> None:
+    """Say on stderr when results rest on simulated data, and which period they cover with how
+    many days of data (stdout carries the same in its `source` column)."""
     sources = store.sources(db)
     if "emulator" in sources:
         mixed = " mixed with " + ", ".join(x for x in sources if x != "emulator") \
             if len(sources) > 1 else ""
         click.echo(f"note: SIMULATED data (source emulator{mixed})", err=True)
+    if period is not None:
+        from aicity.analysis.periods import parse_period
+        from aicity.analysis.selection import period_note
+        click.echo(f"note: {period_note(db, parse_period(period))}", err=True)
+
+
+def with_source(frame, db):
+    """The frame with a last column `source` (simulated, baidu, import): the label travels with
+    the rows into any file they are saved to."""
+    frame = frame.copy()
+    frame["source"] = frame.attrs.get("source") or store.source_label(db)
+    return frame
 
 
 def open_db(db_path):
@@ -944,7 +957,8 @@ def analyze(db_path, full, workers, cache_dir):
 @cli.command()
 @selection
 @click.option("--level", type=LEVEL_CHOICE, default="city", show_default=True)
-@click.option("--period", help="2017, 2017-03 or START..END (default: the last full year).")
+@click.option("--period", help="2017, 2017-03 or START..END (default: the latest 365 days "
+                               "with data).")
 @click.option("--normalize", type=click.Choice(["raw", "per-capita", "share", "score"]),
               default="raw", show_default=True)
 @click.option("--tiers", type=click.Choice(["bands", "breaks"]), default="bands",
@@ -976,19 +990,20 @@ def rank(db_path, category, group, keyword, level, period, normalize, tiers, unc
         ranked = rank_regions(db, category=category, group=group, keyword=keyword, level=level,
                               period=period, normalize=normalize, tiers=tiers,
                               vocabulary=vocabulary)
-        rows = ranked.rows()
-        label_source(db)
+        source = store.source_label(db)
+        rows = [(*row, source) for row in ranked.rows()]
+        label_source(db, ranked.period)
         _say_measure(ranked.regions, normalize)
-        emit_rows(list(COLUMNS), rows[:top] if top else rows, fmt)
+        emit_rows([*COLUMNS, "source"], rows[:top] if top else rows, fmt)
         return
     from aicity.analysis import queries
     out = queries.rank(db, category=category, group=group, keyword=keyword, level=level,
                        period=period, normalize=normalize, uncertainty=uncertainty, tiers=tiers,
                        basis=basis, vocabulary=vocabulary)
-    label_source(db)
+    label_source(db, out.attrs["period"])
     if out.attrs.get("measure"):
         click.echo(f"note: value = {out.attrs['measure']}", err=True)
-    emit(out.head(top) if top else out, fmt)
+    emit(with_source(out.head(top) if top else out, db), fmt)
 
 
 def _stop_on_sigterm() -> None:
@@ -1013,7 +1028,8 @@ def _say_measure(regions, normalize: str) -> None:
 @click.option("--keyword")
 @click.option("--line", type=click.Choice(["qinling-huaihe", "yangtze"]),
               default="qinling-huaihe", show_default=True)
-@click.option("--period")
+@click.option("--period", help="2017, 2017-03 or START..END (default: the latest 365 days "
+                               "with data).")
 @click.option("--level", type=LEVEL_CHOICE, default="city", show_default=True)
 @vocabulary_option
 @format_option
@@ -1029,12 +1045,13 @@ def split(db_path, category, keyword, line, period, level, vocabulary, fmt):
     db = open_db(db_path)
     out = queries.split(db, category=category, keyword=keyword, line=line, period=period,
                         level=level, vocabulary=vocabulary)
-    label_source(db)
-    emit(out, fmt)
+    label_source(db, out.attrs["period"])
+    emit(with_source(out, db), fmt)
 
 
 @cli.command(name="demand-types")
-@click.option("--period")
+@click.option("--period", help="2017, 2017-03 or START..END (default: the latest 365 days "
+                               "with data).")
 @click.option("--top", type=int, default=15, show_default=True)
 @click.option("--threshold", type=float, default=0.25, show_default=True,
               help="Share at which a technology drives demand.")
@@ -1052,12 +1069,13 @@ def demand_types(db_path, period, top, threshold, basis, vocabulary, fmt):
     db = open_db(db_path)
     out = queries.demand_types(db, period=period, top=top, threshold=threshold, basis=basis,
                                vocabulary=vocabulary)
-    label_source(db)
-    emit(out, fmt)
+    label_source(db, out.attrs["period"])
+    emit(with_source(out, db), fmt)
 
 
 @cli.command()
-@click.option("--period")
+@click.option("--period", help="2017, 2017-03 or START..END (default: the latest 365 days "
+                               "with data).")
 @click.option("--lq", "lq_threshold", type=float, default=1.2, show_default=True,
               help="Location quotient at which a city is specialised.")
 @click.option("--full-demand-rank", "full_rank", type=int, default=10, show_default=True,
@@ -1077,13 +1095,14 @@ def industries(db_path, period, lq_threshold, full_rank, top, basis, vocabulary,
     db = open_db(db_path)
     out = queries.industries(db, period=period, lq_threshold=lq_threshold, top=full_rank,
                              basis=basis, vocabulary=vocabulary)
-    label_source(db)
-    emit(out.head(top) if top else out, fmt)
+    label_source(db, out.attrs["period"])
+    emit(with_source(out.head(top) if top else out, db), fmt)
 
 
 @cli.command()
 @selection
-@click.option("--period")
+@click.option("--period", help="2017, 2017-03 or START..END (default: the latest 365 days "
+                               "with data).")
 @click.option("--level", type=LEVEL_CHOICE, default="city", show_default=True)
 @click.option("--top", type=int, default=10, show_default=True,
               help="Only the first N rows (0: all).")
@@ -1106,10 +1125,10 @@ def movers(db_path, category, group, keyword, period, level, top, show, fmt):
     if out.attrs.get("note") and show in ("risers", "fallers") and out.empty:
         # risers and fallers are about the change: without it there is nothing to show
         raise click.ClickException(f"{out.attrs['note']}; choose a later --period")
-    label_source(db)
+    label_source(db, out.attrs["period"])
     if out.attrs.get("note") and show != "tiers":
         click.echo(f"note: change left empty: {out.attrs['note']}", err=True)
-    emit(out, fmt)
+    emit(with_source(out, db), fmt)
 
 
 @cli.command()
@@ -1151,7 +1170,7 @@ def anomalies(db_path, region, level, keyword, category, group, start, end, top,
     frame = store.anomalies_frame(db, region=code, start=start, end=end, subjects=subjects,
                                   limit=top or None)
     label_source(db)
-    emit(frame, fmt)
+    emit(with_source(frame, db), fmt)
 
 
 # --- keywords --------------------------------------------------------------------------------
@@ -1309,7 +1328,8 @@ def export():
               help="Column headers in Chinese or snake_case English.")
 @click.option("--line", type=click.Choice(["qinling-huaihe", "yangtze"]),
               default="qinling-huaihe", show_default=True, help="North/south line.")
-@click.option("--period", help="2017, 2017-03 or START..END (default: the last full year).")
+@click.option("--period", help="2017, 2017-03 or START..END (default: the latest 365 days "
+                               "with data).")
 @db_option
 @domain_errors
 def export_briefing(db_path, region, level, out, lang, line, period):
@@ -1327,7 +1347,8 @@ def export_briefing(db_path, region, level, out, lang, line, period):
 @cli.command()
 @click.option("--out", type=click.Path(dir_okay=False), default="report.html",
               show_default=True)
-@click.option("--period", help="2017, 2017-03 or START..END (default: the last full year).")
+@click.option("--period", help="2017, 2017-03 or START..END (default: the latest 365 days "
+                               "with data).")
 @db_option
 @domain_errors
 def report(db_path, out, period):

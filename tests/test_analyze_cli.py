@@ -32,7 +32,8 @@ def test_rank_csv_contract_and_simulated_label(national_db):
     result = run(national_db, "rank", "--dimension", "professional", "--period", "2017",
                  "--format", "csv")
     lines = result.stdout.splitlines()
-    assert lines[0] == "rank,region_code,region,province,value,tier,coverage"
+    assert lines[0] == "rank,region_code,region,province,value,tier,coverage,source"
+    assert all(line.endswith(",simulated") for line in lines[1:])
     assert len(lines) - 1 == sum(1 for r in default_registry().filter(level="city"))
     ranked = [line.split(",") for line in lines[1:21]]
     assert [int(r[0]) for r in ranked] == sorted(int(r[0]) for r in ranked)
@@ -95,7 +96,8 @@ def test_split_contract(national_db):
     result = run(national_db, "split", "--dimension", "professional", "--period", "2017",
                  "--format", "csv")
     lines = result.stdout.splitlines()
-    assert lines[0] == "side,regions,total,share,mean,median,top10,top50,p_value,coverage"
+    assert lines[0] == \
+        "side,regions,total,share,mean,median,top10,top50,p_value,coverage,source"
     rows = {line.split(",")[0]: line.split(",") for line in lines[1:]}
     assert int(rows["north"][1]) + int(rows["south"][1]) == len(CITIES)
     assert int(rows["north"][6]) + int(rows["south"][6]) == 10
@@ -106,7 +108,8 @@ def test_demand_types_contract(national_db):
     result = run(national_db, "demand-types", "--period", "2017", "--format", "csv")
     frame = pd.read_csv(pd.io.common.StringIO(result.stdout))
     assert list(frame.columns) == ["region_code", "region", "total", "speech", "vision",
-                                   "deep_learning", "type", "drivers"]
+                                   "deep_learning", "type", "drivers", "source"]
+    assert set(frame["source"]) == {"simulated"}
     assert len(frame) == 15
     assert set(frame["type"]) <= {"single", "dual", "all"}
     assert np.allclose(frame[["speech", "vision", "deep_learning"]].sum(axis=1), 1, atol=1e-3)
@@ -259,7 +262,7 @@ def test_rank_from_the_terminal_prints_the_library_table(national_db, args, fmt)
     import io
 
     from aicity.analysis import queries
-    from aicity.cli import emit
+    from aicity.cli import emit, with_source
     options = dict(zip(args[::2], args[1::2]))
     db = store.connect(national_db)
     frame = queries.rank(
@@ -270,7 +273,7 @@ def test_rank_from_the_terminal_prints_the_library_table(national_db, args, fmt)
     db.close()
     top = int(options.get("--top", 0))
     expected = io.StringIO()
-    emit(frame.head(top) if top else frame, fmt, out=expected)
+    emit(with_source(frame.head(top) if top else frame, None), fmt, out=expected)
     result = run(national_db, "rank", *args, "--format", fmt)
     assert result.exit_code == 0, result.output
     assert result.stdout == expected.getvalue()

@@ -405,6 +405,9 @@ def export_briefings(db_path, out: Path, *, period: str | None = None, region: s
                                           source_label, names))
         manifest = {
             "period": per.label, "start": per.start.isoformat(), "end": per.end.isoformat(),
+            "period_days": per.days,
+            "period_days_with_data": (per.days if basis == "distribution"
+                                      else queries.days_with_data(db, per)),
             "data_source": "simulated" if simulated else "real",
             "sources": sources, "exported_at": store.now_iso(), "lang": lang, "line": line,
             "data_through": max([per.end] if basis == "distribution" else []

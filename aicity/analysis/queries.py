@@ -22,7 +22,8 @@ from aicity.analysis.rankings import whole_numbers
 from aicity.analysis.ranked import (level_regions, rank_regions, rank_values_of,
                                     series_values)
 from aicity.analysis.selection import (BASES, NoResults, adjusted_array,  # noqa: F401
-                                       data_span, distribution_period, group_id, latest_day,
+                                       data_span, days_with_data, distribution_period,
+                                       group_id, latest_day, period_note,
                                        resolve_basis_period, resolve_period, year_on_year_gap)
 from aicity.analysis.selection import subjects as _subjects
 from aicity.analysis.splits import LINES, north_south
@@ -155,6 +156,7 @@ def rank(db, *, category=None, group=None, keyword=None, level="city", period=No
         out = out.join(iv, on="region_code")
         out["tier_confidence"] = out["tier_confidence"].round(4)
     out.attrs["period"] = ranked.period.label
+    out.attrs["source"] = store.source_label(db)
     if normalize == "per-capita":
         from aicity.analysis.indices import per_capita_measure
         out.attrs["measure"] = per_capita_measure(ranked.regions)
@@ -179,6 +181,7 @@ def split(db, *, category=None, keyword=None, line="qinling-huaihe", period=None
     out = north_south(values.dropna(), regions[LINES[line]])
     out["coverage"] = _side_coverage(matrix, regions[LINES[line]], out["side"])
     out.attrs["period"] = per.label
+    out.attrs["source"] = store.source_label(db)
     return out
 
 
@@ -233,6 +236,7 @@ def demand_types(db, *, period=None, top=15, threshold=0.25, level="city", basis
                       _region_frame(db, level))
     out = out[["region_code", "region", "total", *TECH_GROUPS, "type", "drivers"]]
     out.attrs["period"] = per.label
+    out.attrs["source"] = store.source_label(db)
     return out.reset_index(drop=True)
 
 
@@ -245,6 +249,7 @@ def industries(db, *, period=None, lq_threshold=1.2, top=10, level="city", basis
     out["label"] = np.where(out["full_demand"], "全需求",
                             np.where(out["specialisations"] != "", "specialised", ""))
     out.attrs["period"] = per.label
+    out.attrs["source"] = store.source_label(db)
     return out.reset_index(drop=True)
 
 
@@ -337,10 +342,13 @@ def movers(db, *, category=None, group=None, keyword=None, period=None, level="c
     tiers = tiers.reindex(tiers["move"].astype(float).abs().sort_values(
         ascending=False, kind="stable").index)
 
+    source = store.source_label(db)
+
     def named(frame, note=""):
         out = _with_names(frame.head(n) if n else frame, regions).reset_index(drop=True)
         out.attrs["period"] = per.label
         out.attrs["note"] = note
+        out.attrs["source"] = source
         return out
 
     return {"growth": named(table, gap), "risers": named(risers, gap),

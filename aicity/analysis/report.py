@@ -55,6 +55,7 @@ def build_report(db_path, out: Path, period: str | None = None) -> Path:
     try:
         per = queries.resolve_period(db, period)
         span = queries.data_span(db)
+        days_with_data = queries.days_with_data(db, per)
         simulated = "emulator" in store.sources(db)
         sections: list[tuple[str, str]] = []
         ranks = {d: queries.rank(db, category=d, period=per) for d in DIMENSIONS}
@@ -153,7 +154,8 @@ margin:2em;max-width:1200px}}
 .banner{{padding:.6em 1em;background:{'#fde8d7' if simulated else '#e8f0fb'};border-radius:4px}}
 svg{{max-width:100%;height:auto}}section{{margin:2em 0}}</style></head>
 <body><h1>城市人工智能认知与需求简报</h1>
-<p class="banner">{html.escape(banner)} 时段：{html.escape(per.label)}；数据截至 {through}</p>
+<p class="banner">{html.escape(banner)} 时段：{html.escape(per.label)}（{per.days} 天，其中
+{days_with_data} 天有数据）；数据截至 {through}</p>
 {body}
 </body></html>
 """

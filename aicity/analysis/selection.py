@@ -10,7 +10,7 @@ from datetime import date
 
 import numpy as np
 
-from aicity.analysis.periods import Period, last_full_year, parse_period
+from aicity.analysis.periods import Period, parse_period, trailing
 from aicity.db import results, store
 
 
@@ -65,9 +65,10 @@ def data_span(db) -> tuple[date, date] | None:
 
 
 def resolve_period(db, text: str | None) -> Period:
-    """The period asked for (default: the last full year), refused when no data falls in it:
+    """The period asked for (default: the latest 365 days with data, as the nightly job
+    uses), refused when no data falls in it:
     a period outside the data would give blank rows that look like an answer."""
-    per = parse_period(text) if text else last_full_year(latest_day(db))
+    per = parse_period(text) if text else trailing(latest_day(db), 365)
     span = data_span(db)
     if span is None:
         raise NoResults("no data yet; run `aicity collect` or `aicity import`")
@@ -79,6 +80,25 @@ def resolve_period(db, text: str | None) -> Period:
         raise NoResults(f"no data for period {per.label} ({per.start}..{per.end}); the data "
                         f"covers {first}..{last}: try --period {suggest}")
     return per
+
+
+def days_with_data(db, period: Period) -> int:
+    """Days of the period inside the span the data covers (first to last day any run
+    wrote)."""
+    span = data_span(db)
+    if span is None:
+        return 0
+    first, last = max(span[0], period.start), min(span[1], period.end)
+    return max(0, (last - first).days + 1)
+
+
+def period_note(db, period: Period) -> str:
+    """'period A..B: data on N of its M days' (what every result says of its period)."""
+    n = days_with_data(db, period)
+    text = f"period {period.start}..{period.end}: data on {n} of its {period.days} days"
+    if n < period.days:
+        text += " (values are means over the days with data; choose --period to change)"
+    return text
 
 
 def year_on_year_gap(db, period: Period) -> str:

@@ -969,6 +969,12 @@ def sources(db: Database) -> list[str]:
         "AND rows_written > 0 AND source != '' ORDER BY 1")]
 
 
+def source_label(db: Database) -> str:
+    """Where the data comes from, for every output: 'simulated' for the emulator's, else the
+    sources by name ('baidu', 'import'), joined with '+' when mixed."""
+    return "+".join("simulated" if s_ == "emulator" else s_ for s_ in sources(db))
+
+
 def series(db: Database, keyword_id: int, region: int, *, device: str = "all",
            granularity: str | None = None, start: str | None = None,
            end: str | None = None) -> pd.DataFrame:

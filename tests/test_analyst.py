@@ -1,0 +1,94 @@
+"""The analyst's tool (issue 28): honest default periods, and the data's source in every
+output, files and Python frames included."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date, timedelta
+
+import pytest
+from click.testing import CliRunner
+
+from aicity.analysis import queries
+from aicity.analysis.refit import analyze
+from aicity.cli import cli
+from aicity.db import store
+from aicity.db.importer import import_csv
+from aicity.keywords.taxonomy import default_taxonomy
+
+
+@pytest.fixture(scope="module")
+def demo_like_db(tmp_path_factory):
+    """A year of data ending on 2026-12-03, as the demo collects it: 2025 holds 28 days."""
+    tmp = tmp_path_factory.mktemp("analyst")
+    path = tmp / "aicity.db"
+    store.init_db(path, taxonomy=default_taxonomy())
+    src = tmp / "year.csv"
+    with src.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(["keyword", "region", "date", "value"])
+        first = date(2025, 12, 4)
+        for i in range(365):
+            day = first + timedelta(days=i)
+            for city, level in (("成都", 300), ("杭州", 200)):
+                # December is busier than the rest of the year
+                writer.writerow(["人工智能", city, day.isoformat(),
+                                 level * (2 if day.month == 12 else 1)])
+    db = store.connect(path)
+    import_csv(db, src, source="emulator")
+    db.close()
+    analyze(path, workers=1)
+    return path
+
+
+def run(path, *args):
+    return CliRunner().invoke(cli, ["--db", str(path), *args], catch_exceptions=False)
+
+
+def test_the_default_period_is_the_latest_365_days_and_every_result_says_so(demo_like_db):
+    result = run(demo_like_db, "rank", "--keyword", "人工智能", "--format", "json")
+    assert result.exit_code == 0, result.output
+    chengdu = json.loads(result.stdout)[0]
+    # the year's mean (31 busy December days of 365), not the 28 days of 2025 alone
+    assert chengdu["value"] == pytest.approx(300 * (365 + 31) / 365, rel=1e-2)
+    assert "period 2025-12-04..2026-12-03: data on 365 of its 365 days" in result.stderr
+    short = run(demo_like_db, "rank", "--keyword", "人工智能", "--period", "2025")
+    assert "period 2025-01-01..2025-12-31: data on 28 of its 365 days" in short.stderr
+    for command in (["split", "--keyword", "人工智能"], ["movers", "--keyword", "人工智能",
+                                                          "--show", "growth"]):
+        said = run(demo_like_db, *command, "--format", "csv")
+        assert said.exit_code == 0, said.output
+        assert "period 2025-12-04..2026-12-03" in said.stderr
+
+
+def test_the_simulated_label_travels_with_csv_json_and_frames(demo_like_db):
+    as_csv = run(demo_like_db, "rank", "--keyword", "人工智能", "--format", "csv").stdout
+    rows = list(csv.DictReader(io.StringIO(as_csv)))
+    assert rows and {r["source"] for r in rows} == {"simulated"}
+    as_json = json.loads(run(demo_like_db, "split", "--keyword", "人工智能", "--format",
+                             "json").stdout)
+    assert {r["source"] for r in as_json} == {"simulated"}
+    db = store.connect(demo_like_db)
+    try:
+        assert queries.rank(db, keyword="人工智能").attrs["source"] == "simulated"
+        assert queries.split(db, keyword="人工智能").attrs["source"] == "simulated"
+        growth = queries.movers(db, keyword="人工智能")["growth"]
+        assert growth.attrs["source"] == "simulated"
+    finally:
+        db.close()
+
+
+def test_briefings_and_the_report_say_their_period_and_its_days_with_data(demo_like_db,
+                                                                          national_db,
+                                                                          tmp_path):
+    out = tmp_path / "briefings"
+    assert run(demo_like_db, "export", "briefing", "--out", str(out)).exit_code == 0
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert (manifest["start"], manifest["end"]) == ("2025-12-04", "2026-12-03")
+    assert manifest["period_days"] == manifest["period_days_with_data"] == 365
+    report = tmp_path / "report.html"
+    made = run(national_db, "report", "--out", str(report), "--period",
+               "2017-06-01..2018-05-31")     # the data ends on 2017-12-31
+    assert made.exit_code == 0, made.output
+    assert "365 天，其中\n214 天有数据" in report.read_text(encoding="utf-8")
