@@ -1024,8 +1024,7 @@ def _say_measure(regions, normalize: str) -> None:
 
 
 @cli.command()
-@click.option("--dimension", "category", type=DIMENSION_CHOICE)
-@click.option("--keyword")
+@selection
 @click.option("--line", type=click.Choice(["qinling-huaihe", "yangtze"]),
               default="qinling-huaihe", show_default=True)
 @click.option("--period", help="2017, 2017-03 or START..END (default: the latest 365 days "
@@ -1035,7 +1034,7 @@ def _say_measure(regions, normalize: str) -> None:
 @format_option
 @db_option
 @domain_errors
-def split(db_path, category, keyword, line, period, level, vocabulary, fmt):
+def split(db_path, category, group, keyword, line, period, level, vocabulary, fmt):
     """North vs south: side,regions,total,share,mean,median,top10,top50,p_value,coverage.
 
     Example: aicity split --dimension basic --line yangtze
@@ -1043,8 +1042,8 @@ def split(db_path, category, keyword, line, period, level, vocabulary, fmt):
     from aicity.analysis import queries
     _need_selection(category, keyword)
     db = open_db(db_path)
-    out = queries.split(db, category=category, keyword=keyword, line=line, period=period,
-                        level=level, vocabulary=vocabulary)
+    out = queries.split(db, category=category, group=group, keyword=keyword, line=line,
+                        period=period, level=level, vocabulary=vocabulary)
     label_source(db, out.attrs["period"])
     emit(with_source(out, db), fmt)
 

@@ -92,3 +92,17 @@ def test_briefings_and_the_report_say_their_period_and_its_days_with_data(demo_l
                "2017-06-01..2018-05-31")     # the data ends on 2017-12-31
     assert made.exit_code == 0, made.output
     assert "365 天，其中\n214 天有数据" in report.read_text(encoding="utf-8")
+
+
+def test_split_takes_a_group_as_rank_does(national_db):
+    whole = run(national_db, "split", "--dimension", "application", "--period", "2017",
+                "--format", "json")
+    vision = run(national_db, "split", "--dimension", "application", "--group", "vision",
+                 "--period", "2017", "--format", "json")
+    assert vision.exit_code == 0, vision.output
+    totals = {r["side"]: r["total"] for r in json.loads(whole.stdout)}
+    part = {r["side"]: r["total"] for r in json.loads(vision.stdout)}
+    assert 0 < part["north"] < totals["north"] and 0 < part["south"] < totals["south"]
+    rank = json.loads(run(national_db, "rank", "--dimension", "application", "--group",
+                          "vision", "--period", "2017", "--format", "json").stdout)
+    assert sum(r["value"] or 0 for r in rank) == pytest.approx(part["north"] + part["south"])

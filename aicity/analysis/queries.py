@@ -171,12 +171,12 @@ def _weekly_dimension(matrix: pd.DataFrame, regions: list[int]) -> pd.DataFrame:
 
 
 def split(db, *, category=None, keyword=None, line="qinling-huaihe", period=None, level="city",
-          vocabulary="all") -> pd.DataFrame:
+          vocabulary="all", group=None) -> pd.DataFrame:
     if line not in LINES:
         raise ValueError(f"line must be one of {', '.join(LINES)}")
     per = resolve_period(db, period)
-    values, matrix = dimension_series(db, category=category, keyword=keyword, period=per,
-                                      level=level, vocabulary=vocabulary)
+    values, matrix = dimension_series(db, category=category, group=group, keyword=keyword,
+                                      period=per, level=level, vocabulary=vocabulary)
     regions = _region_frame(db, level)
     out = north_south(values.dropna(), regions[LINES[line]])
     out["coverage"] = _side_coverage(matrix, regions[LINES[line]], out["side"])
