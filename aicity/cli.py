@@ -1048,6 +1048,70 @@ def split(db_path, category, group, keyword, line, period, level, vocabulary, fm
     emit(with_source(out, db), fmt)
 
 
+@cli.command()
+@click.option("--keywords", required=True,
+              callback=lambda c, p, v: _selection(c, p, v, keywords=True),
+              help="Comma-separated keywords (names or aliases).")
+@click.option("--regions", callback=lambda c, p, v: _selection(c, p, v),
+              help="Comma-separated regions (default: the nation).")
+@click.option("--start", type=DAY, help="First date (YYYY-MM-DD).")
+@click.option("--end", type=DAY, help="Last date (YYYY-MM-DD).")
+@click.option("--normalize", type=click.Choice(["raw", "relative"]), default="raw",
+              show_default=True,
+              help="raw: Baidu's daily index; relative: scaled so the table's largest value is "
+                   "100 (pytrends' scale).")
+@click.option("--device", type=click.Choice(["all", "pc", "wise"]), default="all",
+              show_default=True)
+@click.option("--plot", type=click.Path(dir_okay=False),
+              help="Also draw the table to FILE.png or FILE.svg.")
+@format_option
+@db_option
+@domain_errors
+def compare(db_path, keywords, regions, start, end, normalize, device, plot, fmt):
+    """Keywords side by side: date, then one column per keyword (keyword/region for several
+    regions), then source. A day below Baidu's floor is 0, a day not asked is empty.
+
+    Example: aicity compare --keywords 人工智能,ChatGPT,DeepSeek --regions 成都 --start 2025-01-01
+    """
+    from aicity.analysis.compare import compare as side_by_side
+    db = open_db(db_path)
+    frame = side_by_side(db, keywords.split(","), regions.split(",") if regions else None,
+                         start=start, end=end, normalize=normalize, device=device)
+    if frame.empty:
+        raise click.ClickException("nothing stored for these keywords and regions in that "
+                                   "range; run `aicity collect`")
+    label_source(db)
+    if frame.attrs["weekly"]:
+        click.echo("note: weekly values (no daily ones in this range) for "
+                   + ", ".join(frame.attrs["weekly"]), err=True)
+    if plot:
+        from aicity.analysis.export import refuse_unless_regular
+        refuse_unless_regular(Path(plot))
+        _plot_compare(frame, Path(plot), normalize)
+        click.echo(f"plot: {plot}", err=True)
+    table = frame.reset_index()
+    table["date"] = table["date"].dt.strftime("%Y-%m-%d")
+    table.attrs["source"] = frame.attrs["source"]
+    emit(with_source(table, db), fmt)
+
+
+def _plot_compare(frame, path: Path, normalize: str) -> None:
+    from aicity.analysis.report import _plt
+    if path.suffix.lower() not in (".png", ".svg"):
+        raise click.BadParameter(f"{path}: give a .png or .svg file", param_hint="--plot")
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    for column in frame.columns:
+        ax.plot(frame.index, frame[column], lw=0.9, label=column)
+    ax.set_ylabel("百度指数" + ("（最大值 = 100）" if normalize == "relative" else "（日）"))
+    source = frame.attrs.get("source", "")
+    ax.set_title("关键词对比" + ("（模拟数据）" if "simulated" in source else ""))
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 @cli.command(name="demand-types")
 @click.option("--period", help="2017, 2017-03 or START..END (default: the latest 365 days "
                                "with data).")

@@ -7,6 +7,8 @@ import io
 import json
 from datetime import date, timedelta
 
+import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -106,3 +108,31 @@ def test_split_takes_a_group_as_rank_does(national_db):
     rank = json.loads(run(national_db, "rank", "--dimension", "application", "--group",
                           "vision", "--period", "2017", "--format", "json").stdout)
     assert sum(r["value"] or 0 for r in rank) == pytest.approx(part["north"] + part["south"])
+
+
+def test_compare_puts_keywords_side_by_side(tmp_path):
+    from aicity.analysis.compare import compare
+    path = tmp_path / "aicity.db"
+    store.init_db(path, taxonomy=default_taxonomy())
+    src = tmp_path / "two.csv"
+    src.write_text("keyword,region,date,value\n"
+                   "人工智能,成都,2026-01-01,300\n人工智能,成都,2026-01-02,200\n"
+                   "人工智能,成都,2026-01-03,100\n"
+                   "ChatGPT,成都,2026-01-02,\nChatGPT,成都,2026-01-03,600\n", encoding="utf-8")
+    db = store.connect(path)
+    import_csv(db, src, source="import")
+    frame = compare(db, ["人工智慧", "ChatGPT"], ["成都"])      # an alias names its term
+    db.close()
+    assert list(frame.columns) == ["人工智能", "ChatGPT"]
+    assert isinstance(frame.index, pd.DatetimeIndex) and str(frame.index[0].date()) == "2026-01-01"
+    # not asked: empty; asked and below the floor: 0
+    assert np.isnan(frame.loc["2026-01-01", "ChatGPT"]) and frame.loc["2026-01-02", "ChatGPT"] == 0
+    assert frame.attrs["source"] == "import"
+    plot = tmp_path / "side.svg"
+    result = run(path, "compare", "--keywords", "人工智能,ChatGPT", "--regions", "成都",
+                 "--normalize", "relative", "--plot", str(plot), "--format", "csv")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "date,人工智能,ChatGPT,source"
+    assert lines[1] == "2026-01-01,50.0,,import" and lines[3] == "2026-01-03,16.6667,100.0,import"
+    assert plot.stat().st_size > 5_000 and "<svg" in plot.read_text(encoding="utf-8")[:500]
