@@ -295,8 +295,5 @@ def _record_demo_files(out: Path, written: list[Path]) -> None:
 
 def _digest(path: Path) -> str:
     import hashlib
-    h = hashlib.sha256()
     with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()

@@ -2,7 +2,6 @@
 traceback, as a test that fails before its fix."""
 from __future__ import annotations
 
-import csv
 import json
 from datetime import date, timedelta
 
@@ -15,6 +14,7 @@ from aicity.cli import cli
 from aicity.db import store
 from aicity.db.importer import import_csv
 from aicity.keywords.taxonomy import default_taxonomy
+from tests.conftest import write_csv
 
 
 def cli_run(path, *args, input=None):
@@ -23,11 +23,7 @@ def cli_run(path, *args, input=None):
 
 
 def _write_rows(path, rows):
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(["keyword", "region", "date", "value"])
-        writer.writerows(rows)
-    return path
+    return write_csv(path, ["keyword", "region", "date", "value"], rows)
 
 
 @pytest.fixture(scope="module")

@@ -564,11 +564,8 @@ def _check_duplicates(keys: np.ndarray, values: np.ndarray, lines: np.ndarray, p
 
 
 def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
     with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _write(db: Database, path: Path, keys: np.ndarray, values: np.ndarray,
