@@ -136,3 +136,40 @@ def test_compare_puts_keywords_side_by_side(tmp_path):
     assert lines[0] == "date,人工智能,ChatGPT,source"
     assert lines[1] == "2026-01-01,50.0,,import" and lines[3] == "2026-01-03,16.6667,100.0,import"
     assert plot.stat().st_size > 5_000 and "<svg" in plot.read_text(encoding="utf-8")[:500]
+
+
+def test_holidays_are_not_anomalies_but_news_still_is(tmp_path):
+    """Two years with the Spring Festival dip (2025-01-28, 2026-02-16 eves) and a Golden Week
+    dip, and one news spike: the spike is flagged, no day of a holiday is."""
+    from aicity.analysis.holidays import holiday_mask
+    path = tmp_path / "aicity.db"
+    store.init_db(path, taxonomy=default_taxonomy())
+    first = date(2025, 1, 1)
+    n = 700
+    rng = np.random.default_rng(7)
+    values = 1000 * rng.lognormal(0, 0.03, n) * np.resize([1, 1, 1, 1, .98, .9, .92], n)
+    days = [first + timedelta(days=i) for i in range(n)]
+    for eve in (date(2025, 1, 28), date(2026, 2, 16)):
+        t = np.array([(d - eve).days for d in days], dtype=float)
+        values *= 1 - 0.45 * np.exp(-(t / 4.0) ** 2)
+    golden = np.array([date(2025, 10, 1) <= d <= date(2025, 10, 8) for d in days])
+    values[golden] *= 0.7
+    spike = days.index(date(2025, 6, 12))
+    values[spike] *= 3
+    src = tmp_path / "holidays.csv"
+    src.write_text("keyword,region,date,value\n" + "".join(
+        f"人工智能,成都,{d},{int(v)}\n" for d, v in zip(days, values)), encoding="utf-8")
+    db = store.connect(path)
+    import_csv(db, src, source="import")
+    db.close()
+    analyze(path, workers=1)
+    flagged = {date.fromisoformat(r["date"]) for r in json.loads(
+        run(path, "anomalies", "--keyword", "人工智能", "--top", "0", "--format", "json").stdout)}
+    assert date(2025, 6, 12) in flagged
+    explained = holiday_mask(first, n)
+    assert explained[days.index(date(2026, 2, 17))] and explained[days.index(date(2025, 10, 3))]
+    assert not flagged & {d for d, e in zip(days, explained) if e}
+    # without the rule the dips were news: the same residuals flag holiday days
+    from aicity.analysis.decompose import decompose
+    raw = decompose(values).anomalies
+    assert raw[explained].any()

@@ -17,11 +17,13 @@ import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from aicity.analysis.holidays import holiday_mask
 from aicity.analysis.decompose import (DecomposeConfig, Decomposition, decompose_many,
                                        is_dense, operator_key, stl_operators)
 from aicity.db import results, store
@@ -45,7 +47,15 @@ def _component_row(subject, region, device, gran, first, step, observed, d: Deco
                                  int(d.anomalies.sum()), now)
 
 
+def _not_holidays(first: int, step: int, d: Decomposition) -> None:
+    """Holidays explain their dips (and the Spring Festival's travel days around them): no
+    anomaly there (analysis.holidays)."""
+    if step == 1 and d.anomalies.any():
+        d.anomalies &= ~holiday_mask(date.fromisoformat(iso_day(first)), len(d.anomalies))
+
+
 def _anomaly_rows(subject, region, first, step, observed, d: Decomposition) -> list[tuple]:
+    _not_holidays(first, step, d)
     idx = np.flatnonzero(d.anomalies)
     if not len(idx):
         return []
@@ -74,8 +84,8 @@ def _work_keyword(args) -> dict:
     for (region, gran), (first, step, values) in series.items():
         d = fits[(region, gran)]
         notes[d.note.split(":")[0].split(";")[0]] += 1
+        anomalies += _anomaly_rows(subject, region, first, step, values, d)   # holidays out
         comps.append(_component_row(subject, region, device, gran, first, step, values, d, now))
-        anomalies += _anomaly_rows(subject, region, first, step, values, d)
         observed[(region, gran)] = (first, step, values.astype(np.float32))
     return {"keyword_id": keyword_id, "observed": observed, "notes": notes,
             **_write(db_file, comps, anomalies)}
@@ -90,8 +100,8 @@ def _work_aggregates(args) -> dict:
     now = store.now_iso()
     comps, anomalies, notes = [], [], Counter()
     for (subject, region, device, gran, first, step, values, _, _), d in zip(jobs, fits):
+        anomalies += _anomaly_rows(subject, region, first, step, values, d)   # holidays out
         comps.append(_component_row(subject, region, device, gran, first, step, values, d, now))
-        anomalies += _anomaly_rows(subject, region, first, step, values, d)
         notes[d.note.split(":")[0].split(";")[0]] += 1
     return {"notes": notes, **_write(db_file, comps, anomalies)}
 
