@@ -29,6 +29,7 @@ class DemoResult:
     files: list[Path] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
     period: str = ""           # what the briefings and rankings cover
+    more_briefings: int = 0    # briefing files written beyond the three listed in `files`
 
 
 def export_rankings(db_path, out_dir: Path, period: str | None = None) -> list[Path]:
@@ -133,6 +134,7 @@ def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 3
     result.period = f"{max(start, last - timedelta(days=364))}..{last}"
     briefing = export_briefings(db_file, out / "briefings", period=result.period)
     result.files = [*briefing.files[:3], briefing.manifest]
+    result.more_briefings = max(0, len(briefing.files) - 3)
     rankings = export_rankings(db_file, out / "rankings", period=result.period)
     result.files += rankings
     from aicity.analysis.report import build_report

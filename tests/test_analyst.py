@@ -173,3 +173,13 @@ def test_holidays_are_not_anomalies_but_news_still_is(tmp_path):
     from aicity.analysis.decompose import decompose
     raw = decompose(values).anomalies
     assert raw[explained].any()
+
+
+def test_regions_take_the_english_names_english_briefings_print(national_db):
+    from aicity.db.regions import default_registry
+    reg = default_registry()
+    assert reg.resolve("Chengdu").code == reg.resolve("chengdu").code == reg.resolve("成都").code
+    assert reg.resolve("Sichuan").level == "province"
+    result = run(national_db, "series", "--keyword", "人工智能", "--region", "Chengdu",
+                 "--start", "2017-01-01", "--end", "2017-01-03", "--format", "csv")
+    assert result.exit_code == 0 and len(result.stdout.splitlines()) == 4

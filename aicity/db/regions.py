@@ -114,7 +114,9 @@ class RegionRegistry:
             self.municipal_city.setdefault(province, []).append(city)
         self._by_name: dict[str, list[Region]] = {}
         for r in self.regions:
-            for form in short_names(r.name, r.level):
+            # the English name too, in any case: English briefings print it (Chengdu, Sichuan)
+            english = {r.name_en.casefold()} if r.name_en else set()
+            for form in short_names(r.name, r.level) | english:
                 bucket = self._by_name.setdefault(form, [])
                 if r not in bucket:
                     bucket.append(r)
@@ -159,7 +161,7 @@ class RegionRegistry:
                 raise RegionError(f"area code {key} is {region.name} ({region.level}), "
                                   f"not a {level}")
             return region
-        candidates = self._by_name.get(key, [])
+        candidates = self._by_name.get(key) or self._by_name.get(key.casefold(), [])
         if level:
             candidates = [r for r in candidates if r.level == level]
         exact = [r for r in candidates if r.name == key and not r.legacy]
