@@ -138,7 +138,7 @@ def test_a_small_demo_runs_end_to_end_and_labels_its_data_simulated(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "SIMULATED" in proc.stdout and "--period" in proc.stdout
     listed = len(list((out / "briefings").glob("*.csv")))
-    assert listed <= 3 or f"and {listed - 3} more briefings in" in proc.stdout
+    assert listed <= 3 or f"and {listed - 3} more briefing" in proc.stdout
     manifest = json.loads((out / "briefings" / "manifest.json").read_text("utf-8"))
     assert manifest["data_source"] == "simulated" and manifest["regions_with_data"] == 1
     assert (out / "report.html").stat().st_size > 10_000
