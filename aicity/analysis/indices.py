@@ -38,11 +38,12 @@ def column_coverage(array: np.ndarray, prehistory: np.ndarray | None = None
     return above, asked
 
 
-def dimension_coverage(pairs: Iterable[tuple[str, int]], above: Sequence[int],
-                       asked: Sequence[int], members: Iterable[str], regions: Sequence[int]
-                       ) -> np.ndarray:
-    """Share of a region's asked keyword-days above the floor, over a dimension's keywords, in
-    the order of `regions`; NaN where none was asked."""
+def dimension_day_counts(pairs: Iterable[tuple[str, int]], above: Sequence[int],
+                         asked: Sequence[int], members: Iterable[str], regions: Sequence[int]
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """(keyword-days above the floor, keyword-days asked) per region over a dimension's
+    keywords, in the order of `regions`: coverage is their ratio, for a region or a group of
+    regions (a side of a line)."""
     wanted = set(members)
     up: dict[int, int] = defaultdict(int)
     of: dict[int, int] = defaultdict(int)
@@ -50,7 +51,14 @@ def dimension_coverage(pairs: Iterable[tuple[str, int]], above: Sequence[int],
         if subject in wanted:
             up[region] += int(a)
             of[region] += int(n)
-    return np.array([up[r] / of[r] if of.get(r) else np.nan for r in regions], dtype=float)
+    return (np.array([up[r] for r in regions], dtype=np.int64),
+            np.array([of[r] for r in regions], dtype=np.int64))
+
+
+def coverage_share(above: np.ndarray, asked: np.ndarray) -> np.ndarray:
+    """above / asked, NaN where nothing was asked."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(asked > 0, above / np.where(asked > 0, asked, 1), np.nan)
 
 
 def period_values(adjusted: pd.DataFrame) -> pd.Series:

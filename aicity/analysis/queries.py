@@ -15,7 +15,7 @@ from aicity.analysis.demand import GROUPS as TECH_GROUPS
 from aicity.analysis.demand import demand_types as _demand_types
 from aicity.analysis.growth import growth_table, tier_movement
 from aicity.analysis.growth import movers as _movers
-from aicity.analysis.indices import dimension_values
+from aicity.analysis.indices import coverage_share, dimension_values
 from aicity.analysis.industry import INDUSTRIES, industry_profiles
 from aicity.analysis.periods import Period
 from aicity.analysis.rankings import whole_numbers
@@ -112,6 +112,8 @@ def dimension_series(db, *, category=None, group=None, keyword=None, period: Per
     index = pd.Index([r.code for r in regions], name="code")
     dims = pd.Series(found.value, index=index, name="value")
     dims.attrs["coverage"] = pd.Series(found.coverage, index=index, name="coverage")
+    dims.attrs["days"] = pd.DataFrame({"above": found.days_above, "asked": found.days_asked},
+                                      index=index)
     return dims, _matrix_frame(found.pairs, found.adjusted, period)
 
 
@@ -175,29 +177,16 @@ def split(db, *, category=None, keyword=None, line="qinling-huaihe", period=None
     if line not in LINES:
         raise ValueError(f"line must be one of {', '.join(LINES)}")
     per = resolve_period(db, period)
-    values, matrix = dimension_series(db, category=category, group=group, keyword=keyword,
-                                      period=per, level=level, vocabulary=vocabulary)
+    values, _ = dimension_series(db, category=category, group=group, keyword=keyword,
+                                 period=per, level=level, vocabulary=vocabulary)
     regions = _region_frame(db, level)
     out = north_south(values.dropna(), regions[LINES[line]])
-    out["coverage"] = _side_coverage(matrix, regions[LINES[line]], out["side"])
+    days = values.attrs["days"].groupby(regions[LINES[line]].reindex(values.index)).sum()
+    days = days.reindex(out["side"])
+    out["coverage"] = np.round(coverage_share(days["above"].to_numpy(),
+                                              days["asked"].to_numpy()), 4)
     out.attrs["period"] = per.label
     out.attrs["source"] = store.source_label(db)
-    return out
-
-
-def _side_coverage(matrix: pd.DataFrame, sides: pd.Series, order: pd.Series) -> list:
-    """Share of asked keyword-days above Baidu's floor on each side of the line."""
-    if matrix.empty:
-        return [np.nan] * len(order)
-    arr = matrix.to_numpy(dtype=float)
-    asked = (~np.isnan(arr)).sum(axis=0)
-    above = (~np.isnan(arr) & (arr != 0)).sum(axis=0)
-    side_of = sides.reindex(matrix.columns.get_level_values("region")).to_numpy()
-    out = []
-    for side in order:
-        mine = side_of == side
-        n = asked[mine].sum()
-        out.append(round(float(above[mine].sum() / n), 4) if n else np.nan)
     return out
 
 

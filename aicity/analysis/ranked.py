@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from aicity.analysis.indices import (column_coverage, column_means, dimension_coverage,
-                                     dimension_sums, normalise_array)
+from aicity.analysis.indices import (column_coverage, column_means, coverage_share,
+                                     dimension_day_counts, dimension_sums, normalise_array)
 from aicity.analysis.periods import Period
 from aicity.analysis.rankings import DEFAULT_BANDS, rank_arrays, whole_numbers
 from aicity.analysis.selection import (NoResults, adjusted_with_prehistory,
@@ -58,12 +58,18 @@ def level_regions(db, level: str | None) -> list[Region]:
 
 @dataclass
 class PeriodValues:
-    """Per region (in the order asked): the period value and its coverage; and the
-    (keyword, region) columns and daily adjusted values behind them."""
+    """Per region (in the order asked): the period value and its coverage, with the
+    keyword-days above the floor and asked behind it; and the (keyword, region) columns and
+    daily adjusted values behind them."""
     value: np.ndarray
-    coverage: np.ndarray
+    days_above: np.ndarray
+    days_asked: np.ndarray
     pairs: list[tuple[str, int]]
     adjusted: np.ndarray
+
+    @property
+    def coverage(self) -> np.ndarray:
+        return coverage_share(self.days_above, self.days_asked)
 
 
 def series_values(db, subject_ids: list[str], period: Period, regions: list[Region]
@@ -77,7 +83,7 @@ def series_values(db, subject_ids: list[str], period: Period, regions: list[Regi
         raise NoResults("no analysis results for this selection; run `aicity analyze`")
     above, asked = column_coverage(adjusted, prehistory)
     return PeriodValues(dimension_sums(pairs, column_means(adjusted), subject_ids, codes),
-                        dimension_coverage(pairs, above, asked, subject_ids, codes),
+                        *dimension_day_counts(pairs, above, asked, subject_ids, codes),
                         pairs, adjusted)
 
 
