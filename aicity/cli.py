@@ -1074,6 +1074,7 @@ def compare(db_path, keywords, regions, start, end, normalize, device, plot, fmt
     Example: aicity compare --keywords 人工智能,ChatGPT,DeepSeek --regions 成都 --start 2025-01-01
     """
     from aicity.analysis.compare import compare as side_by_side
+    from aicity.analysis.compare import plot_compare
     db = open_db(db_path)
     frame = side_by_side(db, keywords.split(","), regions.split(",") if regions else None,
                          start=start, end=end, normalize=normalize, device=device)
@@ -1087,29 +1088,14 @@ def compare(db_path, keywords, regions, start, end, normalize, device, plot, fmt
     if plot:
         from aicity.analysis.export import refuse_unless_regular
         refuse_unless_regular(Path(plot))
-        _plot_compare(frame, Path(plot), normalize)
+        if Path(plot).suffix.lower() not in (".png", ".svg"):
+            raise click.BadParameter(f"{plot}: give a .png or .svg file", param_hint="--plot")
+        plot_compare(frame, Path(plot), normalize)
         click.echo(f"plot: {plot}", err=True)
     table = frame.reset_index()
     table["date"] = table["date"].dt.strftime("%Y-%m-%d")
     table.attrs["source"] = frame.attrs["source"]
     emit(with_source(table, db), fmt)
-
-
-def _plot_compare(frame, path: Path, normalize: str) -> None:
-    from aicity.analysis.report import _plt
-    if path.suffix.lower() not in (".png", ".svg"):
-        raise click.BadParameter(f"{path}: give a .png or .svg file", param_hint="--plot")
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(10, 4.5))
-    for column in frame.columns:
-        ax.plot(frame.index, frame[column], lw=0.9, label=column)
-    ax.set_ylabel("百度指数" + ("（最大值 = 100）" if normalize == "relative" else "（日）"))
-    source = frame.attrs.get("source", "")
-    ax.set_title("关键词对比" + ("（模拟数据）" if "simulated" in source else ""))
-    ax.legend(loc="upper left", fontsize=8, frameon=False)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
 
 
 @cli.command(name="demand-types")

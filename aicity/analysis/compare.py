@@ -61,3 +61,19 @@ def compare(db, keywords: list[str], regions: list[str] | None = None, *,
     out.attrs["source"] = store.source_label(db)
     out.attrs["weekly"] = weekly
     return out
+
+
+def plot_compare(frame: pd.DataFrame, path, normalize: str = "raw") -> None:
+    """Draw a `compare` frame, one line a column, to a .png or .svg file."""
+    from aicity.analysis.report import _plt
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    for column in frame.columns:
+        ax.plot(frame.index, frame[column], lw=0.9, label=column)
+    ax.set_ylabel("百度指数" + ("（最大值 = 100）" if normalize == "relative" else "（日）"))
+    source = frame.attrs.get("source", "")
+    ax.set_title("关键词对比" + ("（模拟数据）" if "simulated" in source else ""))
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
