@@ -104,5 +104,5 @@ def running_redis():
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         proc.kill()
-        proc.wait()
+        proc.wait(timeout=30)
         shutil.rmtree(tmp, ignore_errors=True)

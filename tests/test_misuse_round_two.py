@@ -297,6 +297,24 @@ def test_status_does_not_call_a_killed_job_running_nor_name_briefings_it_never_w
     assert rows["last briefings"] == "none written yet"
 
 
+def _read_until(proc, marker: bytes, seconds: float) -> bytes:
+    """What the child wrote to stderr up to `marker`; fails (and kills it) if the marker has not
+    come within `seconds`, rather than waiting for ever."""
+    import os
+    import select
+    import time
+    deadline, seen = time.monotonic() + seconds, b""
+    while marker not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([proc.stderr], [], [], left)[0]:
+            proc.kill()
+            pytest.fail(f"no {marker!r} within {seconds:.0f} s: {seen.decode(errors='replace')}")
+        chunk = os.read(proc.stderr.fileno(), 4096)
+        assert chunk, seen.decode(errors="replace")
+        seen += chunk
+    return seen
+
+
 @pytest.mark.slow
 def test_sigterm_to_analyze_stops_its_workers_without_a_traceback(db_copy):
     import os
@@ -305,15 +323,21 @@ def test_sigterm_to_analyze_stops_its_workers_without_a_traceback(db_copy):
     import sys
     proc = subprocess.Popen([sys.executable, "-m", "aicity", "--db", str(db_copy), "analyze",
                              "--full", "--workers", "2"], stderr=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, env=dict(os.environ))
-    seen = b""
-    while b"analysing series" not in seen:       # the worker pool is at work
-        chunk = proc.stderr.read1(4096)
-        assert chunk, seen.decode(errors="replace")
-        seen += chunk
-    proc.send_signal(signal.SIGTERM)
-    rest = proc.stderr.read()
-    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+                            stdout=subprocess.DEVNULL, env=dict(os.environ),
+                            start_new_session=True)
+    try:
+        seen = _read_until(proc, b"analysing series", 120)   # the worker pool is at work
+        proc.send_signal(signal.SIGTERM)
+        try:
+            _, rest = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail("analyze (or a worker holding its stderr) was still running 60 s "
+                        "after SIGTERM")
+    finally:
+        with __import__("contextlib").suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)        # its workers too, whatever happened
+        proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM
     assert b"Traceback" not in seen + rest and b"BrokenPipeError" not in seen + rest
 
 
