@@ -34,13 +34,17 @@ def die_with_parent(parent: int):
     """preexec_fn for a child: the kernel sends it SIGTERM when the parent dies, even by
     SIGKILL, so no collect outlives its job and runs beside the next one (Linux; a no-op
     elsewhere, where an inherited lock still keeps the next job out)."""
+    # prctl is looked up here, in the parent: the preexec_fn runs between fork and exec, where
+    # a lock another thread of the parent held at the fork (an import, a library's loader) is
+    # never released, and an import there could wait for ever. The child only calls C.
+    try:
+        import ctypes
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
     def set_death_signal():
-        try:
-            import ctypes
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, signal.SIGTERM)          # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            return
+        prctl(1, signal.SIGTERM)                   # PR_SET_PDEATHSIG
         if os.getppid() != parent:                 # the parent died before prctl took effect
             os._exit(1)
     return set_death_signal

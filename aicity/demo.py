@@ -176,7 +176,9 @@ def _merged(passes: list):
 def crawler_start(parent: int) -> None:
     """In each crawler process: die with the demo, even when it is killed outright, so no
     crawler outlives it and writes on into its folder."""
-    die_with_parent(parent)()
+    set_death_signal = die_with_parent(parent)
+    if set_death_signal is not None:
+        set_death_signal()
 
 
 def _collect_in_parts(db_file: Path, access, tuning, start: date, last: date,
