@@ -966,13 +966,17 @@ def analyze(db_path, full, workers, cache_dir):
 @click.option("--uncertainty", is_flag=True, help="Add a 90% rank interval and tier confidence "
                                                   "(block bootstrap over weeks).")
 @click.option("--top", type=int, help="Only the first N rows.")
+@click.option("--province", help="Only this province and its cities (the rank stays national; "
+                                 "rank_in_area is the place among them).")
+@click.option("--cluster", help="Only this city cluster's cities (长三角, 珠三角, …; English "
+                                "names too).")
 @basis_option
 @vocabulary_option
 @format_option
 @db_option
 @domain_errors
 def rank(db_path, category, group, keyword, level, period, normalize, tiers, uncertainty, top,
-         basis, vocabulary, fmt):
+         province, cluster, basis, vocabulary, fmt):
     """Rank regions by a dimension, group or keyword:
     rank,region_code,region,province,value,tier,coverage.
 
@@ -980,10 +984,16 @@ def rank(db_path, category, group, keyword, level, period, normalize, tiers, unc
     floor counting 0 (Baidu's own convention); coverage is the share of asked keyword-days
     above the floor behind it. A region with every day below the floor ranks last.
 
+    With --province or --cluster only those regions are listed, still with their national
+    rank, and a rank_in_area column gives their place among themselves.
+
     Example: aicity rank --dimension professional --period 2017 --top 10
     """
+    from aicity.analysis.selection import area_codes, rows_within
     _need_selection(category, keyword)
     db = open_db(db_path)
+    keep = area_codes(store.registry(db), province, cluster)
+    area_column = [] if keep is None else ["rank_in_area"]
     if basis == "series" and not uncertainty:
         # the common question, answered without pandas (the same table as queries.rank)
         from aicity.analysis.ranked import COLUMNS, rank_regions
@@ -991,15 +1001,21 @@ def rank(db_path, category, group, keyword, level, period, normalize, tiers, unc
                               period=period, normalize=normalize, tiers=tiers,
                               vocabulary=vocabulary)
         source = store.source_label(db)
-        rows = [(*row, source) for row in ranked.rows()]
+        rows = [(*row, source) for row in rows_within(ranked.rows(), keep)]
         label_source(db, ranked.period)
         _say_measure(ranked.regions, normalize)
-        emit_rows([*COLUMNS, "source"], rows[:top] if top else rows, fmt)
+        emit_rows([*COLUMNS, *area_column, "source"], rows[:top] if top else rows, fmt)
         return
     from aicity.analysis import queries
     out = queries.rank(db, category=category, group=group, keyword=keyword, level=level,
                        period=period, normalize=normalize, uncertainty=uncertainty, tiers=tiers,
                        basis=basis, vocabulary=vocabulary)
+    if keep is not None:
+        attrs = dict(out.attrs)
+        out = out[out["region_code"].isin(keep)].reset_index(drop=True)
+        placed = out["rank"].notna()
+        out["rank_in_area"] = placed.cumsum().where(placed).astype("Int64")
+        out.attrs.update(attrs)
     label_source(db, out.attrs["period"])
     if out.attrs.get("measure"):
         click.echo(f"note: value = {out.attrs['measure']}", err=True)
@@ -1165,6 +1181,11 @@ def industries(db_path, period, lq_threshold, full_rank, top, basis, vocabulary,
 def movers(db_path, category, group, keyword, period, level, top, show, fmt):
     """Year-on-year growth and rank change: risers, fallers, or tier movement.
 
+    --show tiers lists the regions whose cognition tier (basic + professional + technical)
+    differs from their tier in the selection: first_measure and second_measure name the two,
+    tiers_gained is positive for a better tier under the selection (move, kept for scripts,
+    is its negative); risers first, the biggest moves first.
+
     Example: aicity movers --dimension application --show tiers
     """
     from aicity.analysis import queries
@@ -1181,7 +1202,8 @@ def movers(db_path, category, group, keyword, period, level, top, show, fmt):
 
 
 @cli.command()
-@click.option("--region", help="Only this region (name or area code).")
+@click.option("--region", help="Only this region (name or area code); a province also "
+                               "takes in its cities, a city cluster (长三角) its members.")
 @click.option("--level", type=click.Choice(["country", "province", "city"]))
 @click.option("--keyword", help="Only this keyword's series.")
 @click.option("--dimension", "category", type=DIMENSION_CHOICE,
@@ -1203,7 +1225,7 @@ def anomalies(db_path, region, level, keyword, category, group, start, end, top,
     Example: aicity anomalies --region 成都 --start 2017-01-01
     """
     db = open_db(db_path)
-    code = store.registry(db).resolve(region, level).code if region else None
+    code = _anomaly_regions(store.registry(db), region, level) if region else None
     subjects = None
     if keyword:
         kw_id, _ = store.resolve_keyword(db, keyword)
@@ -1220,6 +1242,17 @@ def anomalies(db_path, region, level, keyword, category, group, start, end, top,
                                   limit=top or None)
     label_source(db)
     emit(with_source(frame, db), fmt)
+
+
+def _anomaly_regions(registry, region: str, level: str | None) -> int | list[int]:
+    """One area code, or a province's with its cities', or a cluster's cities'."""
+    if region.strip() in registry.cluster_names() or \
+            region.strip().casefold() in registry.cluster_names():
+        return [r.code for r in registry.area(region)[1]]
+    found = registry.resolve(region, level)
+    if found.level == "province" and level is None:
+        return [found.code, *(r.code for r in registry.area(str(found.code))[1])]
+    return found.code
 
 
 # --- keywords --------------------------------------------------------------------------------

@@ -183,3 +183,62 @@ def test_regions_take_the_english_names_english_briefings_print(national_db):
     result = run(national_db, "series", "--keyword", "人工智能", "--region", "Chengdu",
                  "--start", "2017-01-01", "--end", "2017-01-03", "--format", "csv")
     assert result.exit_code == 0 and len(result.stdout.splitlines()) == 4
+
+
+def test_rank_keeps_a_province_or_a_cluster_with_national_ranks_and_places_among_them(
+        national_db):
+    every = json.loads(run(national_db, "rank", "--dimension", "basic", "--period", "2017",
+                           "--format", "json").stdout)
+    national = {r["region"]: r["rank"] for r in every}
+    for extra in ([], ["--uncertainty"]):
+        delta = run(national_db, "rank", "--dimension", "basic", "--period", "2017",
+                    "--cluster", "Yangtze River Delta", "--format", "json", *extra)
+        assert delta.exit_code == 0, delta.output
+        listed = json.loads(delta.stdout)
+        rows = [r for r in listed if r["rank"] is not None]    # the fixture's five; the
+        assert len(listed) == 26                               # others have no data
+        assert all(r["rank_in_area"] is None for r in listed if r["rank"] is None)
+        assert {r["region"] for r in rows} == {"上海市", "杭州市", "南京市", "苏州市", "合肥市"}
+        assert all(r["rank"] == national[r["region"]] for r in rows)
+        assert [r["rank_in_area"] for r in rows] == [1, 2, 3, 4, 5]
+        assert [r["rank"] for r in rows] == sorted(r["rank"] for r in rows)
+    jiangsu = json.loads(run(national_db, "rank", "--dimension", "basic", "--period", "2017",
+                             "--province", "江苏", "--cluster", "长三角",
+                             "--format", "json").stdout)
+    assert {r["region"] for r in jiangsu if r["rank"] is not None} == {"南京市", "苏州市"}
+    assert all(r["province"] == "江苏" for r in jiangsu)
+    wrong = run(national_db, "rank", "--dimension", "basic", "--cluster", "长江")
+    assert wrong.exit_code == 1 and "unknown city cluster '长江'" in wrong.output \
+        and "长三角" in wrong.output
+
+
+def test_anomalies_take_a_cluster_or_a_province_as_export_does(national_db):
+    from aicity.db.regions import default_registry
+    reg = default_registry()
+    members = {r.code for r in reg.area("长三角")[1]}
+    everything = json.loads(run(national_db, "anomalies", "--top", "0",
+                                "--format", "json").stdout)
+    expected = [r for r in everything if r["region_code"] in members]
+    assert expected, "the fixture has anomalies in the delta's cities"
+    delta = run(national_db, "anomalies", "--region", "长三角", "--top", "0", "--format", "json")
+    assert delta.exit_code == 0, delta.output
+    assert json.loads(delta.stdout) == expected
+    jiangsu = json.loads(run(national_db, "anomalies", "--region", "江苏", "--top", "0",
+                             "--format", "json").stdout)
+    assert {r["region"] for r in jiangsu} <= {"江苏", "南京市", "苏州市"} and jiangsu
+    assert {r["region"] for r in jiangsu} & {"南京市", "苏州市"}
+
+
+def test_tier_moves_say_their_measures_count_gains_upward_and_put_risers_first(national_db):
+    result = run(national_db, "movers", "--show", "tiers", "--period", "2017", "--top", "0",
+                 "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert rows and {r["direction"] for r in rows} <= {"up", "down"}
+    assert all(r["first_measure"].startswith("cognition") and
+               r["second_measure"] == "application" for r in rows)
+    assert all(r["tiers_gained"] == -r["move"] and (r["tiers_gained"] > 0) ==
+               (r["direction"] == "up") for r in rows)
+    gains = [r["tiers_gained"] for r in rows]
+    # risers first, bigger moves first: not in area-code order
+    assert [g > 0 for g in gains] == sorted((g > 0 for g in gains), reverse=True)

@@ -299,6 +299,24 @@ def year_on_year(db, *, category=None, group=None, keyword=None, period: Period,
     return before, note
 
 
+def _tier_moves(moves: pd.DataFrame, second_values: pd.Series, second: str) -> pd.DataFrame:
+    """The regions whose tier differs between cognition and the selection, saying which
+    measures the two tiers are of and how many tiers each region gains (positive: a better
+    tier under the selection); risers first, the biggest moves first, then by the
+    selection's value (not by area code)."""
+    moved = moves[moves["direction"].isin(["up", "down"])].copy()
+    moved["first_measure"] = "cognition (basic+professional+technical)"
+    moved["second_measure"] = second
+    moved["tiers_gained"] = (-moved["move"]).astype("Int64")
+    order = pd.DataFrame({"gained": moved["tiers_gained"].astype(float),
+                          "value": second_values.reindex(moved.index).astype(float)})
+    order["up"] = order["gained"] > 0
+    order["size"] = order["gained"].abs()
+    ranked = order.sort_values(["up", "size", "value"], ascending=[False, False, False],
+                               kind="stable")
+    return moved.reindex(ranked.index)
+
+
 def movers(db, *, category=None, group=None, keyword=None, period=None, level="city", n=10
            ) -> dict[str, pd.DataFrame]:
     """Year-on-year growth and rank change; risers and fallers; and the tier movement between
@@ -326,10 +344,8 @@ def movers(db, *, category=None, group=None, keyword=None, period=None, level="c
                                                      level=level)[0].fillna(0)
         except NoResults:      # a dimension nobody collected moves no tier
             pass
-    tiers = tier_movement(cognition, now_v)
-    tiers = tiers[tiers["direction"].isin(["up", "down"])]
-    tiers = tiers.reindex(tiers["move"].astype(float).abs().sort_values(
-        ascending=False, kind="stable").index)
+    tiers = _tier_moves(tier_movement(cognition, now_v), now_v,
+                        second=keyword or (f"{category}/{group}" if group else category))
 
     source = store.source_label(db)
 

@@ -193,3 +193,39 @@ def adjusted_with_prehistory(db, subjects: list[str], period: Period,
             prehistory[j] = int(unasked.sum())
             before[unasked] = 0.0
     return columns, out, prehistory
+
+
+def area_codes(registry, province: str | None = None, cluster: str | None = None
+               ) -> set[int] | None:
+    """The area codes `--province` and `--cluster` keep (both: the cities in both), or None
+    for no filter. A province keeps itself and its cities; a cluster its member cities."""
+    keep: set[int] | None = None
+    if province:
+        found = registry.resolve(province, level="province")
+        keep = {found.code, *(r.code for r in registry.area(str(found.code))[1])}
+    if cluster:
+        if cluster.strip() not in registry.cluster_names() and \
+                cluster.strip().casefold() not in registry.cluster_names():
+            from aicity.db.regions import RegionError
+            known = "、".join(sorted(set(registry.cluster_names().values())))
+            raise RegionError(f"unknown city cluster {cluster!r}; the clusters: {known}")
+        members = {r.code for r in registry.area(cluster)[1]}
+        keep = members if keep is None else keep & members
+    return keep
+
+
+def rows_within(rows: list[tuple], keep: set[int] | None) -> list[tuple]:
+    """Ranked rows (rank first, region_code second) of the regions kept, each followed by its
+    rank among them (`rank_in_area`); unranked rows keep None. The national rank stays."""
+    if keep is None:
+        return rows
+    out, place = [], 0
+    for row in rows:
+        if row[1] not in keep:
+            continue
+        if row[0] is not None and row[0] == row[0]:
+            place += 1
+            out.append((*row, place))
+        else:
+            out.append((*row, None))
+    return out

@@ -180,6 +180,29 @@ class RegionRegistry:
         options = ", ".join(f"{r.code} {r.name} ({r.level}, {r.province})" for r in current)
         raise RegionError(f"region {key!r} is ambiguous: {options}; give the area code or a level")
 
+    def cluster_names(self) -> dict[str, str]:
+        """Every city cluster a region belongs to, by each name it answers to (the Chinese
+        name and, in any case, the English one) -> the Chinese name."""
+        names = {c: c for r in self.regions for c in r.clusters}
+        english = cluster_names_en()
+        names.update({english[c].casefold(): c for c in list(names) if c in english})
+        return names
+
+    def area(self, text: str) -> tuple[str, list[Region]]:
+        """(name, cities) for a city cluster (长三角, Yangtze River Delta), a province (its
+        cities) or one city; the country is every city. RegionError says why not."""
+        key = str(text).strip()
+        cluster = self.cluster_names().get(key) or self.cluster_names().get(key.casefold())
+        if cluster:
+            return cluster, [r for r in self.regions if cluster in r.clusters and not r.legacy
+                             and r.level == "city"]
+        region = self.resolve(key)
+        if region.level == "city":
+            return region.name, [region]
+        cities = [r for r in self.regions if r.level == "city" and not r.legacy
+                  and (region.level == "country" or r.province == region.name)]
+        return region.name, cities
+
     def suggest(self, text: str, level: str | None = None) -> str:
         """'; did you mean …?' with the closest names, or '' (a typo in a city name is common)."""
         import difflib

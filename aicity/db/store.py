@@ -914,18 +914,23 @@ def record_touched(db: Database, run_id: int,
         [(run_id, *p) for p in pairs])
 
 
-def anomalies_frame(db: Database, *, region: int | None = None, start: str | None = None,
-                    end: str | None = None, subjects: Sequence[str] | None = None,
-                    limit: int | None = 50) -> pd.DataFrame:
+def anomalies_frame(db: Database, *, region: int | Sequence[int] | None = None,
+                    start: str | None = None, end: str | None = None,
+                    subjects: Sequence[str] | None = None, limit: int | None = 50
+                    ) -> pd.DataFrame:
     """Anomalies with names (view anomalies_named): date, region, region_code, level, kind,
-    subject, value, resid; newest first, the largest residual first within a day."""
+    subject, value, resid; newest first, the largest residual first within a day. `region`
+    is one area code or several (a province and its cities, a cluster's cities)."""
     sql = ("SELECT a.date, r.name AS region, a.region AS region_code, r.level, s.kind, "
            "s.name AS subject, a.value, a.resid FROM anomalies a JOIN regions r ON "
            "r.code = a.region LEFT JOIN subject_names s ON s.subject = a.subject WHERE 1 = 1")
     args: list = []
-    if region is not None:
+    if isinstance(region, int):
         sql += " AND a.region = ?"
         args.append(region)
+    elif region is not None:
+        sql += f" AND a.region IN ({','.join('?' * len(region)) or 'NULL'})"
+        args += list(region)
     if start:
         sql += " AND a.date >= ?"
         args.append(start)
