@@ -14,6 +14,9 @@ from apscheduler.triggers.cron import CronTrigger
 
 from aicity import scheduler as nightly
 from aicity.lock import RunLock
+from click.testing import CliRunner
+
+from aicity.cli import cli
 from aicity.emulator.process import running_emulator
 from aicity.db import store
 from aicity.keywords.taxonomy import default_taxonomy
@@ -181,3 +184,20 @@ def test_a_demo_of_twenty_regions_crawls_with_two_crawlers_into_one_database(tmp
         assert db.execute("SELECT count(DISTINCT region) FROM coverage").fetchone()[0] == 20
     finally:
         db.close()
+
+
+def test_a_night_without_cookies_says_so_in_its_snapshot_stage_and_promises_no_briefings(
+        db_path, tmp_path):
+    """Without an account the index collect reaches no city: the snapshot stage must not say
+    "no snapshot needed", and status must not point at briefings that were never written."""
+    result = nightly.run_job(db_path, now=NOW, out=tmp_path / "out",
+                             env={"AICITY_BAIDU_COOKIES": "",
+                                  "AICITY_BAIDU_BASE_URL": "http://127.0.0.1:9"},
+                             collect_args=SCOPE)
+    snapshot = result.stages["snapshot"]
+    assert snapshot["status"] == "failed" and "no Baidu cookies" in snapshot["summary"]
+    assert "no snapshot needed" not in snapshot["summary"]
+    status = CliRunner().invoke(cli, ["--db", str(db_path), "status", "--format", "json"])
+    rows = {r["item"]: r["value"] for r in json.loads(status.stdout)}
+    assert rows["last briefings"] == "none written yet"
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.csv"))

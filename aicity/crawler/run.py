@@ -167,6 +167,10 @@ def plan(db, terms: list[str], codes: list[int], start: date, end: date,
                       window_days=window_days, check_requests=check_requests)
 
 
+NO_COOKIES = ("no Baidu cookies: set AICITY_BAIDU_COOKIES (one cookie per line) or pass "
+              "--cookies-file FILE")
+
+
 def still_missing(db, pieces: list[Piece]) -> list[Piece]:
     """The pieces of a plan whose days are not all covered (waiting days count as covered)."""
     terms = list(dict.fromkeys(k for p in pieces for k in p.keywords))
@@ -351,6 +355,11 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
                 outlook_info["snapshot"] = {"first_night_keywords": first,
                                             "keywords": snap.keywords, "nights": nights}
     elif kind == "snapshot":
+        if not cookies and not dry_run:
+            # without an account tonight's index collect reaches no city either: a snapshot
+            # plan made as if it reached them all would say "no snapshot needed"
+            db.close()
+            raise CollectError(NO_COOKIES)
         snap = city_snapshot_plan(db, terms, codes, end_day, left)
         n_pieces = len(snap.calls)
         requests, seconds = n_pieces, n_pieces * pace / max(1, len(cookies))
@@ -386,8 +395,7 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
         return result
     if not cookies:
         db.close()
-        raise CollectError("no Baidu cookies: set AICITY_BAIDU_COOKIES (one cookie per line) "
-                           "or pass --cookies-file FILE")
+        raise CollectError(NO_COOKIES)
 
     host_source = "baidu" if urlparse(url).hostname == "index.baidu.com" else "other"
     run = store.start_run(db, "collect", host_source, {
