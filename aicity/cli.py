@@ -960,7 +960,10 @@ def analyze(db_path, full, workers, cache_dir):
 @click.option("--period", help="2017, 2017-03 or START..END (default: the latest 365 days "
                                "with data).")
 @click.option("--normalize", type=click.Choice(["raw", "per-capita", "share", "score"]),
-              default="raw", show_default=True)
+              default="raw", show_default=True,
+              help="What value is (the unit column says it): raw, index/day; per-capita, "
+                   "index/day per million residents (2020 census); share, percent of the total "
+                   "of all regions; score, 0-100 on a log scale, the top region 100.")
 @click.option("--tiers", type=click.Choice(["bands", "breaks"]), default="bands",
               show_default=True, help="Rank bands 1-10, 11-30, 31-100, rest; or natural breaks.")
 @click.option("--uncertainty", is_flag=True, help="Add a 90% rank interval and tier confidence "
@@ -978,11 +981,12 @@ def analyze(db_path, full, workers, cache_dir):
 def rank(db_path, category, group, keyword, level, period, normalize, tiers, uncertainty, top,
          province, cluster, basis, vocabulary, fmt):
     """Rank regions by a dimension, group or keyword:
-    rank,region_code,region,province,value,tier,coverage.
+    rank,region_code,region,province,value,tier,coverage,source,unit.
 
     value is the period mean of the seasonally adjusted days, a day below Baidu's reporting
-    floor counting 0 (Baidu's own convention); coverage is the share of asked keyword-days
-    above the floor behind it. A region with every day below the floor ranks last.
+    floor counting 0 (Baidu's own convention), in the unit the unit column names (see
+    --normalize); coverage is the fraction (0-1) of asked keyword-days above the floor behind
+    it. A region with every day below the floor ranks last.
 
     With --province or --cluster only those regions are listed, still with their national
     rank, and a rank_in_area column gives their place among themselves.
@@ -1000,11 +1004,13 @@ def rank(db_path, category, group, keyword, level, period, normalize, tiers, unc
         ranked = rank_regions(db, category=category, group=group, keyword=keyword, level=level,
                               period=period, normalize=normalize, tiers=tiers,
                               vocabulary=vocabulary)
-        source = store.source_label(db)
-        rows = [(*row, source) for row in rows_within(ranked.rows(), keep)]
+        from aicity.analysis.indices import UNITS
+        source, unit = store.source_label(db), UNITS[normalize]
+        # unit after source: scripts that read the columns before it by position still can
+        rows = [(*row, source, unit) for row in rows_within(ranked.rows(), keep)]
         label_source(db, ranked.period)
         _say_measure(ranked.regions, normalize)
-        emit_rows([*COLUMNS, *area_column, "source"], rows[:top] if top else rows, fmt)
+        emit_rows([*COLUMNS, *area_column, "source", "unit"], rows[:top] if top else rows, fmt)
         return
     from aicity.analysis import queries
     out = queries.rank(db, category=category, group=group, keyword=keyword, level=level,
@@ -1019,7 +1025,8 @@ def rank(db_path, category, group, keyword, level, period, normalize, tiers, unc
     label_source(db, out.attrs["period"])
     if out.attrs.get("measure"):
         click.echo(f"note: value = {out.attrs['measure']}", err=True)
-    emit(with_source(out.head(top) if top else out, db), fmt)
+    shown = with_source(out.head(top) if top else out, db)
+    emit(shown[[c for c in shown.columns if c != "unit"] + ["unit"]], fmt)
 
 
 def _stop_on_sigterm() -> None:

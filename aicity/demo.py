@@ -16,7 +16,6 @@ from pathlib import Path
 import click
 
 from aicity.children import aicity_command, child_env, die_with_parent
-from aicity.vocabulary import DIMENSIONS
 
 DEMO_ACCOUNTS = 8
 DEMO_CRAWLERS = 2
@@ -30,30 +29,6 @@ class DemoResult:
     timings: dict = field(default_factory=dict)
     period: str = ""           # what the briefings and rankings cover
     more_briefings: int = 0    # briefing files written beyond the three listed in `files`
-
-
-def export_rankings(db_path, out_dir: Path, period: str | None = None) -> list[Path]:
-    """Rankings per dimension, demand types and industry profiles as Excel-ready CSVs (the
-    briefing writer: BOM, CRLF, formula-like text neutralised, data source column)."""
-    from aicity.analysis import queries
-    from aicity.analysis.export import english_names, write_csv
-    from aicity.db import store
-    out_dir.mkdir(parents=True, exist_ok=True)
-    db = store.connect(db_path)
-    files = []
-    try:
-        simulated = "emulator" in store.sources(db)
-        tables = {f"rank_{d}": queries.rank(db, category=d, period=period, uncertainty=True)
-                  for d in DIMENSIONS}
-        tables["demand_types"] = queries.demand_types(db, period=period)
-        tables["industries"] = queries.industries(db, period=period)
-        label = "simulated (emulator)" if simulated else "baidu"
-        names = english_names(store.registry(db))
-        for name, frame in tables.items():
-            files.append(write_csv(frame, out_dir / f"{name}.csv", "en", label, names))
-    finally:
-        db.close()
-    return files
 
 
 def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 365,
@@ -135,6 +110,7 @@ def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 3
     briefing = export_briefings(db_file, out / "briefings", period=result.period)
     result.files = [*briefing.files[:3], briefing.manifest]
     result.more_briefings = max(0, len(briefing.files) - 3)
+    from aicity.analysis.export import export_rankings
     rankings = export_rankings(db_file, out / "rankings", period=result.period)
     result.files += rankings
     from aicity.analysis.report import build_report

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import shutil
@@ -168,3 +169,21 @@ def redis_url(redis_server):
     client.flushdb()
     client.close()
     return redis_server
+
+
+def first_difference(a, b) -> str:
+    """'' when the two texts (or JSON-able values) are equal; otherwise the line count of each
+    and their first differing line. Use it for long tables: pytest's own explanation of a
+    failing `==` on hundreds of similar lines is a line-by-line diff that ran for over ten
+    minutes, so a failure looked like a hang."""
+    if not isinstance(a, str) or not isinstance(b, str):
+        a, b = (json.dumps(v, ensure_ascii=False, sort_keys=True, indent=0, default=str)
+                for v in (a, b))
+    if a == b:
+        return ""
+    left, right = a.splitlines(), b.splitlines()
+    for i, (x, y) in enumerate(zip(left, right)):
+        if x != y:
+            return f"{len(left)} vs {len(right)} lines; line {i + 1}: {x[:300]!r} != {y[:300]!r}"
+    shorter = min(len(left), len(right))
+    return f"{len(left)} vs {len(right)} lines; the longer goes on after line {shorter}"

@@ -18,6 +18,7 @@ from aicity.cli import cli
 from aicity.db import store
 from aicity.db.importer import import_csv
 from aicity.keywords.taxonomy import default_taxonomy
+from tests.conftest import first_difference
 
 
 @pytest.fixture(scope="module")
@@ -222,7 +223,7 @@ def test_anomalies_take_a_cluster_or_a_province_as_export_does(national_db):
     assert expected, "the fixture has anomalies in the delta's cities"
     delta = run(national_db, "anomalies", "--region", "长三角", "--top", "0", "--format", "json")
     assert delta.exit_code == 0, delta.output
-    assert json.loads(delta.stdout) == expected
+    assert not (diff := first_difference(json.loads(delta.stdout), expected)), diff
     jiangsu = json.loads(run(national_db, "anomalies", "--region", "江苏", "--top", "0",
                              "--format", "json").stdout)
     assert {r["region"] for r in jiangsu} <= {"江苏", "南京市", "苏州市"} and jiangsu
@@ -242,3 +243,67 @@ def test_tier_moves_say_their_measures_count_gains_upward_and_put_risers_first(n
     gains = [r["tiers_gained"] for r in rows]
     # risers first, bigger moves first: not in area-code order
     assert [g > 0 for g in gains] == sorted((g > 0 for g in gains), reverse=True)
+
+
+def _has_chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+@pytest.mark.parametrize("normalize,unit", [("raw", "index/day"),
+                                            ("per-capita", "per million residents"),
+                                            ("share", "% of the total"),
+                                            ("score", "score 0-100")])
+def test_every_ranking_names_the_unit_of_its_value(national_db, normalize, unit):
+    for extra in ([], ["--uncertainty"]):
+        result = run(national_db, "rank", "--dimension", "basic", "--period", "2017",
+                     "--normalize", normalize, "--format", "json", *extra)
+        rows = json.loads(result.stdout)
+        assert rows and all(unit in r["unit"] for r in rows), rows[0]
+    assert unit.split()[0] in run(national_db, "rank", "--help").stdout.replace("\n", " ")
+
+
+def test_an_english_briefing_is_english_throughout_names_and_manifest_included(national_db,
+                                                                               tmp_path):
+    from aicity.analysis.export import export_briefings
+    result = export_briefings(national_db, tmp_path / "en", period="2016", lang="en")
+    names = [p.name for p in result.files]
+    assert "briefing_national.csv" in names and "briefing_province_Sichuan.csv" in names
+    assert "briefing_cluster_Yangtze_River_Delta.csv" in names
+    assert not any(_has_chinese(n) for n in names)
+    manifest = json.loads(result.manifest.read_text(encoding="utf-8"))
+    assert "year-on-year left empty" in manifest["missing"]
+    assert not _has_chinese(json.dumps(manifest["missing"], ensure_ascii=False))
+    frame = pd.read_csv(tmp_path / "en" / "briefing_national.csv", encoding="utf-8-sig",
+                        dtype=str)
+    profiled = frame[frame["industry_value"].notna()]
+    # full demand says yes or no wherever the region has industry data; blank is "unknown"
+    assert set(profiled["full_demand"]) <= {"yes", "no"} and "no" in set(profiled["full_demand"])
+    chinese = export_briefings(national_db, tmp_path / "zh", period="2016")
+    zh = pd.read_csv(chinese.files[0], encoding="utf-8-sig", dtype=str)
+    assert set(zh.loc[zh["行业需求值"].notna(), "全需求城市"]) <= {"是", "否"}
+    assert "briefing_全国.csv" in [p.name for p in chinese.files]
+
+
+def test_the_rankings_folder_has_a_manifest_one_language_and_shares_in_percent(national_db,
+                                                                               tmp_path):
+    from aicity.analysis.export import export_rankings
+    files = export_rankings(national_db, tmp_path / "rankings", period="2017")
+    manifest = json.loads((tmp_path / "rankings" / "manifest.json").read_text("utf-8"))
+    assert files[-1].name == "manifest.json" and manifest["start"] == "2017-01-01" \
+        and manifest["end"] == "2017-12-31" and manifest["period_days_with_data"] == 365
+    assert {f["file"] for f in manifest["files"]} == {p.name for p in files[:-1]}
+    assert manifest["data_source"] == "simulated" and "coverage_pct" in manifest["units"]
+    industries = pd.read_csv(tmp_path / "rankings" / "industries.csv", encoding="utf-8-sig",
+                             dtype=str).fillna("")
+    assert set(industries["label"]) <= {"full demand", "specialised", ""}
+    text = "".join(p.read_text(encoding="utf-8-sig") for p in files[:-1]
+                   if p.name != "industries.csv")
+    # place names in English, no 全需求 beside "specialised"
+    assert not _has_chinese(text)
+    for p in files[:-1]:
+        frame = pd.read_csv(p, encoding="utf-8-sig")
+        shares = [c for c in frame.columns if "share" in c or "coverage" in c
+                  or "confidence" in c]
+        assert shares and all(c.endswith("_pct") for c in shares), (p.name, shares)
+        for c in shares:
+            assert frame[c].dropna().between(0, 100).all() and frame[c].max() > 1

@@ -44,14 +44,14 @@ def test_briefings_for_every_scope_with_manifest(db_copy, tmp_path):
 def test_chinese_survives_and_numbers_stay_numbers(db_copy, tmp_path):
     out = tmp_path / "brief"
     run(db_copy, "export", "briefing", "--out", str(out), "--period", "2017", "--lang", "en")
-    rows = read(out / "briefing_全国.csv")
+    rows = read(out / "briefing_national.csv")
     header = rows[0]
     # an English file names places in English (the registry's name_en)
     chengdu = next(r for r in rows if r[header.index("region")] == "Chengdu")
     assert chengdu[header.index("province")] == "Sichuan"
     float(chengdu[header.index("basic_value")])          # plain numbers, no quotes or units
     assert int(chengdu[header.index("basic_rank")]) >= 1
-    assert b"\r\n" in (out / "briefing_全国.csv").read_bytes()
+    assert b"\r\n" in (out / "briefing_national.csv").read_bytes()
     run(db_copy, "export", "briefing", "--out", str(tmp_path / "zh"), "--period", "2017")
     rows = read(tmp_path / "zh" / "briefing_全国.csv")
     chengdu = next(r for r in rows if r[rows[0].index("城市")] == "成都市")

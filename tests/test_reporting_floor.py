@@ -125,7 +125,7 @@ def test_sparse_cities_rank_by_what_they_really_search(floor_db):
     # the table prints coverage beside the value
     table = cli_run(path, "rank", "--keyword", TERM, "--period", "2025", "--format", "csv")
     assert table.stdout.splitlines()[0] == \
-        "rank,region_code,region,province,value,tier,coverage,source"
+        "rank,region_code,region,province,value,tier,coverage,source,unit"
 
 
 def test_no_anomaly_comes_from_the_floor(floor_db):

@@ -17,6 +17,7 @@ from aicity.crawler.queue import MAX_ATTEMPTS, PieceQueue, piece_to_json
 from aicity.db import store
 from aicity.emulator.process import running_emulator
 from aicity.keywords.taxonomy import default_taxonomy
+from tests.conftest import first_difference
 
 ROOT = Path(__file__).resolve().parent.parent
 LATEST = "2026-11-20"
@@ -153,7 +154,9 @@ def test_postgresql_takes_the_same_commands(pg_url, tmp_path):
         on_pg = command(pg_url, *query, "--format", "csv")
         assert on_pg.exit_code == 0, on_pg.output[-2000:]
         assert on_pg.stdout.count("\n") > 2
-        assert on_pg.stdout == command(reference, *query, "--format", "csv").stdout, query
+        diff = first_difference(on_pg.stdout,
+                                command(reference, *query, "--format", "csv").stdout)
+        assert not diff, (query, diff)
     # a second run finds everything stored
     again = command(pg_url, "collect", *scope, "--base-url", "http://127.0.0.1:9",
                     "--format", "json")

@@ -177,6 +177,9 @@ def _header(col: str, lang: str) -> str:
 
 
 SIDE_ZH = {"north": "北", "south": "南"}
+# queries.industries' label, as each file's language says it
+LABEL_ZH = {"全需求": "全需求", "specialised": "专业化"}
+LABEL_EN = {"全需求": "full demand", "specialised": "specialised"}
 DEMAND_TYPE_ZH = {"single": "单技术驱动", "dual": "双技术驱动", "all": "全技术驱动", "none": "无"}
 TIER_EN = {"一线": "tier 1", "新一线": "new tier 1", "二线": "tier 2"}
 
@@ -202,6 +205,9 @@ def localise(frame: pd.DataFrame, lang: str, names: dict | None = None) -> pd.Da
             return text
         return "+".join(labels.get(part, part) for part in text.split("+"))
 
+    if "label" in frame:        # industries' label: one language per file
+        labels = LABEL_ZH if lang == "zh" else LABEL_EN
+        frame["label"] = frame["label"].map(lambda v: labels.get(v, v))
     if lang == "zh":
         for col in ("qinling_huaihe", "yangtze"):
             if col in frame:
@@ -275,8 +281,8 @@ def write_csv(frame: pd.DataFrame, path: Path, lang: str, source_label: str,
 def _cell(value, lang: str = "zh"):
     if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
         return ""
-    if isinstance(value, (bool, np.bool_)):
-        return ("是" if lang == "zh" else "yes") if value else ""
+    if isinstance(value, (bool, np.bool_)):       # a blank would read as "not known"
+        return ("是" if lang == "zh" else "yes") if value else ("否" if lang == "zh" else "no")
     if isinstance(value, (np.integer, int)):
         return int(value)
     if isinstance(value, (np.floating, float)):
@@ -285,33 +291,55 @@ def _cell(value, lang: str = "zh"):
 
 
 def scopes(frame: pd.DataFrame, registry, line: str, region: str | None):
-    """(name, rows) pairs: national, north, south, each province, each cluster; or one region."""
+    """(kind, name, rows) triples: national, north, south, each province, each cluster; or one
+    region. kind is national, north, south, province, cluster or region."""
     side = "qinling_huaihe" if line == "qinling-huaihe" else "yangtze"
     clusters = sorted({c for cs in frame["cluster"].dropna() for c in cs.split(";") if c})
     in_cluster = {c: frame["cluster"].fillna("").str.split(";").apply(lambda cs, c=c: c in cs)
                   for c in clusters}
     if region:
-        known = {c for r in registry for c in (r.cluster or "").split(";") if c}
-        if region.strip() in known:                      # 长三角 and the other city clusters
-            name = region.strip()
-            yield f"城市群_{name}", frame[in_cluster[name]] if name in in_cluster \
+        known = registry.cluster_names()
+        name = known.get(region.strip()) or known.get(region.strip().casefold())
+        if name:                                      # 长三角 and the other city clusters
+            yield "cluster", name, frame[in_cluster[name]] if name in in_cluster \
                 else frame.iloc[0:0]
             return
+        # one region's file is named by the region alone (briefing_四川, briefing_Sichuan)
         r = registry.resolve(region)
         if r.level == "country":
-            yield r.name, frame
+            yield "region", r.name, frame
         elif r.level == "province":
-            yield r.name, frame[frame["province"] == r.name]
+            yield "region", r.name, frame[frame["province"] == r.name]
         else:
-            yield r.name, frame[frame["region_code"] == r.code]
+            yield "region", r.name, frame[frame["region_code"] == r.code]
         return
-    yield "全国", frame
-    yield f"北方_{line}", frame[frame[side] == "north"]
-    yield f"南方_{line}", frame[frame[side] == "south"]
+    yield "national", "全国", frame
+    yield "north", line, frame[frame[side] == "north"]
+    yield "south", line, frame[frame[side] == "south"]
     for prov in sorted(frame["province"].dropna().unique()):
-        yield f"省_{prov}", frame[frame["province"] == prov]
+        yield "province", prov, frame[frame["province"] == prov]
     for cluster in clusters:
-        yield f"城市群_{cluster}", frame[in_cluster[cluster]]
+        yield "cluster", cluster, frame[in_cluster[cluster]]
+
+
+SCOPE_ZH = {"national": "", "north": "北方_", "south": "南方_", "province": "省_",
+            "cluster": "城市群_", "region": ""}
+
+
+def briefing_stem(kind: str, name: str, lang: str, names: dict | None = None) -> str:
+    """The file name (without .csv) of a briefing, in the file's language: briefing_省_四川 or
+    briefing_province_Sichuan; briefing_全国 or briefing_national."""
+    if lang == "zh":
+        return safe_filename(f"briefing_{SCOPE_ZH[kind]}{name}")
+    names = names or {}
+    table = names.get("cluster", {}) if kind == "cluster" else \
+        {**names.get("province", {}), **names.get("region", {})} if kind == "region" else \
+        names.get("province", {})
+    english = table.get(name, name)
+    label = {"national": "national", "north": f"north_{name}", "south": f"south_{name}",
+             "province": f"province_{english}", "cluster": f"cluster_{english}",
+             "region": english}[kind]
+    return safe_filename(f"briefing_{label}")
 
 
 def _best_briefing(db, period: str | None, line: str, level: str, may_use_snapshot: bool
@@ -371,7 +399,8 @@ def export_briefings(db_path, out: Path, *, period: str | None = None, region: s
         snapshot = None
         if basis == "distribution":
             snapshot = queries.snapshot_keywords(db, per)
-            missing.append(f"from Baidu's regional distribution (地域分布) of {per.start}.."
+            missing.append("from Baidu's regional distribution"
+                           + (" (地域分布)" if lang == "zh" else "") + f" of {per.start}.."
                            f"{per.end}: a mean per region over those days, not seasonally "
                            f"adjusted, from {snapshot[0]} of {snapshot[1]} keywords"
                            + (" (the rest follow on the next nights)"
@@ -382,7 +411,8 @@ def export_briefings(db_path, out: Path, *, period: str | None = None, region: s
         if len(frame) < total:
             missing.append(f"{total - len(frame)} of {total} {chosen} regions have no data yet")
         if frame.attrs.get("yoy_gap"):
-            missing.append(f"year-on-year (同比) left empty: {frame.attrs['yoy_gap']}")
+            missing.append(("year-on-year (同比)" if lang == "zh" else "year-on-year")
+                           + f" left empty: {frame.attrs['yoy_gap']}")
         empty_dims = [d for d in DIMENSIONS if frame[f"{d}_value"].isna().all()]
         if empty_dims:
             missing.append("no data for " + ", ".join(empty_dims))
@@ -392,11 +422,12 @@ def export_briefings(db_path, out: Path, *, period: str | None = None, region: s
         used: set[str] = set()
         names = english_names(registry) if lang == "en" else None
         parts = scopes(frame, registry, line, region) if chosen == "city" else \
-            [("全国_分省" if lang == "zh" else "national_by_province", frame)]
-        for name, rows in parts:
+            [("", "briefing_全国_分省" if lang == "zh" else "briefing_national_by_province",
+              frame)]
+        for kind, name, rows in parts:
             if rows.empty:
                 continue
-            base = safe_filename(f"briefing_{name}")
+            base = briefing_stem(kind, name, lang, names) if kind else safe_filename(name)
             stem, n = base, 2
             while stem in used:
                 stem, n = f"{base}_{n}", n + 1
@@ -427,3 +458,75 @@ def export_briefings(db_path, out: Path, *, period: str | None = None, region: s
         return result
     finally:
         db.close()
+
+
+UNITS_RANKINGS = {
+    "value": UNITS["value"] + " (the unit column says it: index/day)",
+    "total": "the region's application (demand_types) or industry (industries) demand, "
+             "index/day, as value",
+    "coverage_pct": UNITS["coverage_pct"],
+    "rank": UNITS["rank"], "tier": UNITS["tier"],
+    "rank_low/rank_high": UNITS["rank_low/rank_high"],
+    "tier_confidence_pct": "percent of bootstrap draws that put the region in its tier",
+    "share_pct": "percent of the region's application (speech, vision, deep_learning) or "
+                 "industry demand",
+    "lq": "location quotient: the industry's share in the region over its share nationally "
+          "(above 1: specialised)",
+    "full_demand": "yes: in the national top ranks of all six industries (全需求)",
+}
+
+
+def rankings_as_percent(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """The rankings folder's convention, the briefings' own: every share, coverage or
+    confidence a percentage with one decimal, its column ending in _pct."""
+    frame = frame.copy()
+    if name == "demand_types":
+        frame = frame.rename(columns={g: f"{g}_share" for g in TECH_GROUPS if g in frame})
+    cols = [c for c in frame.columns if c.endswith("_share") or c in ("coverage",
+                                                                      "tier_confidence")]
+    for col in cols:
+        frame[col] = (frame[col].astype(float) * 100).round(1)
+    return frame.rename(columns={c: f"{c}_pct" for c in cols})
+
+
+def export_rankings(db_path, out_dir: Path, period: str | None = None, lang: str = "en"
+                    ) -> list[Path]:
+    """Rankings per dimension (with rank intervals), demand types and industry profiles as
+    Excel-ready CSVs in one language (the briefing writer: BOM, CRLF, formula-like text
+    neutralised, data source column), and a manifest.json saying their period, days with
+    data, source and units. Returns the files, the manifest last."""
+    db = store.connect(db_path)
+    files = []
+    try:
+        sources = store.sources(db)
+        simulated = "emulator" in sources
+        per = queries.resolve_period(db, period)
+        tables = {f"rank_{d}": queries.rank(db, category=d, period=per.label,
+                                            uncertainty=True) for d in DIMENSIONS}
+        tables["demand_types"] = queries.demand_types(db, period=per.label)
+        tables["industries"] = queries.industries(db, period=per.label)
+        if lang == "zh":
+            label, names = ("模拟数据 (emulator)" if simulated else "百度指数"), None
+        else:
+            label = "simulated (emulator)" if simulated else "baidu index"
+            names = english_names(store.registry(db))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, frame in tables.items():
+            files.append(write_csv(rankings_as_percent(name, frame), out_dir / f"{name}.csv",
+                                   lang, label, names))
+        manifest = {
+            "period": per.label, "start": per.start.isoformat(), "end": per.end.isoformat(),
+            "period_days": per.days, "period_days_with_data": queries.days_with_data(db, per),
+            "data_source": "simulated" if simulated else "real", "sources": sources,
+            "exported_at": store.now_iso(), "lang": lang, "units": UNITS_RANKINGS,
+            "files": [{"file": p.name,
+                       "rows": sum(1 for _ in p.open(encoding="utf-8-sig")) - 1}
+                      for p in files],
+        }
+        path = out_dir / "manifest.json"
+        with atomic_write(path) as fh:
+            fh.write(json.dumps(manifest, ensure_ascii=False, indent=1))
+        files.append(path)
+    finally:
+        db.close()
+    return files

@@ -17,6 +17,13 @@ if TYPE_CHECKING:
     import pandas as pd
 
 NORMALISATIONS = ("raw", "per-capita", "share", "score")
+# What `value` is under each normalisation: the `unit` column of a ranking says it.
+UNITS = {
+    "raw": "index/day",
+    "per-capita": "index/day per million residents",
+    "share": "% of the total of all regions",
+    "score": "score 0-100 (log scale, top region = 100)",
+}
 
 
 def column_means(array: np.ndarray) -> np.ndarray:

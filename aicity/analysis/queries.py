@@ -157,6 +157,8 @@ def rank(db, *, category=None, group=None, keyword=None, level="city", period=No
         iv = rank_intervals(weekly, n_boot=n_boot, seed=seed)
         out = out.join(iv, on="region_code")
         out["tier_confidence"] = out["tier_confidence"].round(4)
+    from aicity.analysis.indices import UNITS
+    out["unit"] = UNITS[normalize]
     out.attrs["period"] = ranked.period.label
     out.attrs["source"] = store.source_label(db)
     if normalize == "per-capita":
