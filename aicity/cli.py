@@ -1419,18 +1419,22 @@ def export():
               default="qinling-huaihe", show_default=True, help="North/south line.")
 @click.option("--period", help="2017, 2017-03 or START..END (default: the latest 365 days "
                                "with data).")
+@click.option("--xlsx", is_flag=True, help="Also one Excel workbook in --out: a sheet per "
+                                            "briefing (frozen header, number formats) and the "
+                                            "manifest as a sheet.")
 @db_option
 @domain_errors
-def export_briefing(db_path, region, level, out, lang, line, period):
+def export_briefing(db_path, region, level, out, lang, line, period, xlsx):
     """Regional briefing CSVs (UTF-8 with BOM, for Excel) and a manifest.
 
-    Example: aicity export briefing --region 四川 --out briefings
+    Example: aicity export briefing --region 四川 --out briefings --xlsx
     """
     from aicity.analysis.export import export_briefings
     result = export_briefings(db_path, Path(out), period=period, region=region, lang=lang,
-                              line=line, level=level)
+                              line=line, level=level, xlsx=xlsx)
     click.echo(f"{len(result.files)} briefing(s) for {result.period} ({result.source}) in "
-               f"{result.out}; manifest {result.manifest}")
+               f"{result.out}; manifest {result.manifest}"
+               + (f"; workbook {result.workbook}" if result.workbook else ""))
 
 
 @cli.command()

@@ -101,3 +101,39 @@ def test_one_region_scope(db_copy, tmp_path):
     assert [p.name for p in out.glob("*.csv")] == ["briefing_四川.csv"]
     rows = read(out / "briefing_四川.csv")
     assert len(rows) == 2 and rows[1][1] == "成都市"
+
+
+def test_xlsx_is_one_workbook_a_sheet_per_briefing_with_frozen_headers_and_formats(
+        db_copy, tmp_path):
+    import openpyxl
+    db = store.connect(db_copy)
+    db.execute("UPDATE regions SET name = '=HYPERLINK(\"http://x\",\"x\")', "
+               "name_en = '=HYPERLINK(\"http://x\",\"x\")' WHERE code = 97")
+    db.conn.commit()
+    db.close()
+    out = tmp_path / "brief"
+    result = run(db_copy, "export", "briefing", "--out", str(out), "--period", "2017",
+                 "--lang", "en", "--xlsx")
+    assert result.exit_code == 0 and "workbook" in result.output
+    csvs = sorted(out.glob("*.csv"))
+    book = openpyxl.load_workbook(out / "briefings.xlsx")
+    assert len(book.sheetnames) == len(csvs) + 1 and book.sheetnames[-1] == "manifest"
+    assert all(len(name) <= 31 for name in book.sheetnames)
+    national = book["national"]
+    rows = read(out / "briefing_national.csv")
+    assert [c.value for c in national[1]] == rows[0]
+    assert national.freeze_panes == "D2" and national.max_row == len(rows)
+    header = rows[0]
+    chengdu = next(r for r in national.iter_rows(min_row=2) if r[1].value == "Shenzhen")
+    value, rank = chengdu[header.index("basic_value")], chengdu[header.index("basic_rank")]
+    assert isinstance(value.value, float) and value.number_format == "#,##0.0"
+    assert isinstance(rank.value, int) and rank.number_format == "0"
+    pct = chengdu[header.index("basic_coverage_pct")]
+    assert pct.number_format == "0.0" and 0 <= pct.value <= 100
+    # a formula-like name stays text: never a formula in Excel
+    cells = [c for row in national.iter_rows() for c in row if isinstance(c.value, str)
+             and "HYPERLINK" in c.value]
+    assert cells and all(c.data_type == "s" and c.value.startswith("'") for c in cells)
+    manifest = {r[0].value: r[1].value for r in book["manifest"].iter_rows()}
+    assert manifest["period"] == "2017" and manifest["data_source"] == "simulated"
+    assert json.loads((out / "manifest.json").read_text("utf-8"))["workbook"] == "briefings.xlsx"

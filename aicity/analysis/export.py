@@ -55,6 +55,7 @@ class BriefingResult:
     level: str = "city"
     missing: str = ""        # what the briefing lacks, in words ('' when nothing)
     basis: str = "series"    # or 'distribution': a regional-distribution snapshot
+    workbook: Path | None = None
 
 
 def briefing_frame(db, period: Period, line: str = "qinling-huaihe",
@@ -265,16 +266,108 @@ def atomic_write(path: Path, encoding: str = "utf-8", newline: str | None = None
         raise
 
 
-def write_csv(frame: pd.DataFrame, path: Path, lang: str, source_label: str,
-              names: dict | None = None) -> Path:
+def file_table(frame: pd.DataFrame, lang: str, source_label: str, names: dict | None = None
+               ) -> tuple[list[str], list[str], list[list]]:
+    """(headers, column ids, rows) of a briefing as its files show it: localised, the data
+    source last, cells plain numbers or neutralised text."""
     frame = localise(frame, lang, names)
     frame["data_source"] = source_label
     headers = [neutralise(_header(c, lang)) for c in frame.columns]
+    rows = [[_cell(v, lang) for v in row] for row in frame.itertuples(index=False)]
+    return headers, list(frame.columns), rows
+
+
+def write_csv(frame: pd.DataFrame, path: Path, lang: str, source_label: str,
+              names: dict | None = None) -> Path:
+    headers, _, rows = file_table(frame, lang, source_label, names)
     with atomic_write(path, encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\r\n")
         writer.writerow(headers)
-        for row in frame.itertuples(index=False):
-            writer.writerow([_cell(v, lang) for v in row])
+        writer.writerows(rows)
+    return path
+
+
+def _number_format(column: str) -> str:
+    """Excel's format for a briefing column: whole numbers for ranks, tiers and codes, one
+    decimal for percentages, thousands separators for index values."""
+    if column.endswith("_pct"):
+        return "0.0"
+    if column.endswith(("_rank", "_tier", "_rank_low", "_rank_high")) or column in (
+            "region_code", "rank", "tier", "rank_low", "rank_high"):
+        return "0"
+    if column.endswith("_lq"):
+        return "0.00"
+    return "#,##0.0"
+
+
+def sheet_names(stems: list[str]) -> list[str]:
+    """Excel sheet names for the files: without 'briefing_', at most 31 characters, none of
+    []:*?/\\, unique (Excel refuses a workbook otherwise)."""
+    out: list[str] = []
+    for stem in stems:
+        base = re.sub(r"[\[\]:*?/\\]", "_", stem.removeprefix("briefing_"))[:31] or "sheet"
+        name, n = base, 2
+        while name.casefold() in {o.casefold() for o in out}:
+            suffix = f"~{n}"
+            name, n = base[:31 - len(suffix)] + suffix, n + 1
+        out.append(name)
+    return out
+
+
+def write_workbook(path: Path, tables: list[tuple[str, list[str], list[str], list[list]]],
+                   manifest: dict) -> Path:
+    """One .xlsx: a sheet per (stem, headers, column ids, rows) with a frozen, filtered header
+    row and number formats, and the manifest as the last sheet. Text is always written as text
+    (XlsxWriter would otherwise take '=…' for a formula)."""
+    import xlsxwriter
+    refuse_unless_regular(path)
+    tmp = path.with_name(f".{path.name}.part")
+    book = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False,
+                                          "strings_to_urls": False,
+                                          "strings_to_numbers": False})
+    try:
+        head = book.add_format({"bold": True, "text_wrap": True, "valign": "top",
+                                "bottom": 1})
+        formats: dict[str, object] = {}
+        for sheet_name, (_, headers, columns, rows) in zip(
+                sheet_names([t[0] for t in tables]), tables):
+            sheet = book.add_worksheet(sheet_name)
+            for j, (text, column) in enumerate(zip(headers, columns)):
+                sheet.write_string(0, j, str(text), head)
+                numeric = any(not isinstance(row[j], str) for row in rows)
+                number = _number_format(column) if numeric else "@"
+                fmt = formats.setdefault(number, book.add_format({"num_format": number}))
+                width = 12 if column not in ("region", "province", "cluster",
+                                             "specialisations", "demand_drivers") else 18
+                sheet.set_column(j, j, width, fmt)
+            for i, row in enumerate(rows, start=1):
+                for j, value in enumerate(row):
+                    if isinstance(value, str):
+                        if value:
+                            sheet.write_string(i, j, value)
+                    else:
+                        sheet.write_number(i, j, value)
+            sheet.freeze_panes(1, 3 if len(columns) > 3 else 0)
+            if rows:
+                sheet.autofilter(0, 0, len(rows), len(columns) - 1)
+        info = book.add_worksheet("manifest")
+        info.set_column(0, 0, 24)
+        info.set_column(1, 1, 100)
+        r = 0
+        for key, value in manifest.items():
+            if key == "files":
+                continue
+            items = value.items() if isinstance(value, dict) else [(None, value)]
+            for sub, v in items:
+                info.write_string(r, 0, f"{key}.{sub}" if sub else key, head if not r else None)
+                text = ", ".join(map(str, v)) if isinstance(v, list) else str(v)
+                info.write_string(r, 1, text)
+                r += 1
+        book.close()
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.replace(path)
     return path
 
 
@@ -370,10 +463,11 @@ def _best_briefing(db, period: str | None, line: str, level: str, may_use_snapsh
 
 def export_briefings(db_path, out: Path, *, period: str | None = None, region: str | None = None,
                      lang: str = "zh", line: str = "qinling-huaihe",
-                     level: str | None = None) -> BriefingResult:
+                     level: str | None = None, xlsx: bool = False) -> BriefingResult:
     """Briefing CSVs and a manifest. `level` None: cities, or provinces while no city has data
     yet (a fresh deployment collects the nation and provinces first); the manifest and the
-    result say what is missing."""
+    result say what is missing. `xlsx`: also one workbook, a sheet per briefing and the
+    manifest as a sheet (简报.xlsx, or briefings.xlsx in English)."""
     if lang not in ("zh", "en"):
         raise ValueError("lang must be zh or en")
     db = store.connect(db_path)
@@ -420,6 +514,7 @@ def export_briefings(db_path, out: Path, *, period: str | None = None, region: s
         result = BriefingResult(out=out, period=per.label, source=source_label, level=chosen,
                                 missing="; ".join(missing), basis=basis)
         used: set[str] = set()
+        tables = []
         names = english_names(registry) if lang == "en" else None
         parts = scopes(frame, registry, line, region) if chosen == "city" else \
             [("", "briefing_全国_分省" if lang == "zh" else "briefing_national_by_province",
@@ -432,6 +527,9 @@ def export_briefings(db_path, out: Path, *, period: str | None = None, region: s
             while stem in used:
                 stem, n = f"{base}_{n}", n + 1
             used.add(stem)
+            table = file_table(as_percent(rows), lang, source_label, names)
+            if xlsx:
+                tables.append((stem, *table))
             result.files.append(write_csv(as_percent(rows), out / f"{stem}.csv", lang,
                                           source_label, names))
         manifest = {
@@ -452,6 +550,10 @@ def export_briefings(db_path, out: Path, *, period: str | None = None, region: s
             "files": [{"file": p.name, "rows": sum(1 for _ in p.open(encoding="utf-8-sig")) - 1}
                       for p in result.files],
         }
+        if xlsx:
+            result.workbook = out / ("briefings.xlsx" if lang == "en" else "简报.xlsx")
+            manifest["workbook"] = result.workbook.name
+            write_workbook(result.workbook, tables, manifest)
         result.manifest = out / "manifest.json"
         with atomic_write(result.manifest) as fh:
             fh.write(json.dumps(manifest, ensure_ascii=False, indent=1))
