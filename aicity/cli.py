@@ -967,7 +967,9 @@ def analyze(db_path, full, workers, cache_dir):
 @click.option("--tiers", type=click.Choice(["bands", "breaks"]), default="bands",
               show_default=True, help="Rank bands 1-10, 11-30, 31-100, rest; or natural breaks.")
 @click.option("--uncertainty", is_flag=True, help="Add a 90% rank interval and tier confidence "
-                                                  "(block bootstrap over weeks).")
+                                                  "(block bootstrap over weeks; the interval "
+                                                  "also spans what days below Baidu's floor "
+                                                  "leave open).")
 @click.option("--top", type=int, help="Only the first N rows.")
 @click.option("--province", help="Only this province and its cities (the rank stays national; "
                                  "rank_in_area is the place among them).")

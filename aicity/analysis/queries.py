@@ -155,6 +155,8 @@ def rank(db, *, category=None, group=None, keyword=None, level="city", period=No
                                    dtype=float)
             weekly = weekly * (1e6 / population).reindex(weekly.columns)
         iv = rank_intervals(weekly, n_boot=n_boot, seed=seed)
+        if ranked.below_floor is not None:
+            iv = _widened_for_floor(iv, ranked, normalize)
         out = out.join(iv, on="region_code")
         out["tier_confidence"] = out["tier_confidence"].round(4)
     from aicity.analysis.indices import UNITS
@@ -165,6 +167,22 @@ def rank(db, *, category=None, group=None, keyword=None, level="city", period=No
         from aicity.analysis.indices import per_capita_measure
         out.attrs["measure"] = per_capita_measure(ranked.regions)
     return out
+
+
+def _widened_for_floor(iv: pd.DataFrame, ranked, normalize: str) -> pd.DataFrame:
+    """Rank intervals that also admit every value a region's below-floor days allow (see
+    uncertainty.widen_for_floor). Share and score keep the raw values' order, so the bounds
+    are taken on the raw values; per capita divides each region's by its population."""
+    from aicity.analysis.uncertainty import widen_for_floor
+    codes = [r.code for r in ranked.regions]
+    raw = pd.Series(ranked.raw_value, index=codes)
+    per_day = pd.Series(ranked.below_floor / max(1, ranked.period.days), index=codes)
+    scale = None
+    if normalize == "per-capita":
+        scale = pd.Series([1e6 / r.population if r.population else np.nan
+                           for r in ranked.regions], index=codes)
+        raw = raw * scale
+    return widen_for_floor(iv, raw, per_day, scale)
 
 
 def _weekly_dimension(matrix: pd.DataFrame, regions: list[int]) -> pd.DataFrame:

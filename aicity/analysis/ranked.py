@@ -38,6 +38,10 @@ class RankedRegions:
     coverage: np.ndarray | None = None
     pairs: list[tuple[str, int]] = field(default_factory=list, repr=False)
     adjusted: np.ndarray | None = field(default=None, repr=False)
+    # keyword-days asked and below the floor behind each value, in `regions` order (None for
+    # a snapshot's basis): how far the value could rise were those days just under the floor
+    below_floor: np.ndarray | None = field(default=None, repr=False)
+    raw_value: np.ndarray | None = field(default=None, repr=False)   # before normalising
 
     def rows(self) -> list[tuple]:
         """Plain values: int ranks and tiers, values and coverage rounded to 4 decimals, None for
@@ -89,8 +93,8 @@ def series_values(db, subject_ids: list[str], period: Period, regions: list[Regi
 
 def rank_values_of(values: np.ndarray, regions: list[Region], period: Period,
                    normalize: str = "raw", tiers: str = "bands",
-                   coverage: np.ndarray | None = None, pairs=None, adjusted=None
-                   ) -> RankedRegions:
+                   coverage: np.ndarray | None = None, pairs=None, adjusted=None,
+                   below_floor: np.ndarray | None = None) -> RankedRegions:
     """Rank the period values of `regions` (same order) after normalising them. A region whose
     asked days were all below the floor has value 0 and ranks last (with coverage 0)."""
     population = np.array([np.nan if r.population is None else float(r.population)
@@ -105,7 +109,8 @@ def rank_values_of(values: np.ndarray, regions: list[Region], period: Period,
                          value=np.round(shown[order], 4), tier=tier[order], regions=regions,
                          coverage=None if coverage is None else np.round(
                              np.asarray(coverage, dtype=float)[order], 4),
-                         pairs=pairs or [], adjusted=adjusted)
+                         pairs=pairs or [], adjusted=adjusted, below_floor=below_floor,
+                         raw_value=np.asarray(values, dtype=float))
 
 
 def rank_regions(db, *, category=None, group=None, keyword=None, level="city", period=None,
@@ -118,4 +123,6 @@ def rank_regions(db, *, category=None, group=None, keyword=None, level="city", p
     regions = level_regions(db, level)
     found = series_values(db, subject_ids, per, regions)
     return rank_values_of(found.value, regions, per, normalize, tiers,
-                          coverage=found.coverage, pairs=found.pairs, adjusted=found.adjusted)
+                          coverage=found.coverage, pairs=found.pairs, adjusted=found.adjusted,
+                          below_floor=np.asarray(found.days_asked, dtype=float)
+                          - np.asarray(found.days_above, dtype=float))

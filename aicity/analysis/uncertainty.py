@@ -8,6 +8,10 @@ import pandas as pd
 
 from aicity.analysis.rankings import DEFAULT_BANDS
 
+# Baidu's reporting floor for a city series (research note 2026 §1): a day it sends empty had
+# somewhere between 0 and this many searches.
+REPORTING_FLOOR = 57.0
+
 
 def rank_intervals(weekly: pd.DataFrame, n_boot: int = 500, level: float = 0.9, seed: int = 0,
                    bands: tuple[int, ...] = DEFAULT_BANDS) -> pd.DataFrame:
@@ -55,6 +59,48 @@ def rank_intervals(weekly: pd.DataFrame, n_boot: int = 500, level: float = 0.9, 
     out.loc[weekly.columns[valid], "rank_low"] = low.astype(int)
     out.loc[weekly.columns[valid], "rank_high"] = high.astype(int)
     out.loc[weekly.columns[valid], "tier_confidence"] = confidence[valid]
+    out["rank_low"] = out["rank_low"].astype("Int64")
+    out["rank_high"] = out["rank_high"].astype("Int64")
+    return out
+
+
+def floor_rank_bounds(low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The best and worst rank each region could have when its true value may lie anywhere in
+    [low, high] (NaN: unranked). A day below Baidu's floor counts 0 in a value, but its real
+    searches were anywhere from 0 to the floor: for a sparse city that range, not the noise of
+    its reported days, is most of what is unknown. Best: 1 + the regions certainly above it;
+    worst: 1 + the regions that may be above it."""
+    low = np.asarray(low, dtype=float)
+    high = np.asarray(high, dtype=float)
+    ok = ~np.isnan(low) & ~np.isnan(high)
+    best = np.full(len(low), np.nan)
+    worst = np.full(len(low), np.nan)
+    lo, hi = low[ok], high[ok]
+    above_for_sure = (lo[None, :] > hi[:, None]).sum(axis=1)
+    maybe_above = (hi[None, :] > lo[:, None]).sum(axis=1) - (hi > lo)   # not itself
+    best[ok] = 1 + above_for_sure
+    worst[ok] = 1 + maybe_above
+    return best, worst
+
+
+def widen_for_floor(intervals: pd.DataFrame, value: pd.Series, below_floor_per_day: pd.Series,
+                    scale: pd.Series | None = None, floor: float = REPORTING_FLOOR
+                    ) -> pd.DataFrame:
+    """rank_low/rank_high (indexed by region) widened to the floor bounds: a region's value
+    could be up to `floor` × its below-floor keyword-days per day higher (times `scale`, the
+    normalisation's factor per region, e.g. per million residents)."""
+    gap = below_floor_per_day.reindex(value.index).fillna(0.0) * floor
+    if scale is not None:
+        gap = gap * scale.reindex(value.index)
+    best, worst = floor_rank_bounds(value.to_numpy(float), (value + gap).to_numpy(float))
+    out = intervals.copy()
+    bounds = pd.DataFrame({"best": best, "worst": worst}, index=value.index)
+    bounds = bounds.reindex(out.index)
+    has = out["rank_low"].notna() & bounds["best"].notna()
+    out.loc[has, "rank_low"] = np.minimum(out.loc[has, "rank_low"].astype(float),
+                                          bounds.loc[has, "best"]).astype(int)
+    out.loc[has, "rank_high"] = np.maximum(out.loc[has, "rank_high"].astype(float),
+                                           bounds.loc[has, "worst"]).astype(int)
     out["rank_low"] = out["rank_low"].astype("Int64")
     out["rank_high"] = out["rank_high"].astype("Int64")
     return out
