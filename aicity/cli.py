@@ -1550,7 +1550,8 @@ def demo(out, seed, days, regions):
     click.echo(f"database: {result.db}")
     for path in result.files:
         click.echo(f"  {path}")
-        if path.name == "manifest.json" and result.more_briefings:
+        if path.name == "manifest.json" and path.parent.name == "briefings" \
+                and result.more_briefings:
             more = result.more_briefings
             click.echo(f"  … and {more} more briefing{'s' if more > 1 else ''} in {path.parent} "
                        f"(one per province and city cluster; the manifest lists them all)")

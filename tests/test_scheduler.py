@@ -142,6 +142,9 @@ def test_a_small_demo_runs_end_to_end_and_labels_its_data_simulated(tmp_path):
     assert "SIMULATED" in proc.stdout and "--period" in proc.stdout
     listed = len(list((out / "briefings").glob("*.csv")))
     assert listed <= 3 or f"and {listed - 3} more briefing" in proc.stdout
+    # said once, of the briefings: the rankings folder lists every file it has
+    assert proc.stdout.count("more briefing") == (listed > 3)
+    assert (out / "rankings" / "manifest.json").exists()
     manifest = json.loads((out / "briefings" / "manifest.json").read_text("utf-8"))
     assert manifest["data_source"] == "simulated" and manifest["regions_with_data"] == 1
     assert (out / "report.html").stat().st_size > 10_000
