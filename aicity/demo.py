@@ -180,17 +180,24 @@ def _collect_in_parts(db_file: Path, access, tuning, start: date, last: date,
                              max_tasks_per_child=1) as pool:
         db = store.connect(db_file)
         try:
-            with click.progressbar(length=max(1, total), label="collecting",
+            # click's own estimate counts the crawlers' start-up (seconds before the first
+            # series) as if every series took that long: it showed 06:48 for a 6 s crawl
+            with click.progressbar(length=max(1, total), label="collecting", show_eta=False,
+                                   item_show_func=lambda text: text,
                                    file=sys.stderr) as bar:
-                shown = 0
+                shown, first = 0, None
                 for _ in range(DEMO_PASSES):
                     futures = {i: pool.submit(_collect_part, db_file, shares[i], tuning, start,
                                               last, parts[i]) for i in todo}
                     while not all(f.done() for f in futures.values()):
                         time.sleep(0.5)
-                        stored = store.count_covered(db)
-                        bar.update(max(0, min(total, stored) - shown))
-                        shown = max(shown, min(total, stored))
+                        stored = min(total, store.count_covered(db))
+                        now = time.monotonic()
+                        if stored and first is None:
+                            first = (now, stored)
+                        bar.update(max(0, stored - shown),
+                                   current_item=time_left(first, now, stored, total))
+                        shown = max(shown, stored)
                     for i, f in futures.items():
                         passes[i].append(f.result())
                     todo = [i for i in todo if not passes[i][-1].stopped
@@ -200,6 +207,19 @@ def _collect_in_parts(db_file: Path, access, tuning, start: date, last: date,
         finally:
             db.close()
     return [_merged(p) for p in passes]
+
+
+def time_left(first: tuple[float, int] | None, now: float, done: int, total: int) -> str:
+    """'about 1:05 left' from the pace since the first series was stored (`first` = (when, how
+    many then)); '' until there is a pace worth quoting: a tenth of the way and two seconds."""
+    if first is None:
+        return ""
+    since, at_first = first
+    elapsed, progressed = now - since, done - at_first
+    if progressed <= 0 or elapsed < 2 or done < total / 10:
+        return ""
+    seconds = int(round(elapsed / progressed * (total - done)))
+    return f"about {seconds // 60}:{seconds % 60:02d} left"
 
 
 # Passes over what is still missing (a later pass stands for a later night)

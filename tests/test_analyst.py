@@ -390,3 +390,13 @@ def test_rank_intervals_cover_the_planted_true_rank_under_the_floor(floored_db):
     reported = ranked["coverage"] >= 0.5
     assert reported.any() and width[reported].max() <= 3, \
         ranked.assign(width=width)[["coverage", "rank", "rank_low", "rank_high"]].to_string()
+
+
+def test_the_demo_estimates_time_left_from_its_pace_not_its_start_up():
+    from aicity.demo import time_left
+    # the crawlers took 5 s to start; then 100 series a second
+    first = (5.0, 10)
+    assert time_left(None, 5.0, 0, 1000) == ""                # nothing stored yet
+    assert time_left(first, 6.0, 110, 1000) == ""             # too early to say
+    assert time_left(first, 7.0, 210, 1000) == "about 0:08 left"
+    assert time_left(first, 25.0, 1000 - 50, 3000) == "about 0:44 left"
