@@ -400,3 +400,13 @@ def test_the_demo_estimates_time_left_from_its_pace_not_its_start_up():
     assert time_left(first, 6.0, 110, 1000) == ""             # too early to say
     assert time_left(first, 7.0, 210, 1000) == "about 0:08 left"
     assert time_left(first, 25.0, 1000 - 50, 3000) == "about 0:44 left"
+
+
+def test_the_demo_sums_up_the_refusals_it_met_instead_of_warning_each():
+    from types import SimpleNamespace
+
+    from aicity.demo import site_refusals
+    done = [SimpleNamespace(responses_by_status={"0": 900, "10018": 3}),
+            SimpleNamespace(responses_by_status={"0": 800, "10018": 2, "10001": 1})]
+    assert site_refusals(done) == "1 × 10001 blocked, 5 × 10018 abnormal access"
+    assert site_refusals([SimpleNamespace(responses_by_status={"0": 5})]) == ""
