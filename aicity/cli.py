@@ -725,7 +725,8 @@ def _refresh_cipher(acs_file: str, site: dict) -> None:
 @cli.command()
 @with_options(ACCOUNT_OPTIONS)
 @click.option("--check", is_flag=True, help="Also run SQLite's quick_check on the file "
-                                           "(exit status 1 when it finds damage).")
+                                           "(exit status 1 when it finds damage). It reads the "
+                                           "whole file: seconds for a national database.")
 @format_option
 @db_option
 @domain_errors
@@ -790,6 +791,11 @@ def status(db_path, cookies_file, cookies_text, daily_budget, check, fmt):
         rows.append(("accounts", "none configured (AICITY_BAIDU_COOKIES or --cookies-file)"))
     damage = ""
     if check:
+        size = store.size_bytes(db)
+        if size > 100_000_000:
+            # the one slow part of status: say why before it starts
+            click.echo(f"note: --check reads every page of the database ({size / 1e6:,.0f} MB); "
+                       f"on a busy disk that takes a while", err=True)
         damage = store.integrity_problem(db)
         rows.append(("integrity", damage or "ok"))
     db.close()

@@ -18,11 +18,14 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-import jieba
+from typing import TYPE_CHECKING
+
 import opencc
-import pandas as pd
 
 from aicity.keywords.taxonomy import Taxonomy, default_taxonomy
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _SPACES = re.compile(r"\s+")
 # A space survives only between two Latin letters or digits ("alphago zero"); between Chinese
@@ -31,8 +34,6 @@ _NOISE_SPACE = re.compile(r" (?![0-9a-z])|(?<![0-9a-z]) ")
 _LATIN = re.compile(r"^[0-9a-z.+#\-_ ]+$")
 # jieba's own word frequencies top out near 10^6; ours must beat any split of a taxonomy term.
 _USER_FREQ = 10 ** 7
-
-jieba.setLogLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,7 @@ class Classifier:
 
     def __init__(self, taxonomy: Taxonomy | None = None):
         self.taxonomy = taxonomy or default_taxonomy()
-        self.tokenizer = jieba.Tokenizer()
-        self.tokenizer.initialize()
+        self._tokenizer = None
         # normalised surface form -> the matches it stands for
         self.forms: dict[str, list[Match]] = {}
         for t in self.taxonomy.terms:
@@ -76,10 +76,22 @@ class Classifier:
                     bucket.append(match)
         latin = sorted((f for f in self.forms if _LATIN.match(f)), key=len, reverse=True)
         self._cjk_forms = [f for f in self.forms if not _LATIN.match(f)]
-        for form in self._cjk_forms:
-            self.tokenizer.add_word(form, freq=_USER_FREQ)
         self._latin = re.compile(r"(?<![0-9a-z])(?:%s)(?![0-9a-z])"
                                  % "|".join(map(re.escape, latin))) if latin else None
+
+    @property
+    def tokenizer(self):
+        """jieba with the taxonomy's Chinese terms, loaded on first use: classify matches
+        forms by themselves, and jieba's dictionary alone takes half a second to load."""
+        if self._tokenizer is None:
+            import jieba
+            jieba.setLogLevel(logging.WARNING)
+            tokenizer = jieba.Tokenizer()
+            tokenizer.initialize()
+            for form in self._cjk_forms:
+                tokenizer.add_word(form, freq=_USER_FREQ)
+            self._tokenizer = tokenizer
+        return self._tokenizer
 
     def segment(self, text: str) -> list[str]:
         """The normalised query cut into tokens (Chinese taxonomy terms stay whole)."""
@@ -160,6 +172,7 @@ def suggest_terms(related: pd.DataFrame, classifier: Classifier | None = None,
                          "sim": round(float(sightings["sim"].astype(float).max()), 3),
                          "ratio": round(float(sightings["ratio"].astype(float).mean()), 3),
                          "evidence": basis})
+    import pandas as pd
     out = pd.DataFrame(rows, columns=["word", "category", "group", "score", "seeds", "pv", "sim",
                                       "ratio", "evidence"])
     out = out.sort_values(["category", "group", "score", "word"],
