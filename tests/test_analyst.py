@@ -410,3 +410,16 @@ def test_the_demo_sums_up_the_refusals_it_met_instead_of_warning_each():
             SimpleNamespace(responses_by_status={"0": 800, "10018": 2, "10001": 1})]
     assert site_refusals(done) == "1 × 10001 blocked, 5 × 10018 abnormal access"
     assert site_refusals([SimpleNamespace(responses_by_status={"0": 5})]) == ""
+
+
+def test_classify_answers_without_loading_jiebas_dictionary():
+    import subprocess
+    import sys
+    code = ("import sys; from aicity.keywords.classify import classify, default_classifier; "
+            "found = classify('基于深度学习的人脸识别'); "
+            "print(len(found), 'jieba' in sys.modules); "
+            "print(default_classifier().segment('深度学习框架')[:1])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out[0] == "3 False" or out[0].endswith(" False")      # classify: no jieba
+    assert out[1] == "['深度学习框架']"                            # segment loads it
