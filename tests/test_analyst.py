@@ -94,7 +94,7 @@ def test_briefings_and_the_report_say_their_period_and_its_days_with_data(demo_l
     made = run(national_db, "report", "--out", str(report), "--period",
                "2017-06-01..2018-05-31")     # the data ends on 2017-12-31
     assert made.exit_code == 0, made.output
-    assert "365 天，其中\n214 天有数据" in report.read_text(encoding="utf-8")
+    assert "365 天，其中 214 天有数据" in report.read_text(encoding="utf-8")
 
 
 def test_split_takes_a_group_as_rank_does(national_db):
