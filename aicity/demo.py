@@ -81,6 +81,9 @@ def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 3
         t = time.monotonic()
         done = _collect_in_parts(db_file, access, tuning, start, last, parts,
                                  total=n_regions * n_keywords)
+        # the related-word graph too (one request a keyword), so `aicity keywords suggest`
+        # answers on the demo database as on a deployed one
+        words = _collect_word_graph(db_file, access, last)
         result.timings["collect"] = time.monotonic() - t
     failed = [r for r in done if r.stopped or r.remaining_pieces]
     if failed:
@@ -91,6 +94,9 @@ def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 3
                f"{sum(r.rows_written for r in done):,} rows, "
                f"{sum(r.requests for r in done):,} requests in "
                f"{result.timings['collect']:.0f} s", err=True)
+    if words:
+        click.echo(f"      no related-word graph ({words}): `aicity keywords suggest` needs "
+                   f"--from FILE on this database", err=True)
     handled = site_refusals(done)
     if handled:
         click.echo(f"      the emulator refused some requests as the real site does ({handled});"
@@ -132,6 +138,20 @@ def crawl_parts(codes: list[str], crawlers: int = DEMO_CRAWLERS) -> list[list[st
     and cities alike."""
     n = crawlers if len(codes) >= 20 else 1
     return [codes[i::n] for i in range(n)]
+
+
+def _collect_word_graph(db_file: Path, access, last: date) -> str:
+    """The week's related-word graph of every keyword, in a process of its own (a crawl's
+    reactor runs once a process); '' or why it failed (the demo goes on without it)."""
+    proc = subprocess.run(
+        aicity_command("--db", str(db_file.resolve()), "collect", "--what", "word-graph",
+                       "--base-url", access.base_url, "--delay", "0", "--end", last.isoformat()),
+        env=child_env(AICITY_BAIDU_COOKIES="\n".join(access.cookies),
+                      AICITY_BAIDU_DAILY_BUDGET="0"),
+        capture_output=True, text=True, preexec_fn=die_with_parent(os.getpid()))
+    if proc.returncode:
+        return (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1][:200]
+    return ""
 
 
 def _collect_part(db_file: Path, access, tuning, start: date, last: date,

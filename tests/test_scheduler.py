@@ -150,6 +150,12 @@ def test_a_small_demo_runs_end_to_end_and_labels_its_data_simulated(tmp_path):
     manifest = json.loads((out / "briefings" / "manifest.json").read_text("utf-8"))
     assert manifest["data_source"] == "simulated" and manifest["regions_with_data"] == 1
     assert (out / "report.html").stat().st_size > 10_000
+    # the demo collects the related-word graph too: suggestions work on its database
+    suggest = subprocess.run([sys.executable, "-m", "aicity", "--db", str(out / "aicity.db"),
+                              "keywords", "suggest", "--limit", "5", "--format", "csv"],
+                             capture_output=True, text=True, cwd=ROOT, timeout=120,
+                             env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert suggest.returncode == 0 and len(suggest.stdout.splitlines()) > 5, suggest.stderr
     db = store.connect(out / "aicity.db")
     try:
         # every day stored, but for an empty last day, which waits to be confirmed (the site
