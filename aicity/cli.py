@@ -1388,7 +1388,14 @@ def keywords_suggest(db_path, from_file, min_sim, limit, fmt):
         raise click.ClickException("no related words stored yet; run `aicity collect --what "
                                    "word-graph` "
                                    "or pass --from FILE")
-    emit(suggest_terms(related, min_sim=min_sim, limit=limit), fmt)
+    out = suggest_terms(related, min_sim=min_sim, limit=limit)
+    # where the related words came from travels with the suggestions
+    sources = set(related["source"].dropna()) if "source" in related else set()
+    out["source"] = "import" if from_file else \
+        "simulated" if "emulator" in sources else "baidu"
+    if out["source"].eq("simulated").any():
+        click.echo("note: SIMULATED data (the related words came from the emulator)", err=True)
+    emit(out, fmt)
 
 
 @keywords.command(name="validate")

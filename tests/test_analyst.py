@@ -423,3 +423,14 @@ def test_classify_answers_without_loading_jiebas_dictionary():
                          check=True).stdout.splitlines()
     assert out[0] == "3 False" or out[0].endswith(" False")      # classify: no jieba
     assert out[1] == "['深度学习框架']"                            # segment loads it
+
+
+def test_suggestions_say_where_their_related_words_came_from(tmp_path):
+    path = tmp_path / "aicity.db"
+    store.init_db(path, taxonomy=default_taxonomy())
+    related = tmp_path / "related.csv"
+    related.write_text("keyword,word,pv,ratio,sim\n深度学习,深度学习框架教程,5000,10,0.8\n",
+                       encoding="utf-8")
+    result = run(path, "keywords", "suggest", "--from", str(related), "--format", "json")
+    rows = json.loads(result.stdout)
+    assert rows and {r["source"] for r in rows} == {"import"}

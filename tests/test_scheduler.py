@@ -156,6 +156,7 @@ def test_a_small_demo_runs_end_to_end_and_labels_its_data_simulated(tmp_path):
                              capture_output=True, text=True, cwd=ROOT, timeout=120,
                              env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert suggest.returncode == 0 and len(suggest.stdout.splitlines()) > 5, suggest.stderr
+    assert all(line.endswith(",simulated") for line in suggest.stdout.splitlines()[1:])
     db = store.connect(out / "aicity.db")
     try:
         # every day stored, but for an empty last day, which waits to be confirmed (the site
