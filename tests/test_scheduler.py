@@ -164,6 +164,10 @@ def test_a_small_demo_runs_end_to_end_and_labels_its_data_simulated(tmp_path):
         waiting = db.execute("SELECT count(*) FROM unconfirmed WHERE accepted_at IS NULL"
                              ).fetchone()[0]
         assert waiting <= 4
+        # a day waiting to be confirmed is unknown, never an anomaly of 0
+        assert db.execute("SELECT count(*) FROM anomalies a JOIN unconfirmed u ON "
+                          "u.region = a.region AND u.date = a.date AND u.accepted_at IS NULL "
+                          "AND a.subject = 'k:' || u.keyword_id").fetchone()[0] == 0
         assert db.execute("SELECT count(*) FROM observations").fetchone()[0] + waiting == \
             2 * len(default_taxonomy().unique_terms()) * 90
         assert db.execute("SELECT count(*) FROM components").fetchone()[0] > 0
