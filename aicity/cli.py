@@ -1500,6 +1500,10 @@ def report(db_path, out, period, lang, area, cluster):
 def schedule(db_path, at, once, log_file, log_dir, collect_args, publish_hour, lag_days):
     """The nightly job: collect what is new, analyse incrementally, write the briefings.
 
+    Briefings go to <database>-briefings/<last day>/ beside a SQLite file (for a
+    postgresql:// database ./aicity-briefings/<last day>/), with their manifest.json;
+    `aicity status` names the last folder written.
+
     Runs in the foreground; stops cleanly on SIGTERM or Ctrl-C. One run at a time, also across
     processes (a lock next to the database; a crashed run's lock does not block the next).
 
