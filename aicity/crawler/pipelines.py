@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta, timezone
 
 from scrapy.exceptions import DropItem
@@ -38,6 +39,15 @@ class StorePipeline:
                                                           confirm.DEFAULT_BLANK_REST_HOURS)
         # the newest day any daily answer of this run had a value on: published for all
         self.published_through: str | None = None
+        # Items stored per transaction. On PostgreSQL a commit (a WAL flush) per series cost
+        # more than the series' rows: several series share one, each still whole (a failed
+        # batch leaves none of its series covered, so they are asked again). SQLite keeps one
+        # a transaction: its one writer at a time would wait for an open batch.
+        self.batch_items = crawler.settings.getint("AICITY_DB_BATCH_ITEMS", 0)
+        self.batch_seconds = crawler.settings.getfloat("AICITY_DB_BATCH_SECONDS", 2.0)
+        self._batch = None
+        self._in_batch = 0
+        self._batch_since = 0.0
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -46,17 +56,57 @@ class StorePipeline:
     def open_spider(self):
         self.db = store.connect(self.db_path, busy_timeout=self.busy_timeout)
         self.registry = store.registry(self.db)
+        if not self.batch_items:
+            self.batch_items = 25 if self.db.dialect == "postgresql" else 1
 
     def close_spider(self):
         if self.db is not None:
-            self.db.close()
+            try:
+                self._commit_batch()
+            except store.storage_errors() as err:
+                self._fail(err)
+            finally:
+                self.db.close()
+
+    def _open_batch(self) -> None:
+        if self.batch_items > 1 and self._batch is None:
+            self._batch = self.db.atomic()
+            self._batch.__enter__()
+            self._batch_since = time.monotonic()
+
+    def _commit_batch(self) -> None:
+        batch, self._batch, self._in_batch = self._batch, None, 0
+        if batch is not None:
+            batch.__exit__(None, None, None)
+
+    def _roll_back_batch(self, err: BaseException) -> None:
+        batch, self._batch, self._in_batch = self._batch, None, 0
+        if batch is not None:
+            try:
+                batch.__exit__(type(err), err, err.__traceback__)
+            except store.storage_errors():
+                pass                      # the rollback of a broken connection: gone anyway
+
+    def _fail(self, err: BaseException) -> None:
+        # Disk full, a damaged or read-only file, a lock held past the timeout: every later
+        # piece would fail the same way. Stop, keep what is stored (each piece is whole or
+        # absent, so nothing is half-written; what failed is not marked covered).
+        self._roll_back_batch(err)
+        self.broken = store.storage_problem(err, self.db_path)
+        self.crawler.stats.inc_value("aicity/items_not_stored")
+        stop_run(self.crawler, "storage", f"storing failed: {self.broken}")
 
     def process_item(self, item):
         if isinstance(item, PieceDone):
-            # after the piece's rows (items of a callback reach the pipeline in order): the
-            # shared queue may forget the piece. Not after a storage failure: the lease then
-            # goes back to the queue when the worker stops.
+            # after the piece's rows are committed (items of a callback reach the pipeline in
+            # order): the shared queue may forget the piece. Not after a storage failure: the
+            # lease then goes back to the queue when the worker stops.
             if not self.broken:
+                try:
+                    self._commit_batch()
+                except store.storage_errors() as err:
+                    self._fail(err)
+                    raise DropItem(self.broken) from None
                 self.crawler.spider.piece_queue.done(item.lease)
                 self.crawler.stats.inc_value("aicity/queue/done")
             return item
@@ -64,14 +114,15 @@ class StorePipeline:
             self.crawler.stats.inc_value("aicity/items_not_stored")
             raise DropItem(f"not stored: {self.broken}")
         try:
-            return self._process(item)
+            self._open_batch()
+            out = self._process(item)
+            self._in_batch += 1
+            if self._in_batch >= self.batch_items or \
+                    time.monotonic() - self._batch_since > self.batch_seconds:
+                self._commit_batch()
+            return out
         except store.storage_errors() as err:
-            # Disk full, a damaged or read-only file, a lock held past the timeout: every later
-            # piece would fail the same way. Stop, keep what is stored (each piece is its own
-            # transaction, so nothing is half-written; what failed is not marked covered).
-            self.broken = store.storage_problem(err, self.db_path)
-            self.crawler.stats.inc_value("aicity/items_not_stored")
-            stop_run(self.crawler, "storage", f"storing failed: {self.broken}")
+            self._fail(err)
             raise DropItem(self.broken) from None
 
     def _process(self, item):
