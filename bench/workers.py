@@ -41,7 +41,7 @@ def accounts(tag: str, n: int = 4) -> str:
 
 
 def worker_code(db: str, url: str, regions: list[str], queue: str | None, tag: str,
-                log: Path, kill_after: int = 0) -> str:
+                log: Path, kill_after: int = 0, delay: float = 0.0) -> str:
     settings = {"EXTENSIONS": {"bench.worker_hooks.RecordIndexRequests": 100},
                 "RECORD_TO": str(log)}
     if kill_after:
@@ -51,7 +51,7 @@ def worker_code(db: str, url: str, regions: list[str], queue: str | None, tag: s
         import json
         from aicity.crawler.config import SiteAccess, Tuning
         from aicity.crawler.run import collect
-        r = collect({db!r}, access=SiteAccess(base_url={url!r}, delay=0,
+        r = collect({db!r}, access=SiteAccess(base_url={url!r}, delay={delay!r},
                     cookies=tuple({accounts(tag)!r}.splitlines())),
                     tuning=Tuning(abnormal_backoff=1.0), regions={regions!r},
                     start={START!r}, end={END!r}, devices=("all",), queue={queue!r},
@@ -61,12 +61,12 @@ def worker_code(db: str, url: str, regions: list[str], queue: str | None, tag: s
 
 
 def crawl(db: str, url: str, regions: list[str], queue: str | None, workers: int,
-          tmp: Path, kill_after: int = 0) -> dict:
+          tmp: Path, kill_after: int = 0, delay: float = 0.0) -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT), AICITY_LOG_LEVEL="ERROR")
     logs = [tmp / f"requests-{i}-{time.monotonic_ns()}.txt" for i in range(workers)]
     t0 = time.monotonic()
     procs = [subprocess.Popen([sys.executable, "-c", worker_code(
-        db, url, regions, queue, f"w{i}", logs[i], kill_after if i == 0 else 0)],
+        db, url, regions, queue, f"w{i}", logs[i], kill_after if i == 0 else 0, delay)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for i in range(workers)]
     results = []
@@ -81,8 +81,18 @@ def crawl(db: str, url: str, regions: list[str], queue: str | None, workers: int
     asked = [line for log in logs if log.exists() for line in log.read_text().splitlines()
              if not line.startswith("checkWordsExists")]
     rows = sum(r["rows_written"] for r in results)
+    stamps = sorted(float(t) for log in logs if Path(f"{log}.times").exists()
+                    for t in Path(f"{log}.times").read_text().split())
+    # first answer to last: the crawl itself, without the workers' start-up
+    crawling = stamps[-1] - stamps[0] if len(stamps) > 1 else seconds
+    # the steady part: the answers between the 10th and the 90th percentile, when every
+    # worker is started and none has yet run out of pieces
+    lo, hi = len(stamps) // 10, len(stamps) * 9 // 10
+    steady = (hi - lo) / (stamps[hi] - stamps[lo]) if hi > lo + 1 and stamps[hi] > stamps[lo] \
+        else len(stamps) / max(crawling, 1e-9)
     return {"seconds": seconds, "responses": len(asked), "index_asked": asked,
-            "rows": rows, "results": results}
+            "rows": rows, "results": results, "crawling": crawling, "answers": len(stamps),
+            "steady": steady}
 
 
 def stored(db: str) -> list[tuple]:
@@ -101,6 +111,12 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--regions", type=int, default=30)
     parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--paced", type=float, default=0.0, metavar="SECONDS",
+                        help="Only the scaling where the site's pacing is the bound: each "
+                             "account asks every SECONDS (the crawler's delay), the emulator "
+                             "refuses an account faster than two requests a SECONDS, and 1, 2 "
+                             "and 4 queue workers with four accounts each are compared with N "
+                             "times one worker.")
     args = parser.parse_args()
     from aicity.db import store
     from aicity.db.regions import default_registry
@@ -135,6 +151,8 @@ def main() -> int:
               + f"; median {statistics.median(rates):.0f} responses/s, "
               f"{statistics.median(rows):,.0f} rows/s", flush=True)
 
+    if args.paced:
+        return paced(args, regions, tmp, fresh_pg)
     with running_postgres() as server, running_redis() as queue, \
             running_emulator(seed=1, latest=LATEST) as url:
         flush = redis.Redis.from_url(queue).flushdb
@@ -163,6 +181,41 @@ def main() -> int:
               f"{len(single['index_asked'])} for one process (difference {duplicated:+d}: "
               f"the killed worker's requests in flight, asked again); survivor: {survivor}",
               flush=True)
+    return 0
+
+
+def paced(args, regions: list[str], tmp: Path, fresh_pg) -> int:
+    """Workers against a site that paces each account: the bound the real site sets (one
+    request every 15 s an account), scaled down to args.paced seconds."""
+    import redis
+
+    from aicity.emulator.process import running_emulator
+    from tests.servers import running_postgres, running_redis
+    limit = f"2/{args.paced}"
+    with running_postgres() as server, running_redis() as queue, \
+            running_emulator(seed=1, latest=LATEST, rate_limit=limit) as url:
+        flush = redis.Redis.from_url(queue).flushdb
+        rates: dict[int, list[float]] = {}
+        whole: dict[int, list[float]] = {}
+        for w in [int(x) for x in args.workers.split(",")]:
+            for _ in range(args.runs):
+                flush()
+                run = crawl(fresh_pg(server), url, regions,
+                            queue, w, tmp, delay=args.paced)
+                blocked = sum(r["responses_by_status"].get("10001", 0) for r in run["results"])
+                rates.setdefault(w, []).append(run["steady"])
+                whole.setdefault(w, []).append(run["answers"] / run["crawling"])
+                print(f"  {w} worker(s): {run['answers']} answers in {run['crawling']:.1f} s "
+                      f"from the first to the last ({run['seconds']:.1f} s with start-up; "
+                      f"{blocked} refused for pace); steady {run['steady']:.2f}/s",
+                      flush=True)
+        one, one_whole = statistics.median(rates[min(rates)]), statistics.median(whole[min(whole)])
+        for w, r in rates.items():
+            mid, mid_whole = statistics.median(r), statistics.median(whole[w])
+            print(f"{w} queue worker{'s' if w > 1 else ''} x 4 accounts, one request every "
+                  f"{args.paced:g} s an account: median {mid:.2f} answers/s while all work = "
+                  f"{mid / (w * one):.2f} x {w} x one worker (first to last answer: "
+                  f"{mid_whole:.2f}/s = {mid_whole / (w * one_whole):.2f} x)", flush=True)
     return 0
 
 

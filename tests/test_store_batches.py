@@ -38,8 +38,15 @@ class _Queue:
 
 
 def _pipeline(path, batch: int):
+    db = store.connect(path)
+    try:
+        run = store.start_run(db, "collect", "emulator", {})
+        db.conn.commit()
+    finally:
+        db.close()
     crawler = get_crawler(settings_dict={"AICITY_DB": str(path), "AICITY_SOURCE": "emulator",
-                                         "AICITY_DB_BATCH_ITEMS": batch})
+                                         "AICITY_DB_BATCH_ITEMS": batch,
+                                         "AICITY_RUN_ID": run.id})
     crawler.spider = type("Spider", (), {"piece_queue": _Queue(path)})()
     pipe = StorePipeline(crawler)
     pipe.open_spider()
@@ -59,6 +66,16 @@ def test_a_batch_is_committed_whole_and_before_its_piece_is_done(db_path):
     pipe.process_item(_item(99))
     pipe.close_spider()                               # what is left is committed at the end
     assert 99 in _covered(db_path)
+    # every series is noted for incremental analysis, in order of the batches' commits
+    db = store.connect(db_path)
+    try:
+        touched = db.execute("SELECT region, seq FROM touched ORDER BY seq").fetchall()
+    finally:
+        db.close()
+    assert {r for r, _ in touched} == {97, 94, 95, 96, 98, 99}
+    seq = dict(touched)
+    assert max(seq[97], seq[94]) < min(seq[95], seq[96], seq[98])
+    assert max(seq[95], seq[96], seq[98]) < seq[99]
 
 
 def test_a_failed_batch_leaves_none_of_its_series_and_stops_the_run(db_path, monkeypatch):

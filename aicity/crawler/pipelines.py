@@ -70,16 +70,20 @@ class StorePipeline:
 
     def _open_batch(self) -> None:
         if self.batch_items > 1 and self._batch is None:
+            store.defer_touched(self.db)     # the writers' lock only at the end of a batch
             self._batch = self.db.atomic()
             self._batch.__enter__()
             self._batch_since = time.monotonic()
 
     def _commit_batch(self) -> None:
+        if self._batch is not None:
+            store.flush_touched(self.db)
         batch, self._batch, self._in_batch = self._batch, None, 0
         if batch is not None:
             batch.__exit__(None, None, None)
 
     def _roll_back_batch(self, err: BaseException) -> None:
+        self.db.touched_later = [] if self.batch_items > 1 else None
         batch, self._batch, self._in_batch = self._batch, None, 0
         if batch is not None:
             try:

@@ -48,7 +48,7 @@ class QueuedSearchIndexSpider(RedisMixin, SearchIndexSpider):
     def from_crawler(cls, crawler, *args, **kwargs):
         spider = super().from_crawler(crawler, *args, **kwargs)
         # pieces in flight: enough to keep every account busy between two takes
-        spider.redis_batch_size = max(2, 2 * crawler.settings.getint("CONCURRENT_REQUESTS", 1))
+        spider.redis_batch_size = max(2, 4 * crawler.settings.getint("CONCURRENT_REQUESTS", 1))
         spider.fetch_data = lambda _key, n: spider.piece_queue.take(n)
         spider.count_size = lambda _key: spider.piece_queue.pending()
         crawler.signals.connect(spider.spider_idle, signal=signals.spider_idle)

@@ -902,6 +902,14 @@ def record_touched(db: Database, run_id: int,
     `analyze` can take everything up to the highest seq it saw and miss nothing that a run
     still going, started before it, writes afterwards.
     """
+    pairs = list(pairs)
+    later = getattr(db, "touched_later", None)
+    if later is not None:
+        # a batch of several series (crawler pipeline on PostgreSQL): written by
+        # flush_touched just before the batch commits, so the writers' lock is held for that
+        # moment and not the whole batch (it made four workers wait for each other)
+        later.append((run_id, pairs))
+        return
     least, greatest = ("min", "max") if db.dialect == "sqlite" else ("least", "greatest")
     if db.dialect == "postgresql":
         db.lock_writers()   # seq in commit order, as SQLite's one writer at a time gives it
@@ -912,6 +920,33 @@ def record_touched(db: Database, run_id: int,
         f"min_date = {least}(touched.min_date, excluded.min_date), "
         f"max_date = {greatest}(touched.max_date, excluded.max_date), seq = excluded.seq",
         [(run_id, *p) for p in pairs])
+
+
+def defer_touched(db: Database) -> None:
+    """From now on record_touched collects its notes until flush_touched writes them (inside
+    the same transaction, as its last statement)."""
+    db.touched_later = []
+
+
+def flush_touched(db: Database) -> None:
+    """Write the notes record_touched collected since defer_touched, then collect again."""
+    later, db.touched_later = getattr(db, "touched_later", None), None
+    if later:
+        merged: dict[tuple[int, int, int], list] = {}
+        for run_id, pairs in later:
+            for kw, region, lo, hi in pairs:
+                key = (run_id, kw, region)
+                if key in merged:
+                    merged[key] = [min(merged[key][0], lo), max(merged[key][1], hi)]
+                else:
+                    merged[key] = [lo, hi]
+        by_run: dict[int, list] = {}
+        for (run_id, kw, region), (lo, hi) in merged.items():
+            by_run.setdefault(run_id, []).append((kw, region, lo, hi))
+        for run_id, pairs in by_run.items():
+            record_touched(db, run_id, pairs)
+    if later is not None:
+        db.touched_later = []
 
 
 def anomalies_frame(db: Database, *, region: int | Sequence[int] | None = None,
