@@ -58,6 +58,8 @@ class StorePipeline:
         self.registry = store.registry(self.db)
         if not self.batch_items:
             self.batch_items = 25 if self.db.dialect == "postgresql" else 1
+        if self.batch_items > 1 and self.db.dialect == "postgresql":
+            self.db.flat_nesting = True      # a batch is one transaction, no savepoints
 
     def close_spider(self):
         if self.db is not None:
@@ -128,6 +130,13 @@ class StorePipeline:
         except store.storage_errors() as err:
             self._fail(err)
             raise DropItem(self.broken) from None
+        except DropItem:
+            raise                 # refused before anything was written: the batch goes on
+        except BaseException as err:
+            # a batch without savepoints cannot go on after a failed statement: its series
+            # go back (uncovered, asked again), the error is Scrapy's to report
+            self._roll_back_batch(err)
+            raise
 
     def _process(self, item):
         stats = self.crawler.stats

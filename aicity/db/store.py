@@ -321,8 +321,18 @@ def regions_frame(reg: RegionRegistry, level: str | None = None, province: str |
 # --- keywords --------------------------------------------------------------------------------
 
 def keyword_ids(db: Database, terms: Iterable[str], create: bool = True) -> dict[str, int]:
-    """Ids for terms, adding terms outside the taxonomy when create is true."""
+    """Ids for terms, adding terms outside the taxonomy when create is true. A term's id never
+    changes, so a connection remembers those it has looked up (one query less a series)."""
     terms = list(dict.fromkeys(terms))
+    known = db.__dict__.setdefault("_keyword_ids", {})
+    if all(t in known for t in terms):
+        return {t: known[t] for t in terms}
+    found = _keyword_ids(db, terms, create)
+    known.update(found)
+    return found
+
+
+def _keyword_ids(db: Database, terms: list[str], create: bool) -> dict[str, int]:
     found: dict[str, int] = {}
     for i in range(0, len(terms), 500):
         part = terms[i:i + 500]
@@ -334,7 +344,7 @@ def keyword_ids(db: Database, terms: Iterable[str], create: bool = True) -> dict
         # two crawlers meeting a new term at once: the second finds it made
         db.conn.executemany("INSERT INTO keywords(term) VALUES (?) ON CONFLICT(term) DO NOTHING",
                             [(t,) for t in missing])
-        found.update(keyword_ids(db, missing, create=False))
+        found.update(_keyword_ids(db, missing, create=False))
     return found
 
 
