@@ -187,3 +187,24 @@ def first_difference(a, b) -> str:
             return f"{len(left)} vs {len(right)} lines; line {i + 1}: {x[:300]!r} != {y[:300]!r}"
     shorter = min(len(left), len(right))
     return f"{len(left)} vs {len(right)} lines; the longer goes on after line {shorter}"
+
+
+# What starts another process (an emulator, a crawl in a child, the nightly job's stages, a
+# server, a browser): `-m "not slow"` leaves these out. Read from each test's own source, so
+# a new test of that kind is marked without anyone remembering to.
+_STARTS_A_PROCESS = ("running_emulator(", "subprocess.", "Popen(", "run_cli(", "chromium",
+                     "run_job(", "guarded_job(", "running_postgres(", "running_redis(")
+
+
+def pytest_collection_modifyitems(config, items):
+    import inspect
+    for item in items:
+        fn = getattr(item, "function", None)
+        if fn is None or item.get_closest_marker("slow"):
+            continue
+        try:
+            source = inspect.getsource(fn)
+        except (OSError, TypeError):
+            continue
+        if any(mark in source for mark in _STARTS_A_PROCESS):
+            item.add_marker(pytest.mark.slow)
