@@ -71,8 +71,7 @@ def run_job(db_path, *, now: datetime | None = None, out: Path | None = None,
         logger.error("job not started: %s fails its integrity check (%s); restore it from a "
                      "backup", store.shown(db_path), damage)
         return JobResult("failed", {"check": {"status": "failed", "summary": damage[:300]}})
-    run = store.start_run(db, "job", "", {"end": end, "out": str(out.resolve()), "stages": {}})
-    db.conn.commit()
+    run = store.open_run(db, "job", "", {"end": end, "out": str(out.resolve()), "stages": {}})
     t0 = time.monotonic()
     stages: dict[str, dict] = {}
     logger.info("job %s started: collecting through %s", run.id, end)
@@ -117,10 +116,9 @@ def run_job(db_path, *, now: datetime | None = None, out: Path | None = None,
         logger.error("stage export: failed (%s)", stages["export"]["summary"])
     failed = [n for n, st in stages.items() if st["status"] != "ok"]
     status = "ok" if not failed else ("failed" if len(failed) == len(stages) else "partial")
-    store.finish_run(db, run, status, 0, {"end": end, "out": str(out.resolve()),
-                                          "stages": stages},
-                     error=", ".join(failed))
-    db.conn.commit()
+    store.close_run(db, run, status, 0, {"end": end, "out": str(out.resolve()),
+                                         "stages": stages},
+                    error=", ".join(failed))
     db.close()
     logger.info("job %s finished: %s in %.0f s", run.id, status, time.monotonic() - t0)
     return JobResult(status, stages, run.id, time.monotonic() - t0)

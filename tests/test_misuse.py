@@ -681,3 +681,16 @@ def test_a_demo_with_an_unknown_region_stops_before_it_starts(tmp_path):
                                 obj={})
     assert result.exit_code == 1 and "Atlantis" in result.output
     assert len(result.output.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_only_db_commits():
+    """Transactions are db/'s: no module outside it commits (issue 29 §4); a run's start and
+    end are committed by store.open_run and store.close_run."""
+    from pathlib import Path
+
+    import aicity
+    package = Path(aicity.__file__).parent
+    outside = [str(p.relative_to(package)) for p in package.rglob("*.py")
+               if p.relative_to(package).parts[0] != "db"
+               and ".commit()" in p.read_text(encoding="utf-8")]
+    assert outside == []

@@ -273,8 +273,7 @@ def analyze(db_path=None, *, full: bool = False, config: DecomposeConfig | None 
         refit = {kw: None for kw in results.all_keyword_ids(db)}
         appends = {}
     result = AnalyzeResult(full=full)
-    run = store.start_run(db, "analyze", "", {"full": full, "since_seq": last_seq})
-    db.conn.commit()
+    run = store.open_run(db, "analyze", "", {"full": full, "since_seq": last_seq})
     membership = results.keyword_memberships(db)
 
     # Results are saved by the workers, a job (a keyword, a chunk of aggregates) a transaction,
@@ -332,11 +331,10 @@ def analyze(db_path=None, *, full: bool = False, config: DecomposeConfig | None 
     result.seconds = time.monotonic() - t0
     result.notes = dict(notes)
     result.run_id = run.id
-    store.finish_run(db, run, "ok", result.series + result.aggregates + result.appended,
-                     {"full": full, "series": result.series, "aggregates": result.aggregates,
-                      "appended": result.appended, "notes": result.notes,
-                      "seconds": round(result.seconds, 1)})
-    db.conn.commit()
+    store.close_run(db, run, "ok", result.series + result.aggregates + result.appended,
+                    {"full": full, "series": result.series, "aggregates": result.aggregates,
+                     "appended": result.appended, "notes": result.notes,
+                     "seconds": round(result.seconds, 1)})
     db.close()
     return result
 

@@ -398,12 +398,11 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
         raise CollectError(NO_COOKIES)
 
     host_source = "baidu" if urlparse(url).hostname == "index.baidu.com" else "other"
-    run = store.start_run(db, "collect", host_source, {
+    run = store.open_run(db, "collect", host_source, {
         "kind": kind, "start": start_day.isoformat(), "end": end_day.isoformat(),
         "keywords": len(terms), "regions": len(codes), "pieces": n_pieces,
         "deferred_pieces": result.deferred_pieces, "budget_left": left,
         "base_url": without_credentials(url), "delay": pace, "accounts": len(cookies)})
-    db.conn.commit()
     t0 = time.monotonic()
     if piece_queue is not None:
         # a piece handed back by a worker that died after storing it is not asked again
@@ -443,9 +442,8 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
         try:
             if kind == "index" and piece_queue is None:   # reading still works on a full disk
                 result.remaining_pieces = len(still_missing(db, pieces))
-            store.finish_run(db, run, "failed", result.rows_written,
-                             {"stopped": stopped, "stopped_cause": "storage"}, error=stopped)
-            db.conn.commit()
+            store.close_run(db, run, "failed", result.rows_written,
+                            {"stopped": stopped, "stopped_cause": "storage"}, error=stopped)
         except store.storage_errors():
             pass
         db.close()
@@ -485,10 +483,8 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
                             "unindexed", "remaining_pieces", "series_stored", "seconds",
                             "stopped", "stopped_cause", "waiting_days", "blank_reasks",
                             "checksum_mismatches", "throttled", "cipher_t0")})
-    store.finish_run(db, run, result.status, result.rows_written, detail,
-                     error=stopped)
-    store.set_run_source(db, run.id, result.source)
-    db.conn.commit()
+    store.close_run(db, run, result.status, result.rows_written, detail, error=stopped,
+                    source=result.source)
     db.close()
     return result
 

@@ -487,6 +487,22 @@ def close_abandoned_runs(db: Database) -> list[int]:
     return dead
 
 
+def open_run(db: Database, kind: str, source: str = "", detail: dict | None = None) -> Run:
+    """start_run, committed at once: `status` and the next job see the run while it works."""
+    run = start_run(db, kind, source, detail)
+    db.conn.commit()
+    return run
+
+
+def close_run(db: Database, run: Run, status: str = "ok", rows_written: int = 0,
+              detail: dict | None = None, error: str = "", source: str | None = None) -> None:
+    """finish_run (and the run's source, when given), committed at once."""
+    finish_run(db, run, status, rows_written, detail, error=error)
+    if source is not None:
+        set_run_source(db, run.id, source)
+    db.conn.commit()
+
+
 def finish_run(db: Database, run: Run, status: str = "ok", rows_written: int = 0,
                detail: dict | None = None, error: str = "") -> None:
     sets = ["status = ?", "finished_at = ?", "rows_written = ?", "error = ?"]
@@ -1082,7 +1098,8 @@ STATE_WAITING = "waiting"
 __all__ = [
     "DEVICES", "GRANULARITIES", "upsert_obs", "day_number", "iso_day", "DEVICE_CODE",
     "NotInitialised", "Run", "UnknownKeyword", "connect", "count_observations", "db_path",
-    "finish_run", "init_db", "keyword_groups_frame", "keyword_ids", "load_regions",
+    "finish_run", "open_run", "close_run", "init_db", "keyword_groups_frame", "keyword_ids",
+    "load_regions",
     "load_taxonomy", "now_iso", "read_registry", "registry", "regions_frame", "require_schema",
     "resolve_keyword", "runs_frame", "series", "sources", "start_run", "upsert_observations",
     "word_graph_frame", "coverage_frame", "save_series", "save_region_distribution",
