@@ -1260,13 +1260,14 @@ def anomalies(db_path, region, level, keyword, category, group, start, end, top,
 
 
 def _anomaly_regions(registry, region: str, level: str | None) -> int | list[int]:
-    """One area code, or a province's with its cities', or a cluster's cities'."""
-    if region.strip() in registry.cluster_names() or \
-            region.strip().casefold() in registry.cluster_names():
-        return [r.code for r in registry.area(region)[1]]
+    """One area code, or a province's with its cities', or a cluster's cities' (the areas
+    rank --province/--cluster keep)."""
+    from aicity.analysis.selection import area_codes
+    if registry.cluster(region):
+        return sorted(area_codes(registry, cluster=region))
     found = registry.resolve(region, level)
     if found.level == "province" and level is None:
-        return [found.code, *(r.code for r in registry.area(str(found.code))[1])]
+        return sorted(area_codes(registry, province=str(found.code)))
     return found.code
 
 

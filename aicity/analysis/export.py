@@ -391,8 +391,7 @@ def scopes(frame: pd.DataFrame, registry, line: str, region: str | None):
     in_cluster = {c: frame["cluster"].fillna("").str.split(";").apply(lambda cs, c=c: c in cs)
                   for c in clusters}
     if region:
-        known = registry.cluster_names()
-        name = known.get(region.strip()) or known.get(region.strip().casefold())
+        name = registry.cluster(region)
         if name:                                      # 长三角 and the other city clusters
             yield "cluster", name, frame[in_cluster[name]] if name in in_cluster \
                 else frame.iloc[0:0]

@@ -204,8 +204,7 @@ def area_codes(registry, province: str | None = None, cluster: str | None = None
         found = registry.resolve(province, level="province")
         keep = {found.code, *(r.code for r in registry.area(str(found.code))[1])}
     if cluster:
-        if cluster.strip() not in registry.cluster_names() and \
-                cluster.strip().casefold() not in registry.cluster_names():
+        if registry.cluster(cluster) is None:
             from aicity.db.regions import RegionError
             known = "、".join(sorted(set(registry.cluster_names().values())))
             raise RegionError(f"unknown city cluster {cluster!r}; the clusters: {known}")

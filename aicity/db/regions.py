@@ -188,11 +188,18 @@ class RegionRegistry:
         names.update({english[c].casefold(): c for c in list(names) if c in english})
         return names
 
+    def cluster(self, text: str) -> str | None:
+        """The Chinese name of the city cluster `text` names (长三角, Yangtze River Delta),
+        or None when it names none."""
+        names = self.cluster_names()
+        key = str(text).strip()
+        return names.get(key) or names.get(key.casefold())
+
     def area(self, text: str) -> tuple[str, list[Region]]:
         """(name, cities) for a city cluster (长三角, Yangtze River Delta), a province (its
         cities) or one city; the country is every city. RegionError says why not."""
         key = str(text).strip()
-        cluster = self.cluster_names().get(key) or self.cluster_names().get(key.casefold())
+        cluster = self.cluster(key)
         if cluster:
             return cluster, [r for r in self.regions if cluster in r.clusters and not r.legacy
                              and r.level == "city"]
