@@ -280,11 +280,33 @@ def file_table(frame: pd.DataFrame, lang: str, source_label: str, names: dict | 
 def write_csv(frame: pd.DataFrame, path: Path, lang: str, source_label: str,
               names: dict | None = None) -> Path:
     headers, _, rows = file_table(frame, lang, source_label, names)
+    return write_table(path, headers, rows)
+
+
+def write_table(path: Path, headers: list[str], rows: list[list]) -> Path:
+    """A file_table as an Excel-ready CSV: UTF-8 with a BOM, CRLF, written whole or not at all."""
     with atomic_write(path, encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\r\n")
         writer.writerow(headers)
         writer.writerows(rows)
     return path
+
+
+def data_source_text(sources: list[str], lang: str) -> str:
+    """The data source column's text: simulated (emulator) or Baidu Index, in the file's
+    language, with any other sources mixed in named."""
+    simulated = "emulator" in sources
+    label = ("模拟数据 (emulator)" if lang == "zh" else "simulated (emulator)") if simulated \
+        else ("百度指数" if lang == "zh" else "baidu index")
+    if simulated and len(sources) > 1:
+        label += " + " + ",".join(s for s in sources if s != "emulator")
+    return label
+
+
+def files_listed(paths: list[Path]) -> list[dict]:
+    """The manifest's files: each name and its rows (the header not counted)."""
+    return [{"file": p.name, "rows": sum(1 for _ in p.open(encoding="utf-8-sig")) - 1}
+            for p in paths]
 
 
 def _number_format(column: str) -> str:
@@ -473,10 +495,7 @@ def export_briefings(db_path, out: Path, *, period: str | None = None, region: s
     try:
         sources = store.sources(db)
         simulated = "emulator" in sources
-        source_label = ("模拟数据 (emulator)" if lang == "zh" else "simulated (emulator)") \
-            if simulated else ("百度指数" if lang == "zh" else "baidu index")
-        if simulated and len(sources) > 1:
-            source_label += " + " + ",".join(s for s in sources if s != "emulator")
+        label = data_source_text(sources, lang)
         registry = store.registry(db)
         chosen = level or "city"
         per, frame, basis = _best_briefing(db, period, line, chosen, level is None)
@@ -510,7 +529,7 @@ def export_briefings(db_path, out: Path, *, period: str | None = None, region: s
         if empty_dims:
             missing.append("no data for " + ", ".join(empty_dims))
         out.mkdir(parents=True, exist_ok=True)
-        result = BriefingResult(out=out, period=per.label, source=source_label, level=chosen,
+        result = BriefingResult(out=out, period=per.label, source=label, level=chosen,
                                 missing="; ".join(missing), basis=basis)
         used: set[str] = set()
         tables = []
@@ -526,11 +545,10 @@ def export_briefings(db_path, out: Path, *, period: str | None = None, region: s
             while stem in used:
                 stem, n = f"{base}_{n}", n + 1
             used.add(stem)
-            table = file_table(as_percent(rows), lang, source_label, names)
+            headers, columns, cells = file_table(as_percent(rows), lang, label, names)
             if xlsx:
-                tables.append((stem, *table))
-            result.files.append(write_csv(as_percent(rows), out / f"{stem}.csv", lang,
-                                          source_label, names))
+                tables.append((stem, headers, columns, cells))
+            result.files.append(write_table(out / f"{stem}.csv", headers, cells))
         manifest = {
             "period": per.label, "start": per.start.isoformat(), "end": per.end.isoformat(),
             "period_days": per.days,
@@ -546,8 +564,7 @@ def export_briefings(db_path, out: Path, *, period: str | None = None, region: s
             **({"snapshot_keywords": snapshot[0], "keywords": snapshot[1]} if snapshot else {}),
             "level": chosen, "regions_with_data": len(frame), "regions": total,
             "missing": result.missing,
-            "files": [{"file": p.name, "rows": sum(1 for _ in p.open(encoding="utf-8-sig")) - 1}
-                      for p in result.files],
+            "files": files_listed(result.files),
         }
         if xlsx:
             result.workbook = out / ("briefings.xlsx" if lang == "en" else "简报.xlsx")
@@ -606,11 +623,8 @@ def export_rankings(db_path, out_dir: Path, period: str | None = None, lang: str
                                             uncertainty=True) for d in DIMENSIONS}
         tables["demand_types"] = queries.demand_types(db, period=per.label)
         tables["industries"] = queries.industries(db, period=per.label)
-        if lang == "zh":
-            label, names = ("模拟数据 (emulator)" if simulated else "百度指数"), None
-        else:
-            label = "simulated (emulator)" if simulated else "baidu index"
-            names = english_names(store.registry(db))
+        label = data_source_text(sources, lang)
+        names = english_names(store.registry(db)) if lang == "en" else None
         out_dir.mkdir(parents=True, exist_ok=True)
         for name, frame in tables.items():
             files.append(write_csv(rankings_as_percent(name, frame), out_dir / f"{name}.csv",
@@ -620,9 +634,7 @@ def export_rankings(db_path, out_dir: Path, period: str | None = None, lang: str
             "period_days": per.days, "period_days_with_data": queries.days_with_data(db, per),
             "data_source": "simulated" if simulated else "real", "sources": sources,
             "exported_at": store.now_iso(), "lang": lang, "units": UNITS_RANKINGS,
-            "files": [{"file": p.name,
-                       "rows": sum(1 for _ in p.open(encoding="utf-8-sig")) - 1}
-                      for p in files],
+            "files": files_listed(files),
         }
         path = out_dir / "manifest.json"
         with atomic_write(path) as fh:
