@@ -103,3 +103,77 @@ def test_sqlite_keeps_one_series_a_transaction(db_path):
     pipe.process_item(_item(97))
     assert _covered(db_path) == {97}
     pipe.close_spider()
+
+
+# --- PostgreSQL: batches sent without waiting, ranges nothing is stored in inserted plainly ---
+
+def _pg_pipeline(pg_url, batch: int = 25):
+    from aicity.keywords.taxonomy import default_taxonomy
+    store.init_db(pg_url, taxonomy=default_taxonomy())
+    return _pipeline(pg_url, batch)
+
+
+def _stored(url, region: int) -> list:
+    db = store.connect(url)
+    try:
+        kw = store.keyword_ids(db, ["人工智能"])["人工智能"]
+        return list(store.series(db, kw, region)["value"])
+    finally:
+        db.close()
+
+
+def test_on_postgresql_rows_are_counted_once_a_batch_and_a_new_range_is_inserted(pg_url):
+    pipe, crawler = _pg_pipeline(pg_url)
+    assert pipe.db.fresh_inserts and pipe.db.flat_nesting
+    pipe.process_item(_item(97))
+    pipe.process_item(_item(94))
+    assert crawler.stats.get_value("aicity/rows_written") is None   # counted as it commits
+    pipe.close_spider()
+    assert crawler.stats.get_value("aicity/rows_written") == 6
+    assert crawler.stats.get_value("aicity/series_stored") == 2
+    assert _stored(pg_url, 97) == [100, 110, 120]
+    # stored again with one day changed: an upsert, one row written
+    pipe, crawler = _pg_pipeline(pg_url)
+    changed = _item(97)
+    changed.values = {"all": [100, 111, 120]}
+    pipe.process_item(changed)
+    pipe.close_spider()
+    assert crawler.stats.get_value("aicity/rows_written") == 1
+    assert _stored(pg_url, 97) == [100, 111, 120]
+
+
+def _waiting_for_a_lock(url) -> bool:
+    db = store.connect(url)
+    try:
+        return db.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                          "'Lock' AND datname = current_database()").fetchone()[0] > 0
+    finally:
+        db.close()
+
+
+def test_on_postgresql_a_batch_meeting_another_writers_days_is_stored_again(pg_url):
+    import threading
+    import time
+    first, _ = _pg_pipeline(pg_url)
+    second, second_crawler = _pipeline(pg_url, 25)
+    first.process_item(_item(97))
+    first.db.conn.count_sent()        # its rows are in, not committed
+    late = _item(97)
+    late.values = {"all": [100, 110, 130]}
+    second.process_item(_item(94))
+    second.process_item(late)         # nothing committed in its range: a plain insert ...
+    closing = threading.Thread(target=second.close_spider)
+    closing.start()                   # ... which waits for the first batch's rows
+    deadline = time.monotonic() + 30
+    while not _waiting_for_a_lock(pg_url):
+        assert time.monotonic() < deadline, "the second batch never waited for the first"
+    first.close_spider()              # committed: the second's plain insert fails ...
+    closing.join(30)
+    assert not closing.is_alive()
+    # ... and its batch is stored again, with upserts
+    assert second_crawler.stats.get_value("aicity/batches_stored_again") == 1
+    assert second_crawler.stats.get_value("aicity/stopped_cause") is None
+    assert second_crawler.stats.get_value("aicity/series_stored") == 2     # counted once
+    assert second_crawler.stats.get_value("aicity/rows_written") == 3 + 1
+    assert _stored(pg_url, 97) == [100, 110, 130]
+    assert _covered(pg_url) == {97, 94}

@@ -1,8 +1,10 @@
 """Item pipeline: validate and store through db/ (the only place the crawler writes)."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 from scrapy.exceptions import DropItem
@@ -23,7 +25,6 @@ class StorePipeline:
         self.crawler = crawler
         self.db_path = crawler.settings.get("AICITY_DB")
         self.run_id = crawler.settings.get("AICITY_RUN_ID")
-        self.stored = 0
         self.db = None
         self.broken = ""          # why storage failed; later items are dropped, not stored
         self.run_source = None
@@ -48,6 +49,10 @@ class StorePipeline:
         self._batch = None
         self._in_batch = 0
         self._batch_since = 0.0
+        self._stored_before: int | None = None
+        self._source_before = None
+        self._batch_items: list = []         # to store again if another writer got in between
+        self._batch_counts: Counter = Counter()
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -60,6 +65,7 @@ class StorePipeline:
             self.batch_items = 25 if self.db.dialect == "postgresql" else 1
         if self.batch_items > 1 and self.db.dialect == "postgresql":
             self.db.flat_nesting = True      # a batch is one transaction, no savepoints
+            self.db.fresh_inserts = True     # a batch can be stored again (_store_again)
 
     def close_spider(self):
         if self.db is not None:
@@ -73,21 +79,64 @@ class StorePipeline:
     def _open_batch(self) -> None:
         if self.batch_items > 1 and self._batch is None:
             store.defer_touched(self.db)     # the writers' lock only at the end of a batch
-            self._batch = self.db.atomic()
-            self._batch.__enter__()
-            self._batch_since = time.monotonic()
+            batch = contextlib.ExitStack()
+            if hasattr(self.db, "pipelined"):
+                # PostgreSQL: the batch's statements go without waiting for each answer (three
+                # round trips a series were most of a stored row's cost); rows are counted as
+                # the batch commits
+                batch.enter_context(self.db.pipelined())
+            batch.enter_context(self.db.atomic())
+            self._batch, self._batch_since = batch, time.monotonic()
+            self._stored_before = store.stored_changes(self.db) if store.pipelined(self.db) \
+                else None
+            self._source_before = self.run_source
 
     def _commit_batch(self) -> None:
-        if self._batch is not None:
-            store.flush_touched(self.db)
-        batch, self._batch, self._in_batch = self._batch, None, 0
-        if batch is not None:
-            batch.__exit__(None, None, None)
+        if self._batch is None:
+            return
+        try:
+            self._finish_batch()
+        except store.write_conflicts() as err:
+            self._store_again(err)
+
+    def _finish_batch(self) -> None:
+        store.flush_touched(self.db)
+        self._batch.__exit__(None, None, None)   # commits; if that fails, still to roll back
+        self._batch, self._in_batch = None, 0
+        stats = self.crawler.stats
+        if self._stored_before is not None:
+            self._batch_counts["aicity/rows_written"] += \
+                store.stored_changes(self.db) - self._stored_before
+        for key, n in self._batch_counts.items():
+            stats.inc_value(key, n)
+        self._batch_counts.clear()
+        self._batch_items = []
+
+    def _store_again(self, err: BaseException) -> None:
+        """Another writer inserted some of the batch's days while it was open: roll it back and
+        store its items again, with upserts (they wait for the other writer, then update)."""
+        items = self._batch_items
+        self._roll_back_batch(err)
+        logger.info("another writer stored some of the same days: storing %d items again",
+                    len(items))
+        self.crawler.stats.inc_value("aicity/batches_stored_again")
+        fresh, self.db.fresh_inserts = self.db.fresh_inserts, False
+        try:
+            self._open_batch()
+            for item in items:
+                self._batch_items.append(item)
+                self._process(item)
+            self._finish_batch()
+        finally:
+            self.db.fresh_inserts = fresh
 
     def _roll_back_batch(self, err: BaseException) -> None:
         self.db.touched_later = [] if self.batch_items > 1 else None
         batch, self._batch, self._in_batch = self._batch, None, 0
+        self._batch_counts.clear()
+        self._batch_items = []
         if batch is not None:
+            self.run_source = self._source_before   # its record was rolled back too
             try:
                 batch.__exit__(type(err), err, err.__traceback__)
             except store.storage_errors():
@@ -120,9 +169,7 @@ class StorePipeline:
             self.crawler.stats.inc_value("aicity/items_not_stored")
             raise DropItem(f"not stored: {self.broken}")
         try:
-            self._open_batch()
-            out = self._process(item)
-            self._in_batch += 1
+            out = self._store_in_batch(item)
             if self._in_batch >= self.batch_items or \
                     time.monotonic() - self._batch_since > self.batch_seconds:
                 self._commit_batch()
@@ -138,8 +185,23 @@ class StorePipeline:
             self._roll_back_batch(err)
             raise
 
+    def _store_in_batch(self, item):
+        self._open_batch()
+        if self._batch is None:
+            return self._process(item)
+        self._batch_items.append(item)
+        try:
+            out = self._process(item)
+        except DropItem:
+            self._batch_items.pop()    # refused before anything was written
+            raise
+        except store.write_conflicts() as err:
+            self._store_again(err)
+            return item
+        self._in_batch += 1
+        return out
+
     def _process(self, item):
-        stats = self.crawler.stats
         source = item_source(self.crawler)
         if source != self.run_source and self.run_id is not None:
             # Rows take their provenance from their run: record it before the first row, so a
@@ -150,24 +212,34 @@ class StorePipeline:
             self._store_series(item)
         elif isinstance(item, UnindexedKeywordItem):
             store.mark_unindexed(self.db, [item.keyword], item_source(self.crawler))
-            stats.inc_value("aicity/unindexed_keywords")
+            self._count("aicity/unindexed_keywords")
             logger.warning("keyword %r is not indexed by Baidu; skipped", item.keyword)
         elif isinstance(item, RegionDistributionItem):
             rows = [{"keyword": item.keyword, "area": item.area, "region": code,
                      "start": item.start, "end": item.end, "value": value,
                      "share_permille": item.shares.get(code), "source": item_source(self.crawler)}
                     for code, value in item.values.items() if code in self.registry.by_code]
-            stats.inc_value("aicity/rows_written",
-                            store.save_region_distribution(self.db, rows, self.run_id))
+            self._count("aicity/rows_written",
+                        store.save_region_distribution(self.db, rows, self.run_id))
         elif isinstance(item, WordGraphItem):
             rows = [dict(w, keyword=item.keyword, period=item.period,
                          source=item_source(self.crawler)) for w in item.words if w.get("word")]
-            stats.inc_value("aicity/rows_written",
-                            store.save_word_graph(self.db, rows, self.run_id))
+            self._count("aicity/rows_written",
+                        store.save_word_graph(self.db, rows, self.run_id))
         else:
             raise DropItem(f"unknown item type {type(item).__name__}")
-        self.stored += 1
         return item
+
+    def _count(self, key: str, n: int | None = 1) -> None:
+        # What a batch stored counts when it commits: a rolled-back batch stored nothing, one
+        # stored again counts once. None: not known yet (a pipelined batch's rows, counted as
+        # it commits).
+        if n is None:
+            return
+        if self._batch is None:
+            self.crawler.stats.inc_value(key, n)
+        else:
+            self._batch_counts[key] += n
 
     def _store_series(self, item: SeriesItem) -> None:
         if item.region not in self.registry.by_code:
@@ -198,8 +270,8 @@ class StorePipeline:
             verdict = confirm.judge(values, days, prior, now, self.confirm_tries,
                                     self.confirm_days, self.blank_rest_hours,
                                     self.published_through)
-            self.crawler.stats.inc_value("aicity/unconfirmed_days",
-                                         sum(1 for m in verdict.unconfirmed if not m[4]))
+            self._count("aicity/unconfirmed_days",
+                        sum(1 for m in verdict.unconfirmed if not m[4]))
         keep = verdict.keep
         cover_end = None
         if keep == len(values):
@@ -208,19 +280,19 @@ class StorePipeline:
             # the last kept day (or the last day of the last kept calendar week)
             last = dates[keep - 1] + timedelta(days=6 if item.granularity == "week" else 0)
             cover_end = min(item.end, last.isoformat())
-        written = 0
+        written: list[int | None] = []
         with self.db.atomic():
             # a municipality's answer (asked by province code) is its city's series too
             for region in (item.region, *self.registry.stored_also_as(item.region)):
-                written += store.save_series(self.db, item.keyword, region, item.start,
+                written.append(store.save_series(self.db, item.keyword, region, item.start,
                                              cover_end, item.granularity,
                                              {d: v[:keep] for d, v in rows.items()},
                                              item_source(self.crawler), self.run_id,
                                              unconfirmed=verdict.unconfirmed,
-                                             values_from=dates[0].isoformat())
-        self.crawler.stats.inc_value("aicity/rows_written", written)
+                                             values_from=dates[0].isoformat()))
+        self._count("aicity/rows_written", None if None in written else sum(written))
         if keep:
-            self.crawler.stats.inc_value("aicity/series_stored")
+            self._count("aicity/series_stored")
 
 
 def _counted(state: tuple | None, blank_before: int, now: datetime) -> tuple:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import re
 from importlib import resources
 
@@ -41,6 +42,18 @@ def without_password(url: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
+class _SecondPipelineError(logging.Filter):
+    """psycopg warns, when a pipeline closes after an error, that closing it failed too: the
+    first error is being raised at that moment (and reported or handled: a batch stored again),
+    so the warning only repeats it, with the server's address."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("error ignored terminating")
+
+
+logging.getLogger("psycopg").addFilter(_SecondPipelineError())
+
+
 class DatabaseUnavailable(RuntimeError):
     """The PostgreSQL server cannot be reached or refused the login."""
 
@@ -65,16 +78,53 @@ class _Connection:
 
     def __init__(self, raw):
         self.raw = raw
-        self.total_changes = 0
+        self._changes = 0
+        # In pipeline mode (PostgresDatabase.pipelined) a statement's row count arrives with
+        # its result, later: the cursors wait here to be counted.
+        self.pipeline = None
+        self._uncounted: list = []
+        # Rows a run reports as written (its observations), counted apart from the rest
+        # (coverage, notes) while `counting_stored` is set: see store.save_series
+        self.counting_stored = False
+        self._stored = 0
 
     @property
     def in_transaction(self) -> bool:
         import psycopg
         return self.raw.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
 
+    @property
+    def total_changes(self) -> int:
+        """Rows inserted, updated or deleted so far; in pipeline mode reading it waits for the
+        results sent so far (a round trip): read it once a batch, not once a statement."""
+        self.count_sent()
+        return self._changes
+
+    @property
+    def stored_changes(self) -> int:
+        """The part of total_changes made while counting_stored was set."""
+        self.count_sent()
+        return self._stored
+
+    def count_sent(self) -> None:
+        if self._uncounted:
+            if self.pipeline is not None:
+                self.pipeline.sync()
+            uncounted, self._uncounted = self._uncounted, []
+            for cur, stored in uncounted:
+                self._add_changes(cur, stored)
+
     def _count(self, cur) -> None:
+        if self.pipeline is not None:
+            self._uncounted.append((cur, self.counting_stored))
+        else:
+            self._add_changes(cur, self.counting_stored)
+
+    def _add_changes(self, cur, stored: bool) -> None:
         if cur.rowcount and cur.rowcount > 0 and cur.description is None:
-            self.total_changes += cur.rowcount
+            self._changes += cur.rowcount
+            if stored:
+                self._stored += cur.rowcount
 
     def execute(self, sql: str, params=None):
         cur = self.raw.cursor()
@@ -143,14 +193,38 @@ class PostgresDatabase:
     # nested atomic() is then part of it, not a savepoint (two round trips each, a third of a
     # stored series' cost); an error rolls the whole transaction back, and the caller says so
     flat_nesting = False
+    _atomic_depth = 0
+    # True while the crawler's batches may insert a range nothing is stored in without an
+    # upsert (store.save_series); they store the batch again with upserts if another writer
+    # inserted the same days meanwhile (a unique violation)
+    fresh_inserts = False
 
     @contextlib.contextmanager
     def atomic(self):
-        if self.flat_nesting and self.conn.raw.info.transaction_status.name != "IDLE":
+        if self.flat_nesting and self._atomic_depth:
             yield self
             return
-        with self.conn.raw.transaction():
-            yield self
+        self._atomic_depth += 1
+        try:
+            with self.conn.raw.transaction():
+                yield self
+        finally:
+            self._atomic_depth -= 1
+
+    @contextlib.contextmanager
+    def pipelined(self):
+        """Send statements without waiting for each answer (psycopg's pipeline mode): a batch
+        of writes costs one round trip, not one a statement. A statement whose rows are read
+        (fetchone) still waits for its answer; an error surfaces at the next wait at the
+        latest, and rolls back the transaction it belongs to."""
+        with self.conn.raw.pipeline() as pipeline:
+            self.conn.pipeline = pipeline
+            try:
+                yield self
+                self.conn.count_sent()      # while the results can still be read
+            finally:
+                self.conn.pipeline = None
+                self.conn._uncounted = []   # after an error: rolled back, nothing to count
 
     def rollback(self) -> None:
         self.conn.rollback()

@@ -158,6 +158,13 @@ def server_errors() -> tuple[type[BaseException], ...]:
     return (psycopg.Error,) if psycopg is not None else ()
 
 
+def write_conflicts() -> tuple[type[BaseException], ...]:
+    """What a plain insert raises when another writer inserted the same rows meanwhile (the
+    crawler's PostgreSQL batches; see FRESH_SERIES_PG): store again with upserts."""
+    psycopg = sys.modules.get("psycopg")
+    return (psycopg.errors.UniqueViolation,) if psycopg is not None else ()
+
+
 def storage_errors() -> tuple[type[BaseException], ...]:
     """What a failed read or write raises on either engine (and the disk under SQLite)."""
     import sqlite3
@@ -556,6 +563,35 @@ ON CONFLICT(series, day) DO UPDATE SET value = excluded.value, run_id = excluded
 WHERE obs.value IS DISTINCT FROM excluded.value
 """
 
+# Most series the crawler stores fill days never stored (a backfill; a night adds a few days
+# to each): PostgreSQL inserts those plainly at about half an upsert's cost (whose speculative
+# insertion checks each row as it goes). The first statement inserts the series if nothing of
+# it is stored in its range, and notes in the transaction whether it did; the second, only if
+# it did not, upserts. Another writer inserting the same days meanwhile makes the plain insert
+# fail with a unique violation: the crawler then stores its batch again with upserts alone
+# (fresh_inserts off).
+FRESH_SERIES_PG = """
+INSERT INTO obs(series, day, value, run_id)
+SELECT ?, ?::int + ?::int * (t.i::int - 1), t.value, ?
+FROM unnest(?::bigint[]) WITH ORDINALITY AS t(value, i)
+WHERE (SELECT set_config('aicity.fresh', (NOT EXISTS (
+    SELECT 1 FROM obs WHERE series = ? AND day BETWEEN ? AND ?))::text, true))::boolean
+"""
+UPSERT_UNLESS_FRESH_PG = """
+INSERT INTO obs(series, day, value, run_id)
+SELECT ?, ? + ? * (t.i - 1), t.value, ? FROM unnest(?::bigint[]) WITH ORDINALITY AS t(value, i)
+WHERE current_setting('aicity.fresh') = 'false'
+ON CONFLICT(series, day) DO UPDATE SET value = excluded.value, run_id = excluded.run_id
+WHERE obs.value IS DISTINCT FROM excluded.value
+"""
+
+
+def _pg_array(values: Sequence[int | None]) -> str:
+    """PostgreSQL's text form of an array of whole numbers and nulls, made by the json module
+    (psycopg's own list dumper looks at every element in Python: a third of what a stored
+    series cost on PostgreSQL)."""
+    return "{" + json.dumps(list(values), separators=(",", ":"))[1:-1] + "}"
+
 
 def series_id(keyword_id: int, region: int, device: int, weekly: int) -> int:
     """The integer `obs` keys a series by (see SERIES_SQL)."""
@@ -622,7 +658,7 @@ def save_series(db: Database, keyword: str, region: int, start: str, end: str | 
                 granularity: str, values_by_device: dict[str, Sequence[int | None]],
                 source: str, run_id: int | None,
                 unconfirmed: Sequence[tuple[str, str, int, str, bool]] = (),
-                values_from: str | None = None) -> int:
+                values_from: str | None = None) -> int | None:
     """Store one fetched piece of one keyword (all devices) and mark start..end covered, in one
     transaction: after a crash a range is either fully stored and covered, or neither.
 
@@ -632,37 +668,37 @@ def save_series(db: Database, keyword: str, region: int, start: str, end: str | 
     (date, reason, tries, first_seen, accepted) for the empty days at the end of the answer:
     those still waiting are recorded; an accepted one (below the floor) is a stored empty
     value like any other, and days that now have a value or were accepted lose an earlier
-    mark.
+    mark. Returns the rows written; None while pipelined (a PostgreSQL batch counts them
+    as it commits: stored_changes).
     """
     fetched_at = now_iso()
     first = day_number(values_from or start)
     step = 7 if granularity == "week" else 1
+    counted = not pipelined(db)
     with db.atomic():
         kw_id = keyword_ids(db, [keyword])[keyword]
         weekly = int(granularity == "week")
-        before = db.conn.total_changes
-        for device, values in values_by_device.items():
-            key = series_id(kw_id, region, DEVICE_CODE[device], weekly)
-            if db.dialect == "postgresql":
-                db.conn.execute(UPSERT_SERIES_PG, (key, first, step, run_id, list(values)))
-            else:
-                db.conn.execute(UPSERT_SERIES, (key, first, step, run_id, json.dumps(values)))
-        written = db.conn.total_changes - before
+        before = db.conn.total_changes if counted else 0
+        with _counting_stored(db):
+            for device, values in values_by_device.items():
+                key = series_id(kw_id, region, DEVICE_CODE[device], weekly)
+                if db.dialect == "postgresql" and db.fresh_inserts and values:
+                    # (no values would leave aicity.fresh unset: those take the upsert below)
+                    array = _pg_array(values)
+                    db.conn.execute(FRESH_SERIES_PG, (key, first, step, run_id, array, key,
+                                                      first, first + step * (len(values) - 1)))
+                    db.conn.execute(UPSERT_UNLESS_FRESH_PG, (key, first, step, run_id, array))
+                elif db.dialect == "postgresql":
+                    db.conn.execute(UPSERT_SERIES_PG, (key, first, step, run_id,
+                                                       _pg_array(values)))
+                else:
+                    db.conn.execute(UPSERT_SERIES, (key, first, step, run_id, json.dumps(values)))
+        written = db.conn.total_changes - before if counted else None
         n = max((len(v) for v in values_by_device.values()), default=0)
         if n:
             last = iso_day(first + step * (n - 1))
-            # Most pieces have no day waiting: look before deleting day by day.
-            waiting = db.execute("SELECT 1 FROM unconfirmed WHERE keyword_id = ? AND region = ? "
-                                 "AND date BETWEEN ? AND ? LIMIT 1",
-                                 [kw_id, region, iso_day(first), last]).fetchone()
-            if waiting:
-                # a day that now has a value, or is accepted as below the floor, waits no more
-                filled = sorted({i for values in values_by_device.values()
-                                 for i, v in enumerate(values) if v is not None})
-                settled = [iso_day(first + step * i) for i in filled] + \
-                    [day for day, *_, accepted in unconfirmed if accepted]
-                db.conn.executemany("DELETE FROM unconfirmed WHERE keyword_id = ? AND region = ? "
-                                    "AND date = ?", [(kw_id, region, d) for d in settled])
+            _settle_waiting_days(db, kw_id, region, first, step, last, values_by_device,
+                                 [day for day, *_, accepted in unconfirmed if accepted])
             if run_id is not None:
                 record_touched(db, run_id, [(kw_id, region, iso_day(first), last)])
         pending = [u for u in unconfirmed if not u[4]]
@@ -683,6 +719,56 @@ def save_series(db: Database, keyword: str, region: int, start: str, end: str | 
                        "run_id = excluded.run_id",
                        [kw_id, region, start, end, granularity, source, run_id])
     return written
+
+
+@contextlib.contextmanager
+def _counting_stored(db: Database):
+    # the statements inside write the rows a run reports as written; a pipelined connection
+    # counts them when their answers come (PostgresDatabase.pipelined)
+    if not hasattr(db.conn, "counting_stored"):
+        yield
+        return
+    db.conn.counting_stored = True
+    try:
+        yield
+    finally:
+        db.conn.counting_stored = False
+
+
+def stored_changes(db: Database) -> int:
+    """Rows of observations written so far through save_series on a PostgreSQL connection
+    (what a pipelined batch reports as written once it commits)."""
+    return db.conn.stored_changes
+
+
+def pipelined(db: Database) -> bool:
+    """True while statements are sent without waiting for answers (a PostgreSQL batch): row
+    counts are then known only when the batch commits."""
+    return getattr(db.conn, "pipeline", None) is not None
+
+
+def _settle_waiting_days(db: Database, kw_id: int, region: int, first: int, step: int,
+                         last: str, values_by_device: dict[str, Sequence[int | None]],
+                         accepted: list[str]) -> None:
+    """A waiting day that now has a value, or is accepted as below the floor, waits no more."""
+    def settled() -> list[str]:
+        filled = sorted({i for values in values_by_device.values()
+                         for i, v in enumerate(values) if v is not None})
+        return [iso_day(first + step * i) for i in filled] + accepted
+
+    if db.dialect == "postgresql":
+        # one statement that needs no answer: it goes with the rest of a pipelined batch
+        db.execute("DELETE FROM unconfirmed WHERE keyword_id = ? AND region = ? AND date "
+                   "BETWEEN ? AND ? AND date = ANY(?::text[])",
+                   [kw_id, region, iso_day(first), last, "{" + ",".join(settled()) + "}"])
+        return
+    # Most pieces have no day waiting: on SQLite looking is cheaper than deleting day by day.
+    waiting = db.execute("SELECT 1 FROM unconfirmed WHERE keyword_id = ? AND region = ? "
+                         "AND date BETWEEN ? AND ? LIMIT 1",
+                         [kw_id, region, iso_day(first), last]).fetchone()
+    if waiting:
+        db.conn.executemany("DELETE FROM unconfirmed WHERE keyword_id = ? AND region = ? "
+                            "AND date = ?", [(kw_id, region, d) for d in settled()])
 
 
 def unconfirmed_state(db: Database, keyword: str, region: int, days: Sequence[str]
