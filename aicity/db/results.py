@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 import numpy as np
 from sqlite_utils import Database
 
-from aicity.db import store
+from aicity.db.connection import connect, frame, is_server
+from aicity.db.observations import (DEVICE_CODE, day_number, iso_day, keyword_series_range,
+                                    series_id)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,8 +37,8 @@ def unpack(blob: bytes) -> np.ndarray:
 
 def read_only(db_file):
     """A connection for a worker that only reads (on SQLite it never takes the write lock)."""
-    if store.is_server(db_file):
-        return store.connect(db_file)
+    if is_server(db_file):
+        return connect(db_file)
     return sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
 
 
@@ -77,11 +79,11 @@ def _series_from_rows(rows) -> dict[tuple[int, str], tuple[int, int, np.ndarray]
 def _rows_keyword(conn, keyword_id: int, device: str, regions: list[int] | None):
     # Two integers a row instead of four (Python builds an object per cell); -1 for a missing
     # value keeps them integers. (series >> 3) & 1023 is the region, series & 1 the weekly bit.
-    lo, hi = store.keyword_series_range(keyword_id)
+    lo, hi = keyword_series_range(keyword_id)
     sql = (f"SELECT (((series >> 3) & 1023) * 2 + (series & 1)) * {DAY_SPAN} + day, "
            f"coalesce(value, -1) FROM obs WHERE series BETWEEN ? AND ? "
            f"AND (series >> 1) & 3 = ?")
-    args: list = [lo, hi, store.DEVICE_CODE[device]]
+    args: list = [lo, hi, DEVICE_CODE[device]]
     if regions is not None:
         sql += f" AND (series >> 3) & 1023 IN ({','.join('?' * len(regions))})"
         args += regions
@@ -118,8 +120,8 @@ def load_keyword(conn, keyword_id: int, device: str = "all",
                  regions: list[int] | None = None):
     """(region, granularity) -> (first day, step, values) of one keyword: 0 for a day asked and
     below Baidu's floor (stored empty), NaN for a day not asked or still waiting."""
-    dev = store.DEVICE_CODE[device]
-    lo, hi = store.keyword_series_range(keyword_id)
+    dev = DEVICE_CODE[device]
+    lo, hi = keyword_series_range(keyword_id)
     sql, args = (_PACKED_PG if _dialect(conn) == "postgresql" else _PACKED), [lo, hi, dev]
     if regions is not None:
         sql += f" AND code IN ({','.join('?' * len(regions))})"
@@ -161,7 +163,7 @@ def _unknown_while_waiting(conn, keyword_id: int, series: dict) -> dict:
         if hit is None:
             continue
         first, step, values = hit
-        i, off = divmod(store.day_number(day_text) - first, step)
+        i, off = divmod(day_number(day_text) - first, step)
         if not off and 0 <= i < len(values) and values[i] == 0:
             values[i] = np.nan
     return series
@@ -171,13 +173,13 @@ def daily_values_from(db: Database, keyword_id: int, region: int, device: str, d
                       ) -> list[tuple[int, int | None]]:
     """(day, value) of one daily series from `day` on."""
     return db.execute("SELECT day, value FROM obs WHERE series = ? AND day >= ?",
-                      [store.series_id(keyword_id, region, store.DEVICE_CODE[device], 0),
+                      [series_id(keyword_id, region, DEVICE_CODE[device], 0),
                        day]).fetchall()
 
 
 def waiting_days_of(db: Database, keyword_id: int) -> set[tuple[int, int]]:
     """(region, day number) of a keyword's empty days still waiting to be confirmed."""
-    return {(r, store.day_number(d)) for r, d in db.execute(
+    return {(r, day_number(d)) for r, d in db.execute(
         "SELECT region, date FROM unconfirmed WHERE keyword_id = ? AND accepted_at IS NULL",
         [keyword_id]).fetchall()}
 
@@ -185,8 +187,8 @@ def waiting_days_of(db: Database, keyword_id: int) -> set[tuple[int, int]]:
 def daily_sums(db: Database, keyword_ids: Sequence[int], region: int, device: str, lo: int,
                hi: int) -> list[tuple[int, int | None]]:
     """(day, sum of the keywords' values) of one region's daily series, lo..hi."""
-    dev = store.DEVICE_CODE[device]
-    series = [store.series_id(kw, region, dev, 0) for kw in keyword_ids]
+    dev = DEVICE_CODE[device]
+    series = [series_id(kw, region, dev, 0) for kw in keyword_ids]
     return db.execute(
         f"SELECT day, sum(value) FROM obs WHERE series IN ({','.join('?' * len(series))}) "
         f"AND day BETWEEN ? AND ? GROUP BY day", [*series, lo, hi]).fetchall()
@@ -281,7 +283,7 @@ def first_days(db: Database, subjects: Sequence[str]) -> dict[str, int]:
     if not ids:
         return {}
     rows = db.execute("SELECT id, since FROM keywords WHERE since IS NOT NULL").fetchall()
-    return {ids[i]: store.day_number(since) for i, since in rows if i in ids}
+    return {ids[i]: day_number(since) for i, since in rows if i in ids}
 
 
 # --- saving results --------------------------------------------------------------------------
@@ -294,7 +296,7 @@ def component_row(subject: str, region: int, device: str, granularity: str, firs
                   step: int, n: int, trend, seasonal, resid, yearly, adjusted, note: str,
                   anomalies: int, analysed_at: str) -> tuple:
     """A `components` row from a decomposition's arrays (first = day number)."""
-    return (subject, region, device, granularity, store.iso_day(first), step, n, pack(trend),
+    return (subject, region, device, granularity, iso_day(first), step, n, pack(trend),
             pack(seasonal), pack(resid), None if yearly is None else pack(yearly),
             pack(adjusted), note, anomalies, analysed_at)
 
@@ -302,7 +304,7 @@ def component_row(subject: str, region: int, device: str, granularity: str, firs
 def anomaly_rows(subject: str, region: int, days: Sequence[int], values, resids) -> list[tuple]:
     """`anomalies` rows: flagged day numbers, their observed values (NaN is missing) and
     residuals, built a column at a time (a national analysis flags millions of days)."""
-    isos = map(store.iso_day, days)
+    isos = map(iso_day, days)
     values = [None if v != v else v for v in values]
     return list(zip(repeat(subject), repeat(region), isos, values, resids))
 
@@ -312,7 +314,7 @@ def save_components(db_file, comps: list, anomalies: list) -> None:
     meanwhile waits for this job, not for the analysis)."""
     if not comps:
         return
-    db = store.connect(db_file)
+    db = connect(db_file)
     try:
         with db.atomic():
             keys = [(c[0], c[1], c[2], c[3]) for c in comps]
@@ -406,7 +408,7 @@ def tail_adjusted(db: Database, subjects: list[str], device: str) -> dict:
         for subject, region, day_text, adj in db.execute(
                 f"SELECT subject, region, date, adjusted FROM components_tail WHERE device = ? "
                 f"AND subject IN ({','.join('?' * len(part))})", [device, *part]):
-            out[(subject, region)].append((store.day_number(day_text), adj))
+            out[(subject, region)].append((day_number(day_text), adj))
     return out
 
 
@@ -428,7 +430,7 @@ def adjusted_arrays(db: Database, subjects: list[str], device: str,
             if (subject, region) in seen:
                 continue  # daily first is not guaranteed by SQL; keep the first (day < week)
             seen.add((subject, region))
-            out.append(((subject, region), store.day_number(start), step,
+            out.append(((subject, region), day_number(start), step,
                         np.frombuffer(blob, dtype=BLOB)))
     return out
 
@@ -448,19 +450,53 @@ def components_of(db: Database, subject: str, region: int, device: str = "all",
     if row is None:
         return None
     _, start, step, n, t, s, r = row
-    first = store.day_number(start)
-    frame = pd.DataFrame({"date": [store.iso_day(first + step * i) for i in range(n)],
-                          "trend": unpack(t), "seasonal": unpack(s), "resid": unpack(r)})
+    first = day_number(start)
+    out = pd.DataFrame({"date": [iso_day(first + step * i) for i in range(n)],
+                        "trend": unpack(t), "seasonal": unpack(s), "resid": unpack(r)})
     tail = pd.DataFrame(db.execute(
         "SELECT date, trend, seasonal, resid FROM components_tail WHERE subject = ? AND "
         "region = ? AND device = ? ORDER BY date", args[:3]).fetchall(),
         columns=["date", "trend", "seasonal", "resid"])
     if not tail.empty:
-        frame = pd.concat([frame, tail], ignore_index=True)
-    return frame
+        out = pd.concat([out, tail], ignore_index=True)
+    return out
 
 
 def largest_anomalies(db: Database, limit: int = 50) -> pd.DataFrame:
     """subject, region, date, value, resid of the largest residuals."""
-    return store.frame(db, "SELECT subject, region, date, value, resid FROM anomalies "
+    return frame(db, "SELECT subject, region, date, value, resid FROM anomalies "
                            "ORDER BY abs(resid) DESC LIMIT ?", [limit])
+
+
+def anomalies_frame(db: Database, *, region: int | Sequence[int] | None = None,
+                    start: str | None = None, end: str | None = None,
+                    subjects: Sequence[str] | None = None, limit: int | None = 50
+                    ) -> pd.DataFrame:
+    """Anomalies with names (view anomalies_named): date, region, region_code, level, kind,
+    subject, value, resid; newest first, the largest residual first within a day. `region`
+    is one area code or several (a province and its cities, a cluster's cities)."""
+    sql = ("SELECT a.date, r.name AS region, a.region AS region_code, r.level, s.kind, "
+           "s.name AS subject, a.value, a.resid FROM anomalies a JOIN regions r ON "
+           "r.code = a.region LEFT JOIN subject_names s ON s.subject = a.subject WHERE 1 = 1")
+    args: list = []
+    if isinstance(region, int):
+        sql += " AND a.region = ?"
+        args.append(region)
+    elif region is not None:
+        sql += f" AND a.region IN ({','.join('?' * len(region)) or 'NULL'})"
+        args += list(region)
+    if start:
+        sql += " AND a.date >= ?"
+        args.append(start)
+    if end:
+        sql += " AND a.date <= ?"
+        args.append(end)
+    if subjects is not None:
+        sql += f" AND a.subject IN ({','.join('?' * len(subjects))})"
+        args += list(subjects)
+    sql += " ORDER BY a.date DESC, abs(a.resid) DESC, a.subject, a.region"   # ties: one order
+    if limit:
+        sql += " LIMIT ?"
+        args.append(limit)
+    return frame(db, sql, args)
+

@@ -1,0 +1,252 @@
+"""Opening the database (SQLite or PostgreSQL), creating it, and saying what went wrong with it."""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from sqlite_utils import Database
+
+from aicity.db import postgres
+from aicity.db.schema import migrations
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+DEFAULT_DB = "aicity.db"
+
+
+class NotInitialised(RuntimeError):
+    """The database has no schema yet (run `aicity init`)."""
+
+
+class DatabaseProblem(RuntimeError):
+    """The database file cannot be used (missing folder, not SQLite, damaged)."""
+
+
+def db_path(path: str | os.PathLike | None = None) -> Path | str:
+    """The database file: the path given, else ./aicity.db (`aicity --db` and AICITY_DB are the
+    command line's); a postgresql:// URL stays the text it is."""
+    if postgres.is_url(path):
+        return path
+    return Path(path or DEFAULT_DB)
+
+
+def is_server(path) -> bool:
+    """True when `path` names a PostgreSQL database rather than a SQLite file."""
+    return postgres.is_url(path)
+
+
+def shown(path) -> str:
+    """The database as it may be printed or logged (a URL's password hidden)."""
+    return postgres.without_password(str(db_path(path)))
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+class AicityDatabase(Database):
+    """sqlite-utils' Database whose transactions take the write lock when they begin.
+
+    sqlite-utils' `atomic()` says BEGIN (deferred): a transaction that reads before it writes
+    (every save looks keyword ids up first) then fails at once with "database is locked" when
+    another process wrote in between, because SQLite cannot upgrade a stale snapshot and does
+    not wait for it. BEGIN IMMEDIATE waits for the lock under the busy timeout instead.
+    """
+
+    dialect = "sqlite"
+    _atomic_depth = 0
+
+    @contextlib.contextmanager
+    def atomic(self):
+        if self._atomic_depth:   # nested: a savepoint, as sqlite-utils does
+            self._atomic_depth += 1
+            try:
+                with super().atomic():
+                    yield self
+            finally:
+                self._atomic_depth -= 1
+            return
+        if self.conn.in_transaction:
+            # A statement run outside atomic() left the transaction Python's sqlite3 opened for
+            # it: that statement is done, so commit it. Taken as a savepoint instead, this block
+            # would be committed by nobody, and close() would roll it back without a word.
+            self.conn.commit()
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._atomic_depth = 1
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        else:
+            try:
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.rollback()
+                raise
+        finally:
+            self._atomic_depth = 0
+
+
+# Seconds a writer waits for another writer before giving up. The nightly job, an analyst's
+# import and `analyze` may overlap; collect waits longer (see crawler.settings), since giving
+# up there means a night's pieces are asked for again.
+BUSY_TIMEOUT = 30.0
+
+
+def connect(path: str | os.PathLike | None = None, *, create: bool = False,
+            busy_timeout: float = BUSY_TIMEOUT) -> Database:
+    """Open the database with the pragmas every writer relies on (a SQLite file), or connect to
+    the PostgreSQL server a postgresql:// URL names."""
+    if postgres.is_url(path):
+        try:
+            db = postgres.PostgresDatabase(path, connect_timeout=min(busy_timeout, 30.0))
+        except postgres.DatabaseUnavailable as err:
+            raise DatabaseProblem(str(err)) from None
+        if not create and not db.has_schema():
+            db.close()
+            raise NotInitialised(f"no aicity schema at {shown(path)}; run `aicity init` first")
+        db.execute(f"SET lock_timeout = {int(busy_timeout * 1000)}")
+        return db
+    path = db_path(path)
+    if not create and not path.exists():
+        raise NotInitialised(f"no database at {path}; run `aicity init` first")
+    if create and not path.parent.is_dir():
+        raise DatabaseProblem(f"cannot create {path}: folder {path.parent} does not exist")
+    import sqlite3
+    try:
+        # No sqlite-utils plugins: we call none, and finding them scans every installed
+        # package's entry points (30-50 ms of every command)
+        db = AicityDatabase(path, execute_plugins=False)
+        db.execute("PRAGMA schema_version").fetchone()   # reads the header: garbage fails here
+    except sqlite3.DatabaseError as err:
+        said = storage_problem(err, path)
+        if "damaged" in said or said.endswith(f": {err}"):
+            said = (f"{path}: not a usable SQLite database ({err}); restore it from a backup "
+                    f"or point --db at another file")
+        raise DatabaseProblem(said) from None
+    db.execute("PRAGMA foreign_keys = ON")
+    db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+    if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    return db
+
+
+def server_errors() -> tuple[type[BaseException], ...]:
+    """PostgreSQL's errors, once psycopg is loaded: a process that never connected to a server
+    cannot raise them, and importing psycopg to find out would cost every command 0.15 s."""
+    psycopg = sys.modules.get("psycopg")
+    return (psycopg.Error,) if psycopg is not None else ()
+
+
+def write_conflicts() -> tuple[type[BaseException], ...]:
+    """What a plain insert raises when another writer inserted the same rows meanwhile (the
+    crawler's PostgreSQL batches; see FRESH_SERIES_PG): store again with upserts."""
+    psycopg = sys.modules.get("psycopg")
+    return (psycopg.errors.UniqueViolation,) if psycopg is not None else ()
+
+
+def storage_errors() -> tuple[type[BaseException], ...]:
+    """What a failed read or write raises on either engine (and the disk under SQLite)."""
+    import sqlite3
+    return (sqlite3.Error, OSError, *server_errors())
+
+
+def storage_problem(err: BaseException, where) -> str:
+    """One line saying what a failed read or write of the database at `where` means and what
+    to do: a full disk and a read-only file system are not damage (nothing to restore)."""
+    import shutil
+    import sqlite3
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    name = getattr(err, "sqlite_errorname", "") or ""
+    errno_ = getattr(err, "errno", None)
+    folder = Path(str(where)).resolve().parent if not is_server(where) else None
+    try:
+        free = shutil.disk_usage(folder).free if folder else None
+    except OSError:
+        free = None
+    if name.startswith("SQLITE_FULL") or errno_ == 28 or "disk is full" in text or \
+            (name.startswith("SQLITE_IOERR") and free is not None and free < (1 << 20)):
+        return (f"database {shown(where)}: the disk is full ({free or 0:,} bytes free on "
+                f"{folder}); nothing was half-stored: free some space and run again")
+    read_only = False
+    if folder is not None:
+        try:
+            read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY) or \
+                not os.access(folder, os.W_OK)
+        except OSError:
+            pass
+    if name.startswith("SQLITE_READONLY") or errno_ == 30 or "readonly" in text or \
+            "read-only" in text or (read_only and not name.startswith("SQLITE_CORRUPT")):
+        return (f"database {shown(where)}: cannot write: the file or its file system is "
+                f"read-only ({text}); give a writable --db or remount read-write")
+    if isinstance(err, sqlite3.DatabaseError) and (
+            name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in text
+            or "not a database" in text):
+        return (f"database {shown(where)} is damaged ({text}); restore it from a backup "
+                f"(`aicity status --check` says what is wrong)")
+    return f"database {shown(where)}: {text}"
+
+
+def integrity_problem(db: Database) -> str:
+    """'' when `PRAGMA quick_check` finds nothing, else its first finding. A damaged file can
+    answer some queries and silently miss rows in others; the nightly job checks first.
+    (A PostgreSQL server keeps its own pages; there is nothing to check from here.)"""
+    if db.dialect != "sqlite":
+        return ""
+    import sqlite3
+    try:
+        rows = [r[0] for r in db.execute("PRAGMA quick_check(5)").fetchall()]
+    except sqlite3.DatabaseError as err:
+        return str(err)
+    return "" if rows == ["ok"] else "; ".join(rows)
+
+
+def require_schema(db: Database) -> None:
+    if db.dialect == "postgresql":
+        if db.schema_version() != postgres.SCHEMA_VERSION:
+            raise NotInitialised("the database schema is missing or out of date; run "
+                                 "`aicity init`")
+        return
+    if migrations.pending(db):
+        raise NotInitialised("the database schema is missing or out of date; run `aicity init`")
+
+
+def _upsert(db: Database, table: str, rows: list[dict], pk: tuple[str, ...]) -> int:
+    """Insert rows (dicts with the same keys) or update the rows with their keys; returns rows
+    written. One statement both engines run (sqlite-utils' upsert_all is SQLite's only)."""
+    if not rows:
+        return 0
+    cols = list(rows[0])
+    quoted = [f'"{c}"' for c in cols]
+    rest = [f'{q} = excluded.{q}' for c, q in zip(cols, quoted) if c not in pk]
+    sql = (f"INSERT INTO {table}({', '.join(quoted)}) VALUES ({', '.join('?' * len(cols))}) "
+           f"ON CONFLICT({', '.join(f'{chr(34)}{k}{chr(34)}' for k in pk)}) "
+           + (f"DO UPDATE SET {', '.join(rest)}" if rest else "DO NOTHING"))
+    before = db.conn.total_changes
+    db.conn.executemany(sql, [[r[c] for c in cols] for r in rows])
+    return db.conn.total_changes - before
+
+
+def frame(db: Database, sql: str, params: Sequence = ()) -> pd.DataFrame:
+    """A query's rows as a DataFrame, on either engine (pandas reads only sqlite3 connections
+    without SQLAlchemy)."""
+    import pandas as pd
+    cur = db.execute(sql, list(params))
+    return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
+
+
+def size_bytes(db: Database) -> int:
+    """What the database takes: the SQLite file's pages, or the PostgreSQL database's size."""
+    if db.dialect == "postgresql":
+        return int(db.execute("SELECT pg_database_size(current_database())").fetchone()[0])
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    return pages * db.execute("PRAGMA page_size").fetchone()[0]
+
