@@ -163,7 +163,7 @@ def domain_errors(fn):
 def import_errors() -> tuple[type[Exception], ...]:
     """The importer's error, when the importer was used: loading it (and pandas with it) for
     every command only to name an error it cannot raise cost 0.3 s."""
-    importer = sys.modules.get("aicity.db.importer")
+    importer = sys.modules.get("aicity.importer")
     return (importer.ImportFailed,) if importer else ()
 
 
@@ -299,7 +299,7 @@ def import_(db_path, file, level, region, granularity, device, source):
 
     Example: aicity import daily.csv --level city
     """
-    from aicity.db.importer import import_csv
+    from aicity.importer import import_csv
     db = open_db(db_path)
     result = import_csv(db, file, level=level, region=region, granularity=granularity,
                         device=device, source=source)

@@ -28,7 +28,7 @@ CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
 from aicity.db import store
-from aicity.db.importer import import_csv
+from aicity.importer import import_csv
 db = store.connect({db!r})
 t0 = time.perf_counter()
 result = import_csv(db, {csv!r}, level="city")

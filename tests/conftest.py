@@ -95,7 +95,7 @@ def write_world_csv(path, codes, start, end):
 
 def add_world_data(db_path, codes, start, end) -> None:
     """Import the simulated world's series for these regions and days through the importer."""
-    from aicity.db.importer import import_csv
+    from aicity.importer import import_csv
     src = Path(db_path).with_name(f"world_{start}_{end}.csv")
     write_world_csv(src, codes, start, end)
     db = store.connect(db_path)

@@ -16,7 +16,7 @@ from aicity.analysis import queries
 from aicity.analysis.refit import analyze
 from aicity.cli import cli
 from aicity.db import store
-from aicity.db.importer import import_csv
+from aicity.importer import import_csv
 from aicity.keywords.taxonomy import default_taxonomy
 from tests.conftest import first_difference
 

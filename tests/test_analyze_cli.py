@@ -12,7 +12,7 @@ from aicity.analysis.decompose import DecomposeConfig, decompose
 from aicity.analysis.refit import analyze
 from aicity.cli import cli
 from aicity.db import store
-from aicity.db.importer import import_csv
+from aicity.importer import import_csv
 from aicity.db.regions import default_registry
 from aicity.keywords.taxonomy import default_taxonomy
 from tests.conftest import CITIES, add_world_data, first_difference

@@ -156,7 +156,7 @@ def test_bad_row_stops_import_and_changes_nothing(run, db_path, tmp_path, bad_ro
 
 
 def test_error_in_a_later_chunk_still_writes_nothing(run, db_path, tmp_path, monkeypatch):
-    from aicity.db import importer
+    from aicity import importer
     monkeypatch.setattr(importer, "CHUNK_ROWS", 10)
     rows = [["人工智能", "成都", d, 1] for d in _days(45)] + [["人工智能", "成都", "bad", 1]]
     path = write_csv(tmp_path / "late.csv", ["keyword", "region", "date", "value"], rows)
@@ -224,7 +224,7 @@ def test_import_into_postgresql_stores_the_same_and_reimport_changes_nothing(pg_
 def test_the_byte_checks_read_in_blocks_find_the_same_line(tmp_path, monkeypatch, block):
     """Encoding and cut-off rows are checked a block at a time (a file held whole peaked at
     three times its size); a character or a line split by a block boundary changes nothing."""
-    from aicity.db import importer
+    from aicity import importer
     monkeypatch.setattr(importer, "BLOCK", block)
     head = "keyword,region,date,value\n"
     good = "人工智能,成都,2017-01-01,5\n机器学习,北京,2017-01-02,6\n"
@@ -253,3 +253,11 @@ def test_the_byte_checks_read_in_blocks_find_the_same_line(tmp_path, monkeypatch
     assert importer._first_short_row(whole, "utf-8", 4) is None
     quoted = file("q.csv", (head + good + '"人工智能",成都,2017-01-03\n').encode("gbk"))
     assert importer._first_short_row(quoted, "gb18030", 4) == (4, 3)
+
+
+def test_the_importer_is_still_found_where_scripts_imported_it_from():
+    # it moved out of db/ (issue 29 §4); `from aicity.db.importer import import_csv`, as the
+    # README once showed, keeps working
+    from aicity import importer
+    from aicity.db.importer import ImportFailed, import_csv
+    assert import_csv is importer.import_csv and ImportFailed is importer.ImportFailed

@@ -18,7 +18,7 @@ from aicity.analysis.ranked import rank_values_of
 from aicity.analysis.refit import analyze
 from aicity.cli import cli
 from aicity.db import store
-from aicity.db.importer import import_csv
+from aicity.importer import import_csv
 from aicity.db.regions import default_registry
 from aicity.keywords.taxonomy import default_taxonomy
 
