@@ -71,7 +71,7 @@ def emit_rows(columns: list[str], rows: list[tuple], fmt: str, out=None) -> None
     out = out or sys.stdout
     rows = [tuple(_round(v, c) for v, c in zip(row, columns)) for row in rows]
     if fmt == "csv":
-        from aicity.analysis.cells import neutralise
+        from aicity.service.cells import neutralise
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow([neutralise(c) for c in columns])
         writer.writerows(["" if v is None else neutralise(v) for v in row] for row in rows)
@@ -136,7 +136,7 @@ def domain_errors(fn):
     def wrapper(*args, **kwargs):
         from aicity.keywords.taxonomy import TaxonomyError
         from aicity.vocabulary import DateError
-        from aicity.analysis.selection import NoResults
+        from aicity.service.selection import NoResults
         import sqlite3
         try:
             return fn(*args, **kwargs)
@@ -200,7 +200,7 @@ def label_source(db, period=None) -> None:
         click.echo(f"note: SIMULATED data (source emulator{mixed})", err=True)
     if period is not None:
         from aicity.analysis.periods import parse_period
-        from aicity.analysis.selection import period_note
+        from aicity.service.selection import period_note
         click.echo(f"note: {period_note(db, parse_period(period))}", err=True)
 
 
@@ -344,7 +344,7 @@ def series(db_path, keyword, region, level, start, end, device, granularity, com
         click.echo("note: no daily values in this range; showing weekly values (each dated "
                    "by its Monday, the mean of its days)", err=True)
     if components:
-        from aicity.analysis.queries import components_for
+        from aicity.service.queries import components_for
         comp = components_for(db, kw_id, reg.code, device, frame.attrs.get("granularity"))
         frame = frame.merge(comp, on="date", how="left")
     label_source(db)
@@ -938,7 +938,7 @@ def analyze(db_path, full, workers, cache_dir):
 
     Example: aicity analyze
     """
-    from aicity.analysis.refit import analyze as run_analyze
+    from aicity.service.refit import analyze as run_analyze
     _stop_on_sigterm()
     if cache_dir is None and os.environ.get("XDG_CACHE_HOME"):
         cache_dir = Path(os.environ["XDG_CACHE_HOME"]) / "aicity"
@@ -1001,14 +1001,14 @@ def rank(db_path, category, group, keyword, level, period, normalize, tiers, unc
 
     Example: aicity rank --dimension professional --period 2017 --top 10
     """
-    from aicity.analysis.selection import area_codes, rows_within
+    from aicity.service.selection import area_codes, rows_within
     _need_selection(category, keyword)
     db = open_db(db_path)
     keep = area_codes(store.registry(db), province, cluster)
     area_column = [] if keep is None else ["rank_in_area"]
     if basis == "series" and not uncertainty:
         # the common question, answered without pandas (the same table as queries.rank)
-        from aicity.analysis.ranked import COLUMNS, rank_regions
+        from aicity.service.ranked import COLUMNS, rank_regions
         ranked = rank_regions(db, category=category, group=group, keyword=keyword, level=level,
                               period=period, normalize=normalize, tiers=tiers,
                               vocabulary=vocabulary)
@@ -1020,7 +1020,7 @@ def rank(db_path, category, group, keyword, level, period, normalize, tiers, unc
         _say_measure(ranked.regions, normalize)
         emit_rows([*COLUMNS, *area_column, "source", "unit"], rows[:top] if top else rows, fmt)
         return
-    from aicity.analysis import queries
+    from aicity.service import queries
     out = queries.rank(db, category=category, group=group, keyword=keyword, level=level,
                        period=period, normalize=normalize, uncertainty=uncertainty, tiers=tiers,
                        basis=basis, vocabulary=vocabulary)
@@ -1070,7 +1070,7 @@ def split(db_path, category, group, keyword, line, period, level, vocabulary, fm
 
     Example: aicity split --dimension basic --line yangtze
     """
-    from aicity.analysis import queries
+    from aicity.service import queries
     _need_selection(category, keyword)
     db = open_db(db_path)
     out = queries.split(db, category=category, group=group, keyword=keyword, line=line,
@@ -1104,8 +1104,8 @@ def compare(db_path, keywords, regions, start, end, normalize, device, plot, fmt
 
     Example: aicity compare --keywords 人工智能,ChatGPT,DeepSeek --regions 成都 --start 2025-01-01
     """
-    from aicity.analysis.compare import compare as side_by_side
-    from aicity.analysis.compare import plot_compare
+    from aicity.service.compare import compare as side_by_side
+    from aicity.service.compare import plot_compare
     db = open_db(db_path)
     frame = side_by_side(db, keywords.split(","), regions.split(",") if regions else None,
                          start=start, end=end, normalize=normalize, device=device)
@@ -1117,7 +1117,7 @@ def compare(db_path, keywords, regions, start, end, normalize, device, plot, fmt
         click.echo("note: weekly values (no daily ones in this range) for "
                    + ", ".join(frame.attrs["weekly"]), err=True)
     if plot:
-        from aicity.analysis.export import refuse_unless_regular
+        from aicity.service.export import refuse_unless_regular
         refuse_unless_regular(Path(plot))
         if Path(plot).suffix.lower() not in (".png", ".svg"):
             raise click.BadParameter(f"{plot}: give a .png or .svg file", param_hint="--plot")
@@ -1145,7 +1145,7 @@ def demand_types(db_path, period, top, threshold, basis, vocabulary, fmt):
 
     Example: aicity demand-types --period 2017
     """
-    from aicity.analysis import queries
+    from aicity.service import queries
     db = open_db(db_path)
     out = queries.demand_types(db, period=period, top=top, threshold=threshold, basis=basis,
                                vocabulary=vocabulary)
@@ -1171,7 +1171,7 @@ def industries(db_path, period, lq_threshold, full_rank, top, basis, vocabulary,
 
     Example: aicity industries --period 2017 --format csv
     """
-    from aicity.analysis import queries
+    from aicity.service import queries
     db = open_db(db_path)
     out = queries.industries(db, period=period, lq_threshold=lq_threshold, top=full_rank,
                              basis=basis, vocabulary=vocabulary)
@@ -1203,7 +1203,7 @@ def movers(db_path, category, group, keyword, period, level, top, show, fmt):
 
     Example: aicity movers --dimension application --show tiers
     """
-    from aicity.analysis import queries
+    from aicity.service import queries
     db = open_db(db_path)
     out = queries.movers(db, category=category, group=group, keyword=keyword, period=period,
                          level=level, n=top)[show]
@@ -1246,7 +1246,7 @@ def anomalies(db_path, region, level, keyword, category, group, start, end, top,
         kw_id, _ = store.resolve_keyword(db, keyword)
         subjects = [f"k:{kw_id}"]
     elif category:
-        from aicity.analysis.queries import NoResults, group_id
+        from aicity.service.queries import NoResults, group_id
         if group:
             try:
                 group = group_id(category, group)
@@ -1262,7 +1262,7 @@ def anomalies(db_path, region, level, keyword, category, group, start, end, top,
 def _anomaly_regions(registry, region: str, level: str | None) -> int | list[int]:
     """One area code, or a province's with its cities', or a cluster's cities' (the areas
     rank --province/--cluster keep)."""
-    from aicity.analysis.selection import area_codes
+    from aicity.service.selection import area_codes
     if registry.cluster(region):
         return sorted(area_codes(registry, cluster=region))
     found = registry.resolve(region, level)
@@ -1445,7 +1445,7 @@ def export_briefing(db_path, region, level, out, lang, line, period, xlsx):
 
     Example: aicity export briefing --region 四川 --out briefings --xlsx
     """
-    from aicity.analysis.export import export_briefings
+    from aicity.service.export import export_briefings
     result = export_briefings(db_path, Path(out), period=period, region=region, lang=lang,
                               line=line, level=level, xlsx=xlsx)
     click.echo(f"{len(result.files)} briefing(s) for {result.period} ({result.source}) in "
@@ -1472,7 +1472,7 @@ def report(db_path, out, period, lang, area, cluster):
 
     Example: aicity report --out briefing.html --lang en --region 长三角
     """
-    from aicity.analysis.report import build_report
+    from aicity.service.report import build_report
     if area and cluster:
         raise click.UsageError("give --region or --cluster, not both")
     path = build_report(db_path, Path(out), period=period, lang=lang, area=area or cluster)

@@ -113,17 +113,17 @@ def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 3
     result.timings["analyze"] = time.monotonic() - t
     click.echo("[4/4] exporting", err=True)
     t = time.monotonic()
-    from aicity.analysis.export import export_briefings
+    from aicity.service.export import export_briefings
     # The briefings cover the collected days (at most the last year): the default "last full
     # year" would be mostly outside a one-year demo.
     result.period = f"{max(start, last - timedelta(days=364))}..{last}"
     briefing = export_briefings(db_file, out / "briefings", period=result.period)
     result.files = [*briefing.files[:3], briefing.manifest]
     result.more_briefings = max(0, len(briefing.files) - 3)
-    from aicity.analysis.export import export_rankings
+    from aicity.service.export import export_rankings
     rankings = export_rankings(db_file, out / "rankings", period=result.period)
     result.files += rankings
-    from aicity.analysis.report import build_report
+    from aicity.service.report import build_report
     result.files.append(build_report(db_file, out / "report.html", period=result.period))
     result.timings["export"] = time.monotonic() - t
     result.timings["total"] = time.monotonic() - t0

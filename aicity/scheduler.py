@@ -44,7 +44,7 @@ def run_job(db_path, *, now: datetime | None = None, out: Path | None = None,
     the stages' children read their accounts and settings from their environment (this one's,
     with `env` over it), as `aicity collect` does. `keep_fds` (the run lock) are inherited by
     the stages' children, so the lock is held as long as any of them lives."""
-    from aicity.analysis.export import export_briefings
+    from aicity.service.export import export_briefings
     from aicity.crawler.run import latest_published
     from aicity.db import store
     now = now or datetime.now(SHANGHAI)
@@ -103,7 +103,7 @@ def run_job(db_path, *, now: datetime | None = None, out: Path | None = None,
         result = export_briefings(db_path, out, period=f"{start}..{end}")
         summary = f"{len(result.files)} briefings ({result.level} level) in {out}"
         if result.level == "city" and result.basis == "series":
-            from aicity.analysis.report import build_report
+            from aicity.service.report import build_report
             build_report(db_path, out / "report.html", period=f"{start}..{end}")
             summary += " and report.html"
         if result.missing:

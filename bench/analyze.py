@@ -39,7 +39,7 @@ from aicity.vocabulary import DIMENSIONS  # noqa: E402  (after the sys.path line
 CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
-from aicity.analysis.refit import analyze
+from aicity.service.refit import analyze
 t0 = time.perf_counter()
 r = analyze({db!r}, full={full}, workers=2)
 print(json.dumps({{"seconds": time.perf_counter() - t0, "series": r.series,
@@ -164,7 +164,7 @@ def main() -> int:
     parser.add_argument("--regions", type=int, default=0, help="0 = every region")
     parser.add_argument("--skip-naive", action="store_true")
     args = parser.parse_args()
-    from aicity.analysis import queries
+    from aicity.service import queries
     from aicity.db import store
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)

@@ -188,7 +188,7 @@ def partial_agreement(db_path, start: date, end: date) -> None:
     import numpy as np
     import pandas as pd
 
-    from aicity.analysis import queries
+    from aicity.service import queries
     from aicity.analysis.rankings import rank_table
     from aicity.emulator.world import World
     from aicity.db import store

@@ -23,7 +23,7 @@ def _operator_cache(tmp_path_factory):
     analyze` in children, and the library's default when a test calls it."""
     import os
 
-    from aicity.analysis import refit
+    from aicity.service import refit
     cache = tmp_path_factory.mktemp("stl-cache")
     os.environ["AICITY_CACHE_DIR"] = str(cache)
     refit.default_cache_dir = lambda: cache
@@ -108,7 +108,7 @@ def add_world_data(db_path, codes, start, end) -> None:
 @pytest.fixture(scope="session")
 def national_db(tmp_path_factory):
     """20 cities and the nation, every taxonomy keyword, 2016-2017 daily; analysed."""
-    from aicity.analysis.refit import analyze
+    from aicity.service.refit import analyze
     from aicity.db.regions import default_registry
     from aicity.keywords.taxonomy import default_taxonomy
     tmp = tmp_path_factory.mktemp("national")
@@ -208,3 +208,34 @@ def pytest_collection_modifyitems(config, items):
             continue
         if any(mark in source for mark in _STARTS_A_PROCESS):
             item.add_marker(pytest.mark.slow)
+
+
+def invoke(db, *args):
+    """The CLI on a database, in this process; the click Result."""
+    return CliRunner().invoke(cli, ["--db", str(db), *args])
+
+
+def import_days(db_path, tmp_path, name, region, start, days, base=100):
+    """Import `days` daily values of 人工智能 for one region from `start` through the CLI."""
+    import datetime as dt
+    first = dt.date.fromisoformat(start)
+    rows = [["人工智能", region, (first + dt.timedelta(days=i)).isoformat(), base + i % 7]
+            for i in range(days)]
+    path = write_csv(tmp_path / name, ["keyword", "region", "date", "value"], rows)
+    result = CliRunner().invoke(cli, ["--db", str(db_path), "import", str(path)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+
+def wait_for_exit(pid: int, timeout: float = 30.0) -> bool:
+    """Block until process pid (not our child) exits: a pidfd becomes readable then."""
+    import os
+    import select
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])
+    finally:
+        os.close(fd)

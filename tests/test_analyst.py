@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from aicity.analysis import queries
-from aicity.analysis.refit import analyze
+from aicity.service import queries
+from aicity.service.refit import analyze
 from aicity.cli import cli
 from aicity.db import store
 from aicity.importer import import_csv
@@ -112,7 +112,7 @@ def test_split_takes_a_group_as_rank_does(national_db):
 
 
 def test_compare_puts_keywords_side_by_side(tmp_path):
-    from aicity.analysis.compare import compare
+    from aicity.service.compare import compare
     path = tmp_path / "aicity.db"
     store.init_db(path, taxonomy=default_taxonomy())
     src = tmp_path / "two.csv"
@@ -264,7 +264,7 @@ def test_every_ranking_names_the_unit_of_its_value(national_db, normalize, unit)
 
 def test_an_english_briefing_is_english_throughout_names_and_manifest_included(national_db,
                                                                                tmp_path):
-    from aicity.analysis.export import export_briefings
+    from aicity.service.export import export_briefings
     result = export_briefings(national_db, tmp_path / "en", period="2016", lang="en")
     names = [p.name for p in result.files]
     assert "briefing_national.csv" in names and "briefing_province_Sichuan.csv" in names
@@ -286,7 +286,7 @@ def test_an_english_briefing_is_english_throughout_names_and_manifest_included(n
 
 def test_the_rankings_folder_has_a_manifest_one_language_and_shares_in_percent(national_db,
                                                                                tmp_path):
-    from aicity.analysis.export import export_rankings
+    from aicity.service.export import export_rankings
     files = export_rankings(national_db, tmp_path / "rankings", period="2017")
     manifest = json.loads((tmp_path / "rankings" / "manifest.json").read_text("utf-8"))
     assert files[-1].name == "manifest.json" and manifest["start"] == "2017-01-01" \

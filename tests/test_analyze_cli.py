@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from aicity.analysis.decompose import DecomposeConfig, decompose
-from aicity.analysis.refit import analyze
+from aicity.service.refit import analyze
 from aicity.cli import cli
 from aicity.db import store
 from aicity.importer import import_csv
@@ -68,7 +68,7 @@ def naive_ranks(path, category, period_start, period_end):
 
 def test_stored_ranks_equal_the_naive_job(national_db):
     db = store.connect(national_db)
-    from aicity.analysis import queries
+    from aicity.service import queries
     table = queries.rank(db, category="technical", period="2017")
     ours = table.dropna(subset=["rank"]).set_index("region_code")["rank"].astype(int)
     naive = naive_ranks(national_db, "technical", "2017-01-01", "2017-12-31")
@@ -196,7 +196,7 @@ def test_each_night_adds_only_its_own_days_to_the_provisional_tails(db_copy):
 
 
 def test_aggregate_tails_cover_every_members_days():
-    from aicity.analysis.refit import _aggregate_spans
+    from aicity.service.refit import _aggregate_spans
     membership = {1: [("basic", "")], 2: [("basic", "")]}
     spans = _aggregate_spans({(1, 97): ("2018-01-05", "2018-01-05"),
                               (2, 97): ("2018-01-02", "2018-01-04"),
@@ -261,7 +261,7 @@ def test_rank_from_the_terminal_prints_the_library_table(national_db, args, fmt)
     """The command answers without pandas; it must print what queries.rank returns."""
     import io
 
-    from aicity.analysis import queries
+    from aicity.service import queries
     from aicity.cli import emit, with_source
     options = dict(zip(args[::2], args[1::2]))
     db = store.connect(national_db)
@@ -283,7 +283,7 @@ def test_rank_from_the_terminal_prints_the_library_table(national_db, args, fmt)
 
 def test_rank_values_are_the_summed_period_means_of_the_adjusted_series(national_db):
     """An independent pandas reading of the stored arrays gives the ranked values."""
-    from aicity.analysis import queries
+    from aicity.service import queries
     from aicity.analysis.periods import parse_period
     db = store.connect(national_db)
     table = queries.rank(db, category="professional", period="2017")
@@ -309,3 +309,4 @@ def test_bad_period_is_one_line(national_db):
     result = run(national_db, "rank", "--dimension", "basic", "--period", "last year")
     assert result.exit_code == 1
     assert result.output.strip().startswith("Error: period 'last year' is not a year")
+

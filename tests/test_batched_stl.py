@@ -101,7 +101,7 @@ def test_workers_are_spawned_when_other_threads_live_and_give_the_same_component
     # of them held a lock hung forever. Then workers are spawned, with the operators handed over.
     import threading
 
-    from aicity.analysis import refit
+    from aicity.service import refit
     from tests.conftest import add_world_data
     add_world_data(db_path, [97, 94], "2017-01-01", "2017-04-30")
     methods = []

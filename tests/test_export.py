@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from aicity.analysis.export import neutralise, safe_filename
+from aicity.service.export import neutralise, safe_filename
 from aicity.cli import cli
 from aicity.db import store
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from aicity.analysis.refit import analyze
+from aicity.service.refit import analyze
 from aicity.cli import cli
 from aicity.db import store
 from aicity.importer import import_csv
@@ -62,7 +62,7 @@ def test_year_on_year_compares_like_with_like_region_by_region(uneven_db):
 
 
 def test_the_briefing_leaves_the_uneven_region_empty_and_says_why(uneven_db):
-    from aicity.analysis.export import briefing_frame
+    from aicity.service.export import briefing_frame
     from aicity.analysis.periods import parse_period
     from aicity.db.regions import default_registry
     db = store.connect(uneven_db)

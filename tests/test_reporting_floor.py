@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from aicity.analysis import queries
+from aicity.service import queries
 from aicity.analysis.periods import parse_period
-from aicity.analysis.ranked import rank_values_of
-from aicity.analysis.refit import analyze
+from aicity.service.ranked import rank_values_of
+from aicity.service.refit import analyze
 from aicity.cli import cli
 from aicity.db import store
 from aicity.importer import import_csv
@@ -167,7 +167,7 @@ def test_split_and_briefing_values_carry_their_coverage(floor_db):
     assert all(0 <= s["coverage"] <= 1 for s in sides if s["regions"])
     db = store.connect(path)
     try:
-        from aicity.analysis.export import briefing_frame
+        from aicity.service.export import briefing_frame
         frame = briefing_frame(db, parse_period("2025"))
     finally:
         db.close()

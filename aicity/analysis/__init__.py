@@ -1,0 +1,8 @@
+"""The maths, as functions of frames and arrays: decomposition (STL), period values and
+coverage, ranks and tiers, north/south splits, demand types, industry profiles, growth and
+rank intervals. Nothing here reads the database, a file or the network: `aicity.service`
+reads what these functions need and stores or prints what they return.
+
+`queries.py` and `compare.py` here only re-export `aicity.service.queries` and
+`aicity.service.compare`, where scripts written from the old README still look.
+"""

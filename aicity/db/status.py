@@ -48,7 +48,7 @@ def _gone(detail: dict) -> bool:
     """A run of this host whose process no longer lives (as the run lock judges it)."""
     import socket
 
-    from aicity.db.store import _alive
+    from aicity.db.runs import _alive
     if detail.get("host", socket.gethostname()) != socket.gethostname():
         return False
     pid = detail.get("pid")

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from aicity.analysis import queries
-from aicity.analysis.cells import neutralise
+from aicity.service import queries
+from aicity.service.cells import neutralise
 from aicity.analysis.periods import Period
 from aicity.db import store
 from aicity.vocabulary import DIMENSIONS, INDUSTRIES, LABELS_ZH, TECH_GROUPS

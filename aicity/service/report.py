@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from aicity.analysis import queries
+from aicity.service import queries
 from aicity.db import results, store
 from aicity.vocabulary import DIMENSIONS, INDUSTRIES, LABELS_ZH, TECH_GROUPS
 
@@ -146,7 +146,7 @@ def build_report(db_path, out: Path, period: str | None = None, lang: str = "zh"
     """The HTML report. `lang` zh or en (headings, labels and place names); `area` a province,
     a city cluster or a city: the rankings, tables, demand types, heat map, map and movers keep
     its cities (north/south and the national decomposition stay national)."""
-    from aicity.analysis.export import english_names, refuse_unless_regular
+    from aicity.service.export import english_names, refuse_unless_regular
     if lang not in TEXT:
         raise ValueError("lang must be zh or en")
     refuse_unless_regular(out)       # before the work, not after it
@@ -308,7 +308,7 @@ th,td{{padding:.15em .5em;border-bottom:1px solid #ddd}}td.n{{text-align:right}}
 </body></html>
 """
     out.parent.mkdir(parents=True, exist_ok=True)
-    from aicity.analysis.export import atomic_write
+    from aicity.service.export import atomic_write
     with atomic_write(out) as fh:
         fh.write(page)
     return out

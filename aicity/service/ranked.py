@@ -13,7 +13,7 @@ from aicity.analysis.indices import (column_coverage, column_means, coverage_sha
                                      dimension_day_counts, dimension_sums, normalise_array)
 from aicity.analysis.periods import Period
 from aicity.analysis.rankings import DEFAULT_BANDS, rank_arrays, whole_numbers
-from aicity.analysis.selection import (NoResults, adjusted_with_prehistory,
+from aicity.service.selection import (NoResults, adjusted_with_prehistory,
                                       resolve_basis_period, subjects)
 from aicity.db import store
 from aicity.db.regions import Region

@@ -1,0 +1,394 @@
+"""Questions analysts ask of the stored results: rankings, north/south splits, technology demand
+types, industry profiles, movers, components and anomalies.
+
+Each reads the seasonally adjusted arrays (or a regional-distribution snapshot) through
+db.results and db.store and answers with the pure functions of the other analysis modules.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from aicity.analysis.demand import GROUPS as TECH_GROUPS
+from aicity.analysis.demand import demand_types as _demand_types
+from aicity.analysis.growth import growth_table, tier_movement
+from aicity.analysis.growth import movers as _movers
+from aicity.analysis.indices import coverage_share, dimension_values
+from aicity.analysis.industry import INDUSTRIES, industry_profiles
+from aicity.analysis.periods import Period
+from aicity.analysis.rankings import whole_numbers
+from aicity.service.ranked import (level_regions, rank_regions, rank_values_of,
+                                    series_values)
+from aicity.service.selection import (BASES, NoResults, adjusted_array,  # noqa: F401
+                                       data_span, days_with_data, distribution_period,
+                                       group_id, latest_day, period_note,
+                                       resolve_basis_period, resolve_period, year_on_year_gap)
+from aicity.service.selection import subjects as _subjects
+from aicity.analysis.splits import LINES, north_south
+from aicity.analysis.uncertainty import rank_intervals
+from aicity.db import results, store
+from aicity.vocabulary import COGNITION
+
+
+# --- reading results -------------------------------------------------------------------------
+
+def adjusted_matrix(db, subjects: list[str], period: Period, regions: list[int] | None = None,
+                    device: str = "all") -> pd.DataFrame:
+    """selection.adjusted_array as a frame: rows = days, columns = (subject, region)."""
+    return _matrix_frame(*adjusted_array(db, subjects, period, regions, device), period)
+
+
+def _matrix_frame(pairs: list[tuple[str, int]], adjusted: np.ndarray, period: Period
+                  ) -> pd.DataFrame:
+    index = pd.date_range(period.start, period.end, freq="D")
+    if not pairs:
+        return pd.DataFrame(index=index)
+    return pd.DataFrame(adjusted, index=index,
+                        columns=pd.MultiIndex.from_tuples(pairs, names=["subject", "region"]))
+
+
+def _region_frame(db, level: str | None) -> pd.DataFrame:
+    reg = store.regions_frame(store.registry(db), level=level)
+    return reg.set_index("code")
+
+
+def distribution_values(db, subjects: list[str], period: Period, regions: list[int]
+                        ) -> pd.Series:
+    """(subject, region) -> the snapshot's period mean, for keywords answered for every
+    province the snapshot asked: a keyword some provinces lack would lower only their cities."""
+    asked = {(a, b): n for a, b, n in store.distribution_windows(db)}.get(
+        (period.start.isoformat(), period.end.isoformat()), 0)
+    rows = store.distribution_means(db, period.start.isoformat(), period.end.isoformat(),
+                                    [int(s[2:]) for s in subjects if s.startswith("k:")])
+    per_kw = rows.groupby("keyword_id")["area"].nunique()
+    complete = per_kw[per_kw == asked].index
+    rows = rows[rows["keyword_id"].isin(complete)]
+    # A province's answer lists its cities with searches above Baidu's floor; one it leaves out
+    # (or gives as empty) is below the floor: 0, as on the series basis.
+    reg = store.registry(db)
+    asked_provinces = {reg.by_code[int(a)].name for a in rows["area"].unique()
+                       if int(a) in reg.by_code}
+    listed = {(int(k), int(r)): v for k, r, v in zip(rows["keyword_id"], rows["region"],
+                                                     pd.to_numeric(rows["value"],
+                                                                   errors="coerce"))}
+    pairs = [(k, code) for k in sorted({int(k) for k in complete}) for code in regions
+             if (k, code) in listed or (code in reg.by_code and reg.by_code[code].level == "city"
+                                        and reg.by_code[code].province in asked_provinces)]
+    index = pd.MultiIndex.from_arrays([[f"k:{k}" for k, _ in pairs], [c for _, c in pairs]],
+                                      names=["keyword", "region"])
+    values = [listed.get(p_, 0.0) for p_ in pairs]
+    return pd.Series(np.nan_to_num(np.array(values, dtype=float), nan=0.0), index=index)
+
+
+def snapshot_keywords(db, period: Period) -> tuple[int, int]:
+    """(keywords the snapshot has for every province it asked, keywords of the taxonomy)."""
+    ids = results.taxonomy_keyword_ids(db)
+    values = distribution_values(db, [f"k:{i}" for i in ids], period,
+                                 list(_region_frame(db, None).index))
+    return values.index.get_level_values(0).nunique(), len(ids)
+
+
+def dimension_series(db, *, category=None, group=None, keyword=None, period: Period,
+                     level: str = "city", basis: str = "series", vocabulary: str = "all"
+                     ) -> tuple[pd.Series, pd.DataFrame]:
+    """Period value per region of the level, and the adjusted matrix it came from (empty for
+    the distribution basis: a snapshot is one mean per region, not a series). The values'
+    attrs['coverage'] is the share of asked keyword-days above Baidu's floor, per region (for
+    a snapshot, which has no days: 1 where the region was reported, 0 where it was not)."""
+    subjects, _ = _subjects(db, category, group, keyword, vocabulary)
+    if basis == "distribution":
+        regions = _region_frame(db, level)
+        values = distribution_values(db, subjects, period, list(regions.index))
+        if values.empty:
+            raise NoResults("no snapshot value for this selection; run "
+                            "`aicity collect --what snapshot`")
+        dims = dimension_values(values, subjects).reindex(regions.index)
+        dims.attrs["coverage"] = (dims > 0).astype(float).where(dims.notna())
+        return dims, pd.DataFrame()
+    regions = level_regions(db, level)
+    found = series_values(db, subjects, period, regions)
+    index = pd.Index([r.code for r in regions], name="code")
+    dims = pd.Series(found.value, index=index, name="value")
+    dims.attrs["coverage"] = pd.Series(found.coverage, index=index, name="coverage")
+    dims.attrs["days"] = pd.DataFrame({"above": found.days_above, "asked": found.days_asked},
+                                      index=index)
+    return dims, _matrix_frame(found.pairs, found.adjusted, period)
+
+
+def rank(db, *, category=None, group=None, keyword=None, level="city", period=None,
+         normalize="raw", uncertainty=False, tiers="bands", n_boot=500, seed=0,
+         basis="series", vocabulary="all") -> pd.DataFrame:
+    """rank, region_code, region, province, value, tier, coverage (and rank_low, rank_high,
+    tier_confidence with uncertainty; empty for the distribution basis, which has no weeks
+    to resample). The table of ranked.rank_regions (what `aicity rank` prints) as a frame."""
+    per = resolve_basis_period(db, period, basis)
+    if basis == "distribution":
+        values, _ = dimension_series(db, category=category, group=group, keyword=keyword,
+                                     period=per, level=level, basis=basis,
+                                     vocabulary=vocabulary)
+        regions = level_regions(db, level)
+        ranked = rank_values_of(values.to_numpy(dtype=float, na_value=np.nan), regions, per,
+                                normalize, tiers,
+                                coverage=values.attrs["coverage"].to_numpy(dtype=float,
+                                                                           na_value=np.nan))
+    else:
+        ranked = rank_regions(db, category=category, group=group, keyword=keyword, level=level,
+                              period=per, normalize=normalize, tiers=tiers,
+                              vocabulary=vocabulary)
+    out = pd.DataFrame({"rank": pd.array(whole_numbers(ranked.rank), dtype="Int64"),
+                        "region_code": np.array(ranked.region_code, dtype=np.int64),
+                        "region": ranked.region, "province": ranked.province,
+                        "value": ranked.value,
+                        "tier": pd.array(whole_numbers(ranked.tier), dtype="Int64"),
+                        "coverage": ranked.coverage})
+    if uncertainty and basis == "distribution":
+        for col in ("rank_low", "rank_high", "tier_confidence"):
+            out[col] = np.nan
+    elif uncertainty:
+        codes = [r.code for r in ranked.regions]
+        weekly = _weekly_dimension(_matrix_frame(ranked.pairs, ranked.adjusted, ranked.period),
+                                   codes)
+        if normalize == "per-capita":
+            population = pd.Series([r.population for r in ranked.regions], index=codes,
+                                   dtype=float)
+            weekly = weekly * (1e6 / population).reindex(weekly.columns)
+        iv = rank_intervals(weekly, n_boot=n_boot, seed=seed)
+        if ranked.below_floor is not None:
+            iv = _widened_for_floor(iv, ranked, normalize)
+        out = out.join(iv, on="region_code")
+        out["tier_confidence"] = out["tier_confidence"].round(4)
+    from aicity.analysis.indices import UNITS
+    out["unit"] = UNITS[normalize]
+    out.attrs["period"] = ranked.period.label
+    out.attrs["source"] = store.source_label(db)
+    if normalize == "per-capita":
+        from aicity.analysis.indices import per_capita_measure
+        out.attrs["measure"] = per_capita_measure(ranked.regions)
+    return out
+
+
+def _widened_for_floor(iv: pd.DataFrame, ranked, normalize: str) -> pd.DataFrame:
+    """Rank intervals that also admit every value a region's below-floor days allow (see
+    uncertainty.widen_for_floor). Share and score keep the raw values' order, so the bounds
+    are taken on the raw values; per capita divides each region's by its population."""
+    from aicity.analysis.uncertainty import widen_for_floor
+    codes = [r.code for r in ranked.regions]
+    raw = pd.Series(ranked.raw_value, index=codes)
+    per_day = pd.Series(ranked.below_floor / max(1, ranked.period.days), index=codes)
+    scale = None
+    if normalize == "per-capita":
+        scale = pd.Series([1e6 / r.population if r.population else np.nan
+                           for r in ranked.regions], index=codes)
+        raw = raw * scale
+    return widen_for_floor(iv, raw, per_day, scale)
+
+
+def _weekly_dimension(matrix: pd.DataFrame, regions: list[int]) -> pd.DataFrame:
+    """Weekly means per (subject, region) summed to regions: rows = weeks, columns = regions."""
+    weeks = matrix.groupby(matrix.index.to_period("W-SUN")).mean()
+    summed = weeks.T.groupby(level="region").sum(min_count=1).T
+    return summed.reindex(columns=regions)
+
+
+def split(db, *, category=None, keyword=None, line="qinling-huaihe", period=None, level="city",
+          vocabulary="all", group=None) -> pd.DataFrame:
+    if line not in LINES:
+        raise ValueError(f"line must be one of {', '.join(LINES)}")
+    per = resolve_period(db, period)
+    values, _ = dimension_series(db, category=category, group=group, keyword=keyword,
+                                 period=per, level=level, vocabulary=vocabulary)
+    regions = _region_frame(db, level)
+    out = north_south(values.dropna(), regions[LINES[line]])
+    days = values.attrs["days"].groupby(regions[LINES[line]].reindex(values.index)).sum()
+    days = days.reindex(out["side"])
+    out["coverage"] = np.round(coverage_share(days["above"].to_numpy(),
+                                              days["asked"].to_numpy()), 4)
+    out.attrs["period"] = per.label
+    out.attrs["source"] = store.source_label(db)
+    return out
+
+
+def _group_frame(db, category: str, groups: Iterable[str], period: Period, level: str,
+                 basis: str = "series", vocabulary: str = "all") -> pd.DataFrame:
+    """One column per group; a group without data is an empty column (the others still
+    answer), and only when no group has data is there nothing to say."""
+    columns, missing = {}, []
+    for g in groups:
+        try:
+            columns[g] = dimension_series(db, category=category, group=g, period=period,
+                                          level=level, basis=basis, vocabulary=vocabulary)[0]
+        except NoResults:
+            missing.append(g)
+    if not columns:
+        raise NoResults(f"no analysis results for {category}; run `aicity analyze`")
+    index = next(iter(columns.values())).index
+    frame = pd.DataFrame({g: columns.get(g, pd.Series(np.nan, index=index)) for g in groups})
+    frame.attrs["groups_without_data"] = missing
+    return frame
+
+
+def _with_names(frame: pd.DataFrame, regions: pd.DataFrame) -> pd.DataFrame:
+    """region_code and region name as the first columns of a frame indexed by region code."""
+    frame = frame.copy()
+    frame.insert(0, "region", regions.loc[frame.index, "name"].to_numpy())
+    frame.insert(0, "region_code", frame.index)
+    return frame
+
+
+def demand_types(db, *, period=None, top=15, threshold=0.25, level="city", basis="series",
+                 vocabulary="all") -> pd.DataFrame:
+    per = resolve_basis_period(db, period, basis)
+    groups = _group_frame(db, "application", TECH_GROUPS, per, level, basis, vocabulary)
+    out = _with_names(_demand_types(groups, top=top, threshold=threshold),
+                      _region_frame(db, level))
+    out = out[["region_code", "region", "total", *TECH_GROUPS, "type", "drivers"]]
+    out.attrs["period"] = per.label
+    out.attrs["source"] = store.source_label(db)
+    return out.reset_index(drop=True)
+
+
+def industries(db, *, period=None, lq_threshold=1.2, top=10, level="city", basis="series",
+               vocabulary="all") -> pd.DataFrame:
+    per = resolve_basis_period(db, period, basis)
+    groups = _group_frame(db, "industry", INDUSTRIES, per, level, basis, vocabulary)
+    out = _with_names(industry_profiles(groups, lq_threshold=lq_threshold, top=top),
+                      _region_frame(db, level))
+    out["label"] = np.where(out["full_demand"], "全需求",
+                            np.where(out["specialisations"] != "", "specialised", ""))
+    out.attrs["period"] = per.label
+    out.attrs["source"] = store.source_label(db)
+    return out.reset_index(drop=True)
+
+
+def complete_columns(matrix: pd.DataFrame) -> pd.Series:
+    """Per (subject, region) column of an adjusted matrix: asked on every day of its rows
+    (a weekly column: every week, from the first to the last)."""
+    arr = matrix.to_numpy(dtype=float)
+    n = arr.shape[0]
+    out = []
+    for j in range(arr.shape[1]):
+        at = np.flatnonzero(~np.isnan(arr[:, j]))
+        if len(at) == n:
+            out.append(True)
+        elif len(at) > 1 and (np.diff(at) == 7).all():
+            out.append(bool(at[0] < 7 and at[-1] >= n - 7))
+        else:
+            out.append(False)
+    return pd.Series(out, index=matrix.columns, dtype=bool)
+
+
+def like_with_like(now: pd.DataFrame, before: pd.DataFrame, regions) -> pd.Series:
+    """region -> whether a year-on-year change compares like with like: every keyword the
+    region has in either period was asked on every day of both (a region first asked halfway
+    through the year before would be compared with half a year)."""
+    full_now, full_before = complete_columns(now), complete_columns(before)
+    out = {}
+    for region in regions:
+        cols = {c for c in (*full_now.index, *full_before.index) if c[1] == region}
+        out[region] = bool(cols) and all(full_now.get(c, False) and full_before.get(c, False)
+                                         for c in cols)
+    return pd.Series(out, dtype=bool)
+
+
+def year_on_year(db, *, category=None, group=None, keyword=None, period: Period,
+                 level: str = "city", now: pd.Series | None = None,
+                 now_matrix: pd.DataFrame | None = None) -> tuple[pd.Series, str]:
+    """The previous year's value per region where it compares like with like (NaN elsewhere),
+    and why cells are empty ('' when none is)."""
+    if now is None or now_matrix is None:
+        now, now_matrix = dimension_series(db, category=category, group=group, keyword=keyword,
+                                           period=period, level=level)
+    gap = year_on_year_gap(db, period)
+    if gap:
+        return now * np.nan, gap
+    prev = period.shifted_years(-1)
+    try:
+        before, before_matrix = dimension_series(db, category=category, group=group,
+                                                 keyword=keyword, period=prev, level=level)
+    except NoResults:
+        return now * np.nan, f"no analysis results for {prev.start}..{prev.end}"
+    fair = like_with_like(now_matrix, before_matrix, now.index)
+    before = before.reindex(now.index).where(fair.reindex(now.index, fill_value=False))
+    left_out = int((now.notna() & ~fair.reindex(now.index, fill_value=False)).sum())
+    note = ""
+    if left_out:
+        note = (f"year-on-year left empty for {left_out} region(s) whose data does not cover "
+                f"both {prev.start}..{prev.end} and {period.start}..{period.end} in full")
+    return before, note
+
+
+def _tier_moves(moves: pd.DataFrame, second_values: pd.Series, second: str) -> pd.DataFrame:
+    """The regions whose tier differs between cognition and the selection, saying which
+    measures the two tiers are of and how many tiers each region gains (positive: a better
+    tier under the selection); risers first, the biggest moves first, then by the
+    selection's value (not by area code)."""
+    moved = moves[moves["direction"].isin(["up", "down"])].copy()
+    moved["first_measure"] = "cognition (basic+professional+technical)"
+    moved["second_measure"] = second
+    moved["tiers_gained"] = (-moved["move"]).astype("Int64")
+    order = pd.DataFrame({"gained": moved["tiers_gained"].astype(float),
+                          "value": second_values.reindex(moved.index).astype(float)})
+    order["up"] = order["gained"] > 0
+    order["size"] = order["gained"].abs()
+    ranked = order.sort_values(["up", "size", "value"], ascending=[False, False, False],
+                               kind="stable")
+    return moved.reindex(ranked.index)
+
+
+def movers(db, *, category=None, group=None, keyword=None, period=None, level="city", n=10
+           ) -> dict[str, pd.DataFrame]:
+    """Year-on-year growth and rank change; risers and fallers; and the tier movement between
+    cognition (basic + professional + technical) and the selection (default application
+    demand). Each table has at most `n` rows.
+
+    Year-on-year compares like with like, region by region: where a region's keywords were not
+    asked on every day of both the period and the same days a year earlier, its change is
+    empty, and the growth tables' attrs['note'] says why and for how many regions.
+    """
+    if not (category or keyword):
+        category = "application"
+    per = resolve_period(db, period)
+    regions = _region_frame(db, level)
+    now_v, now_m = dimension_series(db, category=category, group=group, keyword=keyword,
+                                    period=per, level=level)
+    before_v, gap = year_on_year(db, category=category, group=group, keyword=keyword,
+                                 period=per, level=level, now=now_v, now_matrix=now_m)
+    table = growth_table(now_v, before_v)
+    risers, fallers = _movers(table, n or len(table))
+    cognition = now_v * 0.0
+    for c in COGNITION:
+        try:
+            cognition = cognition + dimension_series(db, category=c, period=per,
+                                                     level=level)[0].fillna(0)
+        except NoResults:      # a dimension nobody collected moves no tier
+            pass
+    tiers = _tier_moves(tier_movement(cognition, now_v), now_v,
+                        second=keyword or (f"{category}/{group}" if group else category))
+
+    source = store.source_label(db)
+
+    def named(frame, note=""):
+        out = _with_names(frame.head(n) if n else frame, regions).reset_index(drop=True)
+        out.attrs["period"] = per.label
+        out.attrs["note"] = note
+        out.attrs["source"] = source
+        return out
+
+    return {"growth": named(table, gap), "risers": named(risers, gap),
+            "fallers": named(fallers, gap), "tiers": named(tiers)}
+
+
+def components_for(db, keyword_id: int, region: int, device: str = "all",
+                   granularity: str | None = None) -> pd.DataFrame:
+    """date, trend, seasonal, resid for a stored series (provisional tail days included)."""
+    frame = results.components_of(db, f"k:{keyword_id}", region, device, granularity)
+    if frame is None:
+        raise NoResults("no decomposition stored for this series; run `aicity analyze`")
+    return frame
+
+
+__all__ = ["NoResults", "adjusted_matrix", "components_for", "data_span", "demand_types",
+           "dimension_series", "industries", "movers", "rank", "resolve_period", "split",
+           "year_on_year_gap"]
