@@ -310,3 +310,43 @@ def test_bad_period_is_one_line(national_db):
     assert result.exit_code == 1
     assert result.output.strip().startswith("Error: period 'last year' is not a year")
 
+
+def _blocked_worker(pids) -> None:
+    """A pool worker as analyze forks one: the command's Python SIGTERM handler inherited, a
+    second thread (a BLAS thread) running, and the main thread blocked where signals do not
+    reach it (so SIGTERM lands on the other thread)."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from aicity.service.refit import _start_worker
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(SystemExit(143)))
+    _start_worker(None)
+    threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    pids.put(os.getpid())
+    threading.Event().wait(60)
+
+
+def test_an_analysis_worker_ends_on_sigterm_whichever_thread_receives_it():
+    # Pool.terminate sends SIGTERM; a worker that left it to a Python handler was never woken
+    # when a BLAS thread received it, and analyze waited for the worker for ever.
+    import multiprocessing as mp
+    import os
+    import signal
+
+    from tests.conftest import wait_for_exit
+    ctx = mp.get_context("fork")
+    pids = ctx.Queue()
+    worker = ctx.Process(target=_blocked_worker, args=(pids,))
+    worker.start()
+    try:
+        pid = pids.get(timeout=30)
+        os.kill(pid, signal.SIGTERM)
+        assert wait_for_exit(pid, 20), "the worker outlived SIGTERM"
+        worker.join(5)
+        assert worker.exitcode == -signal.SIGTERM
+    finally:
+        if worker.is_alive():
+            worker.kill()

@@ -367,9 +367,13 @@ def _map(fn, jobs, workers):
 
 
 def _start_worker(operators: dict | None) -> None:
-    # Ctrl-C and SIGTERM are the parent's to handle: it stops the pool, which ends the workers
-    # quietly (a worker that took them itself printed a traceback each)
+    # Ctrl-C is the parent's to handle: it stops the pool, which ends the workers quietly (a
+    # worker that took it itself printed a traceback each). SIGTERM, which the pool sends to
+    # stop a worker, ends it at once: a forked worker inherits the command's Python handler,
+    # which runs only when the main thread wakes; delivered to a BLAS thread instead, it never
+    # woke a worker blocked on the task queue's lock, and the pool waited for it for ever.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # One BLAS thread a worker: with a thread per core in each of two workers the operator
     # products oversubscribed the machine, and a national analysis took 30 s instead of 23.
     from threadpoolctl import threadpool_limits
