@@ -61,4 +61,39 @@ def test_site_access_never_shows_a_cookie():
     access = SiteAccess(cookies=(f"BDUSS={SECRET}",), base_url="http://127.0.0.1:9")
     assert SECRET not in repr(access) and SECRET not in str(access)
     assert "accounts=1" in repr(access)
-    assert Tuning(cooldown=5).settings()["AICITY_COOLDOWN"] == 5
+    assert Tuning(cooldown=5).settings()["AICITY_BAIDU_COOLDOWN"] == 5
+
+
+def test_each_environment_variable_names_the_scrapy_setting_it_feeds_and_defaults_are_one():
+    """A setting takes one path: option or environment variable → SiteAccess/Tuning → the
+    Scrapy setting of the variable's name, whose default is the dataclass field's (issue 29
+    §3). Scrapy's own DOWNLOAD_TIMEOUT and LOG_LEVEL keep their names."""
+    import dataclasses
+
+    from scrapy.settings import Settings
+
+    from aicity.cli import cli as command_line
+    from aicity.crawler.config import SiteAccess, Tuning
+    defaults = Settings()
+    defaults.setmodule("aicity.crawler.settings")
+    envvars = {p.name: p.envvar for p in command_line.commands["collect"].params
+               if getattr(p, "envvar", None)}
+    scrapy_own = {"DOWNLOAD_TIMEOUT": "AICITY_DOWNLOAD_TIMEOUT",
+                  "LOG_LEVEL": "AICITY_LOG_LEVEL"}
+    base = Tuning().settings()
+    checked = 0
+    for f in dataclasses.fields(Tuning):
+        changed = Tuning(**{f.name: "x" if f.type == "str" else f.default + 1}).settings()
+        (key,) = [k for k in base if changed[k] != base[k]]
+        assert envvars[f.name] == scrapy_own.get(key, key), f.name
+        assert defaults[key] == f.default, key
+        checked += 1
+    access = SiteAccess(cookies=("BDUSS=a",)).settings()
+    for name, key in (("delay", "AICITY_BAIDU_DELAY"), ("daily_budget",
+                                                        "AICITY_BAIDU_DAILY_BUDGET")):
+        assert envvars[name] == key and key in access
+        assert defaults[key] == getattr(SiteAccess, name)
+        checked += 1
+    assert access["AICITY_BAIDU_COOKIES"] == ["BDUSS=a"] and envvars["cookies_text"] == \
+        "AICITY_BAIDU_COOKIES"
+    assert checked == len(dataclasses.fields(Tuning)) + 2

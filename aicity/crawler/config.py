@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
+from aicity.crawler import confirm
 from aicity.crawler.cipher import CipherConfig, load_cipher
 
 REAL_BASE_URL = "https://index.baidu.com"
@@ -61,6 +62,15 @@ class SiteAccess:
         if self.lag_days is not None and self.lag_days < 0:
             raise CollectError(f"lag of {self.lag_days} days must not be negative")
 
+    def settings(self) -> dict:
+        """The Scrapy settings the crawl takes from this, named as their environment
+        variables (the cookies are not a Scrapy setting of Scrapy's own, so its log of
+        overridden settings never shows them)."""
+        return {"AICITY_BAIDU_COOKIES": list(self.cookies),
+                "AICITY_BAIDU_DELAY": self.delay, "DOWNLOAD_DELAY": self.delay,
+                "AICITY_BAIDU_DAILY_BUDGET": self.daily_budget,
+                **self.cipher.settings()}
+
     def __repr__(self) -> str:   # never a cookie in a log line or a traceback
         return (f"SiteAccess(base_url={without_credentials(self.base_url)!r}, "
                 f"accounts={len(self.cookies)}, delay={self.delay}, "
@@ -78,22 +88,26 @@ class Tuning:
     max_wait: float = 900.0         # seconds to wait for a parked account before giving up
     token_streak: int = 10          # 10018 in a row that mean the token itself is refused
     unreachable_streak: int = 12    # connection failures in a row that mean the server is gone
-    unconfirmed_tries: int = 3      # answers an empty last day needs before it is missing...
-    unconfirmed_days: float = 2.0   # ...over at least this many days
-    blank_rest_hours: float = 12.0  # a blank series is asked again after this, and accepted
-    #                                 below the floor when blank again
+    unconfirmed_tries: int = confirm.DEFAULT_TRIES  # answers an empty last day needs before
+    #                                                 it is accepted as missing...
+    unconfirmed_days: float = confirm.DEFAULT_DAYS  # ...over at least this many days
+    blank_rest_hours: float = confirm.DEFAULT_BLANK_REST_HOURS  # a blank series is asked again
+    #                                 after this, and accepted below the floor when blank again
     download_timeout: int = 30
     log_level: str = "WARNING"
 
     def settings(self) -> dict:
-        return {"AICITY_COOLDOWN": self.cooldown,
-                "AICITY_THROTTLE_COOLDOWN": self.throttle_cooldown,
+        """The Scrapy settings these become, each named as the environment variable that
+        feeds it (DOWNLOAD_TIMEOUT and LOG_LEVEL are Scrapy's own: AICITY_DOWNLOAD_TIMEOUT and
+        AICITY_LOG_LEVEL feed them)."""
+        return {"AICITY_BAIDU_COOLDOWN": self.cooldown,
+                "AICITY_BAIDU_THROTTLE_COOLDOWN": self.throttle_cooldown,
                 "AICITY_BLANK_REST_HOURS": self.blank_rest_hours,
-                "AICITY_ABNORMAL_BACKOFF": self.abnormal_backoff,
-                "AICITY_ABNORMAL_RETRIES": self.abnormal_retries,
-                "AICITY_MAX_WAIT": self.max_wait,
-                "AICITY_TOKEN_STREAK": self.token_streak,
-                "AICITY_UNREACHABLE_STREAK": self.unreachable_streak,
+                "AICITY_BAIDU_BACKOFF": self.abnormal_backoff,
+                "AICITY_BAIDU_ABNORMAL_RETRIES": self.abnormal_retries,
+                "AICITY_BAIDU_MAX_WAIT": self.max_wait,
+                "AICITY_BAIDU_TOKEN_STREAK": self.token_streak,
+                "AICITY_BAIDU_UNREACHABLE_STREAK": self.unreachable_streak,
                 "AICITY_UNCONFIRMED_TRIES": self.unconfirmed_tries,
                 "AICITY_UNCONFIRMED_DAYS": self.unconfirmed_days,
                 "DOWNLOAD_TIMEOUT": self.download_timeout,

@@ -110,7 +110,7 @@ class AccountsMiddleware:
     def __init__(self, crawler):
         s = crawler.settings
         self.crawler = crawler
-        cookies = list(s.getlist("AICITY_COOKIES"))
+        cookies = list(s.getlist("AICITY_BAIDU_COOKIES"))
         # The daily budget is kept in the database by account key, so a second run on the same
         # day (or one after a crash) does not spend it again.
         self.db = store.connect(s.get("AICITY_DB"))
@@ -118,10 +118,10 @@ class AccountsMiddleware:
         from aicity.crawler.accounts import account_key, today_shanghai
         used = store.budget_used(self.db, [account_key(salt, c) for c in cookies],
                                  today_shanghai())
-        self.pool = AccountPool(cookies, daily_budget=s.getint("AICITY_DAILY_BUDGET"),
-                                cooldown=s.getfloat("AICITY_COOLDOWN"),
-                                abnormal_backoff=s.getfloat("AICITY_ABNORMAL_BACKOFF"),
-                                throttle_cooldown=s.getfloat("AICITY_THROTTLE_COOLDOWN"),
+        self.pool = AccountPool(cookies, daily_budget=s.getint("AICITY_BAIDU_DAILY_BUDGET"),
+                                cooldown=s.getfloat("AICITY_BAIDU_COOLDOWN"),
+                                abnormal_backoff=s.getfloat("AICITY_BAIDU_BACKOFF"),
+                                throttle_cooldown=s.getfloat("AICITY_BAIDU_THROTTLE_COOLDOWN"),
                                 salt=salt, used=used)
         # A block rests escalate across runs: an account still resting from last night's
         # 10001 is not probed again before its time.
@@ -130,9 +130,9 @@ class AccountsMiddleware:
             if acct.key in kept:
                 self.pool.restore(acct, kept[acct.key])
         self.throttle_retries = s.getint("AICITY_THROTTLE_RETRIES")
-        self.max_wait = s.getfloat("AICITY_MAX_WAIT")
-        self.abnormal_retries = s.getint("AICITY_ABNORMAL_RETRIES")
-        self.token_streak_limit = s.getint("AICITY_TOKEN_STREAK")
+        self.max_wait = s.getfloat("AICITY_BAIDU_MAX_WAIT")
+        self.abnormal_retries = s.getint("AICITY_BAIDU_ABNORMAL_RETRIES")
+        self.token_streak_limit = s.getint("AICITY_BAIDU_TOKEN_STREAK")
         self.token_streak = 0
         # The constants in use, then earlier sets tried in turn when the site refuses a fresh
         # token (Baidu rotates them; old ones have kept working for months).
@@ -321,7 +321,7 @@ class ReachabilityMiddleware:
 
     def __init__(self, crawler):
         self.crawler = crawler
-        self.limit = crawler.settings.getint("AICITY_UNREACHABLE_STREAK")
+        self.limit = crawler.settings.getint("AICITY_BAIDU_UNREACHABLE_STREAK")
         # No answer at all: the exceptions Scrapy itself retries as network failures.
         self.network_errors = tuple(load_object(e) if isinstance(e, str) else e
                                     for e in crawler.settings.getlist("RETRY_EXCEPTIONS"))

@@ -407,18 +407,17 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
     if piece_queue is not None:
         # a piece handed back by a worker that died after storing it is not asked again
         piece_queue.still_missing = lambda taken: still_missing(db, taken)
+    # every setting of the crawl from the objects it was given (SiteAccess, Tuning), then the
+    # caller's Scrapy settings over them
+    overrides = {"AICITY_DEVICES": list(devices), "AICITY_PROGRESS": progress,
+                 "AICITY_PROGRESS_TOTAL": n_pieces, **access.settings(),
+                 "AICITY_BAIDU_DAILY_BUDGET": budget if use_budget else 0,
+                 **tuning.settings(), **(settings or {})}
     stats, stopped = _crawl("queued" if piece_queue else kind, db_path, run.id, url, pace,
                             cookies, host_source,
                             piece_queue if piece_queue else pieces if kind == "index"
                             else snap if kind == "snapshot" else None,
-                            terms, codes, start_day,
-                            end_day, check, {"AICITY_DEVICES": list(devices),
-                                             "AICITY_PROGRESS": progress,
-                                             "AICITY_PROGRESS_TOTAL": n_pieces,
-                                             "AICITY_DAILY_BUDGET": budget if use_budget else 0,
-                                             **access.cipher.settings(),
-                                             **tuning.settings(),
-                                             **(settings or {})},
+                            terms, codes, start_day, end_day, check, overrides,
                             _known_blank(db, terms, pieces) if kind == "index" else frozenset())
     result.run_id = run.id
     result.seconds = time.monotonic() - t0
@@ -513,12 +512,9 @@ def _crawl(kind, db_path, run_id, url, pace, cookies, host_source, pieces, terms
         "AICITY_DB": str(store.db_path(db_path)),
         "AICITY_RUN_ID": run_id,
         "AICITY_SOURCE": host_source,
-        # The accounts, read by AccountsMiddleware. Not a Scrapy setting, so Scrapy's log of
-        # overridden settings never shows them.
-        "AICITY_COOKIES": list(cookies),
         "CONCURRENT_REQUESTS": n,
-        "DOWNLOAD_DELAY": pace,
-        # One download slot per account: one request in flight, `pace` seconds apart.
+        # One download slot per account: one request in flight, `pace` seconds apart. (The
+        # accounts, the pace and the rest come in `overrides`, from SiteAccess and Tuning.)
         "DOWNLOAD_SLOTS": {f"account-{i}": {"concurrency": 1, "delay": pace}
                            for i in range(1, n + 1)},
     }, priority="cmdline")

@@ -1,9 +1,11 @@
 """Scrapy settings for the aicity crawler: the one settings module (scrapy.cfg points here).
 
 Defaults only: `aicity collect` fills in the run's own values (database, accounts, pacing,
-Cipher-Text, tuning) from its options, each of which has an environment variable. Nothing here
-reads the environment.
+Cipher-Text, tuning) from its options, each of which has an environment variable of the
+setting's name. The defaults of the site's and the tuning's settings are SiteAccess's and
+Tuning's (crawler/config.py), written once there. Nothing here reads the environment.
 """
+from aicity.crawler.config import SiteAccess, Tuning
 from aicity.vocabulary import DEVICES
 
 BOT_NAME = "aicity"
@@ -17,18 +19,17 @@ ROBOTSTXT_OBEY = False
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
-LOG_LEVEL = "WARNING"
 LOG_FORMATTER = "aicity.crawler.logformatter.QuietLogFormatter"
 
 AICITY_DB = "aicity.db"
-AICITY_COOKIES: list[str] = []            # one cookie string per account
+AICITY_BAIDU_COOKIES: list[str] = []      # one cookie string per account
 # Seconds between two requests of one account; each account is its own download slot.
-AICITY_DELAY = 15.0
-AICITY_DAILY_BUDGET = 1500
-AICITY_COOLDOWN = 3600.0                  # first rest after 10001, doubling
-AICITY_ABNORMAL_BACKOFF = 300.0           # after 10018, doubling
-AICITY_ABNORMAL_RETRIES = 3
-AICITY_MAX_WAIT = 900.0                   # wait for a parked account
+AICITY_BAIDU_DELAY = SiteAccess.delay
+AICITY_BAIDU_DAILY_BUDGET = SiteAccess.daily_budget
+# How refusals and gaps are met: the cooldowns after 10001 and 403/429 (doubling), the
+# back-off after 10018, the waits and streaks that stop a run, when an empty day is accepted
+# (crawler/confirm.py), how long a blank series rests; and Scrapy's DOWNLOAD_TIMEOUT, LOG_LEVEL.
+globals().update(Tuning().settings())
 AICITY_RUN_ID = None
 AICITY_DEVICES = list(DEVICES)            # which of Baidu's three series to store
 AICITY_PROGRESS = False                   # a progress bar on stderr (aicity demo)
@@ -39,21 +40,9 @@ AICITY_PROGRESS_TOTAL = 0
 AICITY_CIPHER_KEY = ""
 AICITY_CIPHER_T0 = 0
 AICITY_CIPHER_VERSION = ""
-# 10018 on this many requests in a row (no success between) means the token itself is refused:
-# stop instead of backing off for hours.
-AICITY_TOKEN_STREAK = 10
-# Connection failures in a row (refused, DNS, timeouts; no answer between) before the run
-# stops: the server is gone, and retrying thousands of requests only spends the budget.
-AICITY_UNREACHABLE_STREAK = 12
-# Empty values at the end of an answer are accepted as missing after this many answers over at
-# least this many days (crawler/confirm.py).
-AICITY_UNCONFIRMED_TRIES = 3
-AICITY_UNCONFIRMED_DAYS = 2.0
-# A blank series rests this long before it is asked again; blank again, it is below the floor.
-AICITY_BLANK_REST_HOURS = 12.0
-# HTTP 403/429: the account is throttled; it rests this long (doubling) and the request waits.
-AICITY_THROTTLE_COOLDOWN = 600.0
-AICITY_THROTTLE_RETRIES = 20              # then the request is left for the next run
+# HTTP 403/429: the request waits for its rested account this many times, then is left for
+# the next run.
+AICITY_THROTTLE_RETRIES = 20
 
 USER_AGENT = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
               "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")
@@ -71,8 +60,7 @@ CONCURRENT_ITEMS = 1
 # First in, first out within a priority: requests are scheduled in the plan's order (newest
 # days first), in bands of one priority (crawler.plan.plan_priority).
 SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
-DOWNLOAD_DELAY = AICITY_DELAY
-DOWNLOAD_TIMEOUT = 30
+DOWNLOAD_DELAY = AICITY_BAIDU_DELAY
 RETRY_ENABLED = True
 RETRY_TIMES = 8
 # 403 and 429 are a throttled account: AccountsMiddleware rests it and asks again
