@@ -1,4 +1,4 @@
-"""`python -m aicity …` is the `aicity` command (children of the nightly job start this way)."""
+"""`python -m aicity …` is the `aicity` command."""
 from aicity.cli import main
 
 if __name__ == "__main__":

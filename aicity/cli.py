@@ -463,22 +463,51 @@ def read_cookies(cookies_text: str | None, cookies_file: str | None) -> list[str
         raise click.ClickException(f"cookies file {cookies_file} is not UTF-8 text") from None
 
 
-def site_access(base_url=None, delay=15.0, cipher_file=None, cipher_key=None, cipher_t0=None,
-                cipher_version=None, publish_hour=12, lag_days=None, cookies_file=None,
-                cookies_text=None, daily_budget=1500):
-    """The options of SITE_OPTIONS as the crawler's SiteAccess."""
-    from aicity.crawler.cipher import CipherConfigError, load_cipher
-    from aicity.crawler.config import REAL_BASE_URL, CollectError, SiteAccess
+def site_access(**site):
+    """The options of SITE_OPTIONS as the crawler's SiteAccess (crawler.config.site_access)."""
+    from aicity.crawler.config import CollectError
+    from aicity.crawler.config import site_access as access_from
     try:
-        cipher = load_cipher(cipher_file, key=cipher_key, t0=cipher_t0, version=cipher_version,
-                             names={"key": "AICITY_CIPHER_KEY", "t0": "AICITY_CIPHER_T0",
-                                    "version": "AICITY_CIPHER_VERSION"})
-        return SiteAccess(base_url=base_url or REAL_BASE_URL,
-                          cookies=tuple(read_cookies(cookies_text, cookies_file)),
-                          delay=delay, daily_budget=daily_budget, cipher=cipher,
-                          publish_hour=publish_hour, lag_days=lag_days)
-    except (CollectError, CipherConfigError) as err:
+        return access_from(**site)
+    except CollectError as err:
         raise click.ClickException(str(err)) from None
+
+
+def collect_order(params: dict):
+    """`aicity collect`'s option values (as click gives them) as the CollectOrder they
+    mean: the one way a collect is told what to do, from the command line, the nightly
+    job's --collect-args or Python."""
+    from aicity.crawler.config import CollectOrder, Tuning
+
+    def split(text):
+        return tuple(text.split(",")) if text else None
+
+    site, tuning, rest = split_options(params)
+    return CollectOrder(site=site, tuning=Tuning(**tuning), kind=rest.get("kind") or "index",
+                        start=rest.get("start"), end=rest.get("end"),
+                        regions=split(rest.get("regions")),
+                        keywords=split(rest.get("keywords")),
+                        window_days=rest.get("window_days"),
+                        devices=split(rest.get("devices")),
+                        check=not rest.get("no_check"), dry_run=bool(rest.get("dry_run")),
+                        queue=rest.get("queue"), queue_lease=rest.get("queue_lease"))
+
+
+def collect_order_from_args(args: list[str]):
+    """--collect-args (the nightly job's `aicity collect` options) as a CollectOrder, parsed
+    by `aicity collect`'s own options, environment variables included: a wrong option is an
+    error when the job is set up, not at night."""
+    try:
+        ctx = collect.make_context("collect", list(args), resilient_parsing=False)
+    except click.exceptions.Exit:
+        raise click.BadParameter("--help is not a collect option for the job",
+                                 param_hint="--collect-args") from None
+    except click.UsageError as err:
+        raise click.BadParameter(err.format_message(), param_hint="--collect-args") from None
+    params = dict(ctx.params)
+    params.pop("fmt", None)
+    params.pop("db_path", None)
+    return collect_order(params)
 
 
 def split_options(options: dict) -> tuple[dict, dict, dict]:
@@ -605,25 +634,19 @@ def collect(db_path, start, end, regions, keywords, kind, window_days, devices, 
 
     On several hosts: aicity --db postgresql://… collect --queue redis://qhost/0 on each.
     """
-    from aicity.crawler.config import Tuning
-    from aicity.crawler.run import CollectError
-    from aicity.crawler.run import collect as run_collect
+    from aicity.crawler.describe import describe_plan, describe_run, describe_snapshot
+    from aicity.crawler.run import CollectError, collect_ordered
 
-    def split(text):
-        return text.split(",") if text else None
-
-    site, tuning, _ = split_options(options)
-    access = site_access(**site)
     if queue and kind != "index" and \
             click.get_current_context().get_parameter_source("queue").name == "ENVIRONMENT":
         queue = None   # a deployment's AICITY_QUEUE is for the index series; the rest runs here
+    order = collect_order(dict(options, start=start, end=end, regions=regions,
+                               keywords=keywords, kind=kind, window_days=window_days,
+                               devices=devices, no_check=no_check, dry_run=dry_run,
+                               queue=queue, queue_lease=queue_lease))
+    site_access(**order.site)          # a wrong cookies file or cipher: one line, now
     try:
-        result = run_collect(db_path, access=access, tuning=Tuning(**tuning), kind=kind,
-                             start=start, end=end, regions=split(regions),
-                             keywords=split(keywords), window_days=window_days,
-                             dry_run=dry_run, check=not no_check,
-                             devices=tuple(split(devices) or ()), queue=queue,
-                             queue_lease=queue_lease)
+        result = collect_ordered(db_path, order)
     except CollectError as err:
         raise click.ClickException(str(err)) from None
     if fmt == "json":
@@ -633,23 +656,7 @@ def collect(db_path, start, end, regions, keywords, kind, window_days, devices, 
     elif dry_run or result.pieces == 0:
         click.echo(describe_plan(result))
     else:
-        click.echo(f"run {result.run_id} ({result.source}): {result.status}; "
-                   f"{result.series_stored} series, {result.rows_written} rows written; "
-                   f"{result.requests} requests in {result.seconds:.1f} s; "
-                   f"{result.remaining_pieces} pieces still missing"
-                   + (f"; {result.deferred_pieces} deferred to later nights by the budget"
-                      if result.deferred_pieces else "")
-                   + (f"; {result.waiting_days} empty days to ask again later"
-                      if result.waiting_days else "")
-                   + (f"; {result.blank_reasks} blank series asked again"
-                      if result.blank_reasks else "")
-                   + (f"; {result.checksum_mismatches} series failed their answer's "
-                      f"average check (not stored)" if result.checksum_mismatches else "")
-                   + (f"; throttled {result.throttled} times (HTTP 403/429)"
-                      if result.throttled else "")
-                   + (f"; not indexed: {', '.join(result.unindexed)}" if result.unindexed else "")
-                   + (f"; failures: {result.failures}" if result.failures else "")
-                   + (f"; queue: {result.queue}" if result.queue else ""))
+        click.echo(describe_run(result))
     if result.stopped:
         code = {"network": 3, "token": 4, "storage": 5}.get(result.stopped_cause, 2)
         click.echo(f"Error: stopped early: {result.stopped}; {result.rows_written} rows kept",
@@ -819,75 +826,6 @@ def _account_state(state: dict) -> str:
     return "usable"
 
 
-def describe_snapshot(result) -> str:
-    """A snapshot run (or its plan) in the user's terms."""
-    snap = result.snapshot
-    head = f"snapshot {snap['start']}..{snap['end']}: "
-    if not result.pieces and snap.get("reason"):
-        head += snap["reason"]
-    elif result.dry_run:
-        head += (f"{result.pieces} calls tonight (one keyword for one province each), about "
-                 f"{result.estimated_seconds:,.0f} s with {result.accounts} account(s)")
-    else:
-        head += (f"run {result.run_id} ({result.source}): {result.status}; {result.requests} "
-                 f"requests, {result.rows_written} rows in {result.seconds:.1f} s")
-    lines = []
-    if result.budget_left is not None:
-        lines.append(f"budget: {result.budget_left} of {result.daily_budget * result.accounts} "
-                     f"requests left today")
-    # the summary line last: the nightly job keeps a stage's last line
-    lines.append(head + f"; {snap['keywords_done']} of {snap['keywords']} keywords answered "
-                        f"for all {snap['provinces']} provinces"
-                 + (f"; {snap['deferred']} calls deferred to later nights by the budget"
-                    if snap["deferred"] else ""))
-    return "\n".join(lines)
-
-
-def describe_plan(result) -> str:
-    """A dry run (or a run with nothing to do) in the user's terms."""
-    hours = result.estimated_seconds / 3600
-    lines = [f"{result.pieces} pieces to fetch: {result.requests_planned} requests, about "
-             f"{result.estimated_seconds:,.0f} s ({hours:.1f} h) with {result.accounts} "
-             f"account(s) at the configured pacing"
-             + ("" if result.pieces or result.deferred_pieces else "; nothing to do")]
-    if result.budget_left is not None:
-        lines.append(f"budget: {result.budget_left} of {result.daily_budget * result.accounts} "
-                     f"requests left today ({result.accounts} account(s) × "
-                     f"{result.daily_budget} a day)")
-    if result.deferred_pieces:
-        lines.append(f"{result.deferred_pieces} pieces deferred to later nights by the budget")
-    view = result.outlook
-    if view:
-        behind = view.get("days_behind") or {}
-        names = {"country": "national", "province": "provinces", "city": "cities"}
-        per_night = view.get("budget_per_night")
-        lines.append("every night: " + (f"up to {per_night} requests" if per_night
-                                        else "no request budget"))
-        snap = view.get("snapshot")
-        if snap:
-            lines.append(f"  first a city snapshot (regional distribution, last 30 days): "
-                         f"{snap['first_night_keywords']} of {snap['keywords']} keywords for "
-                         f"every city the first night, complete after "
-                         + (f"{snap['nights']} night(s)" if snap["nights"] else
-                            "more than a month")
-                         + "; the nights below count from when it is complete")
-        if view.get("nights_until_all_collected") is None:
-            lines.append("  the budget never reaches every region; add accounts or narrow "
-                         "--regions/--keywords")
-        else:
-            lines.append(f"  every region collected (recent days) after "
-                         f"{view['nights_until_all_collected']} night(s)")
-        if behind:
-            lines.append("  then at most " + ", ".join(
-                f"{names.get(level, level)} {days} day(s)" for level, days in
-                sorted(behind.items(), key=lambda kv: list(names).index(kv[0])))
-                + " behind the latest published day")
-        lines.append("  history complete after " + (
-            f"{view['nights_until_history']} night(s)" if view.get("nights_until_history")
-            else "more than two years at this budget"))
-    return "\n".join(lines)
-
-
 # --- analysis -----------------------------------------------------------------------------------
 
 DIMENSION_CHOICE = click.Choice(list(DIMENSIONS))
@@ -938,10 +876,11 @@ def analyze(db_path, full, workers, cache_dir):
 
     Example: aicity analyze
     """
+    from aicity.children import stop_on_sigterm
     from aicity.service.refit import analyze as run_analyze
-    _stop_on_sigterm()
-    if cache_dir is None and os.environ.get("XDG_CACHE_HOME"):
-        cache_dir = Path(os.environ["XDG_CACHE_HOME"]) / "aicity"
+    from aicity.service.refit import describe
+    stop_on_sigterm()
+    cache_dir = cache_dir or default_cache_dir()
     with click.progressbar(length=1, label="analysing", file=sys.stderr) as bar:
         state = {"stage": None}
 
@@ -954,10 +893,7 @@ def analyze(db_path, full, workers, cache_dir):
 
         result = run_analyze(db_path, full=full, workers=workers, progress=progress,
                              cache_dir=cache_dir)
-    kinds = ", ".join(f"{n} {k}" for k, n in sorted(result.notes.items()))
-    click.echo(f"{'full' if result.full else 'incremental'} analysis: {result.series} series "
-               f"refitted, {result.appended} extended provisionally, {result.aggregates} "
-               f"aggregates in {result.seconds:.1f} s ({kinds})")
+    click.echo(describe(result))
 
 
 @cli.command()
@@ -1037,15 +973,11 @@ def rank(db_path, category, group, keyword, level, period, normalize, tiers, unc
     emit(shown[[c for c in shown.columns if c != "unit"] + ["unit"]], fmt)
 
 
-def _stop_on_sigterm() -> None:
-    """SIGTERM ends the command as Ctrl-C would: worker pools are stopped on the way out (a
-    parent that died on the spot left each worker a broken pipe and a traceback); the run is
-    recorded as interrupted by the next one."""
-    import signal
-
-    def stop(signum, frame):
-        raise SystemExit(128 + signum)
-    signal.signal(signal.SIGTERM, stop)
+def default_cache_dir() -> Path | None:
+    """Where built STL operators are kept: $XDG_CACHE_HOME/aicity when set (else the
+    library's default, ~/.cache/aicity)."""
+    return Path(os.environ["XDG_CACHE_HOME"]) / "aicity" if os.environ.get("XDG_CACHE_HOME") \
+        else None
 
 
 def _say_measure(regions, normalize: str) -> None:
@@ -1523,9 +1455,14 @@ def schedule(db_path, at, once, log_file, log_dir, collect_args, publish_hour, l
     except ValueError as err:      # an unclosed quote
         raise click.BadParameter(f"{collect_args!r}: {err}", param_hint="--collect-args") \
             from None
+    # `aicity collect`'s options (and their environment variables) as the typed order every
+    # night's collect stages get: a wrong one is an error now, not at 02:30
+    order = collect_order_from_args(extra)
+    site_access(**order.site)       # an unreadable cookies file or cipher: now too
     nightly.configure_logging(Path(log_file) if log_file else
                               nightly.default_log_file(path, Path(log_dir) if log_dir else None))
-    job = {"collect_args": extra, "publish_hour": publish_hour, "lag_days": lag_days}
+    job = {"order": order, "publish_hour": publish_hour, "lag_days": lag_days,
+           "cache_dir": default_cache_dir()}
     if not once:
         nightly.schedule(path, at=at, **job)
         return
@@ -1578,7 +1515,7 @@ def demo(out, seed, days, regions):
 
 
 def main():  # pragma: no cover - console script entry point
-    # `python -m aicity` (how the nightly job starts its stages) names itself as the command does
+    # `python -m aicity` names itself as the command does
     cli(obj={}, prog_name="aicity")
 
 

@@ -5,8 +5,6 @@ and the briefings, rankings and report are written, all labelled simulated.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -15,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from aicity.children import aicity_command, child_env, die_with_parent
+from aicity.children import in_child, spawned_pool
 
 DEMO_ACCOUNTS = 8
 DEMO_CRAWLERS = 2
@@ -105,11 +103,10 @@ def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 3
     t = time.monotonic()
     # In a process of its own, as the nightly job runs it: this one ran the crawl, and forking
     # analysis workers from it hung them (a lock held by a thread the crawl left behind).
-    proc = subprocess.run(aicity_command("--db", str(db_file.resolve()), "analyze", "--full"),
-                          env=child_env(),
-                          stdout=subprocess.DEVNULL, preexec_fn=die_with_parent(os.getpid()))
-    if proc.returncode:
-        raise click.ClickException(f"demo analysis failed (exit {proc.returncode})")
+    try:
+        in_child(_analyze_all, db_file)
+    except Exception as err:
+        raise click.ClickException(f"demo analysis failed: {err}") from None
     result.timings["analyze"] = time.monotonic() - t
     click.echo("[4/4] exporting", err=True)
     t = time.monotonic()
@@ -143,15 +140,21 @@ def crawl_parts(codes: list[str], crawlers: int = DEMO_CRAWLERS) -> list[list[st
 def _collect_word_graph(db_file: Path, access, last: date) -> str:
     """The week's related-word graph of every keyword, in a process of its own (a crawl's
     reactor runs once a process); '' or why it failed (the demo goes on without it)."""
-    proc = subprocess.run(
-        aicity_command("--db", str(db_file.resolve()), "collect", "--what", "word-graph",
-                       "--base-url", access.base_url, "--delay", "0", "--end", last.isoformat()),
-        env=child_env(AICITY_BAIDU_COOKIES="\n".join(access.cookies),
-                      AICITY_BAIDU_DAILY_BUDGET="0"),
-        capture_output=True, text=True, preexec_fn=die_with_parent(os.getpid()))
-    if proc.returncode:
-        return (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1][:200]
-    return ""
+    from aicity.crawler.run import collect
+    try:
+        result = in_child(collect, db_file, access=access, kind="word-graph",
+                          end=last.isoformat(), use_budget=False,
+                          settings={"LOG_LEVEL": "ERROR"})
+    except Exception as err:
+        return str(err)[:200]
+    return result.stopped[:200] if result.stopped else ""
+
+
+def _analyze_all(db_file: Path) -> None:
+    from aicity.children import stop_on_sigterm
+    from aicity.service.refit import analyze
+    stop_on_sigterm()
+    analyze(db_file, full=True)
 
 
 def _collect_part(db_file: Path, access, tuning, start: date, last: date,
@@ -176,23 +179,12 @@ def _merged(passes: list):
     return last_pass
 
 
-def crawler_start(parent: int) -> None:
-    """In each crawler process: die with the demo, even when it is killed outright, so no
-    crawler outlives it and writes on into its folder."""
-    set_death_signal = die_with_parent(parent)
-    if set_death_signal is not None:
-        set_death_signal()
-
-
 def _collect_in_parts(db_file: Path, access, tuning, start: date, last: date,
                       parts: list[list[str]], total: int) -> list:
     """Run the crawlers side by side, each in a process with its own accounts, into the one
     database (SQLite lets one write at a time; each waits a moment for the other). One Scrapy
     process keeps one core busy and leaves the emulator's core a quarter idle: two fill both.
     The bar counts the series stored, read from the database."""
-    from concurrent.futures import ProcessPoolExecutor
-    import multiprocessing as mp
-
     from aicity.db import store
     cookies = access.cookies
     shares = [replace(access, cookies=cookies[i::len(parts)]) for i in range(len(parts))]
@@ -202,9 +194,7 @@ def _collect_in_parts(db_file: Path, access, tuning, start: date, last: date,
     # asks for them again, as the next night would.
     passes: list[list] = [[] for _ in parts]
     todo = list(range(len(parts)))
-    with ProcessPoolExecutor(len(parts), mp_context=mp.get_context("spawn"),
-                             initializer=crawler_start, initargs=(os.getpid(),),
-                             max_tasks_per_child=1) as pool:
+    with spawned_pool(len(parts), max_tasks_per_child=1) as pool:
         db = store.connect(db_file)
         try:
             # click's own estimate counts the crawlers' start-up (seconds before the first

@@ -1,29 +1,31 @@
 """The main job (collect, analyse, export) and the nightly scheduler.
 
-`run_job` runs the stages once, each in its own child process (`python -m aicity …`) or guarded
-call, so a failed stage is recorded and the others still run; collection is incremental, so a
-stage that failed is made good the next night. `guarded_job` holds the database's run lock
-(aicity.lock) while it runs. `schedule` runs the job on an APScheduler cron trigger (default
-02:30 Asia/Shanghai) and catches up a missed night once at start-up.
+`run_job` runs the stages once, each in a spawned child process that calls the library
+function with typed arguments (aicity.children: `collect_ordered(db, CollectOrder)`,
+`analyze(db)`, the export), so a failed stage is recorded and the others still run;
+collection is incremental, so a stage that failed is made good the next night. `guarded_job`
+holds the database's run lock (aicity.lock) while it runs, and its stages hold it with it.
+`schedule` runs the job on an APScheduler cron trigger (default 02:30 Asia/Shanghai) and
+catches up a missed night once at start-up.
 """
 from __future__ import annotations
 
 import logging
 import os
 import signal
-import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from aicity.children import aicity_command, child_env, die_with_parent
+from aicity.children import in_child, stop_on_sigterm
+from aicity.crawler.config import PUBLISH_HOUR, CollectOrder
 from aicity.lock import LockHeld, run_lock
 from aicity.vocabulary import SHANGHAI
 
 logger = logging.getLogger("aicity.scheduler")
-STAGES = ("collect", "analyze", "export")
+STAGES = ("snapshot", "collect", "analyze", "export")
 
 
 @dataclass
@@ -34,21 +36,21 @@ class JobResult:
     seconds: float = 0.0
 
 
-def run_job(db_path, *, now: datetime | None = None, out: Path | None = None,
-            env: dict | None = None, lag_days: int | None = None, publish_hour: int = 12,
-            collect_args: list[str] | None = None, keep_fds: tuple[int, ...] = ()) -> JobResult:
+def run_job(db_path, *, order: CollectOrder | None = None, now: datetime | None = None,
+            out: Path | None = None, lag_days: int | None = None,
+            publish_hour: int = PUBLISH_HOUR, cache_dir: Path | None = None,
+            keep_fds: tuple[int, ...] = ()) -> JobResult:
     """Collect what is new (up to the latest day Baidu publishes), analyse incrementally, write
     the briefings. Each stage is recorded; a failure does not stop the stages after it.
 
-    `collect_args` are extra `aicity collect` options for the night (say --regions 成都,杭州);
-    the stages' children read their accounts and settings from their environment (this one's,
-    with `env` over it), as `aicity collect` does. `keep_fds` (the run lock) are inherited by
-    the stages' children, so the lock is held as long as any of them lives."""
-    from aicity.service.export import export_briefings
+    `order` is what the night's collect is told (site, accounts, tuning, scope: `aicity
+    schedule --collect-args` makes it from `aicity collect`'s options); its accounts are read
+    again each night. `keep_fds` (the run lock) are held by the stages' children too, so the
+    lock is held as long as any of them lives."""
     from aicity.crawler.run import latest_published
     from aicity.db import store
+    order = order or CollectOrder()
     now = now or datetime.now(SHANGHAI)
-    # Children run in the package directory: a relative path would name another file there.
     db_path = store.db_path(db_path)
     server = store.is_server(db_path)
     if not server:
@@ -57,12 +59,6 @@ def run_job(db_path, *, now: datetime | None = None, out: Path | None = None,
     end = latest_published(now, lag_days, publish_hour).isoformat()
     default_out = Path("aicity-briefings") if server else Path(str(db_path) + "-briefings")
     out = Path(out or default_out).resolve() / end
-    stage_env = child_env(**(env or {}))
-    if server:
-        # A server's URL may hold a password: the children read it from their environment,
-        # not from their command line, which any user of the host can list.
-        stage_env["AICITY_DB"] = str(db_path)
-    db_args = [] if server else ["--db", str(db_path)]
     db = store.connect(db_path)
     damage = store.integrity_problem(db)
     if damage:
@@ -76,44 +72,24 @@ def run_job(db_path, *, now: datetime | None = None, out: Path | None = None,
     stages: dict[str, dict] = {}
     logger.info("job %s started: collecting through %s", run.id, end)
 
-    def child(name: str, args: list[str]) -> None:
+    def stage(name: str, fn, *args) -> None:
         t = time.monotonic()
-        proc = subprocess.run(aicity_command(*db_args, *args), env=stage_env,
-                              capture_output=True, text=True,
-                              pass_fds=keep_fds, preexec_fn=die_with_parent(os.getpid()))
-        tail = (proc.stderr.strip().splitlines() or [""])[-1][:300]
-        stages[name] = {"status": "ok" if proc.returncode == 0 else "failed",
-                        "exit": proc.returncode, "seconds": round(time.monotonic() - t, 1),
-                        "summary": (proc.stdout.strip().splitlines() or [""])[-1][:300]
-                        if proc.returncode == 0 else tail}
-        log = logger.info if proc.returncode == 0 else logger.error
+        try:
+            ok, summary = in_child(fn, *args, keep_fds=keep_fds)
+        except Exception as err:   # CollectError, a storage error, a child that died
+            ok, summary = False, (str(err).strip().splitlines() or [type(err).__name__])[0]
+        stages[name] = {"status": "ok" if ok else "failed",
+                        "seconds": round(time.monotonic() - t, 1), "summary": summary[:300]}
+        log = logger.info if ok else logger.error
         log("stage %s: %s (%s)", name, stages[name]["status"], stages[name]["summary"])
 
-    extra = list(collect_args or ())
     # Until every city has its series, a regional-distribution snapshot of every city's last
     # 30 days (one call a keyword per province) comes first, so the first night gives a
     # city briefing; it asks nothing once the cities' series are in.
-    child("snapshot", ["collect", "--what", "snapshot", "--end", end,
-                       *_snapshot_args(extra)])
-    child("collect", ["collect", "--end", end, *extra])
-    child("analyze", ["analyze"])
-    t = time.monotonic()
-    try:
-        start = (date.fromisoformat(end) - timedelta(days=364)).isoformat()
-        result = export_briefings(db_path, out, period=f"{start}..{end}")
-        summary = f"{len(result.files)} briefings ({result.level} level) in {out}"
-        if result.level == "city" and result.basis == "series":
-            from aicity.service.report import build_report
-            build_report(db_path, out / "report.html", period=f"{start}..{end}")
-            summary += " and report.html"
-        if result.missing:
-            summary += f"; missing: {result.missing}"
-        stages["export"] = {"status": "ok", "seconds": round(time.monotonic() - t, 1),
-                            "summary": summary}
-        logger.info("stage export: ok (%s)", stages["export"]["summary"])
-    except Exception as err:  # a broken export must not lose the night's data
-        stages["export"] = {"status": "failed", "summary": f"{type(err).__name__}: {err}"[:300]}
-        logger.error("stage export: failed (%s)", stages["export"]["summary"])
+    stage("snapshot", collect_stage, db_path, order.snapshot(end))
+    stage("collect", collect_stage, db_path, replace(order, end=end))
+    stage("analyze", analyze_stage, db_path, cache_dir)
+    stage("export", export_stage, db_path, out, end)
     failed = [n for n, st in stages.items() if st["status"] != "ok"]
     status = "ok" if not failed else ("failed" if len(failed) == len(stages) else "partial")
     store.close_run(db, run, status, 0, {"end": end, "out": str(out.resolve()),
@@ -124,24 +100,47 @@ def run_job(db_path, *, now: datetime | None = None, out: Path | None = None,
     return JobResult(status, stages, run.id, time.monotonic() - t0)
 
 
-def _snapshot_args(collect_args: list[str]) -> list[str]:
-    """The collect options a snapshot shares (scope, server, accounts, budget); --start,
-    --window-days and the shared queue are the index series' alone (a snapshot is small and
-    runs on the scheduler's host)."""
-    out, skip = [], False
-    for arg in collect_args:
-        if skip:
-            skip = False
-            continue
-        name = arg.split("=", 1)[0]
-        if name in ("--start", "--window-days", "--devices", "--what", "--queue",
-                    "--queue-lease"):
-            skip = "=" not in arg
-            continue
-        if name == "--no-check":
-            continue
-        out.append(arg)
-    return out
+# --- the stages, each called in a child process of its own: (ok, one-line summary) ----------
+
+def collect_stage(db_path, order: CollectOrder) -> tuple[bool, str]:
+    """A night's collect (or snapshot) as `aicity collect` would run it and say it."""
+    from aicity.crawler.describe import describe_plan, describe_run, describe_snapshot
+    from aicity.crawler.run import collect_ordered
+    result = collect_ordered(db_path, order)
+    if result.stopped:
+        return False, f"stopped early: {result.stopped}; {result.rows_written} rows kept"
+    if result.status == "partial" and not order.dry_run:
+        return False, (f"{result.remaining_pieces} pieces still missing after this run "
+                       f"({result.failures or 'see the log'}); the next night asks again")
+    if result.kind == "snapshot":
+        text = describe_snapshot(result)
+    elif order.dry_run or result.pieces == 0:
+        text = describe_plan(result)
+    else:
+        text = describe_run(result)
+    return True, text.splitlines()[-1]
+
+
+def analyze_stage(db_path, cache_dir: Path | None) -> tuple[bool, str]:
+    """Incremental analysis; SIGTERM (the job killed) stops its workers on the way out."""
+    from aicity.service.refit import analyze, describe
+    stop_on_sigterm()
+    return True, describe(analyze(db_path, cache_dir=cache_dir))
+
+
+def export_stage(db_path, out: Path, end: str) -> tuple[bool, str]:
+    """The briefings of the year up to `end`, and the report where cities have series."""
+    from aicity.service.export import export_briefings
+    start = (date.fromisoformat(end) - timedelta(days=364)).isoformat()
+    result = export_briefings(db_path, out, period=f"{start}..{end}")
+    summary = f"{len(result.files)} briefings ({result.level} level) in {out}"
+    if result.level == "city" and result.basis == "series":
+        from aicity.service.report import build_report
+        build_report(db_path, out / "report.html", period=f"{start}..{end}")
+        summary += " and report.html"
+    if result.missing:
+        summary += f"; missing: {result.missing}"
+    return True, summary
 
 
 def guarded_job(db_path, **kwargs) -> JobResult | None:

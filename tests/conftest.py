@@ -239,3 +239,14 @@ def wait_for_exit(pid: int, timeout: float = 30.0) -> bool:
         return bool(select.select([fd], [], [], timeout)[0])
     finally:
         os.close(fd)
+
+
+def job_order(args, env: dict | None = None):
+    """The CollectOrder `aicity schedule --collect-args ARGS` gives the nightly job, with
+    these environment variables (a deployment's) over the test's own."""
+    import os
+    from unittest import mock
+
+    from aicity.cli import collect_order_from_args
+    with mock.patch.dict(os.environ, env or {}):
+        return collect_order_from_args(list(args))

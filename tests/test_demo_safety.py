@@ -78,12 +78,10 @@ def test_a_demo_marker_cannot_make_it_delete_outside_its_folder(tmp_path):
 
 
 DEMO_PARENT = textwrap.dedent("""
-    import multiprocessing as mp, os, signal, time
-    from concurrent.futures import ProcessPoolExecutor
-    from aicity.demo import crawler_start
+    import os, signal, time
+    from aicity.children import spawned_pool
     if __name__ == "__main__":
-        with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"),
-                                 initializer=crawler_start, initargs=(os.getpid(),)) as pool:
+        with spawned_pool(1) as pool:
             print(pool.submit(os.getpid).result(), flush=True)
             pool.submit(time.sleep, 600)          # busy, as a crawler is: not reading its queue
             os.kill(os.getpid(), signal.SIGKILL)

@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 
+from tests.conftest import job_order
 from aicity import scheduler as nightly
 from aicity.emulator.process import running_emulator
 from aicity.emulator.world import World
@@ -68,8 +69,7 @@ def test_snapshot_plan_carries_on_its_window_until_complete():
 def run_night(db_path, tmp_path, url, cookie, budget):
     env = {"AICITY_BAIDU_COOKIES": cookie, "AICITY_BAIDU_DAILY_BUDGET": str(budget),
            "AICITY_BAIDU_BASE_URL": url}
-    return nightly.run_job(db_path, now=NOW, out=tmp_path / "out", env=env,
-                           collect_args=SCOPE)
+    return nightly.run_job(db_path, now=NOW, out=tmp_path / "out", order=job_order(SCOPE, env))
 
 
 def test_first_night_on_one_account_gives_every_city_a_briefing(db_path, tmp_path, run):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import wait_for_exit
+from tests.conftest import job_order, wait_for_exit
 from aicity import scheduler as nightly
 from aicity.lock import LockHeld, RunLock
 from aicity.db import store
@@ -31,9 +31,9 @@ def test_the_job_works_with_a_relative_database_path(tmp_path, monkeypatch):
     env = {"AICITY_BAIDU_COOKIES": "BDUSS=a", "AICITY_BAIDU_BASE_URL": "http://127.0.0.1:9"}
     result = nightly.run_job("rel.db", now=nightly.datetime(2017, 3, 2, 2, 30,
                                                             tzinfo=nightly.SHANGHAI),
-                             out=tmp_path / "out", env=env,
-                             collect_args=["--dry-run", "--regions", "成都", "--start",
-                                           "2017-01-01"])
+                             out=tmp_path / "out",
+                             order=job_order(["--dry-run", "--regions", "成都", "--start",
+                                              "2017-01-01"], env))
     assert result.stages["collect"]["status"] == "ok", result.stages
     assert result.stages["analyze"]["status"] == "ok", result.stages
     assert not (ROOT / "rel.db").exists()
@@ -113,7 +113,7 @@ def test_the_job_does_not_start_on_a_damaged_database(db_copy, tmp_path):
     assert damage
     result = nightly.run_job(db_copy, now=nightly.datetime(2018, 1, 2, 2, 30,
                                                            tzinfo=nightly.SHANGHAI),
-                             out=tmp_path / "out", env={"AICITY_BAIDU_COOKIES": "BDUSS=a"},
-                             collect_args=["--dry-run"])
+                             out=tmp_path / "out",
+                             order=job_order(["--dry-run"], {"AICITY_BAIDU_COOKIES": "BDUSS=a"}))
     assert result.status == "failed" and result.stages["check"]["status"] == "failed"
     assert not (tmp_path / "out").exists()

@@ -14,7 +14,7 @@ from aicity.cli import cli
 from aicity.db import store
 from aicity.importer import import_csv
 from aicity.keywords.taxonomy import default_taxonomy
-from tests.conftest import write_csv
+from tests.conftest import job_order, write_csv
 
 
 def cli_run(path, *args, input=None):
@@ -269,9 +269,9 @@ def test_the_nightly_job_reads_a_relative_cookies_file_where_the_user_is(tmp_pat
            "http://127.0.0.1:9"}
     result = nightly.run_job("rel.db", now=nightly.datetime(2017, 3, 2, 2, 30,
                                                             tzinfo=nightly.SHANGHAI),
-                             out=tmp_path / "out", env=env,
-                             collect_args=["--dry-run", "--regions", "成都", "--start",
-                                           "2017-01-01"])
+                             out=tmp_path / "out",
+                             order=job_order(["--dry-run", "--regions", "成都", "--start",
+                                              "2017-01-01"], env))
     assert result.stages["collect"]["status"] == "ok", result.stages
     assert "does not exist" not in json.dumps(result.stages)
 
@@ -358,6 +358,15 @@ def test_an_emulator_port_in_use_is_one_line(tmp_path):
 def test_an_unclosed_quote_in_collect_args_is_one_line(db_path):
     result = cli_run(db_path, "schedule", "--once", "--collect-args", '--regions "成都')
     assert result.exit_code == 2 and "No closing quotation" in result.output
+
+
+def test_a_wrong_collect_option_for_the_job_is_refused_when_it_is_set_up(db_path):
+    # --collect-args is parsed by `aicity collect`'s own options into the typed order the
+    # stages get (issue 29 §3): a typo is one line now, not a failed stage at night
+    result = cli_run(db_path, "schedule", "--once", "--collect-args", "--regoins 成都")
+    assert result.exit_code == 2 and "--collect-args" in result.output
+    assert "No such option '--regoins'" in result.output and "Traceback" not in result.output
+    assert not store.connect(db_path).execute("SELECT count(*) FROM runs").fetchone()[0]
 
 
 def test_the_job_log_is_named_without_credentials(tmp_path, monkeypatch):

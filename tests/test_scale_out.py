@@ -17,7 +17,7 @@ from aicity.crawler.queue import MAX_ATTEMPTS, PieceQueue, piece_to_json
 from aicity.db import store
 from aicity.emulator.process import running_emulator
 from aicity.keywords.taxonomy import default_taxonomy
-from tests.conftest import first_difference
+from tests.conftest import first_difference, job_order
 
 ROOT = Path(__file__).resolve().parent.parent
 LATEST = "2026-11-20"
@@ -323,9 +323,10 @@ def test_the_nightly_job_on_postgresql_with_a_queue(pg_url, redis_url, tmp_path)
     with running_emulator(seed=3, latest="2017-03-01", rate_limit="0") as url:
         result = nightly.guarded_job(
             pg_url, now=now, out=tmp_path / "out",
-            env={"AICITY_BAIDU_COOKIES": "BDUSS=job-a", "AICITY_BAIDU_DAILY_BUDGET": "0",
-                 "AICITY_BAIDU_BASE_URL": url, "AICITY_QUEUE": redis_url},
-            collect_args=["--regions", "成都,0", "--start", "2017-02-01", "--delay", "0"])
+            order=job_order(["--regions", "成都,0", "--start", "2017-02-01", "--delay", "0"],
+                            {"AICITY_BAIDU_COOKIES": "BDUSS=job-a",
+                             "AICITY_BAIDU_DAILY_BUDGET": "0", "AICITY_BAIDU_BASE_URL": url,
+                             "AICITY_QUEUE": redis_url}))
     assert result.status == "ok", result.stages
     assert "queue" in result.stages["collect"]["summary"]
     db = store.connect(pg_url)

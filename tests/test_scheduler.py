@@ -12,6 +12,7 @@ from pathlib import Path
 
 from apscheduler.triggers.cron import CronTrigger
 
+from tests.conftest import job_order
 from aicity import scheduler as nightly
 from aicity.lock import RunLock
 from click.testing import CliRunner
@@ -46,7 +47,7 @@ def jobs(db_path):
 def test_job_collects_analyses_and_exports(db_path, tmp_path):
     with running_emulator(seed=3, latest="2017-03-01", rate_limit="0", habits=HABITS) as url:
         result = nightly.run_job(db_path, now=NOW, out=tmp_path / "out",
-                                 env={**ENV, "AICITY_BAIDU_BASE_URL": url}, collect_args=SCOPE)
+                                 order=job_order(SCOPE, {**ENV, "AICITY_BAIDU_BASE_URL": url}))
     assert result.status == "ok", result.stages
     assert [s["status"] for s in result.stages.values()] == ["ok"] * 4
     assert list(result.stages) == ["snapshot", "collect", "analyze", "export"]
@@ -63,13 +64,12 @@ def test_job_collects_analyses_and_exports(db_path, tmp_path):
 def test_failed_stage_is_recorded_and_the_next_run_recovers(db_path, tmp_path):
     # Nothing listens on this loopback port: collection fails, the job still records all stages.
     first = nightly.run_job(db_path, now=NOW, out=tmp_path / "out",
-                            env={**ENV, "AICITY_BAIDU_BASE_URL": "http://127.0.0.1:9"},
-                            collect_args=SCOPE)
+                            order=job_order(SCOPE, {**ENV, "AICITY_BAIDU_BASE_URL": "http://127.0.0.1:9"}))
     assert first.stages["collect"]["status"] == "failed"
     assert first.status in ("partial", "failed")
     with running_emulator(seed=3, latest="2017-03-01", rate_limit="0", habits=HABITS) as url:
         second = nightly.run_job(db_path, now=NOW, out=tmp_path / "out",
-                                 env={**ENV, "AICITY_BAIDU_BASE_URL": url}, collect_args=SCOPE)
+                                 order=job_order(SCOPE, {**ENV, "AICITY_BAIDU_BASE_URL": url}))
     assert second.status == "ok"
     statuses = [s for s, _ in jobs(db_path)]
     assert statuses[0] in ("partial", "failed") and statuses[1] == "ok"
@@ -80,7 +80,7 @@ def test_first_night_without_cities_exports_by_province_and_says_what_is_missing
     scope = ["--regions", "0,四川,广东,浙江", "--start", "2017-01-01", "--delay", "0"]
     with running_emulator(seed=3, latest="2017-03-01", rate_limit="0", habits=HABITS) as url:
         result = nightly.run_job(db_path, now=NOW, out=tmp_path / "out",
-                                 env={**ENV, "AICITY_BAIDU_BASE_URL": url}, collect_args=scope)
+                                 order=job_order(scope, {**ENV, "AICITY_BAIDU_BASE_URL": url}))
     assert result.stages["export"]["status"] == "ok", result.stages
     assert "province level" in result.stages["export"]["summary"]
     manifest = json.loads((tmp_path / "out" / END / "manifest.json").read_text("utf-8"))
@@ -207,9 +207,8 @@ def test_a_night_without_cookies_says_so_in_its_snapshot_stage_and_promises_no_b
     """Without an account the index collect reaches no city: the snapshot stage must not say
     "no snapshot needed", and status must not point at briefings that were never written."""
     result = nightly.run_job(db_path, now=NOW, out=tmp_path / "out",
-                             env={"AICITY_BAIDU_COOKIES": "",
-                                  "AICITY_BAIDU_BASE_URL": "http://127.0.0.1:9"},
-                             collect_args=SCOPE)
+                             order=job_order(SCOPE, {"AICITY_BAIDU_COOKIES": "",
+                                  "AICITY_BAIDU_BASE_URL": "http://127.0.0.1:9"}))
     snapshot = result.stages["snapshot"]
     assert snapshot["status"] == "failed" and "no Baidu cookies" in snapshot["summary"]
     assert "no snapshot needed" not in snapshot["summary"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from aicity.crawler.config import Tuning
 from aicity.vocabulary import SHANGHAI
 
 
@@ -83,8 +84,10 @@ def today_shanghai() -> str:
 
 
 class AccountPool:
-    def __init__(self, cookies: list[str], *, daily_budget: int = 0, cooldown: float = 3600.0,
-                 abnormal_backoff: float = 300.0, throttle_cooldown: float = 600.0,
+    def __init__(self, cookies: list[str], *, daily_budget: int = 0,
+                 cooldown: float = Tuning.cooldown,
+                 abnormal_backoff: float = Tuning.abnormal_backoff,
+                 throttle_cooldown: float = Tuning.throttle_cooldown,
                  clock=time.monotonic, wall=None, salt: str = "",
                  used: dict[str, int] | None = None):
         """used: requests each account key already sent today (from the database)."""

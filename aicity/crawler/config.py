@@ -7,7 +7,7 @@ pacing public crawlers report (research note §10).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlparse
 
 from aicity.crawler import confirm
@@ -112,3 +112,68 @@ class Tuning:
                 "AICITY_UNCONFIRMED_DAYS": self.unconfirmed_days,
                 "DOWNLOAD_TIMEOUT": self.download_timeout,
                 "LOG_LEVEL": self.log_level}
+
+
+def site_access(base_url: str | None = None, delay: float = SiteAccess.delay,
+                cipher_file=None, cipher_key=None, cipher_t0=None, cipher_version=None,
+                publish_hour: int = PUBLISH_HOUR, lag_days: int | None = None,
+                cookies_file=None, cookies_text: str | None = None,
+                daily_budget: int = SiteAccess.daily_budget) -> SiteAccess:
+    """SiteAccess from the values of `aicity collect`'s site options (named as its options:
+    a cookies file is read now, the cipher constants loaded now); CollectError when one is
+    wrong."""
+    from aicity.crawler.accounts import load_cookies
+    from aicity.crawler.cipher import CipherConfigError
+    try:
+        cookies = load_cookies(cookies_text, path=cookies_file)
+    except UnicodeDecodeError:
+        raise CollectError(f"cookies file {cookies_file} is not UTF-8 text") from None
+    except OSError as err:
+        raise CollectError(f"cookies file {cookies_file}: {err.strerror or err}") from None
+    try:
+        cipher = load_cipher(cipher_file, key=cipher_key, t0=cipher_t0, version=cipher_version,
+                             names={"key": "AICITY_CIPHER_KEY", "t0": "AICITY_CIPHER_T0",
+                                    "version": "AICITY_CIPHER_VERSION"})
+    except CipherConfigError as err:
+        raise CollectError(str(err)) from None
+    return SiteAccess(base_url=base_url or REAL_BASE_URL, cookies=tuple(cookies), delay=delay,
+                      daily_budget=daily_budget, cipher=cipher, publish_hour=publish_hour,
+                      lag_days=lag_days)
+
+
+@dataclass(frozen=True)
+class CollectOrder:
+    """What a collect is told, as `aicity collect`'s options say it: the site's options
+    (turned into SiteAccess when the collect starts, so a cookies file renewed by day is read
+    again each night), the tuning, and the scope. The nightly job keeps one and hands it to
+    each night's collect stages in a child process; `aicity collect` makes one from its
+    options. `collect` (crawler.run.collect_ordered) is where it is carried out."""
+    site: dict = field(default_factory=dict)        # site_access()'s arguments
+    tuning: Tuning = field(default_factory=Tuning)
+    kind: str = "index"
+    start: str | None = None
+    end: str | None = None
+    regions: tuple[str, ...] | None = None
+    keywords: tuple[str, ...] | None = None
+    window_days: int | None = None                  # None: the planner's default
+    devices: tuple[str, ...] | None = None          # None: all of Baidu's series
+    check: bool = True
+    dry_run: bool = False
+    queue: str | None = None                        # redis://…: one worker of several
+    queue_lease: float | None = None
+
+    def access(self) -> SiteAccess:
+        return site_access(**self.site)
+
+    def snapshot(self, end: str | None = None) -> CollectOrder:
+        """The same site, tuning and scope for a city snapshot (a small job run on one host:
+        no start, window, devices or shared queue)."""
+        return replace(self, kind="snapshot", end=end or self.end, start=None,
+                       window_days=None, devices=None, queue=None, queue_lease=None,
+                       check=True)
+
+    def __repr__(self) -> str:   # never a cookie, nor a queue's password, in a log line
+        site = {k: ("***" if k == "cookies_text" and v else v) for k, v in self.site.items()}
+        return (f"CollectOrder(kind={self.kind!r}, site={site}, start={self.start}, "
+                f"end={self.end}, regions={self.regions}, keywords={self.keywords}, "
+                f"queue={without_credentials(self.queue) if self.queue else None})")

@@ -15,7 +15,7 @@ from aicity.db import store
 from aicity.vocabulary import DEVICES, DateError, parse_day
 from aicity.db.regions import RegionError
 from aicity.crawler.accounts import SHANGHAI, account_key, today_shanghai
-from aicity.crawler.config import (PUBLISH_HOUR, CollectError, SiteAccess, Tuning,
+from aicity.crawler.config import (PUBLISH_HOUR, CollectError, CollectOrder, SiteAccess, Tuning,
                                    without_credentials)
 from aicity.crawler.plan import (DEFAULT_WINDOW_DAYS, REQUESTS_PER_PIECE, SNAPSHOT_DAYS, Area,
                                  Piece, SnapshotPlan, missing_ranges, outlook, plan_night,
@@ -549,3 +549,18 @@ def _crawl(kind, db_path, run_id, url, pace, cookies, host_source, pieces, terms
     process.start()
     stats = crawler.stats.get_stats()
     return stats, stats.get("aicity/stopped", "")
+
+
+def collect_ordered(db_path, order: CollectOrder, **more) -> CollectResult:
+    """collect() as a CollectOrder says: how `aicity collect`, the nightly job's stages and
+    the demo start a crawl. `more` are collect()'s other arguments (progress, settings,
+    use_budget)."""
+    optional = {name: value for name, value in (("window_days", order.window_days),
+                                                ("devices", order.devices))
+                if value is not None}
+    return collect(db_path, access=order.access(), tuning=order.tuning, kind=order.kind,
+                   start=order.start, end=order.end,
+                   regions=list(order.regions) if order.regions else None,
+                   keywords=list(order.keywords) if order.keywords else None,
+                   dry_run=order.dry_run, check=order.check, queue=order.queue,
+                   queue_lease=order.queue_lease, **optional, **more)

@@ -1,14 +1,37 @@
-"""Start and stop the emulator as a child process (for `aicity demo`, benches and tests).
+"""Start and stop the emulator in a child process (for `aicity demo`, benches and tests).
 
 A child process, not a thread: the emulator and the crawler each want a core and a reactor.
+The child is spawned and calls `serve_emulator` with the world's arguments (aicity.children),
+as `aicity emulator` does from its options.
 """
 from __future__ import annotations
 
-import subprocess
-import sys
+import multiprocessing as mp
+import os
 from contextlib import contextmanager
 
-from aicity.children import child_env
+
+def _serve(parent: int, options: dict, cpus: tuple[int, ...], ready) -> None:
+    """In the child: build the world, serve on a free loopback port, say which (or why not)."""
+    from datetime import date
+
+    from aicity.children import start_child
+    from aicity.emulator import build_state, serve_emulator
+    start_child(parent)
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    try:
+        state = build_state(latest=date.fromisoformat(options.pop("latest")), **options)
+    except ValueError as err:
+        ready.send(("error", str(err)))
+        return
+    # what it would print or log goes nowhere: the parent has the port, and tests and the
+    # demo keep their output for themselves
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    serve_emulator(state, port=0, host="127.0.0.1",
+                   on_ready=lambda port: ready.send(("port", port)))
 
 
 @contextmanager
@@ -16,41 +39,35 @@ def running_emulator(*, seed: int = 0, faults: str = "", latest: str | None = No
                      rate_limit: str = "0", block_seconds: float = 600.0,
                      timeout_delay: float = 30.0, extra_words: str = "", taxonomy: str = "",
                      habits: str = "real", site_key: str = "", site_t0: int | None = None,
-                     site_version: str = "", prefix: tuple[str, ...] = ()):
+                     site_version: str = "", cpus: tuple[int, ...] = ()):
     """Yield the base URL of a fresh emulator on a free loopback port; stop it afterwards.
 
-    `prefix` goes before the command (benches pin the emulator to its own core with
-    ("taskset", "-c", "1"))."""
-    args = [sys.executable, "-m", "aicity", "emulator", "--port", "0", "--seed", str(seed),
-            "--rate-limit", rate_limit, "--block-seconds", str(block_seconds),
-            "--timeout-delay", str(timeout_delay), "--habits", habits]
-    if site_key:
-        args += ["--site-key", site_key]
-    if site_t0 is not None:
-        args += ["--site-t0", str(site_t0)]
-    if site_version:
-        args += ["--site-version", site_version]
-    if faults:
-        args += ["--faults", faults]
-    if latest:
-        args += ["--latest", latest]
-    if extra_words:
-        args += ["--extra-words", extra_words]
-    if taxonomy:
-        args += ["--taxonomy", taxonomy]
-    args = [*prefix, *args]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=child_env())
+    `cpus` pins the emulator to those cores (benches give it one of its own)."""
+    from aicity.crawler.run import latest_published
+    options = {"latest": latest or latest_published().isoformat(), "seed": seed,
+               "faults": faults, "rate_limit": rate_limit, "block_seconds": block_seconds,
+               "timeout_delay": timeout_delay, "taxonomy": taxonomy or None,
+               "extra_words": extra_words, "habits": habits, "site_key": site_key,
+               "site_t0": site_t0, "site_version": site_version}
+    ctx = mp.get_context("spawn")
+    ours, theirs = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_serve, args=(os.getpid(), options, tuple(cpus), theirs),
+                       daemon=True)
+    proc.start()
+    theirs.close()
     try:
-        line = proc.stdout.readline()  # blocks until the server has bound its port
-        if "listening on" not in line:
-            err = proc.stderr.read() if proc.poll() is not None else ""
-            raise RuntimeError(f"emulator did not start: {line.strip()} {err.strip()}")
-        yield line.strip().rsplit(" ", 1)[1]
-    finally:
-        proc.terminate()
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+            # the world is built and the port bound first: that takes a few seconds
+            what, value = ours.recv() if ours.poll(120) else ("error", "no answer in 120 s")
+        except EOFError:
+            what, value = "error", f"it exited with {proc.exitcode}"
+        if what != "port":
+            raise RuntimeError(f"emulator did not start: {value}")
+        yield f"http://127.0.0.1:{value}"
+    finally:
+        proc.terminate()            # the reactor stops on SIGTERM
+        proc.join(10)
+        if proc.is_alive():
             proc.kill()
-            proc.wait()
+            proc.join()
+        ours.close()

@@ -231,6 +231,14 @@ class AnalyzeResult:
     run_id: int | None = None
 
 
+def describe(result: AnalyzeResult) -> str:
+    """An analysis in one line, as `aicity analyze` prints it and the nightly job keeps it."""
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(result.notes.items()))
+    return (f"{'full' if result.full else 'incremental'} analysis: {result.series} series "
+            f"refitted, {result.appended} extended provisionally, {result.aggregates} "
+            f"aggregates in {result.seconds:.1f} s ({kinds})")
+
+
 def _subjects_for(memberships: list[tuple[str, str]]) -> list[str]:
     """The aggregate series a keyword feeds: its dimensions and its groups."""
     subjects = []
