@@ -117,3 +117,18 @@ def test_the_job_does_not_start_on_a_damaged_database(db_copy, tmp_path):
                              order=job_order(["--dry-run"], {"AICITY_BAIDU_COOKIES": "BDUSS=a"}))
     assert result.status == "failed" and result.stages["check"]["status"] == "failed"
     assert not (tmp_path / "out").exists()
+
+
+def test_a_spawned_stage_holds_the_run_lock_it_inherits(tmp_path):
+    """The job hands its lock to each stage's spawned child (children.Inherited): while the
+    child lives, the lock stays held even when the job's own handle is gone."""
+    from aicity.children import spawned_pool
+    lock = RunLock(tmp_path / "a.db").__enter__()
+    with spawned_pool(1, keep_fds=(lock.fh.fileno(),)) as pool:
+        assert pool.submit(os.getpid).result() != os.getpid()     # the child is up
+        lock.fh.close()                                           # as if the job were killed
+        with pytest.raises(LockHeld):
+            with RunLock(tmp_path / "a.db"):
+                pass
+    with RunLock(tmp_path / "a.db") as again:                     # the child gone: free
+        assert again.took_over.startswith("pid ")
