@@ -149,6 +149,7 @@ def first_night_part(accounts: int) -> None:
     """A fresh database, every region and keyword, `accounts` accounts at 1,500 requests,
     the emulator with every real-site habit: the nightly job once, and what its briefing has."""
     from aicity import scheduler as nightly
+    from aicity.crawler.config import CollectOrder
     from aicity.emulator.process import running_emulator
     from aicity.db import store
     from aicity.keywords.taxonomy import default_taxonomy
@@ -161,11 +162,9 @@ def first_night_part(accounts: int) -> None:
         t = time.perf_counter()
         with running_emulator(seed=7, latest=LATEST.isoformat(), habits="real",
                               rate_limit="0") as url:
-            result = nightly.run_job(db_path, now=now, out=Path(tmp) / "out",
-                                     env={"AICITY_BAIDU_COOKIES": cookies,
-                                          "AICITY_BAIDU_DAILY_BUDGET": "1500",
-                                          "AICITY_BAIDU_BASE_URL": url},
-                                     collect_args=["--delay", "0"])
+            order = CollectOrder(site={"cookies_text": cookies, "daily_budget": 1500,
+                                       "base_url": url, "delay": 0})
+            result = nightly.run_job(db_path, now=now, out=Path(tmp) / "out", order=order)
         print(f"first night, {accounts} account(s), every region: job {result.status} in "
               f"{time.perf_counter() - t:.0f} s")
         for name, stage in result.stages.items():
