@@ -193,7 +193,8 @@ def first_difference(a, b) -> str:
 # server, a browser): `-m "not slow"` leaves these out. Read from each test's own source, so
 # a new test of that kind is marked without anyone remembering to.
 _STARTS_A_PROCESS = ("running_emulator(", "subprocess.", "Popen(", "run_cli(", "chromium",
-                     "run_job(", "guarded_job(", "running_postgres(", "running_redis(")
+                     "run_job(", "guarded_job(", "running_postgres(", "running_redis(",
+                     "spawned_pool(", "in_child(", "ctx.Process(")
 
 
 def pytest_collection_modifyitems(config, items):
