@@ -488,7 +488,8 @@ def collect_order(params: dict):
                         regions=split(rest.get("regions")),
                         keywords=split(rest.get("keywords")),
                         window_days=rest.get("window_days"),
-                        devices=split(rest.get("devices")),
+                        devices=None if rest.get("devices") is None
+                        else tuple(rest["devices"].split(",")),
                         check=not rest.get("no_check"), dry_run=bool(rest.get("dry_run")),
                         queue=rest.get("queue"), queue_lease=rest.get("queue_lease"))
 

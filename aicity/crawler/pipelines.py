@@ -284,12 +284,11 @@ class StorePipeline:
         with self.db.atomic():
             # a municipality's answer (asked by province code) is its city's series too
             for region in (item.region, *self.registry.stored_also_as(item.region)):
-                written.append(store.save_series(self.db, item.keyword, region, item.start,
-                                             cover_end, item.granularity,
-                                             {d: v[:keep] for d, v in rows.items()},
-                                             item_source(self.crawler), self.run_id,
-                                             unconfirmed=verdict.unconfirmed,
-                                             values_from=dates[0].isoformat()))
+                written.append(store.save_series(
+                    self.db, item.keyword, region, item.start, cover_end, item.granularity,
+                    {d: v[:keep] for d, v in rows.items()}, item_source(self.crawler),
+                    self.run_id, unconfirmed=verdict.unconfirmed,
+                    values_from=dates[0].isoformat()))
         self._count("aicity/rows_written", None if None in written else sum(written))
         if keep:
             self._count("aicity/series_stored")
