@@ -42,7 +42,9 @@ def running_emulator(*, seed: int = 0, faults: str = "", latest: str | None = No
                      site_version: str = "", cpus: tuple[int, ...] = ()):
     """Yield the base URL of a fresh emulator on a free loopback port; stop it afterwards.
 
-    `cpus` pins the emulator to those cores (benches give it one of its own)."""
+    `cpus` pins the emulator to those cores (benches give it one of its own). The child is
+    spawned: a script that calls this at its top level needs multiprocessing's
+    `if __name__ == "__main__":` guard, as every bench has."""
     from aicity.crawler.run import latest_published
     options = {"latest": latest or latest_published().isoformat(), "seed": seed,
                "faults": faults, "rate_limit": rate_limit, "block_seconds": block_seconds,
