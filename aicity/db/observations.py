@@ -72,9 +72,10 @@ WHERE obs.value IS DISTINCT FROM excluded.value
 # to each): PostgreSQL inserts those plainly at about half an upsert's cost (whose speculative
 # insertion checks each row as it goes). The first statement inserts the series if nothing of
 # it is stored in its range, and notes in the transaction whether it did; the second, only if
-# it did not, upserts. Another writer inserting the same days meanwhile makes the plain insert
-# fail with a unique violation: the crawler then stores its batch again with upserts alone
-# (fresh_inserts off).
+# it did not, upserts the days not already stored with the same value (a night re-asks days it
+# has, mostly unchanged: looking them up costs less than an upsert's attempt). Another writer
+# inserting the same days meanwhile makes the plain insert fail with a unique violation: the
+# crawler then stores its batch again with upserts alone (fresh_inserts off).
 FRESH_SERIES_PG = """
 INSERT INTO obs(series, day, value, run_id)
 SELECT ?, ?::int + ?::int * (t.i::int - 1), t.value, ?
@@ -86,8 +87,12 @@ WHERE (SELECT set_config('aicity.fresh', (NOT EXISTS (
 
 UPSERT_UNLESS_FRESH_PG = """
 INSERT INTO obs(series, day, value, run_id)
-SELECT ?, ? + ? * (t.i - 1), t.value, ? FROM unnest(?::bigint[]) WITH ORDINALITY AS t(value, i)
+SELECT ?, t.day, t.value, ? FROM (
+    SELECT ?::int + ?::int * (u.i::int - 1) AS day, u.value
+    FROM unnest(?::bigint[]) WITH ORDINALITY AS u(value, i)) t
 WHERE current_setting('aicity.fresh') = 'false'
+  AND NOT EXISTS (SELECT 1 FROM obs o WHERE o.series = ? AND o.day = t.day
+                  AND o.value IS NOT DISTINCT FROM t.value)
 ON CONFLICT(series, day) DO UPDATE SET value = excluded.value, run_id = excluded.run_id
 WHERE obs.value IS DISTINCT FROM excluded.value
 """
@@ -196,7 +201,8 @@ def save_series(db: Database, keyword: str, region: int, start: str, end: str | 
                     array = _pg_array(values)
                     db.conn.execute(FRESH_SERIES_PG, (key, first, step, run_id, array, key,
                                                       first, first + step * (len(values) - 1)))
-                    db.conn.execute(UPSERT_UNLESS_FRESH_PG, (key, first, step, run_id, array))
+                    db.conn.execute(UPSERT_UNLESS_FRESH_PG, (key, run_id, first, step, array,
+                                                             key))
                 elif db.dialect == "postgresql":
                     db.conn.execute(UPSERT_SERIES_PG, (key, first, step, run_id,
                                                        _pg_array(values)))
