@@ -456,11 +456,12 @@ def with_options(options):
 
 
 def read_cookies(cookies_text: str | None, cookies_file: str | None) -> list[str]:
-    from aicity.crawler.accounts import load_cookies
+    from aicity.crawler.config import CollectError
+    from aicity.crawler.config import read_cookies as cookies_from
     try:
-        return load_cookies(cookies_text, path=cookies_file)
-    except UnicodeDecodeError:
-        raise click.ClickException(f"cookies file {cookies_file} is not UTF-8 text") from None
+        return cookies_from(cookies_text, cookies_file)
+    except CollectError as err:
+        raise click.ClickException(str(err)) from None
 
 
 def site_access(**site):
@@ -635,7 +636,7 @@ def collect(db_path, start, end, regions, keywords, kind, window_days, devices, 
 
     On several hosts: aicity --db postgresql://… collect --queue redis://qhost/0 on each.
     """
-    from aicity.crawler.describe import describe_plan, describe_run, describe_snapshot
+    from aicity.crawler.describe import describe, failure
     from aicity.crawler.run import CollectError, collect_ordered
 
     if queue and kind != "index" and \
@@ -645,28 +646,17 @@ def collect(db_path, start, end, regions, keywords, kind, window_days, devices, 
                                keywords=keywords, kind=kind, window_days=window_days,
                                devices=devices, no_check=no_check, dry_run=dry_run,
                                queue=queue, queue_lease=queue_lease))
-    site_access(**order.site)          # a wrong cookies file or cipher: one line, now
     try:
         result = collect_ordered(db_path, order)
-    except CollectError as err:
+    except CollectError as err:      # a wrong cookies file or cipher among them: one line
         raise click.ClickException(str(err)) from None
-    if fmt == "json":
-        click.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=1))
-    elif result.kind == "snapshot":
-        click.echo(describe_snapshot(result))
-    elif dry_run or result.pieces == 0:
-        click.echo(describe_plan(result))
-    else:
-        click.echo(describe_run(result))
-    if result.stopped:
-        code = {"network": 3, "token": 4, "storage": 5}.get(result.stopped_cause, 2)
-        click.echo(f"Error: stopped early: {result.stopped}; {result.rows_written} rows kept",
-                   err=True)
-        sys.exit(code)
-    if result.status == "partial" and not dry_run:
-        click.echo(f"Error: {result.remaining_pieces} pieces still missing after this run "
-                   f"({result.failures or 'see the log'}); run again to fetch them", err=True)
-        sys.exit(1)
+    click.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=1) if fmt == "json"
+               else describe(result))
+    why = failure(result)
+    if why:
+        click.echo(f"Error: {why}", err=True)
+        sys.exit({"network": 3, "token": 4, "storage": 5}.get(result.stopped_cause, 2)
+                 if result.stopped else 1)
 
 
 @cli.command()

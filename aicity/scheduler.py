@@ -25,7 +25,6 @@ from aicity.lock import LockHeld, run_lock
 from aicity.vocabulary import SHANGHAI
 
 logger = logging.getLogger("aicity.scheduler")
-STAGES = ("snapshot", "collect", "analyze", "export")
 
 
 @dataclass
@@ -104,21 +103,11 @@ def run_job(db_path, *, order: CollectOrder | None = None, now: datetime | None 
 
 def collect_stage(db_path, order: CollectOrder) -> tuple[bool, str]:
     """A night's collect (or snapshot) as `aicity collect` would run it and say it."""
-    from aicity.crawler.describe import describe_plan, describe_run, describe_snapshot
+    from aicity.crawler.describe import describe, failure
     from aicity.crawler.run import collect_ordered
     result = collect_ordered(db_path, order)
-    if result.stopped:
-        return False, f"stopped early: {result.stopped}; {result.rows_written} rows kept"
-    if result.status == "partial" and not order.dry_run:
-        return False, (f"{result.remaining_pieces} pieces still missing after this run "
-                       f"({result.failures or 'see the log'}); the next night asks again")
-    if result.kind == "snapshot":
-        text = describe_snapshot(result)
-    elif order.dry_run or result.pieces == 0:
-        text = describe_plan(result)
-    else:
-        text = describe_run(result)
-    return True, text.splitlines()[-1]
+    why = failure(result)
+    return (False, why) if why else (True, describe(result).splitlines()[-1])
 
 
 def analyze_stage(db_path, cache_dir: Path | None) -> tuple[bool, str]:

@@ -114,6 +114,18 @@ class Tuning:
                 "LOG_LEVEL": self.log_level}
 
 
+def read_cookies(cookies_text: str | None, cookies_file=None) -> list[str]:
+    """The accounts' cookies, from the file if one is named, else from the text (one a line);
+    CollectError naming the file when it cannot be read."""
+    from aicity.crawler.accounts import load_cookies
+    try:
+        return load_cookies(cookies_text, path=cookies_file)
+    except UnicodeDecodeError:
+        raise CollectError(f"cookies file {cookies_file} is not UTF-8 text") from None
+    except OSError as err:
+        raise CollectError(f"cookies file {cookies_file}: {err.strerror or err}") from None
+
+
 def site_access(base_url: str | None = None, delay: float = SiteAccess.delay,
                 cipher_file=None, cipher_key=None, cipher_t0=None, cipher_version=None,
                 publish_hour: int = PUBLISH_HOUR, lag_days: int | None = None,
@@ -122,14 +134,8 @@ def site_access(base_url: str | None = None, delay: float = SiteAccess.delay,
     """SiteAccess from the values of `aicity collect`'s site options (named as its options:
     a cookies file is read now, the cipher constants loaded now); CollectError when one is
     wrong."""
-    from aicity.crawler.accounts import load_cookies
     from aicity.crawler.cipher import CipherConfigError
-    try:
-        cookies = load_cookies(cookies_text, path=cookies_file)
-    except UnicodeDecodeError:
-        raise CollectError(f"cookies file {cookies_file} is not UTF-8 text") from None
-    except OSError as err:
-        raise CollectError(f"cookies file {cookies_file}: {err.strerror or err}") from None
+    cookies = read_cookies(cookies_text, cookies_file)
     try:
         cipher = load_cipher(cipher_file, key=cipher_key, t0=cipher_t0, version=cipher_version,
                              names={"key": "AICITY_CIPHER_KEY", "t0": "AICITY_CIPHER_T0",

@@ -3,6 +3,26 @@ job keeps as its stages' summaries."""
 from __future__ import annotations
 
 
+def describe(result) -> str:
+    """What a collect did (or plans, for a dry run), its last line the summary."""
+    if result.kind == "snapshot":
+        return describe_snapshot(result)
+    if result.dry_run or result.pieces == 0:
+        return describe_plan(result)
+    return describe_run(result)
+
+
+def failure(result) -> str:
+    """Why a collect failed, in one line; '' when it did not (a dry run plans, so it cannot
+    leave pieces missing)."""
+    if result.stopped:
+        return f"stopped early: {result.stopped}; {result.rows_written} rows kept"
+    if result.status == "partial" and not result.dry_run:
+        return (f"{result.remaining_pieces} pieces still missing after this run "
+                f"({result.failures or 'see the log'}); run again to fetch them")
+    return ""
+
+
 def describe_run(result) -> str:
     """A collect run in one line: what it stored, what it asked, what is left."""
     return (f"run {result.run_id} ({result.source}): {result.status}; "
