@@ -552,9 +552,8 @@ def _crawl(kind, db_path, run_id, url, pace, cookies, host_source, pieces, terms
 
 
 def collect_ordered(db_path, order: CollectOrder, **more) -> CollectResult:
-    """collect() as a CollectOrder says: how `aicity collect`, the nightly job's stages and
-    the demo start a crawl. `more` are collect()'s other arguments (progress, settings,
-    use_budget)."""
+    """collect() as a CollectOrder says: how `aicity collect` and the nightly job's stages
+    start a crawl. `more` are collect()'s other arguments (progress, settings, use_budget)."""
     optional = {name: value for name, value in (("window_days", order.window_days),
                                                 ("devices", order.devices))
                 if value is not None}

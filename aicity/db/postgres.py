@@ -84,7 +84,7 @@ class _Connection:
         self.pipeline = None
         self._uncounted: list = []
         # Rows a run reports as written (its observations), counted apart from the rest
-        # (coverage, notes) while `counting_stored` is set: see store.save_series
+        # (coverage, notes) while `counting_stored` is set: see observations.save_series
         self.counting_stored = False
         self._stored = 0
 
@@ -195,7 +195,7 @@ class PostgresDatabase:
     flat_nesting = False
     _atomic_depth = 0
     # True while the crawler's batches may insert a range nothing is stored in without an
-    # upsert (store.save_series); they store the batch again with upserts if another writer
+    # upsert (observations.save_series); they store the batch again with upserts if another writer
     # inserted the same days meanwhile (a unique violation)
     fresh_inserts = False
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+from aicity.vocabulary import SHANGHAI
 
 
 def _serve(parent: int, options: dict, cpus: tuple[int, ...], ready) -> None:
@@ -45,8 +48,10 @@ def running_emulator(*, seed: int = 0, faults: str = "", latest: str | None = No
     `cpus` pins the emulator to those cores (benches give it one of its own). The child is
     spawned: a script that calls this at its top level needs multiprocessing's
     `if __name__ == "__main__":` guard, as every bench has."""
-    from aicity.crawler.run import latest_published
-    options = {"latest": latest or latest_published().isoformat(), "seed": seed,
+    # by default the world ends yesterday in Beijing (the emulator takes nothing of the
+    # crawler's, not even its rule for what the site has published)
+    yesterday = (datetime.now(SHANGHAI) - timedelta(days=1)).date().isoformat()
+    options = {"latest": latest or yesterday, "seed": seed,
                "faults": faults, "rate_limit": rate_limit, "block_seconds": block_seconds,
                "timeout_delay": timeout_delay, "taxonomy": taxonomy or None,
                "extra_words": extra_words, "habits": habits, "site_key": site_key,
