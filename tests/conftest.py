@@ -251,3 +251,17 @@ def job_order(args, env: dict | None = None):
     from aicity.cli import collect_order_from_args
     with mock.patch.dict(os.environ, env or {}):
         return collect_order_from_args(list(args))
+
+
+def dry_run_job(tmp_path, monkeypatch, env: dict):
+    """The nightly job on a relative `rel.db` in tmp_path, the working directory, planning
+    成都 only (a dry run: nothing is asked), with a deployment's environment `env`."""
+    from aicity import scheduler as nightly
+    from aicity.keywords.taxonomy import default_taxonomy
+    monkeypatch.chdir(tmp_path)
+    store.init_db("rel.db", taxonomy=default_taxonomy())
+    return nightly.run_job("rel.db", now=nightly.datetime(2017, 3, 2, 2, 30,
+                                                          tzinfo=nightly.SHANGHAI),
+                           out=tmp_path / "out",
+                           order=job_order(["--dry-run", "--regions", "成都", "--start",
+                                            "2017-01-01"], env))

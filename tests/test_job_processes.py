@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import job_order, wait_for_exit
+from tests.conftest import dry_run_job, job_order, wait_for_exit
 from aicity import scheduler as nightly
 from aicity.lock import LockHeld, RunLock
 from aicity.db import store
@@ -25,15 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # --- the nightly job with a relative database path --------------------------------------------
 
 def test_the_job_works_with_a_relative_database_path(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    from aicity.keywords.taxonomy import default_taxonomy
-    store.init_db("rel.db", taxonomy=default_taxonomy())
-    env = {"AICITY_BAIDU_COOKIES": "BDUSS=a", "AICITY_BAIDU_BASE_URL": "http://127.0.0.1:9"}
-    result = nightly.run_job("rel.db", now=nightly.datetime(2017, 3, 2, 2, 30,
-                                                            tzinfo=nightly.SHANGHAI),
-                             out=tmp_path / "out",
-                             order=job_order(["--dry-run", "--regions", "成都", "--start",
-                                              "2017-01-01"], env))
+    result = dry_run_job(tmp_path, monkeypatch, {"AICITY_BAIDU_COOKIES": "BDUSS=a",
+                                                 "AICITY_BAIDU_BASE_URL": "http://127.0.0.1:9"})
     assert result.stages["collect"]["status"] == "ok", result.stages
     assert result.stages["analyze"]["status"] == "ok", result.stages
     assert not (ROOT / "rel.db").exists()

@@ -14,7 +14,7 @@ from aicity.cli import cli
 from aicity.db import store
 from aicity.importer import import_csv
 from aicity.keywords.taxonomy import default_taxonomy
-from tests.conftest import job_order, write_csv
+from tests.conftest import dry_run_job, write_csv
 
 
 def cli_run(path, *args, input=None):
@@ -261,17 +261,9 @@ def test_the_nightly_job_reads_a_relative_cookies_file_where_the_user_is(tmp_pat
                                                                       monkeypatch):
     """Its stages run as children that keep the working directory: `cookies.txt` means the
     file beside the user, as it does for a plain `collect`."""
-    from aicity import scheduler as nightly
-    monkeypatch.chdir(tmp_path)
     (tmp_path / "cookies.txt").write_text("BDUSS=relative\n", encoding="utf-8")
-    store.init_db("rel.db", taxonomy=default_taxonomy())
-    env = {"AICITY_BAIDU_COOKIES_FILE": "cookies.txt", "AICITY_BAIDU_BASE_URL":
-           "http://127.0.0.1:9"}
-    result = nightly.run_job("rel.db", now=nightly.datetime(2017, 3, 2, 2, 30,
-                                                            tzinfo=nightly.SHANGHAI),
-                             out=tmp_path / "out",
-                             order=job_order(["--dry-run", "--regions", "成都", "--start",
-                                              "2017-01-01"], env))
+    result = dry_run_job(tmp_path, monkeypatch, {"AICITY_BAIDU_COOKIES_FILE": "cookies.txt",
+                                                 "AICITY_BAIDU_BASE_URL": "http://127.0.0.1:9"})
     assert result.stages["collect"]["status"] == "ok", result.stages
     assert "does not exist" not in json.dumps(result.stages)
 
