@@ -762,6 +762,8 @@ def status(db_path, cookies_file, cookies_text, daily_budget, check, fmt):
         if run["error"]:
             text += f": {run['error']}"
         rows.append((name, text))
+    from aicity.lock import lock_state
+    rows.append(("run lock", lock_state(path).describe()))
     if st.last_job:
         from aicity.db.status import last_briefings
         written = last_briefings(db)

@@ -9,14 +9,69 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from aicity.db.runs import process_alive
 from aicity.vocabulary import SHANGHAI
 
 
 class LockHeld(RuntimeError):
     """Another run holds the lock."""
+
+
+@dataclass
+class LockState:
+    """Who holds a database's run lock, as `aicity status` and a refused run say it."""
+    held: bool
+    note: str = ""                # "pid N since …", as the holder wrote it
+    holder_alive: bool = True     # the process named in the note still lives
+    orphans: tuple[int, ...] = ()  # other processes keeping the lock when that one is gone
+
+    def describe(self) -> str:
+        if not self.held:
+            return "free"
+        if self.holder_alive or not self.orphans:
+            return f"held ({self.note or 'unknown'})"
+        pids = ", ".join(map(str, self.orphans))
+        return (f"held by pid {pids}, left running by a run that died ({self.note}); it should "
+                f"end within seconds, else stop it: kill {pids}")
+
+
+def _pid_of(note: str) -> int | None:
+    found = re.match(r"pid (\d+)", note)
+    return int(found.group(1)) if found else None
+
+
+def _openers(path: Path) -> list[int]:
+    """Processes of this host that have `path` open (Linux /proc; those of other users are not
+    seen unless we are root)."""
+    try:
+        target = path.stat()
+    except OSError:
+        return []
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            for fd in (proc / "fd").iterdir():
+                st = fd.stat()
+                if (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino):
+                    found.append(int(proc.name))
+                    break
+        except OSError:
+            continue
+    return sorted(found)
+
+
+def lock_state(db_path) -> LockState:
+    """Whether the run lock of `db_path` is held, by whom, and whether its holder still lives
+    (a stage child that outlived its job keeps the lock; the note names the job)."""
+    from aicity.db import store
+    if store.is_server(db_path):
+        return DatabaseLock(db_path).state()
+    return RunLock(db_path).state()
 
 
 def run_lock(db_path):
@@ -52,6 +107,18 @@ class DatabaseLock:
                               f"pid {os.getpid()} on {socket.gethostname()} since {since}")
         return self
 
+    def state(self) -> LockState:
+        from aicity.db import postgres, store
+        db = store.connect(self.url)
+        try:
+            if db.try_lock(postgres.NIGHTLY_LOCK):
+                db.unlock(postgres.NIGHTLY_LOCK)
+                return LockState(False)
+            # the server releases the lock with its holder's connection: a holder is alive
+            return LockState(True, store.crawl_state(db, self.NOTE) or "")
+        finally:
+            db.close()
+
     def __exit__(self, *exc):
         from aicity.db import postgres, store
         store.set_crawl_state(self.db, self.NOTE, None)
@@ -73,10 +140,9 @@ class RunLock:
         try:
             fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            self.fh.seek(0)
-            holder = self.fh.read().strip() or "unknown"
             self.fh.close()
-            raise LockHeld(f"another run holds the lock {self.path} ({holder})") from None
+            raise LockHeld(f"another run holds the lock {self.path}: "
+                           f"{self.state().describe()}") from None
         self.fh.seek(0)
         previous = self.fh.read().strip()
         if previous:
@@ -88,6 +154,25 @@ class RunLock:
         self.fh.write(f"pid {os.getpid()} since {since}")
         self.fh.flush()
         return self
+
+    def state(self) -> LockState:
+        try:
+            fh = open(self.path, encoding="utf-8")
+        except FileNotFoundError:
+            return LockState(False)
+        with fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                note = fh.read().strip()
+            else:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+                return LockState(False)
+        pid = _pid_of(note)
+        if pid is None or process_alive(pid):
+            return LockState(True, note)
+        return LockState(True, note, False, tuple(p for p in _openers(self.path)
+                                                  if p != os.getpid()))
 
     def __exit__(self, *exc):
         self.fh.seek(0)

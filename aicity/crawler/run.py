@@ -546,8 +546,18 @@ def _crawl(kind, db_path, run_id, url, pace, cookies, host_source, pieces, terms
         from aicity.crawler.spiders.word_graph import WordGraphSpider
         crawler = process.create_crawler(WordGraphSpider)
         process.crawl(crawler, keywords=terms, dates=[end_day.isoformat()], base_url=url)
-    process.start()
+    from twisted.internet import reactor
+
+    from aicity.crawler.stopping import StopOnSignals
+    stopper = StopOnSignals(process)
+    reactor.addSystemEventTrigger("after", "startup", stopper.install)
+    try:
+        process.start(install_signal_handlers=False)
+    finally:
+        stopper.disarm()
     stats = crawler.stats.get_stats()
+    if stopper.received:
+        stats.setdefault("aicity/interrupted", stopper.received)
     return stats, stats.get("aicity/stopped", "")
 
 

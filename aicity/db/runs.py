@@ -50,7 +50,7 @@ def set_run_source(db: Database, run_id: int, source: str) -> None:
         db.execute("UPDATE runs SET source = ? WHERE id = ?", [source, run_id])
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -60,6 +60,31 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def gone(detail: dict) -> bool:
+    """A run of this host whose process no longer lives (a run of another host is judged
+    there; one recorded before pids were kept counts as gone)."""
+    if detail.get("host", socket.gethostname()) != socket.gethostname():
+        return False
+    pid = detail.get("pid")
+    return pid is None or not process_alive(int(pid))
+
+
+def shown_status(status: str, error: str, detail: dict) -> tuple[str, str]:
+    """(status, error) as a run is shown: one still 'running' whose process is gone was killed
+    outright (or could not record its end, on a full disk) and reads as interrupted."""
+    if status == "running" and gone(detail):
+        return "interrupted", f"its process {detail.get('pid')} is gone"
+    return status, error
+
+
+def read_detail(text: str | None) -> dict:
+    """A run's detail column as a dict (empty when unreadable)."""
+    try:
+        return json.loads(text or "{}")
+    except ValueError:
+        return {}
+
+
 def close_abandoned_runs(db: Database) -> list[int]:
     """Mark 'running' runs of this host whose process is gone as failed ('interrupted').
 
@@ -67,19 +92,9 @@ def close_abandoned_runs(db: Database) -> list[int]:
     would stay 'running' for ever. Runs from other hosts, and runs whose process lives, are
     left alone; runs recorded before pids were kept count as gone.
     """
-    host = socket.gethostname()
-    dead = []
-    for run_id, detail in db.execute("SELECT id, detail FROM runs WHERE status = 'running'"
-                                     ).fetchall():
-        try:
-            info = json.loads(detail or "{}")
-        except ValueError:
-            info = {}
-        if info.get("host", host) != host:
-            continue
-        pid = info.get("pid")
-        if pid is None or not _alive(int(pid)):
-            dead.append(run_id)
+    dead = [run_id for run_id, detail in db.execute(
+        "SELECT id, detail FROM runs WHERE status = 'running'").fetchall()
+        if gone(read_detail(detail))]
     if dead:
         db.conn.executemany("UPDATE runs SET status = 'failed', error = 'interrupted', "
                             "finished_at = ? WHERE id = ? AND status = 'running'",
@@ -114,8 +129,15 @@ def finish_run(db: Database, run: Run, status: str = "ok", rows_written: int = 0
 
 
 def runs_frame(db: Database, kind: str | None = None, limit: int = 50) -> pd.DataFrame:
+    """The newest runs, their status as shown (a dead process's run reads as interrupted)."""
     where, args = ("WHERE kind = ?", [kind]) if kind else ("", [])
-    return frame(db, f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT ?", [*args, limit])
+    runs = frame(db, f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT ?", [*args, limit])
+    if len(runs):
+        shown = [shown_status(st, err or "", read_detail(det))
+                 for st, err, det in zip(runs["status"], runs["error"], runs["detail"])]
+        runs["status"] = [st for st, _ in shown]
+        runs["error"] = [err for _, err in shown]
+    return runs
 
 
 def record_touched(db: Database, run_id: int,

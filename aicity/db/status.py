@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from sqlite_utils import Database
 
+from aicity.db.runs import read_detail, shown_status
+
 
 @dataclass
 class LevelFreshness:
@@ -32,27 +34,10 @@ def _run(db: Database, kind: str) -> dict | None:
                      "WHERE kind = ? ORDER BY id DESC LIMIT 1", [kind]).fetchone()
     if row is None:
         return None
-    try:
-        detail = json.loads(row[5] or "{}")
-    except ValueError:
-        detail = {}
-    status, error = row[1], row[4]
-    if status == "running" and _gone(detail):
-        # killed outright: it could not record its end; the next run will
-        status, error = "interrupted", f"its process {detail.get('pid')} is gone"
+    detail = read_detail(row[5])
+    status, error = shown_status(row[1], row[4], detail)
     return {"id": row[0], "status": status, "started_at": row[2], "finished_at": row[3],
             "error": error, "detail": detail}
-
-
-def _gone(detail: dict) -> bool:
-    """A run of this host whose process no longer lives (as the run lock judges it)."""
-    import socket
-
-    from aicity.db.runs import _alive
-    if detail.get("host", socket.gethostname()) != socket.gethostname():
-        return False
-    pid = detail.get("pid")
-    return pid is None or not _alive(int(pid))
 
 
 def last_briefings(db: Database) -> str | None:

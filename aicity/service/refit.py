@@ -23,6 +23,7 @@ from typing import Callable
 
 import numpy as np
 
+from aicity.children import die_with_parent
 from aicity.analysis.holidays import holiday_mask
 from aicity.analysis.decompose import (DecomposeConfig, Decomposition, decompose_many,
                                        is_dense, operator_key, stl_operators)
@@ -382,6 +383,11 @@ def _start_worker(operators: dict | None) -> None:
     # woke a worker blocked on the task queue's lock, and the pool waited for it for ever.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # and dies with the analysis that started it, even one killed outright: a worker waits on a
+    # queue whose other end it holds itself, so it would never see the pool go
+    die = die_with_parent(os.getppid())
+    if die is not None:
+        die()
     # One BLAS thread a worker: with a thread per core in each of two workers the operator
     # products oversubscribed the machine, and a national analysis took 30 s instead of 23.
     from threadpoolctl import threadpool_limits
