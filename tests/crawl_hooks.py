@@ -25,3 +25,25 @@ class KillAfterItems:
         self.stored += 1
         if self.stored >= self.limit:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class SignalAfterItems:
+    """Sends this process SIGNAL_AFTER_ITEMS_SIGNAL (SIGTERM unless told) once
+    SIGNAL_AFTER_ITEMS items are stored, as an operator's Ctrl-C or `kill` would mid-run."""
+
+    def __init__(self, limit: int, signum: int):
+        self.limit = limit
+        self.signum = signum
+        self.stored = 0
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        ext = cls(crawler.settings.getint("SIGNAL_AFTER_ITEMS"),
+                  crawler.settings.getint("SIGNAL_AFTER_ITEMS_SIGNAL", int(signal.SIGTERM)))
+        crawler.signals.connect(ext.item_scraped, signal=signals.item_scraped)
+        return ext
+
+    def item_scraped(self, item, response=None, spider=None):
+        self.stored += 1
+        if self.stored == self.limit:
+            os.kill(os.getpid(), self.signum)

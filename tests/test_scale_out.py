@@ -76,6 +76,88 @@ def test_a_plan_left_by_an_earlier_night_does_not_hold_tonights_back(redis_url):
     assert tonight.push_plan(pieces(3), "2017-03-31") == 0
 
 
+def test_a_worker_of_another_scope_is_refused_tonight_and_replaces_an_older_plan(redis_url):
+    from aicity.crawler.queue import OtherPlan
+    theirs = PieceQueue(client(redis_url), worker="theirs")
+    assert theirs.push_plan(pieces(4), "2017-03-31", "cities", "3 cities") == 4
+    mine = PieceQueue(client(redis_url), worker="mine")
+    with pytest.raises(OtherPlan, match="3 cities"):
+        mine.push_plan(pieces(2), "2017-03-31", "provinces", "34 provinces")
+    assert mine.pending() == 4                        # nothing of theirs was touched
+    assert theirs.push_plan(pieces(4), "2017-03-31", "cities", "3 cities") == 0
+    # tomorrow: yesterday's plan of another scope goes, its pieces with it
+    assert mine.push_plan(pieces(2), "2017-04-01", "provinces", "34 provinces") == 2
+    assert mine.pending() == 2
+
+
+def test_a_worker_is_refused_in_one_line_when_the_queue_holds_another_scope(db_path,
+                                                                             redis_url):
+    PieceQueue(client(redis_url), worker="other").push_plan(
+        pieces(3), "2017-12-31", "elsewhere", "3 regions, 1 keywords, 2017-01-01..2017-12-31")
+    result = run_cli(db_path, "collect", *SCOPE, "--base-url", "http://127.0.0.1:9",
+                     "--queue", redis_url)
+    assert result.returncode == 1, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "working tonight's plan of another scope (3 regions" in lines[0]
+    assert "not this worker's (5 regions, 7 keywords, 2017-01-01..2017-12-31)" in lines[0]
+
+
+def test_an_interrupted_queue_worker_fails_and_counts_what_its_scope_lacks(pg_url, redis_url,
+                                                                          tmp_path):
+    """SIGTERM mid-crawl: the worker said 'ok; 0 pieces still missing' from the queue's
+    counters while hundreds of its scope's pieces were missing."""
+    assert run_cli(pg_url, "init").returncode == 0
+    with running_emulator(seed=SEED, latest=LATEST, habits="none") as url:
+        script = textwrap.dedent(f"""
+            import json
+            from aicity.crawler.config import SiteAccess
+            from aicity.crawler.describe import failure
+            from aicity.crawler.run import collect
+            r = collect({pg_url!r}, access=SiteAccess(base_url={url!r}, delay=0,
+                                                      cookies=("BDUSS=stopped",)),
+                        regions={REGIONS.split(",")!r}, keywords={KEYWORDS.split(",")!r},
+                        start="2017-01-01", end="2017-12-31", window_days=30,
+                        queue={redis_url!r},
+                        settings={{"EXTENSIONS": {{"tests.crawl_hooks.SignalAfterItems": 100}},
+                                   "SIGNAL_AFTER_ITEMS": 3}})
+            print(json.dumps({{"status": r.status, "missing": r.remaining_pieces,
+                              "interrupted": r.interrupted, "why": failure(r)}}))
+        """)
+        worker = subprocess.run([sys.executable, "-c", script], cwd=ROOT, text=True,
+                                env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                                capture_output=True, timeout=300)
+        assert worker.returncode == 0, worker.stderr[-2000:]
+        said = json.loads(worker.stdout.strip().splitlines()[-1])
+        plan = run_cli(pg_url, "collect", *SCOPE[:-4], "--window-days", "30", "--delay", "0",
+                       "--base-url", url, "--dry-run", "--daily-budget", "0",
+                       "--format", "json")
+    left = json.loads(plan.stdout)["pieces"]
+    assert left > 0
+    assert said["interrupted"] == "SIGTERM" and said["status"] == "partial"
+    assert said["missing"] == left
+    assert said["why"].startswith(f"interrupted by SIGTERM: {left} pieces still missing")
+
+
+def test_a_database_at_its_connection_limit_fails_a_worker_in_one_line(pg_url, redis_url):
+    """The worker said 'ok; 0 series, 0 rows written' with every piece still pending; a plain
+    collect printed Twisted's CRITICAL traceback."""
+    import secrets
+
+    import psycopg
+    role = f"limited_{secrets.token_hex(3)}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 2")
+        conn.execute(f"GRANT ALL ON SCHEMA public TO {role}")
+    url = pg_url.replace("postgres@", f"{role}@")
+    assert run_cli(url, "init").returncode == 0
+    for queue in (["--queue", redis_url], []):
+        result = run_cli(url, "collect", *SCOPE, "--base-url", "http://127.0.0.1:9", *queue)
+        assert result.returncode == 5, (queue, result.stdout, result.stderr[-2000:])
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "too many connections" in lines[0], result.stderr[-2000:]
+        assert "pieces still missing" in lines[0] and "; 0 pieces still missing" not in lines[0]
+
+
 def test_a_stopped_workers_pieces_go_back_and_are_done_once(redis_url):
     dead = PieceQueue(client(redis_url), worker="dead", lease_seconds=0.1)
     live = PieceQueue(client(redis_url), worker="live", lease_seconds=60)

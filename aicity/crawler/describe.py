@@ -16,7 +16,12 @@ def failure(result) -> str:
     """Why a collect failed, in one line; '' when it did not (a dry run plans, so it cannot
     leave pieces missing)."""
     if result.stopped:
-        return f"stopped early: {result.stopped}; {result.rows_written} rows kept"
+        return (f"stopped early: {result.stopped}; {result.rows_written} rows kept"
+                + (f"; {result.remaining_pieces} pieces still missing"
+                   if result.remaining_pieces else ""))
+    if result.interrupted and result.status == "partial":
+        return (f"interrupted by {result.interrupted}: {result.remaining_pieces} pieces still "
+                f"missing ({result.rows_written} rows kept); run again to fetch them")
     if result.status == "partial" and not result.dry_run:
         return (f"{result.remaining_pieces} pieces still missing after this run "
                 f"({result.failures or 'see the log'}); run again to fetch them")
@@ -25,7 +30,8 @@ def failure(result) -> str:
 
 def describe_run(result) -> str:
     """A collect run in one line: what it stored, what it asked, what is left."""
-    return (f"run {result.run_id} ({result.source}): {result.status}; "
+    return (f"run {result.run_id} ({result.source}): {result.status}"
+            + (f" (interrupted by {result.interrupted})" if result.interrupted else "") + "; "
             f"{result.series_stored} series, {result.rows_written} rows written; "
             f"{result.requests} requests in {result.seconds:.1f} s; "
             f"{result.remaining_pieces} pieces still missing"

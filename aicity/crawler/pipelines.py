@@ -56,10 +56,14 @@ class StorePipeline:
 
     @classmethod
     def from_crawler(cls, crawler):
-        return cls(crawler)
+        pipeline = cls(crawler)
+        # connected as the crawl is built, not as the spider opens: a database that refuses
+        # the connection (PostgreSQL's connection limit) then fails the crawl before anything
+        # is opened, and collect says so in one line (crawler.run._crawl)
+        pipeline.db = store.connect(pipeline.db_path, busy_timeout=pipeline.busy_timeout)
+        return pipeline
 
     def open_spider(self):
-        self.db = store.connect(self.db_path, busy_timeout=self.busy_timeout)
         self.registry = store.registry(self.db)
         if not self.batch_items:
             self.batch_items = 25 if self.db.dialect == "postgresql" else 1

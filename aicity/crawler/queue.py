@@ -15,6 +15,10 @@ Keys, under `prefix` (default "aicity:index"):
   plan             the last day of the plan being worked; the first worker to find no plan
                    (or an older one) pushes its own, so a night's plan is pushed once however
                    many workers start
+  plan:scope       what the plan covers (a digest of regions, keywords, days and devices):
+                   a worker of another scope is refused while the plan is tonight's, and
+                   replaces it when it was left by an earlier night
+  plan:about       the same in words, for the refusal
 """
 from __future__ import annotations
 
@@ -39,12 +43,22 @@ MAX_ATTEMPTS = 3
 # Push the plan only when none is being worked, or the one being worked ends on an earlier
 # day (left by a night whose workers all stopped: its pieces are still done, and tonight's days
 # are not held back by it), atomically: two workers starting together push one plan.
+# A plan of another scope being worked tonight (or later) refuses the push (-1); one left by an
+# earlier night goes, pending pieces and all (they are that scope's to ask again).
 _PUSH = """
 local current = redis.call('GET', KEYS[2])
-if current and current >= ARGV[1] then return 0 end
-for i = 2, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end
+local scope = redis.call('GET', KEYS[3])
+local other = scope and scope ~= ARGV[2]
+if current and current >= ARGV[1] then
+  if other then return -1 end
+  return 0
+end
+if other then redis.call('DEL', KEYS[1]) end
+for i = 4, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end
 redis.call('SET', KEYS[2], ARGV[1])
-return #ARGV - 1
+redis.call('SET', KEYS[3], ARGV[2])
+redis.call('SET', KEYS[4], ARGV[3])
+return #ARGV - 3
 """
 # The plan is finished when nothing is pending and no worker holds a piece: then it goes, and
 # the next run pushes a new one.
@@ -53,9 +67,13 @@ if redis.call('LLEN', KEYS[1]) > 0 then return 0 end
 for _, w in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   if redis.call('LLEN', ARGV[1] .. w) > 0 then return 0 end
 end
-redis.call('DEL', KEYS[3], KEYS[4])
+redis.call('DEL', KEYS[3], KEYS[4], KEYS[5], KEYS[6])
 return 1
 """
+
+
+class OtherPlan(RuntimeError):
+    """The queue is working tonight's plan of another scope."""
 
 
 def piece_to_json(piece: Piece) -> str:
@@ -99,14 +117,22 @@ class PieceQueue:
         return self.key("taken", self.worker)
 
     # --- the plan ------------------------------------------------------------------------
-    def push_plan(self, pieces: Iterable[Piece], through: str) -> int:
-        """Push the pieces of a plan up to day `through` (ISO) unless a plan through that day
-        or later is being worked; returns how many were pushed."""
+    def push_plan(self, pieces: Iterable[Piece], through: str, scope: str = "",
+                  about: str = "") -> int:
+        """Push the pieces of a plan up to day `through` (ISO) unless a plan of the same
+        `scope` through that day or later is being worked; returns how many were pushed.
+        Raises OtherPlan when tonight's plan in the queue is of another scope."""
         data = [piece_to_json(p) for p in pieces]
         if not data:
             return 0
-        return int(self._push(keys=[self.key("pending"), self.key("plan")],
-                              args=[through, *data]))
+        pushed = int(self._push(keys=[self.key("pending"), self.key("plan"),
+                                      self.key("plan", "scope"), self.key("plan", "about")],
+                                args=[through, scope, about, *data]))
+        if pushed < 0:
+            theirs = self.r.get(self.key("plan", "about")) or b""
+            theirs = theirs.decode() if isinstance(theirs, bytes) else theirs
+            raise OtherPlan(theirs or "another scope")
+        return pushed
 
     def pending(self) -> int:
         return int(self.r.llen(self.key("pending")))
@@ -195,7 +221,8 @@ class PieceQueue:
     def finish(self) -> bool:
         """Remove the plan when nothing is left anywhere; True if it went."""
         return bool(self._finish(keys=[self.key("pending"), self.key("workers"),
-                                       self.key("plan"), self.key("attempts")],
+                                       self.key("plan"), self.key("attempts"),
+                                       self.key("plan", "scope"), self.key("plan", "about")],
                                  args=[self.key("taken", "")]))
 
 

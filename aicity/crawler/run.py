@@ -45,6 +45,7 @@ class CollectResult:
     unindexed: list = field(default_factory=list)
     stopped: str = ""
     stopped_cause: str = ""          # accounts, token or network
+    interrupted: str = ""            # the signal that stopped it (SIGTERM, SIGINT)
     source: str = ""
     seconds: float = 0.0
     status: str = "ok"
@@ -381,9 +382,19 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
         result.snapshot = snapshot_summary(snap)
     piece_queue = None
     if queue and not dry_run:
+        from aicity.crawler.queue import OtherPlan
         piece_queue = _piece_queue(queue, queue_lease)
-        result.queue = {"pushed": piece_queue.push_plan(pieces, end_day.isoformat()),
-                        "pending": piece_queue.pending(),
+        mine = plan_scope(asked, terms, start_day, end_day, devices, window_days)
+        try:
+            pushed = piece_queue.push_plan(pieces, end_day.isoformat(), *mine)
+        except OtherPlan as err:
+            db.close()
+            raise CollectError(
+                f"queue {without_credentials(queue)} is working tonight's plan of another "
+                f"scope ({err}), not this worker's ({mine[1]}): start every worker of a queue "
+                f"with the same --regions, --keywords, --start and --end, or give this scope "
+                f"a queue of its own (another Redis database, redis://host/1)") from None
+        result.queue = {"pushed": pushed, "pending": piece_queue.pending(),
                         "held_elsewhere": piece_queue.held_elsewhere()}
         # a worker that finds every piece taken stays, to take over from one that dies
         n_pieces = result.queue["pending"] + result.queue["held_elsewhere"]
@@ -439,10 +450,11 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
         # this one interrupted (its process is gone).
         result.status = "failed"
         try:
-            if kind == "index" and piece_queue is None:   # reading still works on a full disk
+            if kind == "index":                  # reading still works on a full disk
                 result.remaining_pieces = len(still_missing(db, pieces))
             store.close_run(db, run, "failed", result.rows_written,
-                            {"stopped": stopped, "stopped_cause": "storage"}, error=stopped)
+                            {"stopped": stopped, "stopped_cause": "storage",
+                             "remaining_pieces": result.remaining_pieces}, error=stopped)
         except store.storage_errors():
             pass
         db.close()
@@ -454,13 +466,16 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
         result.checksum_mismatches = int(stats.get("aicity/checksum/mismatched_series", 0))
     result.throttled = int(stats.get("aicity/accounts/throttled", 0))
     result.cipher_t0 = stats.get("aicity/cipher_t0")
+    result.interrupted = stats.get("aicity/interrupted", "")
     if piece_queue is not None:
-        # what is left of a shared plan is the queue's to say, not this worker's
+        # what the queue says is for the record only: the verdict below is the scope's
+        # coverage in the database (a worker stopped by Ctrl-C, a database that refused it or
+        # a queue of another plan left its counters at "nothing missing")
         result.queue.update({k.rsplit("/", 1)[1]: int(v) for k, v in stats.items()
                              if k.startswith("aicity/queue/")})
-        result.queue["pending"] = piece_queue.pending()
-    elif kind == "index":
-        # What tonight's plan still lacks, not counting keywords Baidu does not index nor
+        result.queue["pending"] = _queue_pending(piece_queue)
+    if kind == "index":
+        # What this scope still lacks, not counting keywords Baidu does not index nor
         # empty days waiting to be confirmed (later runs ask for those again).
         gone = set(result.unindexed)
         tonight = [Piece(p.region, p.start, p.end, tuple(k for k in p.keywords if k not in gone))
@@ -481,11 +496,32 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
                    if k in ("requests", "responses_by_status", "http_status", "failures",
                             "unindexed", "remaining_pieces", "series_stored", "seconds",
                             "stopped", "stopped_cause", "waiting_days", "blank_reasks",
-                            "checksum_mismatches", "throttled", "cipher_t0")})
-    store.close_run(db, run, result.status, result.rows_written, detail, error=stopped,
+                            "checksum_mismatches", "throttled", "cipher_t0", "interrupted",
+                            "queue")})
+    error = stopped or (f"interrupted by {result.interrupted}" if result.interrupted else "")
+    store.close_run(db, run, result.status, result.rows_written, detail, error=error,
                     source=result.source)
     db.close()
     return result
+
+
+def plan_scope(codes: list[int], terms: list[str], start: date, end: date,
+               devices: tuple[str, ...], window_days: int) -> tuple[str, str]:
+    """(digest, words) of what a shared plan covers: workers of one queue must agree on it."""
+    import hashlib
+    import json
+    key = json.dumps([sorted(codes), sorted(terms), start.isoformat(), end.isoformat(),
+                      sorted(devices), window_days], ensure_ascii=False)
+    return (hashlib.sha256(key.encode()).hexdigest()[:16],
+            f"{len(codes)} regions, {len(terms)} keywords, {start}..{end}")
+
+
+def _queue_pending(piece_queue) -> int | None:
+    """What the queue still holds, None when it cannot be asked (Redis went away)."""
+    try:
+        return piece_queue.pending()
+    except Exception:    # redis' ConnectionError and kin: the verdict does not depend on it
+        return None
 
 
 def _piece_queue(url: str, lease: float | None):
@@ -525,40 +561,63 @@ def _crawl(kind, db_path, run_id, url, pace, cookies, host_source, pieces, terms
         crawler = process.create_crawler(QueuedSearchIndexSpider)
         # the queue (with its Redis client) goes to the spider as an argument, not a setting:
         # Scrapy logs settings, and a Redis URL may hold a password
-        process.crawl(crawler, base_url=url, known_blank=known_blank, piece_queue=pieces)
+        started = process.crawl(crawler, base_url=url, known_blank=known_blank,
+                                piece_queue=pieces)
     elif kind == "index":
         from aicity.crawler.spiders.search_index import SearchIndexSpider
         crawler = process.create_crawler(SearchIndexSpider)
-        process.crawl(crawler, pieces=pieces, base_url=url, check=check,
-                      known_blank=known_blank)
+        started = process.crawl(crawler, pieces=pieces, base_url=url, check=check,
+                                known_blank=known_blank)
     elif kind == "snapshot":
         from aicity.crawler.spiders.region import RegionSpider
         crawler = process.create_crawler(RegionSpider)
-        process.crawl(crawler, keywords=[], areas=[], start=pieces.start.isoformat(),
-                      end=pieces.end.isoformat(), base_url=url, calls=pieces.calls)
+        started = process.crawl(crawler, keywords=[], areas=[],
+                                start=pieces.start.isoformat(), end=pieces.end.isoformat(),
+                                base_url=url, calls=pieces.calls)
     elif kind == "region":
         from aicity.crawler.spiders.region import RegionSpider
         crawler = process.create_crawler(RegionSpider)
         areas = sorted({0, *[c for c in codes if 900 < c < 1000]})
-        process.crawl(crawler, keywords=terms, areas=areas, start=start_day.isoformat(),
-                      end=end_day.isoformat(), base_url=url)
+        started = process.crawl(crawler, keywords=terms, areas=areas,
+                                start=start_day.isoformat(), end=end_day.isoformat(),
+                                base_url=url)
     else:
         from aicity.crawler.spiders.word_graph import WordGraphSpider
         crawler = process.create_crawler(WordGraphSpider)
-        process.crawl(crawler, keywords=terms, dates=[end_day.isoformat()], base_url=url)
+        started = process.crawl(crawler, keywords=terms, dates=[end_day.isoformat()],
+                                base_url=url)
     from twisted.internet import reactor
 
     from aicity.crawler.stopping import StopOnSignals
+    failed: dict = {}
+
+    def crawl_failed(failure):
+        # the crawl could not be built or opened (the database refused a connection, say):
+        # one line for the run, not Twisted's "Unhandled error in Deferred" and a traceback
+        failed.update(_crawl_failure(failure.value, db_path))
+
+    started.addErrback(crawl_failed)
     stopper = StopOnSignals(process)
     reactor.addSystemEventTrigger("after", "startup", stopper.install)
     try:
         process.start(install_signal_handlers=False)
     finally:
         stopper.disarm()
-    stats = crawler.stats.get_stats()
+    stats = {**(crawler.stats.get_stats() if crawler.stats else {}), **failed}
     if stopper.received:
         stats.setdefault("aicity/interrupted", stopper.received)
     return stats, stats.get("aicity/stopped", "")
+
+
+def _crawl_failure(err: BaseException, db_path) -> dict:
+    """The stats of a crawl that failed to start: why, in one line, and the cause."""
+    if isinstance(err, (store.DatabaseProblem, *store.storage_errors())):
+        why = str(err) if isinstance(err, store.DatabaseProblem) else \
+            store.storage_problem(err, db_path)
+        return {"aicity/stopped": why.strip().splitlines()[0], "aicity/stopped_cause": "storage"}
+    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    return {"aicity/stopped": f"the crawl could not start: {first}",
+            "aicity/stopped_cause": "crawl"}
 
 
 def collect_ordered(db_path, order: CollectOrder, **more) -> CollectResult:
