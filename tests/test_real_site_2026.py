@@ -260,3 +260,35 @@ def test_places_with_no_searches_are_not_flagged_for_sharing_a_series():
     payload = json.loads(json.dumps(rec["response"]))
     payload["data"]["generalRatio"] = [{"all": {"avg": 0}}] * 2
     assert checksum_problems(payload, items) == {}
+
+
+# --- days the site has not published yet (issue 36 §3) ----------------------------------------
+
+@pytest.mark.slow
+def test_days_the_site_has_not_published_are_never_stored_as_below_the_floor(db_path):
+    """Asked past the site's latest day and again after the rest, the unpublished days were
+    accepted as below the floor; when the site published them, they were never asked for."""
+    quick = {**FAST, "AICITY_UNCONFIRMED_TRIES": "1", "AICITY_UNCONFIRMED_DAYS": "0"}
+    scope = ("--regions", "0", "--keywords", "人工智能", "--format", "json")
+    with running_emulator(seed=SEED, latest=LATEST, habits="unpublished") as url:
+        collect(db_path, url, *scope, "--start", "2026-11-01", "--end", LATEST, env=quick)
+        for _ in range(3):                                    # past the latest day, thrice
+            collect(db_path, url, *scope, "--start", "2026-11-15", "--end", "2026-11-30",
+                    env=quick, expect=(0, 1))
+    assert max(d for d, _ in stored(db_path, "人工智能", 0)) == LATEST
+    with running_emulator(seed=SEED, latest="2026-11-28", habits="unpublished") as url:
+        collect(db_path, url, *scope, "--start", "2026-11-15", "--end", "2026-11-30",
+                env=quick, expect=(0, 1))
+    later = dict(stored(db_path, "人工智能", 0))
+    meant = dict(served("人工智能", 0, "2026-11-21", "2026-11-28", latest="2026-11-28"))
+    assert {d: later.get(d) for d in meant} == meant
+    assert all(v is not None and v > 0 for v in meant.values())
+
+
+def test_an_end_past_the_latest_published_day_is_clamped_and_said(db_path):
+    result = CliRunner().invoke(cli, ["--db", str(db_path), "collect", "--dry-run",
+                                      "--regions", "0", "--start", "2026-12-01",
+                                      "--end", "9999-12-31"])
+    assert result.exit_code == 0, result.output
+    assert "is after the latest day Baidu has published" in result.output
+    assert "Traceback" not in result.output

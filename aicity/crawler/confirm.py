@@ -10,6 +10,11 @@ least `days` days, or at once when the site has already published that day (anot
 the same run has a value on it: Baidu updates every word and region together), for then it is
 below the floor, not unpublished. Empty days inside an answer, with values after them, are
 below the floor too and are stored as NULL at once.
+
+A day after the newest day the site is known to have published is never accepted, however often
+it comes back empty: it is unpublished, not below the floor (asking past the site's latest day,
+then again after the rest, stored such days as below the floor for good; when the site later
+published them, their values were never asked for).
 """
 from __future__ import annotations
 
@@ -50,9 +55,10 @@ def judge(values: list, dates: list[str], prior: dict[str, tuple[int, str]], now
     A blank answer is accepted when it is the second, on another night; empty days at the end
     after `tries` answers over `days` days. A day keeps the reason it was first seen with (the
     last days of one answer, unpublished, may make up the whole of the next).
-    `published_through`: the newest day the site is known to have published (ISO); an empty
-    day at the end of an answer that has values is accepted at once up to it. A blank answer
-    is not: the site's transient blanks empty whole series.
+    `published_through`: the newest day the site is known to have published (ISO; "" when it
+    is known to have published nothing we have seen, None when unknown); an empty day at the
+    end of an answer that has values is accepted at once up to it. A blank answer is not: the
+    site's transient blanks empty whole series. No day after it is ever accepted.
     """
     cut = first_unconfirmed(values)
     if cut == len(values):
@@ -69,7 +75,9 @@ def judge(values: list, dates: list[str], prior: dict[str, tuple[int, str]], now
         age = now - datetime.fromisoformat(first)
         published = (reason == RECENT_END and answer_reason == RECENT_END
                      and published_through is not None and day <= published_through)
-        accepted = accepted_run and (published or (count >= need and age >= wait))
+        unpublished = published_through is not None and day > published_through
+        accepted = accepted_run and not unpublished and (published
+                                                         or (count >= need and age >= wait))
         accepted_run = accepted  # coverage is contiguous: stop accepting at the first refusal
         marks.append((day, reason, count, first, accepted))
     keep = cut + sum(1 for m in marks if m[4])

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 def describe(result) -> str:
     """What a collect did (or plans, for a dry run), its last line the summary."""
+    notes = "".join(f"note: {note}\n" for note in getattr(result, "notes", ()))
     if result.kind == "snapshot":
-        return describe_snapshot(result)
+        return notes + describe_snapshot(result)
     if result.dry_run or result.pieces == 0:
-        return describe_plan(result)
-    return describe_run(result)
+        return notes + describe_plan(result)
+    return notes + describe_run(result)
 
 
 def failure(result) -> str:

@@ -19,6 +19,9 @@ from aicity.vocabulary import DEVICES
 
 logger = logging.getLogger(__name__)
 
+# crawl_state key: the newest day any answer had a value on (the site had published it)
+PUBLISHED_THROUGH = "site_published_through"
+
 
 class StorePipeline:
     def __init__(self, crawler):
@@ -39,7 +42,7 @@ class StorePipeline:
         self.blank_rest_hours = crawler.settings.getfloat("AICITY_BLANK_REST_HOURS",
                                                           confirm.DEFAULT_BLANK_REST_HOURS)
         # the newest day any daily answer of this run had a value on: published for all
-        self.published_through: str | None = None
+        self.published_through = ""
         # Items stored per transaction. On PostgreSQL a commit (a WAL flush) per series cost
         # more than the series' rows: several series share one, each still whole (a failed
         # batch leaves none of its series covered, so they are asked again). SQLite keeps one
@@ -65,6 +68,9 @@ class StorePipeline:
 
     def open_spider(self):
         self.registry = store.registry(self.db)
+        # the newest day an earlier run saw the site publish: a day after it is not accepted
+        # as below the floor before some answer shows the site has published it
+        self.published_through = store.crawl_state(self.db, PUBLISHED_THROUGH)
         if not self.batch_items:
             self.batch_items = 25 if self.db.dialect == "postgresql" else 1
         if self.batch_items > 1 and self.db.dialect == "postgresql":
@@ -255,13 +261,13 @@ class StorePipeline:
             raise DropItem(f"{item.keyword}/{item.region}: devices disagree on length")
         values = item.values["all"]
         dates = value_dates(item)
+        published = None
         if item.granularity == "day":
             newest = next((d for d, v in zip(reversed(dates), reversed(values))
                            if v is not None), None)
-            if newest is not None and (self.published_through is None
-                                       or newest.isoformat() > self.published_through):
+            if newest is not None and newest.isoformat() > self.published_through:
                 # the site has published this day for every word and region
-                self.published_through = newest.isoformat()
+                self.published_through = published = newest.isoformat()
         verdict = confirm.Verdict(len(values))
         if confirm.first_unconfirmed(values) < len(values):
             days = [d.isoformat() for d in dates]
@@ -286,6 +292,8 @@ class StorePipeline:
             cover_end = min(item.end, last.isoformat())
         written: list[int | None] = []
         with self.db.atomic():
+            if published:
+                store.set_crawl_state(self.db, PUBLISHED_THROUGH, published)
             # a municipality's answer (asked by province code) is its city's series too
             for region in (item.region, *self.registry.stored_also_as(item.region)):
                 written.append(store.save_series(

@@ -61,6 +61,7 @@ class CollectResult:
     outlook: dict = field(default_factory=dict)
     snapshot: dict = field(default_factory=dict)   # kind snapshot: window, keywords done, why not
     queue: dict = field(default_factory=dict)      # with --queue: pushed, taken, handed back
+    notes: list = field(default_factory=list)      # what was changed of the request, and why
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -300,13 +301,29 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
         raise CollectError(f"kind must be one of {', '.join(KINDS)}")
     db = store.connect(db_path)
     store.require_schema(db)
-    end_day = _parse_day(end, "--end") or latest_published(lag_days=access.lag_days,
-                                                          publish_hour=access.publish_hour)
-    start_day = _parse_day(start, "--start") or (end_day - timedelta(days=729))
+    latest = latest_published(lag_days=access.lag_days, publish_hour=access.publish_hour)
+    end_day = _parse_day(end, "--end") or latest
+    start_day = _parse_day(start, "--start")
+    if start_day and end_day < start_day:
+        raise CollectError(f"--end {end_day} is before --start {start_day}")
+    notes = []
+    if end_day > latest:
+        # days Baidu has not published come back empty: asked, they would only wait (and
+        # cost requests); never are they taken for days below the reporting floor
+        notes.append(f"--end {end_day} is after the latest day Baidu has published "
+                     f"({latest}): asking through {latest}")
+        end_day = latest
+    start_day = start_day or (end_day - timedelta(days=729))
     if start_day < EARLIEST:
         start_day = EARLIEST  # Baidu has nothing earlier
     if end_day < start_day:
-        raise CollectError(f"--end {end_day} is before --start {start_day}")
+        db.close()
+        result = CollectResult(kind=kind, run_id=None, pieces=0, requests_planned=0,
+                               estimated_seconds=0.0, accounts=len(access.cookies),
+                               dry_run=dry_run, end=end_day.isoformat())
+        result.notes = [f"nothing to ask: Baidu has published through {latest}, before "
+                        f"--start {start_day}"]
+        return result
     bad = [d for d in devices if d not in DEVICES]
     if bad or not devices:
         raise CollectError(f"devices must be among all, pc, wise (got {','.join(devices)})")
@@ -374,7 +391,7 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
     result = CollectResult(kind=kind, run_id=None, pieces=n_pieces, requests_planned=requests,
                            estimated_seconds=seconds, accounts=len(cookies), dry_run=dry_run,
                            budget_left=left, daily_budget=budget, end=end_day.isoformat(),
-                           outlook=outlook_info)
+                           outlook=outlook_info, notes=notes)
     if kind == "index":
         result.deferred_pieces = len(night.deferred)
     if kind == "snapshot":
