@@ -48,7 +48,7 @@ def _pipeline(path, batch: int):
                                          "AICITY_DB_BATCH_ITEMS": batch,
                                          "AICITY_RUN_ID": run.id})
     crawler.spider = type("Spider", (), {"piece_queue": _Queue(path)})()
-    pipe = StorePipeline(crawler)
+    pipe = StorePipeline.from_crawler(crawler)
     pipe.open_spider()
     return pipe, crawler
 

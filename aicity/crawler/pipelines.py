@@ -19,9 +19,6 @@ from aicity.vocabulary import DEVICES
 
 logger = logging.getLogger(__name__)
 
-# crawl_state key: the newest day any answer had a value on (the site had published it)
-PUBLISHED_THROUGH = "site_published_through"
-
 
 class StorePipeline:
     def __init__(self, crawler):
@@ -70,7 +67,7 @@ class StorePipeline:
         self.registry = store.registry(self.db)
         # the newest day an earlier run saw the site publish: a day after it is not accepted
         # as below the floor before some answer shows the site has published it
-        self.published_through = store.crawl_state(self.db, PUBLISHED_THROUGH)
+        self.published_through = self.published_before = store.published_through(self.db)
         if not self.batch_items:
             self.batch_items = 25 if self.db.dialect == "postgresql" else 1
         if self.batch_items > 1 and self.db.dialect == "postgresql":
@@ -81,6 +78,10 @@ class StorePipeline:
         if self.db is not None:
             try:
                 self._commit_batch()
+                if self.published_through > self.published_before:
+                    # once, after the last batch: a row every writer updates, kept in a batch,
+                    # made each writer wait for the other's whole batch
+                    store.note_published_through(self.db, self.published_through)
             except store.storage_errors() as err:
                 self._fail(err)
             finally:
@@ -261,13 +262,12 @@ class StorePipeline:
             raise DropItem(f"{item.keyword}/{item.region}: devices disagree on length")
         values = item.values["all"]
         dates = value_dates(item)
-        published = None
         if item.granularity == "day":
             newest = next((d for d, v in zip(reversed(dates), reversed(values))
                            if v is not None), None)
             if newest is not None and newest.isoformat() > self.published_through:
                 # the site has published this day for every word and region
-                self.published_through = published = newest.isoformat()
+                self.published_through = newest.isoformat()
         verdict = confirm.Verdict(len(values))
         if confirm.first_unconfirmed(values) < len(values):
             days = [d.isoformat() for d in dates]
@@ -292,8 +292,6 @@ class StorePipeline:
             cover_end = min(item.end, last.isoformat())
         written: list[int | None] = []
         with self.db.atomic():
-            if published:
-                store.set_crawl_state(self.db, PUBLISHED_THROUGH, published)
             # a municipality's answer (asked by province code) is its city's series too
             for region in (item.region, *self.registry.stored_also_as(item.region)):
                 written.append(store.save_series(

@@ -44,11 +44,12 @@ MAX_ATTEMPTS = 3
 # day (left by a night whose workers all stopped: its pieces are still done, and tonight's days
 # are not held back by it), atomically: two workers starting together push one plan.
 # A plan of another scope being worked tonight (or later) refuses the push (-1); one left by an
-# earlier night goes, pending pieces and all (they are that scope's to ask again).
+# earlier night goes, pending pieces and all (they are that scope's to ask again). A plan pushed
+# without a scope (by a version before scopes, or a script) is taken for any.
 _PUSH = """
 local current = redis.call('GET', KEYS[2])
 local scope = redis.call('GET', KEYS[3])
-local other = scope and scope ~= ARGV[2]
+local other = scope and scope ~= '' and ARGV[2] ~= '' and scope ~= ARGV[2]
 if current and current >= ARGV[1] then
   if other then return -1 end
   return 0

@@ -102,3 +102,22 @@ def mark_unindexed(db: Database, keywords: Iterable[str], source: str) -> None:
             "ON CONFLICT(keyword) DO UPDATE SET checked_at = excluded.checked_at",
             [(k, now_iso(), source) for k in keywords])
 
+
+
+# the newest day any answer had a value on: the site had published it (crawler.confirm)
+PUBLISHED_THROUGH = "site_published_through"
+
+
+def published_through(db: Database) -> str:
+    """The newest day the site is known to have published ('' when none is known)."""
+    return crawl_state(db, PUBLISHED_THROUGH)
+
+
+def note_published_through(db: Database, day: str) -> None:
+    """Keep `day` as the newest published one unless a later one is kept (writers on several
+    hosts may note theirs in any order), committed at once."""
+    greatest = "max" if db.dialect == "sqlite" else "greatest"
+    with db.atomic():
+        db.execute("INSERT INTO crawl_state(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
+                   f"SET value = {greatest}(crawl_state.value, excluded.value)",
+                   [PUBLISHED_THROUGH, day])

@@ -19,8 +19,9 @@ from aicity.db.connection import (BUSY_TIMEOUT, DEFAULT_DB, AicityDatabase, Data
                                   is_server, now_iso, require_schema, server_errors, shown,
                                   size_bytes, storage_errors, storage_problem, write_conflicts)
 from aicity.db.crawl_state import (account_states, add_budget_used, budget_used, clear_unindexed,
-                                   crawl_salt, crawl_state, mark_unindexed, save_account_states,
-                                   set_crawl_state, unindexed, unindexed_rows)
+                                   crawl_salt, crawl_state, mark_unindexed, note_published_through,
+                                   published_through, save_account_states, set_crawl_state,
+                                   unindexed, unindexed_rows)
 from aicity.db.lookups import (UnknownKeyword, first_dates, init_db, keyword_aliases,
                                keyword_groups_frame, keyword_ids, keyword_strata, load_regions,
                                load_taxonomy, region_rows, regions_frame, registry, resolve_keyword,
@@ -52,7 +53,8 @@ __all__ = [
     "upsert_observations", "coverage_frame", "save_series", "stored_changes", "pipelined",
     "unconfirmed_state", "waiting_days", "blank_series", "below_floor_before", "unconfirmed_frame",
     "count_observations", "count_covered", "series", "STATE_REPORTED", "STATE_BELOW_FLOOR",
-    "STATE_WAITING", "crawl_state", "set_crawl_state", "account_states", "save_account_states",
+    "STATE_WAITING", "crawl_state", "set_crawl_state", "published_through",
+    "note_published_through", "account_states", "save_account_states",
     "crawl_salt", "budget_used", "add_budget_used", "unindexed", "unindexed_rows",
     "clear_unindexed", "mark_unindexed", "save_region_distribution", "distribution_answered",
     "distribution_means", "distribution_windows", "save_word_graph", "word_graph_frame",
