@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import sys
+import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -137,11 +138,13 @@ def domain_errors(fn):
         from aicity.keywords.taxonomy import TaxonomyError
         from aicity.vocabulary import DateError
         from aicity.service.selection import NoResults
+        from aicity.spelling import SpellingError
         import sqlite3
         try:
             return fn(*args, **kwargs)
         except (*import_errors(), RegionError, TaxonomyError, store.NotInitialised,
-                store.UnknownKeyword, DateError, NoResults, store.DatabaseProblem) as err:
+                store.UnknownKeyword, DateError, NoResults, store.DatabaseProblem,
+                SpellingError) as err:
             raise click.ClickException(str(err)) from None
         except sqlite3.DatabaseError as err:
             # damaged, read-only or full: one line naming the cause, no traceback
@@ -151,6 +154,9 @@ def domain_errors(fn):
             where = store.shown(kwargs.get("db_path") or store.db_path(None))
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise click.ClickException(f"database {where}: {first}") from None
+        except MemoryError:
+            raise click.ClickException("not enough memory for this command; free memory or "
+                                       "narrow it (fewer regions, keywords or days)") from None
         except OSError as err:
             if err.errno is None:
                 raise
@@ -177,7 +183,8 @@ def _selection(ctx, param, value: str | None, keywords: bool = False) -> str | N
     given but empty ('', ',,,', ' ') is an error, never 'all'."""
     if value is None:
         return None
-    items = [x.strip() for x in value.split(",") if x.strip()]
+    # full-width commas (，) separate as ASCII ones do
+    items = [x.strip() for x in unicodedata.normalize("NFKC", value).split(",") if x.strip()]
     if not items:
         raise click.BadParameter(f"{value!r} selects nothing; leave --{param.name} out to "
                                  f"mean all", param=param)
@@ -870,8 +877,8 @@ def analyze(db_path, full, workers, cache_dir):
     Example: aicity analyze
     """
     from aicity.children import stop_on_sigterm
+    from aicity.service.refit import AnalysisFailed, describe
     from aicity.service.refit import analyze as run_analyze
-    from aicity.service.refit import describe
     stop_on_sigterm()
     cache_dir = cache_dir or default_cache_dir()
     with click.progressbar(length=1, label="analysing", file=sys.stderr) as bar:
@@ -884,8 +891,11 @@ def analyze(db_path, full, workers, cache_dir):
                 bar.label = f"analysing {stage}"
             bar.update(done - bar.pos)
 
-        result = run_analyze(db_path, full=full, workers=workers, progress=progress,
-                             cache_dir=cache_dir)
+        try:
+            result = run_analyze(db_path, full=full, workers=workers, progress=progress,
+                                 cache_dir=cache_dir)
+        except AnalysisFailed as err:      # out of memory, a worker that died: one line
+            raise click.ClickException(str(err)) from None
     click.echo(describe(result))
 
 

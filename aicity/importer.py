@@ -26,6 +26,7 @@ import pandas as pd
 from sqlite_utils import Database
 
 from aicity.db import store
+from aicity.spelling import SpellingError
 from aicity.db.regions import RegionError
 
 LONG_ALIASES = {
@@ -124,12 +125,35 @@ def _ascii_before(path: Path, offset: int) -> bool:
     return True
 
 
+def _utf16(head: bytes) -> str:
+    """'UTF-16LE' or 'UTF-16BE' when the file's first bytes are UTF-16 (a byte-order mark, or
+    the NUL byte that UTF-16 puts beside every ASCII character, on one side), else ''."""
+    if head[:2] == b"\xff\xfe":
+        return "UTF-16LE"
+    if head[:2] == b"\xfe\xff":
+        return "UTF-16BE"
+    pairs = len(head) // 2
+    if pairs < 4:
+        return ""
+    even, odd = head[0:pairs * 2:2].count(0), head[1:pairs * 2:2].count(0)
+    if odd > pairs // 4 and even == 0:
+        return "UTF-16LE (without a byte-order mark)"
+    if even > pairs // 4 and odd == 0:
+        return "UTF-16BE (without a byte-order mark)"
+    return ""
+
+
 def detect_encoding(path: Path) -> str:
     """utf-8-sig for a BOM, else utf-8 if the whole file decodes, else gb18030 (a superset of
     GBK) if it does. A file that is UTF-8 up to one line and something else there is refused:
     decoding it all as GBK would store the UTF-8 part as mojibake keywords."""
     with path.open("rb") as fh:
-        bom = fh.read(3) == b"\xef\xbb\xbf"
+        head = fh.read(4096)
+    utf16 = _utf16(head)
+    if utf16:
+        raise ImportFailed(f"{path}:1: the file is {utf16} text, not UTF-8 or GBK; save it as "
+                           f"UTF-8 (Excel: CSV UTF-8) and import it again")
+    bom = head[:3] == b"\xef\xbb\xbf"
     bad = _undecodable(path, "utf-8", 3 if bom else 0)
     if bad is None:
         return "utf-8-sig" if bom else "utf-8"
@@ -302,7 +326,7 @@ def _map_unique(values: pd.Series, fn, lines: np.ndarray, bad: BadRows, what: st
         text = text.strip()  # once per distinct string, not once per cell
         try:
             mapped[i] = fn(text)
-        except RegionError as err:
+        except (RegionError, SpellingError) as err:
             bad.add(lines[codes == i], str(err))
         except (ValueError, KeyError) as err:
             bad.add(lines[codes == i], f"{what} {text!r} {err}")
@@ -370,7 +394,7 @@ def import_csv(db: Database, path: str | Path, *, level: str | None = None,
     if short:
         raise ImportFailed(f"{path}:{short[0]}: {short[1]} fields where the header has "
                            f"{len(header)} (a row cut off?)")
-    aliases = store.keyword_aliases(db)
+    spell = store.keyword_spelling(db)
     colmap = _column_map(header)
     is_long = all(c in colmap for c in ("keyword", "region", "date", "value"))
     fixed_region = None
@@ -430,7 +454,7 @@ def import_csv(db: Database, path: str | Path, *, level: str | None = None,
             cmap = colmap
         n = len(chunk)
         rows_read += n
-        kw = _map_unique(chunk[cmap["keyword"]], _keyword_index(keyword_names, aliases), lines,
+        kw = _map_unique(chunk[cmap["keyword"]], _keyword_index(keyword_names, spell), lines,
                          bad, "keyword")
         if fixed_region is not None:
             reg = np.full(n, fixed_region, dtype=np.int64)
@@ -497,13 +521,15 @@ def _cut_off(path: Path) -> bool:
         return fh.read(1) not in (b"\n", b"\r")
 
 
-def _keyword_index(names: dict[str, int], aliases: dict[str, str]):
-    """Provisional index of a keyword; a taxonomy alias counts as its term (人工智慧 is
-    人工智能), so it joins the rankings instead of becoming a keyword of its own."""
+def _keyword_index(names: dict[str, int], spell):
+    """Provisional index of a keyword, by the keyword it spells (store.keyword_spelling): a
+    taxonomy alias counts as its term (人工智慧 is 人工智能) and ＡＩ or ai as AI, so it joins the
+    rankings instead of becoming a keyword of its own; a name with an invisible character is
+    a bad row."""
     def index(text: str) -> int:
         if not text:
             raise ValueError("is empty")
-        return names.setdefault(aliases.get(text, text), len(names))
+        return names.setdefault(spell(text), len(names))
     return index
 
 

@@ -350,3 +350,46 @@ def test_an_analysis_worker_ends_on_sigterm_whichever_thread_receives_it():
     finally:
         if worker.is_alive():
             worker.kill()
+
+
+# --- out of memory ends in one line, the run marked failed (issue 36 §5) ---------------------
+
+FAILING_WORKER = """
+import os, signal, sys
+from aicity.service import refit
+
+def dying(job):
+    if sys.argv[2] == "killed":
+        os.kill(os.getpid(), signal.SIGKILL)      # the OOM killer's way
+    raise MemoryError()
+
+refit._work_keyword = dying
+try:
+    refit.analyze(sys.argv[1], full=True, workers=2)
+except refit.AnalysisFailed as err:
+    print("FAILED:", err)
+"""
+
+
+@pytest.mark.parametrize("how, said", [
+    ("killed", "an analysis worker died ("),
+    ("memory", "not enough memory for the analysis (MemoryError); try --workers 1")])
+def test_an_analysis_out_of_memory_ends_in_one_line_and_its_run_fails(db_copy, how, said):
+    """A worker killed for want of memory left multiprocessing.Pool waiting for ever on the
+    queue lock it held; a MemoryError in a worker was a traceback."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-c", FAILING_WORKER, str(db_copy), how],
+                          capture_output=True, text=True, timeout=120, cwd=root)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    line = proc.stdout.strip()
+    assert line.startswith(f"FAILED: {said}") and "try --workers 1" in line, \
+        proc.stdout + proc.stderr[-2000:]
+    assert "\n" not in line
+    db = store.connect(db_copy)
+    status, error = db.execute("SELECT status, error FROM runs WHERE kind = 'analyze' "
+                               "ORDER BY id DESC").fetchone()
+    db.close()
+    assert status == "failed" and error.startswith(said)

@@ -93,3 +93,17 @@ def test_a_file_of_blank_lines_is_refused(db_path, tmp_path):
     path.write_text("\n\n\n", encoding="utf-8")
     result = _import_file(db_path, path)
     assert result.exit_code == 1 and "blank.csv:1: the first line is blank" in result.output
+
+
+@pytest.mark.parametrize("encoding, said", [("utf-16-le", "UTF-16LE (without a byte-order mark)"),
+                                            ("utf-16-be", "UTF-16BE (without a byte-order mark)"),
+                                            ("utf-16", "UTF-16LE")])
+def test_a_utf16_file_is_named_as_such(db_path, tmp_path, encoding, said):
+    """Excel's 'Unicode text' export: it was reported as 'a row cut off?'."""
+    text = "keyword,region,date,value\n人工智能,成都,2017-01-01,100\n人工智能,成都,2017-01-02,101\n"
+    path = tmp_path / "excel.csv"
+    path.write_bytes(text.encode(encoding))
+    result = _import_file(db_path, path)
+    assert result.exit_code == 1
+    assert f"excel.csv:1: the file is {said} text, not UTF-8 or GBK" in result.output
+    assert "cut off" not in result.output and _terms(db_path) == set()

@@ -103,12 +103,16 @@ def scope(db, regions: list[str] | None, keywords: list[str] | None):
     else:
         codes = [r.code for r in reg.filter(include_legacy=False)]
     if keywords:
+        from aicity.spelling import SpellingError
+        spell = store.keyword_spelling(db)
         terms = []
         for k in keywords:
             try:
-                terms.append(store.resolve_keyword(db, k)[1])
-            except store.UnknownKeyword:
-                terms.append(k)  # a new keyword: Baidu's pre-check will say if it is indexed
+                # the stored keyword however it is spelled (ＡＩ is AI); else a new keyword,
+                # which Baidu's pre-check will say is indexed or not
+                terms.append(spell(k))
+            except SpellingError as err:
+                raise CollectError(str(err)) from None
     else:
         terms = store.taxonomy_terms(db)
     return list(dict.fromkeys(terms)), list(dict.fromkeys(codes))

@@ -110,11 +110,38 @@ def _keyword_ids(db: Database, terms: list[str], create: bool) -> dict[str, int]
             f"SELECT term, id FROM keywords WHERE term IN ({marks})", part))
     missing = [t for t in terms if t not in found]
     if missing and create:
+        # never a keyword that differs from a stored one only in width, case or script (ＡＩ,
+        # ai, 人工智慧 spelled in traditional characters): it is the stored one
+        spell = keyword_spelling(db)
+        spelled = {t: spell(t) for t in missing}
+        new = sorted({s for s in spelled.values() if s not in found})
         # two crawlers meeting a new term at once: the second finds it made
         db.conn.executemany("INSERT INTO keywords(term) VALUES (?) ON CONFLICT(term) DO NOTHING",
-                            [(t,) for t in missing])
-        found.update(_keyword_ids(db, missing, create=False))
+                            [(t,) for t in new])
+        ids = _keyword_ids(db, sorted(set(spelled.values())), create=False)
+        found.update({t: ids[s] for t, s in spelled.items()})
     return found
+
+
+def keyword_spelling(db: Database):
+    """A function from a keyword as written to the keyword it is: a stored term or taxonomy
+    alias as written, else the stored term (or alias) it differs from only in width, case or
+    script (aicity.spelling.key), else the name cleaned, a new keyword (and later spellings of
+    it in the same call are it). SpellingError for a name with an invisible character."""
+    from aicity import spelling
+    terms = [r[0] for r in db.execute("SELECT term FROM keywords ORDER BY id")]
+    aliases = keyword_aliases(db)
+    exact = {**{t: t for t in terms}, **aliases}
+    by_key: dict[str, str] = {}
+    for written, term in [*((t, t) for t in terms), *aliases.items()]:
+        by_key.setdefault(spelling.key(written), term)
+
+    def spell(text: str) -> str:
+        name = spelling.clean(text, "keyword")
+        if name in exact:
+            return exact[name]
+        return by_key.setdefault(spelling.key(name), name)
+    return spell
 
 
 def keyword_aliases(db: Database) -> dict[str, str]:
@@ -124,11 +151,16 @@ def keyword_aliases(db: Database) -> dict[str, str]:
 
 
 def resolve_keyword(db: Database, text: str) -> tuple[int, str]:
-    """A keyword id for a term or alias, as stored; KeyError if the database has never seen it."""
+    """A keyword id for a term or alias, as stored, however it is spelled (ＡＩ and ai are AI:
+    aicity.spelling); UnknownKeyword if the database has never seen it, SpellingError for a
+    name with an invisible character."""
     row = db.execute("SELECT id, term FROM keywords WHERE term = ?", [text]).fetchone()
     if row is None:
         row = db.execute("SELECT k.id, k.term FROM keyword_aliases a JOIN keywords k "
                          "ON k.id = a.keyword_id WHERE a.alias = ?", [text]).fetchone()
+    if row is None:
+        term = keyword_spelling(db)(text)
+        row = db.execute("SELECT id, term FROM keywords WHERE term = ?", [term]).fetchone()
     if row is None:
         raise UnknownKeyword(f"unknown keyword {text!r}")
     return row[0], row[1]

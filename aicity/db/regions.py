@@ -150,7 +150,11 @@ class RegionRegistry:
 
     def resolve(self, text: str | int, level: str | None = None) -> Region:
         """One region for a code or name; RegionError says why not (unknown or ambiguous)."""
-        key = str(text).strip().replace("\u3000", "")
+        from aicity import spelling
+        try:
+            key = spelling.clean(str(text), "region")     # ９７ is 97, ＣＨＥＮＧＤＵ is CHENGDU
+        except spelling.SpellingError as err:
+            raise RegionError(str(err)) from None
         if not key:
             raise RegionError("empty region name")
         if key.isdigit():
@@ -161,7 +165,8 @@ class RegionRegistry:
                 raise RegionError(f"area code {key} is {region.name} ({region.level}), "
                                   f"not a {level}")
             return region
-        candidates = self._by_name.get(key) or self._by_name.get(key.casefold(), [])
+        candidates = (self._by_name.get(key) or self._by_name.get(key.casefold())
+                      or self._by_name.get(spelling.simplified(key), []))   # 廣州 is 广州
         if level:
             candidates = [r for r in candidates if r.level == level]
         exact = [r for r in candidates if r.name == key and not r.legacy]
@@ -172,6 +177,9 @@ class RegionRegistry:
         current = [r for r in candidates if not r.legacy]
         if len(current) == 1:
             return current[0]
+        own = self._own_province_city(current)
+        if own is not None:
+            return own
         if not candidates:
             hint = f" at level {level}" if level else ""
             raise RegionError(f"unknown region {key!r}{hint}{self.suggest(key, level)}")
@@ -179,6 +187,20 @@ class RegionRegistry:
             return candidates[0]
         options = ", ".join(f"{r.code} {r.name} ({r.level}, {r.province})" for r in current)
         raise RegionError(f"region {key!r} is ambiguous: {options}; give the area code or a level")
+
+    def _own_province_city(self, candidates: list[Region]) -> Region | None:
+        """香港 and 澳门 are each a province with one city of the same name: the name, as
+        `regions --level city` prints it, is the city (the province by its code or a level)."""
+        if len(candidates) != 2:
+            return None
+        province = next((r for r in candidates if r.level == "province"), None)
+        city = next((r for r in candidates if r.level == "city"), None)
+        if province is None or city is None or city.name != province.name \
+                or city.province != province.name:
+            return None
+        cities = [r for r in self.regions if r.level == "city" and not r.legacy
+                  and r.province == province.name]
+        return city if cities == [city] else None
 
     def cluster_names(self) -> dict[str, str]:
         """Every city cluster a region belongs to, by each name it answers to (the Chinese

@@ -14,14 +14,11 @@ from __future__ import annotations
 import logging
 import math
 import re
-import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
 
 from typing import TYPE_CHECKING
 
-import opencc
-
+from aicity import spelling
 from aicity.keywords.taxonomy import Taxonomy, default_taxonomy
 
 if TYPE_CHECKING:
@@ -46,17 +43,10 @@ class Match:
         return {"category": self.category, "group": self.group, "term": self.term}
 
 
-@lru_cache(maxsize=1)
-def _t2s() -> opencc.OpenCC:
-    return opencc.OpenCC("t2s")
-
-
 def normalise(text: str) -> str:
-    """Full-width to half-width (NFKC), traditional to simplified, lower case, spaces only
-    between Latin words."""
-    text = unicodedata.normalize("NFKC", text)
-    text = _t2s().convert(text).lower()
-    return _NOISE_SPACE.sub("", _SPACES.sub(" ", text).strip())
+    """The name's one spelling (aicity.spelling.key: full-width to half-width, traditional to
+    simplified, case folded; invisible characters refused), spaces only between Latin words."""
+    return _NOISE_SPACE.sub("", _SPACES.sub(" ", spelling.key(text)).strip())
 
 
 class Classifier:

@@ -16,6 +16,8 @@ import signal
 import threading
 import time
 from collections import Counter, defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -232,6 +234,23 @@ class AnalyzeResult:
     run_id: int | None = None
 
 
+MEMORY_HINT = "try --workers 1, or free memory"
+
+
+class AnalysisFailed(RuntimeError):
+    """The analysis could not finish; the message is one line saying why and what to do."""
+
+
+def _failure(err: BaseException) -> str:
+    """Why an analysis failed, in one line."""
+    if isinstance(err, AnalysisFailed):
+        return str(err)
+    if isinstance(err, MemoryError) or "can't start new thread" in str(err) \
+            or "Cannot allocate memory" in str(err):
+        return f"not enough memory for the analysis ({type(err).__name__}); {MEMORY_HINT}"
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
 def describe(result: AnalyzeResult) -> str:
     """An analysis in one line, as `aicity analyze` prints it and the nightly job keeps it."""
     kinds = ", ".join(f"{n} {k}" for k, n in sorted(result.notes.items()))
@@ -283,6 +302,28 @@ def analyze(db_path=None, *, full: bool = False, config: DecomposeConfig | None 
         appends = {}
     result = AnalyzeResult(full=full)
     run = store.open_run(db, "analyze", "", {"full": full, "since_seq": last_seq})
+    try:
+        _analyze_run(db, db_file, run, result, full, refit, appends, last_seq, max_seq,
+                     config, aggregate_config, workers, device, progress, cache_dir, t0)
+    except (Exception, KeyboardInterrupt, SystemExit) as err:
+        why = "interrupted" if isinstance(err, (KeyboardInterrupt, SystemExit)) \
+            else _failure(err)
+        _OPERATORS.clear()
+        try:
+            store.close_run(db, run, "failed", 0, error=why)
+        except store.storage_errors():
+            pass              # the next run marks it interrupted (its process is gone)
+        db.close()
+        if isinstance(err, Exception) and not isinstance(err, store.storage_errors()):
+            raise AnalysisFailed(why) from None
+        raise
+    db.close()
+    return result
+
+
+def _analyze_run(db, db_file, run, result, full, refit, appends, last_seq, max_seq, config,
+                 aggregate_config, workers, device, progress, cache_dir, t0) -> None:
+    """The body of analyze() once its run is open: fits, aggregates, the run closed ok."""
     membership = results.keyword_memberships(db)
 
     # Results are saved by the workers, a job (a keyword, a chunk of aggregates) a transaction,
@@ -344,8 +385,6 @@ def analyze(db_path=None, *, full: bool = False, config: DecomposeConfig | None 
                     {"full": full, "series": result.series, "aggregates": result.aggregates,
                      "appended": result.appended, "notes": result.notes,
                      "seconds": round(result.seconds, 1)})
-    db.close()
-    return result
 
 
 def _chunks(jobs: list, size: int = 64) -> list[list]:
@@ -371,8 +410,28 @@ def _map(fn, jobs, workers):
         ctx, args = mp.get_context("fork"), (None,)
     else:
         ctx, args = mp.get_context("spawn"), (dict(_OPERATORS),)
-    with ctx.Pool(workers, initializer=_start_worker, initargs=args) as pool:
-        yield from pool.imap_unordered(fn, jobs, chunksize=max(1, len(jobs) // (workers * 8)))
+    # concurrent.futures, not multiprocessing.Pool: a worker that dies (out of memory, killed)
+    # breaks the pool at once; Pool waited for ever on the queue lock the dead worker held
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_worker,
+                               initargs=args)
+    finished = False
+    try:
+        yield from pool.map(fn, jobs, chunksize=max(1, len(jobs) // (workers * 8)))
+        finished = True
+    except BrokenProcessPool:
+        codes = sorted({proc.exitcode for proc in list(pool._processes.values())
+                        if proc.exitcode})
+        status = f"exit status {', '.join(map(str, codes))}; " if codes else ""
+        raise AnalysisFailed(f"an analysis worker died ({status}out of memory?); "
+                             f"{MEMORY_HINT}") from None
+    finally:
+        if not finished:
+            # stopped (an error, Ctrl-C, SIGTERM): end the workers now rather than let them
+            # finish their chunks (the executor has no public way to)
+            for proc in list((pool._processes or {}).values()):
+                if proc.is_alive():
+                    proc.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _start_worker(operators: dict | None) -> None:
