@@ -160,6 +160,8 @@ def domain_errors(fn):
         except OSError as err:
             if err.errno is None:
                 raise
+            if err.errno == 24:
+                raise click.ClickException(store.open_files_problem(err)) from None
             name = f"{err.filename}: " if err.filename else ""
             raise click.ClickException(f"{name}{err.strerror or err}") from None
 

@@ -406,3 +406,27 @@ def test_nothing_is_asked_before_a_term_came_into_being(db_path, emulator):
     assert days[0] == "2022-11-30" and days[-1] == "2022-12-31" and len(days) == 32
     again = collect(db_path, emulator, *args)
     assert "nothing to do" in again.stdout
+
+
+def test_running_out_of_file_descriptors_is_said_in_one_line(tmp_path, emulator):
+    """`ulimit -n` too low: the run said 'unable to open database file', or only tracebacks
+    named the cause (issue 36 §5)."""
+    import resource
+    said = []
+    for limit in (14, 17, 18):
+        db_path = tmp_path / f"fd{limit}.db"
+        store.init_db(db_path, taxonomy=default_taxonomy())
+        env = dict(os.environ, AICITY_BAIDU_COOKIES="BDUSS=a\nBDUSS=b\nBDUSS=c\nBDUSS=d",
+                   PYTHONPATH=str(ROOT))
+        proc = subprocess.run(
+            [sys.executable, "-m", "aicity", "--db", str(db_path), "collect", "--base-url",
+             emulator, "--delay", "0", "--regions", "0,成都", "--start", "2026-01-01",
+             "--end", LATEST], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300,
+            preexec_fn=lambda n=limit: resource.setrlimit(resource.RLIMIT_NOFILE, (n, n)))
+        assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+        if proc.returncode:
+            errors = [line for line in proc.stderr.splitlines() if line.startswith("Error:")]
+            assert len(errors) == 1 and "too many open files" in errors[0], proc.stderr[-3000:]
+            assert f"may open {limit}: `ulimit -n`" in errors[0]
+            said.append(limit)
+    assert said, "no limit was low enough to fail"

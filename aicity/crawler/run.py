@@ -21,6 +21,7 @@ from aicity.crawler.plan import (DEFAULT_WINDOW_DAYS, REQUESTS_PER_PIECE, SNAPSH
                                  Piece, SnapshotPlan, missing_ranges, outlook, plan_night,
                                  plan_snapshot, snapshot_order, snapshot_outlook)
 from aicity.crawler.protocol import EARLIEST
+from aicity.crawler.stopping import StopOnSignals
 
 CHECK_BATCH = 15
 KINDS = ("index", "snapshot", "region", "word-graph")
@@ -609,7 +610,6 @@ def _crawl(kind, db_path, run_id, url, pace, cookies, host_source, pieces, terms
                                 base_url=url)
     from twisted.internet import reactor
 
-    from aicity.crawler.stopping import StopOnSignals
     failed: dict = {}
 
     def crawl_failed(failure):
@@ -632,6 +632,9 @@ def _crawl(kind, db_path, run_id, url, pace, cookies, host_source, pieces, terms
 
 def _crawl_failure(err: BaseException, db_path) -> dict:
     """The stats of a crawl that failed to start: why, in one line, and the cause."""
+    files = store.open_files_problem(err)
+    if files:
+        return {"aicity/stopped": files, "aicity/stopped_cause": "crawl"}
     if isinstance(err, (store.DatabaseProblem, *store.storage_errors())):
         why = str(err) if isinstance(err, store.DatabaseProblem) else \
             store.storage_problem(err, db_path)

@@ -18,6 +18,9 @@ ROBOTSTXT_OBEY = False
 # jar would mix accounts and store Baidu's Set-Cookie values.
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
+# Scrapy's remote control (2.19) serves an HTTP endpoint that runs Python code sent to it and
+# writes its token to a job file in the user's home: nothing an unattended crawler should open
+REMOTE_CONTROL_ENABLED = False
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 LOG_FORMATTER = "aicity.crawler.logformatter.QuietLogFormatter"
 

@@ -172,6 +172,9 @@ def storage_problem(err: BaseException, where) -> str:
         free = shutil.disk_usage(folder).free if folder else None
     except OSError:
         free = None
+    files = open_files_problem(err)
+    if files:
+        return f"database {shown(where)}: {files}"
     if name.startswith("SQLITE_FULL") or errno_ == 28 or "disk is full" in text or \
             (name.startswith("SQLITE_IOERR") and free is not None and free < (1 << 20)):
         return (f"database {shown(where)}: the disk is full ({free or 0:,} bytes free on "
@@ -193,6 +196,26 @@ def storage_problem(err: BaseException, where) -> str:
         return (f"database {shown(where)} is damaged ({text}); restore it from a backup "
                 f"(`aicity status --check` says what is wrong)")
     return f"database {shown(where)}: {text}"
+
+
+def open_files_problem(err: BaseException | None = None) -> str:
+    """'' unless this process has run out of file descriptors (EMFILE, or SQLite's 'unable to
+    open database file' with every descriptor in use): then what to do, in words."""
+    import resource
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if getattr(err, "errno", None) != 24:
+        if "unable to open database file" not in str(err) and err is not None:
+            return ""
+        try:
+            in_use = len(os.listdir("/proc/self/fd")) - 1     # less listdir's own
+        except OSError as listing:
+            in_use = limit if listing.errno == 24 else 0       # none left even to look
+        # SQLite says only that it could not open a file (its journal, a temporary file);
+        # the descriptors may have been given back since: most of them in use is enough
+        if not in_use or limit == resource.RLIM_INFINITY or in_use < limit * 3 // 4:
+            return ""
+    return (f"too many open files (this process may open {limit}: `ulimit -n`); raise the "
+            f"limit, or use fewer accounts at once")
 
 
 def integrity_problem(db: Database) -> str:
