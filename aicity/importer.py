@@ -54,8 +54,73 @@ MAX_EXACT = (1 << 53) - 1   # the largest whole number a float64 holds exactly
 WRITE_BATCH = 250_000
 
 
+# Rows held in memory before they go to partition files on disk (20 bytes a row: 2 M rows are
+# 40 MB); a file of more rows is sorted and checked one partition at a time, so the import's
+# memory does not grow with the file (a 2 GB file took 3.1 GB).
+SPILL_ROWS = 2_000_000
+# partitions of a spilled file: rows of one series (keyword, region, device) share one
+PARTITION_ROWS = 1_000_000
+
+
 class ImportFailed(ValueError):
     """A file that cannot be imported; the message is `file:line: reason`."""
+
+    def __init__(self, message: str, line: int | None = None):
+        super().__init__(message)
+        self.line = line
+
+
+_ROW = np.dtype([("key", "<i8"), ("value", "<f8"), ("line", "<i4")])
+
+
+class _Rows:
+    """The packed rows of a file as they are read: in memory while few, then spilled to
+    partition files by series, each small enough to sort and check on its own."""
+
+    def __init__(self, path: Path):
+        self.expected = max(1, path.stat().st_size // 16)     # rows, at most (16 bytes a row)
+        self.held: list[np.ndarray] = []
+        self.count = 0
+        self.folder = None
+        self.parts = 0
+
+    def add(self, keys: np.ndarray, values: np.ndarray, lines: np.ndarray) -> None:
+        rows = np.empty(len(keys), dtype=_ROW)
+        rows["key"], rows["value"], rows["line"] = keys, values, lines
+        self.count += len(rows)
+        if self.folder is None:
+            self.held.append(rows)
+            if self.count <= SPILL_ROWS:
+                return
+            import tempfile
+            self.folder = tempfile.TemporaryDirectory(prefix="aicity-import-")
+            self.parts = max(2, -(-self.expected // PARTITION_ROWS))
+            rows, self.held = np.concatenate(self.held), []
+        part = (rows["key"] >> _DEV_SHIFT) % self.parts      # a series' rows stay together
+        order = np.argsort(part, kind="stable")
+        rows, part = rows[order], part[order]
+        bounds = np.searchsorted(part, np.arange(self.parts + 1))
+        for i in range(self.parts):
+            if bounds[i] < bounds[i + 1]:
+                with open(Path(self.folder.name) / f"{i}.rows", "ab") as fh:
+                    rows[bounds[i]:bounds[i + 1]].tofile(fh)
+
+    def partitions(self):
+        """Each partition's rows as arrays (keys, values, lines), sorted by key (stable: the
+        first of equal keys is the first line)."""
+        if self.folder is None:
+            chunks = [np.concatenate(self.held)] if self.held else []
+            self.held = []
+        else:
+            chunks = (np.fromfile(f, dtype=_ROW) for f in
+                      sorted(Path(self.folder.name).glob("*.rows")))
+        for rows in chunks:
+            rows = rows[np.argsort(rows["key"], kind="stable")]
+            yield rows["key"].copy(), rows["value"].copy(), rows["line"].copy()
+
+    def close(self) -> None:
+        if self.folder is not None:
+            self.folder.cleanup()
 
 
 @dataclass
@@ -423,11 +488,20 @@ def import_csv(db: Database, path: str | Path, *, level: str | None = None,
             raise ImportFailed(f"{path}: --device must be all, pc or wise, not {device!r}")
 
     bad = BadRows(path)
-    last_row = (0, "")
     keyword_names: dict[str, int] = {}  # term -> provisional index; ids assigned at write time
-    key_parts: list[np.ndarray] = []
-    value_parts: list[np.ndarray] = []
-    line_parts: list[np.ndarray] = []
+    packed = _Rows(path)
+    try:
+        return _import_rows(db, path, packed, keyword_names, bad, is_long, colmap, encoding,
+                            fixed_region, fixed_device, granularity, resolve_region, spell,
+                            registry, source)
+    finally:
+        packed.close()
+
+
+def _import_rows(db, path, packed, keyword_names, bad, is_long, colmap, encoding, fixed_region,
+                 fixed_device, granularity, resolve_region, spell, registry, source):
+    """Read every row into `packed`, then check and store them (import_csv's body)."""
+    last_row = (0, "")
     rows_read = 0
     next_line = 2
     for chunk in _read_chunks(path, encoding):
@@ -478,11 +552,11 @@ def import_csv(db: Database, path: str | Path, *, level: str | None = None,
             gran = np.zeros(n, dtype=np.int64)  # inferred below, once all rows are in
         if len(keyword_names) > _MAX_KEYWORDS:
             raise ImportFailed(f"{path}: more than {_MAX_KEYWORDS:,} distinct keywords")
-        key_parts.append((kw.astype(np.int64) << _KW_SHIFT) | (reg.astype(np.int64) << _REG_SHIFT)
-                         | (dev.astype(np.int64) << _DEV_SHIFT) | (gran << _GRAN_SHIFT)
-                         | days.astype(np.int64))
-        value_parts.append(_values(chunk[cmap["value"]], lines, bad))
-        line_parts.append(lines.astype(np.int32))
+        values = _values(chunk[cmap["value"]], lines, bad)
+        if not bad:      # a file with a bad row is refused: its rows need not be kept
+            packed.add((kw.astype(np.int64) << _KW_SHIFT) | (reg.astype(np.int64) << _REG_SHIFT)
+                       | (dev.astype(np.int64) << _DEV_SHIFT) | (gran << _GRAN_SHIFT)
+                       | days.astype(np.int64), values, lines.astype(np.int32))
         last_row = (int(lines[-1]), chunk[cmap["value"]].iloc[-1])
     if rows_read == 0:
         raise ImportFailed(f"{path}:2: no data rows")
@@ -492,22 +566,30 @@ def import_csv(db: Database, path: str | Path, *, level: str | None = None,
                                "(cut off?); end the row with a newline if it is meant empty")
     if bad:
         raise bad.error()
+    infer = granularity == "auto" and "granularity" not in cmap
+    names = {v: k for k, v in keyword_names.items()}
 
-    keys = np.concatenate(key_parts)
-    del key_parts
-    order = np.argsort(keys, kind="stable")  # stable: the first of equal keys is the first line
-    keys = keys[order]
-    values = np.concatenate(value_parts)[order]
-    lines = np.concatenate(line_parts)[order]
-    del value_parts, line_parts, order
-    keep = _check_duplicates(keys, values, lines, path,
-                             {v: k for k, v in keyword_names.items()}, registry)
-    if keep is not None:
-        keys, values = keys[keep], values[keep]
-    del lines
-    if granularity == "auto" and "granularity" not in cmap:
-        keys |= _infer_granularity(keys) << _GRAN_SHIFT
-    return _write(db, path, keys, values, keyword_names, source, encoding,
+    def checked():
+        """Each partition's rows sorted, de-duplicated, their granularity inferred; the
+        earliest conflicting duplicate of the whole file raised after the last."""
+        conflict = None
+        for keys, values, lines in packed.partitions():
+            try:
+                keep = _check_duplicates(keys, values, lines, path, names, registry)
+            except ImportFailed as err:
+                if conflict is None or err.line < conflict.line:
+                    conflict = err
+            if conflict is not None:
+                continue        # nothing more is written: the transaction is rolled back
+            if keep is not None:
+                keys, values = keys[keep], values[keep]
+            if infer:
+                keys |= _infer_granularity(keys) << _GRAN_SHIFT
+            yield keys, values
+        if conflict is not None:
+            raise conflict
+
+    return _write(db, path, checked(), keyword_names, source, encoding,
                   "long" if is_long else "wide", rows_read)
 
 
@@ -583,7 +665,7 @@ def _check_duplicates(keys: np.ndarray, values: np.ndarray, lines: np.ndarray, p
         kw, region, _, _, day = _unpack(int(keys[at]))
         raise ImportFailed(
             f"{path}:{lines[at]}: {names[kw]} / {registry.by_code[region].name} / {_iso(day)} "
-            f"was already given a different value at line {lines[first]}")
+            f"was already given a different value at line {lines[first]}", int(lines[at]))
     keep = np.ones(len(keys), dtype=bool)
     keep[1:] = ~same
     return keep
@@ -594,15 +676,15 @@ def _file_digest(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def _write(db: Database, path: Path, keys: np.ndarray, values: np.ndarray,
-           keyword_names: dict[str, int], source: str, encoding: str, form: str,
-           rows_read: int) -> ImportResult:
+def _write(db: Database, path: Path, partitions, keyword_names: dict[str, int], source: str,
+           encoding: str, form: str, rows_read: int) -> ImportResult:
+    """Store the checked rows of every partition in one transaction: a partition that fails
+    its check (or any error) rolls back what the others wrote."""
     day_mask = (1 << _DAY_BITS) - 1
-    weekly = int(((keys >> _GRAN_SHIFT) & 1).sum())
-    gran_counts = {"day": len(keys) - weekly, "week": weekly}
     detail = {"file": str(path.resolve()), "sha256": _file_digest(path), "encoding": encoding,
-              "form": form, "rows_read": rows_read, "granularity": gran_counts}
-    n = len(keys)
+              "form": form, "rows_read": rows_read}
+    gran_counts = {"day": 0, "week": 0}
+    regions: set[int] = set()
     with db.atomic():
         run = store.start_run(db, "import", source, detail)
         ids = store.keyword_ids(db, keyword_names)
@@ -610,32 +692,40 @@ def _write(db: Database, path: Path, keys: np.ndarray, values: np.ndarray,
         for term, idx in keyword_names.items():
             id_of[idx] = ids[term]
         written = 0
-        for lo in range(0, n, WRITE_BATCH):
-            hi = min(n, lo + WRITE_BATCH)
-            k = keys[lo:hi]
-            batch_values = values[lo:hi]
-            value_list = np.nan_to_num(batch_values, nan=0.0).astype(np.int64).tolist()
-            for i in np.flatnonzero(np.isnan(batch_values)).tolist():
-                value_list[i] = None
-            # the device and granularity bits are obs' own codes (store.DEVICES order, week=1)
-            rows = zip(id_of[k >> _KW_SHIFT].tolist(), ((k >> _REG_SHIFT) & _MAX_REGION).tolist(),
-                       ((k >> _DEV_SHIFT) & 3).tolist(), ((k >> _GRAN_SHIFT) & 1).tolist(),
-                       ((k & day_mask) - _TO_1970).tolist(), value_list, [run.id] * (hi - lo))
-            written += store.upsert_obs(db, rows)
-        series = keys >> _GRAN_SHIFT  # keyword, region, device, granularity
-        starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
-        ends = np.r_[starts[1:], len(keys)] - 1
-        pairs = {}
-        for a, b in zip(starts.tolist(), ends.tolist()):
-            kw, region, _, _, first = _unpack(int(keys[a]))
-            last = _unpack(int(keys[b]))[4]
-            key = (int(id_of[kw]), region)
-            lo, hi = pairs.get(key, (first, last))
-            pairs[key] = (min(lo, first), max(hi, last))
+        pairs: dict[tuple[int, int], tuple[int, int]] = {}
+        for keys, values in partitions:
+            n = len(keys)
+            weekly = int(((keys >> _GRAN_SHIFT) & 1).sum())
+            gran_counts["week"] += weekly
+            gran_counts["day"] += n - weekly
+            regions.update(np.unique((keys >> _REG_SHIFT) & _MAX_REGION).tolist())
+            for lo in range(0, n, WRITE_BATCH):
+                hi = min(n, lo + WRITE_BATCH)
+                k = keys[lo:hi]
+                batch_values = values[lo:hi]
+                value_list = np.nan_to_num(batch_values, nan=0.0).astype(np.int64).tolist()
+                for i in np.flatnonzero(np.isnan(batch_values)).tolist():
+                    value_list[i] = None
+                # the device and granularity bits are obs' own codes (store.DEVICES order,
+                # week=1)
+                rows = zip(id_of[k >> _KW_SHIFT].tolist(),
+                           ((k >> _REG_SHIFT) & _MAX_REGION).tolist(),
+                           ((k >> _DEV_SHIFT) & 3).tolist(), ((k >> _GRAN_SHIFT) & 1).tolist(),
+                           ((k & day_mask) - _TO_1970).tolist(), value_list, [run.id] * (hi - lo))
+                written += store.upsert_obs(db, rows)
+            series = keys >> _GRAN_SHIFT  # keyword, region, device, granularity
+            starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
+            ends = np.r_[starts[1:], len(keys)] - 1
+            for a, b in zip(starts.tolist(), ends.tolist()):
+                kw, region, _, _, first = _unpack(int(keys[a]))
+                last = _unpack(int(keys[b]))[4]
+                key = (int(id_of[kw]), region)
+                lo, hi = pairs.get(key, (first, last))
+                pairs[key] = (min(lo, first), max(hi, last))
         store.record_touched(db, run.id, [(k, r, _iso(lo), _iso(hi))
                                           for (k, r), (lo, hi) in pairs.items()])
+        detail["granularity"] = gran_counts
         store.finish_run(db, run, "ok", written, detail)
     return ImportResult(path=str(path), form=form, encoding=encoding, rows_read=rows_read,
                         rows_written=written, keywords=len(keyword_names),
-                        regions=int(len(np.unique((keys >> _REG_SHIFT) & _MAX_REGION))),
-                        granularity=gran_counts, run_id=run.id)
+                        regions=len(regions), granularity=gran_counts, run_id=run.id)

@@ -261,3 +261,48 @@ def test_the_importer_is_still_found_where_scripts_imported_it_from():
     from aicity import importer
     from aicity.db.importer import ImportFailed, import_csv
     assert import_csv is importer.import_csv and ImportFailed is importer.ImportFailed
+
+
+# --- a file larger than memory is imported a partition at a time (issue 36 §5) --------------
+
+@pytest.fixture
+def spilling(monkeypatch):
+    """The importer as it treats a file of many millions of rows, on a small one: rows go to
+    partition files on disk after the first few, and are checked a partition at a time."""
+    from aicity import importer
+    monkeypatch.setattr(importer, "SPILL_ROWS", 1000)
+    monkeypatch.setattr(importer, "PARTITION_ROWS", 700)
+    monkeypatch.setattr(importer, "CHUNK_ROWS", 900)
+    return importer
+
+
+def test_a_spilled_import_stores_what_an_import_in_memory_stores(run, db_path, daily_file,
+                                                                  spilling):
+    path, expected = daily_file
+    result = run("import", str(path), "--level", "city")
+    assert result.exit_code == 0, result.output
+    db = store.connect(db_path)
+    stored = {(kw, region, day): value for kw, region, day, value in db.execute(
+        "SELECT k.term, o.region, o.date, o.value FROM observations o "
+        "JOIN keywords k ON k.id = o.keyword_id WHERE o.granularity = 'day' AND o.device = 'all'")}
+    touched = db.execute("SELECT count(*) FROM touched").fetchone()[0]
+    db.close()
+    assert stored == expected
+    assert touched == 300 * 2                       # one note a series, not one a partition
+
+
+def test_a_spilled_import_refuses_the_earliest_conflict_and_writes_nothing(run, db_path,
+                                                                           tmp_path, spilling):
+    rows = [["人工智能", city.code, day, 100 + i]
+            for city in default_registry().filter(level="city")[:200]
+            for i, day in enumerate(_days(20))]
+    rows.insert(2500, ["人工智能", rows[2400][1], rows[2400][2], 9])     # line 2502 repeats 2402
+    rows.append(["人工智能", rows[10][1], rows[10][2], 7])               # a later conflict
+    path = write_csv(tmp_path / "twice.csv", ["keyword", "region", "date", "value"], rows)
+    result = run("import", str(path), "--level", "city")
+    assert result.exit_code == 1
+    assert "twice.csv:2502:" in result.output and "at line 2402" in result.output
+    assert observation_count(db_path) == 0
+    db = store.connect(db_path)
+    assert db.execute("SELECT count(*) FROM runs WHERE kind = 'import'").fetchone()[0] == 0
+    db.close()
