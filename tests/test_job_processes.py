@@ -76,13 +76,20 @@ def test_the_lock_is_held_while_any_stage_child_lives(tmp_path):
         pass
 
 
-def test_a_run_whose_process_died_is_marked_interrupted(db_path):
+def _run_of_a_dead_process(db, kind: str) -> int:
+    """A run left 'running' by a process of this host that is gone; its pid."""
     dead = subprocess.Popen(["true"])
     dead.wait()
-    db = store.connect(db_path)
     db.execute("INSERT INTO runs(kind, status, started_at, detail) VALUES "
-               "('job', 'running', '2017-03-01T18:30:00+00:00', ?)",
-               [json.dumps({"pid": dead.pid, "host": os.uname().nodename})])
+               "(?, 'running', '2017-03-01T18:30:00+00:00', ?)",
+               [kind, json.dumps({"pid": dead.pid, "host": os.uname().nodename})])
+    db.conn.commit()
+    return dead.pid
+
+
+def test_a_run_whose_process_died_is_marked_interrupted(db_path):
+    db = store.connect(db_path)
+    _run_of_a_dead_process(db, "job")
     live = store.start_run(db, "collect", "")
     db.conn.commit()
     alive_again = store.start_run(db, "analyze", "")      # our own live run stays running
@@ -260,17 +267,12 @@ def test_a_run_whose_process_is_gone_reads_as_interrupted_wherever_runs_are_list
     from click.testing import CliRunner
 
     from aicity.cli import cli
-    dead = subprocess.Popen(["true"])
-    dead.wait()
     db = store.connect(db_path)
-    db.execute("INSERT INTO runs(kind, status, started_at, detail) VALUES "
-               "('collect', 'running', '2026-12-01T18:30:00+00:00', ?)",
-               [json.dumps({"pid": dead.pid, "host": os.uname().nodename})])
-    db.conn.commit()
+    pid = _run_of_a_dead_process(db, "collect")
     runs = store.runs_frame(db)
     db.close()
     assert runs["status"].tolist() == ["interrupted"]
-    assert runs["error"].tolist() == [f"its process {dead.pid} is gone"]
+    assert runs["error"].tolist() == [f"its process {pid} is gone"]
     shown = CliRunner().invoke(cli, ["--db", str(db_path), "status", "--format", "json"])
     rows = {row["item"]: row["value"] for row in json.loads(shown.output)}
     assert rows["last collect"].startswith(f"interrupted (run {runs['id'][0]}")
