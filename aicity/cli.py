@@ -638,8 +638,9 @@ def collect(db_path, start, end, regions, keywords, kind, window_days, devices, 
     Exit status: 0 when everything planned for tonight is stored (deferred pieces are not a
     failure), 1 when pieces are still missing (run again), 2 when it stopped because no account
     was left, 3 when the server stopped answering, 4 when Baidu refused our Cipher-Text (run
-    `aicity doctor`), 5 when storing failed (disk full, damaged database). What was collected
-    before a stop is kept.
+    `aicity doctor`), 5 when storing failed (disk full, damaged database), 6 when the crawl
+    could not start or go on (too many open files). What was collected before a stop is kept;
+    an interrupted run (Ctrl-C, SIGTERM) exits 1 with what is still missing.
 
     Example: aicity collect --regions 成都,北京市 --start 2017-01-01 --end 2017-12-31
 
@@ -664,8 +665,8 @@ def collect(db_path, start, end, regions, keywords, kind, window_days, devices, 
     why = failure(result)
     if why:
         click.echo(f"Error: {why}", err=True)
-        sys.exit({"network": 3, "token": 4, "storage": 5}.get(result.stopped_cause, 2)
-                 if result.stopped else 1)
+        sys.exit({"network": 3, "token": 4, "storage": 5, "crawl": 6}.get(
+            result.stopped_cause, 2) if result.stopped else 1)
 
 
 @cli.command()
