@@ -47,3 +47,28 @@ class SignalAfterItems:
         self.stored += 1
         if self.stored == self.limit:
             os.kill(os.getpid(), self.signum)
+
+
+class CommandAfterItems:
+    """Runs COMMAND_AFTER_ITEMS_ARGS (a list) once COMMAND_AFTER_ITEMS items are stored, and
+    waits for it: a server restarted in the middle of a crawl."""
+
+    def __init__(self, limit: int, args: list):
+        self.limit = limit
+        self.args = args
+        self.stored = 0
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        ext = cls(crawler.settings.getint("COMMAND_AFTER_ITEMS"),
+                  crawler.settings.getlist("COMMAND_AFTER_ITEMS_ARGS"))
+        crawler.signals.connect(ext.item_scraped, signal=signals.item_scraped)
+        return ext
+
+    def item_scraped(self, item, response=None, spider=None):
+        import subprocess
+        self.stored += 1
+        if self.stored == self.limit:
+            # no pipes: the restarted server would hold them open, and run() wait for ever
+            subprocess.run(self.args, check=True, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, timeout=120)

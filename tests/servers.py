@@ -75,11 +75,19 @@ def running_postgres():
                         f"-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
                         "start"], check=True, capture_output=True)
         _wait_for_port(port, None, "postgres")
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        # `pg_ctl restart -m fast`, as an operator or a fail-over restarts it
+        RESTART[url] = [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log),
+                        "-m", "fast", "-w", "restart"]
+        yield url
     finally:
         subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate",
                         "stop"], capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# the command that restarts each server running_postgres started, by its URL
+RESTART: dict[str, list[str]] = {}
 
 
 def new_database(server_url: str, name: str) -> str:

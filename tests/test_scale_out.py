@@ -464,3 +464,56 @@ def test_a_worker_that_finds_every_piece_taken_takes_over_from_a_dead_one(pg_url
     left = run_cli(pg_url, "collect", *scope_args, "--base-url", "http://127.0.0.1:9",
                    "--dry-run", "--format", "json")
     assert json.loads(left.stdout)["pieces"] == 0
+
+
+def test_a_postgresql_restart_mid_crawl_costs_a_wait_not_the_run(postgres_server, tmp_path):
+    """`pg_ctl restart -m fast` while a collect stores: the run ended, its bookkeeping said
+    'free space or fix the database' (issue 36 §2). Now the crawl waits for the server, stores
+    the batch it lost again, and finishes."""
+    from tests.servers import RESTART, running_postgres
+    with running_postgres() as server, running_emulator(seed=SEED, latest=LATEST,
+                                                        habits="none") as url:
+        assert run_cli(server, "init").returncode == 0
+        script = textwrap.dedent(f"""
+            import json
+            from aicity.crawler.config import SiteAccess
+            from aicity.crawler.describe import failure
+            from aicity.crawler.run import collect
+            r = collect({server!r}, access=SiteAccess(base_url={url!r}, delay=0,
+                                                      cookies=("BDUSS=restarted",)),
+                        regions={REGIONS.split(",")!r}, keywords={KEYWORDS.split(",")!r},
+                        start="2017-01-01", end="2017-12-31", window_days=120,
+                        settings={{"EXTENSIONS": {{"tests.crawl_hooks.CommandAfterItems": 100}},
+                                   "COMMAND_AFTER_ITEMS": 10,
+                                   "COMMAND_AFTER_ITEMS_ARGS": {RESTART[server]!r}}})
+            print(json.dumps({{"status": r.status, "missing": r.remaining_pieces,
+                              "why": failure(r)}}))
+        """)
+        worker = subprocess.run([sys.executable, "-c", script], cwd=ROOT, text=True,
+                                env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                                capture_output=True, timeout=300)
+        assert worker.returncode == 0, worker.stderr[-3000:]
+        said = json.loads(worker.stdout.strip().splitlines()[-1])
+        assert said == {"status": "ok", "missing": 0, "why": ""}, worker.stderr[-3000:]
+        assert "Traceback" not in worker.stderr, worker.stderr[-6000:]
+        assert "went away" in worker.stderr or "is back" in worker.stderr
+        reference = tmp_path / "reference.db"
+        store.init_db(reference, taxonomy=default_taxonomy())
+        assert run_cli(reference, "collect", *SCOPE, "--base-url", url).returncode == 0
+        assert stored_rows(server) == stored_rows(reference)
+
+
+def test_a_postgresql_server_that_does_not_come_back_is_one_line_naming_it():
+    from aicity.db.postgres import DatabaseUnavailable, PostgresDatabase
+    from tests.servers import running_postgres
+    with running_postgres() as server:
+        db = PostgresDatabase(server)
+        stopped = server.replace("postgres@", "postgres:s3cret@")   # a password never shows
+        db.url = stopped
+    # the server is gone now
+    with pytest.raises(DatabaseUnavailable) as gone:
+        db.reconnect(waits=(0.05, 0.05))
+    message = str(gone.value)
+    assert message.startswith("PostgreSQL postgresql://postgres:***@127.0.0.1:")
+    assert "did not come back within 0 s" in message and "s3cret" not in message
+    assert "\n" not in message

@@ -151,17 +151,33 @@ class AccountsMiddleware:
     def stopped(self) -> str:
         return self.crawler.stats.get_value("aicity/stopped") or ""
 
+    def _write(self, what: str, write) -> bool:
+        """Run `write` (a bookkeeping write); once more on a new connection when the server
+        had restarted. A failure stops the run, saying why in one line."""
+        try:
+            write()
+            return True
+        except store.storage_errors() as err:
+            problem: BaseException = err
+        try:
+            if store.reconnect_if_lost(self.db):
+                write()
+                return True
+        except store.DatabaseProblem as gone:
+            problem = gone
+        except store.storage_errors() as again:
+            problem = again
+        where = self.crawler.settings.get("AICITY_DB")
+        stop_run(self.crawler, "storage", f"storing failed: {store.storage_problem(problem, where)}"
+                 f" (recording {what})")
+        return False
+
     def flush_budget(self) -> None:
         spent = self.pool.take_spent()
-        try:
-            store.add_budget_used(self.db, spent)
-        except store.storage_errors() as err:
+        if not self._write("the request budget", lambda: store.add_budget_used(self.db, spent)):
             # Keep the count for the next flush; a storage failure stops the run.
             for key, n in spent.items():
                 self.pool.spent[key] = self.pool.spent.get(key, 0) + n
-            stop_run(self.crawler, "storage", f"storage failed ({type(err).__name__}: {err}) "
-                     f"recording the request budget; free space or fix the database, then run "
-                     f"collect again")
             return
         self.unflushed = 0
 
@@ -170,12 +186,8 @@ class AccountsMiddleware:
         self.db.close()
 
     def save_state(self, acct) -> None:
-        try:
-            store.save_account_states(self.db, {acct.key: self.pool.state(acct)})
-        except store.storage_errors() as err:
-            stop_run(self.crawler, "storage", f"storage failed ({type(err).__name__}: {err}) "
-                     f"recording an account's rest; free space or fix the database, then run "
-                     f"collect again")
+        self._write("an account's rest", lambda: store.save_account_states(
+            self.db, {acct.key: self.pool.state(acct)}))
 
     @classmethod
     def from_crawler(cls, crawler):

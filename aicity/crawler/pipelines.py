@@ -131,6 +131,10 @@ class StorePipeline:
         logger.info("another writer stored some of the same days: storing %d items again",
                     len(items))
         self.crawler.stats.inc_value("aicity/batches_stored_again")
+        self._store_items(items)
+
+    def _store_items(self, items: list) -> None:
+        """Store `items` as one batch, with upserts."""
         fresh, self.db.fresh_inserts = self.db.fresh_inserts, False
         try:
             self._open_batch()
@@ -153,14 +157,29 @@ class StorePipeline:
             except store.storage_errors():
                 pass                      # the rollback of a broken connection: gone anyway
 
-    def _fail(self, err: BaseException) -> None:
-        # Disk full, a damaged or read-only file, a lock held past the timeout: every later
-        # piece would fail the same way. Stop, keep what is stored (each piece is whole or
-        # absent, so nothing is half-written; what failed is not marked covered).
+    def _fail(self, err: BaseException) -> bool:
+        """A failed write: True when it was made good (the server had restarted: once it is
+        back, the batch's items are stored again); else the run stops. Disk full, a damaged or
+        read-only file, a lock held past the timeout: every later piece would fail the same
+        way. Stop, keep what is stored (each piece is whole or absent, so nothing is
+        half-written; what failed is not marked covered)."""
+        items = list(self._batch_items)
         self._roll_back_batch(err)
+        try:
+            if store.reconnect_if_lost(self.db):
+                self.crawler.stats.inc_value("aicity/database_reconnects")
+                if items:
+                    self._store_items(items)
+                return True
+        except store.DatabaseProblem as gone:
+            err = gone
+        except store.storage_errors() as again:        # failed again once back: give up
+            self._roll_back_batch(again)
+            err = again
         self.broken = store.storage_problem(err, self.db_path)
         self.crawler.stats.inc_value("aicity/items_not_stored")
         stop_run(self.crawler, "storage", f"storing failed: {self.broken}")
+        return False
 
     def process_item(self, item):
         if isinstance(item, PieceDone):
@@ -171,8 +190,8 @@ class StorePipeline:
                 try:
                     self._commit_batch()
                 except store.storage_errors() as err:
-                    self._fail(err)
-                    raise DropItem(self.broken) from None
+                    if not self._fail(err):
+                        raise DropItem(self.broken) from None
                 self.crawler.spider.piece_queue.done(item.lease)
                 self.crawler.stats.inc_value("aicity/queue/done")
             return item
@@ -186,8 +205,9 @@ class StorePipeline:
                 self._commit_batch()
             return out
         except store.storage_errors() as err:
-            self._fail(err)
-            raise DropItem(self.broken) from None
+            if not self._fail(err):
+                raise DropItem(self.broken) from None
+            return item           # stored again on a new connection, with its batch
         except DropItem:
             raise                 # refused before anything was written: the batch goes on
         except BaseException as err:

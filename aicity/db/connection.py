@@ -112,7 +112,8 @@ def connect(path: str | os.PathLike | None = None, *, create: bool = False,
         if not create and not db.has_schema():
             db.close()
             raise NotInitialised(f"no aicity schema at {shown(path)}; run `aicity init` first")
-        db.execute(f"SET lock_timeout = {int(busy_timeout * 1000)}")
+        db.session_settings.append(f"SET lock_timeout = {int(busy_timeout * 1000)}")
+        db.execute(db.session_settings[-1])
         return db
     path = db_path(path)
     if not create and not path.exists():
@@ -151,6 +152,21 @@ def write_conflicts() -> tuple[type[BaseException], ...]:
     crawler's PostgreSQL batches; see FRESH_SERIES_PG): store again with upserts."""
     psycopg = sys.modules.get("psycopg")
     return (psycopg.errors.UniqueViolation,) if psycopg is not None else ()
+
+
+def reconnect_if_lost(db: Database) -> bool:
+    """True when `db`'s server closed its connection (a PostgreSQL restart) and a new one is
+    open now (postgres.RECONNECT_WAITS: about a minute); False when nothing was lost (SQLite,
+    or another error). DatabaseProblem, naming the server, when it never came back. What the
+    lost connection had not committed is gone: the caller does it again."""
+    lost = getattr(db, "connection_lost", None)
+    if lost is None or not lost():
+        return False
+    try:
+        db.reconnect()
+    except postgres.DatabaseUnavailable as err:
+        raise DatabaseProblem(str(err)) from None
+    return True
 
 
 def storage_errors() -> tuple[type[BaseException], ...]:

@@ -52,6 +52,7 @@ class _SecondPipelineError(logging.Filter):
 
 
 logging.getLogger("psycopg").addFilter(_SecondPipelineError())
+logger = logging.getLogger(__name__)
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -153,34 +154,92 @@ class _Connection:
         self.raw.close()
 
 
+# A server that went away (a restart, a fail-over) is waited for: a new connection is tried
+# after each of these pauses, about a minute in all; then the caller says which server failed.
+RECONNECT_WAITS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 15.0, 15.0)
+
+
+def _first_line(err: BaseException) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
 class PostgresDatabase:
     dialect = "postgresql"
 
     def __init__(self, url: str, connect_timeout: float = 10.0):
         try:
-            import psycopg
-            from psycopg.adapt import Loader
+            import psycopg  # noqa: F401
         except ImportError:
             raise DatabaseUnavailable("a postgresql:// database needs psycopg: "
                                       "pip install 'aicity[scale]'") from None
+        self.url = url
+        self.connect_timeout = connect_timeout
+        self.session_settings: list[str] = []    # SET statements a new connection gets again
+        self.conn = self._open()
+
+    def _open(self) -> _Connection:
+        import psycopg
+        from psycopg.adapt import Loader
 
         class NumberLoader(Loader):
             # sum() of integers is NUMERIC here; SQLite gives an int, and so does this
             def load(self, data):
                 return _number(data)
 
-        self.url = url
         try:
             # autocommit: a statement outside atomic() commits at once, as db/ code expects of
             # sqlite3 after its explicit commit(); atomic() opens a real transaction.
-            raw = psycopg.connect(url, autocommit=True, connect_timeout=int(connect_timeout))
+            raw = psycopg.connect(self.url, autocommit=True,
+                                  connect_timeout=int(self.connect_timeout))
         except psycopg.OperationalError as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise DatabaseUnavailable(f"{without_password(url)}: {first}") from None
+            unavailable = DatabaseUnavailable(f"{without_password(self.url)}: "
+                                              f"{_first_line(err)}")
+            unavailable.reason = _first_line(err)
+            raise unavailable from None
         raw.adapters.register_loader("numeric", NumberLoader)
-        self.conn = _Connection(raw)
+        for statement in getattr(self, "session_settings", ()):
+            raw.execute(statement)
+        return _Connection(raw)
+
+    def connection_lost(self) -> bool:
+        """The server closed this connection (a restart) or it broke."""
+        return bool(self.conn.raw.closed or self.conn.raw.broken)
+
+    def reconnect(self, waits=RECONNECT_WAITS) -> None:
+        """A new connection to the same server once it answers again, tried after each pause
+        of `waits`; DatabaseUnavailable, in one line naming the server, when it never does.
+        Whatever the lost connection had not committed is gone: the caller does it again."""
+        import contextlib
+        import time
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        last = None
+        for wait in waits:
+            time.sleep(wait)
+            try:
+                self.conn = self._open()
+            except DatabaseUnavailable as err:
+                last = getattr(err, "reason", str(err))
+                continue
+            self._atomic_depth = 0
+            logger.warning("PostgreSQL %s is back; carrying on", without_password(self.url))
+            return
+        raise DatabaseUnavailable(f"PostgreSQL {without_password(self.url)} did not come back "
+                                  f"within {sum(waits):.0f} s ({last})")
 
     def execute(self, sql: str, params=None):
+        import psycopg
+        try:
+            return self.conn.execute(sql, params)
+        except psycopg.OperationalError:
+            # outside a transaction a statement stands alone: done again on a new connection
+            # once the server is back (a restart cost the run; the budget and accounts'
+            # bookkeeping came back as 'free space or fix the database')
+            if self._atomic_depth or self.conn.pipeline is not None \
+                    or not self.connection_lost():
+                raise
+        logger.warning("PostgreSQL %s went away; waiting for it", without_password(self.url))
+        self.reconnect()
         return self.conn.execute(sql, params)
 
     def query(self, sql: str, params=None):

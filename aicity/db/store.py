@@ -16,7 +16,8 @@ from aicity.db.answers import (distribution_answered, distribution_means, distri
                                save_region_distribution, save_word_graph, word_graph_frame)
 from aicity.db.connection import (BUSY_TIMEOUT, DEFAULT_DB, AicityDatabase, DatabaseProblem,
                                   NotInitialised, connect, db_path, frame, integrity_problem,
-                                  is_server, now_iso, open_files_problem, require_schema,
+                                  is_server, now_iso, open_files_problem, reconnect_if_lost,
+                                  require_schema,
                                   server_errors, shown,
                                   size_bytes, storage_errors, storage_problem, write_conflicts)
 from aicity.db.crawl_state import (account_states, add_budget_used, budget_used, clear_unindexed,
@@ -44,7 +45,8 @@ from aicity.vocabulary import DEVICES
 __all__ = [
     "DEFAULT_DB", "NotInitialised", "DatabaseProblem", "db_path", "is_server", "shown", "now_iso",
     "AicityDatabase", "BUSY_TIMEOUT", "connect", "server_errors", "write_conflicts",
-    "storage_errors", "storage_problem", "open_files_problem", "integrity_problem",
+    "storage_errors", "storage_problem", "open_files_problem", "reconnect_if_lost",
+    "integrity_problem",
     "require_schema", "frame",
     "size_bytes", "UnknownKeyword", "init_db", "load_regions", "registry", "region_rows",
     "regions_frame", "keyword_ids", "keyword_spelling", "keyword_aliases", "resolve_keyword",
