@@ -665,7 +665,7 @@ def collect(db_path, start, end, regions, keywords, kind, window_days, devices, 
     why = failure(result)
     if why:
         click.echo(f"Error: {why}", err=True)
-        sys.exit({"network": 3, "token": 4, "storage": 5, "crawl": 6}.get(
+        sys.exit({"network": 3, "queue": 3, "token": 4, "storage": 5, "crawl": 6}.get(
             result.stopped_cause, 2) if result.stopped else 1)
 
 

@@ -517,3 +517,65 @@ def test_a_postgresql_server_that_does_not_come_back_is_one_line_naming_it():
     assert message.startswith("PostgreSQL postgresql://postgres:***@127.0.0.1:")
     assert "did not come back within 0 s" in message and "s3cret" not in message
     assert "\n" not in message
+
+
+def test_a_redis_restart_mid_crawl_costs_a_wait_not_the_run(db_path, tmp_path):
+    """Redis killed during a queue crawl (and back a few seconds later, its append-only file
+    kept): 35 tracebacks, exit 1 and a run left 'running' (issue 36 §2). Now the worker's
+    commands wait for it and the crawl finishes."""
+    import time
+
+    from tests.servers import _wait_for_port, free_port, why_no_redis
+    if why_no_redis():
+        pytest.skip(why_no_redis())
+    port, folder = free_port(), tmp_path / "redis"
+    folder.mkdir()
+    pidfile = folder / "redis.pid"
+    start = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(folder),
+             "--daemonize", "yes", "--pidfile", str(pidfile)]
+    subprocess.run(start, check=True, capture_output=True)
+    _wait_for_port(port, None, "redis-server")
+    queue = f"redis://127.0.0.1:{port}/0"
+    # kill -9, and start it again three seconds later, in the background: the crawl meets it
+    # gone on its next command
+    crash = ["sh", "-c", f"kill -9 $(cat {pidfile}); rm -f {pidfile}; "
+                         f"(sleep 3; {' '.join(start)}) >/dev/null 2>&1 &"]
+    try:
+        with running_emulator(seed=SEED, latest=LATEST, habits="none") as url:
+            script = textwrap.dedent(f"""
+                import json
+                from aicity.crawler.config import SiteAccess
+                from aicity.crawler.describe import failure
+                from aicity.crawler.run import collect
+                r = collect({str(db_path)!r}, access=SiteAccess(base_url={url!r}, delay=0,
+                                                               cookies=("BDUSS=queued",)),
+                            regions={REGIONS.split(",")!r}, keywords={KEYWORDS.split(",")!r},
+                            start="2017-01-01", end="2017-12-31", window_days=30,
+                            queue={queue!r},
+                            settings={{"EXTENSIONS": {{"tests.crawl_hooks.CommandAfterItems":
+                                                       100}},
+                                       "COMMAND_AFTER_ITEMS": 10,
+                                       "COMMAND_AFTER_ITEMS_ARGS": {crash!r}}})
+                print(json.dumps({{"status": r.status, "missing": r.remaining_pieces,
+                                  "why": failure(r)}}))
+            """)
+            worker = subprocess.run([sys.executable, "-c", script], cwd=ROOT, text=True,
+                                    env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                                    capture_output=True, timeout=300)
+        assert worker.returncode == 0, worker.stderr[-3000:]
+        said = json.loads(worker.stdout.strip().splitlines()[-1])
+        assert said == {"status": "ok", "missing": 0, "why": ""}, worker.stderr[-3000:]
+        assert "Traceback" not in worker.stderr, worker.stderr[-6000:]
+        db = store.connect(db_path)
+        try:
+            assert db.execute("SELECT status FROM runs WHERE kind = 'collect'").fetchone()[0] \
+                == "ok"
+        finally:
+            db.close()
+    finally:
+        deadline = time.monotonic() + 10
+        while not pidfile.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)                 # the restart may still be under way
+        if pidfile.exists():
+            subprocess.run(["sh", "-c", f"kill -9 $(cat {pidfile})"], capture_output=True)

@@ -192,7 +192,12 @@ class StorePipeline:
                 except store.storage_errors() as err:
                     if not self._fail(err):
                         raise DropItem(self.broken) from None
-                self.crawler.spider.piece_queue.done(item.lease)
+                from aicity.crawler.queue import queue_errors
+                try:
+                    self.crawler.spider.piece_queue.done(item.lease)
+                except queue_errors() as err:   # stored; the queue learns it from coverage
+                    self.crawler.spider.queue_failed(err)
+                    return item
                 self.crawler.stats.inc_value("aicity/queue/done")
             return item
         if self.broken:

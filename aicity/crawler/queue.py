@@ -109,6 +109,7 @@ class PieceQueue:
         self.taken_count = 0         # pieces this worker took and asked for
         self.skipped_count = 0       # pieces it took and found already stored
         self.requeued_count = 0      # pieces of stopped workers it handed back to the queue
+        self.where = "redis"         # the queue as messages name it (its URL, no password)
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -227,9 +228,29 @@ class PieceQueue:
                                  args=[self.key("taken", "")]))
 
 
+# A Redis server that went away (killed and restarted, frozen) is waited for: each command is
+# tried again after pauses doubling from 0.25 s to 8 s, about a minute in all (redis-py's own
+# Retry), and a frozen server answers within SOCKET_SECONDS or counts as gone for that try.
+RETRIES = 12
+SOCKET_SECONDS = 10.0
+WAIT_SECONDS = sum(min(8.0, 0.25 * 2 ** i) for i in range(RETRIES))
+
+
+def queue_errors() -> tuple[type[BaseException], ...]:
+    """What a Redis command raises once its retries are spent (the server is gone)."""
+    import redis
+    return (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
 def connect(url: str):
-    """A Redis client for `url` (redis://host:port/db), checked with a ping."""
+    """A Redis client for `url` (redis://host:port/db), checked with a ping, whose commands
+    wait for a server that went away (RETRIES)."""
+    from redis.backoff import ExponentialBackoff
+    from redis.retry import Retry
     from scrapy_redis.connection import get_redis
-    client = get_redis(url=url)
-    client.ping()
+    client = get_redis(url=url, socket_timeout=SOCKET_SECONDS,
+                       socket_connect_timeout=SOCKET_SECONDS)
+    client.ping()          # at once: a queue that is not there at the start is a wrong URL
+    client.set_retry(Retry(ExponentialBackoff(cap=8.0, base=0.25), RETRIES,
+                           supported_errors=queue_errors()))
     return client

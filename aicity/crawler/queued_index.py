@@ -57,15 +57,33 @@ class QueuedSearchIndexSpider(RedisMixin, SearchIndexSpider):
         return spider
 
     # --- the queue's side ----------------------------------------------------------------
+    def queue_failed(self, err: BaseException) -> None:
+        """Redis did not come back within the retries: stop, in one line naming it; what this
+        worker holds goes back to the queue when another worker finds it dead."""
+        from aicity.crawler.middlewares import stop_run
+        from aicity.crawler.queue import WAIT_SECONDS
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        stop_run(self.crawler, "queue",
+                 f"queue {self.piece_queue.where}: no answer for {WAIT_SECONDS:.0f} s "
+                 f"({first}); what is stored is kept")
+
     def _opened(self, spider=None):
         from twisted.internet import task
         self._beat = task.LoopingCall(self.piece_queue.heartbeat)
-        self._beat.start(self.piece_queue.lease_ms / 3000, now=True)
+        beating = self._beat.start(self.piece_queue.lease_ms / 3000, now=True)
+        beating.addErrback(lambda failure: self.queue_failed(failure.value))
 
     def _closed(self, spider=None, reason=None):
+        from aicity.crawler.queue import queue_errors
         if self._beat is not None and self._beat.running:
             self._beat.stop()
-        handed_back = self.piece_queue.release()
+        try:
+            handed_back = self.piece_queue.release()
+        except queue_errors() as err:
+            logger.warning("could not hand the pieces held back to the queue (%s); another "
+                           "worker takes them when this one's lease expires",
+                           (str(err).splitlines() or [""])[0])
+            handed_back = 0
         self.crawler.stats.set_value("aicity/queue/taken", self.piece_queue.taken_count)
         self.crawler.stats.set_value("aicity/queue/already_stored",
                                      self.piece_queue.skipped_count)
@@ -85,20 +103,30 @@ class QueuedSearchIndexSpider(RedisMixin, SearchIndexSpider):
         return request.replace(errback=self.request_failed)
 
     def spider_idle(self):
+        from aicity.crawler.queue import queue_errors
         if self.crawler.stats.get_value("aicity/stopped"):
             return                                   # stopping: let it close
         q = self.piece_queue
-        q.requeue_dead()
-        if not self.open_requests and q.drop_own():
-            logger.warning("pieces left held with no request open were acknowledged")
-        self.schedule_next_requests()                # RedisMixin: take a batch, crawl it
-        if self.open_requests or q.pending() or q.held_elsewhere():
+        try:
+            q.requeue_dead()
+            if not self.open_requests and q.drop_own():
+                logger.warning("pieces left held with no request open were acknowledged")
+            self.schedule_next_requests()            # RedisMixin: take a batch, crawl it
+            more = self.open_requests or q.pending() or q.held_elsewhere()
+        except queue_errors() as err:
+            self.queue_failed(err)
+            return
+        if more:
             raise DontCloseSpider                    # more work, or others may hand some back
 
     def _top_up(self):
+        from aicity.crawler.queue import queue_errors
         if len(self.open_requests) < self.redis_batch_size // 2 and \
                 not self.crawler.stats.get_value("aicity/stopped"):
-            self.schedule_next_requests()
+            try:
+                self.schedule_next_requests()
+            except queue_errors() as err:
+                self.queue_failed(err)
 
     # --- requests of a piece -------------------------------------------------------------
     def _within(self, lease, outputs):

@@ -404,11 +404,17 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
         result.snapshot = snapshot_summary(snap)
     piece_queue = None
     if queue and not dry_run:
-        from aicity.crawler.queue import OtherPlan
+        from aicity.crawler.queue import OtherPlan, queue_errors
         piece_queue = _piece_queue(queue, queue_lease)
         mine = plan_scope(asked, terms, start_day, end_day, devices, window_days)
         try:
             pushed = piece_queue.push_plan(pieces, end_day.isoformat(), *mine)
+            result.queue = {"pushed": pushed, "pending": piece_queue.pending(),
+                            "held_elsewhere": piece_queue.held_elsewhere()}
+        except queue_errors() as err:
+            db.close()
+            raise CollectError(f"queue {without_credentials(queue)}: "
+                               f"{(str(err).splitlines() or [''])[0]}") from None
         except OtherPlan as err:
             db.close()
             raise CollectError(
@@ -416,8 +422,6 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
                 f"scope ({err}), not this worker's ({mine[1]}): start every worker of a queue "
                 f"with the same --regions, --keywords, --start and --end, or give this scope "
                 f"a queue of its own (another Redis database, redis://host/1)") from None
-        result.queue = {"pushed": pushed, "pending": piece_queue.pending(),
-                        "held_elsewhere": piece_queue.held_elsewhere()}
         # a worker that finds every piece taken stays, to take over from one that dies
         n_pieces = result.queue["pending"] + result.queue["held_elsewhere"]
     if dry_run or n_pieces == 0:
@@ -554,7 +558,9 @@ def _piece_queue(url: str, lease: float | None):
         raise CollectError("--queue needs scrapy-redis: pip install 'aicity[scale]'") from None
     except Exception as err:   # redis' ConnectionError, a bad URL: one line, the URL named
         raise CollectError(f"queue {without_credentials(url)}: {err}") from None
-    return shared.PieceQueue(client, lease_seconds=lease or shared.DEFAULT_LEASE_SECONDS)
+    piece_queue = shared.PieceQueue(client, lease_seconds=lease or shared.DEFAULT_LEASE_SECONDS)
+    piece_queue.where = without_credentials(url)
+    return piece_queue
 
 
 def _crawl(kind, db_path, run_id, url, pace, cookies, host_source, pieces, terms, codes,
