@@ -1071,22 +1071,30 @@ def compare(db_path, keywords, regions, start, end, normalize, device, plot, fmt
 @click.option("--period", help="2017, 2017-03 or START..END (default: the latest 365 days "
                                "with data).")
 @click.option("--top", type=int, default=15, show_default=True)
-@click.option("--threshold", type=float, default=0.25, show_default=True,
-              help="Share at which a technology drives demand.")
+@click.option("--rule", type=click.Choice(["absolute", "relative"]), default="absolute",
+              show_default=True,
+              help="absolute: a technology drives at a share of the three technologies' demand "
+                   "of at least --threshold (0.25); relative: at a share at least --threshold "
+                   "(1.0) times the nation's (absolute shares mirror how many keywords each "
+                   "group has).")
+@click.option("--threshold", type=float,
+              help="The rule's cut-off (default 0.25 absolute, 1.0 relative).")
 @basis_option
 @vocabulary_option
 @format_option
 @db_option
 @domain_errors
-def demand_types(db_path, period, top, threshold, basis, vocabulary, fmt):
-    """Technology demand types of the top cities: shares, type (single/dual/all), drivers.
+def demand_types(db_path, period, top, rule, threshold, basis, vocabulary, fmt):
+    """Technology demand types of the top cities: shares, type (single/dual/all), drivers, and
+    the rule that made them (stderr says it in words).
 
-    Example: aicity demand-types --period 2017
+    Example: aicity demand-types --period 2017 --rule relative
     """
     from aicity.service import queries
     db = open_db(db_path)
     out = queries.demand_types(db, period=period, top=top, threshold=threshold, basis=basis,
-                               vocabulary=vocabulary)
+                               vocabulary=vocabulary, rule=rule)
+    click.echo(f"note: {out.attrs['rule']}", err=True)
     label_source(db, out.attrs["period"])
     emit(with_source(out, db), fmt)
 

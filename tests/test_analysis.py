@@ -313,3 +313,37 @@ def test_rank_intervals_leave_regions_without_data_unranked():
 def test_config_is_a_value_object():
     assert DecomposeConfig() == DecomposeConfig()
     assert DecomposeConfig().stl_kwargs()["seasonal"] == 7
+
+
+# --- demand drivers: the rule as written (issue 35 §1) -----------------------------------------
+
+def test_demand_drivers_follow_the_rule_their_words_say():
+    from aicity.analysis.demand import demand_types, rule_text
+    # 上海-like: speech 25.2% of the three technologies, vision 12.2%, deep learning 62.6%
+    groups = pd.DataFrame({"speech": [25.2, 10.0, 40.0], "vision": [12.2, 80.0, 30.0],
+                           "deep_learning": [62.6, 10.0, 30.0]}, index=[1, 2, 3])
+    absolute = demand_types(groups)
+    assert absolute.loc[1, "drivers"] == "deep_learning+speech"
+    assert absolute.loc[1, "type"] == "dual"
+    assert absolute.loc[3, "type"] == "all"                  # 40/30/30: each at least 25%
+    assert "at least 25% of the city's demand for the three technologies" in \
+        absolute.attrs["rule"]
+    assert absolute.attrs["rule"] == rule_text("absolute", 0.25)
+    # national shares .25/.407/.343: relative to them, city 1 is driven by deep learning alone
+    relative = demand_types(groups, rule="relative")
+    national = relative.attrs["national"]
+    assert national["vision"] == pytest.approx(122.2 / 300)
+    assert relative.loc[1, "drivers"] == "deep_learning+speech"   # .252 ≥ .25, .626 ≥ .343
+    assert relative.loc[2, "drivers"] == "vision"
+    assert relative.loc[3, "drivers"] == "speech"                 # .40 ≥ .25; .30 < .407, .343
+    assert "times its national share" in relative.attrs["rule"]
+
+
+def test_the_reports_method_note_says_the_rule_the_code_applies():
+    from aicity.analysis.demand import rule_text
+    from aicity.service.report import METHOD
+    for lang in ("en", "zh"):
+        note = METHOD[lang].replace("{demand_rule_" + lang + "}", rule_text("absolute", 0.25,
+                                                                               lang))
+        assert rule_text("absolute", 0.25, lang) in note
+        assert "应用需求25%" not in note and "of a city's application demand" not in note

@@ -108,7 +108,9 @@ def test_demand_types_contract(national_db):
     result = run(national_db, "demand-types", "--period", "2017", "--format", "csv")
     frame = pd.read_csv(pd.io.common.StringIO(result.stdout))
     assert list(frame.columns) == ["region_code", "region", "total", "speech", "vision",
-                                   "deep_learning", "type", "drivers", "source"]
+                                   "deep_learning", "type", "drivers", "rule", "source"]
+    assert set(frame["rule"]) == {"absolute"}
+    assert "at least 25% of the city's demand for the three technologies" in result.stderr
     assert set(frame["source"]) == {"simulated"}
     assert len(frame) == 15
     assert set(frame["type"]) <= {"single", "dual", "all"}

@@ -237,13 +237,17 @@ def _with_names(frame: pd.DataFrame, regions: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def demand_types(db, *, period=None, top=15, threshold=0.25, level="city", basis="series",
-                 vocabulary="all") -> pd.DataFrame:
+def demand_types(db, *, period=None, top=15, threshold=None, level="city", basis="series",
+                 vocabulary="all", rule="absolute") -> pd.DataFrame:
+    """Demand types of the top regions; the `rule` column says which driver rule made them
+    (analysis.demand.rule_text says it in words, in `attrs["rule"]`)."""
     per = resolve_basis_period(db, period, basis)
     groups = _group_frame(db, "application", TECH_GROUPS, per, level, basis, vocabulary)
-    out = _with_names(_demand_types(groups, top=top, threshold=threshold),
-                      _region_frame(db, level))
-    out = out[["region_code", "region", "total", *TECH_GROUPS, "type", "drivers"]]
+    typed = _demand_types(groups, top=top, threshold=threshold, rule=rule)
+    out = _with_names(typed, _region_frame(db, level))
+    out["rule"] = rule
+    out = out[["region_code", "region", "total", *TECH_GROUPS, "type", "drivers", "rule"]]
+    out.attrs["rule"] = typed.attrs["rule"]
     out.attrs["period"] = per.label
     out.attrs["source"] = store.source_label(db)
     return out.reset_index(drop=True)

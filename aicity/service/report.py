@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from aicity.analysis.demand import DEFAULT_THRESHOLD, rule_text
 from aicity.service import queries
 from aicity.db import results, store
 from aicity.vocabulary import DIMENSIONS, INDUSTRIES, LABELS_ZH, TECH_GROUPS
@@ -109,7 +110,7 @@ METHOD = {
 百度报告门槛（约57）以下的日子计为0（百度自身周均值的做法）；
 “高于门槛天数占比”说明值有多少天的实数支撑。
 名次按值从高到低；梯队：1–10、11–30、31–100、其余。南北按秦岭—淮河线。
-技术需求类型：语音、视觉、深度学习各占应用需求25%以上者为驱动技术。
+技术需求类型：{demand_rule_zh}。
 区位商＝某行业在该城占比÷全国占比。同比只在两段时间都完整时计算。
 春节前后与法定节假日不计为异常。</p>""",
     "en": """<p>Data: Baidu Index (or the emulator) daily search index per city and keyword. A
@@ -118,8 +119,8 @@ of its keywords. Each daily series is decomposed by STL into trend, weekly seaso
 a value is the period mean of the seasonally adjusted days, a day below Baidu's reporting floor
 (about 57) counting 0 as in Baidu's own weekly values; "days above the floor" says how much of
 it rests on reported days. Ranks run from the highest value; tiers are ranks 1–10, 11–30,
-31–100 and the rest. North and south are of the Qinling–Huaihe line. Demand types: speech,
-vision and deep learning each above 25% of a city's application demand drive it. The location
+31–100 and the rest. North and south are of the Qinling–Huaihe line. Demand types:
+{demand_rule_en}. The location
 quotient is an industry's share in the city over its share nationally. Year-on-year changes
 are computed only where both spans are wholly in the data. Holidays and the Spring Festival
 weeks are never anomalies.</p>""",
@@ -222,7 +223,7 @@ def build_report(db_path, out: Path, period: str | None = None, lang: str = "zh"
         _mark(fig, simulated, t["mark"])
         sections.append((t["split"], _svg(fig)))
 
-        threshold = 0.25
+        threshold = DEFAULT_THRESHOLD["absolute"]
         demand = queries.demand_types(db, period=per, top=len(registry), threshold=threshold)
         demand = within(demand).head(15)
         fig, ax = plt.subplots(figsize=(10, 4.4))
@@ -276,7 +277,9 @@ def build_report(db_path, out: Path, period: str | None = None, lang: str = "zh"
         tables = "".join(_top_table(label(d), within(ranks[d].dropna(subset=["rank"])).head(10),
                                     t, place, province) for d in DIMENSIONS)
         sections.append((t["tables"], f'<div class="tables">{tables}</div>'))
-        sections.append((t["method"], METHOD[lang]))
+        # the driver rule in the words the code applies (analysis.demand.rule_text)
+        sections.append((t["method"], METHOD[lang].replace(
+            "{demand_rule_" + lang + "}", rule_text("absolute", threshold, lang))))
         focus = ""
         if keep is not None:
             shown_area = (english.get("cluster", {}).get(area_name)
