@@ -347,3 +347,23 @@ def test_the_reports_method_note_says_the_rule_the_code_applies():
                                                                                lang))
         assert rule_text("absolute", 0.25, lang) in note
         assert "应用需求25%" not in note and "of a city's application demand" not in note
+
+
+# --- specialisation only where the data carries it (issue 35 §4) -------------------------------
+
+def test_a_sparse_city_is_too_sparse_to_say_not_specialised():
+    from aicity.analysis.industry import MIN_COVERAGE, industry_profiles
+    columns = ["driving", "security", "healthcare", "retail", "finance", "manufacturing"]
+    # dense: a real finance specialist; sparse: one keyword above the floor makes its
+    # "share" of security look like a specialisation
+    groups = pd.DataFrame([[100, 100, 100, 100, 300, 100], [100, 100, 100, 100, 100, 100],
+                           [0, 60, 0, 0, 0, 0]], index=["dense", "even", "sparse"],
+                          columns=columns, dtype=float)
+    coverage = pd.Series({"dense": 0.9, "even": 0.95, "sparse": 0.1})
+    out = industry_profiles(groups, coverage=coverage)
+    assert out.loc["dense", "specialisations"] == "finance" and out.loc["dense", "dense"]
+    assert out.loc["sparse", "specialisations"] == "" and not out.loc["sparse", "dense"]
+    assert out.loc["sparse", "security_lq"] > 1.2          # the LQ is still there to read
+    without = industry_profiles(groups)
+    assert without.loc["sparse", "specialisations"] == "security"   # what it said before
+    assert MIN_COVERAGE == 0.5

@@ -295,7 +295,7 @@ def test_the_rankings_folder_has_a_manifest_one_language_and_shares_in_percent(n
     assert manifest["data_source"] == "simulated" and "coverage_pct" in manifest["units"]
     industries = pd.read_csv(tmp_path / "rankings" / "industries.csv", encoding="utf-8-sig",
                              dtype=str).fillna("")
-    assert set(industries["label"]) <= {"full demand", "specialised", ""}
+    assert set(industries["label"]) <= {"full demand", "specialised", "too sparse to say", ""}
     text = "".join(p.read_text(encoding="utf-8-sig") for p in files[:-1]
                    if p.name != "industries.csv")
     # place names in English, no 全需求 beside "specialised"

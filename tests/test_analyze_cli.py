@@ -126,6 +126,8 @@ def test_industries_have_shares_lqs_and_labels(national_db):
     assert {"driving_share", "finance_lq", "specialisations", "full_demand",
             "label"} <= set(rows[0])
     assert sum(r["full_demand"] for r in rows) >= 1
+    # one language a column: English labels in the command's output (it said 全需求)
+    assert {r["label"] for r in rows} <= {"full demand", "specialised", "too sparse to say", ""}
 
 
 def test_movers_compare_with_the_year_before(national_db):

@@ -8,12 +8,21 @@ from aicity.vocabulary import INDUSTRIES
 
 
 
-def industry_profiles(groups: pd.DataFrame, lq_threshold: float = 1.2, top: int = 10
+# A specialisation is said only where at least this share of the city's industry keyword-days
+# was reported (above Baidu's floor): elsewhere shares are mostly floor noise (on the demo 333
+# of 343 cities came out "specialised" with no such rule).
+MIN_COVERAGE = 0.5
+
+
+def industry_profiles(groups: pd.DataFrame, lq_threshold: float = 1.2, top: int = 10,
+                      coverage: pd.Series | None = None, min_coverage: float = MIN_COVERAGE
                       ) -> pd.DataFrame:
     """Per region: each industry's share of its industry demand, the location quotient
     (LQ = city share / national share), specialisations (industries with LQ ≥ threshold, ids
     sorted and joined by '+'), and full_demand: ranked in the national top `top` of all six.
 
+    `coverage` (per region, the share of its industry keyword-days above the floor): a region
+    below `min_coverage` gets no specialisation and `dense` False ("too sparse to say").
     The national share is computed from all regions given (pass cities only for a city view).
     """
     g = groups.reindex(columns=list(INDUSTRIES)).astype(float)
@@ -25,8 +34,10 @@ def industry_profiles(groups: pd.DataFrame, lq_threshold: float = 1.2, top: int 
     lq = shares.div(national.where(national > 0), axis=1)
     ranks = g.rank(ascending=False, method="min")
     full = (ranks <= top).all(axis=1)
+    dense = pd.Series(True, index=g.index) if coverage is None else \
+        coverage.reindex(g.index).fillna(0.0) >= min_coverage
     spec = (lq.round(12) >= lq_threshold).apply(
-        lambda row: "+".join(sorted(c for c in INDUSTRIES if row[c])), axis=1)
+        lambda row: "+".join(sorted(c for c in INDUSTRIES if row[c])), axis=1).where(dense, "")
     out = pd.DataFrame({"total": total})
     for c in INDUSTRIES:
         out[f"{c}_share"] = shares[c]
@@ -34,5 +45,6 @@ def industry_profiles(groups: pd.DataFrame, lq_threshold: float = 1.2, top: int 
         out[f"{c}_lq"] = lq[c]
     out["specialisations"] = spec
     out["full_demand"] = full
+    out["dense"] = dense
     out["rank"] = total.rank(ascending=False, method="min").astype(int)
     return out.sort_values(["rank"])

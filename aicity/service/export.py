@@ -179,8 +179,9 @@ def _header(col: str, lang: str) -> str:
 
 SIDE_ZH = {"north": "北", "south": "南"}
 # queries.industries' label, as each file's language says it
-LABEL_ZH = {"全需求": "全需求", "specialised": "专业化"}
-LABEL_EN = {"全需求": "full demand", "specialised": "specialised"}
+LABEL_ZH = {"full demand": "全需求", "specialised": "专业化", "too sparse to say": "数据过稀"}
+LABEL_EN = {"full demand": "full demand", "specialised": "specialised",
+            "too sparse to say": "too sparse to say"}
 DEMAND_TYPE_ZH = {"single": "单技术驱动", "dual": "双技术驱动", "all": "全技术驱动", "none": "无"}
 TIER_EN = {"一线": "tier 1", "新一线": "new tier 1", "二线": "tier 2"}
 

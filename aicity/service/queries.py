@@ -214,18 +214,28 @@ def _group_frame(db, category: str, groups: Iterable[str], period: Period, level
                  basis: str = "series", vocabulary: str = "all") -> pd.DataFrame:
     """One column per group; a group without data is an empty column (the others still
     answer), and only when no group has data is there nothing to say."""
-    columns, missing = {}, []
+    columns, missing, above, asked = {}, [], [], []
     for g in groups:
         try:
             columns[g] = dimension_series(db, category=category, group=g, period=period,
                                           level=level, basis=basis, vocabulary=vocabulary)[0]
         except NoResults:
             missing.append(g)
+            continue
+        days = columns[g].attrs.get("days")
+        if days is not None:
+            above.append(days["above"])
+            asked.append(days["asked"])
     if not columns:
         raise NoResults(f"no analysis results for {category}; run `aicity analyze`")
     index = next(iter(columns.values())).index
     frame = pd.DataFrame({g: columns.get(g, pd.Series(np.nan, index=index)) for g in groups})
     frame.attrs["groups_without_data"] = missing
+    if asked:
+        # the dimension's coverage over all its groups: keyword-days above the floor / asked
+        total = sum(a.astype(float) for a in asked)
+        frame.attrs["coverage"] = (sum(a.astype(float) for a in above)
+                                   / total.where(total > 0))
     return frame
 
 
@@ -257,10 +267,14 @@ def industries(db, *, period=None, lq_threshold=1.2, top=10, level="city", basis
                vocabulary="all") -> pd.DataFrame:
     per = resolve_basis_period(db, period, basis)
     groups = _group_frame(db, "industry", INDUSTRIES, per, level, basis, vocabulary)
-    out = _with_names(industry_profiles(groups, lq_threshold=lq_threshold, top=top),
-                      _region_frame(db, level))
-    out["label"] = np.where(out["full_demand"], "全需求",
-                            np.where(out["specialisations"] != "", "specialised", ""))
+    coverage = groups.attrs.get("coverage")     # none for a snapshot: every region counts
+    out = _with_names(industry_profiles(groups, lq_threshold=lq_threshold, top=top,
+                                        coverage=coverage), _region_frame(db, level))
+    # one language a column (it said 全需求 beside specialised): export translates
+    out["label"] = np.where(out["full_demand"], "full demand",
+                            np.where(~out["dense"], "too sparse to say",
+                                     np.where(out["specialisations"] != "", "specialised", "")))
+    out = out.drop(columns=["dense"])
     out.attrs["period"] = per.label
     out.attrs["source"] = store.source_label(db)
     return out.reset_index(drop=True)
