@@ -831,7 +831,9 @@ def _account_state(state: dict) -> str:
 
 # --- analysis -----------------------------------------------------------------------------------
 
-DIMENSION_CHOICE = click.Choice(list(DIMENSIONS))
+# `cognition` is the combined index of the three cognition layers: `rank` ranks by it, the other
+# commands say in one line to give a layer
+DIMENSION_CHOICE = click.Choice([*DIMENSIONS, "cognition"])
 LEVEL_CHOICE = click.Choice(["city", "province"])
 
 
@@ -933,6 +935,9 @@ def rank(db_path, category, group, keyword, level, period, normalize, tiers, unc
     """Rank regions by a dimension, group or keyword:
     rank,region_code,region,province,value,tier,coverage,source,unit.
 
+    --dimension cognition ranks by the combined cognition index: each of basic, professional
+    and technical cognition over its mean across the regions, then the mean of the three.
+
     value is the period mean of the seasonally adjusted days, a day below Baidu's reporting
     floor counting 0 (Baidu's own convention), in the unit the unit column names (see
     --normalize); coverage is the fraction (0-1) of asked keyword-days above the floor behind
@@ -948,7 +953,7 @@ def rank(db_path, category, group, keyword, level, period, normalize, tiers, unc
     db = open_db(db_path)
     keep = area_codes(store.registry(db), province, cluster)
     area_column = [] if keep is None else ["rank_in_area"]
-    if basis == "series" and not uncertainty:
+    if basis == "series" and not uncertainty and category != "cognition":
         # the common question, answered without pandas (the same table as queries.rank)
         from aicity.service.ranked import COLUMNS, rank_regions
         ranked = rank_regions(db, category=category, group=group, keyword=keyword, level=level,

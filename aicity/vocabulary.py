@@ -23,6 +23,11 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {
 BLANK_ANSWER = "blank answer"
 EMPTY_AT_END = "empty at the end of the answer"
 COGNITION = ("basic", "professional", "technical")     # the three cognition tiers
+# the combined cognition index, a `--dimension` of `rank` (docs/definitions.md)
+COMBINED_COGNITION = "cognition"
+COMBINED_NOTE = ("combined cognition: each of basic, professional and technical cognition over "
+                 "its mean across the regions, then the mean of the three (1 = the regions' "
+                 "mean on every layer)")
 # technology application demand: the report's three technologies (demand types are defined
 # over them; `generative` is application demand of the 2026 vocabulary, outside the types)
 TECH_GROUPS = ("speech", "vision", "deep_learning")

@@ -367,3 +367,19 @@ def test_a_sparse_city_is_too_sparse_to_say_not_specialised():
     without = industry_profiles(groups)
     assert without.loc["sparse", "specialisations"] == "security"   # what it said before
     assert MIN_COVERAGE == 0.5
+
+
+# --- the combined cognition index (issue 35 §7) -----------------------------------------------
+
+def test_combined_cognition_weighs_each_layer_the_same():
+    from aicity.analysis.indices import combined_cognition
+    # basic cognition is ten times the others: summed raw, it alone decided the order
+    layers = {"basic": pd.Series({"a": 1000.0, "b": 800.0, "c": 100.0}),
+              "professional": pd.Series({"a": 10.0, "b": 100.0, "c": 10.0}),
+              "technical": pd.Series({"a": 10.0, "b": 100.0, "c": 10.0, "d": 50.0})}
+    raw_sum = sum(layers.values()).dropna()
+    assert raw_sum.idxmax() == "a"
+    index = combined_cognition(layers)
+    assert index.idxmax() == "b"
+    assert index["a"] == pytest.approx((1000 / 633.3333 + 10 / 40 + 10 / 42.5) / 3, rel=1e-4)
+    assert np.isnan(index["d"])                      # missing a layer: no index

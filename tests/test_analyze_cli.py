@@ -397,3 +397,22 @@ def test_an_analysis_out_of_memory_ends_in_one_line_and_its_run_fails(db_copy, h
                                "ORDER BY id DESC").fetchone()
     db.close()
     assert status == "failed" and error.startswith(said)
+
+
+def test_rank_by_the_combined_cognition_index(national_db):
+    """`rank --dimension cognition` was refused; movers' tiers summed the layers raw."""
+    result = run(national_db, "rank", "--dimension", "cognition", "--period", "2017",
+                 "--format", "csv")
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(pd.io.common.StringIO(result.stdout))
+    assert len(frame) == len(CITIES) and frame["rank"].iloc[0] == 1
+    assert frame["unit"].iloc[0].startswith("cognition index")
+    assert "combined cognition" in result.stderr
+    layers = {d: pd.read_csv(pd.io.common.StringIO(run(
+        national_db, "rank", "--dimension", d, "--period", "2017", "--format", "csv").stdout)
+    ).set_index("region_code")["value"] for d in ("basic", "professional", "technical")}
+    expected = sum(v / v.mean() for v in layers.values()) / 3
+    got = frame.set_index("region_code")["value"]
+    assert np.allclose(got.sort_index(), expected.reindex(got.index).sort_index(), atol=1e-3)
+    refused = run(national_db, "split", "--dimension", "cognition")
+    assert refused.exit_code == 1 and "combined index" in refused.output

@@ -154,3 +154,16 @@ def normalise(values: pd.Series, method: str = "raw", population: pd.Series | No
         population.reindex(values.index).to_numpy(dtype=float, na_value=np.nan)
     return pd.Series(normalise_array(values.to_numpy(dtype=float, na_value=np.nan), method, pop,
                                      base_total), index=values.index, name=values.name)
+
+
+def combined_cognition(layers: dict[str, pd.Series]) -> pd.Series:
+    """The combined cognition index (docs/definitions.md): each cognition layer (basic,
+    professional, technical) over its mean across the regions, then the mean of the three
+    layers, so 1 is a region average on every layer and each layer weighs the same (summed
+    raw, basic cognition, with the most keywords and searches, decided the order alone). A
+    region missing a layer has no index."""
+    import pandas as pd
+    frame = pd.DataFrame(layers).astype(float)
+    means = frame.mean()
+    scaled = frame / means.where(means > 0)
+    return scaled.mean(axis=1, skipna=False).rename("cognition")

@@ -30,6 +30,8 @@ from aicity.analysis.splits import LINES, north_south
 from aicity.analysis.uncertainty import rank_intervals
 from aicity.db import results, store
 from aicity.vocabulary import COGNITION
+from aicity.vocabulary import COMBINED_COGNITION as COMBINED
+from aicity.vocabulary import COMBINED_NOTE
 
 
 # --- reading results -------------------------------------------------------------------------
@@ -124,6 +126,9 @@ def rank(db, *, category=None, group=None, keyword=None, level="city", period=No
     tier_confidence with uncertainty; empty for the distribution basis, which has no weeks
     to resample). The table of ranked.rank_regions (what `aicity rank` prints) as a frame."""
     per = resolve_basis_period(db, period, basis)
+    if category == COMBINED:
+        return _rank_cognition(db, level, per, normalize, tiers, basis, vocabulary, group,
+                               uncertainty)
     if basis == "distribution":
         values, _ = dimension_series(db, category=category, group=group, keyword=keyword,
                                      period=per, level=level, basis=basis,
@@ -166,6 +171,53 @@ def rank(db, *, category=None, group=None, keyword=None, level="city", period=No
     if normalize == "per-capita":
         from aicity.analysis.indices import per_capita_measure
         out.attrs["measure"] = per_capita_measure(ranked.regions)
+    return out
+
+
+def cognition_values(db, *, period: Period, level: str = "city", basis: str = "series",
+                     vocabulary: str = "all") -> pd.Series:
+    """The combined cognition index per region (analysis.indices.combined_cognition), its
+    attrs['coverage'] the mean of the three layers' coverage."""
+    from aicity.analysis.indices import combined_cognition
+    layers, coverage = {}, []
+    for layer in COGNITION:
+        values, _ = dimension_series(db, category=layer, period=period, level=level,
+                                     basis=basis, vocabulary=vocabulary)
+        layers[layer] = values
+        coverage.append(values.attrs["coverage"])
+    combined = combined_cognition(layers)
+    combined.attrs["coverage"] = pd.concat(coverage, axis=1).mean(axis=1)
+    return combined
+
+
+def _rank_cognition(db, level, per, normalize, tiers, basis, vocabulary, group,
+                    uncertainty) -> pd.DataFrame:
+    if group:
+        raise NoResults("--dimension cognition (the combined index) has no groups")
+    values = cognition_values(db, period=per, level=level, basis=basis, vocabulary=vocabulary)
+    # regions with every layer, as the other rankings list the regions with data
+    regions = [r for r in level_regions(db, level) if pd.notna(values.get(r.code))]
+    codes = [r.code for r in regions]
+    ranked = rank_values_of(values.reindex(codes).to_numpy(dtype=float, na_value=np.nan),
+                            regions, per, normalize, tiers,
+                            coverage=values.attrs["coverage"].reindex(codes).to_numpy(
+                                dtype=float, na_value=np.nan))
+    out = pd.DataFrame({"rank": pd.array(whole_numbers(ranked.rank), dtype="Int64"),
+                        "region_code": np.array(ranked.region_code, dtype=np.int64),
+                        "region": ranked.region, "province": ranked.province,
+                        "value": ranked.value,
+                        "tier": pd.array(whole_numbers(ranked.tier), dtype="Int64"),
+                        "coverage": ranked.coverage})
+    if uncertainty:
+        # the week bootstrap resamples one dimension's weeks; the combined index has none yet
+        for col in ("rank_low", "rank_high", "tier_confidence"):
+            out[col] = np.nan
+    from aicity.analysis.indices import UNITS
+    out["unit"] = ("cognition index (1 = the regions' mean on every layer)"
+                   if normalize == "raw" else UNITS[normalize] + " of the cognition index")
+    out.attrs["period"] = per.label
+    out.attrs["source"] = store.source_label(db)
+    out.attrs["measure"] = COMBINED_NOTE
     return out
 
 
@@ -343,7 +395,7 @@ def _tier_moves(moves: pd.DataFrame, second_values: pd.Series, second: str) -> p
     tier under the selection); risers first, the biggest moves first, then by the
     selection's value (not by area code)."""
     moved = moves[moves["direction"].isin(["up", "down"])].copy()
-    moved["first_measure"] = "cognition (basic+professional+technical)"
+    moved["first_measure"] = "cognition (combined index of basic, professional, technical)"
     moved["second_measure"] = second
     moved["tiers_gained"] = (-moved["move"]).astype("Int64")
     order = pd.DataFrame({"gained": moved["tiers_gained"].astype(float),
@@ -375,13 +427,11 @@ def movers(db, *, category=None, group=None, keyword=None, period=None, level="c
                                  period=per, level=level, now=now_v, now_matrix=now_m)
     table = growth_table(now_v, before_v)
     risers, fallers = _movers(table, n or len(table))
-    cognition = now_v * 0.0
-    for c in COGNITION:
-        try:
-            cognition = cognition + dimension_series(db, category=c, period=per,
-                                                     level=level)[0].fillna(0)
-        except NoResults:      # a dimension nobody collected moves no tier
-            pass
+    try:
+        # the combined index, each layer weighing the same (the raw sum was basic cognition)
+        cognition = cognition_values(db, period=per, level=level).reindex(now_v.index)
+    except NoResults:          # a layer nobody collected: no cognition tier to move from
+        cognition = now_v * np.nan
     tiers = _tier_moves(tier_movement(cognition, now_v), now_v,
                         second=keyword or (f"{category}/{group}" if group else category))
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from aicity.analysis.periods import Period, parse_period, trailing
 from aicity.db import results, store
+from aicity.vocabulary import COMBINED_COGNITION
 
 
 class NoResults(RuntimeError):
@@ -40,6 +41,9 @@ def subjects(db, category: str | None, group: str | None, keyword: str | None,
         return [f"k:{kw_id}"], term
     if not category and group:
         raise NoResults(f"--group {group} needs --dimension (application or industry)")
+    if category == COMBINED_COGNITION:
+        raise NoResults("cognition is a combined index of three dimensions: `rank` ranks by it; "
+                        "here give basic, professional or technical")
     if group:
         group = group_id(category, group)
     ids = results.group_keyword_ids(db, category, group, vocabulary)
