@@ -999,8 +999,12 @@ def _say_measure(regions, normalize: str) -> None:
 
 @cli.command()
 @selection
-@click.option("--line", type=click.Choice(["qinling-huaihe", "yangtze"]),
-              default="qinling-huaihe", show_default=True)
+@click.option("--line", type=click.Choice(["qinling-huaihe", "yangtze", "both"]),
+              default="qinling-huaihe", show_default=True,
+              help="both: the two lines side by side (the finding may flip with the line).")
+@click.option("--with-sar", is_flag=True,
+              help="Count 香港 and 澳门 (left out by default: Baidu's coverage there is not "
+                   "the mainland's).")
 @click.option("--period", help="2017, 2017-03 or START..END (default: the latest 365 days "
                                "with data).")
 @click.option("--level", type=LEVEL_CHOICE, default="city", show_default=True)
@@ -1008,16 +1012,21 @@ def _say_measure(regions, normalize: str) -> None:
 @format_option
 @db_option
 @domain_errors
-def split(db_path, category, group, keyword, line, period, level, vocabulary, fmt):
-    """North vs south: side,regions,total,share,mean,median,top10,top50,p_value,coverage.
+def split(db_path, category, group, keyword, line, with_sar, period, level, vocabulary, fmt):
+    """North vs south:
+    side,regions,total,share,mean,median,top10,top50,p_value,coverage,line.
 
-    Example: aicity split --dimension basic --line yangtze
+    p_value is left empty: the cities are a census of neighbours, not a sample (stderr says
+    so); compare the medians and top-k counts, on both lines (--line both).
+
+    Example: aicity split --dimension basic --line both
     """
     from aicity.service import queries
     _need_selection(category, keyword)
     db = open_db(db_path)
     out = queries.split(db, category=category, group=group, keyword=keyword, line=line,
-                        period=period, level=level, vocabulary=vocabulary)
+                        period=period, level=level, vocabulary=vocabulary, with_sar=with_sar)
+    click.echo(f"note: {out.attrs['note']}", err=True)
     label_source(db, out.attrs["period"])
     emit(with_source(out, db), fmt)
 

@@ -97,7 +97,8 @@ def test_split_contract(national_db):
                  "--format", "csv")
     lines = result.stdout.splitlines()
     assert lines[0] == \
-        "side,regions,total,share,mean,median,top10,top50,p_value,coverage,source"
+        "side,regions,total,share,mean,median,top10,top50,p_value,coverage,line,source"
+    assert "no p-value" in result.stderr
     rows = {line.split(",")[0]: line.split(",") for line in lines[1:]}
     assert int(rows["north"][1]) + int(rows["south"][1]) == len(CITIES)
     assert int(rows["north"][6]) + int(rows["south"][6]) == 10
@@ -416,3 +417,18 @@ def test_rank_by_the_combined_cognition_index(national_db):
     assert np.allclose(got.sort_index(), expected.reindex(got.index).sort_index(), atol=1e-3)
     refused = run(national_db, "split", "--dimension", "cognition")
     assert refused.exit_code == 1 and "combined index" in refused.output
+
+
+def test_split_on_both_lines_side_by_side_without_the_sars(national_db):
+    from aicity.db.regions import default_registry
+    from aicity.service.queries import _special_administrative
+    result = run(national_db, "split", "--dimension", "basic", "--period", "2017", "--line",
+                 "both", "--format", "json")
+    rows = json.loads(result.stdout)
+    assert [(r["line"], r["side"]) for r in rows] == [
+        ("qinling-huaihe", "north"), ("qinling-huaihe", "south"), ("yangtze", "north"),
+        ("yangtze", "south")]
+    assert all(r["p_value"] is None for r in rows)
+    frame = store.regions_frame(default_registry()).set_index("code")
+    sars = sorted(frame.index[_special_administrative(frame)])
+    assert sars == [663, 664, 933, 934]              # 香港, 澳门: cities and provinces

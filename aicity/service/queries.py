@@ -245,21 +245,43 @@ def _weekly_dimension(matrix: pd.DataFrame, regions: list[int]) -> pd.DataFrame:
 
 
 def split(db, *, category=None, keyword=None, line="qinling-huaihe", period=None, level="city",
-          vocabulary="all", group=None) -> pd.DataFrame:
-    if line not in LINES:
-        raise ValueError(f"line must be one of {', '.join(LINES)}")
+          vocabulary="all", group=None, with_sar=False) -> pd.DataFrame:
+    """North vs south on one line, or on both side by side (`line` "both", four rows); the
+    `line` column says which. 香港 and 澳门 are left out unless `with_sar` (Baidu's coverage
+    there is not the mainland's)."""
+    lines = list(LINES) if line == "both" else [line]
+    if any(x not in LINES for x in lines):
+        raise ValueError(f"line must be one of {', '.join(LINES)} or both")
     per = resolve_period(db, period)
     values, _ = dimension_series(db, category=category, group=group, keyword=keyword,
                                  period=per, level=level, vocabulary=vocabulary)
     regions = _region_frame(db, level)
-    out = north_south(values.dropna(), regions[LINES[line]])
-    days = values.attrs["days"].groupby(regions[LINES[line]].reindex(values.index)).sum()
-    days = days.reindex(out["side"])
-    out["coverage"] = np.round(coverage_share(days["above"].to_numpy(),
-                                              days["asked"].to_numpy()), 4)
+    kept = values.dropna()
+    if not with_sar:
+        kept = kept[~kept.index.isin(regions.index[_special_administrative(regions)])]
+    parts = []
+    for name in lines:
+        out = north_south(kept, regions[LINES[name]])
+        side_of = regions[LINES[name]].reindex(kept.index)
+        days = values.attrs["days"].reindex(kept.index).groupby(side_of).sum()
+        days = days.reindex(out["side"])
+        out["coverage"] = np.round(coverage_share(days["above"].to_numpy(),
+                                                  days["asked"].to_numpy()), 4)
+        out["line"] = name
+        parts.append(out)
+    out = pd.concat(parts, ignore_index=True)
     out.attrs["period"] = per.label
     out.attrs["source"] = store.source_label(db)
+    from aicity.analysis.splits import NO_TEST
+    out.attrs["note"] = NO_TEST + ("" if with_sar else
+                                   "; 香港 and 澳门 left out (--with-sar brings them in)")
     return out
+
+
+def _special_administrative(regions: pd.DataFrame) -> np.ndarray:
+    """香港 and 澳门 (and their cities), by their adcodes (81xxxx, 82xxxx)."""
+    adcode = regions["adcode"].fillna("").astype(str)
+    return adcode.str.startswith(("81", "82")).to_numpy()
 
 
 def _group_frame(db, category: str, groups: Iterable[str], period: Period, level: str,
