@@ -21,7 +21,7 @@ import numpy as np
 from aicity.db import store
 from aicity.crawler.config import PUBLISH_HOUR, SiteAccess, Tuning
 from aicity.db.regions import RegionError
-from aicity.vocabulary import DEVICES, DIMENSIONS
+from aicity.vocabulary import BANDS_SOURCE, DEVICES, DIMENSIONS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -964,6 +964,8 @@ def rank(db_path, category, group, keyword, level, period, normalize, tiers, unc
         # unit after source: scripts that read the columns before it by position still can
         rows = [(*row, source, unit) for row in rows_within(ranked.rows(), keep)]
         label_source(db, ranked.period)
+        if tiers == "bands":
+            click.echo(f"note: {BANDS_SOURCE}", err=True)
         _say_measure(ranked.regions, normalize)
         emit_rows([*COLUMNS, *area_column, "source", "unit"], rows[:top] if top else rows, fmt)
         return
@@ -978,6 +980,8 @@ def rank(db_path, category, group, keyword, level, period, normalize, tiers, unc
         out["rank_in_area"] = placed.cumsum().where(placed).astype("Int64")
         out.attrs.update(attrs)
     label_source(db, out.attrs["period"])
+    if tiers == "bands":
+        click.echo(f"note: {BANDS_SOURCE}", err=True)
     if out.attrs.get("measure"):
         click.echo(f"note: value = {out.attrs['measure']}", err=True)
     shown = with_source(out.head(top) if top else out, db)

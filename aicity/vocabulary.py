@@ -23,6 +23,10 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {
 BLANK_ANSWER = "blank answer"
 EMPTY_AT_END = "empty at the end of the answer"
 COGNITION = ("basic", "professional", "technical")     # the three cognition tiers
+# Where the tier bands (analysis.rankings.DEFAULT_BANDS) come from, said wherever a tier is
+# printed: the report names its first tier (the top 10); the cuts at 30 and 100 are ours.
+BANDS_SOURCE = ("tiers: ranks 1-10, 11-30, 31-100, the rest; the first cut (top 10) is the "
+                "report's, the cuts at 30 and 100 are ours")
 # the combined cognition index, a `--dimension` of `rank` (docs/definitions.md)
 COMBINED_COGNITION = "cognition"
 COMBINED_NOTE = ("combined cognition: each of basic, professional and technical cognition over "

@@ -398,3 +398,17 @@ def test_combined_cognition_weighs_each_layer_the_same():
     assert index.idxmax() == "b"
     assert index["a"] == pytest.approx((1000 / 633.3333 + 10 / 40 + 10 / 42.5) / 3, rel=1e-4)
     assert np.isnan(index["d"])                      # missing a layer: no index
+
+
+# --- tiers that say where they come from (issue 35 §2) -----------------------------------------
+
+def test_tier_confidence_never_exceeds_the_share_of_the_interval_in_the_tier():
+    from aicity.analysis.uncertainty import interval_tier_confidence
+    low = pd.Series([3, 1, 25], index=list("abc"))
+    high = pd.Series([14, 5, 40], index=list("abc"))
+    tier = pd.Series([1, 1, 2], index=list("abc"))
+    bootstrap = pd.Series([1.0, 0.9, 1.0], index=list("abc"))
+    conf = interval_tier_confidence(low, high, tier, bootstrap)
+    assert conf["a"] == pytest.approx(8 / 12)      # ranks 3..10 of 3..14 lie in tier 1
+    assert conf["b"] == pytest.approx(0.9)         # wholly inside: the bootstrap's share
+    assert conf["c"] == pytest.approx(6 / 16)      # ranks 25..30 of 25..40 lie in tier 2

@@ -409,6 +409,7 @@ def test_rank_by_the_combined_cognition_index(national_db):
     assert len(frame) == len(CITIES) and frame["rank"].iloc[0] == 1
     assert frame["unit"].iloc[0].startswith("cognition index")
     assert "combined cognition" in result.stderr
+    assert "the cuts at 30 and 100 are ours" in result.stderr     # tiers say their source
     layers = {d: pd.read_csv(pd.io.common.StringIO(run(
         national_db, "rank", "--dimension", d, "--period", "2017", "--format", "csv").stdout)
     ).set_index("region_code")["value"] for d in ("basic", "professional", "technical")}

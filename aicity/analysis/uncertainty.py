@@ -104,3 +104,21 @@ def widen_for_floor(intervals: pd.DataFrame, value: pd.Series, below_floor_per_d
     out["rank_low"] = out["rank_low"].astype("Int64")
     out["rank_high"] = out["rank_high"].astype("Int64")
     return out
+
+
+def interval_tier_confidence(rank_low: pd.Series, rank_high: pd.Series, tier: pd.Series,
+                             bootstrap: pd.Series, bands: tuple[int, ...] = DEFAULT_BANDS
+                             ) -> pd.Series:
+    """Tier confidence that agrees with the rank interval printed beside it: the bootstrap's
+    share of draws in the tier, but never more than the share of the interval's ranks that lie
+    in the tier (an interval widened for days below the floor, 3-14 beside a first-tier rank,
+    said 1.0 before)."""
+    edges = (0, *bands, np.inf)
+    low = pd.to_numeric(rank_low, errors="coerce").astype(float)
+    high = pd.to_numeric(rank_high, errors="coerce").astype(float)
+    t = pd.to_numeric(tier, errors="coerce").astype(float)
+    first = np.array([edges[int(k) - 1] + 1 if k == k else np.nan for k in t])
+    last = np.array([edges[int(k)] if k == k else np.nan for k in t])
+    inside = np.clip(np.minimum(high, last) - np.maximum(low, first) + 1, 0, None)
+    share = pd.Series(inside / (high - low + 1), index=rank_low.index)
+    return np.minimum(pd.to_numeric(bootstrap, errors="coerce").astype(float), share)

@@ -148,7 +148,8 @@ UNITS = {
     "coverage_pct": "percent of the asked keyword-days behind the value that were above Baidu's "
                     "reporting floor (a low figure: the value rests on few reported days)",
     "rank": "1 = highest value among the regions of the level",
-    "tier": "1: ranks 1-10, 2: 11-30, 3: 31-100, 4: the rest",
+    "tier": "1: ranks 1-10, 2: 11-30, 3: 31-100, 4: the rest (the first cut is the report's, "
+            "the cuts at 30 and 100 are ours)",
     "rank_low/rank_high": "90% interval of the rank (block bootstrap over weeks)",
     "yoy_pct": "change against the same days one year earlier, percent; empty when either span "
                "is not wholly within the data",
@@ -586,7 +587,8 @@ UNITS_RANKINGS = {
     "coverage_pct": UNITS["coverage_pct"],
     "rank": UNITS["rank"], "tier": UNITS["tier"],
     "rank_low/rank_high": UNITS["rank_low/rank_high"],
-    "tier_confidence_pct": "percent of bootstrap draws that put the region in its tier",
+    "tier_confidence_pct": "percent of bootstrap draws that put the region in its tier, at most "
+                           "the percent of its rank interval inside the tier",
     "share_pct": "percent of the region's application (speech, vision, deep_learning) or "
                  "industry demand",
     "lq": "location quotient: the industry's share in the region over its share nationally "

@@ -163,7 +163,9 @@ def rank(db, *, category=None, group=None, keyword=None, level="city", period=No
         if ranked.below_floor is not None:
             iv = _widened_for_floor(iv, ranked, normalize)
         out = out.join(iv, on="region_code")
-        out["tier_confidence"] = out["tier_confidence"].round(4)
+        from aicity.analysis.uncertainty import interval_tier_confidence
+        out["tier_confidence"] = interval_tier_confidence(
+            out["rank_low"], out["rank_high"], out["tier"], out["tier_confidence"]).round(4)
     from aicity.analysis.indices import UNITS
     out["unit"] = UNITS[normalize]
     out.attrs["period"] = ranked.period.label

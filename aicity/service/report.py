@@ -109,7 +109,7 @@ METHOD = {
 每条日序列以 STL 分解为趋势、周季节与残差；值为时段内季节调整后日值的均值，
 百度报告门槛（约57）以下的日子计为0（百度自身周均值的做法）；
 “高于门槛天数占比”说明值有多少天的实数支撑。
-名次按值从高到低；梯队：1–10、11–30、31–100、其余。南北按秦岭—淮河线。
+名次按值从高到低；梯队：1–10、11–30、31–100、其余（前10为报告的第一梯队，30与100两道分界为本工具所定）。南北按秦岭—淮河线。
 技术需求类型：{demand_rule_zh}。
 区位商＝某行业在该城占比÷全国占比。同比只在两段时间都完整时计算。
 春节前后与法定节假日不计为异常。</p>""",
@@ -119,7 +119,8 @@ of its keywords. Each daily series is decomposed by STL into trend, weekly seaso
 a value is the period mean of the seasonally adjusted days, a day below Baidu's reporting floor
 (about 57) counting 0 as in Baidu's own weekly values; "days above the floor" says how much of
 it rests on reported days. Ranks run from the highest value; tiers are ranks 1–10, 11–30,
-31–100 and the rest. North and south are of the Qinling–Huaihe line. Demand types:
+31–100 and the rest (the report names the top 10 as its first tier; the cuts at 30 and 100 are
+ours). North and south are of the Qinling–Huaihe line. Demand types:
 {demand_rule_en}. The location
 quotient is an industry's share in the city over its share nationally. Year-on-year changes
 are computed only where both spans are wholly in the data. Holidays and the Spring Festival
