@@ -379,21 +379,22 @@ except refit.AnalysisFailed as err:
 @pytest.mark.parametrize("how, said", [
     ("killed", "an analysis worker died ("),
     ("memory", "not enough memory for the analysis (MemoryError); try --workers 1")])
-def test_an_analysis_out_of_memory_ends_in_one_line_and_its_run_fails(db_copy, how, said):
+def test_an_analysis_out_of_memory_ends_in_one_line_and_its_run_fails(db_path, how, said):
     """A worker killed for want of memory left multiprocessing.Pool waiting for ever on the
     queue lock it held; a MemoryError in a worker was a traceback."""
     import subprocess
     import sys
     from pathlib import Path
+    add_world_data(db_path, [97, 94], "2017-01-01", "2017-02-28")    # a small world
     root = Path(__file__).resolve().parent.parent
-    proc = subprocess.run([sys.executable, "-c", FAILING_WORKER, str(db_copy), how],
+    proc = subprocess.run([sys.executable, "-c", FAILING_WORKER, str(db_path), how],
                           capture_output=True, text=True, timeout=120, cwd=root)
     assert proc.returncode == 0, proc.stderr[-2000:]
     line = proc.stdout.strip()
     assert line.startswith(f"FAILED: {said}") and "try --workers 1" in line, \
         proc.stdout + proc.stderr[-2000:]
     assert "\n" not in line
-    db = store.connect(db_copy)
+    db = store.connect(db_path)
     status, error = db.execute("SELECT status, error FROM runs WHERE kind = 'analyze' "
                                "ORDER BY id DESC").fetchone()
     db.close()
