@@ -330,10 +330,6 @@ def _column_map(header: list[str]) -> dict[str, str]:
     return found
 
 
-def _first_bad(mask: np.ndarray, lines: np.ndarray) -> int:
-    return int(lines[np.flatnonzero(mask)[0]])
-
-
 class BadRows:
     """Every bad row of a file, in file order: one error names them all (the first
     `NAMED` of them, then how many more), so a person fixes a file in one go."""

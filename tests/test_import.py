@@ -255,14 +255,6 @@ def test_the_byte_checks_read_in_blocks_find_the_same_line(tmp_path, monkeypatch
     assert importer._first_short_row(quoted, "gb18030", 4) == (4, 3)
 
 
-def test_the_importer_is_still_found_where_scripts_imported_it_from():
-    # it moved out of db/ (issue 29 §4); `from aicity.db.importer import import_csv`, as the
-    # README once showed, keeps working
-    from aicity import importer
-    from aicity.db.importer import ImportFailed, import_csv
-    assert import_csv is importer.import_csv and ImportFailed is importer.ImportFailed
-
-
 # --- a file larger than memory is imported a partition at a time (issue 36 §5) --------------
 
 @pytest.fixture

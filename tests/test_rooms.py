@@ -34,10 +34,6 @@ def test_only_db_commits():
     assert outside == []
 
 
-# the two modules analysis/ keeps for scripts written from the old README: re-exports only
-REEXPORTS = {"analysis/queries.py", "analysis/compare.py"}
-
-
 def test_analysis_is_functions_of_frames_and_arrays():
     """analysis/ reads and writes nothing: it imports no database, file, network or other room
     of the project (only its own modules and the shared vocabulary), and opens no file."""
@@ -45,8 +41,6 @@ def test_analysis_is_functions_of_frames_and_arrays():
     assert "analysis/decompose.py" in modules and "analysis/rankings.py" in modules
     strays = {}
     for name, tree in modules.items():
-        if name in REEXPORTS:
-            continue
         bad = {m for m in _imported(tree)
                if (m.startswith("aicity") and not m.startswith(("aicity.analysis",
                                                                "aicity.vocabulary")))
@@ -61,14 +55,17 @@ def test_analysis_is_functions_of_frames_and_arrays():
     assert strays == {}
 
 
-def test_the_old_analysis_paths_only_reexport():
-    for name in REEXPORTS:
-        tree = ast.parse((PACKAGE / name).read_text(encoding="utf-8"))
-        assert [type(n).__name__ for n in tree.body] == ["Expr", "ImportFrom"], name
-    from aicity.analysis import compare, queries
-    from aicity.service import compare as moved_compare
-    from aicity.service import queries as moved_queries
-    assert queries.rank is moved_queries.rank and compare.compare is moved_compare.compare
+def test_no_arrow_runs_back_up():
+    """db/ imports neither the importer, the services nor the crawler; analysis/ no service
+    (the re-export modules aicity.analysis.queries/.compare and aicity.db.importer made the
+    only two arrows back up; 0.1 removed them, issue 34 §4)."""
+    for room, above in (("db", ("aicity.importer", "aicity.service", "aicity.crawler",
+                                "aicity.analysis")),
+                        ("analysis", ("aicity.service", "aicity.db", "aicity.importer"))):
+        for name, tree in _modules(room).items():
+            assert not {m for m in _imported(tree) if m.startswith(above)}, name
+    assert not (PACKAGE / "analysis" / "queries.py").exists()
+    assert not (PACKAGE / "db" / "importer.py").exists()
 
 
 def test_the_importer_runs_no_sql_and_the_crawler_no_analysis():

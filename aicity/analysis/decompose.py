@@ -447,13 +447,3 @@ def decompose_many(series: list[np.ndarray], granularity: str = "day",
     return out
 
 
-def components_frame(dates: pd.DatetimeIndex | list, values: np.ndarray, dec: Decomposition
-                     ) -> pd.DataFrame:
-    """date, value, trend, seasonal, resid (and yearly, anomaly) as a frame for display."""
-    frame = pd.DataFrame({"date": [str(d)[:10] for d in dates], "value": values,
-                          "trend": dec.trend, "seasonal": dec.seasonal, "resid": dec.resid})
-    if dec.yearly is not None:
-        frame["yearly"] = dec.yearly
-    if len(dec.anomalies):
-        frame["anomaly"] = dec.anomalies
-    return frame

@@ -58,12 +58,6 @@ def parse_period(text: str | Period) -> Period:
                       f"START..END (2017-01-01..2017-06-30)")
 
 
-def last_full_year(latest: date) -> Period:
-    """The default period: the last calendar year with data through 31 December."""
-    year = latest.year if latest >= date(latest.year, 12, 31) else latest.year - 1
-    return parse_period(str(year))
-
-
 def trailing(latest: date, days: int = 365) -> Period:
     start = latest - timedelta(days=days - 1)
     return Period(start, latest, f"{start}..{latest}")

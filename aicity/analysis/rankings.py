@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 DEFAULT_BANDS = (10, 30, 100)
 
 
-
 def descending_ranks(values: np.ndarray) -> np.ndarray:
     """1 = largest; equal values share the smallest rank of their group ("min"); no value
     (NaN), no rank (NaN)."""

@@ -113,6 +113,3 @@ def cipher_text(*, keyword: str, user_agent: str, aes_key: str, t0: int, version
 
 
 
-def cookie_has_bduss(cookie: str) -> bool:
-    return any(part.strip().startswith("BDUSS=") and len(part.strip()) > len("BDUSS=")
-               for part in cookie.split(";"))

@@ -462,12 +462,6 @@ def components_of(db: Database, subject: str, region: int, device: str = "all",
     return out
 
 
-def largest_anomalies(db: Database, limit: int = 50) -> pd.DataFrame:
-    """subject, region, date, value, resid of the largest residuals."""
-    return frame(db, "SELECT subject, region, date, value, resid FROM anomalies "
-                           "ORDER BY abs(resid) DESC LIMIT ?", [limit])
-
-
 def anomalies_frame(db: Database, *, region: int | Sequence[int] | None = None,
                     start: str | None = None, end: str | None = None,
                     subjects: Sequence[str] | None = None, limit: int | None = 50

@@ -1,7 +1,7 @@
 """Regions ranked by a dimension, group or keyword: the table `aicity rank` prints.
 
 Plain rows and numpy arrays, no pandas (an answer in a fraction of a second from the terminal);
-analysis.queries.rank is this table as a DataFrame, with rank intervals when asked.
+service.queries.rank is this table as a DataFrame, with rank intervals when asked.
 """
 from __future__ import annotations
 

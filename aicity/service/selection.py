@@ -2,7 +2,7 @@
 seasonally adjusted values stored for them.
 
 Plain Python and numpy, no pandas: `aicity rank` answers from here in a fraction of a second,
-and analysis.queries builds its frames on the same functions.
+and service.queries builds its frames on the same functions.
 """
 from __future__ import annotations
 
