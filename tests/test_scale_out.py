@@ -54,6 +54,36 @@ def run_cli(db, *args, cookies="BDUSS=single", env=None):
                                    **(env or {})))
 
 
+COLLECT_IN_CHILD = """
+import json, sys
+from aicity.crawler.config import SiteAccess
+from aicity.crawler.describe import failure
+from aicity.crawler.run import collect
+order = json.loads(sys.argv[1])
+r = collect(order["db"], access=SiteAccess(base_url=order["url"], delay=0,
+                                           cookies=(order["cookie"],)),
+            regions=order["regions"], keywords=order["keywords"], start="2017-01-01",
+            end="2017-12-31", window_days=order["window_days"], queue=order["queue"],
+            settings=order["settings"])
+print(json.dumps({"status": r.status, "missing": r.remaining_pieces,
+                  "interrupted": r.interrupted, "why": failure(r)}))
+"""
+
+
+def collect_in_child(db, url, cookie, hook: str, hook_settings: dict, window_days=120,
+                     queue=None) -> tuple[dict, str]:
+    """collect() over REGIONS × KEYWORDS in 2017 in a process of its own, with one of
+    tests.crawl_hooks' extensions: (what it said, its stderr)."""
+    order = {"db": str(db), "url": url, "cookie": cookie, "regions": REGIONS.split(","),
+             "keywords": KEYWORDS.split(","), "window_days": window_days, "queue": queue,
+             "settings": {"EXTENSIONS": {f"tests.crawl_hooks.{hook}": 100}, **hook_settings}}
+    worker = subprocess.run([sys.executable, "-c", COLLECT_IN_CHILD, json.dumps(order)],
+                            cwd=ROOT, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                            capture_output=True, timeout=300)
+    assert worker.returncode == 0, worker.stderr[-3000:]
+    return json.loads(worker.stdout.strip().splitlines()[-1]), worker.stderr
+
+
 # --- the queue on its own ------------------------------------------------------------------
 
 def test_a_plan_is_pushed_once_however_many_workers_start(redis_url):
@@ -108,26 +138,8 @@ def test_an_interrupted_queue_worker_fails_and_counts_what_its_scope_lacks(pg_ur
     counters while hundreds of its scope's pieces were missing."""
     assert run_cli(pg_url, "init").returncode == 0
     with running_emulator(seed=SEED, latest=LATEST, habits="none") as url:
-        script = textwrap.dedent(f"""
-            import json
-            from aicity.crawler.config import SiteAccess
-            from aicity.crawler.describe import failure
-            from aicity.crawler.run import collect
-            r = collect({pg_url!r}, access=SiteAccess(base_url={url!r}, delay=0,
-                                                      cookies=("BDUSS=stopped",)),
-                        regions={REGIONS.split(",")!r}, keywords={KEYWORDS.split(",")!r},
-                        start="2017-01-01", end="2017-12-31", window_days=30,
-                        queue={redis_url!r},
-                        settings={{"EXTENSIONS": {{"tests.crawl_hooks.SignalAfterItems": 100}},
-                                   "SIGNAL_AFTER_ITEMS": 3}})
-            print(json.dumps({{"status": r.status, "missing": r.remaining_pieces,
-                              "interrupted": r.interrupted, "why": failure(r)}}))
-        """)
-        worker = subprocess.run([sys.executable, "-c", script], cwd=ROOT, text=True,
-                                env=dict(os.environ, PYTHONPATH=str(ROOT)),
-                                capture_output=True, timeout=300)
-        assert worker.returncode == 0, worker.stderr[-2000:]
-        said = json.loads(worker.stdout.strip().splitlines()[-1])
+        said, _ = collect_in_child(pg_url, url, "BDUSS=stopped", "SignalAfterItems",
+                                   {"SIGNAL_AFTER_ITEMS": 3}, window_days=30, queue=redis_url)
         plan = run_cli(pg_url, "collect", *SCOPE[:-4], "--window-days", "30", "--delay", "0",
                        "--base-url", url, "--dry-run", "--daily-budget", "0",
                        "--format", "json")
@@ -474,29 +486,13 @@ def test_a_postgresql_restart_mid_crawl_costs_a_wait_not_the_run(postgres_server
     with running_postgres() as server, running_emulator(seed=SEED, latest=LATEST,
                                                         habits="none") as url:
         assert run_cli(server, "init").returncode == 0
-        script = textwrap.dedent(f"""
-            import json
-            from aicity.crawler.config import SiteAccess
-            from aicity.crawler.describe import failure
-            from aicity.crawler.run import collect
-            r = collect({server!r}, access=SiteAccess(base_url={url!r}, delay=0,
-                                                      cookies=("BDUSS=restarted",)),
-                        regions={REGIONS.split(",")!r}, keywords={KEYWORDS.split(",")!r},
-                        start="2017-01-01", end="2017-12-31", window_days=120,
-                        settings={{"EXTENSIONS": {{"tests.crawl_hooks.CommandAfterItems": 100}},
-                                   "COMMAND_AFTER_ITEMS": 10,
-                                   "COMMAND_AFTER_ITEMS_ARGS": {RESTART[server]!r}}})
-            print(json.dumps({{"status": r.status, "missing": r.remaining_pieces,
-                              "why": failure(r)}}))
-        """)
-        worker = subprocess.run([sys.executable, "-c", script], cwd=ROOT, text=True,
-                                env=dict(os.environ, PYTHONPATH=str(ROOT)),
-                                capture_output=True, timeout=300)
-        assert worker.returncode == 0, worker.stderr[-3000:]
-        said = json.loads(worker.stdout.strip().splitlines()[-1])
-        assert said == {"status": "ok", "missing": 0, "why": ""}, worker.stderr[-3000:]
-        assert "Traceback" not in worker.stderr, worker.stderr[-6000:]
-        assert "went away" in worker.stderr or "is back" in worker.stderr
+        said, stderr = collect_in_child(server, url, "BDUSS=restarted", "CommandAfterItems",
+                                        {"COMMAND_AFTER_ITEMS": 10,
+                                         "COMMAND_AFTER_ITEMS_ARGS": RESTART[server]})
+        assert said == {"status": "ok", "missing": 0, "interrupted": "", "why": ""}, \
+            stderr[-3000:]
+        assert "Traceback" not in stderr, stderr[-6000:]
+        assert "went away" in stderr or "is back" in stderr
         reference = tmp_path / "reference.db"
         store.init_db(reference, taxonomy=default_taxonomy())
         assert run_cli(reference, "collect", *SCOPE, "--base-url", url).returncode == 0
@@ -543,30 +539,13 @@ def test_a_redis_restart_mid_crawl_costs_a_wait_not_the_run(db_path, tmp_path):
                          f"(sleep 3; {' '.join(start)}) >/dev/null 2>&1 &"]
     try:
         with running_emulator(seed=SEED, latest=LATEST, habits="none") as url:
-            script = textwrap.dedent(f"""
-                import json
-                from aicity.crawler.config import SiteAccess
-                from aicity.crawler.describe import failure
-                from aicity.crawler.run import collect
-                r = collect({str(db_path)!r}, access=SiteAccess(base_url={url!r}, delay=0,
-                                                               cookies=("BDUSS=queued",)),
-                            regions={REGIONS.split(",")!r}, keywords={KEYWORDS.split(",")!r},
-                            start="2017-01-01", end="2017-12-31", window_days=30,
-                            queue={queue!r},
-                            settings={{"EXTENSIONS": {{"tests.crawl_hooks.CommandAfterItems":
-                                                       100}},
-                                       "COMMAND_AFTER_ITEMS": 10,
-                                       "COMMAND_AFTER_ITEMS_ARGS": {crash!r}}})
-                print(json.dumps({{"status": r.status, "missing": r.remaining_pieces,
-                                  "why": failure(r)}}))
-            """)
-            worker = subprocess.run([sys.executable, "-c", script], cwd=ROOT, text=True,
-                                    env=dict(os.environ, PYTHONPATH=str(ROOT)),
-                                    capture_output=True, timeout=300)
-        assert worker.returncode == 0, worker.stderr[-3000:]
-        said = json.loads(worker.stdout.strip().splitlines()[-1])
-        assert said == {"status": "ok", "missing": 0, "why": ""}, worker.stderr[-3000:]
-        assert "Traceback" not in worker.stderr, worker.stderr[-6000:]
+            said, stderr = collect_in_child(db_path, url, "BDUSS=queued", "CommandAfterItems",
+                                            {"COMMAND_AFTER_ITEMS": 10,
+                                             "COMMAND_AFTER_ITEMS_ARGS": crash},
+                                            window_days=30, queue=queue)
+        assert said == {"status": "ok", "missing": 0, "interrupted": "", "why": ""}, \
+            stderr[-3000:]
+        assert "Traceback" not in stderr, stderr[-6000:]
         db = store.connect(db_path)
         try:
             assert db.execute("SELECT status FROM runs WHERE kind = 'collect'").fetchone()[0] \

@@ -142,12 +142,7 @@ def rank(db, *, category=None, group=None, keyword=None, level="city", period=No
         ranked = rank_regions(db, category=category, group=group, keyword=keyword, level=level,
                               period=per, normalize=normalize, tiers=tiers,
                               vocabulary=vocabulary)
-    out = pd.DataFrame({"rank": pd.array(whole_numbers(ranked.rank), dtype="Int64"),
-                        "region_code": np.array(ranked.region_code, dtype=np.int64),
-                        "region": ranked.region, "province": ranked.province,
-                        "value": ranked.value,
-                        "tier": pd.array(whole_numbers(ranked.tier), dtype="Int64"),
-                        "coverage": ranked.coverage})
+    out = _ranked_frame(ranked)
     if uncertainty and basis == "distribution":
         for col in ("rank_low", "rank_high", "tier_confidence"):
             out[col] = np.nan
@@ -204,12 +199,7 @@ def _rank_cognition(db, level, per, normalize, tiers, basis, vocabulary, group,
                             regions, per, normalize, tiers,
                             coverage=values.attrs["coverage"].reindex(codes).to_numpy(
                                 dtype=float, na_value=np.nan))
-    out = pd.DataFrame({"rank": pd.array(whole_numbers(ranked.rank), dtype="Int64"),
-                        "region_code": np.array(ranked.region_code, dtype=np.int64),
-                        "region": ranked.region, "province": ranked.province,
-                        "value": ranked.value,
-                        "tier": pd.array(whole_numbers(ranked.tier), dtype="Int64"),
-                        "coverage": ranked.coverage})
+    out = _ranked_frame(ranked)
     if uncertainty:
         # the week bootstrap resamples one dimension's weeks; the combined index has none yet
         for col in ("rank_low", "rank_high", "tier_confidence"):
@@ -221,6 +211,16 @@ def _rank_cognition(db, level, per, normalize, tiers, basis, vocabulary, group,
     out.attrs["source"] = store.source_label(db)
     out.attrs["measure"] = COMBINED_NOTE
     return out
+
+
+def _ranked_frame(ranked) -> pd.DataFrame:
+    """rank, region_code, region, province, value, tier, coverage of a RankedRegions."""
+    return pd.DataFrame({"rank": pd.array(whole_numbers(ranked.rank), dtype="Int64"),
+                         "region_code": np.array(ranked.region_code, dtype=np.int64),
+                         "region": ranked.region, "province": ranked.province,
+                         "value": ranked.value,
+                         "tier": pd.array(whole_numbers(ranked.tier), dtype="Int64"),
+                         "coverage": ranked.coverage})
 
 
 def _widened_for_floor(iv: pd.DataFrame, ranked, normalize: str) -> pd.DataFrame:
