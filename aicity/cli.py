@@ -842,7 +842,9 @@ def vocabulary_option(fn):
     return click.option(
         "--vocabulary", type=click.Choice(VOCABULARIES), default="all", show_default=True,
         help="all: every taxonomy term; report-2017: only the report's 2017 terms (the 2017 "
-             "method over any period; generative AI and the other 2026 terms left out).")(fn)
+             "method over any period; generative AI and the other 2026 terms left out); "
+             "unambiguous: every term but those with another everyday sense (豆包, Sora, CNN, "
+             "TPU: `aicity keywords list` shows them).")(fn)
 
 
 def basis_option(fn):
@@ -927,11 +929,14 @@ def analyze(db_path, full, workers, cache_dir):
                                 "names too).")
 @basis_option
 @vocabulary_option
+@click.option("--added-share", is_flag=True,
+              help="Add added_terms_pct: the percent of each value that comes from terms added "
+                   "after the report's 2017 vocabulary (ChatGPT, DeepSeek, …).")
 @format_option
 @db_option
 @domain_errors
 def rank(db_path, category, group, keyword, level, period, normalize, tiers, uncertainty, top,
-         province, cluster, basis, vocabulary, fmt):
+         province, cluster, basis, vocabulary, added_share, fmt):
     """Rank regions by a dimension, group or keyword:
     rank,region_code,region,province,value,tier,coverage,source,unit.
 
@@ -953,7 +958,7 @@ def rank(db_path, category, group, keyword, level, period, normalize, tiers, unc
     db = open_db(db_path)
     keep = area_codes(store.registry(db), province, cluster)
     area_column = [] if keep is None else ["rank_in_area"]
-    if basis == "series" and not uncertainty and category != "cognition":
+    if basis == "series" and not uncertainty and not added_share and category != "cognition":
         # the common question, answered without pandas (the same table as queries.rank)
         from aicity.service.ranked import COLUMNS, rank_regions
         ranked = rank_regions(db, category=category, group=group, keyword=keyword, level=level,
@@ -972,7 +977,7 @@ def rank(db_path, category, group, keyword, level, period, normalize, tiers, unc
     from aicity.service import queries
     out = queries.rank(db, category=category, group=group, keyword=keyword, level=level,
                        period=period, normalize=normalize, uncertainty=uncertainty, tiers=tiers,
-                       basis=basis, vocabulary=vocabulary)
+                       basis=basis, vocabulary=vocabulary, added_share=added_share)
     if keep is not None:
         attrs = dict(out.attrs)
         out = out[out["region_code"].isin(keep)].reset_index(drop=True)
@@ -1154,10 +1159,15 @@ def industries(db_path, period, lq_threshold, full_rank, top, basis, vocabulary,
               default="risers", show_default=True,
               help="tiers: moves between the cognition tier and the tier of the selection "
                    "(default: application demand).")
+@vocabulary_option
+@click.option("--with-new-terms", "new_terms", is_flag=True,
+              help="Compare every term, also those that came into being after the earlier "
+                   "period began (their growth is then their birth).")
 @format_option
 @db_option
 @domain_errors
-def movers(db_path, category, group, keyword, period, level, top, show, fmt):
+def movers(db_path, category, group, keyword, period, level, top, show, vocabulary, new_terms,
+           fmt):
     """Year-on-year growth and rank change: risers, fallers, or tier movement.
 
     --show tiers lists the regions whose cognition tier (basic + professional + technical)
@@ -1165,18 +1175,24 @@ def movers(db_path, category, group, keyword, period, level, top, show, fmt):
     tiers_gained is positive for a better tier under the selection (move, kept for scripts,
     is its negative); risers first, the biggest moves first.
 
+    A dimension's year-on-year change sums only the terms that existed through both periods
+    (a term born in between, such as ChatGPT, would count its birth as growth); stderr names
+    those left out, and --with-new-terms keeps them.
+
     Example: aicity movers --dimension application --show tiers
     """
     from aicity.service import queries
     db = open_db(db_path)
     out = queries.movers(db, category=category, group=group, keyword=keyword, period=period,
-                         level=level, n=top)[show]
+                         level=level, n=top, vocabulary=vocabulary, new_terms=new_terms)[show]
     if out.attrs.get("note") and show in ("risers", "fallers") and out.empty:
         # risers and fallers are about the change: without it there is nothing to show
         raise click.ClickException(f"{out.attrs['note']}; choose a later --period")
     label_source(db, out.attrs["period"])
     if out.attrs.get("note") and show != "tiers":
         click.echo(f"note: change left empty: {out.attrs['note']}", err=True)
+    if out.attrs.get("terms_note"):
+        click.echo(f"note: {out.attrs['terms_note']}", err=True)
     emit(with_source(out, db), fmt)
 
 
@@ -1249,7 +1265,9 @@ def keywords():
 @format_option
 @domain_errors
 def keywords_list(category, group, taxonomy, fmt):
-    """Taxonomy terms: columns term,category,group (json and table add aliases and note).
+    """Taxonomy terms: columns term,category,group (json and table add aliases, note and
+    ambiguous: what else people mean by the term, which `--vocabulary unambiguous` leaves
+    out).
 
     Example: aicity keywords list --dimension application --format csv
     """

@@ -44,9 +44,10 @@ LABELS_ZH = {
     "healthcare": "医疗", "retail": "零售", "finance": "金融", "manufacturing": "制造",
 }
 
-# Named keyword selections: every term, or the report's 2017 vocabulary (terms not `added`
-# since), which reproduces the 2017 method over any period.
-VOCABULARIES = ("all", "report-2017")
+# Named keyword selections: every term; the report's 2017 vocabulary (terms not `added`
+# since), which reproduces the 2017 method over any period; or every term but the ambiguous
+# ones (the taxonomy's `ambiguous`: 豆包 is also a steamed bun, and Baidu counts those searches).
+VOCABULARIES = ("all", "report-2017", "unambiguous")
 
 # Baidu's series: all = PC + mobile (wise). Their order is obs.device's code (0, 1, 2).
 DEVICES = ("all", "pc", "wise")

@@ -169,7 +169,7 @@ def test_m010_carries_every_observation_over_to_the_series_key(tmp_path):
     db.close()
     info = store.init_db(path, taxonomy=default_taxonomy())
     assert info["migrations"] == ["m010_series_key", "m011_observations_seek",
-                                  "m012_world_2026"]
+                                  "m012_world_2026", "m013_ambiguous_terms"]
     db = store.connect(path)
     assert sorted(tuple(r) for r in db.execute("SELECT * FROM observations")) == before
     assert [r[1] for r in db.execute("PRAGMA table_info(obs)")] == ["series", "day", "value",
@@ -217,7 +217,7 @@ def test_m011_reads_the_same_rows_and_finds_a_series_by_its_key(tmp_path):
     db.close()
 
     assert store.init_db(path, taxonomy=default_taxonomy())["migrations"] == [
-        "m011_observations_seek", "m012_world_2026"]
+        "m011_observations_seek", "m012_world_2026", "m013_ambiguous_terms"]
     db = store.connect(path)
     assert len(before) == len(rows)
     assert sorted(tuple(r) for r in db.execute("SELECT * FROM observations")) == before

@@ -303,7 +303,8 @@ def test_a_postgresql_database_made_at_m010_is_brought_up_to_date_by_init(pg_url
         # m012's columns did not exist yet either
         db.execute("ALTER TABLE regions DROP COLUMN population_year, "
                    "DROP COLUMN population_source")
-        db.execute("ALTER TABLE keywords DROP COLUMN since, DROP COLUMN added")
+        db.execute("ALTER TABLE keywords DROP COLUMN since, DROP COLUMN added, "
+                   "DROP COLUMN ambiguous")
         db.execute("UPDATE regions SET population = NULL")
         db.conn.executemany("INSERT INTO obs(series, day, value) VALUES (?, ?, ?)",
                             [(store.series_id(kw, region, device, weekly), day, day % 9 or None)
@@ -313,7 +314,8 @@ def test_a_postgresql_database_made_at_m010_is_brought_up_to_date_by_init(pg_url
     db.close()
     assert run_cli(pg_url, "status").returncode == 1           # asks for `aicity init`
     assert store.init_db(pg_url)["migrations"] == ["postgresql m011_observations_seek",
-                                                   "postgresql m012_world_2026"]
+                                                   "postgresql m012_world_2026",
+                                                   "postgresql m013_ambiguous_terms"]
     db = store.connect(pg_url)
     try:
         assert db.schema_version() == postgres.SCHEMA_VERSION

@@ -176,10 +176,10 @@ def load_taxonomy(db: Database, taxonomy) -> int:
     db.execute("UPDATE keywords SET in_taxonomy = 0")
     db.execute("DELETE FROM keyword_groups")
     db.execute("DELETE FROM keyword_aliases")
-    db.conn.executemany("UPDATE keywords SET in_taxonomy = 1, note = ?, since = ?, added = ? "
-                        "WHERE id = ?",
+    db.conn.executemany("UPDATE keywords SET in_taxonomy = 1, note = ?, since = ?, added = ?, "
+                        "ambiguous = ? WHERE id = ?",
                         [(t.note, t.since.isoformat() if t.since else None, t.added,
-                          ids[t.term]) for t in taxonomy.terms])
+                          t.ambiguous, ids[t.term]) for t in taxonomy.terms])
     db.conn.executemany(
         "INSERT INTO keyword_groups(keyword_id, category, group_name) VALUES (?, ?, ?) "
         "ON CONFLICT(keyword_id, category) DO NOTHING",
@@ -196,6 +196,12 @@ def first_dates(db: Database, terms: Sequence[str] | None = None) -> dict[str, d
     rows = db.execute("SELECT term, since FROM keywords WHERE since IS NOT NULL").fetchall()
     wanted = None if terms is None else set(terms)
     return {t: date.fromisoformat(s_) for t, s_ in rows if wanted is None or t in wanted}
+
+
+def keyword_terms(db: Database, ids: Iterable[int]) -> dict[int, str]:
+    """keyword id -> term, for the ids given."""
+    wanted = set(int(i) for i in ids)
+    return {int(i): t for i, t in db.execute("SELECT id, term FROM keywords") if i in wanted}
 
 
 def keyword_groups_frame(db: Database) -> pd.DataFrame:

@@ -18,13 +18,14 @@ import re
 from importlib import resources
 
 # What `schema_version` holds: the SQLite migration whose tables postgresql.sql reproduces.
-SCHEMA_VERSION = "m012_world_2026"
+SCHEMA_VERSION = "m013_ambiguous_terms"
 # A database made at an older version: the next version, the views to recreate (their
 # definitions are read from postgresql.sql, so each is written once) and the statements to run
 # (shared with the SQLite migration of the same name).
 UPGRADES = {
     "m010_series_key": ("m011_observations_seek", ("observations", "observations_named"), ()),
     "m011_observations_seek": ("m012_world_2026", (), "WORLD_2026"),
+    "m012_world_2026": ("m013_ambiguous_terms", (), "AMBIGUOUS_TERMS"),
 }
 URL_SCHEMES = ("postgresql://", "postgres://")
 # pg_advisory_xact_lock key every writer of observations takes (see store.record_touched)

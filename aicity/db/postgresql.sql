@@ -31,7 +31,8 @@ CREATE TABLE keywords (
     in_taxonomy INTEGER NOT NULL DEFAULT 0,
     note TEXT NOT NULL DEFAULT '',
     since TEXT,
-    added TEXT NOT NULL DEFAULT ''
+    added TEXT NOT NULL DEFAULT '',
+    ambiguous TEXT NOT NULL DEFAULT ''
 );
 
 CREATE TABLE keyword_groups (

@@ -263,7 +263,8 @@ def keyword_memberships(db: Database) -> dict[int, list[tuple[str, str]]]:
 def group_keyword_ids(db: Database, category: str, group: str | None = None,
                       vocabulary: str = "all") -> list[int]:
     """The keywords of a dimension, or of one of its groups; with vocabulary 'report-2017',
-    only the report's 2017 terms (those no later revision added)."""
+    only the report's 2017 terms (those no later revision added); with 'unambiguous', every
+    term but those the taxonomy marks ambiguous."""
     sql = ("SELECT g.keyword_id FROM keyword_groups g JOIN keywords k ON k.id = g.keyword_id "
            "WHERE g.category = ?")
     args: list = [category]
@@ -272,8 +273,11 @@ def group_keyword_ids(db: Database, category: str, group: str | None = None,
         args.append(group)
     if vocabulary == "report-2017":
         sql += " AND k.added = ''"
+    elif vocabulary == "unambiguous":
+        sql += " AND k.ambiguous = ''"
     elif vocabulary != "all":
-        raise ValueError(f"vocabulary must be all or report-2017, not {vocabulary!r}")
+        raise ValueError(f"vocabulary must be all, report-2017 or unambiguous, not "
+                         f"{vocabulary!r}")
     return [r[0] for r in db.execute(sql + " ORDER BY g.keyword_id", args).fetchall()]
 
 

@@ -470,6 +470,17 @@ WORLD_2026 = (
 )
 
 
+@migrations()
+def m013_ambiguous_terms(db: Database) -> None:
+    # What else people mean by a term (豆包, a steamed bun): `--vocabulary unambiguous` leaves
+    # such terms out. The taxonomy fills it in when it is loaded.
+    for statement in AMBIGUOUS_TERMS:
+        db.execute(statement)
+
+
+AMBIGUOUS_TERMS = ("ALTER TABLE keywords ADD COLUMN ambiguous TEXT NOT NULL DEFAULT ''",)
+
+
 def refresh_populations(db) -> None:
     """Population, year and source of every stored region from the packaged registry."""
     from aicity.db.regions import default_registry

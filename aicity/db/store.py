@@ -26,6 +26,7 @@ from aicity.db.crawl_state import (account_states, add_budget_used, budget_used,
                                    unindexed, unindexed_rows)
 from aicity.db.lookups import (UnknownKeyword, first_dates, init_db, keyword_aliases,
                                keyword_groups_frame, keyword_ids, keyword_spelling, keyword_strata,
+                               keyword_terms,
                                load_regions,
                                load_taxonomy, region_rows, regions_frame, registry, resolve_keyword,
                                taxonomy_terms)
@@ -51,7 +52,8 @@ __all__ = [
     "size_bytes", "UnknownKeyword", "init_db", "load_regions", "registry", "region_rows",
     "regions_frame", "keyword_ids", "keyword_spelling", "keyword_aliases", "resolve_keyword",
     "load_taxonomy",
-    "first_dates", "keyword_groups_frame", "taxonomy_terms", "keyword_strata", "Run", "start_run",
+    "first_dates", "keyword_groups_frame", "taxonomy_terms", "keyword_strata", "keyword_terms",
+    "Run", "start_run",
     "run_detail", "last_run_start", "set_run_source", "close_abandoned_runs", "open_run",
     "close_run", "finish_run", "runs_frame", "record_touched", "defer_touched", "flush_touched",
     "sources", "source_label", "GRANULARITIES", "REGION_LIMIT", "series_id",

@@ -21,7 +21,7 @@ TAXONOMY_TOML = Path(__file__).with_name("taxonomy.toml")
 # The ids of docs/definitions.md (re-exported here: taxonomy files are checked against them).
 DIMENSIONS = vocabulary.DIMENSIONS
 LABELS_ZH = vocabulary.LABELS_ZH
-_TERM_KEYS = {"term", "aliases", "note", "since", "added"}
+_TERM_KEYS = {"term", "aliases", "note", "since", "added", "ambiguous"}
 _GROUP_KEYS = {"label", "terms"}
 
 
@@ -39,6 +39,9 @@ class Term:
     line: int = 0
     since: date | None = None     # the day the term came into being (nothing before)
     added: str = ""               # the revision that brought it in ('' = the report's 2017)
+    # what else people mean by the term ('' = nothing known): its series carries those
+    # searches too, and `--vocabulary unambiguous` leaves it out
+    ambiguous: str = ""
 
 
 @dataclass
@@ -66,8 +69,9 @@ class Taxonomy:
         import pandas as pd
         return pd.DataFrame(
             [{"term": t.term, "category": t.category, "group": t.group,
-              "aliases": "|".join(t.aliases), "note": t.note} for t in self.terms],
-            columns=["term", "category", "group", "aliases", "note"])
+              "aliases": "|".join(t.aliases), "note": t.note, "ambiguous": t.ambiguous}
+             for t in self.terms],
+            columns=["term", "category", "group", "aliases", "note", "ambiguous"])
 
 
 class _Lines:
@@ -118,6 +122,7 @@ def load_taxonomy(path: str | Path = TAXONOMY_TOML) -> Taxonomy:
     seen_in_dim: dict[tuple[str, str], tuple[str, int]] = {}
     occurrences: dict[str, int] = {}
     first_dates: dict[str, tuple[date | None, int]] = {}
+    senses: dict[str, tuple[str, int]] = {}
 
     def fail(line: int, reason: str):
         raise TaxonomyError(f"{path}:{line}: {reason}")
@@ -201,13 +206,20 @@ def load_taxonomy(path: str | Path = TAXONOMY_TOML) -> Taxonomy:
                 added = entry.get("added", "")
                 if not isinstance(added, str):
                     fail(line, f"added of {term!r} must be a string such as \"2026\"")
+                ambiguous = entry.get("ambiguous", "")
+                if not isinstance(ambiguous, str):
+                    fail(line, f"ambiguous of {term!r} must say what else the term means, "
+                               f"as a string")
                 earlier = first_dates.setdefault(term, (since, line))
                 if earlier[0] != since:
                     fail(line, f"since of {term!r} differs from line {earlier[1]}")
+                other_sense = senses.setdefault(term, (ambiguous.strip(), line))
+                if other_sense[0] != ambiguous.strip():
+                    fail(line, f"ambiguous of {term!r} differs from line {other_sense[1]}")
                 terms.append(Term(term=term, category=dim_, group=grp,
                                   aliases=tuple(a.strip() for a in aliases),
                                   note=str(entry.get("note", "")), line=line, since=since,
-                                  added=added.strip()))
+                                  added=added.strip(), ambiguous=ambiguous.strip()))
     if not terms:
         raise TaxonomyError(f"{path}:1: the taxonomy has no terms")
     return Taxonomy(terms=terms, path=str(path), labels=labels)

@@ -79,6 +79,7 @@ def briefing_frame(db, period: Period, line: str = "qinling-huaihe",
     frame.attrs["yoy_gap"] = yoy_gap = queries.year_on_year_gap(db, period) \
         if basis == "series" else "a snapshot has no year before it"
     partial: list[str] = []
+    compared: list[str] = []
     for dim in DIMENSIONS:
         try:
             table = queries.rank(db, category=dim, level=level, uncertainty=True, basis=basis,
@@ -93,9 +94,14 @@ def briefing_frame(db, period: Period, line: str = "qinling-huaihe",
         if yoy_gap:
             continue
         try:
-            before, why = queries.year_on_year(db, category=dim, period=period, level=level)
+            # like with like: the terms that existed through both years (the value columns
+            # keep every term)
+            now, before, why, terms = queries.year_on_year(db, category=dim, period=period,
+                                                           level=level)
+            if terms:
+                compared.append(f"{LABELS_ZH.get(dim, dim)}: {terms}")
             prev = before.reindex(frame.index)
-            frame[f"{dim}_yoy"] = (frame[f"{dim}_value"] - prev) / prev.where(prev > 0)
+            frame[f"{dim}_yoy"] = (now.reindex(frame.index) - prev) / prev.where(prev > 0)
             if why:
                 partial.append(f"{LABELS_ZH.get(dim, dim)}: {why}")
         except queries.NoResults:
@@ -122,6 +128,7 @@ def briefing_frame(db, period: Period, line: str = "qinling-huaihe",
     frame = frame[frame["basic_value"].notna() | frame["application_value"].notna()]
     out = frame.sort_values(["application_rank", "basic_rank"], na_position="last")
     out.attrs["yoy_gap"] = yoy_gap or "; ".join(partial)
+    out.attrs["yoy_terms"] = "; ".join(compared)
     return out
 
 
@@ -527,6 +534,9 @@ def export_briefings(db_path, out: Path, *, period: str | None = None, region: s
         if frame.attrs.get("yoy_gap"):
             missing.append(("year-on-year (同比)" if lang == "zh" else "year-on-year")
                            + f" left empty: {frame.attrs['yoy_gap']}")
+        if frame.attrs.get("yoy_terms"):
+            missing.append(("year-on-year (同比)" if lang == "zh" else "year-on-year")
+                           + f" compares the terms of both years: {frame.attrs['yoy_terms']}")
         empty_dims = [d for d in DIMENSIONS if frame[f"{d}_value"].isna().all()]
         if empty_dims:
             missing.append("no data for " + ", ".join(empty_dims))

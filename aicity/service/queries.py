@@ -6,7 +6,7 @@ db.results and db.store and answers with the pure functions of the other analysi
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -23,7 +23,8 @@ from aicity.service.ranked import (level_regions, rank_regions, rank_values_of,
                                     series_values)
 from aicity.service.selection import (BASES, NoResults, adjusted_array,  # noqa: F401
                                        data_span, days_with_data, distribution_period,
-                                       group_id, latest_day, period_note,
+                                       added_after_2017, born_after, group_id,
+                                       latest_day, period_note,
                                        resolve_basis_period, resolve_period, year_on_year_gap)
 from aicity.service.selection import subjects as _subjects
 from aicity.analysis.splits import LINES, north_south
@@ -93,13 +94,13 @@ def snapshot_keywords(db, period: Period) -> tuple[int, int]:
 
 
 def dimension_series(db, *, category=None, group=None, keyword=None, period: Period,
-                     level: str = "city", basis: str = "series", vocabulary: str = "all"
-                     ) -> tuple[pd.Series, pd.DataFrame]:
+                     level: str = "city", basis: str = "series", vocabulary: str = "all",
+                     born_by=None) -> tuple[pd.Series, pd.DataFrame]:
     """Period value per region of the level, and the adjusted matrix it came from (empty for
     the distribution basis: a snapshot is one mean per region, not a series). The values'
     attrs['coverage'] is the share of asked keyword-days above Baidu's floor, per region (for
     a snapshot, which has no days: 1 where the region was reported, 0 where it was not)."""
-    subjects, _ = _subjects(db, category, group, keyword, vocabulary)
+    subjects, _ = _subjects(db, category, group, keyword, vocabulary, born_by)
     if basis == "distribution":
         regions = _region_frame(db, level)
         values = distribution_values(db, subjects, period, list(regions.index))
@@ -121,10 +122,62 @@ def dimension_series(db, *, category=None, group=None, keyword=None, period: Per
 
 def rank(db, *, category=None, group=None, keyword=None, level="city", period=None,
          normalize="raw", uncertainty=False, tiers="bands", n_boot=500, seed=0,
-         basis="series", vocabulary="all") -> pd.DataFrame:
+         basis="series", vocabulary="all", added_share=False) -> pd.DataFrame:
     """rank, region_code, region, province, value, tier, coverage (and rank_low, rank_high,
     tier_confidence with uncertainty; empty for the distribution basis, which has no weeks
-    to resample). The table of ranked.rank_regions (what `aicity rank` prints) as a frame."""
+    to resample; and added_terms_pct with `added_share`). The table of ranked.rank_regions
+    (what `aicity rank` prints) as a frame."""
+    out = _rank(db, category=category, group=group, keyword=keyword, level=level,
+                period=period, normalize=normalize, uncertainty=uncertainty, tiers=tiers,
+                n_boot=n_boot, seed=seed, basis=basis, vocabulary=vocabulary)
+    if added_share:
+        attrs = dict(out.attrs)
+        share = added_terms_share(db, category=category, group=group, keyword=keyword,
+                                  level=level, period=resolve_basis_period(db, period, basis),
+                                  basis=basis, vocabulary=vocabulary)
+        out["added_terms_pct"] = (share.reindex(out["region_code"]) * 100).round(1).to_numpy()
+        out.attrs.update(attrs)
+    return out
+
+
+def added_terms_share(db, *, category=None, group=None, keyword=None, level="city",
+                      period: Period, basis="series", vocabulary="all") -> pd.Series:
+    """region -> the share (0-1) of its value that comes from terms added after the report's
+    2017 vocabulary (ChatGPT, DeepSeek, …): how much of a dimension is the new vocabulary.
+    The combined cognition index: the share of its three layers' summed values."""
+    layers = list(COGNITION) if category == COMBINED else [category]
+    total = added = None
+    for layer in layers:
+        every, _ = _subjects(db, layer, group, keyword, vocabulary)
+        values, _ = dimension_series(db, category=layer, group=group, keyword=keyword,
+                                     period=period, level=level, basis=basis,
+                                     vocabulary=vocabulary)
+        new = added_after_2017(db, every)
+        part = values * 0.0
+        if new:
+            part = _values_of(db, new, period, level, basis).reindex(values.index).fillna(0.0)
+        total = values if total is None else total + values
+        added = part if added is None else added + part
+    return added / total.where(total > 0)
+
+
+def _values_of(db, subject_ids: list[str], period: Period, level: str, basis: str
+               ) -> pd.Series:
+    """Period value per region of the given subjects (a selection's part)."""
+    regions = level_regions(db, level)
+    index = pd.Index([r.code for r in regions], name="code")
+    if basis == "distribution":
+        values = distribution_values(db, subject_ids, period, list(index))
+        return dimension_values(values, subject_ids).reindex(index) if len(values) else \
+            pd.Series(0.0, index=index)
+    try:
+        return pd.Series(series_values(db, subject_ids, period, regions).value, index=index)
+    except NoResults:               # none of them analysed: they add nothing
+        return pd.Series(0.0, index=index)
+
+
+def _rank(db, *, category, group, keyword, level, period, normalize, uncertainty, tiers,
+          n_boot, seed, basis, vocabulary) -> pd.DataFrame:
     per = resolve_basis_period(db, period, basis)
     if category == COMBINED:
         return _rank_cognition(db, level, per, normalize, tiers, basis, vocabulary, group,
@@ -386,23 +439,43 @@ def like_with_like(now: pd.DataFrame, before: pd.DataFrame, regions) -> pd.Serie
     return pd.Series(out, dtype=bool)
 
 
+class YearOnYear(NamedTuple):
+    now: pd.Series          # this period's value per region (the compared vocabulary)
+    before: pd.Series       # the same days a year earlier, NaN where not like with like
+    note: str               # why changes are empty ('' when none is)
+    terms_note: str         # which terms were left out of the comparison ('' when none)
+
+
 def year_on_year(db, *, category=None, group=None, keyword=None, period: Period,
-                 level: str = "city", now: pd.Series | None = None,
-                 now_matrix: pd.DataFrame | None = None) -> tuple[pd.Series, str]:
-    """The previous year's value per region where it compares like with like (NaN elsewhere),
-    and why cells are empty ('' when none is)."""
-    if now is None or now_matrix is None:
-        now, now_matrix = dimension_series(db, category=category, group=group, keyword=keyword,
-                                           period=period, level=level)
+                 level: str = "city", vocabulary: str = "all", new_terms: bool = False
+                 ) -> YearOnYear:
+    """This period's value per region and the previous year's where it compares like with
+    like (NaN elsewhere), with what was left out and why.
+
+    Like with like in two ways: a region's keywords were asked on every day of both periods
+    (like_with_like), and a dimension sums only the terms that existed when the earlier period
+    began (a term born in between would count its birth as growth: ChatGPT, DeepSeek);
+    `new_terms` keeps them."""
     gap = year_on_year_gap(db, period)
-    if gap:
-        return now * np.nan, gap
     prev = period.shifted_years(-1)
+    born_by, late = None, {}
+    if not gap and not keyword and not new_terms:
+        born_by = prev.start
+        every, _ = _subjects(db, category, group, None, vocabulary)
+        late = born_after(db, every, born_by)
+    now, now_matrix = dimension_series(db, category=category, group=group, keyword=keyword,
+                                       period=period, level=level, vocabulary=vocabulary,
+                                       born_by=born_by)
+    terms_note = new_terms_note(late, born_by) if late else ""
+    if gap:
+        return YearOnYear(now, now * np.nan, gap, "")
     try:
         before, before_matrix = dimension_series(db, category=category, group=group,
-                                                 keyword=keyword, period=prev, level=level)
+                                                 keyword=keyword, period=prev, level=level,
+                                                 vocabulary=vocabulary, born_by=born_by)
     except NoResults:
-        return now * np.nan, f"no analysis results for {prev.start}..{prev.end}"
+        return YearOnYear(now, now * np.nan, f"no analysis results for {prev.start}..{prev.end}",
+                          terms_note)
     fair = like_with_like(now_matrix, before_matrix, now.index)
     before = before.reindex(now.index).where(fair.reindex(now.index, fill_value=False))
     left_out = int((now.notna() & ~fair.reindex(now.index, fill_value=False)).sum())
@@ -410,7 +483,16 @@ def year_on_year(db, *, category=None, group=None, keyword=None, period: Period,
     if left_out:
         note = (f"year-on-year left empty for {left_out} region(s) whose data does not cover "
                 f"both {prev.start}..{prev.end} and {period.start}..{period.end} in full")
-    return before, note
+    return YearOnYear(now, before, note, terms_note)
+
+
+def new_terms_note(late: dict[str, str], born_by) -> str:
+    """What a like-with-like vocabulary left out, in one clause."""
+    names = list(late.values())
+    shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+    return (f"{len(names)} term(s) that came into being after {born_by} left out of the "
+            f"comparison ({shown}): their growth would be their birth; --with-new-terms keeps "
+            f"them")
 
 
 def _tier_moves(moves: pd.DataFrame, second_values: pd.Series, second: str) -> pd.DataFrame:
@@ -431,45 +513,51 @@ def _tier_moves(moves: pd.DataFrame, second_values: pd.Series, second: str) -> p
     return moved.reindex(ranked.index)
 
 
-def movers(db, *, category=None, group=None, keyword=None, period=None, level="city", n=10
-           ) -> dict[str, pd.DataFrame]:
+def movers(db, *, category=None, group=None, keyword=None, period=None, level="city", n=10,
+           vocabulary="all", new_terms=False) -> dict[str, pd.DataFrame]:
     """Year-on-year growth and rank change; risers and fallers; and the tier movement between
     cognition (basic + professional + technical) and the selection (default application
     demand). Each table has at most `n` rows.
 
     Year-on-year compares like with like, region by region: where a region's keywords were not
     asked on every day of both the period and the same days a year earlier, its change is
-    empty, and the growth tables' attrs['note'] says why and for how many regions.
+    empty, and the growth tables' attrs['note'] says why and for how many regions. A dimension
+    sums only the terms that existed through both periods unless `new_terms` (see
+    year_on_year); value and rank are then those of that vocabulary.
     """
     if not (category or keyword):
         category = "application"
     per = resolve_period(db, period)
     regions = _region_frame(db, level)
-    now_v, now_m = dimension_series(db, category=category, group=group, keyword=keyword,
-                                    period=per, level=level)
-    before_v, gap = year_on_year(db, category=category, group=group, keyword=keyword,
-                                 period=per, level=level, now=now_v, now_matrix=now_m)
+    now_v, before_v, gap, terms_note = year_on_year(
+        db, category=category, group=group, keyword=keyword, period=per, level=level,
+        vocabulary=vocabulary, new_terms=new_terms)
     table = growth_table(now_v, before_v)
     risers, fallers = _movers(table, n or len(table))
     try:
         # the combined index, each layer weighing the same (the raw sum was basic cognition)
-        cognition = cognition_values(db, period=per, level=level).reindex(now_v.index)
+        cognition = cognition_values(db, period=per, level=level,
+                                     vocabulary=vocabulary).reindex(now_v.index)
     except NoResults:          # a layer nobody collected: no cognition tier to move from
         cognition = now_v * np.nan
-    tiers = _tier_moves(tier_movement(cognition, now_v), now_v,
+    # tiers are of this period alone: every term of the vocabulary counts
+    current = now_v if new_terms or keyword else dimension_series(
+        db, category=category, group=group, period=per, level=level, vocabulary=vocabulary)[0]
+    tiers = _tier_moves(tier_movement(cognition, current), current,
                         second=keyword or (f"{category}/{group}" if group else category))
 
     source = store.source_label(db)
 
-    def named(frame, note=""):
+    def named(frame, note="", terms=""):
         out = _with_names(frame.head(n) if n else frame, regions).reset_index(drop=True)
         out.attrs["period"] = per.label
         out.attrs["note"] = note
+        out.attrs["terms_note"] = terms
         out.attrs["source"] = source
         return out
 
-    return {"growth": named(table, gap), "risers": named(risers, gap),
-            "fallers": named(fallers, gap), "tiers": named(tiers)}
+    return {"growth": named(table, gap, terms_note), "risers": named(risers, gap, terms_note),
+            "fallers": named(fallers, gap, terms_note), "tiers": named(tiers)}
 
 
 def components_for(db, keyword_id: int, region: int, device: str = "all",

@@ -33,9 +33,11 @@ def group_id(category: str, group: str) -> str:
 
 
 def subjects(db, category: str | None, group: str | None, keyword: str | None,
-             vocabulary: str = "all") -> tuple[list[str], str]:
+             vocabulary: str = "all", born_by: date | None = None) -> tuple[list[str], str]:
     """The stored subjects (`k:<keyword id>`) a selection sums, and its label. `vocabulary`
-    'report-2017' keeps the report's own terms (see vocabulary.VOCABULARIES)."""
+    'report-2017' keeps the report's own terms (see vocabulary.VOCABULARIES); `born_by` keeps
+    only the terms that existed on that day (a year-on-year change of terms that were not yet
+    born would count their birth as growth)."""
     if keyword:
         kw_id, term = store.resolve_keyword(db, keyword)
         return [f"k:{kw_id}"], term
@@ -47,10 +49,34 @@ def subjects(db, category: str | None, group: str | None, keyword: str | None,
     if group:
         group = group_id(category, group)
     ids = results.group_keyword_ids(db, category, group, vocabulary)
+    label = f"{category}{'/' + group if group else ''}"
     if not ids:
-        raise NoResults(f"no keywords in {category}{'/' + group if group else ''}"
+        raise NoResults(f"no keywords in {label}"
                         + (f" in the {vocabulary} vocabulary" if vocabulary != "all" else ""))
-    return [f"k:{i}" for i in ids], f"{category}{'/' + group if group else ''}"
+    found = [f"k:{i}" for i in ids]
+    if born_by is not None:
+        late = set(born_after(db, found, born_by))
+        found = [s_ for s_ in found if s_ not in late]
+        if not found:
+            raise NoResults(f"every term of {label} came into being after {born_by}: none "
+                            f"can be compared with a year earlier")
+    return found, label
+
+
+def added_after_2017(db, subject_ids: list[str]) -> list[str]:
+    """The subjects whose term a revision after the report's 2017 vocabulary added."""
+    added = {f"k:{i}" for i, in db.execute("SELECT id FROM keywords WHERE added <> ''")}
+    return [s_ for s_ in subject_ids if s_ in added]
+
+
+def born_after(db, subject_ids: list[str], day: date) -> dict[str, str]:
+    """subject -> term, for the subjects whose term came into being after `day` (the
+    taxonomy's `since`), in subject order."""
+    born = results.first_days(db, subject_ids)
+    cut = store.day_number(day.isoformat())
+    late = [s_ for s_ in subject_ids if born.get(s_, cut) > cut]
+    names = store.keyword_terms(db, [int(s_[2:]) for s_ in late]) if late else {}
+    return {s_: names.get(int(s_[2:]), s_) for s_ in late}
 
 
 def latest_day(db) -> date:
