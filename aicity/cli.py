@@ -21,7 +21,7 @@ import numpy as np
 from aicity.db import store
 from aicity.crawler.config import PUBLISH_HOUR, SiteAccess, Tuning
 from aicity.db.regions import RegionError
-from aicity.vocabulary import BANDS_SOURCE, DEVICES, DIMENSIONS
+from aicity.vocabulary import BANDS_SOURCE, DEVICES, DIMENSIONS, PER_CAPITA_FLOOR
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -914,7 +914,8 @@ def analyze(db_path, full, workers, cache_dir):
 @click.option("--normalize", type=click.Choice(["raw", "per-capita", "share", "score"]),
               default="raw", show_default=True,
               help="What value is (the unit column says it): raw, index/day; per-capita, "
-                   "index/day per million residents (2020 census); share, percent of the total "
+                   "index/day per million residents (the period's year where a yearly figure "
+                   "exists, else 2020); share, percent of the total "
                    "of all regions; score, 0-100 on a log scale, the top region 100.")
 @click.option("--tiers", type=click.Choice(["bands", "breaks"]), default="bands",
               show_default=True, help="Rank bands 1-10, 11-30, 31-100, rest; or natural breaks.")
@@ -929,6 +930,11 @@ def analyze(db_path, full, workers, cache_dir):
                                 "names too).")
 @basis_option
 @vocabulary_option
+@click.option("--min-population", type=click.IntRange(min=0), default=PER_CAPITA_FLOOR,
+              show_default=True,
+              help="With --normalize per-capita: places with fewer residents are listed "
+                   "unranked (a few searches above Baidu's floor there outweigh the gaps "
+                   "between cities).")
 @click.option("--added-share", is_flag=True,
               help="Add added_terms_pct: the percent of each value that comes from terms added "
                    "after the report's 2017 vocabulary (ChatGPT, DeepSeek, …).")
@@ -936,7 +942,7 @@ def analyze(db_path, full, workers, cache_dir):
 @db_option
 @domain_errors
 def rank(db_path, category, group, keyword, level, period, normalize, tiers, uncertainty, top,
-         province, cluster, basis, vocabulary, added_share, fmt):
+         province, cluster, basis, vocabulary, min_population, added_share, fmt):
     """Rank regions by a dimension, group or keyword:
     rank,region_code,region,province,value,tier,coverage,source,unit.
 
@@ -963,7 +969,7 @@ def rank(db_path, category, group, keyword, level, period, normalize, tiers, unc
         from aicity.service.ranked import COLUMNS, rank_regions
         ranked = rank_regions(db, category=category, group=group, keyword=keyword, level=level,
                               period=period, normalize=normalize, tiers=tiers,
-                              vocabulary=vocabulary)
+                              vocabulary=vocabulary, min_population=min_population)
         from aicity.analysis.indices import UNITS
         source, unit = store.source_label(db), UNITS[normalize]
         # unit after source: scripts that read the columns before it by position still can
@@ -971,13 +977,14 @@ def rank(db_path, category, group, keyword, level, period, normalize, tiers, unc
         label_source(db, ranked.period)
         if tiers == "bands":
             click.echo(f"note: {BANDS_SOURCE}", err=True)
-        _say_measure(ranked.regions, normalize)
+        _say_measure(ranked.regions, normalize, min_population)
         emit_rows([*COLUMNS, *area_column, "source", "unit"], rows[:top] if top else rows, fmt)
         return
     from aicity.service import queries
     out = queries.rank(db, category=category, group=group, keyword=keyword, level=level,
                        period=period, normalize=normalize, uncertainty=uncertainty, tiers=tiers,
-                       basis=basis, vocabulary=vocabulary, added_share=added_share)
+                       basis=basis, vocabulary=vocabulary, added_share=added_share,
+                       min_population=min_population)
     if keep is not None:
         attrs = dict(out.attrs)
         out = out[out["region_code"].isin(keep)].reset_index(drop=True)
@@ -1000,10 +1007,10 @@ def default_cache_dir() -> Path | None:
         else None
 
 
-def _say_measure(regions, normalize: str) -> None:
+def _say_measure(regions, normalize: str, min_population: int) -> None:
     if normalize == "per-capita":
         from aicity.analysis.indices import per_capita_measure
-        click.echo(f"note: value = {per_capita_measure(regions)}", err=True)
+        click.echo(f"note: value = {per_capita_measure(regions, min_population)}", err=True)
 
 
 @cli.command()

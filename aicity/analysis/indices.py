@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
+from aicity.vocabulary import PER_CAPITA_FLOOR
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -109,13 +111,16 @@ def dimension_values(values: pd.Series, members: list[str]) -> pd.Series:
                      index=pd.Index(regions, name="region"), name="value")
 
 
+
+
 def normalise_array(values: np.ndarray, method: str = "raw",
                     population: np.ndarray | None = None,
-                    base_total: float | None = None) -> np.ndarray:
+                    base_total: float | None = None,
+                    min_population: float = PER_CAPITA_FLOOR) -> np.ndarray:
     """raw; per-capita (per million residents; `population` in the order of `values`, NaN
-    where unknown); share (100 × value / national total of the base period, Tencent 赋智量
-    style); score (log-scaled so the top region scores 100, AMiner style:
-    100 × ln(1 + v) / ln(1 + max))."""
+    where unknown or below `min_population`); share (100 × value / national total of the base
+    period, Tencent 赋智量 style); score (log-scaled so the top region scores 100, AMiner
+    style: 100 × ln(1 + v) / ln(1 + max))."""
     values = np.asarray(values, dtype=float)
     if method == "raw":
         return values
@@ -124,7 +129,7 @@ def normalise_array(values: np.ndarray, method: str = "raw",
             raise ValueError("per-capita needs populations")
         pop = np.asarray(population, dtype=float)
         with np.errstate(invalid="ignore", divide="ignore"):
-            return values / np.where(pop > 0, pop, np.nan) * 1e6
+            return values / np.where((pop > 0) & (pop >= min_population), pop, np.nan) * 1e6
     if method == "share":
         total = float(np.nansum(values)) if base_total is None else base_total
         return values * 100.0 / total if total else values * np.nan
@@ -136,24 +141,30 @@ def normalise_array(values: np.ndarray, method: str = "raw",
     raise ValueError(f"normalisation must be one of {', '.join(NORMALISATIONS)}, not {method!r}")
 
 
-def per_capita_measure(regions) -> str:
+def per_capita_measure(regions, min_population: float = PER_CAPITA_FLOOR) -> str:
     """What a per-capita value divides by, named from the regions' population year and source
-    (e.g. 'searches per million residents; population: 2020, census 2020 resident …')."""
-    measures = sorted({(r.population_year, r.population_source) for r in regions
+    (e.g. 'searches per million residents; population: 2020, census 2020 resident …'), and
+    how many places the population floor leaves unranked."""
+    measures = sorted({(r.population_year or 0, r.population_source) for r in regions
                        if r.population is not None})
     named = "; ".join(f"{year or 'year unknown'}, {source or 'source unknown'}"
                       for year, source in measures)
-    return f"index per million residents (population: {named or 'none known'})"
+    small = sum(1 for r in regions if r.population is not None and r.population < min_population)
+    floor = (f"; {small} place(s) under {min_population:,.0f} residents left unranked "
+             f"(--min-population)" if small else "")
+    return f"index per million residents (population: {named or 'none known'}){floor}"
 
 
 def normalise(values: pd.Series, method: str = "raw", population: pd.Series | None = None,
-              base_total: float | None = None) -> pd.Series:
+              base_total: float | None = None, min_population: float = PER_CAPITA_FLOOR
+              ) -> pd.Series:
     """normalise_array of a Series (populations aligned by region)."""
     import pandas as pd
     pop = None if population is None else \
         population.reindex(values.index).to_numpy(dtype=float, na_value=np.nan)
     return pd.Series(normalise_array(values.to_numpy(dtype=float, na_value=np.nan), method, pop,
-                                     base_total), index=values.index, name=values.name)
+                                     base_total, min_population),
+                     index=values.index, name=values.name)
 
 
 def combined_cognition(layers: dict[str, pd.Series]) -> pd.Series:

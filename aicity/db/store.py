@@ -36,6 +36,7 @@ from aicity.db.observations import (DEVICE_CODE, GRANULARITIES, REGION_LIMIT, ST
                                     iso_day, keyword_series_range, pipelined, save_series, series,
                                     series_id, stored_changes, unconfirmed_frame, unconfirmed_state,
                                     upsert_obs, upsert_observations, waiting_days)
+from aicity.db.populations import with_period_population
 from aicity.db.regions import default_registry, read_registry
 from aicity.db.results import anomalies_frame
 from aicity.db.runs import (Run, close_abandoned_runs, close_run, defer_touched, finish_run,
@@ -66,5 +67,5 @@ __all__ = [
     "crawl_salt", "budget_used", "add_budget_used", "unindexed", "unindexed_rows",
     "clear_unindexed", "mark_unindexed", "save_region_distribution", "distribution_answered",
     "distribution_means", "distribution_windows", "save_word_graph", "word_graph_frame",
-    "anomalies_frame", "default_registry", "read_registry", "DEVICES",
+    "anomalies_frame", "default_registry", "read_registry", "DEVICES", "with_period_population",
 ]

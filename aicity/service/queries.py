@@ -15,7 +15,7 @@ from aicity.analysis.demand import GROUPS as TECH_GROUPS
 from aicity.analysis.demand import demand_types as _demand_types
 from aicity.analysis.growth import growth_table, tier_movement
 from aicity.analysis.growth import movers as _movers
-from aicity.analysis.indices import coverage_share, dimension_values
+from aicity.analysis.indices import PER_CAPITA_FLOOR, coverage_share, dimension_values
 from aicity.analysis.industry import INDUSTRIES, industry_profiles
 from aicity.analysis.periods import Period
 from aicity.analysis.rankings import whole_numbers
@@ -122,14 +122,16 @@ def dimension_series(db, *, category=None, group=None, keyword=None, period: Per
 
 def rank(db, *, category=None, group=None, keyword=None, level="city", period=None,
          normalize="raw", uncertainty=False, tiers="bands", n_boot=500, seed=0,
-         basis="series", vocabulary="all", added_share=False) -> pd.DataFrame:
+         basis="series", vocabulary="all", added_share=False,
+         min_population=PER_CAPITA_FLOOR) -> pd.DataFrame:
     """rank, region_code, region, province, value, tier, coverage (and rank_low, rank_high,
     tier_confidence with uncertainty; empty for the distribution basis, which has no weeks
     to resample; and added_terms_pct with `added_share`). The table of ranked.rank_regions
     (what `aicity rank` prints) as a frame."""
     out = _rank(db, category=category, group=group, keyword=keyword, level=level,
                 period=period, normalize=normalize, uncertainty=uncertainty, tiers=tiers,
-                n_boot=n_boot, seed=seed, basis=basis, vocabulary=vocabulary)
+                n_boot=n_boot, seed=seed, basis=basis, vocabulary=vocabulary,
+                min_population=min_population)
     if added_share:
         attrs = dict(out.attrs)
         share = added_terms_share(db, category=category, group=group, keyword=keyword,
@@ -177,11 +179,11 @@ def _values_of(db, subject_ids: list[str], period: Period, level: str, basis: st
 
 
 def _rank(db, *, category, group, keyword, level, period, normalize, uncertainty, tiers,
-          n_boot, seed, basis, vocabulary) -> pd.DataFrame:
+          n_boot, seed, basis, vocabulary, min_population) -> pd.DataFrame:
     per = resolve_basis_period(db, period, basis)
     if category == COMBINED:
         return _rank_cognition(db, level, per, normalize, tiers, basis, vocabulary, group,
-                               uncertainty)
+                               uncertainty, min_population)
     if basis == "distribution":
         values, _ = dimension_series(db, category=category, group=group, keyword=keyword,
                                      period=per, level=level, basis=basis,
@@ -190,11 +192,12 @@ def _rank(db, *, category, group, keyword, level, period, normalize, uncertainty
         ranked = rank_values_of(values.to_numpy(dtype=float, na_value=np.nan), regions, per,
                                 normalize, tiers,
                                 coverage=values.attrs["coverage"].to_numpy(dtype=float,
-                                                                           na_value=np.nan))
+                                                                           na_value=np.nan),
+                                min_population=min_population)
     else:
         ranked = rank_regions(db, category=category, group=group, keyword=keyword, level=level,
                               period=per, normalize=normalize, tiers=tiers,
-                              vocabulary=vocabulary)
+                              vocabulary=vocabulary, min_population=min_population)
     out = _ranked_frame(ranked)
     if uncertainty and basis == "distribution":
         for col in ("rank_low", "rank_high", "tier_confidence"):
@@ -204,12 +207,11 @@ def _rank(db, *, category, group, keyword, level, period, normalize, uncertainty
         weekly = _weekly_dimension(_matrix_frame(ranked.pairs, ranked.adjusted, ranked.period),
                                    codes)
         if normalize == "per-capita":
-            population = pd.Series([r.population for r in ranked.regions], index=codes,
-                                   dtype=float)
-            weekly = weekly * (1e6 / population).reindex(weekly.columns)
+            weekly = weekly * _per_million(ranked.regions, min_population).reindex(
+                weekly.columns)
         iv = rank_intervals(weekly, n_boot=n_boot, seed=seed)
         if ranked.below_floor is not None:
-            iv = _widened_for_floor(iv, ranked, normalize)
+            iv = _widened_for_floor(iv, ranked, normalize, min_population)
         out = out.join(iv, on="region_code")
         from aicity.analysis.uncertainty import interval_tier_confidence
         out["tier_confidence"] = interval_tier_confidence(
@@ -220,8 +222,14 @@ def _rank(db, *, category, group, keyword, level, period, normalize, uncertainty
     out.attrs["source"] = store.source_label(db)
     if normalize == "per-capita":
         from aicity.analysis.indices import per_capita_measure
-        out.attrs["measure"] = per_capita_measure(ranked.regions)
+        out.attrs["measure"] = per_capita_measure(ranked.regions, min_population)
     return out
+
+
+def _per_million(regions, min_population: float) -> pd.Series:
+    """region code -> 1e6 / population (NaN for places under the floor or unknown)."""
+    return pd.Series([1e6 / r.population if r.population and r.population >= min_population
+                      else np.nan for r in regions], index=[r.code for r in regions])
 
 
 def cognition_values(db, *, period: Period, level: str = "city", basis: str = "series",
@@ -241,7 +249,7 @@ def cognition_values(db, *, period: Period, level: str = "city", basis: str = "s
 
 
 def _rank_cognition(db, level, per, normalize, tiers, basis, vocabulary, group,
-                    uncertainty) -> pd.DataFrame:
+                    uncertainty, min_population=PER_CAPITA_FLOOR) -> pd.DataFrame:
     if group:
         raise NoResults("--dimension cognition (the combined index) has no groups")
     values = cognition_values(db, period=per, level=level, basis=basis, vocabulary=vocabulary)
@@ -251,7 +259,7 @@ def _rank_cognition(db, level, per, normalize, tiers, basis, vocabulary, group,
     ranked = rank_values_of(values.reindex(codes).to_numpy(dtype=float, na_value=np.nan),
                             regions, per, normalize, tiers,
                             coverage=values.attrs["coverage"].reindex(codes).to_numpy(
-                                dtype=float, na_value=np.nan))
+                                dtype=float, na_value=np.nan), min_population=min_population)
     out = _ranked_frame(ranked)
     if uncertainty:
         # the week bootstrap resamples one dimension's weeks; the combined index has none yet
@@ -263,6 +271,9 @@ def _rank_cognition(db, level, per, normalize, tiers, basis, vocabulary, group,
     out.attrs["period"] = per.label
     out.attrs["source"] = store.source_label(db)
     out.attrs["measure"] = COMBINED_NOTE
+    if normalize == "per-capita":
+        from aicity.analysis.indices import per_capita_measure
+        out.attrs["measure"] += "; " + per_capita_measure(ranked.regions, min_population)
     return out
 
 
@@ -276,7 +287,8 @@ def _ranked_frame(ranked) -> pd.DataFrame:
                          "coverage": ranked.coverage})
 
 
-def _widened_for_floor(iv: pd.DataFrame, ranked, normalize: str) -> pd.DataFrame:
+def _widened_for_floor(iv: pd.DataFrame, ranked, normalize: str,
+                      min_population: float = PER_CAPITA_FLOOR) -> pd.DataFrame:
     """Rank intervals that also admit every value a region's below-floor days allow (see
     uncertainty.widen_for_floor). Share and score keep the raw values' order, so the bounds
     are taken on the raw values; per capita divides each region's by its population."""
@@ -286,8 +298,7 @@ def _widened_for_floor(iv: pd.DataFrame, ranked, normalize: str) -> pd.DataFrame
     per_day = pd.Series(ranked.below_floor / max(1, ranked.period.days), index=codes)
     scale = None
     if normalize == "per-capita":
-        scale = pd.Series([1e6 / r.population if r.population else np.nan
-                           for r in ranked.regions], index=codes)
+        scale = _per_million(ranked.regions, min_population)
         raw = raw * scale
     return widen_for_floor(iv, raw, per_day, scale)
 

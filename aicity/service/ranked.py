@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from aicity.analysis.indices import (column_coverage, column_means, coverage_share,
-                                     dimension_day_counts, dimension_sums, normalise_array)
+from aicity.analysis.indices import (PER_CAPITA_FLOOR, column_coverage, column_means,
+                                     coverage_share, dimension_day_counts, dimension_sums,
+                                     normalise_array)
 from aicity.analysis.periods import Period
 from aicity.analysis.rankings import DEFAULT_BANDS, rank_arrays, whole_numbers
 from aicity.service.selection import (NoResults, adjusted_with_prehistory,
@@ -94,13 +95,18 @@ def series_values(db, subject_ids: list[str], period: Period, regions: list[Regi
 def rank_values_of(values: np.ndarray, regions: list[Region], period: Period,
                    normalize: str = "raw", tiers: str = "bands",
                    coverage: np.ndarray | None = None, pairs=None, adjusted=None,
-                   below_floor: np.ndarray | None = None) -> RankedRegions:
+                   below_floor: np.ndarray | None = None,
+                   min_population: float = PER_CAPITA_FLOOR) -> RankedRegions:
     """Rank the period values of `regions` (same order) after normalising them. A region whose
-    asked days were all below the floor has value 0 and ranks last (with coverage 0)."""
+    asked days were all below the floor has value 0 and ranks last (with coverage 0). Per
+    capita divides by the population of the period's year where one is known
+    (db.populations) and leaves places under `min_population` residents unranked."""
+    if normalize == "per-capita":
+        regions = store.with_period_population(regions, period.start, period.end)
     population = np.array([np.nan if r.population is None else float(r.population)
                            for r in regions])
     base_total = float(np.nansum(values)) if normalize == "share" else None
-    shown = normalise_array(values, normalize, population, base_total)
+    shown = normalise_array(values, normalize, population, base_total, min_population)
     order, ranks, tier = rank_arrays(shown, DEFAULT_BANDS, method=tiers)
     picked = [regions[i] for i in order]
     return RankedRegions(period=period, rank=ranks[order],
@@ -114,7 +120,8 @@ def rank_values_of(values: np.ndarray, regions: list[Region], period: Period,
 
 
 def rank_regions(db, *, category=None, group=None, keyword=None, level="city", period=None,
-                 normalize="raw", tiers="bands", vocabulary="all") -> RankedRegions:
+                 normalize="raw", tiers="bands", vocabulary="all",
+                 min_population: float = PER_CAPITA_FLOOR) -> RankedRegions:
     """Rank the regions of a level by the seasonally adjusted period value of a dimension,
     group or keyword. `period`: a Period, or text as --period takes it (default: the last
     full year)."""
@@ -125,4 +132,5 @@ def rank_regions(db, *, category=None, group=None, keyword=None, level="city", p
     return rank_values_of(found.value, regions, per, normalize, tiers,
                           coverage=found.coverage, pairs=found.pairs, adjusted=found.adjusted,
                           below_floor=np.asarray(found.days_asked, dtype=float)
-                          - np.asarray(found.days_above, dtype=float))
+                          - np.asarray(found.days_above, dtype=float),
+                          min_population=min_population)
