@@ -412,3 +412,39 @@ def test_tier_confidence_never_exceeds_the_share_of_the_interval_in_the_tier():
     assert conf["a"] == pytest.approx(8 / 12)      # ranks 3..10 of 3..14 lie in tier 1
     assert conf["b"] == pytest.approx(0.9)         # wholly inside: the bootstrap's share
     assert conf["c"] == pytest.approx(6 / 16)      # ranks 25..30 of 25..40 lie in tier 2
+
+
+def test_leaving_one_keyword_out_moves_a_region_that_one_term_carries():
+    """The week bootstrap resamples time and cannot see the choice of terms: 成都 leads only
+    because of keyword c; without it 杭州 leads. A clear leader keeps its rank."""
+    from aicity.analysis.uncertainty import leave_one_out_ranks
+    per_keyword = pd.DataFrame({"a": [100.0, 50, 52, 10], "b": [100.0, 50, 52, 10],
+                                "c": [0.0, 10, 1, np.nan]},
+                               index=["北京", "成都", "杭州", "拉萨"])
+    loo = leave_one_out_ranks(per_keyword)
+    assert tuple(loo.loc["北京"]) == (1, 1)
+    assert tuple(loo.loc["成都"]) == (2, 3) and tuple(loo.loc["杭州"]) == (2, 3)
+    assert tuple(loo.loc["拉萨"]) == (4, 4)
+    alone = leave_one_out_ranks(per_keyword[["a"]])
+    assert alone["vocabulary_rank_low"].isna().all()          # one term: nothing to leave out
+
+
+def test_the_combined_index_bootstrap_draws_the_same_weeks_for_every_layer():
+    from aicity.analysis.indices import combined_cognition_arrays
+    from aicity.analysis.uncertainty import combined_rank_intervals
+    rng = np.random.default_rng(7)
+    weeks = pd.RangeIndex(20)
+    # x leads on every layer; y and z swap from week to week on one layer
+    base = {"x": 10.0, "y": 5.0, "z": 5.0}
+    layers = {}
+    for layer in ("basic", "professional", "technical"):
+        frame = pd.DataFrame({r: v + rng.normal(0, .01, len(weeks)) for r, v in base.items()},
+                             index=weeks)
+        if layer == "basic":
+            swing = rng.normal(0, 2, len(weeks))
+            frame["y"] += swing
+            frame["z"] -= swing
+        layers[layer] = frame
+    iv = combined_rank_intervals(layers, combined_cognition_arrays, n_boot=200)
+    assert tuple(iv.loc["x", ["rank_low", "rank_high"]]) == (1, 1)
+    assert tuple(iv.loc["y", ["rank_low", "rank_high"]]) == (2, 3)

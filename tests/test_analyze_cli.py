@@ -434,3 +434,29 @@ def test_split_on_both_lines_side_by_side_without_the_sars(national_db):
     frame = store.regions_frame(default_registry()).set_index("code")
     sars = sorted(frame.index[_special_administrative(frame)])
     assert sars == [663, 664, 933, 934]              # 香港, 澳门: cities and provinces
+
+
+def test_the_cognition_ranking_has_both_intervals_and_the_briefing_carries_it(national_db):
+    """`rank --dimension cognition --uncertainty` printed empty intervals, and the briefings
+    had no cognition column (issue 35 §2, §7)."""
+    from aicity.analysis.periods import parse_period
+    from aicity.service.export import briefing_frame
+    result = run(national_db, "rank", "--dimension", "cognition", "--period", "2017",
+                 "--uncertainty", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(pd.io.common.StringIO(result.stdout)).set_index("region_code")
+    for col in ("rank_low", "rank_high", "vocabulary_rank_low", "vocabulary_rank_high"):
+        assert frame[col].notna().all(), col
+    assert (frame["rank_low"] <= frame["rank"]).all()
+    assert (frame["rank"] <= frame["rank_high"]).all()
+    assert (frame["vocabulary_rank_low"] <= frame["rank"]).all()
+    assert (frame["rank"] <= frame["vocabulary_rank_high"]).all()
+    db = store.connect(national_db)
+    try:
+        brief = briefing_frame(db, parse_period("2017")).set_index("region_code")
+    finally:
+        db.close()
+    assert brief["cognition_rank"].reindex(frame.index).astype(int).tolist() == \
+        frame["rank"].astype(int).tolist()
+    assert list(brief.columns[-5:]) == ["cognition_value", "cognition_rank", "cognition_tier",
+                                        "cognition_rank_low", "cognition_rank_high"]

@@ -175,6 +175,19 @@ def combined_cognition(layers: dict[str, pd.Series]) -> pd.Series:
     region missing a layer has no index."""
     import pandas as pd
     frame = pd.DataFrame(layers).astype(float)
-    means = frame.mean()
-    scaled = frame / means.where(means > 0)
-    return scaled.mean(axis=1, skipna=False).rename("cognition")
+    combined = combined_cognition_arrays({k: frame[k].to_numpy()[None, :] for k in frame})[0]
+    return pd.Series(combined, index=frame.index, name="cognition")
+
+
+def combined_cognition_arrays(layers: dict[str, np.ndarray]) -> np.ndarray:
+    """combined_cognition of arrays shaped (replicates, regions): each row is one ranking (the
+    week bootstrap draws many)."""
+    scaled = []
+    for values in layers.values():
+        values = np.asarray(values, dtype=float)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)   # a row of NaN: NaN, expected
+            means = np.nanmean(values, axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scaled.append(values / np.where(means > 0, means, np.nan))
+    return np.mean(np.stack(scaled), axis=0)      # NaN where a layer is missing

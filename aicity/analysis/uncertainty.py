@@ -24,28 +24,47 @@ def rank_intervals(weekly: pd.DataFrame, n_boot: int = 500, level: float = 0.9, 
     Returns, per region, rank_low and rank_high (the central `level` interval) and
     tier_confidence: the share of replicates in which the region stays in its point-estimate tier.
     """
-    w = weekly.to_numpy(dtype=float)
-    n_weeks, n_regions = w.shape
+    return combined_rank_intervals({"value": weekly}, lambda layers: layers["value"],
+                                   n_boot=n_boot, level=level, seed=seed, bands=bands)
+
+
+def combined_rank_intervals(weekly: dict[str, pd.DataFrame], combine, n_boot: int = 500,
+                            level: float = 0.9, seed: int = 0,
+                            bands: tuple[int, ...] = DEFAULT_BANDS) -> pd.DataFrame:
+    """rank_intervals of an index combined from several weekly frames (the same weeks and
+    regions in each, e.g. the three cognition layers): each replicate draws weeks once for all
+    of them, takes every frame's means over the drawn weeks, and ranks `combine` of those
+    (a function from {name: array of replicates × regions} to such an array)."""
+    names = list(weekly)
+    first = weekly[names[0]]
+    arrays = {k: weekly[k].reindex(index=first.index, columns=first.columns).to_numpy(float)
+              for k in names}
+    n_weeks, n_regions = first.shape
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # regions with no data: NaN, expected
-        point = np.nanmean(w, axis=0) if n_weeks else np.full(n_regions, np.nan)
+        point = combine({k: (np.nanmean(w, axis=0) if n_weeks else np.full(n_regions, np.nan)
+                             )[None, :] for k, w in arrays.items()})[0]
     edges = np.array(bands)
     valid = ~np.isnan(point)
-    out = pd.DataFrame(index=weekly.columns, data={"rank_low": pd.NA, "rank_high": pd.NA,
-                                                   "tier_confidence": np.nan})
+    out = pd.DataFrame(index=first.columns, data={"rank_low": pd.NA, "rank_high": pd.NA,
+                                                  "tier_confidence": np.nan})
     if n_weeks == 0 or not valid.any():
         return out
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, n_weeks, size=(n_boot, n_weeks))
-    sums = np.zeros((n_boot, n_regions))
-    counts = np.zeros((n_boot, n_regions))
-    filled = np.nan_to_num(w)
-    present = (~np.isnan(w)).astype(float)
-    for b in range(n_boot):
-        sums[b] = filled[draws[b]].sum(axis=0)
-        counts[b] = present[draws[b]].sum(axis=0)
+    means = {}
+    for k, w in arrays.items():
+        sums = np.zeros((n_boot, n_regions))
+        counts = np.zeros((n_boot, n_regions))
+        filled = np.nan_to_num(w)
+        present = (~np.isnan(w)).astype(float)
+        for b in range(n_boot):
+            sums[b] = filled[draws[b]].sum(axis=0)
+            counts[b] = present[draws[b]].sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means[k] = sums / counts
     with np.errstate(invalid="ignore", divide="ignore"):
-        reps = sums / counts
+        reps = combine(means)
     reps[:, ~valid] = np.nan
     # Descending ranks with ties sharing the minimum rank, per replicate.
     ranks = pd.DataFrame(reps).rank(axis=1, ascending=False, method="min").to_numpy()
@@ -56,9 +75,9 @@ def rank_intervals(weekly: pd.DataFrame, n_boot: int = 500, level: float = 0.9, 
     point_tier = np.searchsorted(edges, point_rank) + 1
     rep_tier = np.searchsorted(edges, np.nan_to_num(ranks, nan=1e9)) + 1
     confidence = (rep_tier == point_tier).mean(axis=0)
-    out.loc[weekly.columns[valid], "rank_low"] = low.astype(int)
-    out.loc[weekly.columns[valid], "rank_high"] = high.astype(int)
-    out.loc[weekly.columns[valid], "tier_confidence"] = confidence[valid]
+    out.loc[first.columns[valid], "rank_low"] = low.astype(int)
+    out.loc[first.columns[valid], "rank_high"] = high.astype(int)
+    out.loc[first.columns[valid], "tier_confidence"] = confidence[valid]
     out["rank_low"] = out["rank_low"].astype("Int64")
     out["rank_high"] = out["rank_high"].astype("Int64")
     return out
@@ -122,3 +141,44 @@ def interval_tier_confidence(rank_low: pd.Series, rank_high: pd.Series, tier: pd
     inside = np.clip(np.minimum(high, last) - np.maximum(low, first) + 1, 0, None)
     share = pd.Series(inside / (high - low + 1), index=rank_low.index)
     return np.minimum(pd.to_numeric(bootstrap, errors="coerce").astype(float), share)
+
+
+def leave_one_out_ranks(per_keyword: pd.DataFrame, scale: pd.Series | None = None,
+                        combine=None) -> pd.DataFrame:
+    """The ranking's sensitivity to the vocabulary: each keyword left out in turn, the regions
+    ranked again; per region the best and worst rank over those rankings and the full one
+    (`vocabulary_rank_low`, `vocabulary_rank_high`). The week bootstrap cannot see this: it
+    resamples time, not the choice of terms.
+
+    `per_keyword`: rows = regions, columns = keywords (or (layer, keyword) pairs for a
+    combined index), each the keyword's period value (NaN: not measured). A region's value is
+    the sum of its measured keywords; `scale` multiplies it per region (per capita); `combine`
+    turns {layer: Series of sums} into the index when the columns are (layer, keyword).
+    One keyword alone has no interval (NaN)."""
+    frame = per_keyword.astype(float)
+    out = pd.DataFrame(index=frame.index, data={"vocabulary_rank_low": pd.NA,
+                                                "vocabulary_rank_high": pd.NA})
+    if frame.shape[1] < 2:
+        return out.astype("Int64")
+    measured = frame.notna()
+
+    def value_of(f: pd.DataFrame) -> pd.Series:
+        if combine is None:
+            v = f.sum(axis=1, min_count=1).where(measured.any(axis=1))
+        else:
+            layers = {layer: f.xs(layer, axis=1, level=0).sum(axis=1, min_count=1)
+                      .where(measured.xs(layer, axis=1, level=0).any(axis=1))
+                      for layer in dict.fromkeys(f.columns.get_level_values(0))}
+            v = combine(layers)
+        return v if scale is None else v * scale.reindex(v.index)
+
+    full = value_of(frame)
+    ranks = [full.rank(ascending=False, method="min")]
+    for col in frame.columns:
+        without = frame.copy()
+        without[col] = np.where(measured[col], 0.0, np.nan)
+        ranks.append(value_of(without).where(full.notna()).rank(ascending=False, method="min"))
+    table = pd.concat(ranks, axis=1)
+    out["vocabulary_rank_low"] = table.min(axis=1).astype("Int64")
+    out["vocabulary_rank_high"] = table.max(axis=1).astype("Int64")
+    return out

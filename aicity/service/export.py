@@ -25,7 +25,8 @@ from aicity.service import queries
 from aicity.service.cells import neutralise
 from aicity.analysis.periods import Period
 from aicity.db import store
-from aicity.vocabulary import DIMENSIONS, INDUSTRIES, LABELS_ZH, TECH_GROUPS
+from aicity.vocabulary import (COMBINED_COGNITION, DIMENSIONS, INDUSTRIES, LABELS_ZH,
+                               TECH_GROUPS)
 
 HEADERS_ZH = {
     "region_code": "地区代码", "region": "城市", "province": "省份", "tier_2017": "2017城市等级",
@@ -33,7 +34,7 @@ HEADERS_ZH = {
     "demand_type": "技术需求类型", "demand_drivers": "驱动技术", "specialisations": "行业专长",
     "full_demand": "全需求城市", "data_source": "数据来源",
 }
-DIM_ZH = LABELS_ZH
+DIM_ZH = {**LABELS_ZH, COMBINED_COGNITION: "综合认知"}
 FIELD_ZH = {"value": "值", "rank": "排名", "tier": "梯队", "rank_low": "排名下限",
             "rank_high": "排名上限", "yoy": "同比变化", "share": "占比",
             "coverage": "高于门槛天数占比"}
@@ -125,6 +126,15 @@ def briefing_frame(db, period: Period, line: str = "qinling-huaihe",
     frame["full_demand"] = industries["full_demand"].reindex(frame.index)
     for ind in INDUSTRIES:
         frame[f"{ind}_share"] = industries[f"{ind}_share"].reindex(frame.index)
+    # the combined cognition index (basic, professional, technical each over its mean), at the
+    # end: the briefing's earlier columns keep their places for the scripts that read them
+    try:
+        cognition = queries.rank(db, category=COMBINED_COGNITION, level=level, uncertainty=True,
+                                 basis=basis, period=period).set_index("region_code")
+    except queries.NoResults:
+        cognition = pd.DataFrame(columns=["value", "rank", "tier", "rank_low", "rank_high"])
+    for col in ("value", "rank", "tier", "rank_low", "rank_high"):
+        frame[f"cognition_{col}"] = cognition[col].reindex(frame.index)
     frame = frame[frame["basic_value"].notna() | frame["application_value"].notna()]
     out = frame.sort_values(["application_rank", "basic_rank"], na_position="last")
     out.attrs["yoy_gap"] = yoy_gap or "; ".join(partial)
@@ -162,8 +172,11 @@ UNITS = {
                "is not wholly within the data",
     "share_pct": "percent of the region's application (speech, vision, deep_learning) or "
                  "industry demand",
+    "cognition_value": "combined cognition index: basic, professional and technical cognition "
+                       "each over its mean across the regions, then the mean of the three "
+                       "(1 = the regions' mean on every layer); rank, tier and interval as for "
+                       "a dimension",
 }
-
 
 
 def _header(col: str, lang: str) -> str:
@@ -597,6 +610,9 @@ UNITS_RANKINGS = {
     "coverage_pct": UNITS["coverage_pct"],
     "rank": UNITS["rank"], "tier": UNITS["tier"],
     "rank_low/rank_high": UNITS["rank_low/rank_high"],
+    "vocabulary_rank_low/vocabulary_rank_high": "best and worst rank with each keyword left out "
+                                                "in turn (how much the ranking rests on the "
+                                                "choice of terms)",
     "tier_confidence_pct": "percent of bootstrap draws that put the region in its tier, at most "
                            "the percent of its rank interval inside the tier",
     "share_pct": "percent of the region's application (speech, vision, deep_learning) or "
@@ -634,6 +650,9 @@ def export_rankings(db_path, out_dir: Path, period: str | None = None, lang: str
         per = queries.resolve_period(db, period)
         tables = {f"rank_{d}": queries.rank(db, category=d, period=per.label,
                                             uncertainty=True) for d in DIMENSIONS}
+        with contextlib.suppress(queries.NoResults):    # a cognition layer not collected
+            tables[f"rank_{COMBINED_COGNITION}"] = queries.rank(
+                db, category=COMBINED_COGNITION, period=per.label, uncertainty=True)
         tables["demand_types"] = queries.demand_types(db, period=per.label)
         tables["industries"] = queries.industries(db, period=per.label)
         label = data_source_text(sources, lang)

@@ -183,7 +183,7 @@ def _rank(db, *, category, group, keyword, level, period, normalize, uncertainty
     per = resolve_basis_period(db, period, basis)
     if category == COMBINED:
         return _rank_cognition(db, level, per, normalize, tiers, basis, vocabulary, group,
-                               uncertainty, min_population)
+                               uncertainty, min_population, n_boot, seed)
     if basis == "distribution":
         values, _ = dimension_series(db, category=category, group=group, keyword=keyword,
                                      period=per, level=level, basis=basis,
@@ -200,7 +200,7 @@ def _rank(db, *, category, group, keyword, level, period, normalize, uncertainty
                               vocabulary=vocabulary, min_population=min_population)
     out = _ranked_frame(ranked)
     if uncertainty and basis == "distribution":
-        for col in ("rank_low", "rank_high", "tier_confidence"):
+        for col in (*INTERVAL_COLUMNS, *VOCABULARY_COLUMNS):
             out[col] = np.nan
     elif uncertainty:
         codes = [r.code for r in ranked.regions]
@@ -213,9 +213,13 @@ def _rank(db, *, category, group, keyword, level, period, normalize, uncertainty
         if ranked.below_floor is not None:
             iv = _widened_for_floor(iv, ranked, normalize, min_population)
         out = out.join(iv, on="region_code")
-        from aicity.analysis.uncertainty import interval_tier_confidence
+        from aicity.analysis.uncertainty import interval_tier_confidence, leave_one_out_ranks
         out["tier_confidence"] = interval_tier_confidence(
             out["rank_low"], out["rank_high"], out["tier"], out["tier_confidence"]).round(4)
+        scale = _per_million(ranked.regions, min_population) if normalize == "per-capita" \
+            else None
+        out = out.join(leave_one_out_ranks(_per_keyword(ranked.pairs, ranked.adjusted, codes),
+                                           scale), on="region_code")
     from aicity.analysis.indices import UNITS
     out["unit"] = UNITS[normalize]
     out.attrs["period"] = ranked.period.label
@@ -224,6 +228,23 @@ def _rank(db, *, category, group, keyword, level, period, normalize, uncertainty
         from aicity.analysis.indices import per_capita_measure
         out.attrs["measure"] = per_capita_measure(ranked.regions, min_population)
     return out
+
+
+# what --uncertainty adds: the week bootstrap's interval and tier confidence, and the
+# leave-one-keyword-out interval (analysis.uncertainty)
+INTERVAL_COLUMNS = ("rank_low", "rank_high", "tier_confidence")
+VOCABULARY_COLUMNS = ("vocabulary_rank_low", "vocabulary_rank_high")
+
+
+def _per_keyword(pairs: list[tuple[str, int]], adjusted: np.ndarray, regions: list[int]
+                 ) -> pd.DataFrame:
+    """Period value per region (rows) and keyword (columns), NaN where not measured."""
+    from aicity.analysis.indices import column_means
+    if not pairs:
+        return pd.DataFrame(index=pd.Index(regions))
+    means = pd.Series(column_means(adjusted),
+                      index=pd.MultiIndex.from_tuples(pairs, names=["subject", "region"]))
+    return means.unstack("subject").reindex(regions)
 
 
 def _per_million(regions, min_population: float) -> pd.Series:
@@ -235,21 +256,47 @@ def _per_million(regions, min_population: float) -> pd.Series:
 def cognition_values(db, *, period: Period, level: str = "city", basis: str = "series",
                      vocabulary: str = "all") -> pd.Series:
     """The combined cognition index per region (analysis.indices.combined_cognition), its
-    attrs['coverage'] the mean of the three layers' coverage."""
+    attrs['coverage'] the mean of the three layers' coverage and attrs['matrices'] each
+    layer's adjusted matrix (empty for a snapshot)."""
     from aicity.analysis.indices import combined_cognition
-    layers, coverage = {}, []
+    layers, coverage, matrices = {}, [], {}
     for layer in COGNITION:
-        values, _ = dimension_series(db, category=layer, period=period, level=level,
-                                     basis=basis, vocabulary=vocabulary)
+        values, matrix = dimension_series(db, category=layer, period=period, level=level,
+                                          basis=basis, vocabulary=vocabulary)
         layers[layer] = values
+        matrices[layer] = matrix
         coverage.append(values.attrs["coverage"])
     combined = combined_cognition(layers)
     combined.attrs["coverage"] = pd.concat(coverage, axis=1).mean(axis=1)
+    combined.attrs["matrices"] = matrices
     return combined
 
 
+def _cognition_intervals(matrices: dict[str, pd.DataFrame], codes: list[int],
+                         scale: pd.Series | None, n_boot: int, seed: int) -> pd.DataFrame:
+    """The week bootstrap and the leave-one-keyword-out interval of the combined cognition
+    index: weeks drawn once for the three layers, the index recombined in every draw; each
+    keyword of any layer left out in turn."""
+    from aicity.analysis.indices import combined_cognition, combined_cognition_arrays
+    from aicity.analysis.uncertainty import combined_rank_intervals, leave_one_out_ranks
+    weekly = {layer: _weekly_dimension(m, codes) for layer, m in matrices.items()}
+    factor = None if scale is None else scale.reindex(codes).to_numpy(dtype=float)[None, :]
+
+    def combine(layers):
+        index = combined_cognition_arrays(layers)
+        return index if factor is None else index * factor
+
+    iv = combined_rank_intervals(weekly, combine, n_boot=n_boot, seed=seed)
+    per_keyword = pd.concat(
+        {layer: _per_keyword(list(m.columns), m.to_numpy(dtype=float), codes)
+         for layer, m in matrices.items()}, axis=1)
+    loo = leave_one_out_ranks(per_keyword, scale, combine=combined_cognition)
+    return iv.join(loo)
+
+
 def _rank_cognition(db, level, per, normalize, tiers, basis, vocabulary, group,
-                    uncertainty, min_population=PER_CAPITA_FLOOR) -> pd.DataFrame:
+                    uncertainty, min_population=PER_CAPITA_FLOOR, n_boot=500, seed=0
+                    ) -> pd.DataFrame:
     if group:
         raise NoResults("--dimension cognition (the combined index) has no groups")
     values = cognition_values(db, period=per, level=level, basis=basis, vocabulary=vocabulary)
@@ -261,10 +308,17 @@ def _rank_cognition(db, level, per, normalize, tiers, basis, vocabulary, group,
                             coverage=values.attrs["coverage"].reindex(codes).to_numpy(
                                 dtype=float, na_value=np.nan), min_population=min_population)
     out = _ranked_frame(ranked)
-    if uncertainty:
-        # the week bootstrap resamples one dimension's weeks; the combined index has none yet
-        for col in ("rank_low", "rank_high", "tier_confidence"):
+    if uncertainty and basis == "distribution":
+        for col in (*INTERVAL_COLUMNS, *VOCABULARY_COLUMNS):
             out[col] = np.nan
+    elif uncertainty:
+        scale = _per_million(ranked.regions, min_population) if normalize == "per-capita" \
+            else None
+        iv = _cognition_intervals(values.attrs["matrices"], codes, scale, n_boot, seed)
+        out = out.join(iv, on="region_code")
+        from aicity.analysis.uncertainty import interval_tier_confidence
+        out["tier_confidence"] = interval_tier_confidence(
+            out["rank_low"], out["rank_high"], out["tier"], out["tier_confidence"]).round(4)
     from aicity.analysis.indices import UNITS
     out["unit"] = ("cognition index (1 = the regions' mean on every layer)"
                    if normalize == "raw" else UNITS[normalize] + " of the cognition index")
