@@ -178,7 +178,7 @@ def test_the_printer_prints_as_pandas_did():
     import numpy as np
     import pandas as pd
 
-    from aicity.cli import emit_rows
+    from aicity.service.tables import emit_rows
     frame = pd.DataFrame({
         "rank": pd.array([1, None, 3], dtype="Int64"), "region": ["长沙市", "=cmd", None],
         "value": [1234.5678, np.nan, -0.25], "lat": [28.228, 1.5, 0.0], "big": [1e20, 2.0, 3.5],
@@ -219,3 +219,15 @@ def test_every_city_has_its_2020_census_population():
     # resident, not registered (hukou) population: 深圳 had 4.35 million hukou in 2017
     assert (wuhan.population, shenzhen.population) == (12326518, 17560061)
     assert {c.population_year for c in cities} == {2020}
+
+
+def test_terminal_tables_line_up_with_chinese_names():
+    """成都市 takes six terminal columns: padded by characters, the columns after it drifted."""
+    import io
+    from aicity.service.tables import display_width, emit_rows
+    out = io.StringIO()
+    emit_rows(["rank", "region", "value"], [(1, "北京市", 1.5), (2, "五家渠市", 22.25),
+                                           (3, "Hong Kong", 3.0)], "table", out=out)
+    lines = out.getvalue().splitlines()
+    assert len({display_width(line) for line in lines}) == 1
+    assert all(line.endswith(("value", "1.5", "22.25", "3.0")) for line in lines)
