@@ -1113,15 +1113,20 @@ def industries(db_path, period, lq_threshold, full_rank, top, basis, vocabulary,
               help="tiers: moves between the cognition tier and the tier of the selection "
                    "(default: application demand).")
 @vocabulary_option
+@click.option("--against", type=click.Choice(["auto", "year", "previous"]), default="auto",
+              show_default=True,
+              help="Change against the same days a year earlier (同比) or the period just "
+                   "before (环比); auto: a year earlier when the data holds it.")
 @click.option("--with-new-terms", "new_terms", is_flag=True,
               help="Compare every term, also those that came into being after the earlier "
                    "period began (their growth is then their birth).")
 @format_option
 @db_option
 @domain_errors
-def movers(db_path, category, group, keyword, period, level, top, show, vocabulary, new_terms,
-           fmt):
-    """Year-on-year growth and rank change: risers, fallers, or tier movement.
+def movers(db_path, category, group, keyword, period, level, top, show, against, vocabulary,
+           new_terms, fmt):
+    """Growth and rank change against a year earlier (or the period before): the growth
+    table sorted by the change, risers and fallers by rank change, or tier movement.
 
     --show tiers lists the regions whose cognition tier (basic + professional + technical)
     differs from their tier in the selection: first_measure and second_measure name the two,
@@ -1137,16 +1142,36 @@ def movers(db_path, category, group, keyword, period, level, top, show, vocabula
     from aicity.service import queries
     db = open_db(db_path)
     out = queries.movers(db, category=category, group=group, keyword=keyword, period=period,
-                         level=level, n=top, vocabulary=vocabulary, new_terms=new_terms)[show]
+                         level=level, n=top, vocabulary=vocabulary, new_terms=new_terms,
+                         against=against)[show]
     if out.attrs.get("note") and show in ("risers", "fallers") and out.empty:
         # risers and fallers are about the change: without it there is nothing to show
-        raise click.ClickException(f"{out.attrs['note']}; choose a later --period")
+        raise click.ClickException(
+            f"{out.attrs['note']}; choose a shorter --period (the previous period of the same "
+            f"length must lie in the data too), e.g. the last 90 days: --period "
+            f"{_last_days(db, 90)}")
     label_source(db, out.attrs["period"])
     if out.attrs.get("note") and show != "tiers":
         click.echo(f"note: change left empty: {out.attrs['note']}", err=True)
     if out.attrs.get("terms_note"):
         click.echo(f"note: {out.attrs['terms_note']}", err=True)
+    if show != "tiers":
+        click.echo(f"note: change against {out.attrs['against_period']} ("
+                   + ("a year earlier" if out.attrs["against"] == "year" else "the period "
+                      "just before") + ")", err=True)
+        if out.attrs.get("against_note"):
+            click.echo(f"note: {out.attrs['against_note']}", err=True)
+        if show == "growth" and out.attrs.get("left_out"):
+            click.echo(f"note: {out.attrs['left_out']} region(s) without data left out",
+                       err=True)
     emit(with_source(out, db), fmt)
+
+
+def _last_days(db, days: int) -> str:
+    from aicity.service.selection import latest_day
+    from datetime import timedelta
+    last = latest_day(db)
+    return f"{last - timedelta(days=days - 1)}..{last}"
 
 
 @cli.command()
@@ -1515,6 +1540,41 @@ def demo(out, seed, days, regions):
                        f"(one per province and city cluster; the manifest lists them all)")
     click.echo(f"try: aicity --db {result.db} rank --dimension professional --top 10 "
                f"--period {result.period}")
+    click.echo(f"explore it in a browser: aicity --db {result.db} serve")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (another than loopback serves the data to the "
+                   "network, unauthenticated).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="The pages' language until a page switches it.")
+@db_option
+@domain_errors
+def serve(db_path, host, port, lang):
+    """The explorer: the database in a browser, read-only (explore, map, rankings, movers,
+    a page per region, status; a JSON API and downloads of every view).
+
+    Without --db (and AICITY_DB) it serves ./aicity.db, or the demo's database when only
+    demo-output/aicity.db exists. docs/explorer.md lists the pages and their URLs.
+
+    Example: aicity demo && aicity serve
+    """
+    from aicity.explorer.serve import serve as run_server
+    ctx = click.get_current_context()
+    if ctx.get_parameter_source("db_path") in (None, click.core.ParameterSource.DEFAULT) \
+            and db_path == "aicity.db" and not Path("aicity.db").exists() \
+            and Path("demo-output", "aicity.db").exists() and not os.environ.get("AICITY_DB"):
+        db_path = str(Path("demo-output", "aicity.db"))
+        click.echo(f"note: serving the demo's database {db_path}", err=True)
+    db = open_db(db_path)
+    db.close()
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"warning: listening on {host}: anyone who can reach it reads the data, "
+                   f"unauthenticated", err=True)
+    run_server(db_path, host=host, port=port, lang=lang,
+               said=lambda url: click.echo(f"aicity explorer on {url} (Ctrl-C stops it)"))
 
 
 def main():  # pragma: no cover - console script entry point

@@ -101,9 +101,13 @@ BUSY_TIMEOUT = 30.0
 
 
 def connect(path: str | os.PathLike | None = None, *, create: bool = False,
-            busy_timeout: float = BUSY_TIMEOUT) -> Database:
+            busy_timeout: float = BUSY_TIMEOUT, readonly: bool = False) -> Database:
     """Open the database with the pragmas every writer relies on (a SQLite file), or connect to
-    the PostgreSQL server a postgresql:// URL names."""
+    the PostgreSQL server a postgresql:// URL names. `readonly` (the explorer): SQLite opened
+    with mode=ro (readers never block the nightly collect's writes in WAL mode), PostgreSQL
+    sessions whose transactions are read-only."""
+    if readonly:
+        return _connect_readonly(path, busy_timeout)
     if postgres.is_url(path):
         try:
             db = postgres.PostgresDatabase(path, connect_timeout=min(busy_timeout, 30.0))
@@ -137,6 +141,28 @@ def connect(path: str | os.PathLike | None = None, *, create: bool = False,
     if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
         db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = NORMAL")
+    return db
+
+
+def _connect_readonly(path, busy_timeout: float) -> Database:
+    if postgres.is_url(path):
+        db = connect(path, busy_timeout=busy_timeout)
+        db.session_settings.append("SET default_transaction_read_only = on")
+        db.execute(db.session_settings[-1])
+        return db
+    import sqlite3
+    from urllib.parse import quote
+    path = db_path(path)
+    if not path.exists():
+        raise NotInitialised(f"no database at {path}; run `aicity init` first")
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True,
+                               timeout=busy_timeout)
+        db = AicityDatabase(conn, execute_plugins=False)
+        db.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.DatabaseError as err:
+        raise DatabaseProblem(f"{path}: cannot be read ({err})") from None
+    db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
     return db
 
 

@@ -506,14 +506,16 @@ def _best_briefing(db, period: str | None, line: str, level: str, may_use_snapsh
 
 def export_briefings(db_path, out: Path, *, period: str | None = None, region: str | None = None,
                      lang: str = "zh", line: str = "qinling-huaihe",
-                     level: str | None = None, xlsx: bool = False) -> BriefingResult:
+                     level: str | None = None, xlsx: bool = False,
+                     readonly: bool = False) -> BriefingResult:
     """Briefing CSVs and a manifest. `level` None: cities, or provinces while no city has data
     yet (a fresh deployment collects the nation and provinces first); the manifest and the
     result say what is missing. `xlsx`: also one workbook, a sheet per briefing and the
-    manifest as a sheet (简报.xlsx, or briefings.xlsx in English)."""
+    manifest as a sheet (简报.xlsx, or briefings.xlsx in English). `readonly`: open the
+    database read-only (the explorer's downloads)."""
     if lang not in ("zh", "en"):
         raise ValueError("lang must be zh or en")
-    db = store.connect(db_path)
+    db = store.connect(db_path, readonly=readonly)
     try:
         sources = store.sources(db)
         simulated = "emulator" in sources

@@ -6,6 +6,7 @@ db.results and db.store and answers with the pure functions of the other analysi
 """
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Iterable, NamedTuple
 
 import numpy as np
@@ -16,7 +17,7 @@ from aicity.analysis.demand import demand_types as _demand_types
 from aicity.analysis.growth import growth_table, tier_movement
 from aicity.analysis.growth import movers as _movers
 from aicity.analysis.indices import PER_CAPITA_FLOOR, coverage_share, dimension_values
-from aicity.analysis.industry import INDUSTRIES, industry_profiles
+from aicity.analysis.industry import INDUSTRIES, MIN_COVERAGE, industry_profiles
 from aicity.analysis.periods import Period
 from aicity.analysis.rankings import whole_numbers
 from aicity.service.ranked import (level_regions, rank_regions, rank_values_of,
@@ -511,18 +512,67 @@ class YearOnYear(NamedTuple):
     terms_note: str         # which terms were left out of the comparison ('' when none)
 
 
+AGAINST = ("auto", "year", "previous")
+
+
+def earlier_period(period: Period, against: str) -> Period:
+    """The period a change is measured against: the same days a year earlier (同比), or the
+    period of the same length just before (环比)."""
+    if against == "year":
+        return period.shifted_years(-1)
+    if against == "previous":
+        end = period.start - timedelta(days=1)
+        start = end - timedelta(days=period.days - 1)
+        return Period(start, end, f"{start}..{end}")
+    raise ValueError(f"against must be year or previous, not {against!r}")
+
+
+def comparison_gap(db, period: Period, against: str) -> str:
+    """Why a change against the earlier period cannot be given ('' when it can): both must lie
+    wholly within the data."""
+    if against == "year":
+        return year_on_year_gap(db, period)
+    span = data_span(db)
+    if span is None:
+        return "no data"
+    earlier = earlier_period(period, against)
+    if earlier.start < span[0]:
+        return (f"the previous period {earlier.start}..{earlier.end} is not wholly in the data "
+                f"(it starts {span[0]})")
+    if period.end > span[1]:
+        return f"{period.start}..{period.end} is not wholly in the data (it ends {span[1]})"
+    return ""
+
+
+def resolve_against(db, period: Period, against: str) -> tuple[str, str]:
+    """The comparison to make and a note when `auto` fell back from a year earlier to the
+    previous period."""
+    if against not in AGAINST:
+        raise ValueError(f"against must be one of {', '.join(AGAINST)}, not {against!r}")
+    if against != "auto":
+        return against, ""
+    gap = year_on_year_gap(db, period)
+    if not gap:
+        return "year", ""
+    earlier = earlier_period(period, "previous")
+    return "previous", (f"a year earlier is not in the data ({gap}): compared with the "
+                        f"previous period {earlier.start}..{earlier.end} (period-over-period)")
+
+
 def year_on_year(db, *, category=None, group=None, keyword=None, period: Period,
-                 level: str = "city", vocabulary: str = "all", new_terms: bool = False
-                 ) -> YearOnYear:
+                 level: str = "city", vocabulary: str = "all", new_terms: bool = False,
+                 against: str = "year") -> YearOnYear:
     """This period's value per region and the previous year's where it compares like with
     like (NaN elsewhere), with what was left out and why.
 
     Like with like in two ways: a region's keywords were asked on every day of both periods
     (like_with_like), and a dimension sums only the terms that existed when the earlier period
     began (a term born in between would count its birth as growth: ChatGPT, DeepSeek);
-    `new_terms` keeps them."""
-    gap = year_on_year_gap(db, period)
-    prev = period.shifted_years(-1)
+    `new_terms` keeps them. `against` 'previous' compares with the period just before
+    (period-over-period, 环比) instead of a year earlier."""
+    gap = comparison_gap(db, period, against)
+    prev = earlier_period(period, against)
+    what = "year-on-year" if against == "year" else "period-over-period"
     born_by, late = None, {}
     if not gap and not keyword and not new_terms:
         born_by = prev.start
@@ -546,7 +596,7 @@ def year_on_year(db, *, category=None, group=None, keyword=None, period: Period,
     left_out = int((now.notna() & ~fair.reindex(now.index, fill_value=False)).sum())
     note = ""
     if left_out:
-        note = (f"year-on-year left empty for {left_out} region(s) whose data does not cover "
+        note = (f"{what} left empty for {left_out} region(s) whose data does not cover "
                 f"both {prev.start}..{prev.end} and {period.start}..{period.end} in full")
     return YearOnYear(now, before, note, terms_note)
 
@@ -579,7 +629,7 @@ def _tier_moves(moves: pd.DataFrame, second_values: pd.Series, second: str) -> p
 
 
 def movers(db, *, category=None, group=None, keyword=None, period=None, level="city", n=10,
-           vocabulary="all", new_terms=False) -> dict[str, pd.DataFrame]:
+           vocabulary="all", new_terms=False, against="auto") -> dict[str, pd.DataFrame]:
     """Year-on-year growth and rank change; risers and fallers; and the tier movement between
     cognition (basic + professional + technical) and the selection (default application
     demand). Each table has at most `n` rows.
@@ -589,16 +639,34 @@ def movers(db, *, category=None, group=None, keyword=None, period=None, level="c
     empty, and the growth tables' attrs['note'] says why and for how many regions. A dimension
     sums only the terms that existed through both periods unless `new_terms` (see
     year_on_year); value and rank are then those of that vocabulary.
+
+    `against` auto compares with a year earlier when the data holds it, else with the period
+    just before (attrs['against'] says which, attrs['against_note'] why). The growth table is
+    sorted by the change, largest first; regions without a value are left out and counted
+    (attrs['left_out']).
     """
     if not (category or keyword):
         category = "application"
     per = resolve_period(db, period)
     regions = _region_frame(db, level)
+    against, against_note = resolve_against(db, per, against)
     now_v, before_v, gap, terms_note = year_on_year(
         db, category=category, group=group, keyword=keyword, period=per, level=level,
-        vocabulary=vocabulary, new_terms=new_terms)
+        vocabulary=vocabulary, new_terms=new_terms, against=against)
     table = growth_table(now_v, before_v)
-    risers, fallers = _movers(table, n or len(table))
+    coverage = now_v.attrs.get("coverage")
+    table["coverage"] = (coverage.reindex(table.index).round(4) if coverage is not None
+                         else np.nan)
+    without = int(table["value"].isna().sum())
+    # the largest change first, but a change of values resting mostly on days below Baidu's
+    # floor (floor noise: 4.9 -> 19.3 is +290%) after the others (as industries' MIN_COVERAGE)
+    growth = table[table["value"].notna()].assign(
+        _sparse=lambda f: ~(f["coverage"] >= MIN_COVERAGE)).sort_values(
+        ["_sparse", "change", "rank"], ascending=[True, False, True], na_position="last",
+        kind="stable").drop(columns="_sparse")
+    # a region at 0 in both periods moves in rank only as others leave or join the zeros
+    movable = table[(table["value"] > 0) | (table["previous"] > 0)]
+    risers, fallers = _movers(movable, n or len(table))
     try:
         # the combined index, each layer weighing the same (the raw sum was basic cognition)
         cognition = cognition_values(db, period=per, level=level,
@@ -613,15 +681,21 @@ def movers(db, *, category=None, group=None, keyword=None, period=None, level="c
 
     source = store.source_label(db)
 
+    earlier = earlier_period(per, against)
+
     def named(frame, note="", terms=""):
         out = _with_names(frame.head(n) if n else frame, regions).reset_index(drop=True)
         out.attrs["period"] = per.label
         out.attrs["note"] = note
         out.attrs["terms_note"] = terms
         out.attrs["source"] = source
+        out.attrs["against"] = against
+        out.attrs["against_period"] = f"{earlier.start}..{earlier.end}"
+        out.attrs["against_note"] = against_note
+        out.attrs["left_out"] = without
         return out
 
-    return {"growth": named(table, gap, terms_note), "risers": named(risers, gap, terms_note),
+    return {"growth": named(growth, gap, terms_note), "risers": named(risers, gap, terms_note),
             "fallers": named(fallers, gap, terms_note), "tiers": named(tiers)}
 
 
