@@ -230,7 +230,7 @@ def movers(db, q: Query) -> View:
         q.params = _with(q.params, period="90d")
     per = q.period(span)
     out = queries.movers(db, category=dimension, period=per, level=level, n=0,
-                         against=against)["growth"]
+                         against=against, with_tiers=False)["growth"]
     for key in ("against_note", "note", "terms_note"):
         if out.attrs.get(key):
             view.notes.append(out.attrs[key])

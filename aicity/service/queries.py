@@ -497,12 +497,12 @@ def like_with_like(now: pd.DataFrame, before: pd.DataFrame, regions) -> pd.Serie
     region has in either period was asked on every day of both (a region first asked halfway
     through the year before would be compared with half a year)."""
     full_now, full_before = complete_columns(now), complete_columns(before)
-    out = {}
-    for region in regions:
-        cols = {c for c in (*full_now.index, *full_before.index) if c[1] == region}
-        out[region] = bool(cols) and all(full_now.get(c, False) and full_before.get(c, False)
-                                         for c in cols)
-    return pd.Series(out, dtype=bool)
+    columns = full_now.index.union(full_before.index)
+    both = (full_now.reindex(columns, fill_value=False).astype(bool)
+            & full_before.reindex(columns, fill_value=False).astype(bool))
+    # per region: it has columns, and every one is complete in both periods
+    per_region = both.groupby(level=1).all() if len(columns) else pd.Series(dtype=bool)
+    return per_region.reindex(list(regions), fill_value=False).astype(bool)
 
 
 class YearOnYear(NamedTuple):
@@ -610,6 +610,21 @@ def new_terms_note(late: dict[str, str], born_by) -> str:
             f"them")
 
 
+def _tiers_table(db, per, level, vocabulary, category, group, keyword, new_terms,
+                 now_v) -> pd.DataFrame:
+    try:
+        # the combined index, each layer weighing the same (the raw sum was basic cognition)
+        cognition = cognition_values(db, period=per, level=level,
+                                     vocabulary=vocabulary).reindex(now_v.index)
+    except NoResults:          # a layer nobody collected: no cognition tier to move from
+        cognition = now_v * np.nan
+    # tiers are of this period alone: every term of the vocabulary counts
+    current = now_v if new_terms or keyword else dimension_series(
+        db, category=category, group=group, period=per, level=level, vocabulary=vocabulary)[0]
+    return _tier_moves(tier_movement(cognition, current), current,
+                       second=keyword or (f"{category}/{group}" if group else category))
+
+
 def _tier_moves(moves: pd.DataFrame, second_values: pd.Series, second: str) -> pd.DataFrame:
     """The regions whose tier differs between cognition and the selection, saying which
     measures the two tiers are of and how many tiers each region gains (positive: a better
@@ -629,7 +644,8 @@ def _tier_moves(moves: pd.DataFrame, second_values: pd.Series, second: str) -> p
 
 
 def movers(db, *, category=None, group=None, keyword=None, period=None, level="city", n=10,
-           vocabulary="all", new_terms=False, against="auto") -> dict[str, pd.DataFrame]:
+           vocabulary="all", new_terms=False, against="auto", with_tiers=True
+           ) -> dict[str, pd.DataFrame]:
     """Year-on-year growth and rank change; risers and fallers; and the tier movement between
     cognition (basic + professional + technical) and the selection (default application
     demand). Each table has at most `n` rows.
@@ -667,17 +683,8 @@ def movers(db, *, category=None, group=None, keyword=None, period=None, level="c
     # a region at 0 in both periods moves in rank only as others leave or join the zeros
     movable = table[(table["value"] > 0) | (table["previous"] > 0)]
     risers, fallers = _movers(movable, n or len(table))
-    try:
-        # the combined index, each layer weighing the same (the raw sum was basic cognition)
-        cognition = cognition_values(db, period=per, level=level,
-                                     vocabulary=vocabulary).reindex(now_v.index)
-    except NoResults:          # a layer nobody collected: no cognition tier to move from
-        cognition = now_v * np.nan
-    # tiers are of this period alone: every term of the vocabulary counts
-    current = now_v if new_terms or keyword else dimension_series(
-        db, category=category, group=group, period=per, level=level, vocabulary=vocabulary)[0]
-    tiers = _tier_moves(tier_movement(cognition, current), current,
-                        second=keyword or (f"{category}/{group}" if group else category))
+    tiers = _tiers_table(db, per, level, vocabulary, category, group, keyword, new_terms,
+                         now_v) if with_tiers else pd.DataFrame(index=now_v.index[:0])
 
     source = store.source_label(db)
 
