@@ -265,7 +265,11 @@ def import_(db_path, file, level, region, granularity, device, source):
 
 
 @cli.command()
-@click.option("--keyword", required=True, help="A term, alias or any imported keyword.")
+@click.option("--keyword", help="A term, alias or any imported keyword.")
+@click.option("--dimension", "category", type=click.Choice(list(DIMENSIONS)),
+              help="Instead of --keyword: a dimension's daily sum of its keywords' seasonally "
+                   "adjusted values (with --group: that group's), as the rankings sum them.")
+@click.option("--group", help="A group of the dimension (e.g. vision, 金融).")
 @click.option("--region", required=True, help="Region name or area code.")
 @click.option("--level", type=click.Choice(["country", "province", "city"]))
 @click.option("--start", type=DAY, help="First date (YYYY-MM-DD).")
@@ -279,8 +283,12 @@ def import_(db_path, file, level, region, granularity, device, source):
 @format_option
 @db_option
 @domain_errors
-def series(db_path, keyword, region, level, start, end, device, granularity, components, fmt):
+def series(db_path, keyword, category, group, region, level, start, end, device, granularity,
+           components, fmt):
     """One stored series: columns date,value,state.
+
+    With --dimension (and --group) the selection's daily sum of its keywords' seasonally
+    adjusted values instead (state `adjusted`; a day with no keyword asked has no row).
 
     state is `reported`, `below floor` (asked; Baidu sends nothing under its reporting floor,
     its own weekly values count such a day 0) or `waiting` (empty, asked again later: the site
@@ -290,7 +298,12 @@ def series(db_path, keyword, region, level, start, end, device, granularity, com
     """
     if start and end and end < start:
         raise click.BadParameter(f"{end} is before --start {start}", param_hint="--end")
+    if bool(keyword) == bool(category):
+        raise click.UsageError("give --keyword or --dimension (with --group), one of them")
     db = open_db(db_path)
+    if category:
+        _dimension_series(db, category, group, region, level, start, end, device, fmt)
+        return
     kw_id, _ = store.resolve_keyword(db, keyword)
     reg = store.registry(db).resolve(region, level)
     frame = store.series(db, kw_id, reg.code, device=device, granularity=granularity,
@@ -304,6 +317,29 @@ def series(db_path, keyword, region, level, start, end, device, granularity, com
         frame = frame.merge(comp, on="date", how="left")
     label_source(db)
     emit(frame, fmt)
+
+
+def _dimension_series(db, category, group, region, level, start, end, device, fmt) -> None:
+    from aicity.analysis.periods import Period
+    from aicity.service.selection import data_span
+    from aicity.service.timeseries import Selection, selection_series
+    reg = store.registry(db).resolve(region, level)
+    span = data_span(db)
+    if span is None:
+        raise click.ClickException("no data yet; run `aicity collect` or `aicity import`")
+    first = date_of(start) if start else span[0]
+    last = date_of(end) if end else span[1]
+    selection = Selection("group", f"{category}/{group}") if group else \
+        Selection("dimension", category)
+    frame, _ = selection_series(db, selection, reg.code, Period(first, last, ""), device)
+    frame["date"] = frame["date"].dt.strftime("%Y-%m-%d")
+    label_source(db)
+    emit(frame, fmt)
+
+
+def date_of(text: str):
+    from datetime import date
+    return date.fromisoformat(text)
 
 
 # --- crawling ---------------------------------------------------------------------------------

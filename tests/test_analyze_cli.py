@@ -460,3 +460,23 @@ def test_the_cognition_ranking_has_both_intervals_and_the_briefing_carries_it(na
         frame["rank"].astype(int).tolist()
     assert list(brief.columns[-5:]) == ["cognition_value", "cognition_rank", "cognition_tier",
                                         "cognition_rank_low", "cognition_rank_high"]
+
+
+def test_a_dimension_is_a_series_whose_mean_is_its_ranked_value(national_db):
+    """`series --keyword technical` was "unknown keyword": dimensions and groups over time, as
+    the rankings sum them (issue 37 §3.2)."""
+    out = run(national_db, "series", "--dimension", "technical", "--region", "成都",
+              "--start", "2017-01-01", "--end", "2017-12-31", "--format", "csv")
+    assert out.exit_code == 0, out.output
+    days = pd.read_csv(pd.io.common.StringIO(out.stdout))
+    assert len(days) == 365 and set(days["state"]) == {"adjusted"}
+    ranked = pd.read_csv(pd.io.common.StringIO(run(
+        national_db, "rank", "--dimension", "technical", "--period", "2017",
+        "--format", "csv").stdout)).set_index("region")
+    assert days["value"].mean() == pytest.approx(ranked.loc["成都市", "value"], rel=1e-4)
+    group = run(national_db, "series", "--dimension", "application", "--group", "计算机视觉",
+                "--region", "成都", "--start", "2017-03-01", "--end", "2017-03-02")
+    assert group.exit_code == 0 and "adjusted" in group.stdout
+    both = run(national_db, "series", "--keyword", "AI", "--dimension", "basic", "--region",
+               "成都")
+    assert both.exit_code == 2 and "one of them" in both.output

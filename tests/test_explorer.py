@@ -36,7 +36,7 @@ def server(national_db):
     import uvicorn
     from aicity.explorer.app import create_app
     port = free_port()
-    app = create_app(national_db, "zh")
+    app = create_app(national_db, "zh", warm=False)
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -298,3 +298,15 @@ def test_serve_warns_off_loopback_and_names_no_password(monkeypatch, national_db
     result = CliRunner().invoke(cli, ["--db", "postgresql://u:secret@127.0.0.1:1/x", "serve"])
     assert result.exit_code != 0 and "secret" not in result.output
     assert "Traceback" not in result.output
+
+
+def test_the_warm_up_answers_every_dimension_before_anyone_asks(national_db):
+    from aicity.explorer.app import Explorer
+    explorer = Explorer(national_db)
+    explorer.warm()
+    keys = [key[0] for key in explorer.cache]
+    ranked = {k[1] for k in keys if isinstance(k, tuple) and k[0] == "rank"}
+    assert ranked == {"basic", "professional", "technical", "application", "industry",
+                      "cognition"}
+    assert {"rankings", "map", "movers", "explore"} <= {k[0] for k in keys
+                                                         if isinstance(k, tuple)}

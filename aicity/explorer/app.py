@@ -7,6 +7,7 @@ other host.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -33,7 +34,7 @@ from aicity.service.tables import _cell, _round, emit_rows, frame_rows
 logger = logging.getLogger(__name__)
 VIEWS = ("explore", "map", "rankings", "movers", "status")
 FORMATS = ("csv", "json", "xlsx")
-CACHED = 64                      # views kept per data version (a repeated view is instant)
+CACHED = 256                     # answers kept for the current data (a repeated view is instant)
 
 
 def plotly_js() -> Path:
@@ -68,19 +69,42 @@ class Explorer:
         row = db.execute("SELECT max(id), count(*) FROM runs").fetchone()
         return tuple(row) + (db.execute("SELECT max(finished_at) FROM runs").fetchone()[0],)
 
-    def answer(self, name: str, q: Query, key: str, build):
-        db = self.db()
-        stamp = (name, key, self.version(db))
+    def memo(self, key, build):
+        """An answer for the current data: built once, then shared by every view and thread
+        until the data changes (a new run); at most CACHED kept."""
+        stamp = (key, self.version(self.db()))
         with self.lock:
             if stamp in self.cache:
                 self.cache.move_to_end(stamp)
                 return self.cache[stamp]
-        view = build(db, q)
+        value = build()
         with self.lock:
-            self.cache[stamp] = view
+            self.cache[stamp] = value
             while len(self.cache) > CACHED:
                 self.cache.popitem(last=False)
-        return view
+        return value
+
+    def warm(self) -> None:
+        """Answer the common questions once at start, in the background, so the first analyst
+        meets a full cache: every dimension's city ranking (each region page, the map), and the
+        default pages. A failure here is only a cold cache."""
+        from starlette.datastructures import QueryParams
+        try:
+            for name, params in (("rankings", ""), ("map", ""), ("movers", ""),
+                                 ("rankings", "uncertainty=1"), ("explore", "")):
+                build_view(self, name, Query(QueryParams(params), self.lang, self.memo))
+            db = self.db()
+            per = Query(QueryParams(""), self.lang, self.memo).period(
+                views.data_span(db))
+            q = Query(QueryParams(""), self.lang, self.memo)
+            for dim in views.DIMENSION_CHOICES:
+                views.ranking(db, q, per, dim, "city")
+        except Exception:      # noqa: BLE001 - a cold cache, not an error anyone must see
+            logger.debug("explorer: warm-up stopped", exc_info=True)
+
+    def answer(self, name: str, q: Query, key: str, build):
+        db = self.db()
+        return self.memo((name, key), lambda: build(db, q))
 
 
 def _plain(value):
@@ -111,7 +135,7 @@ def build_view(app: Explorer, name: str, q: Query, code: int | None = None):
                      f"没有视图 {name!r}；可用：{'、'.join(VIEWS)}", status=404)
 
 
-def create_app(db_path, lang: str = "zh") -> Starlette:
+def create_app(db_path, lang: str = "zh", warm: bool = True) -> Starlette:
     explorer = Explorer(db_path, lang)
 
     def query(request) -> Query:
@@ -119,7 +143,7 @@ def create_app(db_path, lang: str = "zh") -> Starlette:
             raise BadRequest(f"the query string has {len(request.url.query):,} characters; at "
                              f"most {MAX_QUERY:,}", f"查询串有 {len(request.url.query):,} 个字符；"
                              f"最多 {MAX_QUERY:,}", status=414)
-        return Query(request.query_params, explorer.lang)
+        return Query(request.query_params, explorer.lang, explorer.memo)
 
     def failure(request, err: Exception) -> Response:
         lang = request.query_params.get("lang", explorer.lang)
@@ -225,13 +249,12 @@ def create_app(db_path, lang: str = "zh") -> Starlette:
                              "简报可下载为 .csv 或 .xlsx", status=404)
         code = _code(stem)
         q = query(request)
-        from aicity.service.export import export_briefings
-        tmp = Path(tempfile.mkdtemp(prefix="aicity-briefing-"))
-        result = export_briefings(explorer.db_path, tmp, region=str(code), lang=q.lang,
-                                  xlsx=fmt == "xlsx", readonly=True)
-        path = result.workbook if fmt == "xlsx" else result.files[0]
-        filename = f"aicity-briefing-{code}.{fmt}"
-        return FileResponse(path, filename=filename, background=_remove(tmp))
+        data = explorer.memo(("briefing", code, q.lang, fmt),
+                             lambda: _briefing_bytes(explorer.db_path, code, q.lang, fmt))
+        media = "text/csv; charset=utf-8" if fmt == "csv" else \
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        return Response(data, media_type=media, headers={
+            "Content-Disposition": f'attachment; filename="aicity-briefing-{code}.{fmt}"'})
 
     def static(request):
         name = request.path_params["name"]
@@ -251,7 +274,13 @@ def create_app(db_path, lang: str = "zh") -> Starlette:
               Route("/api/{view:path}", api), Route("/download/briefing/{file}", briefing),
               Route("/download/{file}", download), Route("/static/{name}", static),
               Route("/favicon.ico", favicon), Route("/{view}", view_page)]
-    app = Starlette(routes=routes)
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        if warm:
+            threading.Thread(target=explorer.warm, name="aicity-warm-up", daemon=True).start()
+        yield
+
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.explorer = explorer
     return app
 
@@ -284,10 +313,15 @@ def _workbook(columns: list[str], rows: list[tuple]) -> bytes:
     return out.getvalue()
 
 
-def _remove(folder: Path):
-    from starlette.background import BackgroundTask
-    import shutil
-    return BackgroundTask(shutil.rmtree, folder, ignore_errors=True)
+def _briefing_bytes(db_path, code: int, lang: str, fmt: str) -> bytes:
+    """A region's briefing as `aicity export briefing --region` writes it (CSV with a BOM, or
+    the workbook), read back from a temporary folder."""
+    from aicity.service.export import export_briefings
+    with tempfile.TemporaryDirectory(prefix="aicity-briefing-") as tmp:
+        result = export_briefings(db_path, Path(tmp), region=str(code), lang=lang,
+                                  xlsx=fmt == "xlsx", readonly=True)
+        path = result.workbook if fmt == "xlsx" else result.files[0]
+        return path.read_bytes()
 
 
 def _nav(request, lang: str) -> dict:

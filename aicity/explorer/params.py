@@ -32,10 +32,12 @@ class BadRequest(ValueError):
 class Query:
     """A request's parameters, each taken through a checked accessor."""
 
-    def __init__(self, params, default_lang: str = "zh"):
+    def __init__(self, params, default_lang: str = "zh", memo=None):
         self.params = params
         lang = params.get("lang", default_lang)
         self.lang = lang if lang in LANGS else default_lang
+        # memo(key, build): an answer shared by views for the current data (app.Explorer)
+        self.memo = memo or (lambda key, build: build())
 
     def one(self, name: str, choices, default: str) -> str:
         value = self.params.get(name, default) or default

@@ -158,10 +158,18 @@ def explore(db, q: Query) -> View:
 
 # --- rankings --------------------------------------------------------------------------------
 
+def ranking(db, q: Query, per: Period, dimension: str, level: str, normalize: str = "raw",
+            uncertainty: bool = False) -> pd.DataFrame:
+    """queries.rank, shared by every view that asks the same for the current data (the map,
+    the rankings and each region's page rank the same regions)."""
+    key = ("rank", dimension, level, per.start, per.end, normalize, uncertainty)
+    return q.memo(key, lambda: queries.rank(db, category=dimension, level=level, period=per,
+                                            normalize=normalize, uncertainty=uncertainty))
+
+
 def _ranked(db, q: Query, per: Period, dimension: str, level: str, normalize: str,
             uncertainty: bool) -> pd.DataFrame:
-    out = queries.rank(db, category=dimension, level=level, period=per, normalize=normalize,
-                       uncertainty=uncertainty)
+    out = ranking(db, q, per, dimension, level, normalize, uncertainty)
     keep = area_codes(store.registry(db), q.text("province") or None,
                       q.text("cluster") or None)
     if keep is not None:
@@ -293,7 +301,7 @@ def region(db, q: Query, code: int) -> View:
     rows = []
     for dim in DIMENSION_CHOICES:
         try:
-            ranked = queries.rank(db, category=dim, level=level, period=per)
+            ranked = ranking(db, q, per, dim, level)
         except queries.NoResults:
             continue
         mine = ranked[ranked["region_code"] == code]
@@ -320,14 +328,16 @@ def region(db, q: Query, code: int) -> View:
             continue
         lines.append(charts.Line(f"{label(dimension, q.lang)} · {other.name}",
                                  bucketed(frame, "week"), None, pd.DataFrame(), "dimension"))
-    median = _city_median(db, dimension, per)
+    median = q.memo(("median", dimension, per.start, per.end),
+                    lambda: _city_median(db, dimension, per))
     if median is not None:
         lines.append(charts.Line(f"{label(dimension, q.lang)} · {w['national_median']}",
                                  median, None, pd.DataFrame(), "dimension"))
     if lines:
         view.figure = charts.lines_figure(lines, "index/day", q.lang, view.simulated, "week")
     try:
-        demand = queries.demand_types(db, period=per, top=10_000, level=level)
+        demand = q.memo(("demand", level, per.start, per.end), lambda: queries.demand_types(
+            db, period=per, top=10_000, level=level))
         mine = demand[demand["region_code"] == code]
         if len(mine):
             view.extra["demand"] = mine.iloc[0].to_dict()
