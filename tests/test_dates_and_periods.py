@@ -51,11 +51,15 @@ def test_briefing_and_report_for_a_period_without_data_write_nothing(national_db
 
 def test_year_on_year_needs_the_whole_previous_year(national_db, tmp_path):
     # 2016 is the first year of data: there is no 2015 to compare it with
-    result = invoke(national_db, "movers", "--period", "2016", "--show", "risers")
+    result = invoke(national_db, "movers", "--period", "2016", "--show", "risers",
+                    "--against", "year")
     assert result.exit_code == 1
     assert "needs 2015-01-01..2015-12-31 in full; the data starts 2016-01-01" in result.output
+    # nor the year before it: automatic falls back to the previous period, which is 2015 too
+    result = invoke(national_db, "movers", "--period", "2016", "--show", "risers")
+    assert result.exit_code == 1 and "choose a shorter --period" in result.output
     growth = invoke(national_db, "movers", "--period", "2016", "--show", "growth",
-                  "--format", "csv")
+                    "--against", "year", "--format", "csv")
     assert growth.exit_code == 0 and "change left empty" in growth.stderr
     import io
     import pandas as pd
@@ -66,6 +70,11 @@ def test_year_on_year_needs_the_whole_previous_year(national_db, tmp_path):
                                       "2017-01-01..2017-06-30", "--show", "growth",
                                       "--format", "csv").stdout))
     assert ok["change"].notna().any()
+    # the last half of 2016 against the first: period-over-period when no year is before it
+    half = invoke(national_db, "movers", "--period", "2016-07-01..2016-12-29", "--show",
+                  "growth", "--format", "csv")
+    assert half.exit_code == 0 and "compared with the previous period 2016-01-01..2016-06-30" in half.stderr
+    assert pd.read_csv(io.StringIO(half.stdout))["change"].notna().all()
 
 
 def test_the_briefing_leaves_yoy_empty_with_the_reason(national_db, tmp_path):

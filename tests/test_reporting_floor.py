@@ -180,9 +180,12 @@ def test_per_capita_ranks_every_city_by_its_census_population():
     assert len(cities) == 364
     assert all(c.population and c.population_year == 2020 and "census" in c.population_source
                for c in cities)
-    ranked = rank_values_of(np.full(len(cities), 100.0), cities, parse_period("2025"),
-                            "per-capita")
+    ranked = rank_values_of(np.full(len(cities), 100.0), cities, parse_period("2020"),
+                            "per-capita", min_population=0)
     assert not np.isnan(ranked.value).any()
+    floored = rank_values_of(np.full(len(cities), 100.0), cities, parse_period("2020"),
+                             "per-capita")
+    assert np.isnan(floored.value).sum() == sum(c.population < 300_000 for c in cities) == 16
     wuhan = REG.resolve("武汉", level="city")
     smaller = sum(c.population < wuhan.population for c in cities)
     place = ranked.region_code.index(wuhan.code)
