@@ -106,13 +106,28 @@ def add_world_data(db_path, codes, start, end) -> None:
 
 
 @pytest.fixture(scope="session")
-def national_db(tmp_path_factory):
-    """20 cities and the nation, every taxonomy keyword, 2016-2017 daily; analysed."""
+def national_db(tmp_path_factory, worker_id):
+    """20 cities and the nation, every taxonomy keyword, 2016-2017 daily; analysed. Read only:
+    under xdist the workers of one run share one copy, built by whichever asks first (each
+    built its own, a minute of two cores apiece); a test that writes uses db_copy."""
+    if worker_id == "master":
+        return _build_national(tmp_path_factory.mktemp("national"))
+    import fcntl
+    shared = tmp_path_factory.getbasetemp().parent / "national"    # this run's, every worker's
+    shared.mkdir(exist_ok=True)
+    with open(shared / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)       # the other worker waits for the build, not a sleep
+        if not (shared / "built").exists():
+            _build_national(shared)
+            (shared / "built").write_text("ok")
+    return shared / "aicity.db"
+
+
+def _build_national(folder: Path) -> Path:
     from aicity.service.refit import analyze
     from aicity.db.regions import default_registry
     from aicity.keywords.taxonomy import default_taxonomy
-    tmp = tmp_path_factory.mktemp("national")
-    path = tmp / "aicity.db"
+    path = folder / "aicity.db"
     store.init_db(path, taxonomy=default_taxonomy())
     reg = default_registry()
     codes = [reg.resolve(c, level="city").code for c in CITIES] + [0]
