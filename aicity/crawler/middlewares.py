@@ -36,6 +36,14 @@ THROTTLED = (403, 429)
 _PER_ATTEMPT = ("account_index", "download_slot", "baidu_payload", "download_latency")
 
 
+def _out_of_descriptors(exception) -> bool:
+    """A connection Twisted could not even open because the process has no descriptor left
+    (ConnectBindError "Couldn't bind: 24: Too many open files")."""
+    text = str(exception)
+    return getattr(exception, "errno", None) == 24 or "Too many open files" in text \
+        or ": 24:" in text
+
+
 def stop_run(crawler, cause: str, why: str) -> bool:
     """Close the spider once, keeping what was collected; False if it was already stopping."""
     if crawler.stats.get_value("aicity/stopped"):
@@ -356,6 +364,11 @@ class ReachabilityMiddleware:
     def process_exception(self, request, exception):
         if not isinstance(exception, self.network_errors):
             return None
+        if _out_of_descriptors(exception):
+            # not the server's fault and no retry will mend it: one line, not Scrapy's
+            # traceback of every connection that could not be opened
+            stop_run(self.crawler, "crawl", store.open_files_problem(OSError(24, "EMFILE")))
+            raise IgnoreRequest("out of file descriptors")
         self.streak += 1
         self.last_error = type(exception).__name__
         if self.limit and self.streak >= self.limit:
