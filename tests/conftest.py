@@ -80,27 +80,38 @@ def _world():
     return World(default_registry(), words, seed=4, latest=date(2018, 1, 10))
 
 
-def write_world_csv(path, codes, start, end):
+def write_world_csv(path, codes, start, end, part: tuple[int, int] = (0, 1)):
+    """The world's series as an import CSV; `part` (i, n): only every n-th keyword from the
+    i-th, so that n processes can write a world between them."""
     w = _world()
     dates = pd.date_range(start, end, freq="D").strftime("%Y-%m-%d")
     with path.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(["keyword", "region", "date", "value"])
-        for term in w.keywords:
+        for term in list(w.keywords)[part[0]::part[1]]:
             for code in codes:
                 values = w.series(term, code, date.fromisoformat(start), date.fromisoformat(end))
                 for d, v in zip(dates, values):
                     writer.writerow([term, code, d, "" if np.isnan(v) else int(v)])
 
 
-def add_world_data(db_path, codes, start, end) -> None:
-    """Import the simulated world's series for these regions and days through the importer."""
+def add_world_data(db_path, codes, start, end, processes: int = 1) -> None:
+    """Import the simulated world's series for these regions and days through the importer;
+    `processes` write the CSV between them (a national sum draws every city of the world)."""
+    from concurrent.futures import ProcessPoolExecutor
     from aicity.importer import import_csv
-    src = Path(db_path).with_name(f"world_{start}_{end}.csv")
-    write_world_csv(src, codes, start, end)
+    parts = [Path(db_path).with_name(f"world_{start}_{end}_{i}.csv") for i in range(processes)]
+    if processes == 1:
+        write_world_csv(parts[0], codes, start, end)
+    else:
+        with ProcessPoolExecutor(processes) as pool:
+            for done in [pool.submit(write_world_csv, src, codes, start, end, (i, processes))
+                         for i, src in enumerate(parts)]:
+                done.result()
     db = store.connect(db_path)
     try:
-        import_csv(db, src, source="emulator")
+        for src in parts:
+            import_csv(db, src, source="emulator")
     finally:
         db.close()
 
@@ -131,7 +142,7 @@ def _build_national(folder: Path) -> Path:
     store.init_db(path, taxonomy=default_taxonomy())
     reg = default_registry()
     codes = [reg.resolve(c, level="city").code for c in CITIES] + [0]
-    add_world_data(path, codes, "2016-01-01", "2017-12-31")
+    add_world_data(path, codes, "2016-01-01", "2017-12-31", processes=2)
     analyze(path, workers=2)
     return path
 
