@@ -258,6 +258,21 @@ def test_the_api_answers_with_the_cli_json_columns(server, national_db):
                                                   "--format", "json"))
 
 
+def test_a_region_page_gives_each_dimension_its_rank_interval_as_the_cli_does(server,
+                                                                             national_db):
+    got, body = _get(server, f"/api/region/{_code('成都')}?period={PERIOD}")
+    assert got == 200
+    rows = {r["dimension"]: r for r in json.loads(body)}
+    assert set(rows) == {"basic", "professional", "technical", "application", "industry",
+                         "cognition"}
+    printed = {r["region"]: r for r in json.loads(cli_out(
+        national_db, "rank", "--dimension", "technical", "--period", PERIOD, "--uncertainty",
+        "--format", "json"))}["成都市"]
+    assert (rows["technical"]["rank"], rows["technical"]["rank_low"],
+            rows["technical"]["rank_high"]) == (printed["rank"], printed["rank_low"],
+                                                printed["rank_high"])
+
+
 def test_the_explorer_reads_while_a_writer_holds_the_database(server, national_db):
     """Read-only (mode=ro) beside a nightly collect in WAL mode: neither blocks the other, and
     the explorer's connection cannot write."""

@@ -99,6 +99,8 @@ class Explorer:
             q = Query(QueryParams(""), self.lang, self.memo)
             for dim in views.DIMENSION_CHOICES:
                 views.ranking(db, q, per, dim, "city")
+            for dim in views.DIMENSION_CHOICES:        # the region pages' intervals
+                views.ranking(db, q, per, dim, "city", uncertainty=True)
         except Exception:      # noqa: BLE001 - a cold cache, not an error anyone must see
             logger.debug("explorer: warm-up stopped", exc_info=True)
 

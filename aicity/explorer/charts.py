@@ -230,8 +230,16 @@ def map_figure(cities: pd.DataFrame, provinces: pd.DataFrame, registry, colour: 
                    "customdata": [[int(c)] for c in placed["region_code"]],
                    "hovertemplate": "%{text}<extra></extra>", "name": w["city"],
                    "showlegend": False})
+    legend = []
+    if colour == "tier":      # the key, under the title: a coloured square per tier and its ranks
+        for k, ranks in enumerate(("1–10", "11–30", "31–100", "101+")):
+            legend.append({"text": f"<span style='color:{TIER_COLOURS[k + 1]}'>■</span> "
+                                   f"{w['tier']} {k + 1} ({ranks})",
+                           "xref": "paper", "yref": "paper", "x": 0.01, "y": 0.97 - 0.04 * k,
+                           "xanchor": "left", "showarrow": False, "font": {"size": 12},
+                           "bgcolor": "rgba(255,255,255,0.8)"})
     layout = {"map": {"style": "white-bg", "center": {"lon": 104.5, "lat": 35.5}, "zoom": 2.6},
               "height": 620, "margin": {"l": 0, "r": 0, "t": 36, "b": 0},
               "title": {"text": title, "x": 0.01, "font": {"size": 15}},
-              "annotations": _mark(lang, simulated), "showlegend": False}
+              "annotations": _mark(lang, simulated) + legend, "showlegend": False}
     return {"data": traces, "layout": layout}

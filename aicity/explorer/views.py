@@ -301,16 +301,18 @@ def region(db, q: Query, code: int) -> View:
     rows = []
     for dim in DIMENSION_CHOICES:
         try:
-            ranked = ranking(db, q, per, dim, level)
+            ranked = ranking(db, q, per, dim, level, uncertainty=True)
         except queries.NoResults:
             continue
         mine = ranked[ranked["region_code"] == code]
         if len(mine):
             r = mine.iloc[0]
-            rows.append((dim, label(dim, q.lang), r["value"], r["rank"], r["tier"],
-                         r["coverage"], r["unit"]))
-    profile = pd.DataFrame(rows, columns=["dimension", "name", "value", "rank", "tier",
-                                          "coverage", "unit"])
+            rows.append((dim, label(dim, q.lang), r["value"], r["rank"], r["rank_low"],
+                         r["rank_high"], r["tier"], r["tier_confidence"], r["coverage"],
+                         r["unit"]))
+    profile = pd.DataFrame(rows, columns=["dimension", "name", "value", "rank", "rank_low",
+                                          "rank_high", "tier", "tier_confidence", "coverage",
+                                          "unit"])
     profile["source"] = store.source_label(db)
     view.table = profile
     dimension = q.one("dimension", DIMENSIONS, "basic")
@@ -398,4 +400,9 @@ def status(db, q: Query, path) -> View:
         from aicity.db.postgres import without_password
         runs["error"] = runs["error"].fillna("").map(without_password)
     view.extra["runs"] = runs
+    # the accounts by their salted key (never a cookie): blocks and rest
+    accounts = [(key[:10], state.get("blocks", 0), state.get("resting_until") or "")
+                for key, state in sorted(store.account_states(db).items())]
+    view.extra["accounts"] = pd.DataFrame(accounts, columns=["account", "blocks",
+                                                            "resting_until"])
     return view
