@@ -434,3 +434,19 @@ def test_suggestions_say_where_their_related_words_came_from(tmp_path):
     result = run(path, "keywords", "suggest", "--from", str(related), "--format", "json")
     rows = json.loads(result.stdout)
     assert rows and {r["source"] for r in rows} == {"import"}
+
+
+def test_compare_draws_forty_series_as_small_multiples_and_few_with_distinct_colours():
+    """40 series squeezed the chart to a strip, showed 23 of 40 legend entries and repeated
+    10 colours (issue 37 §3.3)."""
+    from aicity.service.compare import compare_figure
+    days = pd.date_range("2017-01-01", periods=30, freq="D")
+    many = pd.DataFrame({f"词{i}/成都": np.arange(30) + i for i in range(40)}, index=days)
+    fig = compare_figure(many)
+    drawn = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(drawn) == 40 and [ax.get_title() for ax in drawn] == list(many.columns)
+    few = compare_figure(many.iloc[:, :8])
+    (ax,) = fig_axes = [a for a in few.axes if a.get_visible()]
+    assert len(fig_axes) == 1 and len(ax.get_legend().get_texts()) == 8
+    assert len({tuple(line.get_color()) if not isinstance(line.get_color(), str)
+                else line.get_color() for line in ax.get_lines()}) == 8

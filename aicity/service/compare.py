@@ -63,17 +63,50 @@ def compare(db, keywords: list[str], regions: list[str] | None = None, *,
     return out
 
 
-def plot_compare(frame: pd.DataFrame, path, normalize: str = "raw") -> None:
-    """Draw a `compare` frame, one line a column, to a .png or .svg file."""
+OVERLAID = 8        # more columns than this: one small plot each (a legend of 40 hid 17)
+
+
+def compare_figure(frame: pd.DataFrame, normalize: str = "raw"):
+    """A `compare` frame drawn, one line a column: up to OVERLAID overlaid with the legend
+    under the plot (never on it), more as small multiples four across, each titled; colours
+    from twenty distinct ones, never repeated within a figure of up to twenty."""
     from aicity.service.report import _plt
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(10, 4.5))
-    for column in frame.columns:
-        ax.plot(frame.index, frame[column], lw=0.9, label=column)
-    ax.set_ylabel("百度指数" + ("（最大值 = 100）" if normalize == "relative" else "（日）"))
+    colours = plt.get_cmap("tab20").colors
+    ylabel = "百度指数" + ("（最大值 = 100）" if normalize == "relative" else "（日）")
     source = frame.attrs.get("source", "")
-    ax.set_title("关键词对比" + ("（模拟数据）" if "simulated" in source else ""))
-    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    title = "关键词对比" + ("（模拟数据）" if "simulated" in source else "")
+    columns = list(frame.columns)
+    if len(columns) <= OVERLAID:
+        legend_rows = (len(columns) + 3) // 4
+        fig, ax = plt.subplots(figsize=(10, 4.5 + 0.3 * legend_rows))
+        for i, column in enumerate(columns):
+            ax.plot(frame.index, frame[column], lw=0.9, label=column,
+                    color=colours[i % len(colours)])
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=4, fontsize=8,
+                  frameon=False)
+    else:
+        cols = 4
+        rows = (len(columns) + cols - 1) // cols
+        fig, axes = plt.subplots(rows, cols, figsize=(12, 2.2 * rows + 0.6), sharex=True,
+                                 squeeze=False)
+        for i, ax in enumerate(axes.flat):
+            if i >= len(columns):
+                ax.set_visible(False)
+                continue
+            ax.plot(frame.index, frame[columns[i]], lw=0.8, color=colours[i % len(colours)])
+            ax.set_title(columns[i], fontsize=9)
+            ax.tick_params(labelsize=7)
+        fig.suptitle(f"{title} · {ylabel}")
     fig.tight_layout()
+    return fig
+
+
+def plot_compare(frame: pd.DataFrame, path, normalize: str = "raw") -> None:
+    """Draw a `compare` frame to a .png or .svg file (compare_figure)."""
+    from aicity.service.report import _plt
+    fig = compare_figure(frame, normalize)
     fig.savefig(path)
-    plt.close(fig)
+    _plt().close(fig)
