@@ -26,8 +26,8 @@ def test_briefings_for_every_scope_with_manifest(db_copy, tmp_path):
     result = run(db_copy, "export", "briefing", "--out", str(out), "--period", "2017")
     assert result.exit_code == 0, result.output
     names = {p.name for p in out.glob("*.csv")}
-    assert {"briefing_全国.csv", "briefing_北方_qinling-huaihe.csv",
-            "briefing_南方_qinling-huaihe.csv", "briefing_省_四川.csv",
+    assert {"briefing_全国.csv", "briefing_北方_秦岭淮河.csv",
+            "briefing_南方_秦岭淮河.csv", "briefing_省_四川.csv",
             "briefing_城市群_长三角.csv"} <= names
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["period"] == "2017" and manifest["data_source"] == "simulated"
@@ -98,8 +98,9 @@ def test_one_region_scope(db_copy, tmp_path):
     result = run(db_copy, "export", "briefing", "--region", "四川", "--out", str(out),
                  "--period", "2017")
     assert result.exit_code == 0
-    assert [p.name for p in out.glob("*.csv")] == ["briefing_四川.csv"]
-    rows = read(out / "briefing_四川.csv")
+    # one name for 四川's briefing, asked alone or with the rest (issue 37 §3.5)
+    assert [p.name for p in out.glob("*.csv")] == ["briefing_省_四川.csv"]
+    rows = read(out / "briefing_省_四川.csv")
     assert len(rows) == 2 and rows[1][1] == "成都市"
 
 

@@ -440,12 +440,13 @@ def scopes(frame: pd.DataFrame, registry, line: str, region: str | None):
             yield "cluster", name, frame[in_cluster[name]] if name in in_cluster \
                 else frame.iloc[0:0]
             return
-        # one region's file is named by the region alone (briefing_四川, briefing_Sichuan)
+        # a province's briefing has one name whichever way it was asked for (briefing_省_四川;
+        # asked alone it was briefing_四川); the nation and a city are named by themselves
         r = registry.resolve(region)
         if r.level == "country":
-            yield "region", r.name, frame
+            yield "national", r.name, frame
         elif r.level == "province":
-            yield "region", r.name, frame[frame["province"] == r.name]
+            yield "province", r.name, frame[frame["province"] == r.name]
         else:
             yield "region", r.name, frame[frame["region_code"] == r.code]
         return
@@ -462,10 +463,17 @@ SCOPE_ZH = {"national": "", "north": "北方_", "south": "南方_", "province": 
             "cluster": "城市群_", "region": ""}
 
 
+# the dividing lines as a Chinese file name says them (it said briefing_北方_qinling-huaihe)
+LINE_ZH = {"qinling-huaihe": "秦岭淮河", "yangtze": "长江"}
+
+
 def briefing_stem(kind: str, name: str, lang: str, names: dict | None = None) -> str:
     """The file name (without .csv) of a briefing, in the file's language: briefing_省_四川 or
-    briefing_province_Sichuan; briefing_全国 or briefing_national."""
+    briefing_province_Sichuan; briefing_全国 or briefing_national; briefing_北方_秦岭淮河 or
+    briefing_north_qinling-huaihe."""
     if lang == "zh":
+        if kind in ("north", "south"):
+            name = LINE_ZH.get(name, name)
         return safe_filename(f"briefing_{SCOPE_ZH[kind]}{name}")
     names = names or {}
     table = names.get("cluster", {}) if kind == "cluster" else \
