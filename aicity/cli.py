@@ -309,8 +309,10 @@ def series(db_path, keyword, category, group, region, level, start, end, device,
     frame = store.series(db, kw_id, reg.code, device=device, granularity=granularity,
                          start=start, end=end)
     if granularity is None and frame.attrs.get("granularity") == "week" and len(frame):
-        click.echo("note: no daily values in this range; showing weekly values (each dated "
-                   "by its Monday, the mean of its days)", err=True)
+        click.echo("note: no daily values in this range; showing weekly values, each dated "
+                   "as stored (the site dates a week by its Monday, an imported file by its "
+                   "own dates) and the mean of its days; a week stored up to six days before "
+                   "--start is shown, as it holds days of the range", err=True)
     if components:
         from aicity.service.queries import components_for
         comp = components_for(db, kw_id, reg.code, device, frame.attrs.get("granularity"))

@@ -106,3 +106,19 @@ def test_movers_honours_top_and_the_selection_for_every_table(national_db):
     by_basic = table("--show", "tiers", "--top", "20", "--dimension", "basic")
     by_kw = table("--show", "tiers", "--top", "20", "--keyword", "人脸识别")
     assert not (by_app.equals(by_basic) and by_app.equals(by_kw))
+
+
+def test_a_weekly_series_from_a_start_shows_the_week_that_holds_it(db_path, tmp_path):
+    """`series --start 2015-01-01 --granularity week` left out the week stored on Monday
+    2014-12-29, which holds 2015's first four days (issue 34 §6)."""
+    from tests.conftest import write_csv
+    rows = [["人工智能", "成都", day, 700 + i, "week"] for i, day in enumerate(
+        ["2014-12-22", "2014-12-29", "2015-01-05", "2015-01-12"])]
+    src = write_csv(tmp_path / "weeks.csv", ["keyword", "region", "date", "value",
+                                             "granularity"], rows)
+    assert invoke(db_path, "import", str(src)).exit_code == 0
+    shown = invoke(db_path, "series", "--keyword", "人工智能", "--region", "成都", "--start",
+                   "2015-01-01", "--granularity", "week", "--format", "csv")
+    assert shown.exit_code == 0, shown.output
+    assert [line.split(",")[0] for line in shown.stdout.splitlines()[1:]] == [
+        "2014-12-29", "2015-01-05", "2015-01-12"]

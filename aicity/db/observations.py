@@ -388,8 +388,10 @@ def series(db: Database, keyword_id: int, region: int, *, device: str = "all",
     sql = "SELECT day, value FROM obs WHERE series = ?"
     args: list = [series_id(keyword_id, region, dev, int(granularity == "week"))]
     if start:
+        # a week is stored on its first day: the week holding `start` began up to six days
+        # before it (series --start 2015-01-01 left out the week of 2014-12-29)
         sql += " AND day >= ?"
-        args.append(day_number(start))
+        args.append(day_number(start) - (6 if granularity == "week" else 0))
     if end:
         sql += " AND day <= ?"
         args.append(day_number(end))

@@ -83,7 +83,8 @@ def _work_keyword(args) -> dict:
     for gran in ("day", "week"):
         keys = [k for k in series if k[1] == gran]
         fits.update(zip(keys, decompose_many([series[k][2] for k in keys], gran, config,
-                                             operators=_OPERATORS)))
+                                             operators=_OPERATORS,
+                                             first_days=[series[k][0] for k in keys])))
     for (region, gran), (first, step, values) in series.items():
         d = fits[(region, gran)]
         notes[d.note.split(":")[0].split(";")[0]] += 1
@@ -99,7 +100,8 @@ def _work_aggregates(args) -> dict:
     db_file, jobs = args
     config = jobs[0][7]
     fits = decompose_many([j[6] for j in jobs], jobs[0][3], config,
-                          yearly=[j[8] for j in jobs], operators=_OPERATORS)
+                          yearly=[j[8] for j in jobs], operators=_OPERATORS,
+                          first_days=[j[4] for j in jobs])
     now = store.now_iso()
     comps, anomalies, notes = [], [], Counter()
     for (subject, region, device, gran, first, step, values, _, _), d in zip(jobs, fits):
