@@ -969,12 +969,7 @@ def rank(db_path, category, group, keyword, level, period, normalize, tiers, unc
                        period=period, normalize=normalize, uncertainty=uncertainty, tiers=tiers,
                        basis=basis, vocabulary=vocabulary, added_share=added_share,
                        min_population=min_population)
-    if keep is not None:
-        attrs = dict(out.attrs)
-        out = out[out["region_code"].isin(keep)].reset_index(drop=True)
-        placed = out["rank"].notna()
-        out["rank_in_area"] = placed.cumsum().where(placed).astype("Int64")
-        out.attrs.update(attrs)
+    out = queries.within_area(out, keep)
     label_source(db, out.attrs["period"])
     if tiers == "bands":
         click.echo(f"note: {BANDS_SOURCE}", err=True)

@@ -170,15 +170,8 @@ def ranking(db, q: Query, per: Period, dimension: str, level: str, normalize: st
 def _ranked(db, q: Query, per: Period, dimension: str, level: str, normalize: str,
             uncertainty: bool) -> pd.DataFrame:
     out = ranking(db, q, per, dimension, level, normalize, uncertainty)
-    keep = area_codes(store.registry(db), q.text("province") or None,
-                      q.text("cluster") or None)
-    if keep is not None:
-        attrs = dict(out.attrs)
-        out = out[out["region_code"].isin(keep)].reset_index(drop=True)
-        placed = out["rank"].notna()
-        out["rank_in_area"] = placed.cumsum().where(placed).astype("Int64")
-        out.attrs.update(attrs)
-    out = out.copy()
+    out = queries.within_area(out, area_codes(store.registry(db), q.text("province") or None,
+                                              q.text("cluster") or None)).copy()
     out["source"] = store.source_label(db)
     return out[[c for c in out.columns if c != "unit"] + ["unit"]]
 

@@ -332,6 +332,19 @@ def _rank_cognition(db, level, per, normalize, tiers, basis, vocabulary, group,
     return out
 
 
+def within_area(out: pd.DataFrame, keep: set[int] | None) -> pd.DataFrame:
+    """A ranking cut to the regions of `--province`/`--cluster` (selection.area_codes), each
+    keeping its national rank and gaining `rank_in_area`, its place among them."""
+    if keep is None:
+        return out
+    attrs = dict(out.attrs)
+    out = out[out["region_code"].isin(keep)].reset_index(drop=True)
+    placed = out["rank"].notna()
+    out["rank_in_area"] = placed.cumsum().where(placed).astype("Int64")
+    out.attrs.update(attrs)
+    return out
+
+
 def _ranked_frame(ranked) -> pd.DataFrame:
     """rank, region_code, region, province, value, tier, coverage of a RankedRegions."""
     return pd.DataFrame({"rank": pd.array(whole_numbers(ranked.rank), dtype="Int64"),
