@@ -325,3 +325,32 @@ def test_the_warm_up_answers_every_dimension_before_anyone_asks(national_db):
                       "cognition"}
     assert {"rankings", "map", "movers", "explore"} <= {k[0] for k in keys
                                                          if isinstance(k, tuple)}
+
+
+def test_explore_opens_on_a_city_when_the_nation_has_no_data_yet(tmp_path):
+    """A deployment that collected cities first: /explore defaulted to the nation and answered
+    400 "no analysis results"; it opens on the first-ranked region instead."""
+    from datetime import date, timedelta
+    from starlette.datastructures import QueryParams
+    from aicity.explorer.params import Query
+    from aicity.explorer.views import explore
+    from aicity.importer import import_csv
+    from aicity.keywords.taxonomy import default_taxonomy
+    from aicity.service.refit import analyze
+    from tests.conftest import write_csv
+    path = tmp_path / "cities.db"
+    store.init_db(path, taxonomy=default_taxonomy())
+    rows = [["人工智能", city, (date(2017, 1, 1) + timedelta(days=i)).isoformat(), value]
+            for i in range(120) for city, value in (("成都", 500), ("杭州", 300))]
+    db = store.connect(path)
+    import_csv(db, write_csv(tmp_path / "c.csv", ["keyword", "region", "date", "value"], rows),
+               source="import")
+    db.close()
+    analyze(path, workers=1)
+    db = store.connect(path, readonly=True)
+    try:
+        view = explore(db, Query(QueryParams("")))
+    finally:
+        db.close()
+    assert view.form["r"] == [str(_code("成都"))]
+    assert view.table["value"].notna().all() and len(view.table) == 120

@@ -77,7 +77,7 @@ def explore(db, q: Query) -> View:
     w = words(q.lang)
     view = _base(db, q, "explore", w["explore"])
     specs = q.many("s") or ["d:basic"]
-    region_texts = q.many("r") or ["0"]
+    region_texts = q.many("r") or [_default_region(db, q, specs[0])]
     if len(specs) * len(region_texts) > MAX_SERIES:
         raise BadRequest(f"{len(specs)} series in {len(region_texts)} regions make "
                          f"{len(specs) * len(region_texts)} lines: at most {MAX_SERIES} a view",
@@ -154,6 +154,25 @@ def explore(db, q: Query) -> View:
     view.form = {"s": specs, "r": region_texts, "g": gran, "scale": scale, "overlay": overlay,
                  "base": base}
     return view
+
+
+def _default_region(db, q: Query, spec: str) -> str:
+    """The nation, or where the nation has no data yet (a deployment that collected cities
+    first) the region ranked first on the first series."""
+    sel = Selection.parse(spec)
+    try:
+        per = q.period(data_span(db))
+        selection_series(db, sel, 0, per)
+        return "0"
+    except (queries.NoResults, BadRequest):
+        pass
+    try:
+        kind = {"keyword": "keyword", "dimension": "category"}.get(sel.kind)
+        ranked = queries.rank(db, **({kind: sel.text} if kind else {
+            "category": sel.text.partition("/")[0], "group": sel.text.partition("/")[2]}))
+        return str(int(ranked["region_code"].iloc[0]))
+    except (queries.NoResults, BadRequest, IndexError, LookupError, ValueError):
+        return "0"
 
 
 # --- rankings --------------------------------------------------------------------------------
