@@ -123,6 +123,18 @@ def test_every_page_draws_in_chromium_with_no_error_and_no_outside_request(watch
     assert axes == 6
 
 
+def test_holidays_are_named_on_the_daily_chart(watched):
+    watched.open(f"/explore?s=k:{quote('人工智能')}&r={quote('成都')}"
+                 "&start=2017-01-01&end=2017-03-31&g=day")
+    traces = watched.page.evaluate("document.getElementById('chart').data.map("
+                                   "t => [t.name, (t.text || []).join(' ')])")
+    names = dict(traces)
+    assert "春节" in names["节假日"] and "元旦" in names["节假日"]
+    assert "2017-01-28" in watched.page.evaluate(
+        "document.getElementById('chart').data.find(t => t.name == '节假日').x.join(' ')")
+    assert watched.errors == []
+
+
 def test_the_top_cognition_tier_and_how_sure_is_what_the_cli_says(watched, national_db):
     watched.open(f"/rankings?dimension=cognition&uncertainty=1&period={PERIOD}")
     shown = watched.table()

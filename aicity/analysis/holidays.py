@@ -57,3 +57,31 @@ def holiday_mask(first: date, n: int) -> np.ndarray:
             if 0 <= i < n:
                 out[i] = True
     return out
+
+
+HOLIDAY_ZH = {"New Year's Day": "元旦", "Spring Festival": "春节", "Tomb-sweeping Day": "清明节",
+              "Labour Day": "劳动节", "Dragon Boat Festival": "端午节",
+              "Mid-autumn Festival": "中秋节", "National Day": "国庆节"}
+
+
+def holiday_names(first: date, last: date, lang: str = "en") -> list[tuple[date, str]]:
+    """The official days off and working days in lieu between first and last, each with its
+    holiday's name (Chinese with lang 'zh'; a working day in lieu says so)."""
+    try:
+        import chinese_calendar as cc
+    except ImportError:          # pragma: no cover - a dependency, but never fatal here
+        return []
+    out = []
+    day = first
+    while day <= last:
+        try:
+            off, name = cc.get_holiday_detail(day)
+        except NotImplementedError:      # a year the package does not know
+            off, name = False, None
+        if name is not None:
+            shown = HOLIDAY_ZH.get(name, name) if lang == "zh" else name
+            if not off:
+                shown += "（调休上班）" if lang == "zh" else " (working day in lieu)"
+            out.append((day, shown))
+        day += timedelta(days=1)
+    return out

@@ -73,7 +73,7 @@ def _floor_bands(frame: pd.DataFrame, colour: str, xref: str) -> list[dict]:
 
 
 def lines_figure(lines: list[Line], unit: str, lang: str, simulated: bool,
-                 granularity: str) -> dict:
+                 granularity: str, holidays: list[tuple] | None = None) -> dict:
     w = words(lang)
     multiples = len(lines) > OVERLAID
     cols = 3 if multiples else 1
@@ -122,6 +122,14 @@ def lines_figure(lines: list[Line], unit: str, lang: str, simulated: bool,
             annotations.append({"text": line.title, "showarrow": False, "xref": f"{xref} domain",
                                 "yref": f"{yref} domain", "x": 0, "y": 1.08,
                                 "xanchor": "left", "font": {"size": 12, "color": colour}})
+    if holidays:
+        # China's holidays and working days in lieu, named on hover, on the first plot's floor
+        traces.append({"type": "scatter", "mode": "markers", "name": w["holidays"],
+                       "x": [d.isoformat() for d, _ in holidays], "y": [0] * len(holidays),
+                       "text": [name for _, name in holidays],
+                       "marker": {"symbol": "triangle-up", "color": "#999", "size": 7},
+                       "hovertemplate": "%{x}: %{text}<extra></extra>",
+                       "showlegend": not multiples, "xaxis": "x", "yaxis": "y"})
     if multiples:
         layout["grid"] = {"rows": rows, "columns": cols, "pattern": "independent",
                           "ygap": 0.35}

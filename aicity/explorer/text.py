@@ -28,6 +28,7 @@ TEXT = {
         "briefing": "简报", "profile": "概况", "national_median": "全国城市中位数",
         "no_rows": "无数据", "limits": "每页最多 {series} 条序列，下载最多 {rows} 行。",
         "cognition": "综合认知", "sort_hint": "点击表头排序", "earlier": "对比时段",
+        "holidays": "节假日",
         "sum_note": "维度与分组：其关键词经季节调整后的日值之和（与排名相同）",
         "bucket_note": "周、月为其各天的平均，低于门槛的天计为 0（百度周值的算法）",
         "left_out": "{n} 个地区无数据，未列出", "bands": "梯队：1–10、11–30、31–100、其余；"
@@ -62,7 +63,7 @@ TEXT = {
         "briefing": "Briefing", "profile": "Profile", "national_median": "national city median",
         "no_rows": "no rows", "limits": "At most {series} series a view; downloads at most "
         "{rows} rows.", "cognition": "cognition (combined)", "sort_hint": "click a header to sort",
-        "earlier": "earlier period",
+        "earlier": "earlier period", "holidays": "holidays",
         "sum_note": "dimensions and groups: the daily sum of their keywords' seasonally adjusted "
         "values (as the rankings sum them)",
         "bucket_note": "weeks and months are means of their days, a day below the floor "

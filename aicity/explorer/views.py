@@ -150,7 +150,9 @@ def explore(db, q: Query) -> View:
         view.notes.append(w["sum_note"])
     if gran != "day":
         view.notes.append(w["bucket_note"])
-    view.figure = charts.lines_figure(lines, unit, q.lang, view.simulated, gran)
+    from aicity.analysis.holidays import holiday_names
+    holidays = holiday_names(per.start, per.end, q.lang) if gran == "day" else None
+    view.figure = charts.lines_figure(lines, unit, q.lang, view.simulated, gran, holidays)
     view.form = {"s": specs, "r": region_texts, "g": gran, "scale": scale, "overlay": overlay,
                  "base": base}
     return view
