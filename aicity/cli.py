@@ -1,4 +1,5 @@
-"""aicity command line: a thin layer over db/, keywords/, crawler/ and analysis/.
+"""aicity command line: a thin layer over the library, mostly service/ (and db/, keywords/,
+the crawler's collect, the scheduler and the explorer).
 
 Every command parses its options, calls one library function and prints through `emit`.
 Domain errors become a one-line `Error: …` and exit status 1.

@@ -1,7 +1,8 @@
 """`collect`: plan what is missing, crawl it with Scrapy, record the run.
 
-Scrapy's reactor runs once per process, so a long-lived caller (the scheduler) runs
-`aicity collect` in a child process rather than calling `collect` twice.
+Scrapy's reactor runs once per process, so a long-lived caller (the scheduler) runs each
+collect in a spawned child (aicity/children.py, a CollectOrder) rather than calling `collect`
+twice in one process.
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Database: schema and migrations, typed access, region registry and CSV import."""
+"""Database: schema and migrations, every SQL statement and typed access (`store`), the region
+registry and reference data. Files are read elsewhere (CSV import: aicity.importer)."""
 from __future__ import annotations
 
 import sys
