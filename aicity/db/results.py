@@ -281,6 +281,11 @@ def group_keyword_ids(db: Database, category: str, group: str | None = None,
     return [r[0] for r in db.execute(sql + " ORDER BY g.keyword_id", args).fetchall()]
 
 
+def added_subjects(db: Database) -> set[str]:
+    """The subjects (`k:<id>`) of terms a revision after the report's 2017 vocabulary added."""
+    return {f"k:{i}" for i, in db.execute("SELECT id FROM keywords WHERE added <> ''")}
+
+
 def first_days(db: Database, subjects: Sequence[str]) -> dict[str, int]:
     """subject -> the day number its term came into being, for subjects that have one."""
     ids = {int(s_[2:]): s_ for s_ in subjects if s_.startswith("k:")}

@@ -45,6 +45,12 @@ def last_run_start(db: Database, kind: str) -> str | None:
     return db.execute("SELECT max(started_at) FROM runs WHERE kind = ?", [kind]).fetchone()[0]
 
 
+def runs_version(db: Database) -> tuple:
+    """What changes whenever a run starts or ends (the newest id, how many, the last end): an
+    answer computed from the data stays true until it changes."""
+    return tuple(db.execute("SELECT max(id), count(*), max(finished_at) FROM runs").fetchone())
+
+
 def set_run_source(db: Database, run_id: int, source: str) -> None:
     with db.atomic():
         db.execute("UPDATE runs SET source = ? WHERE id = ?", [source, run_id])

@@ -41,7 +41,8 @@ from aicity.db.regions import default_registry, read_registry
 from aicity.db.results import anomalies_frame
 from aicity.db.runs import (Run, close_abandoned_runs, close_run, defer_touched, finish_run,
                             flush_touched, last_run_start, open_run, record_touched, run_detail,
-                            runs_frame, set_run_source, source_label, sources, start_run)
+                            runs_frame, runs_version, set_run_source, source_label, sources,
+                            start_run)
 from aicity.vocabulary import DEVICES
 
 __all__ = [
@@ -56,7 +57,8 @@ __all__ = [
     "first_dates", "keyword_groups_frame", "taxonomy_terms", "keyword_strata", "keyword_terms",
     "Run", "start_run",
     "run_detail", "last_run_start", "set_run_source", "close_abandoned_runs", "open_run",
-    "close_run", "finish_run", "runs_frame", "record_touched", "defer_touched", "flush_touched",
+    "close_run", "finish_run", "runs_frame", "runs_version", "record_touched", "defer_touched",
+    "flush_touched",
     "sources", "source_label", "GRANULARITIES", "REGION_LIMIT", "series_id",
     "keyword_series_range", "DEVICE_CODE", "day_number", "iso_day", "upsert_obs",
     "upsert_observations", "coverage_frame", "save_series", "stored_changes", "pipelined",

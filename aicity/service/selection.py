@@ -65,7 +65,7 @@ def subjects(db, category: str | None, group: str | None, keyword: str | None,
 
 def added_after_2017(db, subject_ids: list[str]) -> list[str]:
     """The subjects whose term a revision after the report's 2017 vocabulary added."""
-    added = {f"k:{i}" for i, in db.execute("SELECT id FROM keywords WHERE added <> ''")}
+    added = results.added_subjects(db)
     return [s_ for s_ in subject_ids if s_ in added]
 
 
