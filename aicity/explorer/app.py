@@ -29,7 +29,7 @@ from aicity.db import store
 from aicity.explorer import views
 from aicity.explorer.params import MAX_QUERY, MAX_ROWS, MAX_SERIES, BadRequest, Query, one_line
 from aicity.explorer.text import LANGS, words
-from aicity.service.tables import _cell, _round, emit_rows, frame_rows
+from aicity.service.tables import _round, cell_text, emit_rows, frame_rows
 
 logger = logging.getLogger(__name__)
 VIEWS = ("explore", "map", "rankings", "movers", "status")
@@ -54,8 +54,8 @@ class Explorer:
         self.lock = threading.Lock()
         self.templates = Environment(loader=PackageLoader("aicity.explorer", "templates"),
                                      autoescape=select_autoescape(["html"]))
-        self.templates.globals.update(cell=lambda v, c: _cell(_round(_plain(v), c)),
-                                      urlencode=urlencode)
+        # a page's table is the CLI's: plain rows (frame_rows), cells as the table prints them
+        self.templates.globals.update(cell=cell_text, rows=_rows, urlencode=urlencode)
 
     def db(self):
         db = getattr(self.local, "db", None)
@@ -64,15 +64,10 @@ class Explorer:
             store.require_schema(db)
         return db
 
-    def version(self, db) -> tuple:
-        """What changes when the data does: the newest run and the last analysed day."""
-        row = db.execute("SELECT max(id), count(*) FROM runs").fetchone()
-        return tuple(row) + (db.execute("SELECT max(finished_at) FROM runs").fetchone()[0],)
-
     def memo(self, key, build):
         """An answer for the current data: built once, then shared by every view and thread
         until the data changes (a new run); at most CACHED kept."""
-        stamp = (key, self.version(self.db()))
+        stamp = (key, store.runs_version(self.db()))
         with self.lock:
             if stamp in self.cache:
                 self.cache.move_to_end(stamp)
@@ -107,16 +102,6 @@ class Explorer:
     def answer(self, name: str, q: Query, key: str, build):
         db = self.db()
         return self.memo((name, key), lambda: build(db, q))
-
-
-def _plain(value):
-    if value is None or (isinstance(value, float) and value != value):
-        return None
-    if value is pd.NA or value is pd.NaT:
-        return None
-    if hasattr(value, "item"):
-        return value.item()
-    return value
 
 
 def build_view(app: Explorer, name: str, q: Query, code: int | None = None):

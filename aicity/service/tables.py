@@ -53,6 +53,12 @@ def emit_rows(columns: list[str], rows: list[tuple], fmt: str, out=None) -> None
                              for r in cells) + "\n")
 
 
+def cell_text(value, column: str) -> str:
+    """One plain value (frame_rows) as the aligned table prints it in `column`: rounded as
+    every table rounds, empty for none. The explorer's pages show cells with it."""
+    return _cell(_round(value, column))
+
+
 def display_width(text: str) -> int:
     """Terminal columns a text takes: wide and full-width characters (CJK) take two."""
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
