@@ -330,19 +330,15 @@ def _dimension_series(db, category, group, region, level, start, end, device, fm
     span = data_span(db)
     if span is None:
         raise click.ClickException("no data yet; run `aicity collect` or `aicity import`")
-    first = date_of(start) if start else span[0]
-    last = date_of(end) if end else span[1]
+    from aicity.vocabulary import parse_day
+    first = parse_day(start) if start else span[0]
+    last = parse_day(end) if end else span[1]
     selection = Selection("group", f"{category}/{group}") if group else \
         Selection("dimension", category)
     frame, _ = selection_series(db, selection, reg.code, Period(first, last, ""), device)
     frame["date"] = frame["date"].dt.strftime("%Y-%m-%d")
     label_source(db)
     emit(frame, fmt)
-
-
-def date_of(text: str):
-    from datetime import date
-    return date.fromisoformat(text)
 
 
 # --- crawling ---------------------------------------------------------------------------------
@@ -730,45 +726,10 @@ def status(db_path, cookies_file, cookies_text, daily_budget, check, fmt):
     Example: aicity status
     """
     from aicity.crawler.run import budget_left
-    from aicity.db.status import database_status
+    from aicity.service.status import freshness_rows
     path = store.db_path(db_path)
     db = open_db(path)
-    st = database_status(db)
-    rows = [("database", f"{store.shown(path)} ({store.size_bytes(db) / 1e6:,.1f} MB)"),
-            ("data", ", ".join(st.sources) + (" (SIMULATED)" if "emulator" in st.sources else "")
-             if st.sources else "none yet")]
-    for lv in st.levels:
-        if lv.with_data:
-            stale = f"; stalest region through {lv.oldest_through}" \
-                if lv.oldest_through != lv.data_through else ""
-            rows.append((f"{lv.level} data through", f"{lv.data_through} ({lv.with_data} of "
-                                                     f"{lv.regions} regions{stale})"))
-        else:
-            rows.append((f"{lv.level} data through", f"no data (0 of {lv.regions} regions)"))
-    rows.append(("analysed through", st.analysed_through or "not analysed yet (aicity analyze)"))
-    if st.waiting_days:
-        rows.append(("empty days to ask again", str(st.waiting_days)))
-    for name, run in (("last collect", st.last_collect), ("last analyze", st.last_analyze),
-                      ("last nightly job", st.last_job)):
-        if run is None:
-            rows.append((name, "never"))
-            continue
-        text = f"{run['status']} (run {run['id']}, started {run['started_at']})"
-        if run["error"]:
-            text += f": {run['error']}"
-        rows.append((name, text))
-    from aicity.lock import lock_state
-    rows.append(("run lock", lock_state(path).describe()))
-    if st.last_job:
-        from aicity.db.status import last_briefings
-        written = last_briefings(db)
-        rows.append(("last briefings", written or "none written yet"))
-    if st.last_collect:
-        d = st.last_collect["detail"]
-        rows.append(("last collect's re-asks", (
-            f"{d.get('blank_reasks', 0)} blank series asked again at once, "
-            f"{d.get('checksum_mismatches', 0)} answers failing their average asked again, "
-            f"{d.get('throttled', 0)} throttled (HTTP 403/429) requests asked again")))
+    rows = freshness_rows(db, path)
     cookies = read_cookies(cookies_text, cookies_file)
     if cookies:
         budget = daily_budget
@@ -1202,10 +1163,9 @@ def movers(db_path, category, group, keyword, period, level, top, show, against,
 
 
 def _last_days(db, days: int) -> str:
+    from aicity.analysis.periods import trailing
     from aicity.service.selection import latest_day
-    from datetime import timedelta
-    last = latest_day(db)
-    return f"{last - timedelta(days=days - 1)}..{last}"
+    return trailing(latest_day(db), days).label
 
 
 @cli.command()

@@ -388,30 +388,18 @@ def _city_median(db, dimension: str, per: Period) -> pd.DataFrame | None:
 # --- status ----------------------------------------------------------------------------------
 
 def status(db, q: Query, path) -> View:
-    from aicity.db.status import database_status
-    from aicity.lock import lock_state
+    from aicity.db.postgres import without_password
+    from aicity.service.status import freshness_rows
     w = words(q.lang)
     view = _base(db, q, "status", w["status"])
-    st = database_status(db)
-    rows = [("data", ", ".join(st.sources) or "none")]
-    for lv in st.levels:
-        rows.append((f"{lv.level} data through", f"{lv.data_through or '-'} ({lv.with_data} of "
-                                                 f"{lv.regions} regions)"))
-    rows.append(("analysed through", st.analysed_through or "not analysed yet"))
-    rows.append(("empty days to ask again", str(st.waiting_days)))
-    for name, run in (("last collect", st.last_collect), ("last analyze", st.last_analyze),
-                      ("last nightly job", st.last_job)):
-        rows.append((name, "never" if run is None else
-                     f"{run['status']} (run {run['id']}, started {run['started_at']})"))
-    if not store.is_server(path):
-        rows.append(("run lock", lock_state(path).describe()))
+    # what `aicity status` says, less the accounts' budgets (they need the cookies)
+    rows = [(item, without_password(value)) for item, value in freshness_rows(db, path)]
     view.table = pd.DataFrame(rows, columns=["item", "value"])
     runs = store.runs_frame(db, limit=20)
     keep = [c for c in ("id", "kind", "status", "source", "started_at", "finished_at", "error")
             if c in runs.columns]
     runs = runs[keep].copy()
     if "error" in runs:         # a URL in an error keeps no password (never a secret)
-        from aicity.db.postgres import without_password
         runs["error"] = runs["error"].fillna("").map(without_password)
     view.extra["runs"] = runs
     # the accounts by their salted key (never a cookie): blocks and rest
