@@ -77,15 +77,16 @@ class Query:
                              f"{name} 的值 {value} 不在 {low}..{high} 之内")
         return value
 
-    def period(self, span: tuple[date, date] | None) -> Period:
+    def period(self, span: tuple[date, date] | None, default: str = "365d") -> Period:
         """`period` 30d, 90d, 365d (the days up to the latest with data) or all; or `start`
-        and `end` (YYYY-MM-DD); or `period` as --period takes it (2017, 2017-03, A..B)."""
+        and `end` (YYYY-MM-DD); or `period` as --period takes it (2017, 2017-03, A..B);
+        without any, `default`."""
         if span is None:
             raise BadRequest("no data yet: run `aicity collect` or `aicity demo`",
                              "还没有数据：请先运行 aicity collect 或 aicity demo", status=404)
         first, last = span
         start, end = self.text("start", limit=10), self.text("end", limit=10)
-        text = self.text("period", "365d", limit=40)
+        text = self.text("period", default, limit=40)
         try:
             if start or end:
                 per = parse_period(f"{start or first}..{end or last}")

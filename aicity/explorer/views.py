@@ -5,7 +5,6 @@ A view never writes: the database is opened read-only (app.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import numpy as np
 import pandas as pd
@@ -108,8 +107,7 @@ def explore(db, q: Query) -> View:
             shown["value"] = shown["value"] * 1e6 / pop
         earlier = None
         if overlay != "none":
-            before = per.shifted_years(-1) if overlay == "yoy" else Period(
-                per.start - timedelta(days=per.days), per.start - timedelta(days=1), "")
+            before = queries.earlier_period(per, "year" if overlay == "yoy" else "previous")
             old, _ = selection_series(db, sel, place.code, before)
             earlier = bucketed(old, gran)
             earlier["date"] = earlier["date"] + (pd.DateOffset(years=1) if overlay == "yoy"
@@ -169,9 +167,7 @@ def _default_region(db, q: Query, spec: str) -> str:
     except (queries.NoResults, BadRequest):
         pass
     try:
-        kind = {"keyword": "keyword", "dimension": "category"}.get(sel.kind)
-        ranked = queries.rank(db, **({kind: sel.text} if kind else {
-            "category": sel.text.partition("/")[0], "group": sel.text.partition("/")[2]}))
+        ranked = queries.rank(db, **sel.arguments())
         return str(int(ranked["region_code"].iloc[0]))
     except (queries.NoResults, BadRequest, IndexError, LookupError, ValueError):
         return "0"
@@ -246,11 +242,8 @@ def movers(db, q: Query) -> View:
     dimension = q.one("dimension", DIMENSIONS, "application")
     against = q.one("against", queries.AGAINST, "auto")
     level = q.one("level", ("city", "province"), "city")
-    span = data_span(db)
     # a default that can answer: the last 90 days (a year earlier, or the 90 days before)
-    if "period" not in q.params and "start" not in q.params:
-        q.params = _with(q.params, period="90d")
-    per = q.period(span)
+    per = q.period(data_span(db), default="90d")
     out = queries.movers(db, category=dimension, period=per, level=level, n=0,
                          against=against, with_tiers=False)["growth"]
     for key in ("against_note", "note", "terms_note"):
@@ -267,12 +260,6 @@ def movers(db, q: Query) -> View:
     view.notes.insert(0, _period_note(db, per, q.lang))
     view.form = {"dimension": dimension, "against": against, "level": level}
     return view
-
-
-def _with(params, **changes):
-    from starlette.datastructures import QueryParams
-    items = [(k, v) for k, v in params.multi_items() if k not in changes]
-    return QueryParams(items + list(changes.items()))
 
 
 # --- map -------------------------------------------------------------------------------------

@@ -41,6 +41,20 @@ class Selection:
     def spec(self) -> str:
         return f"{self.kind[0]}:{self.text}"
 
+    def arguments(self) -> dict:
+        """The selection as the service queries take it: category, group and keyword."""
+        if self.kind == "keyword":
+            return {"category": None, "group": None, "keyword": self.text}
+        if self.kind == "dimension":
+            return {"category": self.text, "group": None, "keyword": None}
+        if self.kind == "group":
+            category, _, group = self.text.partition("/")
+            if not group:
+                raise NoResults(f"group {self.text!r} needs dimension/group, e.g. "
+                                f"application/vision")
+            return {"category": category, "group": group_id(category, group), "keyword": None}
+        raise NoResults(f"unknown kind of series {self.kind!r}; one of {', '.join(KINDS)}")
+
 
 def _keyword_frame(db, keyword: str, region: int, period: Period, device: str
                    ) -> tuple[pd.DataFrame, str]:
@@ -71,18 +85,10 @@ def _dimension_frame(db, category: str, group: str | None, region: int, period: 
 def selection_series(db, selection: Selection, region: int, period: Period,
                      device: str = "all") -> tuple[pd.DataFrame, str]:
     """date, value, state of a selection in one region over the period, and its label."""
-    if selection.kind == "keyword":
-        return _keyword_frame(db, selection.text, region, period, device)
-    if selection.kind == "dimension":
-        return _dimension_frame(db, selection.text, None, region, period, device)
-    if selection.kind == "group":
-        category, _, group = selection.text.partition("/")
-        if not group:
-            raise NoResults(f"group {selection.text!r} needs dimension/group, e.g. "
-                            f"application/vision")
-        return _dimension_frame(db, category, group_id(category, group), region, period,
-                                device)
-    raise NoResults(f"unknown kind of series {selection.kind!r}; one of {', '.join(KINDS)}")
+    args = selection.arguments()
+    if args["keyword"]:
+        return _keyword_frame(db, args["keyword"], region, period, device)
+    return _dimension_frame(db, args["category"], args["group"], region, period, device)
 
 
 def bucketed(frame: pd.DataFrame, granularity: str) -> pd.DataFrame:
