@@ -29,6 +29,7 @@ from aicity.db import store
 from aicity.explorer import views
 from aicity.explorer.params import MAX_QUERY, MAX_ROWS, MAX_SERIES, BadRequest, Query, one_line
 from aicity.explorer.text import LANGS, words
+from aicity.service.selection import data_span
 from aicity.service.tables import _round, cell_text, emit_rows, frame_rows
 
 logger = logging.getLogger(__name__)
@@ -89,9 +90,8 @@ class Explorer:
                                  ("rankings", "uncertainty=1"), ("explore", "")):
                 build_view(self, name, Query(QueryParams(params), self.lang, self.memo))
             db = self.db()
-            per = Query(QueryParams(""), self.lang, self.memo).period(
-                views.data_span(db))
             q = Query(QueryParams(""), self.lang, self.memo)
+            per = q.period(data_span(db))
             for dim in views.DIMENSION_CHOICES:
                 views.ranking(db, q, per, dim, "city")
             for dim in views.DIMENSION_CHOICES:        # the region pages' intervals
@@ -104,20 +104,19 @@ class Explorer:
         return self.memo((name, key), lambda: build(db, q))
 
 
+# the pages whose answers are kept for the current data (status is about now: never kept)
+CACHED_VIEWS = {"explore": views.explore, "map": views.map_view, "rankings": views.rankings,
+                "movers": views.movers}
+
+
 def build_view(app: Explorer, name: str, q: Query, code: int | None = None):
     key = str(sorted(q.params.multi_items())) + (f"#{code}" if code is not None else "")
-    if name == "explore":
-        return app.answer(name, q, key, views.explore)
-    if name == "map":
-        return app.answer(name, q, key, views.map_view)
-    if name == "rankings":
-        return app.answer(name, q, key, views.rankings)
-    if name == "movers":
-        return app.answer(name, q, key, views.movers)
+    if name in CACHED_VIEWS:
+        return app.answer(name, q, key, CACHED_VIEWS[name])
     if name == "region":
         return app.answer(name, q, key, lambda db, q_: views.region(db, q_, code))
     if name == "status":
-        return views.status(app.db(), q, app.db_path)      # never cached: it is about now
+        return views.status(app.db(), q, app.db_path)
     raise BadRequest(f"no view {name!r}; views: {', '.join(VIEWS)}",
                      f"没有视图 {name!r}；可用：{'、'.join(VIEWS)}", status=404)
 
