@@ -357,6 +357,42 @@ def test_an_analysis_worker_ends_on_sigterm_whichever_thread_receives_it():
             worker.kill()
 
 
+def _stop_requests_in_a_worker(_):
+    """In a worker as analyze starts one: a stop request during a job ends the job; one that
+    comes between jobs (while the pool sends a result) ends nothing until the next job."""
+    import os
+
+    from aicity.service.refit import STOP_JOB, WorkerStopped, _run_job, _start_worker
+    _start_worker(None)
+    seen = []
+
+    def job(_):
+        os.kill(os.getpid(), STOP_JOB)
+        seen.append("the job went on")
+    try:
+        _run_job(job, None)
+    except WorkerStopped:
+        seen.append("job stopped")
+    os.kill(os.getpid(), STOP_JOB)          # as if it came while the result was being sent
+    seen.append("between jobs: nothing raised")
+    try:
+        _run_job(lambda _: seen.append("next job ran"), None)
+    except WorkerStopped:
+        seen.append("next job stopped before it started")
+    return seen
+
+
+def test_a_stopped_analysis_worker_drops_its_job_but_never_a_result_half_sent():
+    # analyze stopped (SIGTERM, Ctrl-C) used to SIGTERM its workers; one ended while sending a
+    # result left half a message in the pool's pipe, and analyze waited for the rest for ever
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("fork")) as pool:
+        seen = pool.submit(_stop_requests_in_a_worker, None).result(timeout=30)
+    assert seen == ["job stopped", "between jobs: nothing raised",
+                    "next job stopped before it started"]
+
+
 # --- out of memory ends in one line, the run marked failed (issue 36 §5) ---------------------
 
 FAILING_WORKER = """

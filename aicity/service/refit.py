@@ -18,7 +18,9 @@ import time
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import suppress
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import date
 from pathlib import Path
 from typing import Callable
@@ -418,7 +420,8 @@ def _map(fn, jobs, workers):
                                initargs=args)
     finished = False
     try:
-        yield from pool.map(fn, jobs, chunksize=max(1, len(jobs) // (workers * 8)))
+        yield from pool.map(partial(_run_job, fn), jobs,
+                            chunksize=max(1, len(jobs) // (workers * 8)))
         finished = True
     except BrokenProcessPool:
         codes = sorted({proc.exitcode for proc in list(pool._processes.values())
@@ -426,24 +429,62 @@ def _map(fn, jobs, workers):
         status = f"exit status {', '.join(map(str, codes))}; " if codes else ""
         raise AnalysisFailed(f"an analysis worker died ({status}out of memory?); "
                              f"{MEMORY_HINT}") from None
+    except WorkerStopped:
+        raise AnalysisFailed("an analysis worker was stopped (SIGUSR1) before the run "
+                             "finished") from None
     finally:
         if not finished:
-            # stopped (an error, Ctrl-C, SIGTERM): end the workers now rather than let them
-            # finish their chunks (the executor has no public way to)
+            # stopped (an error, Ctrl-C, SIGTERM): ask the workers to drop their jobs now
+            # rather than finish their chunks. Not SIGTERM: a worker ended while it was sending
+            # a result left half a message in the pipe, the pool's reader waited for the rest,
+            # and shutdown (and so analyze) for ever; a stopped job is sent back whole.
             for proc in list((pool._processes or {}).values()):
                 if proc.is_alive():
-                    proc.terminate()
+                    with suppress(ProcessLookupError):
+                        os.kill(proc.pid, STOP_JOB)
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+class WorkerStopped(BaseException):
+    """A worker's job ended because it was asked to stop (STOP_JOB). A BaseException, as
+    KeyboardInterrupt is, so that no handler inside a job takes it for a failure of its own."""
+
+
+# asks a worker to drop its job; SIGTERM stays the signal that ends one outright (its parent
+# dead, or someone else's kill)
+STOP_JOB = signal.SIGUSR1
+# in a worker: whether a job of ours is running, and whether it was asked to stop
+_JOB = {"running": False, "stop": False}
+
+
+def _stop_job(signum, frame) -> None:
+    # Raised only inside a job: between jobs the worker may be sending a result, which must go
+    # whole; the next job then stops before it starts.
+    _JOB["stop"] = True
+    if _JOB["running"]:
+        raise WorkerStopped()
+
+
+def _run_job(fn, job):
+    if _JOB["stop"]:
+        raise WorkerStopped()
+    try:
+        _JOB["running"] = True
+        return fn(job)
+    finally:
+        _JOB["running"] = False
 
 
 def _start_worker(operators: dict | None) -> None:
     # Ctrl-C is the parent's to handle: it stops the pool, which ends the workers quietly (a
-    # worker that took it itself printed a traceback each). SIGTERM, which the pool sends to
-    # stop a worker, ends it at once: a forked worker inherits the command's Python handler,
-    # which runs only when the main thread wakes; delivered to a BLAS thread instead, it never
-    # woke a worker blocked on the task queue's lock, and the pool waited for it for ever.
+    # worker that took it itself printed a traceback each). SIGTERM ends a worker at once: a
+    # forked worker inherits the command's Python handler, which runs only when the main thread
+    # wakes; delivered to a BLAS thread instead, it never woke a worker blocked on the task
+    # queue's lock. The parent asks for a stop with STOP_JOB instead (see _map).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _JOB.update(running=False, stop=False)
+    signal.signal(STOP_JOB, _stop_job)
     # and dies with the analysis that started it, even one killed outright: a worker waits on a
     # queue whose other end it holds itself, so it would never see the pool go
     die = die_with_parent(os.getppid())
