@@ -819,7 +819,6 @@ def _need_selection(category, keyword):
                                            "touched).")
 @click.option("--workers", type=int, help="Worker processes (default: up to 2).")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
-              envvar="AICITY_CACHE_DIR",
               help="Where built STL operators are kept [env AICITY_CACHE_DIR; default "
                    "$XDG_CACHE_HOME/aicity, else ~/.cache/aicity].")
 @db_option
@@ -833,7 +832,6 @@ def analyze(db_path, full, workers, cache_dir):
     from aicity.service.refit import AnalysisFailed, describe
     from aicity.service.refit import analyze as run_analyze
     stop_on_sigterm()
-    cache_dir = cache_dir or default_cache_dir()
     with click.progressbar(length=1, label="analysing", file=sys.stderr) as bar:
         state = {"stage": None}
 
@@ -939,13 +937,6 @@ def rank(db_path, category, group, keyword, level, period, normalize, tiers, unc
         click.echo(f"note: value = {out.attrs['measure']}", err=True)
     shown = with_source(out.head(top) if top else out, db)
     emit(shown[[c for c in shown.columns if c != "unit"] + ["unit"]], fmt)
-
-
-def default_cache_dir() -> Path | None:
-    """Where built STL operators are kept: $XDG_CACHE_HOME/aicity when set (else the
-    library's default, ~/.cache/aicity)."""
-    return Path(os.environ["XDG_CACHE_HOME"]) / "aicity" if os.environ.get("XDG_CACHE_HOME") \
-        else None
 
 
 def _say_measure(regions, normalize: str, min_population: int) -> None:
@@ -1483,8 +1474,7 @@ def schedule(db_path, at, once, log_file, log_dir, collect_args, publish_hour, l
     site_access(**order.site)       # an unreadable cookies file or cipher: now too
     nightly.configure_logging(Path(log_file) if log_file else
                               nightly.default_log_file(path, Path(log_dir) if log_dir else None))
-    job = {"order": order, "publish_hour": publish_hour, "lag_days": lag_days,
-           "cache_dir": default_cache_dir()}
+    job = {"order": order, "publish_hour": publish_hour, "lag_days": lag_days}
     if not once:
         nightly.schedule(path, at=at, **job)
         return

@@ -22,11 +22,7 @@ def _operator_cache(tmp_path_factory):
     """Built STL operators go to a temporary folder, not the user's cache: that of `aicity
     analyze` in children, and the library's default when a test calls it."""
     import os
-
-    from aicity.service import refit
-    cache = tmp_path_factory.mktemp("stl-cache")
-    os.environ["AICITY_CACHE_DIR"] = str(cache)
-    refit.default_cache_dir = lambda: cache
+    os.environ["AICITY_CACHE_DIR"] = str(tmp_path_factory.mktemp("stl-cache"))
 
 
 @pytest.fixture
@@ -93,6 +89,7 @@ def write_world_csv(path, codes, start, end, part: tuple[int, int] = (0, 1)):
                 values = w.series(term, code, date.fromisoformat(start), date.fromisoformat(end))
                 for d, v in zip(dates, values):
                     writer.writerow([term, code, d, "" if np.isnan(v) else int(v)])
+    return path
 
 
 def add_world_data(db_path, codes, start, end, processes: int = 1) -> None:

@@ -330,35 +330,12 @@ def operator_key(n: int, granularity: str, config: DecomposeConfig) -> tuple:
 
 
 def stl_operators(n: int, granularity: str = "day",
-                  config: DecomposeConfig = DecomposeConfig(),
-                  cache_dir=None) -> tuple[np.ndarray, np.ndarray]:
+                  config: DecomposeConfig = DecomposeConfig()) -> tuple[np.ndarray, np.ndarray]:
     """(T, S) with trend = T @ y and seasonal = S @ y for `STL(y, period, …).fit()` of any
-    series y of length n with these settings (non-robust only). With `cache_dir`, built once
-    and kept there (keyed by the settings and the statsmodels version)."""
+    series y of length n with these settings (non-robust only). Built anew each call (a fit
+    per day); service.operator_cache keeps them between runs."""
     if config.robust:
         raise ValueError("robust STL is not linear; it has no operator")
-    if cache_dir is not None:
-        import os
-        from pathlib import Path
-
-        import statsmodels
-        key = "-".join(str(k) for k in operator_key(n, granularity, config))
-        path = Path(cache_dir) / f"stl-{statsmodels.__version__}-{key}.npz"
-        try:
-            with np.load(path) as saved:
-                if saved["trend"].shape == (n, n):
-                    return saved["trend"], saved["season"]
-        except (OSError, KeyError, ValueError):
-            pass
-        trend, season = stl_operators(n, granularity, config)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-            np.savez(tmp, trend=trend, season=season)
-            os.replace(tmp, path)
-        except OSError:
-            pass          # a cache that cannot be written only costs the next run the build
-        return trend, season
     period = config.period if granularity == "day" else config.weekly_period
     STL = _stl()
     trend, season = np.empty((n, n)), np.empty((n, n))

@@ -30,17 +30,13 @@ import numpy as np
 from aicity.children import die_with_parent
 from aicity.analysis.holidays import holiday_mask
 from aicity.analysis.decompose import (DecomposeConfig, Decomposition, decompose_many,
-                                       is_dense, operator_key, stl_operators)
+                                       is_dense, operator_key)
 from aicity.db import results, store
 from aicity.db.store import day_number, iso_day
+from aicity.service.operator_cache import cached_stl_operators
 
 logger = logging.getLogger(__name__)
 
-
-
-def default_cache_dir() -> Path:
-    """Where built STL operators are kept unless told otherwise: the user's cache folder."""
-    return Path.home() / ".cache" / "aicity"
 
 
 # --- workers ---------------------------------------------------------------------------------
@@ -142,8 +138,8 @@ def _prepare_operators(db, refit: dict, config: DecomposeConfig, device: str,
             lengths[day_number(hi) - day_number(lo) + 1] += 1
     for n, count in lengths.items():
         if n >= 2 * config.period and count * 3 >= n:
-            _OPERATORS[operator_key(n, "day", config)] = stl_operators(
-                n, "day", config, cache_dir=cache_dir or default_cache_dir())
+            _OPERATORS[operator_key(n, "day", config)] = cached_stl_operators(
+                n, "day", config, cache_dir)
 
 
 class DaySums:
@@ -280,7 +276,7 @@ def analyze(db_path=None, *, full: bool = False, config: DecomposeConfig | None 
             cache_dir: Path | None = None) -> AnalyzeResult:
     """Decompose what changed (or everything with full=True) and store the results.
 
-    Built STL operators are kept in `cache_dir` (default: the user's cache folder)."""
+    Built STL operators are kept in `cache_dir` (default: operator_cache.default_cache_dir)."""
     config = config or DecomposeConfig()
     aggregate_config = aggregate_config or DecomposeConfig(refit_outliers=True)
     workers = workers or min(2, os.cpu_count() or 1)
