@@ -7,7 +7,8 @@ from datetime import date
 import pytest
 
 from aicity.crawler import protocol as proto
-from aicity.crawler.accounts import AccountPool, NoAccountsLeft, load_cookies
+from aicity.crawler.accounts import AccountPool, NoAccountsLeft
+from aicity.crawler.config import load_cookies
 from aicity.crawler.parsing import series_items
 from aicity.crawler.plan import Area, Piece, missing_ranges, plan_night
 from tests.recorded import OG_PTBK, encipher

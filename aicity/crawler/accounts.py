@@ -7,11 +7,9 @@ database.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from aicity.crawler.config import Tuning
 from aicity.vocabulary import SHANGHAI
@@ -51,24 +49,6 @@ class Account:
 
     def __str__(self) -> str:      # never the cookie
         return self.label
-
-
-def load_cookies(text: str | None = None, path: str | os.PathLike | None = None) -> list[str]:
-    """Cookies, one per line, from a file (if given) else from `text`.
-
-    A line holding only the BDUSS value is turned into `BDUSS=<value>`; blank lines and lines
-    starting with # are skipped.
-    """
-    if path:
-        text = Path(path).read_text(encoding="utf-8")
-    text = text or ""
-    cookies = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        cookies.append(line if "=" in line else f"BDUSS={line}")
-    return cookies
 
 
 def account_key(salt: str, cookie: str) -> str:
