@@ -89,11 +89,46 @@ def test_each_environment_variable_names_the_scrapy_setting_it_feeds_and_default
         assert defaults[key] == f.default, key
         checked += 1
     access = SiteAccess(cookies=("BDUSS=a",)).settings()
-    for name, key in (("delay", "AICITY_BAIDU_DELAY"), ("daily_budget",
-                                                        "AICITY_BAIDU_DAILY_BUDGET")):
-        assert envvars[name] == key and key in access
-        assert defaults[key] == getattr(SiteAccess, name)
+    for name, key, setting in (("delay", "AICITY_BAIDU_DELAY", "DOWNLOAD_DELAY"),
+                               ("daily_budget", "AICITY_BAIDU_DAILY_BUDGET",
+                                "AICITY_BAIDU_DAILY_BUDGET")):
+        assert envvars[name] == key and setting in access
+        assert defaults[setting] == getattr(SiteAccess, name)
         checked += 1
+    assert "AICITY_BAIDU_DELAY" not in defaults       # the pace has one setting, Scrapy's
     assert access["AICITY_BAIDU_COOKIES"] == ["BDUSS=a"] and envvars["cookies_text"] == \
         "AICITY_BAIDU_COOKIES"
     assert checked == len(dataclasses.fields(Tuning)) + 2
+
+
+def _account_slots(db_path, delay: float, accounts: int) -> dict:
+    """(delay, concurrency) of the download slot Scrapy makes for each account's requests
+    under the crawl's settings (run in a child: Scrapy's downloader needs the reactor the
+    settings name installed, which a test process must not keep)."""
+    from scrapy import Request
+    from scrapy.core.downloader import Downloader
+    from scrapy.utils.reactor import install_reactor
+    from scrapy.utils.test import get_crawler
+
+    from aicity.crawler.run import crawl_settings
+    access = SiteAccess(cookies=tuple(f"BDUSS={i}" for i in range(accounts)), delay=delay)
+    settings = crawl_settings(db_path, 1, "emulator", accounts,
+                              {**access.settings(), **Tuning().settings()})
+    install_reactor(settings["TWISTED_REACTOR"])
+    downloader = Downloader(get_crawler(settings_dict=settings.copy_to_dict()))
+    slots = {}
+    for account in [*range(1, accounts + 1), 1]:
+        request = Request("https://index.baidu.com/api/SearchApi/index",
+                          meta={"download_slot": f"account-{account}"})
+        key, slot = downloader._get_slot(request)
+        slots[key] = (slot.delay, slot.concurrency)
+    return {"slots": slots, "concurrent": settings.getint("CONCURRENT_REQUESTS")}
+
+
+def test_the_pace_reaches_each_accounts_download_slot_one_way(db_path):
+    """--delay becomes Scrapy's DOWNLOAD_DELAY and nothing else; the slot Scrapy makes for an
+    account's requests takes it, with one request in flight (it came three ways, one of them
+    a setting nothing read)."""
+    from aicity.children import in_child
+    got = in_child(_account_slots, db_path, 7.5, 3)
+    assert got == {"slots": {f"account-{i}": (7.5, 1) for i in (1, 2, 3)}, "concurrent": 3}

@@ -7,7 +7,9 @@ pacing public crawlers report (research note §10).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from urllib.parse import urlparse
 
 from aicity.crawler import confirm
@@ -65,9 +67,9 @@ class SiteAccess:
     def settings(self) -> dict:
         """The Scrapy settings the crawl takes from this, named as their environment
         variables (the cookies are not a Scrapy setting of Scrapy's own, so its log of
-        overridden settings never shows them)."""
-        return {"AICITY_BAIDU_COOKIES": list(self.cookies),
-                "AICITY_BAIDU_DELAY": self.delay, "DOWNLOAD_DELAY": self.delay,
+        overridden settings never shows them), except the pace: Scrapy's own DOWNLOAD_DELAY,
+        which each account's download slot takes (crawler/settings.py)."""
+        return {"AICITY_BAIDU_COOKIES": list(self.cookies), "DOWNLOAD_DELAY": self.delay,
                 "AICITY_BAIDU_DAILY_BUDGET": self.daily_budget,
                 **self.cipher.settings()}
 
@@ -114,10 +116,27 @@ class Tuning:
                 "LOG_LEVEL": self.log_level}
 
 
+def load_cookies(text: str | None = None, path: str | os.PathLike | None = None) -> list[str]:
+    """Cookies, one per line, from a file (if given) else from `text`.
+
+    A line holding only the BDUSS value is turned into `BDUSS=<value>`; blank lines and lines
+    starting with # are skipped.
+    """
+    if path:
+        text = Path(path).read_text(encoding="utf-8")
+    text = text or ""
+    cookies = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        cookies.append(line if "=" in line else f"BDUSS={line}")
+    return cookies
+
+
 def read_cookies(cookies_text: str | None, cookies_file=None) -> list[str]:
     """The accounts' cookies, from the file if one is named, else from the text (one a line);
     CollectError naming the file when it cannot be read."""
-    from aicity.crawler.accounts import load_cookies
     try:
         return load_cookies(cookies_text, path=cookies_file)
     except UnicodeDecodeError:

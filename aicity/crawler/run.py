@@ -451,7 +451,7 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
                  "AICITY_PROGRESS_TOTAL": n_pieces, **access.settings(),
                  "AICITY_BAIDU_DAILY_BUDGET": budget if use_budget else 0,
                  **tuning.settings(), **(settings or {})}
-    stats, stopped = _crawl("queued" if piece_queue else kind, db_path, run.id, url, pace,
+    stats, stopped = _crawl("queued" if piece_queue else kind, db_path, run.id, url,
                             cookies, host_source,
                             piece_queue if piece_queue else pieces if kind == "index"
                             else snap if kind == "snapshot" else None,
@@ -564,26 +564,29 @@ def _piece_queue(url: str, lease: float | None):
     return piece_queue
 
 
-def _crawl(kind, db_path, run_id, url, pace, cookies, host_source, pieces, terms, codes,
-           start_day, end_day, check, overrides, known_blank=frozenset()
-           ) -> tuple[dict, str]:
-    from scrapy.crawler import CrawlerProcess
+def crawl_settings(db_path, run_id, host_source, accounts: int, overrides: dict):
+    """The crawl's Scrapy settings: the project's module, then where to store, then `overrides`
+    (SiteAccess's and Tuning's settings, and the caller's)."""
     from scrapy.settings import Settings
-
     settings = Settings()
     settings.setmodule("aicity.crawler.settings", priority="project")
-    n = max(1, len(cookies))
     settings.update({
         "AICITY_DB": str(store.db_path(db_path)),
         "AICITY_RUN_ID": run_id,
         "AICITY_SOURCE": host_source,
-        "CONCURRENT_REQUESTS": n,
-        # One download slot per account: one request in flight, `pace` seconds apart. (The
-        # accounts, the pace and the rest come in `overrides`, from SiteAccess and Tuning.)
-        "DOWNLOAD_SLOTS": {f"account-{i}": {"concurrency": 1, "delay": pace}
-                           for i in range(1, n + 1)},
+        # every account may have its request in flight (each is its own download slot)
+        "CONCURRENT_REQUESTS": max(1, accounts),
     }, priority="cmdline")
     settings.update(overrides, priority="cmdline")
+    return settings
+
+
+def _crawl(kind, db_path, run_id, url, cookies, host_source, pieces, terms, codes,
+           start_day, end_day, check, overrides, known_blank=frozenset()
+           ) -> tuple[dict, str]:
+    from scrapy.crawler import CrawlerProcess
+
+    settings = crawl_settings(db_path, run_id, host_source, len(cookies), overrides)
     process = CrawlerProcess(settings)
     if kind == "queued":
         from aicity.crawler.queued_index import QueuedSearchIndexSpider

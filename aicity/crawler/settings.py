@@ -26,8 +26,6 @@ LOG_FORMATTER = "aicity.crawler.logformatter.QuietLogFormatter"
 
 AICITY_DB = "aicity.db"
 AICITY_BAIDU_COOKIES: list[str] = []      # one cookie string per account
-# Seconds between two requests of one account; each account is its own download slot.
-AICITY_BAIDU_DELAY = SiteAccess.delay
 AICITY_BAIDU_DAILY_BUDGET = SiteAccess.daily_budget
 # How refusals and gaps are met: the cooldowns after 10001 and 403/429 (doubling), the
 # back-off after 10018, the waits and streaks that stop a run, when an empty day is accepted
@@ -63,7 +61,11 @@ CONCURRENT_ITEMS = 1
 # First in, first out within a priority: requests are scheduled in the plan's order (newest
 # days first), in bands of one priority (crawler.plan.plan_priority).
 SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
-DOWNLOAD_DELAY = AICITY_BAIDU_DELAY
+# The pace (`--delay`, AICITY_BAIDU_DELAY): seconds between two requests of one account. Each
+# account is its own download slot (AccountsMiddleware sets `download_slot`), which takes this
+# delay and, as Scrapy's per-domain limit, one request in flight.
+DOWNLOAD_DELAY = SiteAccess.delay
+CONCURRENT_REQUESTS_PER_DOMAIN = 1
 RETRY_ENABLED = True
 RETRY_TIMES = 8
 # 403 and 429 are a throttled account: AccountsMiddleware rests it and asks again
