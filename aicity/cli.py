@@ -95,10 +95,10 @@ def domain_errors(fn):
             raise click.ClickException(str(err)) from None
         except sqlite3.DatabaseError as err:
             # damaged, read-only or full: one line naming the cause, no traceback
-            where = kwargs.get("db_path") or store.db_path(None)
+            where = store.db_path(kwargs.get("db_path"))
             raise click.ClickException(store.storage_problem(err, where)) from None
         except store.server_errors() as err:   # evaluated only when something is raised
-            where = store.shown(kwargs.get("db_path") or store.db_path(None))
+            where = store.shown(kwargs.get("db_path"))
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise click.ClickException(f"database {where}: {first}") from None
         except MemoryError:
@@ -175,8 +175,9 @@ def open_db(db_path):
 
 
 @click.group(cls=AicityGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--db", type=click.Path(dir_okay=False), envvar="AICITY_DB", default="aicity.db",
-              show_default=True, help="SQLite database file or postgresql:// URL (env AICITY_DB).")
+@click.option("--db", type=click.Path(dir_okay=False), envvar="AICITY_DB",
+              help="SQLite database file or postgresql:// URL (default: env AICITY_DB, else "
+                   "./aicity.db).")
 @click.version_option(package_name="aicity")
 @click.pass_context
 def cli(ctx, db):
@@ -758,7 +759,7 @@ def status(db_path, cookies_file, cookies_text, daily_budget, check, fmt):
     emit_rows(["item", "value"], rows, fmt)
     if damage:
         # the table shows what is wrong; scripts see it in the exit status
-        click.echo(f"Error: database {store.shown(db_path or store.db_path(None))} is damaged; "
+        click.echo(f"Error: database {store.shown(db_path)} is damaged; "
                    f"restore it from a backup", err=True)
         sys.exit(1)
 
@@ -1546,10 +1547,8 @@ def serve(db_path, host, port, lang):
     Example: aicity demo && aicity serve
     """
     from aicity.explorer.serve import serve as run_server
-    ctx = click.get_current_context()
-    if ctx.get_parameter_source("db_path") in (None, click.core.ParameterSource.DEFAULT) \
-            and db_path == "aicity.db" and not Path("aicity.db").exists() \
-            and Path("demo-output", "aicity.db").exists() and not os.environ.get("AICITY_DB"):
+    if db_path is None and not store.db_path(None).exists() \
+            and Path("demo-output", "aicity.db").exists():
         db_path = str(Path("demo-output", "aicity.db"))
         click.echo(f"note: serving the demo's database {db_path}", err=True)
     db = open_db(db_path)

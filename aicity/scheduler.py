@@ -52,8 +52,6 @@ def run_job(db_path, *, order: CollectOrder | None = None, now: datetime | None 
     now = now or datetime.now(SHANGHAI)
     db_path = store.db_path(db_path)
     server = store.is_server(db_path)
-    if not server:
-        db_path = db_path.resolve()
     # Baidu publishes yesterday in the morning: at 02:30 the latest day out is the day before.
     end = latest_published(now, lag_days, publish_hour).isoformat()
     default_out = Path("aicity-briefings") if server else Path(str(db_path) + "-briefings")
@@ -228,7 +226,7 @@ def default_log_file(db_path, log_dir: Path | None = None) -> Path:
     else:
         path = Path(db_path)
         name = path.name
-        folder = log_dir or path.resolve().parent / "logs"
+        folder = log_dir or path.parent / "logs"
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
     return folder / f"{safe}.log"
 

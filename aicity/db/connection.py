@@ -29,11 +29,12 @@ class DatabaseProblem(RuntimeError):
 
 
 def db_path(path: str | os.PathLike | None = None) -> Path | str:
-    """The database file: the path given, else ./aicity.db (`aicity --db` and AICITY_DB are the
-    command line's); a postgresql:// URL stays the text it is."""
+    """The database, named once for everyone (commands, the nightly job's children, the
+    crawl's settings, logs): a file as its absolute path, the path given or else ./aicity.db
+    (`aicity --db` and AICITY_DB are the command line's); a postgresql:// URL as given."""
     if postgres.is_url(path):
         return path
-    return Path(path or DEFAULT_DB)
+    return Path(path or DEFAULT_DB).resolve()
 
 
 def is_server(path) -> bool:

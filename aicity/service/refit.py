@@ -283,8 +283,7 @@ def analyze(db_path=None, *, full: bool = False, config: DecomposeConfig | None 
     t0 = time.monotonic()
     db = store.connect(db_path)
     store.require_schema(db)
-    where = store.db_path(db_path)
-    db_file = where if store.is_server(where) else str(where.resolve())
+    db_file = str(store.db_path(db_path))
     # Watermark over touched.seq (commit order); the key keeps its old name so databases
     # analysed before m005 carry on (their seq values are the run ids).
     last_seq = int(results.analysis_state(db).get("last_run", "0"))
