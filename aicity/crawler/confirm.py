@@ -67,12 +67,14 @@ def judge(values: list, dates: list[str], prior: dict[str, tuple[int, str]], now
     rules = {BLANK: (2, timedelta(hours=blank_rest_hours)),
              RECENT_END: (tries, timedelta(days=days))}
     marks, accepted_run = [], True
+    # a day seen for the first time is as old as this answer (a blank answer has 365 of them)
+    first_time = (0, now.isoformat())
     for day in dates[cut:]:
-        before, first, *known = prior.get(day, (0, now.isoformat()))
+        before, first, *known = prior.get(day, first_time)
         reason = known[0] if known and known[0] in rules else answer_reason
         need, wait = rules[reason]
         count = before + 1
-        age = now - datetime.fromisoformat(first)
+        age = now - datetime.fromisoformat(first) if before else timedelta(0)
         published = (reason == RECENT_END and answer_reason == RECENT_END
                      and published_through is not None and day <= published_through)
         unpublished = published_through is not None and day > published_through

@@ -115,6 +115,15 @@ def series_items(payload: dict, ptbk: str, region: int, requested: tuple[str, st
     return items
 
 
+def value_grid(item: SeriesItem) -> tuple[date, int]:
+    """The day the first value stands for and the days between two values (value i is
+    first + i * step): value_dates without a date object a value."""
+    start = date.fromisoformat(item.start)
+    if item.granularity == "week":
+        return start - timedelta(days=start.weekday()), 7
+    return start, 1
+
+
 def value_dates(item: SeriesItem) -> list[date]:
     """The day each value stands for: every day of the range, or each calendar week's Monday
     (the first may fall before the range's start)."""

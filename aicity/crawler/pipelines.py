@@ -5,7 +5,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from scrapy.exceptions import DropItem
 
@@ -13,7 +13,7 @@ from aicity.crawler import confirm
 from aicity.crawler.middlewares import stop_run
 from aicity.crawler.items import (PieceDone, RegionDistributionItem, SeriesItem,
                                   UnindexedKeywordItem, WordGraphItem)
-from aicity.crawler.parsing import value_dates
+from aicity.crawler.parsing import value_grid
 from aicity.db import store
 from aicity.vocabulary import DEVICES
 
@@ -286,22 +286,26 @@ class StorePipeline:
         if len(lengths) != 1:
             raise DropItem(f"{item.keyword}/{item.region}: devices disagree on length")
         values = item.values["all"]
-        dates = value_dates(item)
+        first, step = value_grid(item)
+
+        def day(i: int) -> date:
+            return first + timedelta(days=step * i)
         if item.granularity == "day":
-            newest = next((d for d, v in zip(reversed(dates), reversed(values))
-                           if v is not None), None)
-            if newest is not None and newest.isoformat() > self.published_through:
+            newest = next((i for i in range(len(values) - 1, -1, -1)
+                           if values[i] is not None), None)
+            if newest is not None and day(newest).isoformat() > self.published_through:
                 # the site has published this day for every word and region
-                self.published_through = newest.isoformat()
+                self.published_through = day(newest).isoformat()
         verdict = confirm.Verdict(len(values))
         if confirm.first_unconfirmed(values) < len(values):
-            days = [d.isoformat() for d in dates]
+            days = [day(i).isoformat() for i in range(len(values))]
             now = datetime.now(timezone.utc).replace(microsecond=0)
             prior = store.unconfirmed_state(self.db, item.keyword, item.region, days)
             if item.blank_before:
                 # the blank answers this run already had count: a day first seen blank
                 # then is as old as the run's first answer (moments ago)
-                prior = {d: _counted(prior.get(d), item.blank_before, now) for d in days}
+                fresh = (item.blank_before, now.isoformat())
+                prior = {d: _counted(prior.get(d), item.blank_before, fresh) for d in days}
             verdict = confirm.judge(values, days, prior, now, self.confirm_tries,
                                     self.confirm_days, self.blank_rest_hours,
                                     self.published_through)
@@ -313,7 +317,7 @@ class StorePipeline:
             cover_end = item.end
         elif keep:
             # the last kept day (or the last day of the last kept calendar week)
-            last = dates[keep - 1] + timedelta(days=6 if item.granularity == "week" else 0)
+            last = day(keep - 1) + timedelta(days=6 if item.granularity == "week" else 0)
             cover_end = min(item.end, last.isoformat())
         written: list[int | None] = []
         with self.db.atomic():
@@ -323,17 +327,18 @@ class StorePipeline:
                     self.db, item.keyword, region, item.start, cover_end, item.granularity,
                     {d: v[:keep] for d, v in rows.items()}, item_source(self.crawler),
                     self.run_id, unconfirmed=verdict.unconfirmed,
-                    values_from=dates[0].isoformat()))
+                    values_from=first.isoformat()))
         self._count("aicity/rows_written", None if None in written else sum(written))
         if keep:
             self._count("aicity/series_stored")
 
 
-def _counted(state: tuple | None, blank_before: int, now: datetime) -> tuple:
+def _counted(state: tuple | None, blank_before: int, fresh: tuple) -> tuple:
     """A waiting day's (tries, first seen[, reason]) counting the blank answers a series had
-    earlier in this run (asked again at once, they never reached the pipeline)."""
+    earlier in this run (asked again at once, they never reached the pipeline); `fresh` is a
+    day's when it was not waiting yet."""
     if state is None:
-        return (blank_before, now.isoformat())
+        return fresh
     return (max(state[0], blank_before), *state[1:])
 
 
