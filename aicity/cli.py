@@ -544,7 +544,7 @@ def emulator(port, host, seed, faults, latest, rate_limit, block_seconds, timeou
 
     Example: aicity emulator --port 0 --seed 7 --faults 5xx=0.1
     """
-    from aicity.crawler.run import latest_published
+    from aicity.service.collect import latest_published
     from datetime import date
 
     from aicity.emulator import build_state, serve_emulator
@@ -629,7 +629,7 @@ def collect(db_path, start, end, regions, keywords, kind, window_days, devices, 
     On several hosts: aicity --db postgresql://… collect --queue redis://qhost/0 on each.
     """
     from aicity.crawler.describe import describe, failure
-    from aicity.crawler.run import CollectError, collect_ordered
+    from aicity.service.collect import CollectError, collect_ordered
 
     if queue and kind != "index" and \
             click.get_current_context().get_parameter_source("queue").name == "ENVIRONMENT":
@@ -668,7 +668,7 @@ def doctor(timeout, acs_file, **site):
     from Baidu's JavaScript instead.
     """
     from aicity.crawler.doctor import doctor as run_doctor
-    from aicity.crawler.run import latest_published
+    from aicity.service.collect import latest_published
     if acs_file:
         _refresh_cipher(acs_file, site)
         return
@@ -726,7 +726,7 @@ def status(db_path, cookies_file, cookies_text, daily_budget, check, fmt):
 
     Example: aicity status
     """
-    from aicity.crawler.run import budget_left
+    from aicity.service.collect import budget_left
     from aicity.service.status import freshness_rows
     path = store.db_path(db_path)
     db = open_db(path)
@@ -1505,7 +1505,7 @@ def demo(out, seed, days, regions):
 
     Example: aicity demo
     """
-    from aicity.crawler.run import CollectError
+    from aicity.service.collect import CollectError
     from aicity.demo import run_demo
     split_regions = regions.split(",") if regions else None
     try:

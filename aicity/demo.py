@@ -33,7 +33,7 @@ def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 3
              regions: list[str] | None = None, latest: date | None = None) -> DemoResult:
     """Emulator → backfill with the real crawler → analyse → export, all on this machine."""
     from aicity.crawler.config import SiteAccess, Tuning
-    from aicity.crawler.run import latest_published
+    from aicity.service.collect import latest_published
     from aicity.db import store
     from aicity.emulator.process import running_emulator
     from aicity.keywords.taxonomy import default_taxonomy
@@ -140,7 +140,7 @@ def crawl_parts(codes: list[str], crawlers: int = DEMO_CRAWLERS) -> list[list[st
 def _collect_word_graph(db_file: Path, access, last: date) -> str:
     """The week's related-word graph of every keyword, in a process of its own (a crawl's
     reactor runs once a process); '' or why it failed (the demo goes on without it)."""
-    from aicity.crawler.run import collect
+    from aicity.service.collect import collect
     try:
         result = in_child(collect, db_file, access=access, kind="word-graph",
                           end=last.isoformat(), use_budget=False,
@@ -161,7 +161,7 @@ def _collect_part(db_file: Path, access, tuning, start: date, last: date,
                   regions: list[str]):
     """One pass of one crawler's share of the demo, in a process of its own (Twisted's
     reactor runs once a process)."""
-    from aicity.crawler.run import collect
+    from aicity.service.collect import collect
     # the emulator answers as the real site does, now and then 10018 or 10001: the crawler
     # handles them, and the demo says so once at the end instead of a warning each
     return collect(db_file, access=access, tuning=tuning, start=start, end=last,

@@ -46,7 +46,7 @@ def run_job(db_path, *, order: CollectOrder | None = None, now: datetime | None 
     schedule --collect-args` makes it from `aicity collect`'s options); its accounts are read
     again each night. `keep_fds` (the run lock) are held by the stages' children too, so the
     lock is held as long as any of them lives."""
-    from aicity.crawler.run import latest_published
+    from aicity.service.collect import latest_published
     from aicity.db import store
     order = order or CollectOrder()
     now = now or datetime.now(SHANGHAI)
@@ -102,7 +102,7 @@ def run_job(db_path, *, order: CollectOrder | None = None, now: datetime | None 
 def collect_stage(db_path, order: CollectOrder) -> tuple[bool, str]:
     """A night's collect (or snapshot) as `aicity collect` would run it and say it."""
     from aicity.crawler.describe import describe, failure
-    from aicity.crawler.run import collect_ordered
+    from aicity.service.collect import collect_ordered
     result = collect_ordered(db_path, order)
     why = failure(result)
     return (False, why) if why else (True, describe(result).splitlines()[-1])

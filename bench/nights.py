@@ -37,7 +37,7 @@ LATEST = date(2026, 11, 20)
 
 def budget_part() -> None:
     from aicity.crawler.plan import Area, outlook, plan_night
-    from aicity.crawler.run import CHECK_BATCH
+    from aicity.service.collect import CHECK_BATCH
     from aicity.db.regions import default_registry
     from aicity.keywords.taxonomy import default_taxonomy
     reg = default_registry()

@@ -50,7 +50,7 @@ def worker_code(db: str, url: str, regions: list[str], queue: str | None, tag: s
     return textwrap.dedent(f"""
         import json
         from aicity.crawler.config import SiteAccess, Tuning
-        from aicity.crawler.run import collect
+        from aicity.service.collect import collect
         r = collect({db!r}, access=SiteAccess(base_url={url!r}, delay={delay!r},
                     cookies=tuple({accounts(tag)!r}.splitlines())),
                     tuning=Tuning(abnormal_backoff=1.0), regions={regions!r},

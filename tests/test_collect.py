@@ -153,7 +153,7 @@ def test_killed_run_resumes_to_exactly_the_uninterrupted_result(tmp_path, db_pat
     # the library's collect with a test extension that dies by SIGKILL after four items
     code = textwrap.dedent(f"""
         from aicity.crawler.config import SiteAccess
-        from aicity.crawler.run import collect
+        from aicity.service.collect import collect
         access = SiteAccess(base_url={emulator!r}, delay=0, cookies={tuple(COOKIES.splitlines())!r})
         collect({str(db_path)!r}, access=access, regions={REGIONS.split(",")!r},
                 keywords={KEYWORDS.split(",")!r}, start="2017-01-01", end="2017-12-31",

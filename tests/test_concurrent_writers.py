@@ -96,7 +96,7 @@ def test_a_storage_failure_stops_the_crawl_with_its_cause(db_path):
     code = textwrap.dedent(f"""
         import json, os
         from aicity.crawler.config import SiteAccess
-        from aicity.crawler.run import collect
+        from aicity.service.collect import collect
         access = SiteAccess(base_url=os.environ["URL"], delay=0,
                             cookies=("BDUSS=a", "BDUSS=b"))
         r = collect({str(db_path)!r}, access=access, start="2017-01-01", end="2017-02-28",

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from aicity.cli import cli
 from aicity.crawler.config import SiteAccess, Tuning
-from aicity.crawler.run import collect, latest_published
+from aicity.service.collect import collect, latest_published
 from aicity.vocabulary import SHANGHAI
 
 SECRET = "do-not-print-me-0123456789"
@@ -110,7 +110,7 @@ def _account_slots(db_path, delay: float, accounts: int) -> dict:
     from scrapy.utils.reactor import install_reactor
     from scrapy.utils.test import get_crawler
 
-    from aicity.crawler.run import crawl_settings
+    from aicity.service.collect import crawl_settings
     access = SiteAccess(cookies=tuple(f"BDUSS={i}" for i in range(accounts)), delay=delay)
     settings = crawl_settings(db_path, 1, "emulator", accounts,
                               {**access.settings(), **Tuning().settings()})

@@ -192,3 +192,13 @@ def test_no_module_imports_round_a_circle():
                     seen.add(nxt)
                     stack.append((nxt, path + [nxt]))
     assert circles == []
+
+
+def test_a_collect_is_a_service_and_the_crawler_keeps_no_run_record():
+    """The crawler room holds the Scrapy project; the collect that plans, records the run and
+    judges it is a service (it was crawler/run.py, 28 store calls, until 0.1)."""
+    assert not (PACKAGE / "crawler" / "run.py").exists()
+    assert (PACKAGE / "service" / "collect.py").exists()
+    for name, tree in _modules("crawler").items():
+        calls = {getattr(n.func, "attr", "") for n in ast.walk(tree) if isinstance(n, ast.Call)}
+        assert not calls & {"open_run", "close_run"}, name

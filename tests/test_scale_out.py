@@ -58,7 +58,7 @@ COLLECT_IN_CHILD = """
 import json, sys
 from aicity.crawler.config import SiteAccess
 from aicity.crawler.describe import failure
-from aicity.crawler.run import collect
+from aicity.service.collect import collect
 order = json.loads(sys.argv[1])
 r = collect(order["db"], access=SiteAccess(base_url=order["url"], delay=0,
                                            cookies=(order["cookie"],)),
@@ -350,7 +350,7 @@ def test_two_workers_one_killed_store_what_one_process_stores(pg_url, redis_url,
     with running_emulator(seed=SEED, latest=LATEST) as url:
         doomed = textwrap.dedent(f"""
             from aicity.crawler.config import SiteAccess
-            from aicity.crawler.run import collect
+            from aicity.service.collect import collect
             collect({pg_url!r}, access=SiteAccess(base_url={url!r}, delay=0,
                                                   cookies=("BDUSS=doomed",)),
                     regions={REGIONS.split(",")!r}, keywords={KEYWORDS.split(",")!r},
@@ -455,7 +455,7 @@ def test_the_embedded_default_needs_no_scale_out_package():
 
 @pytest.mark.slow
 def test_a_worker_that_finds_every_piece_taken_takes_over_from_a_dead_one(pg_url, redis_url):
-    from aicity.crawler.run import plan, scope
+    from aicity.service.collect import plan, scope
     assert run_cli(pg_url, "init").returncode == 0
     db = store.connect(pg_url)
     try:

@@ -125,7 +125,7 @@ def test_collect_asks_for_the_registrys_keywords_however_written(db_path):
     assert json.loads(result.stdout)["pieces"] == 1
     db = store.connect(db_path)
     try:
-        from aicity.crawler.run import scope
+        from aicity.service.collect import scope
         terms, codes = scope(db, ["ＣＨＥＮＧＤＵ"], ["ＡＩ", "ｄｅｅｐｓｅｅｋ"])
     finally:
         db.close()

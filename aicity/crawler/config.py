@@ -172,7 +172,7 @@ class CollectOrder:
     (turned into SiteAccess when the collect starts, so a cookies file renewed by day is read
     again each night), the tuning, and the scope. The nightly job keeps one and hands it to
     each night's collect stages in a child process; `aicity collect` makes one from its
-    options. `collect` (crawler.run.collect_ordered) is where it is carried out."""
+    options. `collect` (service.collect.collect_ordered) is where it is carried out."""
     site: dict = field(default_factory=dict)        # site_access()'s arguments
     tuning: Tuning = field(default_factory=Tuning)
     kind: str = "index"

@@ -59,7 +59,7 @@ class StorePipeline:
         pipeline = cls(crawler)
         # connected as the crawl is built, not as the spider opens: a database that refuses
         # the connection (PostgreSQL's connection limit) then fails the crawl before anything
-        # is opened, and collect says so in one line (crawler.run._crawl)
+        # is opened, and collect says so in one line (service.collect._crawl)
         pipeline.db = store.connect(pipeline.db_path, busy_timeout=pipeline.busy_timeout)
         return pipeline
 

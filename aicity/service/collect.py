@@ -286,6 +286,50 @@ def budget_left(db, cookies: list[str], daily_budget: int) -> int | None:
     return sum(max(0, daily_budget - n) for n in used.values())
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What one collect asks for, checked: the kind, the days, the keywords and regions."""
+    kind: str
+    start: date
+    end: date
+    terms: list[str]
+    codes: list[int]
+    devices: tuple[str, ...]
+    window_days: int
+
+
+@dataclass
+class CollectPlan:
+    """What a collect will ask: index pieces, a snapshot's calls, or a count of calls; with
+    the requests and time that takes and what is left for later nights."""
+    pieces: int
+    requests: int
+    seconds: float
+    index_pieces: list[Piece] = field(default_factory=list)   # kind index
+    asked: list[int] = field(default_factory=list)            # kind index: codes as asked
+    snapshot: SnapshotPlan | None = None                      # kind snapshot
+    deferred: int = 0
+    outlook: dict = field(default_factory=dict)               # a dry run's nights ahead
+
+
+@dataclass(frozen=True)
+class CrawlJob:
+    """One Scrapy crawl of a collect: which spider, on what, for which run."""
+    kind: str                          # index, queued, snapshot, region or word-graph
+    db_path: object
+    run_id: int
+    base_url: str
+    accounts: int
+    host_source: str
+    overrides: dict
+    scope: Scope
+    check: bool = True
+    pieces: tuple = ()                 # index
+    snapshot: SnapshotPlan | None = None
+    piece_queue: object = None         # queued
+    known_blank: frozenset = frozenset()
+
+
 def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | None = None,
             kind: str = "index", start=None, end=None, regions=None, keywords=None,
             window_days: int = DEFAULT_WINDOW_DAYS, dry_run: bool = False, check: bool = True,
@@ -306,7 +350,93 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
     if kind not in KINDS:
         raise CollectError(f"kind must be one of {', '.join(KINDS)}")
     db = store.connect(db_path)
-    store.require_schema(db)
+    try:
+        store.require_schema(db)
+        scope, notes = checked_scope(db, access, kind, start, end, regions, keywords, devices,
+                                     window_days, queue)
+        cookies = list(access.cookies)
+        if scope.end < scope.start:
+            result = CollectResult(kind=kind, run_id=None, pieces=0, requests_planned=0,
+                                   estimated_seconds=0.0, accounts=len(cookies),
+                                   dry_run=dry_run, end=scope.end.isoformat(), notes=notes)
+            return result
+        left = budget_left(db, cookies, access.daily_budget) if cookies and use_budget \
+            else None
+        planned = plan_collect(db, scope, access, tuning, left, check, shared=bool(queue),
+                               dry_run=dry_run)
+        result = CollectResult(kind=kind, run_id=None, pieces=planned.pieces,
+                               requests_planned=planned.requests,
+                               estimated_seconds=planned.seconds, accounts=len(cookies),
+                               dry_run=dry_run, budget_left=left,
+                               daily_budget=access.daily_budget, end=scope.end.isoformat(),
+                               outlook=planned.outlook, notes=notes,
+                               deferred_pieces=planned.deferred)
+        if planned.snapshot is not None:
+            result.snapshot = snapshot_summary(planned.snapshot)
+        piece_queue = None
+        to_ask = planned.pieces
+        if queue and not dry_run:
+            piece_queue, result.queue = share_plan(db, queue, queue_lease, scope, planned)
+            # a worker that finds every piece taken stays, to take over from one that dies
+            to_ask = result.queue["pending"] + result.queue["held_elsewhere"]
+        if dry_run or to_ask == 0:
+            if kind in ("index", "snapshot") and left is not None and to_ask == 0 \
+                    and result.deferred_pieces:
+                result.status = "budget"     # nothing fits in what is left of today's budget
+            return result
+        if not cookies:
+            raise CollectError(NO_COOKIES)
+        run, host_source = open_collect_run(db, scope, access, to_ask, result)
+        t0 = time.monotonic()
+        # every setting of the crawl from the objects it was given (SiteAccess, Tuning), then
+        # the caller's Scrapy settings over them
+        overrides = {"AICITY_DEVICES": list(scope.devices), "AICITY_PROGRESS": progress,
+                     "AICITY_PROGRESS_TOTAL": to_ask, **access.settings(),
+                     "AICITY_BAIDU_DAILY_BUDGET": access.daily_budget if use_budget else 0,
+                     **tuning.settings(), **(settings or {})}
+        stats = _crawl(CrawlJob(
+            kind="queued" if piece_queue else kind, db_path=db_path, run_id=run.id,
+            base_url=access.base_url, accounts=len(cookies), host_source=host_source,
+            overrides=overrides, scope=scope, check=check,
+            pieces=tuple(planned.index_pieces), snapshot=planned.snapshot,
+            piece_queue=piece_queue,
+            known_blank=frozenset(_known_blank(db, scope.terms, planned.index_pieces))
+            if kind == "index" else frozenset()))
+        result.run_id = run.id
+        result.seconds = time.monotonic() - t0
+        read_crawl_stats(result, stats, host_source)
+        if result.stopped_cause == "storage":
+            record_storage_failure(db, run, result, planned)
+            return result
+        judge_collect(db, result, scope, planned, stats, piece_queue,
+                      cookies if use_budget else None, access.daily_budget)
+        close_collect_run(db, run, result)
+        return result
+    finally:
+        db.close()
+
+
+def open_collect_run(db, scope: Scope, access: SiteAccess, to_ask: int,
+                     result: CollectResult) -> tuple:
+    """(the run's record, where the data comes from) for a collect about to crawl: recorded
+    before the first request, so a run killed outright is still found (and shown
+    interrupted)."""
+    host_source = "baidu" if urlparse(access.base_url).hostname == "index.baidu.com" \
+        else "other"
+    run = store.open_run(db, "collect", host_source, {
+        "kind": scope.kind, "start": scope.start.isoformat(), "end": scope.end.isoformat(),
+        "keywords": len(scope.terms), "regions": len(scope.codes), "pieces": to_ask,
+        "deferred_pieces": result.deferred_pieces, "budget_left": result.budget_left,
+        "base_url": without_credentials(access.base_url), "delay": access.delay,
+        "accounts": len(access.cookies)})
+    return run, host_source
+
+
+def checked_scope(db, access: SiteAccess, kind: str, start, end, regions, keywords,
+                  devices: tuple[str, ...], window_days: int, queue: str | None
+                  ) -> tuple[Scope, list[str]]:
+    """The scope as asked, checked (CollectError naming the value), with notes on what was
+    changed of it and why. A scope whose end falls before its start has nothing to ask."""
     latest = latest_published(lag_days=access.lag_days, publish_hour=access.publish_hour)
     end_day = _parse_day(end, "--end") or latest
     start_day = _parse_day(start, "--start")
@@ -323,13 +453,9 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
     if start_day < EARLIEST:
         start_day = EARLIEST  # Baidu has nothing earlier
     if end_day < start_day:
-        db.close()
-        result = CollectResult(kind=kind, run_id=None, pieces=0, requests_planned=0,
-                               estimated_seconds=0.0, accounts=len(access.cookies),
-                               dry_run=dry_run, end=end_day.isoformat())
-        result.notes = [f"nothing to ask: Baidu has published through {latest}, before "
-                        f"--start {start_day}"]
-        return result
+        return (Scope(kind, start_day, end_day, [], [], tuple(devices), window_days),
+                [f"nothing to ask: Baidu has published through {latest}, before --start "
+                 f"{start_day}"])
     bad = [d for d in devices if d not in DEVICES]
     if bad or not devices:
         raise CollectError(f"devices must be among all, pc, wise (got {','.join(devices)})")
@@ -337,128 +463,105 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
         raise CollectError(f"window of {window_days} days is outside 1..3650")
     if queue and kind != "index":
         raise CollectError(f"--queue shares index pieces; --what {kind} runs on one host")
-    url, pace, budget = access.base_url, access.delay, access.daily_budget
-    cookies = list(access.cookies)
     terms, codes = scope(db, regions, keywords)
-    left = budget_left(db, cookies, budget) if cookies and use_budget else None
-    outlook_info: dict = {}
+    return Scope(kind, start_day, end_day, terms, codes, tuple(devices), window_days), notes
 
-    if kind == "index":
+
+def plan_collect(db, scope: Scope, access: SiteAccess, tuning: Tuning, left: int | None,
+                 check: bool, shared: bool = False, dry_run: bool = False) -> CollectPlan:
+    """What this collect asks, within what is `left` of today's budget (a shared plan is not
+    cut to one worker's budget: each worker stops taking pieces when its own accounts are
+    spent, and what it holds goes back to the queue); a dry run adds the nights ahead."""
+    cookies, pace = len(access.cookies), access.delay
+    terms, codes = scope.terms, scope.codes
+    if scope.kind == "index":
         # a municipality's city is asked (and planned) as its province: one request, stored
         # under both (the site answers no city code there)
         reg = store.registry(db)
         asked = list(dict.fromkeys(reg.asked_as(c) for c in codes))
         checks = check_requests(len(terms), check)
-        # A shared plan is not cut to this worker's budget: each worker stops taking pieces
-        # when its own accounts are spent, and what it holds goes back to the queue.
         # a series answered blank tonight rests until the next night (then, blank again, it
         # is accepted as below the reporting floor)
         resting = (datetime.now(timezone.utc).replace(microsecond=0)
                    - timedelta(hours=tuning.blank_rest_hours)).isoformat()
-        night = plan(db, terms, asked, start_day, end_day, window_days,
-                     budget=None if queue else left, check_requests=0 if queue else checks,
+        night = plan(db, terms, asked, scope.start, scope.end, scope.window_days,
+                     budget=None if shared else left, check_requests=0 if shared else checks,
                      resting_since=resting)
-        pieces = night.pieces
-        n_pieces = len(pieces)
-        requests, seconds = estimate(n_pieces, len(terms), len(cookies), pace, check)
+        requests, seconds = estimate(len(night.pieces), len(terms), cookies, pace, check)
+        planned = CollectPlan(len(night.pieces), requests, seconds,
+                              index_pieces=list(night.pieces), asked=asked,
+                              deferred=len(night.deferred))
         if dry_run:
-            nightly = budget * len(cookies) if budget and cookies else None
-            view = outlook(len(terms), areas_for(db, codes), start_day, end_day,
-                           region_state(db, terms, codes), budget=nightly,
-                           window_days=window_days, check_requests=checks)
-            outlook_info = {"nights_until_all_collected": view.nights_until_all_collected,
-                            "nights_until_history": view.nights_until_history,
-                            "days_behind": view.staleness,
-                            "requests_per_night": view.requests_per_night,
-                            "budget_per_night": nightly}
-            # The nightly job takes a city snapshot first while it is needed (issue 9).
-            snap = city_snapshot_plan(db, terms, codes, end_day, nightly)
-            if snap.calls:
-                first, nights = snapshot_outlook(snap_order(db, terms), snap_provinces(db, codes),
-                                                 end_day, {}, budget=nightly)
-                outlook_info["snapshot"] = {"first_night_keywords": first,
-                                            "keywords": snap.keywords, "nights": nights}
-    elif kind == "snapshot":
+            planned.outlook = _outlook(db, scope, access, checks)
+        return planned
+    if scope.kind == "snapshot":
         if not cookies and not dry_run:
             # without an account tonight's index collect reaches no city either: a snapshot
             # plan made as if it reached them all would say "no snapshot needed"
-            db.close()
             raise CollectError(NO_COOKIES)
-        snap = city_snapshot_plan(db, terms, codes, end_day, left)
-        n_pieces = len(snap.calls)
-        requests, seconds = n_pieces, n_pieces * pace / max(1, len(cookies))
-    elif kind == "region":
-        areas = sorted({0, *[c for c in codes if 900 < c < 1000]})
-        n_pieces = len(areas) * len(terms)   # one keyword a call
-        requests, seconds = n_pieces, n_pieces * pace / max(1, len(cookies))
+        snap = city_snapshot_plan(db, terms, codes, scope.end, left)
+        n = len(snap.calls)
+        return CollectPlan(n, n, n * pace / max(1, cookies), snapshot=snap,
+                           deferred=snap.deferred)
+    if scope.kind == "region":
+        n = len({0, *[c for c in codes if 900 < c < 1000]}) * len(terms)   # a keyword a call
     else:
-        n_pieces = math.ceil(len(terms) / 5)
-        requests, seconds = n_pieces, n_pieces * pace / max(1, len(cookies))
-    result = CollectResult(kind=kind, run_id=None, pieces=n_pieces, requests_planned=requests,
-                           estimated_seconds=seconds, accounts=len(cookies), dry_run=dry_run,
-                           budget_left=left, daily_budget=budget, end=end_day.isoformat(),
-                           outlook=outlook_info, notes=notes)
-    if kind == "index":
-        result.deferred_pieces = len(night.deferred)
-    if kind == "snapshot":
-        result.deferred_pieces = snap.deferred
-        result.snapshot = snapshot_summary(snap)
-    piece_queue = None
-    if queue and not dry_run:
-        from aicity.crawler.queue import OtherPlan, queue_errors
-        piece_queue = _piece_queue(queue, queue_lease)
-        mine = plan_scope(asked, terms, start_day, end_day, devices, window_days)
-        try:
-            pushed = piece_queue.push_plan(pieces, end_day.isoformat(), *mine)
-            result.queue = {"pushed": pushed, "pending": piece_queue.pending(),
-                            "held_elsewhere": piece_queue.held_elsewhere()}
-        except queue_errors() as err:
-            db.close()
-            raise CollectError(f"queue {without_credentials(queue)}: "
-                               f"{(str(err).splitlines() or [''])[0]}") from None
-        except OtherPlan as err:
-            db.close()
-            raise CollectError(
-                f"queue {without_credentials(queue)} is working tonight's plan of another "
-                f"scope ({err}), not this worker's ({mine[1]}): start every worker of a queue "
-                f"with the same --regions, --keywords, --start and --end, or give this scope "
-                f"a queue of its own (another Redis database, redis://host/1)") from None
-        # a worker that finds every piece taken stays, to take over from one that dies
-        n_pieces = result.queue["pending"] + result.queue["held_elsewhere"]
-    if dry_run or n_pieces == 0:
-        if kind in ("index", "snapshot") and left is not None and n_pieces == 0 \
-                and result.deferred_pieces:
-            result.status = "budget"     # nothing fits in what is left of today's budget
-        db.close()
-        return result
-    if not cookies:
-        db.close()
-        raise CollectError(NO_COOKIES)
+        n = math.ceil(len(terms) / 5)
+    return CollectPlan(n, n, n * pace / max(1, cookies))
 
-    host_source = "baidu" if urlparse(url).hostname == "index.baidu.com" else "other"
-    run = store.open_run(db, "collect", host_source, {
-        "kind": kind, "start": start_day.isoformat(), "end": end_day.isoformat(),
-        "keywords": len(terms), "regions": len(codes), "pieces": n_pieces,
-        "deferred_pieces": result.deferred_pieces, "budget_left": left,
-        "base_url": without_credentials(url), "delay": pace, "accounts": len(cookies)})
-    t0 = time.monotonic()
-    if piece_queue is not None:
-        # a piece handed back by a worker that died after storing it is not asked again
-        piece_queue.still_missing = lambda taken: still_missing(db, taken)
-    # every setting of the crawl from the objects it was given (SiteAccess, Tuning), then the
-    # caller's Scrapy settings over them
-    overrides = {"AICITY_DEVICES": list(devices), "AICITY_PROGRESS": progress,
-                 "AICITY_PROGRESS_TOTAL": n_pieces, **access.settings(),
-                 "AICITY_BAIDU_DAILY_BUDGET": budget if use_budget else 0,
-                 **tuning.settings(), **(settings or {})}
-    stats, stopped = _crawl("queued" if piece_queue else kind, db_path, run.id, url,
-                            cookies, host_source,
-                            piece_queue if piece_queue else pieces if kind == "index"
-                            else snap if kind == "snapshot" else None,
-                            terms, codes, start_day, end_day, check, overrides,
-                            _known_blank(db, terms, pieces) if kind == "index" else frozenset())
-    result.run_id = run.id
-    result.seconds = time.monotonic() - t0
+
+def _outlook(db, scope: Scope, access: SiteAccess, checks: int) -> dict:
+    """A dry run's view of the nights ahead at this budget, and of the city snapshot the
+    nightly job takes first while it is needed (issue 9)."""
+    budget, cookies = access.daily_budget, len(access.cookies)
+    nightly = budget * cookies if budget and cookies else None
+    view = outlook(len(scope.terms), areas_for(db, scope.codes), scope.start, scope.end,
+                   region_state(db, scope.terms, scope.codes), budget=nightly,
+                   window_days=scope.window_days, check_requests=checks)
+    info = {"nights_until_all_collected": view.nights_until_all_collected,
+            "nights_until_history": view.nights_until_history,
+            "days_behind": view.staleness,
+            "requests_per_night": view.requests_per_night,
+            "budget_per_night": nightly}
+    snap = city_snapshot_plan(db, scope.terms, scope.codes, scope.end, nightly)
+    if snap.calls:
+        first, nights = snapshot_outlook(snap_order(db, scope.terms),
+                                         snap_provinces(db, scope.codes), scope.end, {},
+                                         budget=nightly)
+        info["snapshot"] = {"first_night_keywords": first, "keywords": snap.keywords,
+                            "nights": nights}
+    return info
+
+
+def share_plan(db, queue: str, lease: float | None, scope: Scope, planned: CollectPlan):
+    """(the piece queue, what it holds) once this worker's plan is in the shared queue (the
+    first worker pushes it; the others find it there); CollectError for a queue that cannot
+    be reached or works a plan of another scope."""
+    from aicity.crawler.queue import OtherPlan, queue_errors
+    piece_queue = _piece_queue(queue, lease)
+    mine = plan_scope(planned.asked, scope.terms, scope.start, scope.end, scope.devices,
+                      scope.window_days)
+    try:
+        pushed = piece_queue.push_plan(planned.index_pieces, scope.end.isoformat(), *mine)
+        held = {"pushed": pushed, "pending": piece_queue.pending(),
+                "held_elsewhere": piece_queue.held_elsewhere()}
+    except queue_errors() as err:
+        raise CollectError(f"queue {without_credentials(queue)}: "
+                           f"{(str(err).splitlines() or [''])[0]}") from None
+    except OtherPlan as err:
+        raise CollectError(
+            f"queue {without_credentials(queue)} is working tonight's plan of another "
+            f"scope ({err}), not this worker's ({mine[1]}): start every worker of a queue "
+            f"with the same --regions, --keywords, --start and --end, or give this scope "
+            f"a queue of its own (another Redis database, redis://host/1)") from None
+    # a piece handed back by a worker that died after storing it is not asked again
+    piece_queue.still_missing = lambda taken: still_missing(db, taken)
+    return piece_queue, held
+
+
+def read_crawl_stats(result: CollectResult, stats: dict, host_source: str) -> None:
+    """What the crawl's stats say, into the result: counts, answers, failures, why it
+    stopped."""
     result.rows_written = int(stats.get("aicity/rows_written", 0))
     result.series_stored = int(stats.get("aicity/series_stored", 0))
     result.requests = int(stats.get("downloader/request_count", 0))
@@ -468,32 +571,37 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
                           if k.startswith("downloader/response_status_count/")}
     result.failures = {k.split("/", 2)[2]: v for k, v in stats.items()
                        if k.startswith("aicity/failures/")}
-    result.stopped = stopped
+    result.stopped = stats.get("aicity/stopped", "")
     result.stopped_cause = stats.get("aicity/stopped_cause", "")
     result.source = stats.get("aicity/source") or host_source
-    if result.stopped_cause == "storage":
-        # the disk is full or the file unusable: the bookkeeping below would fail the same
-        # way. Record the failure if the database still takes it; else the next run marks
-        # this one interrupted (its process is gone).
-        result.status = "failed"
-        try:
-            if kind == "index":                  # reading still works on a full disk
-                result.remaining_pieces = len(still_missing(db, pieces))
-            store.close_run(db, run, "failed", result.rows_written,
-                            {"stopped": stopped, "stopped_cause": "storage",
-                             "remaining_pieces": result.remaining_pieces}, error=stopped)
-        except store.storage_errors():
-            pass
-        db.close()
-        return result
-    if kind == "index":
-        result.unindexed = sorted(store.unindexed(db, terms))
+    if result.kind == "index":
         result.waiting_days = int(stats.get("aicity/unconfirmed_days", 0))
         result.blank_reasks = int(stats.get("aicity/blank_answers_asked_again", 0))
         result.checksum_mismatches = int(stats.get("aicity/checksum/mismatched_series", 0))
     result.throttled = int(stats.get("aicity/accounts/throttled", 0))
     result.cipher_t0 = stats.get("aicity/cipher_t0")
     result.interrupted = stats.get("aicity/interrupted", "")
+
+
+def record_storage_failure(db, run, result: CollectResult, planned: CollectPlan) -> None:
+    """The disk is full or the file unusable: the bookkeeping of judge_collect would fail the
+    same way. Record the failure if the database still takes it; else the next run marks this
+    one interrupted (its process is gone)."""
+    result.status = "failed"
+    try:
+        if result.kind == "index":                  # reading still works on a full disk
+            result.remaining_pieces = len(still_missing(db, planned.index_pieces))
+        store.close_run(db, run, "failed", result.rows_written,
+                        {"stopped": result.stopped, "stopped_cause": "storage",
+                         "remaining_pieces": result.remaining_pieces}, error=result.stopped)
+    except store.storage_errors():
+        pass
+
+
+def judge_collect(db, result: CollectResult, scope: Scope, planned: CollectPlan, stats: dict,
+                  piece_queue, cookies: list[str] | None, daily_budget: int) -> None:
+    """The verdict from the database, not from the crawl's counters: what the scope still
+    lacks, and so the status (`cookies` None: the budget is not the collect's to count)."""
     if piece_queue is not None:
         # what the queue says is for the record only: the verdict below is the scope's
         # coverage in the database (a worker stopped by Ctrl-C, a database that refused it or
@@ -501,23 +609,31 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
         result.queue.update({k.rsplit("/", 1)[1]: int(v) for k, v in stats.items()
                              if k.startswith("aicity/queue/")})
         result.queue["pending"] = _queue_pending(piece_queue)
-    if kind == "index":
+    if scope.kind == "index":
+        result.unindexed = sorted(store.unindexed(db, scope.terms))
         # What this scope still lacks, not counting keywords Baidu does not index nor
         # empty days waiting to be confirmed (later runs ask for those again).
         gone = set(result.unindexed)
         tonight = [Piece(p.region, p.start, p.end, tuple(k for k in p.keywords if k not in gone))
-                   for p in pieces]
+                   for p in planned.index_pieces]
         result.remaining_pieces = len(still_missing(db, [p for p in tonight if p.keywords]))
-    if kind == "snapshot":
-        after = city_snapshot_plan(db, terms, codes, end_day, None, window=(snap.start, snap.end))
+    if scope.kind == "snapshot":
+        snap = planned.snapshot
+        after = city_snapshot_plan(db, scope.terms, scope.codes, scope.end, None,
+                                   window=(snap.start, snap.end))
         asked = set(snap.calls)
         result.remaining_pieces = sum(1 for c in after.calls if c in asked)
         result.snapshot = snapshot_summary(after)
-        result.budget_left = budget_left(db, cookies, budget) if use_budget else None
-    if stopped:
+        result.budget_left = budget_left(db, cookies, daily_budget) if cookies is not None \
+            else None
+    if result.stopped:
         result.status = "failed"
     elif result.remaining_pieces or result.failures:
         result.status = "partial"
+
+
+def close_collect_run(db, run, result: CollectResult) -> None:
+    """The run's record: its status, rows and what the result says of it."""
     detail = store.run_detail(db, run.id)
     detail.update({k: v for k, v in result.as_dict().items()
                    if k in ("requests", "responses_by_status", "http_status", "failures",
@@ -525,11 +641,10 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
                             "stopped", "stopped_cause", "waiting_days", "blank_reasks",
                             "checksum_mismatches", "throttled", "cipher_t0", "interrupted",
                             "queue")})
-    error = stopped or (f"interrupted by {result.interrupted}" if result.interrupted else "")
+    error = result.stopped or (f"interrupted by {result.interrupted}" if result.interrupted
+                               else "")
     store.close_run(db, run, result.status, result.rows_written, detail, error=error,
                     source=result.source)
-    db.close()
-    return result
 
 
 def plan_scope(codes: list[int], terms: list[str], start: date, end: date,
@@ -581,42 +696,45 @@ def crawl_settings(db_path, run_id, host_source, accounts: int, overrides: dict)
     return settings
 
 
-def _crawl(kind, db_path, run_id, url, cookies, host_source, pieces, terms, codes,
-           start_day, end_day, check, overrides, known_blank=frozenset()
-           ) -> tuple[dict, str]:
+def _crawl(job: CrawlJob) -> dict:
+    """Run the job's spider to its end in this process (once: Twisted's reactor does not
+    start twice); the crawl's stats."""
     from scrapy.crawler import CrawlerProcess
 
-    settings = crawl_settings(db_path, run_id, host_source, len(cookies), overrides)
+    settings = crawl_settings(job.db_path, job.run_id, job.host_source, job.accounts,
+                              job.overrides)
     process = CrawlerProcess(settings)
-    if kind == "queued":
+    scope, url = job.scope, job.base_url
+    if job.kind == "queued":
         from aicity.crawler.queued_index import QueuedSearchIndexSpider
         crawler = process.create_crawler(QueuedSearchIndexSpider)
         # the queue (with its Redis client) goes to the spider as an argument, not a setting:
         # Scrapy logs settings, and a Redis URL may hold a password
-        started = process.crawl(crawler, base_url=url, known_blank=known_blank,
-                                piece_queue=pieces)
-    elif kind == "index":
+        started = process.crawl(crawler, base_url=url, known_blank=job.known_blank,
+                                piece_queue=job.piece_queue)
+    elif job.kind == "index":
         from aicity.crawler.spiders.search_index import SearchIndexSpider
         crawler = process.create_crawler(SearchIndexSpider)
-        started = process.crawl(crawler, pieces=pieces, base_url=url, check=check,
-                                known_blank=known_blank)
-    elif kind == "snapshot":
+        started = process.crawl(crawler, pieces=list(job.pieces), base_url=url,
+                                check=job.check, known_blank=job.known_blank)
+    elif job.kind == "snapshot":
         from aicity.crawler.spiders.region import RegionSpider
         crawler = process.create_crawler(RegionSpider)
+        snap = job.snapshot
         started = process.crawl(crawler, keywords=[], areas=[],
-                                start=pieces.start.isoformat(), end=pieces.end.isoformat(),
-                                base_url=url, calls=pieces.calls)
-    elif kind == "region":
+                                start=snap.start.isoformat(), end=snap.end.isoformat(),
+                                base_url=url, calls=snap.calls)
+    elif job.kind == "region":
         from aicity.crawler.spiders.region import RegionSpider
         crawler = process.create_crawler(RegionSpider)
-        areas = sorted({0, *[c for c in codes if 900 < c < 1000]})
-        started = process.crawl(crawler, keywords=terms, areas=areas,
-                                start=start_day.isoformat(), end=end_day.isoformat(),
+        areas = sorted({0, *[c for c in scope.codes if 900 < c < 1000]})
+        started = process.crawl(crawler, keywords=scope.terms, areas=areas,
+                                start=scope.start.isoformat(), end=scope.end.isoformat(),
                                 base_url=url)
     else:
         from aicity.crawler.spiders.word_graph import WordGraphSpider
         crawler = process.create_crawler(WordGraphSpider)
-        started = process.crawl(crawler, keywords=terms, dates=[end_day.isoformat()],
+        started = process.crawl(crawler, keywords=scope.terms, dates=[scope.end.isoformat()],
                                 base_url=url)
     from twisted.internet import reactor
 
@@ -625,7 +743,7 @@ def _crawl(kind, db_path, run_id, url, cookies, host_source, pieces, terms, code
     def crawl_failed(failure):
         # the crawl could not be built or opened (the database refused a connection, say):
         # one line for the run, not Twisted's "Unhandled error in Deferred" and a traceback
-        failed.update(_crawl_failure(failure.value, db_path))
+        failed.update(_crawl_failure(failure.value, job.db_path))
 
     started.addErrback(crawl_failed)
     stopper = StopOnSignals(process)
@@ -637,7 +755,7 @@ def _crawl(kind, db_path, run_id, url, cookies, host_source, pieces, terms, code
     stats = {**(crawler.stats.get_stats() if crawler.stats else {}), **failed}
     if stopper.received:
         stats.setdefault("aicity/interrupted", stopper.received)
-    return stats, stats.get("aicity/stopped", "")
+    return stats
 
 
 def _crawl_failure(err: BaseException, db_path) -> dict:
