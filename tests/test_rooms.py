@@ -202,3 +202,14 @@ def test_a_collect_is_a_service_and_the_crawler_keeps_no_run_record():
     for name, tree in _modules("crawler").items():
         calls = {getattr(n.func, "attr", "") for n in ast.walk(tree) if isinstance(n, ast.Call)}
         assert not calls & {"open_run", "close_run"}, name
+
+
+def test_only_db_knows_the_engine_and_a_transactions_flags():
+    """db/ owns the write path (db/writer.py): the crawler's pipeline hands it items; nothing
+    outside db/ branches on the engine or sets a connection's transaction flags (the pipeline
+    did all of it by hand until 0.1)."""
+    flags = (".dialect", "flat_nesting", "fresh_inserts", "touched_later", "pipelined",
+             ".__exit__(")
+    found = {str(p.relative_to(PACKAGE)): [f for f in flags if f in p.read_text(encoding="utf-8")]
+             for p in PACKAGE.rglob("*.py") if p.relative_to(PACKAGE).parts[0] != "db"}
+    assert {name: f for name, f in found.items() if f} == {}

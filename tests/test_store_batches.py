@@ -99,7 +99,7 @@ def test_a_failed_batch_leaves_none_of_its_series_and_stops_the_run(db_path, mon
 
 def test_sqlite_keeps_one_series_a_transaction(db_path):
     pipe, _ = _pipeline(db_path, batch=0)              # 0: the store's own choice
-    assert pipe.batch_items == 1
+    assert pipe.writer.items == 1
     pipe.process_item(_item(97))
     assert _covered(db_path) == {97}
     pipe.close_spider()

@@ -1,10 +1,7 @@
 """Item pipeline: validate and store through db/ (the only place the crawler writes)."""
 from __future__ import annotations
 
-import contextlib
 import logging
-import time
-from collections import Counter
 from datetime import date, datetime, timedelta, timezone
 
 from scrapy.exceptions import DropItem
@@ -27,7 +24,6 @@ class StorePipeline:
         self.run_id = crawler.settings.get("AICITY_RUN_ID")
         self.db = None
         self.broken = ""          # why storage failed; later items are dropped, not stored
-        self.run_source = None
         # A writer (an import, `analyze`) may hold the database for a while: wait for it rather
         # than lose the piece. Only a storage error that waiting cannot fix stops the run.
         self.busy_timeout = crawler.settings.getfloat("AICITY_DB_BUSY_TIMEOUT", 600.0)
@@ -40,19 +36,10 @@ class StorePipeline:
                                                           confirm.DEFAULT_BLANK_REST_HOURS)
         # the newest day any daily answer of this run had a value on: published for all
         self.published_through = ""
-        # Items stored per transaction. On PostgreSQL a commit (a WAL flush) per series cost
-        # more than the series' rows: several series share one, each still whole (a failed
-        # batch leaves none of its series covered, so they are asked again). SQLite keeps one
-        # a transaction: its one writer at a time would wait for an open batch.
+        # Items stored per transaction (0: what the database wants; db/writer.py says why)
         self.batch_items = crawler.settings.getint("AICITY_DB_BATCH_ITEMS", 0)
         self.batch_seconds = crawler.settings.getfloat("AICITY_DB_BATCH_SECONDS", 2.0)
-        self._batch = None
-        self._in_batch = 0
-        self._batch_since = 0.0
-        self._stored_before: int | None = None
-        self._source_before = None
-        self._batch_items: list = []         # to store again if another writer got in between
-        self._batch_counts: Counter = Counter()
+        self.writer = None
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -68,16 +55,17 @@ class StorePipeline:
         # the newest day an earlier run saw the site publish: a day after it is not accepted
         # as below the floor before some answer shows the site has published it
         self.published_through = self.published_before = store.published_through(self.db)
-        if not self.batch_items:
-            self.batch_items = 25 if self.db.dialect == "postgresql" else 1
-        if self.batch_items > 1 and self.db.dialect == "postgresql":
-            self.db.flat_nesting = True      # a batch is one transaction, no savepoints
-            self.db.fresh_inserts = True     # a batch can be stored again (_store_again)
+        self.writer = store.BatchWriter(
+            self.db, items=self.batch_items, seconds=self.batch_seconds,
+            rows_key="aicity/rows_written", committed=self._counted,
+            stored_again=lambda n: self.crawler.stats.inc_value("aicity/batches_stored_again"),
+            refusals=(DropItem,))
 
     def close_spider(self):
         if self.db is not None:
             try:
-                self._commit_batch()
+                if self.writer is not None:
+                    self.writer.flush()
                 if self.published_through > self.published_before:
                     # once, after the last batch: a row every writer updates, kept in a batch,
                     # made each writer wait for the other's whole batch
@@ -87,75 +75,9 @@ class StorePipeline:
             finally:
                 self.db.close()
 
-    def _open_batch(self) -> None:
-        if self.batch_items > 1 and self._batch is None:
-            store.defer_touched(self.db)     # the writers' lock only at the end of a batch
-            batch = contextlib.ExitStack()
-            if hasattr(self.db, "pipelined"):
-                # PostgreSQL: the batch's statements go without waiting for each answer (three
-                # round trips a series were most of a stored row's cost); rows are counted as
-                # the batch commits
-                batch.enter_context(self.db.pipelined())
-            batch.enter_context(self.db.atomic())
-            self._batch, self._batch_since = batch, time.monotonic()
-            self._stored_before = store.stored_changes(self.db) if store.pipelined(self.db) \
-                else None
-            self._source_before = self.run_source
-
-    def _commit_batch(self) -> None:
-        if self._batch is None:
-            return
-        try:
-            self._finish_batch()
-        except store.write_conflicts() as err:
-            self._store_again(err)
-
-    def _finish_batch(self) -> None:
-        store.flush_touched(self.db)
-        self._batch.__exit__(None, None, None)   # commits; if that fails, still to roll back
-        self._batch, self._in_batch = None, 0
-        stats = self.crawler.stats
-        if self._stored_before is not None:
-            self._batch_counts["aicity/rows_written"] += \
-                store.stored_changes(self.db) - self._stored_before
-        for key, n in self._batch_counts.items():
-            stats.inc_value(key, n)
-        self._batch_counts.clear()
-        self._batch_items = []
-
-    def _store_again(self, err: BaseException) -> None:
-        """Another writer inserted some of the batch's days while it was open: roll it back and
-        store its items again, with upserts (they wait for the other writer, then update)."""
-        items = self._batch_items
-        self._roll_back_batch(err)
-        logger.info("another writer stored some of the same days: storing %d items again",
-                    len(items))
-        self.crawler.stats.inc_value("aicity/batches_stored_again")
-        self._store_items(items)
-
-    def _store_items(self, items: list) -> None:
-        """Store `items` as one batch, with upserts."""
-        fresh, self.db.fresh_inserts = self.db.fresh_inserts, False
-        try:
-            self._open_batch()
-            for item in items:
-                self._batch_items.append(item)
-                self._process(item)
-            self._finish_batch()
-        finally:
-            self.db.fresh_inserts = fresh
-
-    def _roll_back_batch(self, err: BaseException) -> None:
-        self.db.touched_later = [] if self.batch_items > 1 else None
-        batch, self._batch, self._in_batch = self._batch, None, 0
-        self._batch_counts.clear()
-        self._batch_items = []
-        if batch is not None:
-            self.run_source = self._source_before   # its record was rolled back too
-            try:
-                batch.__exit__(type(err), err, err.__traceback__)
-            except store.storage_errors():
-                pass                      # the rollback of a broken connection: gone anyway
+    def _counted(self, counts) -> None:
+        for key, n in counts.items():
+            self.crawler.stats.inc_value(key, n)
 
     def _fail(self, err: BaseException) -> bool:
         """A failed write: True when it was made good (the server had restarted: once it is
@@ -163,18 +85,13 @@ class StorePipeline:
         read-only file, a lock held past the timeout: every later piece would fail the same
         way. Stop, keep what is stored (each piece is whole or absent, so nothing is
         half-written; what failed is not marked covered)."""
-        items = list(self._batch_items)
-        self._roll_back_batch(err)
         try:
-            if store.reconnect_if_lost(self.db):
+            if self.writer.recover(err):
                 self.crawler.stats.inc_value("aicity/database_reconnects")
-                if items:
-                    self._store_items(items)
                 return True
         except store.DatabaseProblem as gone:
             err = gone
         except store.storage_errors() as again:        # failed again once back: give up
-            self._roll_back_batch(again)
             err = again
         self.broken = store.storage_problem(err, self.db_path)
         self.crawler.stats.inc_value("aicity/items_not_stored")
@@ -188,7 +105,7 @@ class StorePipeline:
             # lease then goes back to the queue when the worker stops.
             if not self.broken:
                 try:
-                    self._commit_batch()
+                    self.writer.flush()
                 except store.storage_errors() as err:
                     if not self._fail(err):
                         raise DropItem(self.broken) from None
@@ -204,11 +121,7 @@ class StorePipeline:
             self.crawler.stats.inc_value("aicity/items_not_stored")
             raise DropItem(f"not stored: {self.broken}")
         try:
-            out = self._store_in_batch(item)
-            if self._in_batch >= self.batch_items or \
-                    time.monotonic() - self._batch_since > self.batch_seconds:
-                self._commit_batch()
-            return out
+            return self.writer.store(item, self._process)
         except store.storage_errors() as err:
             if not self._fail(err):
                 raise DropItem(self.broken) from None
@@ -218,32 +131,12 @@ class StorePipeline:
         except BaseException as err:
             # a batch without savepoints cannot go on after a failed statement: its series
             # go back (uncovered, asked again), the error is Scrapy's to report
-            self._roll_back_batch(err)
+            self.writer.roll_back(err)
             raise
-
-    def _store_in_batch(self, item):
-        self._open_batch()
-        if self._batch is None:
-            return self._process(item)
-        self._batch_items.append(item)
-        try:
-            out = self._process(item)
-        except DropItem:
-            self._batch_items.pop()    # refused before anything was written
-            raise
-        except store.write_conflicts() as err:
-            self._store_again(err)
-            return item
-        self._in_batch += 1
-        return out
 
     def _process(self, item):
-        source = item_source(self.crawler)
-        if source != self.run_source and self.run_id is not None:
-            # Rows take their provenance from their run: record it before the first row, so a
-            # run killed before it finishes still says where its rows came from.
-            store.set_run_source(self.db, self.run_id, source)
-            self.run_source = source
+        # before the first row, so a run killed before it finishes says where its rows came from
+        self.writer.note_source(self.run_id, item_source(self.crawler))
         if isinstance(item, SeriesItem):
             self._store_series(item)
         elif isinstance(item, UnindexedKeywordItem):
@@ -267,15 +160,7 @@ class StorePipeline:
         return item
 
     def _count(self, key: str, n: int | None = 1) -> None:
-        # What a batch stored counts when it commits: a rolled-back batch stored nothing, one
-        # stored again counts once. None: not known yet (a pipelined batch's rows, counted as
-        # it commits).
-        if n is None:
-            return
-        if self._batch is None:
-            self.crawler.stats.inc_value(key, n)
-        else:
-            self._batch_counts[key] += n
+        self.writer.count(key, n)
 
     def _store_series(self, item: SeriesItem) -> None:
         if item.region not in self.registry.by_code:

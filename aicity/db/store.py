@@ -8,7 +8,8 @@ One import for callers (`from aicity.db import store`); the functions live with 
 - `observations`: the stored series, their coverage, empty days still waiting;
 - `crawl_state`: what the crawl keeps (accounts, salt, budgets, unindexed keywords);
 - `answers`: the site's other answers (region distributions, related-word graphs);
-- `results`: what analysis stores (components, anomalies); `status`: checks and sizes.
+- `results`: what analysis stores (components, anomalies); `status`: checks and sizes;
+- `writer`: the crawl's unit of work (BatchWriter: batches, pipeline mode, storing again).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from aicity.db.connection import (BUSY_TIMEOUT, DEFAULT_DB, AicityDatabase, Data
                                   is_server, now_iso, open_files_problem, reconnect_if_lost,
                                   require_schema,
                                   server_errors, shown,
-                                  size_bytes, storage_errors, storage_problem, write_conflicts)
+                                  size_bytes, storage_errors, storage_problem)
 from aicity.db.crawl_state import (account_states, add_budget_used, budget_used, clear_unindexed,
                                    crawl_salt, crawl_state, mark_unindexed, note_published_through,
                                    published_through, save_account_states, set_crawl_state,
@@ -33,21 +34,22 @@ from aicity.db.lookups import (UnknownKeyword, first_dates, init_db, keyword_ali
 from aicity.db.observations import (DEVICE_CODE, GRANULARITIES, REGION_LIMIT, STATE_BELOW_FLOOR,
                                     STATE_REPORTED, STATE_WAITING, below_floor_before, blank_series,
                                     count_covered, count_observations, coverage_frame, day_number,
-                                    iso_day, keyword_series_range, pipelined, save_series, series,
-                                    series_id, stored_changes, unconfirmed_frame, unconfirmed_state,
+                                    iso_day, keyword_series_range, save_series, series,
+                                    series_id, unconfirmed_frame, unconfirmed_state,
                                     upsert_obs, upsert_observations, waiting_days)
 from aicity.db.populations import with_period_population
+from aicity.db.writer import BatchWriter
 from aicity.db.regions import default_registry, read_registry
 from aicity.db.results import anomalies_frame
-from aicity.db.runs import (Run, close_abandoned_runs, close_run, defer_touched, finish_run,
-                            flush_touched, last_run_start, open_run, record_touched, run_detail,
+from aicity.db.runs import (Run, close_abandoned_runs, close_run, finish_run,
+                            last_run_start, open_run, record_touched, run_detail,
                             runs_frame, runs_version, set_run_source, source_label, sources,
                             start_run)
 from aicity.vocabulary import DEVICES
 
 __all__ = [
     "DEFAULT_DB", "NotInitialised", "DatabaseProblem", "db_path", "is_server", "shown", "now_iso",
-    "AicityDatabase", "BUSY_TIMEOUT", "connect", "server_errors", "write_conflicts",
+    "AicityDatabase", "BUSY_TIMEOUT", "connect", "server_errors",
     "storage_errors", "storage_problem", "open_files_problem", "reconnect_if_lost",
     "integrity_problem",
     "require_schema", "frame",
@@ -57,11 +59,10 @@ __all__ = [
     "first_dates", "keyword_groups_frame", "taxonomy_terms", "keyword_strata", "keyword_terms",
     "Run", "start_run",
     "run_detail", "last_run_start", "set_run_source", "close_abandoned_runs", "open_run",
-    "close_run", "finish_run", "runs_frame", "runs_version", "record_touched", "defer_touched",
-    "flush_touched",
+    "close_run", "finish_run", "runs_frame", "runs_version", "record_touched",
     "sources", "source_label", "GRANULARITIES", "REGION_LIMIT", "series_id",
     "keyword_series_range", "DEVICE_CODE", "day_number", "iso_day", "upsert_obs",
-    "upsert_observations", "coverage_frame", "save_series", "stored_changes", "pipelined",
+    "upsert_observations", "coverage_frame", "save_series",
     "unconfirmed_state", "waiting_days", "blank_series", "below_floor_before", "unconfirmed_frame",
     "count_observations", "count_covered", "series", "STATE_REPORTED", "STATE_BELOW_FLOOR",
     "STATE_WAITING", "crawl_state", "set_crawl_state", "published_through",
@@ -70,4 +71,5 @@ __all__ = [
     "clear_unindexed", "mark_unindexed", "save_region_distribution", "distribution_answered",
     "distribution_means", "distribution_windows", "save_word_graph", "word_graph_frame",
     "anomalies_frame", "default_registry", "read_registry", "DEVICES", "with_period_population",
+    "BatchWriter",
 ]
