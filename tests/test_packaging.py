@@ -96,9 +96,17 @@ def _sqlite_schema(path) -> dict:
             if kind == "view":
                 out[name] = ("view", tuple(c[1] for c in cols))
                 continue
+            unique = set()
+            for _, index, is_unique, *_ in db.execute(f"PRAGMA index_list({name})").fetchall():
+                columns = [c[2] for c in db.execute(f"PRAGMA index_info({index})").fetchall()]
+                if is_unique and None not in columns:      # not an index on an expression
+                    unique.add(tuple(columns))
+            pk = tuple(c[1] for c in sorted(cols, key=lambda c: c[5]) if c[5])
+            if pk:
+                unique.add(pk)           # a rowid key (INTEGER PRIMARY KEY) has no index
             out[name] = ("table", tuple(sorted(
                 (c[1], _TYPE_CLASS[c[2].lower()], bool(c[3] or c[5])) for c in cols)),
-                tuple(c[1] for c in sorted(cols, key=lambda c: c[5]) if c[5]))
+                pk, frozenset(unique))
         return out
     finally:
         db.close()
@@ -127,14 +135,25 @@ def _postgres_schema(url) -> dict:
                 "constraint_name) WHERE c.table_schema = 'public' AND c.table_name = ? "
                 "AND c.constraint_type = 'PRIMARY KEY' ORDER BY k.ordinal_position",
                 [name]).fetchall())
+            # every unique index (a primary key's and a constraint's included), as ON CONFLICT
+            # needs one: its columns in order
+            unique = {tuple(r[0]) for r in db.execute(
+                "SELECT array_agg(a.attname ORDER BY array_position(x.indkey::int2[], a.attnum)) "
+                "FROM pg_index x JOIN pg_class t ON t.oid = x.indrelid "
+                "JOIN pg_namespace n ON n.oid = t.relnamespace "
+                "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = ANY(x.indkey) "
+                "WHERE n.nspname = 'public' AND t.relname = ? AND x.indisunique "
+                "AND x.indexprs IS NULL GROUP BY x.indexrelid", [name]).fetchall()}
             out[name] = ("table", tuple(sorted(
-                (c[0], _TYPE_CLASS[c[1]], c[2] == "NO") for c in cols)), pk)
+                (c[0], _TYPE_CLASS[c[1]], c[2] == "NO") for c in cols)), pk, frozenset(unique))
         return out
     finally:
         db.close()
 
 
 def test_sqlite_and_postgresql_schemas_agree(tmp_path, pg_url):
+    """Tables, views, columns (type, NOT NULL), primary keys and unique indexes: the SQLite
+    migrations and postgresql.sql are kept by hand, and this is what keeps them one schema."""
     lite = tmp_path / "a.db"
     store.init_db(lite, taxonomy=default_taxonomy())
     store.init_db(pg_url, taxonomy=default_taxonomy())

@@ -9,6 +9,28 @@ from sqlite_utils import Database, Migrations
 migrations = Migrations("aicity")
 
 
+# The columns of `components` (m003 made the table, m009 made it again as a rowid table; the
+# same columns, written once).
+COMPONENTS_COLUMNS = """
+            subject TEXT NOT NULL,
+            region INTEGER NOT NULL,
+            device TEXT NOT NULL,
+            granularity TEXT NOT NULL,
+            start TEXT NOT NULL,
+            step INTEGER NOT NULL,
+            n INTEGER NOT NULL,
+            trend BLOB NOT NULL,
+            seasonal BLOB NOT NULL,
+            resid BLOB NOT NULL,
+            yearly BLOB,
+            adjusted BLOB NOT NULL,
+            note TEXT NOT NULL,
+            anomalies INTEGER NOT NULL,
+            analyzed_at TEXT NOT NULL,
+            PRIMARY KEY (subject, region, device, granularity)
+"""
+
+
 @migrations()
 def m001_core(db: Database) -> None:
     db.execute("""
@@ -152,25 +174,7 @@ def m003_analysis(db: Database) -> None:
     # One row per decomposed series; the components are float32 arrays (little-endian) from
     # `start` in steps of `step` days. subject is k:<keyword id>, d:<dimension> or
     # g:<dimension>/<group>. Storing a row per day would mean 150 million rows nationally.
-    db.execute("""
-        CREATE TABLE components (
-            subject TEXT NOT NULL,
-            region INTEGER NOT NULL,
-            device TEXT NOT NULL,
-            granularity TEXT NOT NULL,
-            start TEXT NOT NULL,
-            step INTEGER NOT NULL,
-            n INTEGER NOT NULL,
-            trend BLOB NOT NULL,
-            seasonal BLOB NOT NULL,
-            resid BLOB NOT NULL,
-            yearly BLOB,
-            adjusted BLOB NOT NULL,
-            note TEXT NOT NULL,
-            anomalies INTEGER NOT NULL,
-            analyzed_at TEXT NOT NULL,
-            PRIMARY KEY (subject, region, device, granularity)
-        ) WITHOUT ROWID""")
+    db.execute(f"CREATE TABLE components ({COMPONENTS_COLUMNS}) WITHOUT ROWID")
     # Provisional components for days after a series' fitted end (incremental runs).
     db.execute("""
         CREATE TABLE components_tail (
@@ -361,25 +365,7 @@ def m009_analysis_tables(db: Database) -> None:
                "FROM anomalies")
     db.execute("DROP TABLE anomalies")
     db.execute("ALTER TABLE anomalies_new RENAME TO anomalies")
-    db.execute("""
-        CREATE TABLE components_new (
-            subject TEXT NOT NULL,
-            region INTEGER NOT NULL,
-            device TEXT NOT NULL,
-            granularity TEXT NOT NULL,
-            start TEXT NOT NULL,
-            step INTEGER NOT NULL,
-            n INTEGER NOT NULL,
-            trend BLOB NOT NULL,
-            seasonal BLOB NOT NULL,
-            resid BLOB NOT NULL,
-            yearly BLOB,
-            adjusted BLOB NOT NULL,
-            note TEXT NOT NULL,
-            anomalies INTEGER NOT NULL,
-            analyzed_at TEXT NOT NULL,
-            PRIMARY KEY (subject, region, device, granularity)
-        )""")
+    db.execute(f"CREATE TABLE components_new ({COMPONENTS_COLUMNS})")
     db.execute("INSERT INTO components_new SELECT subject, region, device, granularity, start, "
                "step, n, trend, seasonal, resid, yearly, adjusted, note, anomalies, analyzed_at "
                "FROM components")
