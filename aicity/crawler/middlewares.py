@@ -120,7 +120,9 @@ class AccountsMiddleware:
         self.crawler = crawler
         cookies = list(s.getlist("AICITY_BAIDU_COOKIES"))
         # The daily budget is kept in the database by account key, so a second run on the same
-        # day (or one after a crash) does not spend it again.
+        # day (or one after a crash) does not spend it again. A connection of its own, not the
+        # store pipeline's: a request sent is spent even when the batch of series its answer
+        # joined is rolled back, so the two must never share a transaction.
         self.db = store.connect(s.get("AICITY_DB"))
         salt = store.crawl_salt(self.db)
         from aicity.crawler.accounts import account_key, today_shanghai
