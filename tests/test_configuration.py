@@ -3,6 +3,7 @@ the library takes explicit arguments and reads no environment."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from datetime import datetime
 
 from click.testing import CliRunner
@@ -132,3 +133,27 @@ def test_the_pace_reaches_each_accounts_download_slot_one_way(db_path):
     from aicity.children import in_child
     got = in_child(_account_slots, db_path, 7.5, 3)
     assert got == {"slots": {f"account-{i}": (7.5, 1) for i in (1, 2, 3)}, "concurrent": 3}
+
+
+def test_serve_without_db_takes_the_one_default_then_the_demos(tmp_path, monkeypatch, db_path):
+    """./aicity.db (the one default, db/connection.py) when it exists, else the demo's; --db and
+    AICITY_DB always win."""
+    import shutil
+
+    import aicity.explorer.serve as explorer
+    served = []
+    monkeypatch.setattr(explorer, "serve", lambda where, **kw: served.append(where))
+    monkeypatch.delenv("AICITY_DB", raising=False)
+    here = tmp_path / "here"
+    (here / "demo-output").mkdir(parents=True)
+    monkeypatch.chdir(here)
+    shutil.copy(db_path, here / "demo-output" / "aicity.db")
+    first = CliRunner().invoke(cli, ["serve"])
+    assert first.exit_code == 0, first.output
+    assert "serving the demo's database" in first.stderr
+    shutil.copy(db_path, here / "aicity.db")
+    assert CliRunner().invoke(cli, ["serve"]).exit_code == 0
+    other = tmp_path / "other.db"
+    shutil.copy(db_path, other)
+    assert CliRunner().invoke(cli, ["serve"], env={"AICITY_DB": str(other)}).exit_code == 0
+    assert served == [str(Path("demo-output", "aicity.db")), None, str(other)]
