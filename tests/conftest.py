@@ -213,24 +213,32 @@ def first_difference(a, b) -> str:
 
 
 # What starts another process (an emulator, a crawl in a child, the nightly job's stages, a
-# server, a browser): `-m "not slow"` leaves these out. Read from each test's own source, so
-# a new test of that kind is marked without anyone remembering to.
+# server, a browser): `-m "not slow"` leaves these out. Read from each test's own source and
+# from every fixture it uses (the explorer's browser is a fixture's), so a new test of that
+# kind is marked without anyone remembering to.
 _STARTS_A_PROCESS = ("running_emulator(", "subprocess.", "Popen(", "run_cli(", "chromium",
                      "run_job(", "guarded_job(", "running_postgres(", "running_redis(",
                      "spawned_pool(", "in_child(", "ctx.Process(")
 
 
-def pytest_collection_modifyitems(config, items):
+def _starts_a_process(fn) -> bool:
     import inspect
+    try:
+        source = inspect.getsource(fn)
+    except (OSError, TypeError):
+        return False
+    return any(mark in source for mark in _STARTS_A_PROCESS)
+
+
+def pytest_collection_modifyitems(config, items):
     for item in items:
         fn = getattr(item, "function", None)
         if fn is None or item.get_closest_marker("slow"):
             continue
-        try:
-            source = inspect.getsource(fn)
-        except (OSError, TypeError):
-            continue
-        if any(mark in source for mark in _STARTS_A_PROCESS):
+        fixtures = getattr(item, "_fixtureinfo", None)
+        used = [d.func for defs in (fixtures.name2fixturedefs.values() if fixtures else ())
+                for d in defs if d.baseid]        # the project's fixtures, not pytest's own
+        if _starts_a_process(fn) or any(_starts_a_process(f) for f in used):
             item.add_marker(pytest.mark.slow)
 
 
