@@ -72,19 +72,18 @@ class BatchWriter:
         """write(item) within the open batch (opened if need be); the batch commits once full
         or old enough. Returns what write returned."""
         self._open()
-        if self._batch is None:
+        if self._batch is None:            # an item a transaction: its own
+            return write(item)
+        self._pending.append((item, write))
+        try:
             out = write(item)
-        else:
-            self._pending.append((item, write))
-            try:
-                out = write(item)
-            except self.refusals:
-                self._pending.pop()        # refused before anything was written
-                raise
-            except write_conflicts() as err:
-                self._store_again(err)
-                return item
-            self._in_batch += 1
+        except self.refusals:
+            self._pending.pop()            # refused before anything was written
+            raise
+        except write_conflicts() as err:
+            self._store_again(err)
+            return item
+        self._in_batch += 1
         if self._in_batch >= self.items or time.monotonic() - self._since > self.seconds:
             self.flush()
         return out

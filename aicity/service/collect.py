@@ -356,10 +356,9 @@ def collect(db_path=None, *, access: SiteAccess | None = None, tuning: Tuning | 
                                      window_days, queue)
         cookies = list(access.cookies)
         if scope.end < scope.start:
-            result = CollectResult(kind=kind, run_id=None, pieces=0, requests_planned=0,
-                                   estimated_seconds=0.0, accounts=len(cookies),
-                                   dry_run=dry_run, end=scope.end.isoformat(), notes=notes)
-            return result
+            return CollectResult(kind=kind, run_id=None, pieces=0, requests_planned=0,
+                                 estimated_seconds=0.0, accounts=len(cookies),
+                                 dry_run=dry_run, end=scope.end.isoformat(), notes=notes)
         left = budget_left(db, cookies, access.daily_budget) if cookies and use_budget \
             else None
         planned = plan_collect(db, scope, access, tuning, left, check, shared=bool(queue),
@@ -504,10 +503,16 @@ def plan_collect(db, scope: Scope, access: SiteAccess, tuning: Tuning, left: int
         return CollectPlan(n, n, n * pace / max(1, cookies), snapshot=snap,
                            deferred=snap.deferred)
     if scope.kind == "region":
-        n = len({0, *[c for c in codes if 900 < c < 1000]}) * len(terms)   # a keyword a call
+        n = len(distribution_areas(codes)) * len(terms)   # a keyword a call
     else:
         n = math.ceil(len(terms) / 5)
     return CollectPlan(n, n, n * pace / max(1, cookies))
+
+
+def distribution_areas(codes: list[int]) -> list[int]:
+    """The areas whose regional distribution a `region` collect asks: the nation and the
+    provinces among `codes`."""
+    return sorted({0, *[c for c in codes if 900 < c < 1000]})
 
 
 def _outlook(db, scope: Scope, access: SiteAccess, checks: int) -> dict:
@@ -727,8 +732,8 @@ def _crawl(job: CrawlJob) -> dict:
     elif job.kind == "region":
         from aicity.crawler.spiders.region import RegionSpider
         crawler = process.create_crawler(RegionSpider)
-        areas = sorted({0, *[c for c in scope.codes if 900 < c < 1000]})
-        started = process.crawl(crawler, keywords=scope.terms, areas=areas,
+        started = process.crawl(crawler, keywords=scope.terms,
+                                areas=distribution_areas(scope.codes),
                                 start=scope.start.isoformat(), end=scope.end.isoformat(),
                                 base_url=url)
     else:
