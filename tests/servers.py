@@ -114,3 +114,50 @@ def running_redis():
         proc.kill()
         proc.wait(timeout=30)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def counting_relay(target_url: str):
+    """A loopback TCP relay in front of `target_url` that counts the connections it accepts
+    (what a client's keep-alive decides); yields (its URL, a list whose length is that count)."""
+    import asyncio
+    import threading
+    from urllib.parse import urlsplit
+
+    target = urlsplit(target_url)
+    accepted: list[float] = []
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    port: list[int] = []
+
+    async def pipe(reader, writer):
+        with contextlib.suppress(ConnectionError, OSError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def relay(client_reader, client_writer):
+        accepted.append(time.monotonic())
+        server_reader, server_writer = await asyncio.open_connection(target.hostname,
+                                                                     target.port)
+        await asyncio.gather(pipe(client_reader, server_writer),
+                             pipe(server_reader, client_writer))
+
+    async def main():
+        server = await asyncio.start_server(relay, "127.0.0.1", 0)
+        port.append(server.sockets[0].getsockname()[1])
+        ready.set()
+        async with server:
+            with contextlib.suppress(asyncio.CancelledError):   # how the relay is stopped
+                await server.serve_forever()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    ready.wait(10)
+    try:
+        yield f"http://127.0.0.1:{port[0]}", accepted
+    finally:
+        loop.call_soon_threadsafe(lambda: [t.cancel() for t in asyncio.all_tasks(loop)])
+        thread.join(10)
+        loop.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -278,6 +279,20 @@ def test_cookie_never_reaches_logs_errors_or_the_database(db_path, emulator):
     con.close()
     assert "成都" in dump or "97" in dump
     assert SECRET not in dump
+
+
+def test_each_account_keeps_its_connection_alive(db_path, emulator):
+    """An account's next request reuses its connection, as a browser's would: one connection
+    an account for the whole crawl, not one a request (Scrapy's keep-alive pool was sized one
+    for the site's host, so all but one account connected again for every request)."""
+    from tests.servers import counting_relay
+    four = "\n".join(f"BDUSS={SECRET}{i}" for i in range(4))
+    with counting_relay(emulator) as (url, connections):
+        result = collect(db_path, url, "--regions", "成都,杭州,北京市,广东", "--start",
+                         "2026-01-01", "--end", "2026-03-31", cookies=four)
+    requests = int(re.search(r"([\d,]+) requests", result.stdout)[1].replace(",", ""))
+    assert requests > 100
+    assert 1 <= len(connections) <= 4 + 2, (len(connections), requests)
 
 
 def test_dry_run_counts_requests_and_time_at_the_pacing(db_path, emulator):

@@ -694,8 +694,10 @@ def crawl_settings(db_path, run_id, host_source, accounts: int, overrides: dict)
         "AICITY_DB": str(store.db_path(db_path)),
         "AICITY_RUN_ID": run_id,
         "AICITY_SOURCE": host_source,
-        # every account may have its request in flight (each is its own download slot)
+        # every account may have its request in flight (each is its own download slot),
+        # each on a connection kept alive
         "CONCURRENT_REQUESTS": max(1, accounts),
+        "CONCURRENT_REQUESTS_PER_DOMAIN": max(1, accounts),
     }, priority="cmdline")
     settings.update(overrides, priority="cmdline")
     return settings
