@@ -58,9 +58,13 @@ def new_key(rng: random.Random) -> str:
     return "".join(rng.sample(symbols, 15)) + "".join(rng.sample(DIGITS, 15))
 
 
+# The texts of the numbers below 65,536, and an empty day's text after them
+SMALL = 1 << 16
+
+
 @functools.cache
 def _small_numbers() -> list[str]:
-    return [str(i) for i in range(1 << 16)]
+    return [str(i) for i in range(SMALL)] + [""]
 
 
 def wrong_digits(key: str, rng: random.Random) -> str:
@@ -82,11 +86,12 @@ def encrypt_numbers(values: np.ndarray, key: str) -> str:
     # emulator's time, and str() of each number half of what was left (a demo encrypts 16
     # million of them); most indexes are below 65,536.
     empty = np.isnan(values)
-    small = _small_numbers()
-    texts = [small[i] if 0 <= i < 65536 else str(i)
-             for i in np.where(empty, 0, values).astype(np.int64).tolist()]
-    for i in np.flatnonzero(empty).tolist():
-        texts[i] = ""
+    numbers = np.where(empty, SMALL, values).astype(np.int64)
+    large = ((numbers >= SMALL) & ~empty) | (numbers < 0)
+    # each text looked up in C (map over the list's own __getitem__), no Python per value
+    texts = list(map(_small_numbers().__getitem__, np.where(large, 0, numbers).tolist()))
+    for i in np.flatnonzero(large).tolist():
+        texts[i] = str(numbers[i])
     return ",".join(texts).translate(str.maketrans(key[15:], key[:15]))
 
 

@@ -187,7 +187,7 @@ class World:
 
     def _city_series(self, keyword: str, code: int, lo: int, hi: int
                      ) -> tuple[np.ndarray, np.ndarray]:
-        """(values as float32 with NaN for an empty day, pc) for day indexes lo..hi."""
+        """(values, pc) as float32 for day indexes lo..hi."""
         blocks = [_city_block(self, keyword, code, b)
                   for b in range(lo // BLOCK_DAYS, hi // BLOCK_DAYS + 1)]
         return _days(blocks, lo, hi)
@@ -207,31 +207,25 @@ class World:
 
     def series(self, keyword: str, code: int, start: date, end: date,
                device: str = "all") -> np.ndarray:
-        """Daily values (float, NaN = empty) for start..end inclusive, clamped to the world."""
+        """Daily values (float) for start..end inclusive, clamped to the world."""
+        return self.devices(keyword, code, start, end)[device]
+
+    def devices(self, keyword: str, code: int, start: date, end: date
+                ) -> dict[str, np.ndarray]:
+        """The daily values of all three devices ('all', 'pc', 'wise'), as `series` gives
+        each: an answer needs the three, and they share their blocks."""
         lo = max(0, self._day_index(start))
         hi = min(self.days - 1, self._day_index(end))
         if hi < lo:
-            return np.array([], dtype=float)
+            empty = np.array([], dtype=float)
+            return {"all": empty, "pc": empty, "wise": empty}
         place = self.by_code[code]
         if place.level == "city":
             values, pc = self._city_series(keyword, code, lo, hi)
-            total = values.astype(float)
-            empty = np.isnan(total)
-            total = np.nan_to_num(total)
-            pc_total = np.nan_to_num(pc.astype(float))
         else:
-            total, pc_total = (a.astype(float)
-                               for a in self._aggregate_series(keyword, code, lo, hi))
-            empty = np.zeros(hi - lo + 1, dtype=bool)
-        if device == "pc":
-            out = pc_total
-        elif device == "wise":
-            out = total - pc_total
-        else:
-            out = total
-        out = out.astype(float)
-        out[empty] = np.nan
-        return out
+            values, pc = self._aggregate_series(keyword, code, lo, hi)
+        total, pc_total = values.astype(float), pc.astype(float)
+        return {"all": total, "pc": pc_total, "wise": total - pc_total}
 
     def weekly(self, values: np.ndarray, start: date) -> np.ndarray:
         """The site's weekly values of daily `values` from `start`: one per Monday-Sunday
@@ -288,7 +282,7 @@ def _city_block(world: World, keyword: str, code: int, block: int
     i = world._city_index[code]
     national = world.profile(keyword)[lo:hi]
     affinity = world._group_affinity(keyword)[i]
-    noise, _, pc_noise = _draws(world.seed, keyword, code, block, hi - lo)
+    noise, pc_noise = _draws(world.seed, keyword, code, block, hi - lo)
     raw = national * world.city_share[i] * affinity * noise * SCALE
     values = np.round(raw)
     pc = np.round(values * world._pc_share()[lo:hi] * pc_noise)
@@ -310,7 +304,7 @@ def _aggregate_block(world: World, keyword: str, block: int
         pc_total = np.zeros(n)
         for c in codes:
             values, pc = _city_block(world, keyword, c, block)
-            total += np.nan_to_num(values)
+            total += values
             pc_total += pc
         out[world.provinces[name].code] = (total.astype(np.float32), pc_total.astype(np.float32))
         national += total
@@ -320,8 +314,11 @@ def _aggregate_block(world: World, keyword: str, block: int
 
 
 def _draws(seed: int, keyword: str, code: int, block: int, days: int):
-    """(noise, gap draws, pc noise) for the first `days` days of a block: each block is a
-    stream of its own, always drawn in full, so a longer world never changes a day before."""
+    """(noise, pc noise) for the first `days` days of a block: each block is a stream of its
+    own, always drawn in full, so a longer world never changes a day before. Between the two
+    lies a stream of uniform draws that gaps once took (one 64-bit draw a day): skipped, not
+    drawn, so every value stays what it was."""
     rng = np.random.default_rng([seed, 5, _stable_int(keyword), code, block])
-    return (rng.lognormal(0.0, 0.12, BLOCK_DAYS)[:days], rng.random(BLOCK_DAYS)[:days],
-            rng.lognormal(0.0, 0.05, BLOCK_DAYS)[:days])
+    noise = rng.lognormal(0.0, 0.12, BLOCK_DAYS)[:days]
+    rng.bit_generator.advance(BLOCK_DAYS)
+    return noise, rng.lognormal(0.0, 0.05, BLOCK_DAYS)[:days]
