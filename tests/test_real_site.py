@@ -344,3 +344,21 @@ def test_the_emulated_history_does_not_change_when_a_day_is_published():
         a = before.series("人工智能", region, date(2016, 1, 1), date(2017, 3, 1))
         b = after.series("人工智能", region, date(2016, 1, 1), date(2017, 3, 1))
         assert len(a) == 426 and ((a == b) | (np.isnan(a) & np.isnan(b))).all()
+
+
+def test_an_empty_ptbk_key_is_a_passing_fault_the_same_uniqid_mends():
+    """The site sometimes sends an empty key and answers the same uniqid when asked again
+    (BIH retries it so): the emulator's fault passes too, and the key it then sends is the
+    one the index answer was enciphered with."""
+    from aicity.emulator import build_state
+    from aicity.emulator.server import Api
+    api = Api(build_state(latest=date(2026, 11, 20), seed=SEED, rate_limit="0", habits="none",
+                          faults="empty_ptbk=0.5"))
+    word = json.dumps([[{"name": "人工智能", "wordType": 1}]], ensure_ascii=False)
+    answer = api.search_index({"word": [word], "area": ["0"], "startDate": ["2026-11-01"],
+                               "endDate": ["2026-11-20"]})
+    uniqid = answer["data"]["uniqid"]
+    keys = [api.ptbk({"uniqid": [uniqid]})["data"] for _ in range(40)]
+    assert "" in keys
+    assert len(set(keys) - {""}) == 1
+    assert len(next(k for k in keys if k)) == 30
