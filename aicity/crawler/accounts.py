@@ -44,11 +44,20 @@ class Account:
     def label(self) -> str:
         return f"account #{self.index}"
 
+    @property
+    def download_slot(self) -> str:
+        """Scrapy's download slot for this account's requests (one in flight, paced)."""
+        return account_slot(self.index)
+
     def cookie(self) -> str:
         return self._cookie
 
     def __str__(self) -> str:      # never the cookie
         return self.label
+
+
+def account_slot(index: int) -> str:
+    return f"account-{index}"
 
 
 def account_key(salt: str, cookie: str) -> str:

@@ -234,7 +234,7 @@ class AccountsMiddleware:
             if self.stopped:
                 raise IgnoreRequest("no accounts left")
         request.meta["account_index"] = got.index
-        request.meta["download_slot"] = f"account-{got.index}"
+        request.meta["download_slot"] = got.download_slot
         request.headers["Cookie"] = got.cookie()
         keyword = request.meta.get("cipher_keyword")
         if keyword is not None:

@@ -63,15 +63,10 @@ CONCURRENT_ITEMS = 1
 SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
 # The pace (`--delay`, AICITY_BAIDU_DELAY): seconds between two requests of one account. Each
 # account is its own download slot (AccountsMiddleware sets `download_slot`), which takes this
-# delay and one request in flight: Scrapy gives a slot the per-IP limit when one is set.
+# delay; collect gives each account's slot one request in flight (DOWNLOAD_SLOTS) and sets the
+# per-domain limit, which is also the size of Scrapy's keep-alive pool for the site's one host,
+# to the number of accounts, so each account's next request reuses a connection.
 DOWNLOAD_DELAY = SiteAccess.delay
-CONCURRENT_REQUESTS_PER_IP = 1
-# Scrapy's default queue refuses a per-IP limit; it would also see a single slot here (the
-# account is chosen after scheduling), so the plain priority queue orders requests the same.
-SCHEDULER_PRIORITY_QUEUE = "scrapy.pqueues.ScrapyPriorityQueue"
-# The per-domain limit is then only the size of Scrapy's keep-alive pool for the site's one
-# host: collect sets it to the number of accounts, so each account's next request reuses a
-# connection (at 1, three of four accounts opened a new connection for every request).
 CONCURRENT_REQUESTS_PER_DOMAIN = 1
 RETRY_ENABLED = True
 RETRY_TIMES = 8

@@ -688,16 +688,20 @@ def crawl_settings(db_path, run_id, host_source, accounts: int, overrides: dict)
     """The crawl's Scrapy settings: the project's module, then where to store, then `overrides`
     (SiteAccess's and Tuning's settings, and the caller's)."""
     from scrapy.settings import Settings
+
+    from aicity.crawler.accounts import account_slot
     settings = Settings()
     settings.setmodule("aicity.crawler.settings", priority="project")
     settings.update({
         "AICITY_DB": str(store.db_path(db_path)),
         "AICITY_RUN_ID": run_id,
         "AICITY_SOURCE": host_source,
-        # every account may have its request in flight (each is its own download slot),
+        # every account may have its one request in flight (each is its own download slot),
         # each on a connection kept alive
         "CONCURRENT_REQUESTS": max(1, accounts),
         "CONCURRENT_REQUESTS_PER_DOMAIN": max(1, accounts),
+        "DOWNLOAD_SLOTS": {account_slot(i): {"concurrency": 1}
+                           for i in range(1, max(1, accounts) + 1)},
     }, priority="cmdline")
     settings.update(overrides, priority="cmdline")
     return settings
