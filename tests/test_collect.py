@@ -4,6 +4,7 @@ Each crawl runs in a child process (Scrapy's reactor starts once per process), l
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -293,6 +294,29 @@ def test_each_account_keeps_its_connection_alive(db_path, emulator):
     requests = int(re.search(r"([\d,]+) requests", result.stdout)[1].replace(",", ""))
     assert requests > 100
     assert 1 <= len(connections) <= 4 + 2, (len(connections), requests)
+
+
+def test_blank_series_are_asked_again_five_to_a_request(db_path, emulator):
+    """Most city series of rare terms are blank (below the floor): those of one region and
+    range are asked again together, five a request, not a request for each piece's one or
+    two; and what is stored is still what the site meant."""
+    small = "湖州市,舟山市,海东市,玉树藏族自治州"
+    result = collect(db_path, emulator, "--regions", small, "--start", "2025-11-21",
+                     "--end", "2026-11-20", "--window-days", "366", "--format", "json",
+                     env={"AICITY_BLANK_REST_HOURS": "0"})
+    run = json.loads(result.stdout)
+    assert run["status"] == "ok" and run["remaining_pieces"] == 0
+    blank, reasks = run["blank_reasks"], run["blank_reask_requests"]
+    assert blank > 40, run
+    assert reasks <= math.ceil(blank / 5) + 4            # a part-filled pack per region
+    # nothing else asked: the keyword checks, then an index request and its ptbk per piece
+    # and per pack of blanks
+    assert run["requests"] == math.ceil(131 / 15) + 2 * (run["pieces"] + reasks)
+    w = world()
+    hai_dong = default_registry().resolve("海东市").code
+    for keyword in ("人工智能", "卷积神经网络", "知识图谱"):
+        assert stored(db_path, keyword, hai_dong) == served(w, keyword, hai_dong, "2025-11-21",
+                                                           "2026-11-20")
 
 
 def test_dry_run_counts_requests_and_time_at_the_pacing(db_path, emulator):

@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 class QueuedSearchIndexSpider(RedisMixin, SearchIndexSpider):
     name = "search_index_queued"
+    pack_blanks = False      # each request stays within its leased piece
 
     def __init__(self, base_url: str, piece_queue: PieceQueue, known_blank=frozenset(),
                  **kwargs):
