@@ -1,6 +1,8 @@
 """Turn Baidu Index JSON payloads into items. Pure functions: tested on saved payloads."""
 from __future__ import annotations
 
+import functools
+
 from datetime import date, timedelta
 
 from aicity.crawler import protocol as proto
@@ -122,6 +124,13 @@ def value_grid(item: SeriesItem) -> tuple[date, int]:
     if item.granularity == "week":
         return start - timedelta(days=start.weekday()), 7
     return start, 1
+
+
+@functools.lru_cache(maxsize=64)
+def iso_grid(first: date, step: int, n: int) -> tuple[str, ...]:
+    """The ISO dates of n values from `first`, `step` days apart: every series of a night (or
+    a backfill) shares one grid, built once instead of once a series."""
+    return tuple((first + timedelta(days=step * i)).isoformat() for i in range(n))
 
 
 def value_dates(item: SeriesItem) -> list[date]:

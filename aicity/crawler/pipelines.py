@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 from scrapy.exceptions import DropItem
 
@@ -10,7 +10,7 @@ from aicity.crawler import confirm
 from aicity.crawler.middlewares import stop_run
 from aicity.crawler.items import (PieceDone, RegionDistributionItem, SeriesItem,
                                   UnindexedKeywordItem, WordGraphItem)
-from aicity.crawler.parsing import value_grid
+from aicity.crawler.parsing import iso_grid, value_grid
 from aicity.db import store
 from aicity.vocabulary import DEVICES
 
@@ -172,18 +172,15 @@ class StorePipeline:
             raise DropItem(f"{item.keyword}/{item.region}: devices disagree on length")
         values = item.values["all"]
         first, step = value_grid(item)
-
-        def day(i: int) -> date:
-            return first + timedelta(days=step * i)
+        days = iso_grid(first, step, len(values))
         if item.granularity == "day":
             newest = next((i for i in range(len(values) - 1, -1, -1)
                            if values[i] is not None), None)
-            if newest is not None and day(newest).isoformat() > self.published_through:
+            if newest is not None and days[newest] > self.published_through:
                 # the site has published this day for every word and region
-                self.published_through = day(newest).isoformat()
+                self.published_through = days[newest]
         verdict = confirm.Verdict(len(values))
         if confirm.first_unconfirmed(values) < len(values):
-            days = [day(i).isoformat() for i in range(len(values))]
             now = datetime.now(timezone.utc).replace(microsecond=0)
             prior = store.unconfirmed_state(self.db, item.keyword, item.region, days)
             if item.blank_before:
@@ -202,7 +199,8 @@ class StorePipeline:
             cover_end = item.end
         elif keep:
             # the last kept day (or the last day of the last kept calendar week)
-            last = day(keep - 1) + timedelta(days=6 if item.granularity == "week" else 0)
+            last = first + timedelta(days=step * (keep - 1)
+                                     + (6 if item.granularity == "week" else 0))
             cover_end = min(item.end, last.isoformat())
         written: list[int | None] = []
         with self.db.atomic():
