@@ -135,11 +135,11 @@ def iso_grid(first: date, step: int, n: int) -> tuple[str, ...]:
 
 def value_dates(item: SeriesItem) -> list[date]:
     """The day each value stands for: every day of the range, or each calendar week's Monday
-    (the first may fall before the range's start)."""
-    start, end = date.fromisoformat(item.start), date.fromisoformat(item.end)
-    if item.granularity == "week":
-        return week_starts(start, end)
-    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    (the first may fall before the range's start); value_grid's rule, spelled out."""
+    first, step = value_grid(item)
+    n = expected_count(date.fromisoformat(item.start), date.fromisoformat(item.end),
+                       item.granularity)
+    return [first + timedelta(days=step * i) for i in range(n)]
 
 
 def average_matches(values: list[int | None], avg) -> bool:
