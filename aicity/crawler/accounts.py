@@ -44,11 +44,6 @@ class Account:
     def label(self) -> str:
         return f"account #{self.index}"
 
-    @property
-    def download_slot(self) -> str:
-        """Scrapy's download slot for this account's requests (one in flight, paced)."""
-        return account_slot(self.index)
-
     def cookie(self) -> str:
         return self._cookie
 
@@ -57,6 +52,7 @@ class Account:
 
 
 def account_slot(index: int) -> str:
+    """Scrapy's download slot for an account's requests (one in flight, paced)."""
     return f"account-{index}"
 
 

@@ -22,7 +22,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.misc import load_object
 
 from aicity.crawler import protocol as proto
-from aicity.crawler.accounts import AccountPool, NoAccountsLeft
+from aicity.crawler.accounts import AccountPool, NoAccountsLeft, account_slot
 from aicity.db import store
 
 logger = logging.getLogger(__name__)
@@ -234,7 +234,7 @@ class AccountsMiddleware:
             if self.stopped:
                 raise IgnoreRequest("no accounts left")
         request.meta["account_index"] = got.index
-        request.meta["download_slot"] = got.download_slot
+        request.meta["download_slot"] = account_slot(got.index)
         request.headers["Cookie"] = got.cookie()
         keyword = request.meta.get("cipher_keyword")
         if keyword is not None:
