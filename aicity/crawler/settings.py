@@ -97,6 +97,8 @@ SPIDER_MIDDLEWARES = {
 # cache is keyed by bound methods, which are new each time): 6% of the crawl.
 WARN_ON_GENERATOR_RETURN_VALUE = False
 EXTENSIONS = {"aicity.crawler.extensions.ProgressBar": 500}
+STATS_CLASS = "aicity.crawler.stats.CrawlStats"
+
 ITEM_PIPELINES = {
     "aicity.crawler.pipelines.StorePipeline": 300,
 }
