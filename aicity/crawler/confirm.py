@@ -69,12 +69,19 @@ def judge(values: list, dates: list[str], prior: dict[str, tuple[int, str]], now
     marks, accepted_run = [], True
     # a day seen for the first time is as old as this answer (a blank answer has 365 of them)
     first_time = (0, now.isoformat())
+    # the days of one answer share a few first-seen times: each parsed once, not once a day
+    ages: dict[str, timedelta] = {}
     for day in dates[cut:]:
         before, first, *known = prior.get(day, first_time)
         reason = known[0] if known and known[0] in rules else answer_reason
         need, wait = rules[reason]
         count = before + 1
-        age = now - datetime.fromisoformat(first) if before else timedelta(0)
+        if before:
+            age = ages.get(first)
+            if age is None:
+                age = ages[first] = now - datetime.fromisoformat(first)
+        else:
+            age = timedelta(0)
         published = (reason == RECENT_END and answer_reason == RECENT_END
                      and published_through is not None and day <= published_through)
         unpublished = published_through is not None and day > published_through
