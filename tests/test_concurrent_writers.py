@@ -38,6 +38,47 @@ def test_a_save_that_reads_first_holds_the_write_lock_from_its_start(db_path):
     b.close()
 
 
+def test_a_writer_waits_for_the_lock_in_steps_under_a_millisecond(db_path, monkeypatch):
+    """SQLite's busy handler sleeps 1 ms, then 2, 5, 10 …; a crawler's transaction holds the
+    lock for about half a millisecond, so two crawlers waited twice as long as needed."""
+    from aicity.db import connection
+    a = store.connect(db_path)
+    b = store.connect(db_path, busy_timeout=5)
+    pauses = []
+
+    def other_writer_commits(seconds):       # a's transaction ends while b waits
+        pauses.append(seconds)
+        a.conn.execute("COMMIT")
+
+    a.conn.execute("BEGIN IMMEDIATE")
+    a.execute("INSERT INTO crawl_state(key, value) VALUES ('a', '1')")
+    monkeypatch.setattr(connection.time, "sleep", other_writer_commits)
+    with b.atomic():
+        b.execute("INSERT INTO crawl_state(key, value) VALUES ('b', '2')")
+    assert len(pauses) == 1 and pauses[0] < 0.001
+    assert b.execute("SELECT count(*) FROM crawl_state WHERE key IN ('a', 'b')"
+                     ).fetchone()[0] == 2
+    # every other statement still waits under the busy timeout
+    assert b.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
+    a.close()
+    b.close()
+
+
+def test_a_writer_gives_up_after_the_busy_timeout(db_path):
+    a = store.connect(db_path)
+    b = store.connect(db_path, busy_timeout=0.05)
+    a.conn.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        with b.atomic():
+            pass
+    assert b.execute("PRAGMA busy_timeout").fetchone()[0] == 50
+    a.conn.rollback()
+    with b.atomic():                        # free again: it proceeds
+        b.execute("INSERT INTO crawl_state(key, value) VALUES ('b', '2')")
+    a.close()
+    b.close()
+
+
 def test_analyze_refits_what_a_run_that_started_before_it_writes_after_it(db_path, tmp_path):
     from aicity.service.refit import analyze
     import_days(db_path, tmp_path, "a.csv", "成都", "2017-01-01", 120)
