@@ -516,10 +516,19 @@ def _parse_date(text: str | None) -> date:
     return date.fromisoformat(text)
 
 
+class QuietSite(server.Site):
+    """A site that keeps no access log. Twisted's default writes a formatted line a request to
+    its global log, which nobody here reads (no observer is started, so the lines only filled
+    Twisted's start-up buffer): 3 % of the emulator's time in the demo."""
+
+    noisyLogs = False
+
+    def log(self, request) -> None:
+        pass
+
+
 def make_site(state: EmulatorState) -> server.Site:
-    site = server.Site(Api(state))
-    site.noisyLogs = False
-    return site
+    return QuietSite(Api(state))
 
 
 def serve(state: EmulatorState, port: int = 0, host: str = "127.0.0.1", on_ready=None) -> None:
