@@ -9,7 +9,7 @@ import pytest
 from scrapy.exceptions import DropItem
 from scrapy.utils.test import get_crawler
 
-from aicity.crawler.items import PieceDone, SeriesItem
+from aicity.crawler.items import IndexAnswerItem, PieceDone, SeriesItem
 from aicity.crawler.pipelines import StorePipeline
 from aicity.db import store
 
@@ -97,12 +97,51 @@ def test_a_failed_batch_leaves_none_of_its_series_and_stops_the_run(db_path, mon
     assert crawler.stats.get_value("aicity/stopped_cause") == "storage"
 
 
-def test_sqlite_keeps_one_series_a_transaction(db_path):
+def test_sqlite_keeps_one_item_a_transaction(db_path):
     pipe, _ = _pipeline(db_path, batch=0)              # 0: the store's own choice
     assert pipe.writer.items == 1
     pipe.process_item(_item(97))
     assert _covered(db_path) == {97}
     pipe.close_spider()
+
+
+def test_an_answers_series_share_one_transaction_and_a_refused_one_is_left_out(db_path):
+    """A commit a series (and Scrapy's steps for each item) were a tenth of a crawler's time:
+    the spider hands the pipeline an answer's series together."""
+    pipe, crawler = _pipeline(db_path, batch=0)
+    pipe.process_item(IndexAnswerItem(series=[_item(97)]))     # the run's source is noted
+    statements = []
+    pipe.db.conn.set_trace_callback(statements.append)
+    unknown = _item(97)
+    unknown.region = 1023                                      # no such region
+    pipe.process_item(IndexAnswerItem(series=[_item(94), unknown, _item(95)]))
+    pipe.db.conn.set_trace_callback(None)
+    assert [s for s in statements if s.startswith(("BEGIN", "COMMIT"))] == \
+        ["BEGIN IMMEDIATE", "COMMIT"]
+    assert _covered(db_path) == {97, 94, 95}
+    assert crawler.stats.get_value("aicity/series_refused") == 1
+    assert crawler.stats.get_value("aicity/series_stored") == 3
+    assert crawler.stats.get_value("aicity/rows_written") == 9
+    pipe.close_spider()
+
+
+def test_an_answer_that_fails_to_store_leaves_none_of_its_series(db_path, monkeypatch):
+    pipe, crawler = _pipeline(db_path, batch=0)
+    pipe.process_item(IndexAnswerItem(series=[_item(97)]))
+    real, calls = store.save_series, []
+
+    def full_at_the_second(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real(*args, **kwargs)
+    monkeypatch.setattr(store, "save_series", full_at_the_second)
+    with pytest.raises(DropItem):
+        pipe.process_item(IndexAnswerItem(series=[_item(94), _item(95), _item(96)]))
+    pipe.close_spider()
+    assert _covered(db_path) == {97}                  # the answer's series: asked again
+    assert crawler.stats.get_value("aicity/series_stored") == 1
+    assert crawler.stats.get_value("aicity/stopped_cause") == "storage"
 
 
 # --- PostgreSQL: batches sent without waiting, ranges nothing is stored in inserted plainly ---

@@ -20,6 +20,14 @@ class SeriesItem:
 
 
 @dataclass
+class IndexAnswerItem:
+    """The series of one SearchApi/index answer (up to five keywords), stored in one
+    transaction: a commit a series and Scrapy's steps for each item were a tenth of a crawler's
+    time. Each series is still judged, covered and refused on its own."""
+    series: list[SeriesItem] = field(default_factory=list)
+
+
+@dataclass
 class UnindexedKeywordItem:
     keyword: str
 

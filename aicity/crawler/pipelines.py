@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta, timezone
+from typing import NamedTuple
 
 from scrapy.exceptions import DropItem
 
 from aicity.crawler import confirm
 from aicity.crawler.middlewares import stop_run
-from aicity.crawler.items import (PieceDone, RegionDistributionItem, SeriesItem,
-                                  UnindexedKeywordItem, WordGraphItem)
+from aicity.crawler.items import (IndexAnswerItem, PieceDone, RegionDistributionItem,
+                                  SeriesItem, UnindexedKeywordItem, WordGraphItem)
 from aicity.crawler.parsing import iso_grid, value_grid
 from aicity.db import store
 from aicity.vocabulary import DEVICES
@@ -36,7 +37,7 @@ class StorePipeline:
                                                           confirm.DEFAULT_BLANK_REST_HOURS)
         # the newest day any daily answer of this run had a value on: published for all
         self.published_through = ""
-        # Items stored per transaction (0: what the database wants; db/writer.py says why)
+        # Series stored per transaction (0: what the database wants; db/writer.py says why)
         self.batch_items = crawler.settings.getint("AICITY_DB_BATCH_ITEMS", 0)
         self.batch_seconds = crawler.settings.getfloat("AICITY_DB_BATCH_SECONDS", 2.0)
         self.writer = None
@@ -121,7 +122,9 @@ class StorePipeline:
             self.crawler.stats.inc_value("aicity/items_not_stored")
             raise DropItem(f"not stored: {self.broken}")
         try:
-            return self.writer.store(item, self._process)
+            # a batch's size counts series (PostgreSQL's 25), an answer holding up to five
+            size = len(item.series) if isinstance(item, IndexAnswerItem) else 1
+            return self.writer.store(item, self._process, size=size)
         except store.storage_errors() as err:
             if not self._fail(err):
                 raise DropItem(self.broken) from None
@@ -137,7 +140,9 @@ class StorePipeline:
     def _process(self, item):
         # before the first row, so a run killed before it finishes says where its rows came from
         self.writer.note_source(self.run_id, item_source(self.crawler))
-        if isinstance(item, SeriesItem):
+        if isinstance(item, IndexAnswerItem):
+            self._store_answer(item)
+        elif isinstance(item, SeriesItem):
             self._store_series(item)
         elif isinstance(item, UnindexedKeywordItem):
             store.mark_unindexed(self.db, [item.keyword], item_source(self.crawler))
@@ -162,7 +167,29 @@ class StorePipeline:
     def _count(self, key: str, n: int | None = 1) -> None:
         self.writer.count(key, n)
 
+    def _store_answer(self, answer: IndexAnswerItem) -> None:
+        """Every series of one answer judged first (reads only, no lock held), then all stored in
+        one transaction, and counted once it commits. A series refused (an unknown region,
+        devices of different lengths) is left out on its own."""
+        judged = []
+        for item in answer.series:
+            try:
+                judged.append(self._judged(item))
+            except DropItem as why:
+                self.crawler.stats.inc_value("aicity/series_refused")
+                logger.debug("Dropped: %s", why)
+        with self.db.atomic():
+            saved = [self._save(j) for j in judged]
+        self._count_saved(saved)
+
     def _store_series(self, item: SeriesItem) -> None:
+        judged = self._judged(item)
+        with self.db.atomic():
+            saved = [self._save(judged)]
+        self._count_saved(saved)
+
+    def _judged(self, item: SeriesItem) -> Judged:
+        """What to store of one series (its verdict on empty days, how far it is covered)."""
         if item.region not in self.registry.by_code:
             raise DropItem(f"{item.keyword}: unknown region {item.region}")
         rows = {device: values for device, values in item.values.items()
@@ -202,18 +229,37 @@ class StorePipeline:
             last = first + timedelta(days=step * (keep - 1)
                                      + (6 if item.granularity == "week" else 0))
             cover_end = min(item.end, last.isoformat())
+        return Judged(item, {d: v[:keep] for d, v in rows.items()}, keep, cover_end,
+                      verdict.unconfirmed, first.isoformat())
+
+    def _save(self, judged: Judged) -> tuple[int | None, bool]:
+        """Store a judged series within the open transaction: (rows written or None while
+        not known yet, whether any value was kept)."""
+        item = judged.item
         written: list[int | None] = []
-        with self.db.atomic():
-            # a municipality's answer (asked by province code) is its city's series too
-            for region in (item.region, *self.registry.stored_also_as(item.region)):
-                written.append(store.save_series(
-                    self.db, item.keyword, region, item.start, cover_end, item.granularity,
-                    {d: v[:keep] for d, v in rows.items()}, item_source(self.crawler),
-                    self.run_id, unconfirmed=verdict.unconfirmed,
-                    values_from=first.isoformat()))
-        self._count("aicity/rows_written", None if None in written else sum(written))
-        if keep:
-            self._count("aicity/series_stored")
+        # a municipality's answer (asked by province code) is its city's series too
+        for region in (item.region, *self.registry.stored_also_as(item.region)):
+            written.append(store.save_series(
+                self.db, item.keyword, region, item.start, judged.cover_end, item.granularity,
+                judged.rows, item_source(self.crawler), self.run_id,
+                unconfirmed=judged.unconfirmed, values_from=judged.values_from))
+        return (None if None in written else sum(written)), judged.keep > 0
+
+    def _count_saved(self, saved: list[tuple[int | None, bool]]) -> None:
+        rows = [n for n, _ in saved]
+        self._count("aicity/rows_written", None if None in rows else sum(rows))
+        kept = sum(1 for _, any_kept in saved if any_kept)
+        if kept:
+            self._count("aicity/series_stored", kept)
+
+
+class Judged(NamedTuple):
+    item: SeriesItem
+    rows: dict[str, list[int | None]]       # device -> the values kept
+    keep: int
+    cover_end: str | None                   # None: nothing covered (all unconfirmed)
+    unconfirmed: list
+    values_from: str
 
 
 def _counted(state: tuple | None, blank_before: int, fresh: tuple) -> tuple:

@@ -4,7 +4,8 @@ The pipeline decides what an item means (which series, which days are confirmed)
 reaches the database is decided here, and nothing outside db/ knows the engine or a
 transaction's flags:
 
-- SQLite: each item is its own transaction (its one writer at a time would wait for a batch).
+- SQLite: each item is its own transaction (its one writer at a time would wait for a batch);
+  the crawler's item is an answer's series (up to five).
 - PostgreSQL: a commit (a WAL flush) per series cost more than the series' rows, so several
   items share one transaction (up to `items`, or `seconds` old), sent in pipeline mode (three
   round trips a series were most of a stored row's cost), nested transactions flattened (a
@@ -68,9 +69,10 @@ class BatchWriter:
         self._source_before: tuple | None = None
 
     # --- what the pipeline calls -------------------------------------------------------------
-    def store(self, item, write: Callable):
+    def store(self, item, write: Callable, size: int = 1):
         """write(item) within the open batch (opened if need be); the batch commits once full
-        or old enough. Returns what write returned."""
+        (`size`: how many of the batch's items this one counts for, an answer's series) or
+        old enough. Returns what write returned."""
         self._open()
         if self._batch is None:            # an item a transaction: its own
             return write(item)
@@ -83,7 +85,7 @@ class BatchWriter:
         except write_conflicts() as err:
             self._store_again(err)
             return item
-        self._in_batch += 1
+        self._in_batch += size
         if self._in_batch >= self.items or time.monotonic() - self._since > self.seconds:
             self.flush()
         return out

@@ -11,7 +11,7 @@ from scrapy import signals
 from scrapy.exceptions import DontCloseSpider
 
 from aicity.crawler import protocol as proto
-from aicity.crawler.items import UnindexedKeywordItem
+from aicity.crawler.items import IndexAnswerItem, UnindexedKeywordItem
 from aicity.crawler.parsing import (DEVICES, checksum_problems, series_items,
                                    unindexed_items)
 from aicity.crawler.plan import Piece, plan_priority
@@ -247,7 +247,8 @@ class SearchIndexSpider(scrapy.Spider):
         for item in items:
             if tries and all(v is None for v in item.values["all"]):
                 item.blank_before = tries      # the same blank, asked again at once
-            yield item
+        if items:
+            yield IndexAnswerItem(series=items)
 
     # --- blank series, asked again ----------------------------------------------------------
     def _ask_blank_again(self, piece: Piece, keywords: tuple[str, ...], priority: int,
