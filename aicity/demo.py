@@ -79,34 +79,39 @@ def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 3
         t = time.monotonic()
         done = _collect_in_parts(db_file, access, tuning, start, last, parts,
                                  total=n_regions * n_keywords)
-        # the related-word graph too (one request a keyword), so `aicity keywords suggest`
-        # answers on the demo database as on a deployed one
-        words = _collect_word_graph(db_file, access, last)
         result.timings["collect"] = time.monotonic() - t
-    failed = [r for r in done if r.stopped or r.remaining_pieces]
-    if failed:
-        raise click.ClickException(
-            f"demo collection incomplete: {sum(r.remaining_pieces for r in failed)} pieces "
-            f"missing ({'; '.join(r.stopped or str(r.failures) for r in failed)})")
-    click.echo(f"      {sum(r.series_stored for r in done):,} series, "
-               f"{sum(r.rows_written for r in done):,} rows, "
-               f"{sum(r.requests for r in done):,} requests in "
-               f"{result.timings['collect']:.0f} s", err=True)
+        failed = [r for r in done if r.stopped or r.remaining_pieces]
+        if failed:
+            raise click.ClickException(
+                f"demo collection incomplete: {sum(r.remaining_pieces for r in failed)} pieces "
+                f"missing ({'; '.join(r.stopped or str(r.failures) for r in failed)})")
+        click.echo(f"      {sum(r.series_stored for r in done):,} series, "
+                   f"{sum(r.rows_written for r in done):,} rows, "
+                   f"{sum(r.requests for r in done):,} requests in "
+                   f"{result.timings['collect']:.0f} s", err=True)
+        handled = site_refusals(done)
+        if handled:
+            click.echo(f"      the emulator refused some requests as the real site does "
+                       f"({handled}); the crawler renewed tokens, rested accounts and asked "
+                       f"again", err=True)
+        click.echo("[3/4] analysing (STL decomposition, indices)", err=True)
+        t = time.monotonic()
+        # The related-word graph (one request a keyword, so `aicity keywords suggest` answers
+        # on the demo database as on a deployed one) is collected beside the analysis: alone
+        # after the crawl it took 2-3 s, most of them a new process starting.
+        with spawned_pool(1, max_tasks_per_child=1) as pool:
+            graph = pool.submit(_collect_word_graph, db_file, access, last)
+            # In a process of its own, as the nightly job runs it: this one ran the crawl, and
+            # forking analysis workers from it hung them (a lock held by a thread the crawl
+            # left behind).
+            try:
+                in_child(_analyze_all, db_file)
+            except Exception as err:
+                raise click.ClickException(f"demo analysis failed: {err}") from None
+            words = graph.result()
     if words:
         click.echo(f"      no related-word graph ({words}): `aicity keywords suggest` needs "
                    f"--from FILE on this database", err=True)
-    handled = site_refusals(done)
-    if handled:
-        click.echo(f"      the emulator refused some requests as the real site does ({handled});"
-                   f" the crawler renewed tokens, rested accounts and asked again", err=True)
-    click.echo("[3/4] analysing (STL decomposition, indices)", err=True)
-    t = time.monotonic()
-    # In a process of its own, as the nightly job runs it: this one ran the crawl, and forking
-    # analysis workers from it hung them (a lock held by a thread the crawl left behind).
-    try:
-        in_child(_analyze_all, db_file)
-    except Exception as err:
-        raise click.ClickException(f"demo analysis failed: {err}") from None
     result.timings["analyze"] = time.monotonic() - t
     click.echo("[4/4] exporting", err=True)
     t = time.monotonic()
@@ -140,13 +145,12 @@ def crawl_parts(codes: list[str], crawlers: int = DEMO_CRAWLERS) -> list[list[st
 
 
 def _collect_word_graph(db_file: Path, access, last: date) -> str:
-    """The week's related-word graph of every keyword, in a process of its own (a crawl's
+    """The week's related-word graph of every keyword (in a child of its own: a crawl's
     reactor runs once a process); '' or why it failed (the demo goes on without it)."""
     from aicity.service.collect import collect
     try:
-        result = in_child(collect, db_file, access=access, kind="word-graph",
-                          end=last.isoformat(), use_budget=False,
-                          settings={"LOG_LEVEL": "ERROR"})
+        result = collect(db_file, access=access, kind="word-graph", end=last.isoformat(),
+                         use_budget=False, settings={"LOG_LEVEL": "ERROR"})
     except Exception as err:
         return str(err)[:200]
     return result.stopped[:200] if result.stopped else ""
