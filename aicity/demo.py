@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from aicity.children import in_child, spawned_pool
+from aicity.children import spawned_pool
 
 DEMO_ACCOUNTS = 8
 DEMO_CRAWLERS = 2
@@ -99,13 +99,14 @@ def run_demo(out: Path = Path("demo-output"), *, seed: int = 2018, days: int = 3
         # The related-word graph (one request a keyword, so `aicity keywords suggest` answers
         # on the demo database as on a deployed one) is collected beside the analysis: alone
         # after the crawl it took 2-3 s, most of them a new process starting.
-        with spawned_pool(1, max_tasks_per_child=1) as pool:
+        # The analysis in a process of its own, as the nightly job runs it: this one ran the
+        # crawl, and forking analysis workers from it hung them (a lock held by a thread the
+        # crawl left behind).
+        with spawned_pool(2, max_tasks_per_child=1) as pool:
             graph = pool.submit(_collect_word_graph, db_file, access, last)
-            # In a process of its own, as the nightly job runs it: this one ran the crawl, and
-            # forking analysis workers from it hung them (a lock held by a thread the crawl
-            # left behind).
+            analysis = pool.submit(_analyze_all, db_file)
             try:
-                in_child(_analyze_all, db_file)
+                analysis.result()
             except Exception as err:
                 raise click.ClickException(f"demo analysis failed: {err}") from None
             words = graph.result()

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-
 from datetime import date, timedelta
 
 from aicity.crawler import protocol as proto
