@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 
@@ -48,12 +50,13 @@ POPULATION_EXPONENT = 0.7  # hukou counts include rural counties; damp them
 WEEKLY = {"basic": [1.0, 1.0, 1.0, 0.99, 0.96, 0.9, 0.92],
           "other": [1.0, 1.03, 1.03, 1.01, 0.95, 0.76, 0.8]}
 SCALE = 5.0  # puts 人工智能 near 20,000 a day nationally in 2017
-# Random draws come in fixed blocks of days, each block from a stream of its own, and random
-# events fall in a fixed span: publishing a new day must not rewrite history (one stream over
-# start..latest would shift every draw when `latest` moves), and an answer for one year draws
-# one or two blocks instead of every block since 2011.
-BLOCK_DAYS = 366
+# Day-to-day noise is a pure function of (seed, keyword, city, day): publishing a new day never
+# rewrites history, and an answer computes its own days and no others (a national answer the
+# days of every city at once). Drawing blocks of 366 days from a random stream each cost 60 µs a
+# block, and a national answer of the taxonomy drew 48,000 of them.
 EVENT_SPAN_DAYS = 7300
+# city-days of every city's series kept for the answers that follow (8 bytes each: 400 MB)
+EVERY_CITY_KEPT = 50_000_000
 
 
 def _stable_int(*parts) -> int:
@@ -111,9 +114,14 @@ class World:
         self._profiles: dict[str, np.ndarray] = {}
         self._affinities: dict[tuple[str, str], np.ndarray] = {}
         self._pc: np.ndarray | None = None
-        self._festivals = [date.fromisoformat(r["date"]) for r in
-                           csv.DictReader((HERE / "spring_festival.csv").open(encoding="utf-8"))]
-        self._events = list(csv.DictReader((HERE / "news_events.csv").open(encoding="utf-8")))
+        self._keys: dict[str, np.ndarray] = {}
+        self._every_city: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._province_rows = {name: [self._city_index[c] for c in codes]
+                               for name, codes in self._province_cities.items()}
+        with (HERE / "spring_festival.csv").open(encoding="utf-8") as fh:
+            self._festivals = [date.fromisoformat(r["date"]) for r in csv.DictReader(fh)]
+        with (HERE / "news_events.csv").open(encoding="utf-8") as fh:
+            self._events = list(csv.DictReader(fh))
 
     # --- vocabulary ---------------------------------------------------------------------------
     def knows(self, keyword: str) -> bool:
@@ -187,17 +195,53 @@ class World:
 
     def _city_series(self, keyword: str, code: int, lo: int, hi: int
                      ) -> tuple[np.ndarray, np.ndarray]:
-        """(values, pc) as float32 for day indexes lo..hi."""
-        blocks = [_city_block(self, keyword, code, b)
-                  for b in range(lo // BLOCK_DAYS, hi // BLOCK_DAYS + 1)]
-        return _days(blocks, lo, hi)
+        """(values, pc) as float32 for day indexes lo..hi: the row of every city's days when an
+        aggregate answer has computed them, else computed alone (the same bits)."""
+        i = self._city_index[code]
+        every = self._every_city.get((keyword, lo, hi))
+        if every is not None:
+            return every[0][i], every[1][i]
+        values, pc = _cities(self, keyword, [i], lo, hi)
+        return values[0], pc[0]
 
     def _aggregate_series(self, keyword: str, code: int, lo: int, hi: int
                           ) -> tuple[np.ndarray, np.ndarray]:
-        """(all, pc) of a province or the nation for day indexes lo..hi."""
-        blocks = [_aggregate_block(self, keyword, b)[code]
-                  for b in range(lo // BLOCK_DAYS, hi // BLOCK_DAYS + 1)]
-        return _days(blocks, lo, hi)
+        """(all, pc) of a province or the nation for day indexes lo..hi: sums of integers,
+        exact in any order."""
+        values, pc = self._every_city_series(keyword, lo, hi)
+        if code != self.country.code:
+            rows = self._province_rows[self.by_code[code].name]
+            values, pc = values[rows], pc[rows]
+        return (values.sum(axis=0, dtype=float).astype(np.float32),
+                pc.sum(axis=0, dtype=float).astype(np.float32))
+
+    def _every_city_series(self, keyword: str, lo: int, hi: int
+                           ) -> tuple[np.ndarray, np.ndarray]:
+        """(values, pc) of every city (rows in self.cities' order) for day indexes lo..hi,
+        kept for the answers that follow: a province's, and the cities' own (about 1 MB a
+        keyword-year; the demo's year of 131 keywords holds 140 MB of them)."""
+        key = (keyword, lo, hi)
+        hit = self._every_city.get(key)
+        if hit is None:
+            hit = _cities(self, keyword, list(range(len(self.cities))), lo, hi)
+            for array in hit:
+                array.flags.writeable = False
+            self._every_city[key] = hit
+            while sum(v.size for v, _ in self._every_city.values()) > EVERY_CITY_KEPT:
+                self._every_city.popitem(last=False)
+        else:
+            self._every_city.move_to_end(key)
+        return hit
+
+    def _city_keys(self, keyword: str) -> np.ndarray:
+        """Each city's noise key for a keyword (uint64, in the order of self.cities)."""
+        hit = self._keys.get(keyword)
+        if hit is None:
+            codes = np.array([c.code for c in self.cities], dtype=np.uint64)
+            hit = self._keys[keyword] = _mix64(
+                np.uint64(_stable_int(self.seed, "noise", keyword))
+                ^ _mix64(codes * np.uint64(_GOLDEN)))
+        return hit
 
     def _pc_share(self) -> np.ndarray:
         if self._pc is None:
@@ -261,67 +305,47 @@ class World:
         return out
 
 
-def _days(blocks: list[tuple[np.ndarray, np.ndarray]], lo: int, hi: int
-          ) -> tuple[np.ndarray, np.ndarray]:
-    """Days lo..hi out of consecutive blocks, the first of which holds day lo."""
-    skip = lo % BLOCK_DAYS
-    n = hi - lo + 1
-    if len(blocks) == 1:
-        values, pc = blocks[0]
-        return values[skip:skip + n], pc[skip:skip + n]
-    return tuple(np.concatenate([b[j] for b in blocks])[skip:skip + n] for j in range(2))
-
-
-# A block is 366 days of one series (3 KB). A year of every city and keyword of the registry
-# usually straddles two blocks: 95,000 of them, which a national answer draws in full (its
-# sum). Held at 32,768, the demo drew each city's blocks twice (the cities' own answers came
-# after the nation's had pushed them out): 18 s of its emulator's 50. 131,072 hold them all
-# (about 300 MB for the demo, 450 MB at most).
-@lru_cache(maxsize=131072)
-def _city_block(world: World, keyword: str, code: int, block: int
-                ) -> tuple[np.ndarray, np.ndarray]:
-    lo = block * BLOCK_DAYS
-    hi = min(world.days, lo + BLOCK_DAYS)
-    i = world._city_index[code]
-    national = world.profile(keyword)[lo:hi]
-    affinity = world._group_affinity(keyword)[i]
-    noise, pc_noise = _draws(world.seed, keyword, code, block, hi - lo)
-    raw = national * world.city_share[i] * affinity * noise * SCALE
-    values = np.round(raw)
-    pc = np.round(values * world._pc_share()[lo:hi] * pc_noise)
+def _cities(world: World, keyword: str, rows: list[int], lo: int, hi: int
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """(values, pc) as float32, one row for each of the cities at `rows` (indexes into
+    world.cities), for day indexes lo..hi. Every step is exact integer or correctly rounded
+    arithmetic, so a city's row is the same bits whether it is computed alone or with all the
+    others (a province's sum is then exactly the sum of its cities' answers)."""
+    cells = _mix64(world._city_keys(keyword)[rows][:, None] ^ _day_keys(lo, hi)[None, :])
+    noise, pc_noise = _noise_tables()
+    factor = (world.city_share * world._group_affinity(keyword) * SCALE)[rows]
+    national = world.profile(keyword)[lo:hi + 1]
+    # two 16-bit slices of the hash pick the noises (as int64 views: numpy gathers with an
+    # index of its own integer type at twice the speed)
+    day_noise = noise[(cells >> np.uint64(48)).view(np.int64)]
+    values = np.round(national[None, :] * factor[:, None] * day_noise)
+    pc_index = ((cells >> np.uint64(32)) & np.uint64(0xFFFF)).view(np.int64)
+    pc = np.round(values * world._pc_share()[lo:hi + 1][None, :] * pc_noise[pc_index])
     pc = np.minimum(pc, values)
     return values.astype(np.float32), pc.astype(np.float32)
 
 
-@lru_cache(maxsize=4096)
-def _aggregate_block(world: World, keyword: str, block: int
-                     ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """National and provincial sums of a keyword (all, pc) over one block, computed once: a
-    national answer would otherwise sum 364 city series on every request."""
-    out = {}
-    n = min(world.days, (block + 1) * BLOCK_DAYS) - block * BLOCK_DAYS
-    national = np.zeros(n)
-    national_pc = np.zeros(n)
-    for name, codes in world._province_cities.items():
-        total = np.zeros(n)
-        pc_total = np.zeros(n)
-        for c in codes:
-            values, pc = _city_block(world, keyword, c, block)
-            total += values
-            pc_total += pc
-        out[world.provinces[name].code] = (total.astype(np.float32), pc_total.astype(np.float32))
-        national += total
-        national_pc += pc_total
-    out[world.country.code] = (national.astype(np.float32), national_pc.astype(np.float32))
-    return out
+_GOLDEN = 0x9E3779B97F4A7C15
+# 16 bits of a cell's hash choose its noise: exp(sigma z) at the 65,536 normal quantiles
+_LEVELS = 1 << 16
 
 
-def _draws(seed: int, keyword: str, code: int, block: int, days: int):
-    """(noise, pc noise) for the first `days` days of a block: each block is a stream of its
-    own, always drawn in full, so a longer world never changes a day before. Between the two
-    lies a stream of uniform draws that gaps once took (one 64-bit draw a day): skipped, not
-    drawn, so every value stays what it was."""
-    rng = np.random.default_rng([seed, 5, _stable_int(keyword), code, block])
-    noise = rng.lognormal(0.0, 0.12, BLOCK_DAYS)[:days]
-    rng.bit_generator.advance(BLOCK_DAYS)
-    return noise, rng.lognormal(0.0, 0.05, BLOCK_DAYS)[:days]
+def _mix64(x):
+    """SplitMix64's finaliser on uint64 arrays (wrapping): a cell's hash."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@lru_cache(maxsize=8)
+def _day_keys(lo: int, hi: int) -> np.ndarray:
+    """Each day's key, day indexes lo..hi."""
+    return _mix64(np.arange(lo + 1, hi + 2, dtype=np.uint64) * np.uint64(_GOLDEN))
+
+
+@lru_cache(maxsize=1)
+def _noise_tables() -> tuple[np.ndarray, np.ndarray]:
+    """(day noise, pc noise): lognormal factors exp(0.12 z) and exp(0.05 z) at the midpoints of
+    65,536 equal-probability slices of the standard normal."""
+    z = np.array([NormalDist().inv_cdf((i + 0.5) / _LEVELS) for i in range(_LEVELS)])
+    return np.exp(0.12 * z), np.exp(0.05 * z)
