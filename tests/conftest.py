@@ -81,14 +81,17 @@ def write_world_csv(path, codes, start, end, part: tuple[int, int] = (0, 1)):
     i-th, so that n processes can write a world between them."""
     w = _world()
     dates = pd.date_range(start, end, freq="D").strftime("%Y-%m-%d")
+    first, last = date.fromisoformat(start), date.fromisoformat(end)
     with path.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(["keyword", "region", "date", "value"])
+        fh.write("keyword,region,date,value\n")
         for term in list(w.keywords)[part[0]::part[1]]:
-            for code in codes:
-                values = w.series(term, code, date.fromisoformat(start), date.fromisoformat(end))
-                for d, v in zip(dates, values):
-                    writer.writerow([term, code, d, "" if np.isnan(v) else int(v)])
+            # a keyword's regions at once: a csv.writer row at a time took 8 of the shared
+            # national fixture's seconds
+            values = np.concatenate([w.series(term, code, first, last) for code in codes])
+            pd.DataFrame({"keyword": term, "region": np.repeat(codes, len(dates)),
+                          "date": np.tile(dates, len(codes)),
+                          "value": pd.array(values, dtype="Float64").astype("Int64")}
+                         ).to_csv(fh, header=False, index=False, lineterminator="\n")
     return path
 
 
