@@ -703,12 +703,11 @@ def _write(db: Database, path: Path, partitions, keyword_names: dict[str, int], 
                 for i in np.flatnonzero(np.isnan(batch_values)).tolist():
                     value_list[i] = None
                 # the device and granularity bits are obs' own codes (store.DEVICES order,
-                # week=1)
-                rows = zip(id_of[k >> _KW_SHIFT].tolist(),
-                           ((k >> _REG_SHIFT) & _MAX_REGION).tolist(),
-                           ((k >> _DEV_SHIFT) & 3).tolist(), ((k >> _GRAN_SHIFT) & 1).tolist(),
-                           ((k & day_mask) - _TO_1970).tolist(), value_list, [run.id] * (hi - lo))
-                written += store.upsert_obs(db, rows)
+                # week=1); the keys are sorted, as the function needs
+                written += store.upsert_obs_sorted(
+                    db, id_of[k >> _KW_SHIFT], (k >> _REG_SHIFT) & _MAX_REGION,
+                    (k >> _DEV_SHIFT) & 3, (k >> _GRAN_SHIFT) & 1, (k & day_mask) - _TO_1970,
+                    value_list, run.id)
             series = keys >> _GRAN_SHIFT  # keyword, region, device, granularity
             starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
             ends = np.r_[starts[1:], len(keys)] - 1

@@ -90,6 +90,20 @@ def test_weekly_series_are_stored_as_weekly(run, db_path, tmp_path):
     assert "showing weekly values" in out.stderr           # and says why there are no days
 
 
+def test_a_weekly_series_with_a_missing_and_an_empty_week_is_stored_as_given(run, db_path,
+                                                                              tmp_path):
+    # rows are written a run of evenly spaced weeks at a time: a gap starts a new run
+    weeks = _days(12, step=7)
+    given = {day: ("" if i == 7 else 300 + i) for i, day in enumerate(weeks) if i != 4}
+    rows = [["人工智能", "杭州", day, value] for day, value in given.items()]
+    path = write_csv(tmp_path / "weekly.csv", ["keyword", "region", "date", "value"], rows)
+    assert run("import", str(path)).exit_code == 0
+    out = json.loads(run("series", "--keyword", "人工智能", "--region", "杭州",
+                         "--format", "json").stdout)
+    assert [(r["date"], r["value"]) for r in out] == [
+        (day, None if value == "" else value) for day, value in given.items()]
+
+
 def test_wide_form_with_region(run, db_path, tmp_path):
     rows = [[day, i, 2 * i] for i, day in enumerate(_days(10))]
     path = write_csv(tmp_path / "wide.csv", ["date", "人工智能", "机器学习"], rows)

@@ -7,6 +7,7 @@ import json
 from datetime import date
 from typing import TYPE_CHECKING, Iterable, Sequence
 
+import numpy as np
 from sqlite_utils import Database
 
 from aicity.db.connection import frame, now_iso
@@ -147,6 +148,32 @@ def upsert_obs(db: Database, rows: Iterable[Sequence]) -> int:
                                             in rows))
     else:
         db.conn.executemany(UPSERT_OBS, rows)
+    return db.conn.total_changes - before
+
+
+def upsert_obs_sorted(db: Database, keyword_ids, regions, devices, weekly, days,
+                      values: list, run_id: int | None) -> int:
+    """upsert_obs for rows given as numpy integer arrays of one length, in key order (keyword,
+    region, device, weekly, day), with their values (whole numbers or None); returns rows
+    changed. On SQLite each run of evenly spaced days of one series is one statement whose
+    values SQLite expands itself (UPSERT_SERIES): binding seven parameters a row from Python
+    was half of an import's time."""
+    if db.dialect == "postgresql" or (len(regions) and int(regions.max()) >= REGION_LIMIT):
+        # (a region outside the key takes the row-by-row path, which refuses it)
+        return upsert_obs(db, zip(keyword_ids.tolist(), regions.tolist(), devices.tolist(),
+                                  weekly.tolist(), days.tolist(), values,
+                                  [run_id] * len(values)))
+    series = (((keyword_ids * REGION_LIMIT + regions) * 4 + devices) * 2 + weekly)
+    step = np.where(weekly == 1, 7, 1)
+    starts = np.flatnonzero(np.r_[True, (series[1:] != series[:-1])
+                                  | (days[1:] - days[:-1] != step[1:])])
+    ends = np.r_[starts[1:], len(series)]
+    before = db.conn.total_changes
+    db.conn.executemany(UPSERT_SERIES, (
+        (key, first, gap, run_id, json.dumps(values[a:b]))
+        for key, first, gap, a, b in zip(series[starts].tolist(), days[starts].tolist(),
+                                         step[starts].tolist(), starts.tolist(),
+                                         ends.tolist())))
     return db.conn.total_changes - before
 
 

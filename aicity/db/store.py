@@ -36,7 +36,8 @@ from aicity.db.observations import (DEVICE_CODE, GRANULARITIES, REGION_LIMIT, ST
                                     count_covered, count_observations, coverage_frame, day_number,
                                     iso_day, keyword_series_range, save_series, series,
                                     series_id, unconfirmed_frame, unconfirmed_state,
-                                    upsert_obs, upsert_observations, waiting_days)
+                                    upsert_obs, upsert_obs_sorted, upsert_observations,
+                                    waiting_days)
 from aicity.db.populations import with_period_population
 from aicity.db.writer import BatchWriter
 from aicity.db.regions import default_registry, read_registry
@@ -62,7 +63,7 @@ __all__ = [
     "close_run", "finish_run", "runs_frame", "runs_version", "record_touched",
     "sources", "source_label", "GRANULARITIES", "REGION_LIMIT", "series_id",
     "keyword_series_range", "DEVICE_CODE", "day_number", "iso_day", "upsert_obs",
-    "upsert_observations", "coverage_frame", "save_series",
+    "upsert_obs_sorted", "upsert_observations", "coverage_frame", "save_series",
     "unconfirmed_state", "waiting_days", "blank_series", "below_floor_before", "unconfirmed_frame",
     "count_observations", "count_covered", "series", "STATE_REPORTED", "STATE_BELOW_FLOOR",
     "STATE_WAITING", "crawl_state", "set_crawl_state", "published_through",
