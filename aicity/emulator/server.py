@@ -58,6 +58,8 @@ from twisted.web import resource, server
 from aicity.emulator import wire
 from aicity.emulator.world import World
 
+# the three series of every keyword in an answer, in the site's order
+DEVICES = ("all", "pc", "wise")
 FAULT_KINDS = ("5xx", "malformed", "timeout", "empty_ptbk", "block", "abnormal")
 HABIT_FLAGS = ("lowercase", "entry-type", "unpublished", "strict-token", "region-one-word",
                "municipal-by-province", "block-type")
@@ -375,30 +377,40 @@ class Api(resource.Resource):
         weekly = (end - start).days + 1 > 366
         key = wire.new_key(st.rng)
         uniqid = st.remember_key(key)
+        kind = "week" if weekly else "day"
+        # every series' three devices as the rows of one array, floored, blanked and enciphered
+        # together: row by row, numpy's per-call cost was most of an answer's
+        rows, blank = [], []
+        for terms in series:
+            blank.append(st.blank_first("index", "+".join(terms), area, start, end))
+            published = [self._published(t, area, start, end) for t in terms]
+            rows.extend(sum(p[device] for p in published) for device in DEVICES)
+        values = np.vstack(rows)
+        if habits.floor:
+            values = np.where(values < habits.floor, np.nan, values)
+        if weekly:
+            values = np.vstack([world.weekly(row, start) for row in values])
+        values[np.repeat(blank, len(DEVICES))] = np.nan
+        texts = iter(wire.encrypt_rows(values, key))
+        # the mean of the reported days (integers: their sum is exact in any order)
+        reported = ~np.isnan(values)
+        counts = reported.sum(axis=1).tolist()
+        sums = np.where(reported, values, 0.0).sum(axis=1).tolist()
+        means = iter([int(total / n) if n else 0 for total, n in zip(sums, counts)])
         user_indexes, ratios = [], []
         for terms in series:
-            kind = "week" if weekly else "day"
             names = [t.lower() if habits.lowercase else t for t in terms]
             entry = {"word": [{"name": n, "wordType": 1} for n in names]}
             if habits.entry_type or not habits.block_type:
                 entry["type"] = kind
-            blank = st.blank_first("index", "+".join(terms), area, start, end)
             ratio = {}
-            published = [self._published(t, area, start, end) for t in terms]
-            for device in ("all", "pc", "wise"):
-                total = sum(p[device] for p in published)
-                if habits.floor:
-                    total = np.where(total < habits.floor, np.nan, total)
-                values = world.weekly(total, start) if weekly else total
-                if blank:
-                    values = np.full(len(values), np.nan)
+            for device in DEVICES:
                 block = {"startDate": start.isoformat(), "endDate": end.isoformat(),
-                         "data": wire.encrypt_numbers(np.asarray(values, dtype=float), key)}
+                         "data": next(texts)}
                 if habits.block_type:
                     block["type"] = kind
                 entry[device] = block
-                ok = values[~np.isnan(values)]
-                ratio[device] = {"avg": int(ok.mean()) if len(ok) else 0, "yoy": 0, "qoq": 0}
+                ratio[device] = {"avg": next(means), "yoy": 0, "qoq": 0}
             user_indexes.append(entry)
             ratios.append(ratio)
         return wire.envelope({"userIndexes": user_indexes, "generalRatio": ratios,
