@@ -57,9 +57,8 @@ from twisted.web import resource, server
 
 from aicity.emulator import wire
 from aicity.emulator.world import World
+from aicity.vocabulary import DEVICES
 
-# the three series of every keyword in an answer, in the site's order
-DEVICES = ("all", "pc", "wise")
 FAULT_KINDS = ("5xx", "malformed", "timeout", "empty_ptbk", "block", "abnormal")
 HABIT_FLAGS = ("lowercase", "entry-type", "unpublished", "strict-token", "region-one-word",
                "municipal-by-province", "block-type")

@@ -103,6 +103,9 @@ class World:
         self._city_index = {p.code: i for i, p in enumerate(self.cities)}
         self._province_cities = {name: [c.code for c in self.cities if c.province == name]
                                  for name in self.provinces}
+        # the same by index into self.cities: the rows an aggregate answer sums
+        self._province_rows = {name: [self._city_index[c] for c in codes]
+                               for name, codes in self._province_cities.items()}
         rng = np.random.default_rng([seed, 1])
         pops = np.array([c.population for c in self.cities])
         known = pops[pops > 0]
@@ -116,8 +119,6 @@ class World:
         self._pc: np.ndarray | None = None
         self._keys: dict[str, np.ndarray] = {}
         self._every_city: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
-        self._province_rows = {name: [self._city_index[c] for c in codes]
-                               for name, codes in self._province_cities.items()}
         with (HERE / "spring_festival.csv").open(encoding="utf-8") as fh:
             self._festivals = [date.fromisoformat(r["date"]) for r in csv.DictReader(fh)]
         with (HERE / "news_events.csv").open(encoding="utf-8") as fh:
@@ -201,7 +202,7 @@ class World:
         every = self._every_city.get((keyword, lo, hi))
         if every is not None:
             return every[0][i], every[1][i]
-        values, pc = _cities(self, keyword, [i], lo, hi)
+        values, pc = self._cities(keyword, [i], lo, hi)
         return values[0], pc[0]
 
     def _aggregate_series(self, keyword: str, code: int, lo: int, hi: int
@@ -223,7 +224,7 @@ class World:
         key = (keyword, lo, hi)
         hit = self._every_city.get(key)
         if hit is None:
-            hit = _cities(self, keyword, list(range(len(self.cities))), lo, hi)
+            hit = self._cities(keyword, list(range(len(self.cities))), lo, hi)
             for array in hit:
                 array.flags.writeable = False
             self._every_city[key] = hit
@@ -232,6 +233,25 @@ class World:
         else:
             self._every_city.move_to_end(key)
         return hit
+
+    def _cities(self, keyword: str, rows: list[int], lo: int, hi: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """(values, pc) as float32, one row for each of the cities at `rows` (indexes into
+        self.cities), for day indexes lo..hi. Every step is exact integer or correctly rounded
+        arithmetic, so a city's row is the same bits whether it is computed alone or with all the
+        others (a province's sum is then exactly the sum of its cities' answers)."""
+        cells = _mix64(self._city_keys(keyword)[rows][:, None] ^ _day_keys(lo, hi)[None, :])
+        noise, pc_noise = _noise_tables()
+        factor = (self.city_share * self._group_affinity(keyword) * SCALE)[rows]
+        national = self.profile(keyword)[lo:hi + 1]
+        # two 16-bit slices of the hash pick the noises (as int64 views: numpy gathers with an
+        # index of its own integer type at twice the speed)
+        day_noise = noise[(cells >> np.uint64(48)).view(np.int64)]
+        values = np.round(national[None, :] * factor[:, None] * day_noise)
+        pc_index = ((cells >> np.uint64(32)) & np.uint64(0xFFFF)).view(np.int64)
+        pc = np.round(values * self._pc_share()[lo:hi + 1][None, :] * pc_noise[pc_index])
+        pc = np.minimum(pc, values)
+        return values.astype(np.float32), pc.astype(np.float32)
 
     def _city_keys(self, keyword: str) -> np.ndarray:
         """Each city's noise key for a keyword (uint64, in the order of self.cities)."""
@@ -303,26 +323,6 @@ class World:
             out.append({"word": word, "pv": int(base * rng.uniform(0.05, 1.2) * 7),
                         "ratio": int(rng.integers(-60, 120)), "sim": round(float(sim), 3)})
         return out
-
-
-def _cities(world: World, keyword: str, rows: list[int], lo: int, hi: int
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """(values, pc) as float32, one row for each of the cities at `rows` (indexes into
-    world.cities), for day indexes lo..hi. Every step is exact integer or correctly rounded
-    arithmetic, so a city's row is the same bits whether it is computed alone or with all the
-    others (a province's sum is then exactly the sum of its cities' answers)."""
-    cells = _mix64(world._city_keys(keyword)[rows][:, None] ^ _day_keys(lo, hi)[None, :])
-    noise, pc_noise = _noise_tables()
-    factor = (world.city_share * world._group_affinity(keyword) * SCALE)[rows]
-    national = world.profile(keyword)[lo:hi + 1]
-    # two 16-bit slices of the hash pick the noises (as int64 views: numpy gathers with an
-    # index of its own integer type at twice the speed)
-    day_noise = noise[(cells >> np.uint64(48)).view(np.int64)]
-    values = np.round(national[None, :] * factor[:, None] * day_noise)
-    pc_index = ((cells >> np.uint64(32)) & np.uint64(0xFFFF)).view(np.int64)
-    pc = np.round(values * world._pc_share()[lo:hi + 1][None, :] * pc_noise[pc_index])
-    pc = np.minimum(pc, values)
-    return values.astype(np.float32), pc.astype(np.float32)
 
 
 _GOLDEN = 0x9E3779B97F4A7C15
