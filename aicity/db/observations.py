@@ -110,6 +110,11 @@ def series_id(keyword_id: int, region: int, device: int, weekly: int) -> int:
     """The integer `obs` keys a series by (see SERIES_SQL)."""
     if not 0 <= region < REGION_LIMIT:
         raise ValueError(f"region code {region} does not fit the observation key (0..1023)")
+    return _series_key(keyword_id, region, device, weekly)
+
+
+def _series_key(keyword_id, region, device, weekly):
+    """SERIES_SQL in Python, for ints or numpy arrays alike (regions already checked)."""
     return (((keyword_id * REGION_LIMIT + region) * 4 + device) * 2) + weekly
 
 
@@ -163,7 +168,7 @@ def upsert_obs_sorted(db: Database, keyword_ids, regions, devices, weekly, days,
         return upsert_obs(db, zip(keyword_ids.tolist(), regions.tolist(), devices.tolist(),
                                   weekly.tolist(), days.tolist(), values,
                                   [run_id] * len(values)))
-    series = (((keyword_ids * REGION_LIMIT + regions) * 4 + devices) * 2 + weekly)
+    series = _series_key(keyword_ids, regions, devices, weekly)
     step = np.where(weekly == 1, 7, 1)
     starts = np.flatnonzero(np.r_[True, (series[1:] != series[:-1])
                                   | (days[1:] - days[:-1] != step[1:])])
