@@ -9,7 +9,7 @@ import pytest
 from aicity.crawler import protocol as proto
 from aicity.crawler.accounts import AccountPool, NoAccountsLeft
 from aicity.crawler.config import load_cookies
-from aicity.crawler.parsing import series_items
+from aicity.crawler.parsing import numberless_items, series_items
 from aicity.crawler.plan import Area, Piece, missing_ranges, plan_night
 from tests.recorded import OG_PTBK, encipher
 
@@ -74,6 +74,33 @@ def test_series_items_decode_only_the_kept_devices_and_always_all():
     assert item.values == {"all": [4, None, 6], "wise": [4, None, 6]}
     with pytest.raises(proto.ProtocolError, match="人工智能 pc: decoded item 'x' is not a"):
         series_items(payload, key, 97, ("2017-01-01", "2017-01-03"))
+
+
+def test_an_answer_with_no_number_is_decoded_without_its_key_and_any_other_is_not():
+    requested = ("2017-01-01", "2017-01-31")
+    blank = _payload(*requested, [None] * 31)
+    assert set(blank["data"]["userIndexes"][0]["all"]["data"]) == {"N"}     # 30 commas
+    (item,) = numberless_items(blank, 97, requested)
+    assert item.values == series_items(blank, OG_PTBK, 97, requested)[0].values
+    assert item.values["all"] == [None] * 31
+    two = _payload(*requested, [None] * 31)
+    two["data"]["userIndexes"].append(
+        {**two["data"]["userIndexes"][0], "word": [{"name": "深度学习", "wordType": 1}]})
+    assert [i.keyword for i in numberless_items(two, 97, requested)] == ["人工智能", "深度学习"]
+    # one number anywhere in the answer needs the key, even a kept device's alone
+    assert numberless_items(_payload(*requested, [None] * 30 + [57]), 97, requested) is None
+    some_pc = _payload(*requested, [None] * 31)
+    some_pc["data"]["userIndexes"][0]["pc"] = {"startDate": requested[0],
+                                               "endDate": requested[1],
+                                               "data": encipher([None] * 30 + [80])}
+    assert numberless_items(some_pc, 97, requested) is None
+    assert numberless_items(some_pc, 97, requested, devices=("wise",)) is not None
+    # a one-day answer of one repeated digit is a number, not commas: its count says so
+    one_day = _payload("2017-01-01", "2017-01-01", [111])
+    assert numberless_items(one_day, 97, ("2017-01-01", "2017-01-01")) is None
+    empty_day = _payload("2017-01-01", "2017-01-01", [None])
+    (item,) = numberless_items(empty_day, 97, ("2017-01-01", "2017-01-01"))
+    assert item.values["all"] == [None]
 
 
 def test_missing_ranges_subtracts_coverage():

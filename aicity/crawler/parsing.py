@@ -116,6 +116,41 @@ def series_items(payload: dict, ptbk: str, region: int, requested: tuple[str, st
     return items
 
 
+def numberless_items(payload: dict, region: int, requested: tuple[str, str],
+                     keywords: tuple[str, ...] = (), devices: tuple[str, ...] = DEVICES
+                     ) -> list[SeriesItem] | None:
+    """series_items of an answer that holds no number at all, decoded without its ptbk key;
+    None when it may hold one (then the key is needed).
+
+    A city below Baidu's reporting floor answers every day empty: its `data` is the day count
+    less one enciphered commas, one character repeated, and a number would need digits beside
+    them. So when the decoded blocks of every series share at most one character, that
+    character can only be the comma. The decoding is checked as the key's is: each block's
+    count of values against its dates (a one-day block of one repeated digit fails it and
+    asks for the key), then generalRatio's average in the spider.
+    """
+    data = payload.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("userIndexes"), list):
+        return None
+    seen: set[str] = set()
+    for entry in data["userIndexes"]:
+        for device in DEVICES:
+            if device != "all" and device not in devices:
+                continue
+            block = entry.get(device) if isinstance(entry, dict) else None
+            text = block.get("data") if isinstance(block, dict) else None
+            if isinstance(text, str):
+                seen.update(text)
+            if len(seen) > 1:
+                return None
+    # the one character read as the comma ("," itself when every block is empty)
+    stand_in = (seen.pop() if seen else ",") + ","
+    try:
+        return series_items(payload, stand_in, region, requested, keywords, devices)
+    except proto.ProtocolError:
+        return None
+
+
 def value_grid(item: SeriesItem) -> tuple[date, int]:
     """The day the first value stands for and the days between two values (value i is
     first + i * step): value_dates without a date object a value."""

@@ -57,6 +57,7 @@ class CollectResult:
     waiting_days: int = 0            # empty days waiting to be confirmed (re-asked later)
     blank_reasks: int = 0            # blank series asked again at once
     blank_reask_requests: int = 0    # the index requests that took (up to five series each)
+    answers_without_key: int = 0     # answers with no number in them: no ptbk asked for
     checksum_mismatches: int = 0     # series whose decoded values their answer contradicted
     throttled: int = 0               # HTTP 403/429 answers (the account rested, asked again)
     cipher_t0: int | None = None     # the Cipher-Text constants the site accepted
@@ -584,6 +585,7 @@ def read_crawl_stats(result: CollectResult, stats: dict, host_source: str) -> No
         result.waiting_days = int(stats.get("aicity/unconfirmed_days", 0))
         result.blank_reasks = int(stats.get("aicity/blank_answers_asked_again", 0))
         result.blank_reask_requests = int(stats.get("aicity/blank_reask_requests", 0))
+        result.answers_without_key = int(stats.get("aicity/answers_without_key", 0))
         result.checksum_mismatches = int(stats.get("aicity/checksum/mismatched_series", 0))
     result.throttled = int(stats.get("aicity/accounts/throttled", 0))
     result.cipher_t0 = stats.get("aicity/cipher_t0")
@@ -646,7 +648,8 @@ def close_collect_run(db, run, result: CollectResult) -> None:
                    if k in ("requests", "responses_by_status", "http_status", "failures",
                             "unindexed", "remaining_pieces", "series_stored", "seconds",
                             "stopped", "stopped_cause", "waiting_days", "blank_reasks",
-                            "blank_reask_requests", "checksum_mismatches", "throttled",
+                            "blank_reask_requests", "answers_without_key",
+                            "checksum_mismatches", "throttled",
                             "cipher_t0", "interrupted", "queue")})
     error = result.stopped or (f"interrupted by {result.interrupted}" if result.interrupted
                                else "")

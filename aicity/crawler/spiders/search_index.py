@@ -12,8 +12,8 @@ from scrapy.exceptions import DontCloseSpider
 
 from aicity.crawler import protocol as proto
 from aicity.crawler.items import IndexAnswerItem, UnindexedKeywordItem
-from aicity.crawler.parsing import (DEVICES, checksum_problems, series_items,
-                                   unindexed_items)
+from aicity.crawler.parsing import (DEVICES, checksum_problems, numberless_items,
+                                   series_items, unindexed_items)
 from aicity.crawler.plan import Piece, plan_priority
 
 logger = logging.getLogger(__name__)
@@ -152,6 +152,17 @@ class SearchIndexSpider(scrapy.Spider):
         if not uniqid:
             self.crawler.stats.inc_value("aicity/failures/no_uniqid")
             return
+        # An answer with no number in it (every series empty every day: a city below the
+        # reporting floor, or blanks asked again) needs no key: a third of a backfill's
+        # requests were keys for such answers, each spending an account's daily budget.
+        items = numberless_items(payload, piece.region,
+                                 (piece.start.isoformat(), piece.end.isoformat()),
+                                 keywords=piece.keywords, devices=self.devices)
+        if items is not None:
+            self.crawler.stats.inc_value("aicity/answers_without_key")
+            yield from self._answered(piece, payload, items, response.meta,
+                                      response.request.priority + 1)
+            return
         yield self.ptbk_request(PTBK_PATHS[0], uniqid, piece, payload,
                                 response.meta.get("account_index"),
                                 _tries(response.meta)
@@ -212,12 +223,20 @@ class SearchIndexSpider(scrapy.Spider):
             logger.warning("region %s %s..%s: %s; will be retried next run", piece.region,
                            piece.start, piece.end, err)
             return
+        yield from self._answered(piece, index_payload, items, response.meta,
+                                  response.request.priority)
+
+    def _answered(self, piece: Piece, index_payload: dict, items: list, meta: dict,
+                  priority: int):
+        """The decoded series of one answer: checked against its own averages, blanks asked
+        again, the rest handed to the pipeline. `meta` and `priority` are those of the request
+        that completed the answer (its ptbk, or the index request when no key was needed)."""
         problems = checksum_problems(index_payload, items)
         if problems:
             # Never stored: numbers the answer itself contradicts were decoded with a key
             # that is not theirs. Ask again (a new uniqid and key) a couple of times, then
             # leave them for the next run.
-            tries = response.meta.get("checksum_tries", 0)
+            tries = meta.get("checksum_tries", 0)
             wrong = tuple(k for k in piece.keywords if k in problems)
             self.crawler.stats.inc_value("aicity/checksum/mismatched_series", len(wrong))
             # handled when asked again (counted in the run record); a warning only when given up
@@ -228,21 +247,19 @@ class SearchIndexSpider(scrapy.Spider):
                        "not stored, left for the next run")
             if tries < CHECKSUM_RETRIES:
                 yield self.index_request(Piece(piece.region, piece.start, piece.end, wrong),
-                                         priority=response.request.priority - 1,
-                                         checksum_tries=tries + 1)
+                                         priority=priority - 1, checksum_tries=tries + 1)
             else:
                 self.crawler.stats.inc_value("aicity/failures/checksum", len(wrong))
             items = [i for i in items if i.keyword not in problems]
         # The real site sometimes answers a series blank and a re-request fixes it: ask again
         # once, the first night a series is blank, before the pipeline keeps it as
         # unconfirmed for a later night.
-        tries = response.meta.get("blank_tries", 0)
+        tries = meta.get("blank_tries", 0)
         blank = tuple(i.keyword for i in items if all(v is None for v in i.values["all"])
                       and (i.keyword, piece.region) not in self.known_blank)
         if blank and tries < BLANK_RETRIES:
             self.crawler.stats.inc_value("aicity/blank_answers_asked_again", len(blank))
-            yield from self._ask_blank_again(piece, blank, response.request.priority - 1,
-                                             tries + 1)
+            yield from self._ask_blank_again(piece, blank, priority - 1, tries + 1)
             items = [i for i in items if i.keyword not in blank]
         for item in items:
             if tries and all(v is None for v in item.values["all"]):
