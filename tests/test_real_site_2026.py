@@ -71,6 +71,47 @@ def test_two_keywords_with_one_series_are_flagged_and_a_missing_average_is_no_ve
     assert set(problems) == {"人工智能", "AI"} and "same series" in problems["AI"]
 
 
+def test_a_wrong_key_whose_numbers_pass_one_average_stores_nothing_of_its_answer():
+    """The key is the answer's: when it decodes one series against that series' average, the
+    series that pass were decoded with it too (a demo stored nine such series, each number
+    wrong). The whole piece is asked again; only the last try keeps the series that pass."""
+    from scrapy import Request
+    from scrapy.http import TextResponse
+    from scrapy.utils.test import get_crawler
+    from aicity.crawler.items import IndexAnswerItem
+    from aicity.crawler.plan import Piece
+    from aicity.crawler.spiders.search_index import CHECKSUM_RETRIES, SearchIndexSpider
+    from tests.recorded import OG_PTBK, encipher
+    # 5 and 6 swapped: what decoding with a key that is not the answer's own looks like
+    plain = OG_PTBK[15:]
+    swapped = OG_PTBK[:15] + plain.translate(str.maketrans("56", "65"))
+    series = {"人工智能": [56, 65], "深度学习": [57, 58]}      # the first passes its average
+    payload = {"status": 0, "data": {"uniqid": "u", "userIndexes": [
+        {"word": [{"name": k, "wordType": 1}], "type": "day",
+         "all": {"startDate": "2026-01-01", "endDate": "2026-01-02", "data": encipher(v)}}
+        for k, v in series.items()],
+        "generalRatio": [{"all": {"avg": sum(v) / 2}} for v in series.values()]}}
+    piece = Piece(CHENGDU, date(2026, 1, 1), date(2026, 1, 2), tuple(series))
+    crawler = get_crawler(SearchIndexSpider, {"AICITY_DEVICES": ["all"]})
+    spider = SearchIndexSpider.from_crawler(crawler, pieces=[piece], base_url="http://x")
+
+    def answered(key: str, tries: int) -> list:
+        request = Request("http://x/Interface/ptbk?uniqid=u", priority=5,
+                          meta={"baidu_payload": {"status": 0, "data": key},
+                                "checksum_tries": tries})
+        response = TextResponse(request.url, body=b"{}", request=request)
+        return list(spider.parse_ptbk(response, piece, payload))
+
+    (again,) = answered(swapped, 0)
+    assert isinstance(again, Request) and again.meta["checksum_tries"] == 1
+    assert again.cb_kwargs["piece"].keywords == tuple(series)        # both, not the one
+    (last,) = answered(swapped, CHECKSUM_RETRIES)
+    assert isinstance(last, IndexAnswerItem)
+    assert [(i.keyword, i.values["all"]) for i in last.series] == [("人工智能", [65, 56])]
+    (good,) = answered(OG_PTBK, 0)
+    assert [i.values["all"] for i in good.series] == list(series.values())
+
+
 # --- accounts: blocks, throttling ---------------------------------------------------------
 
 def test_blocks_rest_one_two_four_hours_then_until_the_next_night_and_are_kept():
