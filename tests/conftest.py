@@ -18,11 +18,16 @@ from aicity.db import store
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _operator_cache(tmp_path_factory):
+def _operator_cache(tmp_path_factory, worker_id):
     """Built STL operators go to a temporary folder, not the user's cache: that of `aicity
-    analyze` in children, and the library's default when a test calls it."""
+    analyze` in children, and the library's default when a test calls it. The workers of one
+    run share it (an operator is written aside and renamed, so none reads half of one): each
+    built the same few, seconds apiece."""
     import os
-    os.environ["AICITY_CACHE_DIR"] = str(tmp_path_factory.mktemp("stl-cache"))
+    base = tmp_path_factory.getbasetemp()
+    folder = (base if worker_id == "master" else base.parent) / "stl-cache"
+    folder.mkdir(exist_ok=True)
+    os.environ["AICITY_CACHE_DIR"] = str(folder)
 
 
 @pytest.fixture
