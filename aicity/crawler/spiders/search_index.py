@@ -153,8 +153,9 @@ class SearchIndexSpider(scrapy.Spider):
             self.crawler.stats.inc_value("aicity/failures/no_uniqid")
             return
         # An answer with no number in it (every series empty every day: a city below the
-        # reporting floor, or blanks asked again) needs no key: a third of a backfill's
-        # requests were keys for such answers, each spending an account's daily budget.
+        # reporting floor, or blanks asked again) needs no key. Keys for such answers were one
+        # request in six of the demo's year, and nearly one in three on small cities' rare
+        # terms, each spending an account's daily budget.
         items = numberless_items(payload, piece.region,
                                  (piece.start.isoformat(), piece.end.isoformat()),
                                  keywords=piece.keywords, devices=self.devices)
