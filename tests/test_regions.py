@@ -233,3 +233,26 @@ def test_terminal_tables_line_up_with_chinese_names():
     lines = out.getvalue().splitlines()
     assert len({display_width(line) for line in lines}) == 1
     assert all(line.endswith(("value", "1.5", "22.25", "3.0")) for line in lines)
+
+
+def test_the_registry_of_a_database_follows_its_regions_table(db_path, tmp_path):
+    """Built once for the same rows (an export asks for it fifty times), yet an edited table
+    is read at once, and another database has its own."""
+    from aicity.db.lookups import registry
+    db = store.connect(db_path)
+    try:
+        first = registry(db)
+        assert registry(db) is first
+        assert first.resolve("成都").name_en == "Chengdu"
+        db.execute("UPDATE regions SET name_en = 'Chengdu City' WHERE name = '成都市'")
+        db.conn.commit()
+        assert registry(db).resolve("成都").name_en == "Chengdu City"
+    finally:
+        db.close()
+    other = tmp_path / "other.db"
+    store.init_db(other)
+    db = store.connect(other)
+    try:
+        assert registry(db).resolve("成都").name_en == "Chengdu"
+    finally:
+        db.close()
