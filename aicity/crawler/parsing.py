@@ -61,6 +61,11 @@ def _match(requested: tuple[str, ...], returned: list[str]) -> list[str]:
     return matched
 
 
+def decoded_devices(devices: tuple[str, ...]) -> tuple[str, ...]:
+    """The blocks of a series that are decoded: the kept devices, and always `all`."""
+    return tuple(d for d in DEVICES if d == "all" or d in devices)
+
+
 def series_items(payload: dict, ptbk: str, region: int, requested: tuple[str, str],
                  keywords: tuple[str, ...] = (), devices: tuple[str, ...] = DEVICES
                  ) -> list[SeriesItem]:
@@ -81,9 +86,7 @@ def series_items(payload: dict, ptbk: str, region: int, requested: tuple[str, st
     items = []
     for keyword, entry in zip(names, entries):
         values, start, end, granularity = {}, None, None, None
-        for device in DEVICES:
-            if device != "all" and device not in devices:
-                continue
+        for device in decoded_devices(devices):
             block = entry.get(device)
             if not isinstance(block, dict):
                 continue
@@ -134,9 +137,9 @@ def numberless_items(payload: dict, region: int, requested: tuple[str, str],
         return None
     seen: set[str] = set()
     for entry in data["userIndexes"]:
-        for device in DEVICES:
-            if device != "all" and device not in devices:
-                continue
+        # the blocks series_items decodes, and only those: a character the scan missed would
+        # be left undeciphered by the stand-in key
+        for device in decoded_devices(devices):
             block = entry.get(device) if isinstance(entry, dict) else None
             text = block.get("data") if isinstance(block, dict) else None
             if isinstance(text, str):
