@@ -82,6 +82,22 @@ def test_yearly_component_only_kept_when_it_pays_off():
     assert "yearly seasonality dropped" in decompose(planted(800), "day", yearly=True).note
 
 
+def test_the_yearly_fit_uses_the_smoother_steps_of_every_other_fit():
+    # DecomposeConfig's jumps are the method (R's stl() defaults): the yearly MSTL takes them
+    # as the weekly STL does, and its components are statsmodels' own fit with them
+    from statsmodels.tsa.seasonal import MSTL
+    t = np.arange(800)
+    values = 100 + 30 * np.sin(2 * np.pi * t / 365) + planted(800) - 200
+    config = DecomposeConfig()
+    fit = decompose(values, "day", config=config, yearly=True)
+    assert "yearly seasonality kept" in fit.note
+    steps = {k: v for k, v in config.stl_kwargs().items() if k != "seasonal"}
+    assert steps["trend_jump"] > 1
+    expected = MSTL(values, periods=(7, 365), stl_kwargs=steps).fit()
+    assert np.allclose(fit.yearly, expected.seasonal[:, 1], rtol=0, atol=1e-9)
+    assert np.allclose(fit.trend, expected.trend, rtol=0, atol=1e-9)
+
+
 def test_a_series_mostly_below_the_floor_is_not_decomposed_and_flags_nothing():
     # A small city under Baidu's floor: 0 (asked, nothing reported) on most days, 57-80 on a
     # few. What STL would find there is the floor; a day rising above it is not news.
