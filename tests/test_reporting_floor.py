@@ -269,3 +269,45 @@ def test_a_trailing_empty_day_the_site_has_published_is_below_the_floor_at_once(
         ("2026-11-20", True), ("2026-11-21", False)]
     blank = confirm.judge([None, None, None], days, {}, now, published_through="2026-11-21")
     assert blank.keep == 0 and not any(m[4] for m in blank.unconfirmed)
+
+
+def test_days_waiting_in_one_state_are_judged_as_day_by_day():
+    """The usual answer (a blank series asked again, the last days of a night) has every
+    waiting day in one state and is judged once: the verdict is the day-by-day one, on random
+    answers, priors, ages and publishing days."""
+    import random
+    from datetime import datetime, timezone
+
+    from aicity.crawler import confirm
+    rng = random.Random(7)
+    now = datetime(2026, 11, 22, 3, tzinfo=timezone.utc)
+    days = [(date(2026, 10, 1) + timedelta(days=i)).isoformat() for i in range(40)]
+    seen = {"kept": 0, "refused": 0, "both": 0}
+    for _ in range(400):
+        n = rng.randint(1, 40)
+        values = [rng.choice([None, 80]) for _ in range(rng.randint(0, n))]
+        values += [None] * (n - len(values))
+        dates = days[:n]
+        state = rng.choice([None, (1, (now - timedelta(hours=rng.choice([1, 13, 60])))
+                                   .isoformat()),
+                            (2, (now - timedelta(days=3)).isoformat(), confirm.BLANK),
+                            (rng.randint(1, 4), now.isoformat(), confirm.RECENT_END)])
+        prior = {} if state is None else dict.fromkeys(dates, state)
+        through = rng.choice([None, "", *dates])
+        rules = dict(tries=rng.randint(1, 3), days=rng.choice([0.0, 2.0]),
+                     blank_rest_hours=rng.choice([0.0, 12.0]), published_through=through)
+        verdict = confirm.judge(values, dates, prior, now, **rules)
+        cut = confirm.first_unconfirmed(values)
+        if cut == n:
+            continue
+        first_time = (0, now.isoformat())
+        expected = confirm.judged_day_by_day(
+            dates[cut:], [prior.get(d, first_time) for d in dates[cut:]], cut,
+            confirm.BLANK if cut == 0 else confirm.RECENT_END,
+            {confirm.BLANK: (2, timedelta(hours=rules["blank_rest_hours"])),
+             confirm.RECENT_END: (rules["tries"], timedelta(days=rules["days"]))},
+            now, through)
+        assert verdict == expected, (values, state, rules)
+        accepted = [m[4] for m in verdict.unconfirmed]
+        seen["kept" if all(accepted) else "refused" if not any(accepted) else "both"] += 1
+    assert min(seen.values()) > 10, seen      # every kind of verdict was met

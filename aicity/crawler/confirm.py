@@ -18,6 +18,8 @@ published them, their values were never asked for).
 """
 from __future__ import annotations
 
+import bisect
+import itertools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -66,28 +68,57 @@ def judge(values: list, dates: list[str], prior: dict[str, tuple[int, str]], now
     answer_reason = BLANK if cut == 0 else RECENT_END
     rules = {BLANK: (2, timedelta(hours=blank_rest_hours)),
              RECENT_END: (tries, timedelta(days=days))}
-    marks, accepted_run = [], True
     # a day seen for the first time is as old as this answer (a blank answer has 365 of them)
     first_time = (0, now.isoformat())
+    waiting = list(dates[cut:])
+    states = list(map(prior.get, waiting, itertools.repeat(first_time)))
+    # (list.count and sorted compare in C: a Python loop here cost what it saves)
+    if states.count(states[0]) == len(states) and sorted(waiting) == waiting:
+        # The usual case, a blank series asked again, or the last days of a night: every
+        # waiting day in the same state, judged once instead of once a day (a demo judged
+        # eight million days one by one)
+        state = _day_state(states[0], answer_reason, rules, now, {})
+        reason, count, first, settled, publishable = state
+        # the days up to the newest the site published; none after it is ever accepted
+        through = (len(waiting) if published_through is None
+                   else bisect.bisect_right(waiting, published_through))
+        accepted = through if settled or (publishable and published_through is not None) else 0
+        marks = [(day, reason, count, first, i < accepted) for i, day in enumerate(waiting)]
+        return Verdict(cut + accepted, marks)
+    return judged_day_by_day(waiting, states, cut, answer_reason, rules, now, published_through)
+
+
+def judged_day_by_day(waiting: list[str], states: list[tuple], cut: int, answer_reason: str,
+                      rules: dict, now: datetime, published_through: str | None) -> Verdict:
+    """judge's verdict day by day: each waiting day (ascending or not) in its own state."""
+    marks, accepted_run = [], True
     # the days of one answer share a few first-seen times: each parsed once, not once a day
     ages: dict[str, timedelta] = {}
-    for day in dates[cut:]:
-        before, first, *known = prior.get(day, first_time)
-        reason = known[0] if known and known[0] in rules else answer_reason
-        need, wait = rules[reason]
-        count = before + 1
-        if before:
-            age = ages.get(first)
-            if age is None:
-                age = ages[first] = now - datetime.fromisoformat(first)
-        else:
-            age = timedelta(0)
-        published = (reason == RECENT_END and answer_reason == RECENT_END
-                     and published_through is not None and day <= published_through)
+    for day, state in zip(waiting, states):
+        reason, count, first, settled, publishable = _day_state(state, answer_reason, rules,
+                                                                now, ages)
+        published = publishable and published_through is not None and day <= published_through
         unpublished = published_through is not None and day > published_through
-        accepted = accepted_run and not unpublished and (published
-                                                         or (count >= need and age >= wait))
+        accepted = accepted_run and not unpublished and (published or settled)
         accepted_run = accepted  # coverage is contiguous: stop accepting at the first refusal
         marks.append((day, reason, count, first, accepted))
     keep = cut + sum(1 for m in marks if m[4])
     return Verdict(keep, marks)
+
+
+def _day_state(state: tuple, answer_reason: str, rules: dict, now: datetime,
+               ages: dict[str, timedelta]) -> tuple[str, int, str, bool, bool]:
+    """(reason, count with this answer, first seen, whether its tries and age are enough,
+    whether the site's publishing the day would settle it) of a waiting day in `state`."""
+    before, first, *known = state
+    reason = known[0] if known and known[0] in rules else answer_reason
+    need, wait = rules[reason]
+    count = before + 1
+    if before:
+        age = ages.get(first)
+        if age is None:
+            age = ages[first] = now - datetime.fromisoformat(first)
+    else:
+        age = timedelta(0)
+    publishable = reason == RECENT_END and answer_reason == RECENT_END
+    return reason, count, first, count >= need and age >= wait, publishable

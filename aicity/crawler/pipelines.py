@@ -214,7 +214,8 @@ class StorePipeline:
                 # the blank answers this run already had count: a day first seen blank
                 # then is as old as the run's first answer (moments ago)
                 fresh = (item.blank_before, now.isoformat())
-                prior = {d: _counted(prior.get(d), item.blank_before, fresh) for d in days}
+                prior = (dict.fromkeys(days, fresh) if not prior else
+                         {d: _counted(prior.get(d), item.blank_before, fresh) for d in days})
             verdict = confirm.judge(values, days, prior, now, self.confirm_tries,
                                     self.confirm_days, self.blank_rest_hours,
                                     self.published_through)
