@@ -182,8 +182,8 @@ def connect(path: str | os.PathLike | None = None, *, create: bool = False,
     db.execute("PRAGMA synchronous = NORMAL")
     # A checkpoint copies the WAL's pages into the file every WAL_CHECKPOINT_PAGES: a crawl's
     # answers land all over the file, and at SQLite's 1,000 (4 MB) a page was copied again and
-    # again. At 10,000 storing answers took 12% less CPU, and the demo 165 s instead of 186
-    # (medians of four alternating pairs); 30,000 added little. The WAL grows to about 40 MB
+    # again. At 10,000 storing answers took 12% less CPU, and the demo about 8% less time
+    # (medians of eight alternating pairs); 30,000 added little. The WAL grows to about 40 MB
     # before it is copied, and the last connection to close still empties it.
     db.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
     return db
