@@ -91,7 +91,7 @@ def test_the_yearly_fit_uses_the_smoother_steps_of_every_other_fit():
     config = DecomposeConfig()
     fit = decompose(values, "day", config=config, yearly=True)
     assert "yearly seasonality kept" in fit.note
-    steps = {k: v for k, v in config.stl_kwargs().items() if k != "seasonal"}
+    steps = config.smoother_kwargs()
     assert steps["trend_jump"] > 1
     expected = MSTL(values, periods=(7, 365), stl_kwargs=steps).fit()
     assert np.allclose(fit.yearly, expected.seasonal[:, 1], rtol=0, atol=1e-9)

@@ -69,9 +69,13 @@ class DecomposeConfig:
     # analysis, 86% of its anomalies, with a mean excess of 1.6 points: rounding, not news.
     anomaly_min_excess: float = 10.0
 
-    def stl_kwargs(self) -> dict:
-        return dict(seasonal=self.seasonal, robust=self.robust, seasonal_jump=self.seasonal_jump,
+    def smoother_kwargs(self) -> dict:
+        """What every STL here fits with, MSTL's too (which sets each period's window)."""
+        return dict(robust=self.robust, seasonal_jump=self.seasonal_jump,
                     trend_jump=self.trend_jump, low_pass_jump=self.low_pass_jump)
+
+    def stl_kwargs(self) -> dict:
+        return dict(seasonal=self.seasonal, **self.smoother_kwargs())
 
 
 @dataclass
@@ -293,13 +297,12 @@ def _decompose_present(values: np.ndarray, granularity: str, config: "DecomposeC
     note = "ok"
     if yearly and granularity == "day" and n > 2 * 365:  # MSTL needs more than two cycles
         from statsmodels.tsa.seasonal import MSTL
-        # the same smoother steps as every other fit here (MSTL sets each period's seasonal
-        # window itself). Without them the fit of a 731-day series took 0.37 s, most of a
-        # national analysis' aggregates; with them 0.19 s. On the test suite's national world
-        # adjusted days moved 0.03% on average (0.9% on the worst day), yearly means 3e-6
+        # the same smoother steps as every other fit here: without them the fit of a 731-day
+        # series took 0.37 s, most of a national analysis' aggregates; with them 0.19 s. On
+        # the test suite's national world adjusted days moved 0.03% on average (0.9% on the
+        # worst day), yearly means 3e-6
         m = MSTL(filled, periods=(config.period, 365),
-                 stl_kwargs={k: v for k, v in config.stl_kwargs().items()
-                             if k != "seasonal"}).fit()
+                 stl_kwargs=config.smoother_kwargs()).fit()
         level = abs(float(np.mean(filled))) or 1.0
         amplitude = float(np.std(m.seasonal[:, 1])) / level if np.ndim(m.seasonal) == 2 else 0.0
         if amplitude >= config.yearly_min_amplitude:

@@ -77,8 +77,8 @@ def judge(values: list, dates: list[str], prior: dict[str, tuple[int, str]], now
         # The usual case, a blank series asked again, or the last days of a night: every
         # waiting day in the same state, judged once instead of once a day (a demo judged
         # eight million days one by one)
-        state = _day_state(states[0], answer_reason, rules, now, {})
-        reason, count, first, settled, publishable = state
+        reason, count, first, settled, publishable = _day_state(states[0], answer_reason,
+                                                                rules, now, {})
         # the days up to the newest the site published; none after it is ever accepted
         through = (len(waiting) if published_through is None
                    else bisect.bisect_right(waiting, published_through))
