@@ -304,8 +304,7 @@ def test_days_waiting_in_one_state_are_judged_as_day_by_day():
         expected = confirm.judged_day_by_day(
             dates[cut:], [prior.get(d, first_time) for d in dates[cut:]], cut,
             confirm.BLANK if cut == 0 else confirm.RECENT_END,
-            {confirm.BLANK: (2, timedelta(hours=rules["blank_rest_hours"])),
-             confirm.RECENT_END: (rules["tries"], timedelta(days=rules["days"]))},
+            confirm.waiting_rules(rules["tries"], rules["days"], rules["blank_rest_hours"]),
             now, through)
         assert verdict == expected, (values, state, rules)
         accepted = [m[4] for m in verdict.unconfirmed]

@@ -66,8 +66,7 @@ def judge(values: list, dates: list[str], prior: dict[str, tuple[int, str]], now
     if cut == len(values):
         return Verdict(len(values))
     answer_reason = BLANK if cut == 0 else RECENT_END
-    rules = {BLANK: (2, timedelta(hours=blank_rest_hours)),
-             RECENT_END: (tries, timedelta(days=days))}
+    rules = waiting_rules(tries, days, blank_rest_hours)
     # a day seen for the first time is as old as this answer (a blank answer has 365 of them)
     first_time = (0, now.isoformat())
     waiting = list(dates[cut:])
@@ -86,6 +85,13 @@ def judge(values: list, dates: list[str], prior: dict[str, tuple[int, str]], now
         marks = [(day, reason, count, first, i < accepted) for i, day in enumerate(waiting)]
         return Verdict(cut + accepted, marks)
     return judged_day_by_day(waiting, states, cut, answer_reason, rules, now, published_through)
+
+
+def waiting_rules(tries: int, days: float, blank_rest_hours: float
+                  ) -> dict[str, tuple[int, timedelta]]:
+    """For each reason a day waits, (answers needed, how long since first seen)."""
+    return {BLANK: (2, timedelta(hours=blank_rest_hours)),
+            RECENT_END: (tries, timedelta(days=days))}
 
 
 def judged_day_by_day(waiting: list[str], states: list[tuple], cut: int, answer_reason: str,
